@@ -1,0 +1,4 @@
+//! `starweave`: the command line.
+fn main() {
+    println!("starweave");
+}
