@@ -1,0 +1,2 @@
+//! Starweave's engine: compile a VMS into an immutable program and run its functions in
+//! memory — BPMN flows, Rhai and JavaScript code, expressions — with budgets, traces and mocks.
