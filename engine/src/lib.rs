@@ -1,2 +1,4 @@
 //! Starweave's engine: compile a VMS into an immutable program and run its functions in
 //! memory — BPMN flows, Rhai and JavaScript code, expressions — with budgets, traces and mocks.
+
+pub mod script;

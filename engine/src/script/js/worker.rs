@@ -1,0 +1,693 @@
+//! One JavaScript worker thread: a QuickJS runtime, a context per compiled module, and the loop
+//! that runs jobs, settles connector promises and enforces the run's budgets.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use rquickjs::function::Rest;
+use rquickjs::promise::PromiseState;
+use rquickjs::{
+    CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Persistent, Promise,
+    Runtime, Value as JsValue,
+};
+use serde_json::Value;
+
+use super::convert::{ConvertError, js_to_json, json_to_js};
+use super::loader::{ModuleFiles, VendoredModules, module_name};
+use super::{JsLimits, ModuleSource};
+use crate::script::library::Library;
+use crate::script::{
+    CallError, ConnectorCall, FunctionContext, FunctionOutput, LogLevel, LogLine, RunControl,
+    ScriptError, ScriptErrorKind, log_message,
+};
+
+/// What a job asks a worker to do.
+pub(super) enum Task {
+    /// Evaluate a module and keep it ready (reports compile errors).
+    Compile(Arc<ModuleSource>),
+    /// Call a module's default export with `(input, ctx)`.
+    Call { module: Arc<ModuleSource>, input: Value, ctx: FunctionContext },
+    /// Run inline script-task code with a `vars` object; the answer is `vars` afterwards.
+    Script { source: String, vars: Value },
+    /// Evaluate an expression with a `vars` object.
+    Expression { source: String, vars: Value },
+}
+
+/// A job for a worker, with the run's control and where to answer.
+pub(super) struct Job {
+    pub(super) task: Task,
+    pub(super) control: RunControl,
+    /// Set when the caller stopped waiting.
+    pub(super) abort: Arc<AtomicBool>,
+    /// The caller's tokio runtime, where connector calls run.
+    pub(super) handle: Option<tokio::runtime::Handle>,
+    pub(super) reply: tokio::sync::oneshot::Sender<Result<FunctionOutput, ScriptError>>,
+}
+
+/// A settled connector call on its way back to the worker.
+type Completion = (u64, Result<Value, CallError>);
+
+/// The job being run, as seen from native functions and the interrupt handler.
+#[derive(Default)]
+struct Active {
+    control: RefCell<Option<(RunControl, Arc<AtomicBool>)>>,
+    /// Why the interrupt handler stopped the script, if it did.
+    stopped: Cell<Option<Stop>>,
+    calls: RefCell<Option<Calls>>,
+    logs: RefCell<Vec<LogLine>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Deadline,
+    Cancelled,
+}
+
+/// Connector calls of the job being run.
+struct Calls {
+    connectors: Arc<dyn ConnectorCall>,
+    handle: tokio::runtime::Handle,
+    sender: mpsc::Sender<Completion>,
+    next_id: u64,
+    pending: HashMap<u64, (Persistent<Function<'static>>, Persistent<Function<'static>>)>,
+}
+
+impl Active {
+    fn check(&self) -> Option<Stop> {
+        let control = self.control.borrow();
+        let (control, abort) = control.as_ref()?;
+        if abort.load(Ordering::Relaxed) || control.cancel.load(Ordering::Relaxed) {
+            Some(Stop::Cancelled)
+        } else if Instant::now() >= control.deadline {
+            Some(Stop::Deadline)
+        } else {
+            None
+        }
+    }
+}
+
+struct ModuleEntry {
+    source: Weak<ModuleSource>,
+    context: Context,
+    main: Persistent<Function<'static>>,
+}
+
+/// The context for inline scripts and expressions, with compiled wrappers by source.
+struct ScriptContext {
+    context: Context,
+    compiled: HashMap<String, Persistent<Function<'static>>>,
+}
+
+/// Compiled inline scripts kept per worker; the cache is emptied when it grows past this.
+const SCRIPT_CACHE_ENTRIES: usize = 512;
+
+/// JavaScript prepended to every context: `BpmnError` and the `ctx` factory.
+const PRELUDE: &str = r#"
+globalThis.BpmnError = class BpmnError extends Error {
+  constructor(code, message) {
+    super(message === undefined ? String(code) : String(message));
+    this.name = "BpmnError";
+    this.code = String(code);
+  }
+};
+(() => {
+  const host = globalThis.__sw_host;
+  delete globalThis.__sw_host;
+  const level = (name) => (...args) => host.log(name, ...args);
+  const log = level("info");
+  log.info = level("info");
+  log.warn = level("warn");
+  log.error = level("error");
+  Object.freeze(log);
+  const methods = (connector) => new Proxy({}, {
+    get(_, method) {
+      if (typeof method !== "string" || method === "then") return undefined;
+      return (args) => host.call(connector, method, args === undefined ? null : args);
+    },
+  });
+  const connectors = new Proxy({}, {
+    get(_, connector) {
+      if (typeof connector !== "string" || connector === "then") return undefined;
+      return methods(connector);
+    },
+  });
+  Object.defineProperty(globalThis, "__sw_ctx", {
+    value: (env) => Object.freeze({ env: Object.freeze(env), log, connectors }),
+  });
+})();
+"#;
+
+/// Lines the script wrapper adds before user code (for line numbers).
+const SCRIPT_WRAPPER_LINES: u32 = 1;
+
+pub(super) struct Worker {
+    // Field order is drop order: contexts and persistent values go before the runtime.
+    modules: HashMap<u64, ModuleEntry>,
+    scripts: Option<ScriptContext>,
+    active: Rc<Active>,
+    files: ModuleFiles,
+    library: Library,
+    limits: JsLimits,
+    runtime: Runtime,
+    jobs_since_sweep: u32,
+}
+
+impl Worker {
+    pub(super) fn new(library: Library, limits: JsLimits) -> Result<Self, ScriptError> {
+        let active = Rc::new(Active::default());
+        let files = ModuleFiles::default();
+        let runtime = new_runtime(&active, &files, &limits)?;
+        Ok(Self {
+            modules: HashMap::new(),
+            scripts: None,
+            active,
+            files,
+            library,
+            limits,
+            runtime,
+            jobs_since_sweep: 0,
+        })
+    }
+
+    /// Throws away every context and the runtime; used after a fault that may have left the
+    /// runtime in a bad state (interrupted module code, out of memory).
+    fn reset(&mut self) -> Result<(), ScriptError> {
+        self.modules.clear();
+        self.scripts = None;
+        self.files.borrow_mut().clear();
+        self.runtime = new_runtime(&self.active, &self.files, &self.limits)?;
+        Ok(())
+    }
+
+    pub(super) fn run(&mut self, job: Job) {
+        self.sweep();
+        let Job { task, control, abort, handle, reply } = job;
+        *self.active.control.borrow_mut() = Some((control, abort));
+        self.active.stopped.set(None);
+        self.active.logs.borrow_mut().clear();
+        self.runtime.set_memory_limit(self.limits.memory_bytes);
+
+        let result = match task {
+            Task::Compile(module) => self.module(&module).map(|_| Value::Null),
+            Task::Call { module, input, ctx } => self.call(&module, &input, &ctx, handle.as_ref()),
+            Task::Script { source, vars } => self.script(&source, vars, true),
+            Task::Expression { source, vars } => self.script(&source, vars, false),
+        };
+        let logs = std::mem::take(&mut *self.active.logs.borrow_mut());
+        *self.active.calls.borrow_mut() = None;
+        *self.active.control.borrow_mut() = None;
+        // Lift the memory limit between jobs so that freeing and the next job's setup cannot fail.
+        self.runtime.set_memory_limit(0);
+        let faulted = matches!(
+            &result,
+            Err(ScriptError {
+                kind: ScriptErrorKind::Timeout { .. }
+                    | ScriptErrorKind::Cancelled
+                    | ScriptErrorKind::Memory { .. }
+                    | ScriptErrorKind::StackOverflow { .. }
+            })
+        );
+        if faulted && let Err(err) = self.reset() {
+            let _ = reply.send(Err(err));
+            return;
+        }
+        let _ = reply.send(result.map(|value| FunctionOutput { value, logs }));
+    }
+
+    /// Drops contexts of modules nobody holds any more.
+    fn sweep(&mut self) {
+        self.jobs_since_sweep += 1;
+        if self.jobs_since_sweep < 256 {
+            return;
+        }
+        self.jobs_since_sweep = 0;
+        let dead: Vec<u64> =
+            self.modules.iter().filter(|(_, e)| e.source.strong_count() == 0).map(|(id, _)| *id).collect();
+        for id in dead {
+            self.modules.remove(&id);
+            self.files.borrow_mut().remove(&id);
+        }
+    }
+
+    fn new_context(&self) -> Result<Context, ScriptError> {
+        let context = Context::full(&self.runtime).map_err(|err| setup_error(&err))?;
+        let installed = context.with(|ctx| install_globals(&ctx, &self.library, &self.active));
+        installed.map_err(|err| ScriptError::runtime(format!("cannot set up JavaScript: {err}")))?;
+        Ok(context)
+    }
+
+    /// The module's context and default export, evaluating the module on first use.
+    fn module(
+        &mut self,
+        module: &Arc<ModuleSource>,
+    ) -> Result<(Context, Persistent<Function<'static>>), ScriptError> {
+        if let Some(entry) = self.modules.get(&module.id) {
+            return Ok((entry.context.clone(), entry.main.clone()));
+        }
+        self.files.borrow_mut().insert(module.id, module.files.clone());
+        let context = self.new_context()?;
+        let name = module_name(module.id, &module.path);
+        let source = module.files.get(&module.path).cloned().unwrap_or_default();
+        let (promise, namespace) = context.with(
+            |ctx| -> Result<(Persistent<JsValue<'static>>, Persistent<Object<'static>>), ScriptError> {
+                let declared = Module::declare(ctx.clone(), name.as_str(), source)
+                    .catch(&ctx)
+                    .map_err(|err| self.caught(err, true))?;
+                let (evaluated, promise) =
+                    declared.eval().catch(&ctx).map_err(|err| self.caught(err, true))?;
+                let namespace =
+                    evaluated.namespace().catch(&ctx).map_err(|err| self.caught(err, true))?;
+                Ok((Persistent::save(&ctx, promise.into_value()), Persistent::save(&ctx, namespace)))
+            },
+        )?;
+        // Top-level await may still be pending: drive the evaluation like a call.
+        let (_sender, receiver) = mpsc::channel();
+        self.drive_with(&context, promise, &receiver)?;
+        let main = context.with(|ctx| -> Result<Persistent<Function<'static>>, ScriptError> {
+            let namespace = namespace.restore(&ctx).map_err(|err| ScriptError::runtime(err.to_string()))?;
+            let main = namespace.get::<_, Function>("default").map_err(|_| {
+                ScriptError::runtime("the module's default export is not a function")
+            })?;
+            Ok(Persistent::save(&ctx, main))
+        })?;
+        self.modules.insert(
+            module.id,
+            ModuleEntry { source: Arc::downgrade(module), context: context.clone(), main: main.clone() },
+        );
+        Ok((context, main))
+    }
+
+    fn call(
+        &mut self,
+        module: &Arc<ModuleSource>,
+        input: &Value,
+        fctx: &FunctionContext,
+        handle: Option<&tokio::runtime::Handle>,
+    ) -> Result<Value, ScriptError> {
+        let (context, main) = self.module(module)?;
+        let (sender, receiver) = mpsc::channel();
+        if let Some(handle) = handle {
+            *self.active.calls.borrow_mut() = Some(Calls {
+                connectors: fctx.connectors.clone(),
+                handle: handle.clone(),
+                sender,
+                next_id: 0,
+                pending: HashMap::new(),
+            });
+        }
+        let returned = context.with(|ctx| -> Result<Persistent<JsValue<'static>>, ScriptError> {
+            let run = || -> rquickjs::Result<JsValue<'_>> {
+                let main = main.clone().restore(&ctx)?;
+                let input = json_to_js(&ctx, input)?;
+                let env = Object::new(ctx.clone())?;
+                for (key, value) in &fctx.env {
+                    env.set(key.as_str(), value.as_str())?;
+                }
+                let make_ctx: Function = ctx.globals().get("__sw_ctx")?;
+                let js_ctx: JsValue = make_ctx.call((env,))?;
+                main.call((input, js_ctx))
+            };
+            let value = run().catch(&ctx).map_err(|err| self.caught(err, false))?;
+            Ok(Persistent::save(&ctx, value))
+        })?;
+        self.drive_with(&context, returned, &receiver)
+    }
+
+    fn script(&mut self, source: &str, vars: Value, is_script: bool) -> Result<Value, ScriptError> {
+        if self.scripts.is_none() {
+            self.scripts = Some(ScriptContext { context: self.new_context()?, compiled: HashMap::new() });
+        }
+        let Some(scripts) = self.scripts.as_mut() else {
+            return Err(ScriptError::runtime("no script context"));
+        };
+        let context = scripts.context.clone();
+        let key = format!("{}{source}", if is_script { 's' } else { 'e' });
+        let compiled = match scripts.compiled.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let wrapper = if is_script {
+                    format!("(function (vars) {{ \"use strict\";\n{source}\n}})")
+                } else {
+                    format!("(function (vars) {{ \"use strict\"; return (\n{source}\n); }})")
+                };
+                let active = self.active.clone();
+                let compiled = context.with(|ctx| {
+                    ctx.eval::<Function, _>(wrapper)
+                        .catch(&ctx)
+                        .map(|f| Persistent::save(&ctx, f))
+                        .map_err(|err| caught_error(&active, err, true, SCRIPT_WRAPPER_LINES))
+                })?;
+                if scripts.compiled.len() >= SCRIPT_CACHE_ENTRIES {
+                    scripts.compiled.clear();
+                }
+                scripts.compiled.insert(key, compiled.clone());
+                compiled
+            }
+        };
+        let active = self.active.clone();
+        let budget = self.limits.max_output_bytes;
+        context.with(|ctx| {
+            let run = || -> rquickjs::Result<(JsValue<'_>, JsValue<'_>)> {
+                let function = compiled.restore(&ctx)?;
+                let vars = json_to_js(&ctx, &vars)?;
+                let result: JsValue = function.call((vars.clone(),))?;
+                Ok((vars, result))
+            };
+            let (vars, result) = run()
+                .catch(&ctx)
+                .map_err(|err| caught_error(&active, err, false, SCRIPT_WRAPPER_LINES))?;
+            let out = if is_script { vars } else { result };
+            to_output(&ctx, &active, &out, budget)
+        })
+    }
+
+    fn caught(&self, err: CaughtError<'_>, compiling: bool) -> ScriptError {
+        caught_error(&self.active, err, compiling, 0)
+    }
+
+    /// Runs the job queue and settles connector calls until the returned value (a promise or a
+    /// plain value) is settled, then converts it.
+    fn drive_with(
+        &self,
+        context: &Context,
+        returned: Persistent<JsValue<'static>>,
+        completions: &mpsc::Receiver<Completion>,
+    ) -> Result<Value, ScriptError> {
+        let budget = self.limits.max_output_bytes;
+        loop {
+            while self.runtime.is_job_pending() {
+                // An exception in a job rejects the promise it belongs to; it is read below.
+                let _ = self.runtime.execute_pending_job();
+                if let Some(stop) = self.active.stopped.get().or_else(|| self.active.check()) {
+                    return Err(stop_error(stop));
+                }
+            }
+            let active = self.active.clone();
+            let settled = context.with(|ctx| -> Option<Result<Value, ScriptError>> {
+                let value = match returned.clone().restore(&ctx) {
+                    Ok(value) => value,
+                    Err(err) => return Some(Err(ScriptError::runtime(err.to_string()))),
+                };
+                let Some(promise) = value.as_promise() else {
+                    return Some(to_output(&ctx, &active, &value, budget));
+                };
+                match promise.state() {
+                    PromiseState::Pending => None,
+                    PromiseState::Resolved => {
+                        let result = promise.result::<JsValue>()?;
+                        Some(match result {
+                            Ok(value) => to_output(&ctx, &active, &value, budget),
+                            Err(err) => Err(ScriptError::runtime(err.to_string())),
+                        })
+                    }
+                    PromiseState::Rejected => {
+                        let result = promise.result::<JsValue>()?;
+                        Some(Err(result
+                            .catch(&ctx)
+                            .err()
+                            .map(|err| caught_error(&active, err, false, 0))
+                            .unwrap_or_else(|| ScriptError::runtime("the promise was rejected"))))
+                    }
+                }
+            });
+            if let Some(result) = settled {
+                return result;
+            }
+            if let Some(stop) = self.active.stopped.get().or_else(|| self.active.check()) {
+                return Err(stop_error(stop));
+            }
+            let waiting = self.active.calls.borrow().as_ref().is_some_and(|calls| !calls.pending.is_empty());
+            if !waiting && !self.runtime.is_job_pending() {
+                return Err(ScriptError::runtime(
+                    "the function's promise can never settle (it awaits nothing that will finish)",
+                ));
+            }
+            match completions.recv_timeout(Duration::from_millis(20)) {
+                Ok((id, result)) => self.settle(context, id, result),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ScriptError::runtime("connector calls were lost"));
+                }
+            }
+        }
+    }
+
+    fn settle(&self, context: &Context, id: u64, result: Result<Value, CallError>) {
+        let Some((resolve, reject)) =
+            self.active.calls.borrow_mut().as_mut().and_then(|calls| calls.pending.remove(&id))
+        else {
+            return;
+        };
+        context.with(|ctx| {
+            let settle = || -> rquickjs::Result<()> {
+                match result {
+                    Ok(value) => {
+                        let resolve = resolve.restore(&ctx)?;
+                        resolve.call::<_, ()>((json_to_js(&ctx, &value)?,))
+                    }
+                    Err(err) => {
+                        let reject = reject.restore(&ctx)?;
+                        let error = rquickjs::Exception::from_message(ctx.clone(), &err.to_string())?;
+                        reject.call::<_, ()>((error,))
+                    }
+                }
+            };
+            let _ = settle().catch(&ctx);
+        });
+    }
+}
+
+fn new_runtime(active: &Rc<Active>, files: &ModuleFiles, limits: &JsLimits) -> Result<Runtime, ScriptError> {
+    let runtime = Runtime::new().map_err(|err| setup_error(&err))?;
+    runtime.set_max_stack_size(limits.stack_bytes);
+    let checker = active.clone();
+    runtime.set_interrupt_handler(Some(Box::new(move || match checker.check() {
+        Some(stop) => {
+            checker.stopped.set(Some(stop));
+            true
+        }
+        None => false,
+    })));
+    let modules = VendoredModules { files: files.clone() };
+    runtime.set_loader(modules.clone(), modules);
+    Ok(runtime)
+}
+
+fn setup_error(err: &rquickjs::Error) -> ScriptError {
+    ScriptError::runtime(format!("cannot start JavaScript: {err}"))
+}
+
+fn stop_error(stop: Stop) -> ScriptError {
+    match stop {
+        Stop::Cancelled => ScriptErrorKind::Cancelled.into(),
+        Stop::Deadline => {
+            ScriptErrorKind::Timeout { message: "the run passed its deadline".into() }.into()
+        }
+    }
+}
+
+fn to_output<'js>(
+    ctx: &Ctx<'js>,
+    active: &Active,
+    value: &JsValue<'js>,
+    limit: usize,
+) -> Result<Value, ScriptError> {
+    let mut budget = limit;
+    match js_to_json(value, &mut budget) {
+        Ok(json) => Ok(json),
+        Err(ConvertError::TooLarge) => Err(ScriptErrorKind::OutputTooLarge { limit_bytes: limit }.into()),
+        Err(ConvertError::TooDeep) => {
+            Err(ScriptError::runtime("the result is nested too deeply (or contains a cycle)"))
+        }
+        Err(ConvertError::Js(err)) => Err(match Err::<(), _>(err).catch(ctx) {
+            Err(caught) => caught_error(active, caught, false, 0),
+            Ok(()) => ScriptError::runtime("the result cannot become JSON"),
+        }),
+    }
+}
+
+/// Maps a caught JavaScript error (or thrown value) to a [`ScriptError`].
+fn caught_error(active: &Active, err: CaughtError<'_>, compiling: bool, line_offset: u32) -> ScriptError {
+    if let Some(stop) = active.stopped.get() {
+        return stop_error(stop);
+    }
+    let (message, stack, name, code) = match &err {
+        CaughtError::Exception(exception) => {
+            let object = exception.as_object();
+            (
+                exception.message().unwrap_or_default(),
+                exception.stack(),
+                object.get::<_, String>("name").ok(),
+                object.get::<_, rquickjs::Coerced<String>>("code").ok().map(|c| c.0),
+            )
+        }
+        CaughtError::Value(value) => {
+            let object = value.as_object();
+            let name = object.and_then(|o| o.get::<_, String>("name").ok());
+            let code = object.and_then(|o| o.get::<_, rquickjs::Coerced<String>>("code").ok()).map(|c| c.0);
+            let message = object
+                .and_then(|o| o.get::<_, String>("message").ok())
+                .or_else(|| value.get::<rquickjs::Coerced<String>>().ok().map(|c| c.0))
+                .unwrap_or_default();
+            (message, None, name, code)
+        }
+        CaughtError::Error(rquickjs::Error::Allocation) => {
+            return ScriptErrorKind::Memory { message: "the run passed its memory limit".into() }.into();
+        }
+        CaughtError::Error(other) => (other.to_string(), None, None, None),
+    };
+    if name.as_deref() == Some("BpmnError") {
+        return ScriptErrorKind::BpmnError { code: code.unwrap_or_default(), message }.into();
+    }
+    let lower = message.to_lowercase();
+    if lower.contains("out of memory") {
+        return ScriptErrorKind::Memory { message: "the run passed its memory limit".into() }.into();
+    }
+    if lower.contains("stack overflow") || lower.contains("call stack size") {
+        return ScriptErrorKind::StackOverflow { message: "the run passed its stack limit".into() }.into();
+    }
+    if lower.contains("interrupted") {
+        return stop_error(active.check().unwrap_or(Stop::Deadline));
+    }
+    let line = stack.as_deref().and_then(first_line_number).map(|line| line.saturating_sub(line_offset));
+    let message = match name {
+        Some(name) if !name.is_empty() && name != "Error" => format!("{name}: {message}"),
+        _ => message,
+    };
+    if compiling && lower.contains("syntax") || compiling && name_is_syntax(&message) {
+        return ScriptErrorKind::Compile { message, line }.into();
+    }
+    ScriptErrorKind::Runtime { message, line, stack }.into()
+}
+
+fn name_is_syntax(message: &str) -> bool {
+    message.starts_with("SyntaxError")
+}
+
+/// The line of the first `file:line:column` in a QuickJS stack.
+fn first_line_number(stack: &str) -> Option<u32> {
+    for frame in stack.lines() {
+        let frame = frame.trim().trim_end_matches(')');
+        let mut parts = frame.rsplitn(3, ':');
+        let _column = parts.next()?;
+        if let Some(line) = parts.next().and_then(|l| l.parse().ok()) {
+            return Some(line);
+        }
+    }
+    None
+}
+
+fn install_globals<'js>(ctx: &Ctx<'js>, library: &Library, active: &Rc<Active>) -> rquickjs::Result<()> {
+    let sw = Object::new(ctx.clone())?;
+    for builtin in crate::script::library::builtins() {
+        let library = library.clone();
+        let function = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
+            let mut values = Vec::with_capacity(args.0.len());
+            for arg in &args.0 {
+                let mut budget = usize::MAX;
+                match js_to_json(arg, &mut budget) {
+                    Ok(value) => values.push(value),
+                    Err(ConvertError::Js(err)) => return Err(err),
+                    Err(_) => {
+                        return Err(rquickjs::Exception::throw_type(&ctx, "argument cannot become JSON"));
+                    }
+                }
+            }
+            match library.call_builtin(builtin, &values) {
+                Ok(result) => json_to_js(&ctx, &result),
+                Err(message) => Err(rquickjs::Exception::throw_message(&ctx, &message)),
+            }
+        })?
+        .with_name(builtin.name)?;
+        sw.set(builtin.name, function)?;
+    }
+    ctx.globals().set("sw", sw)?;
+
+    let host = Object::new(ctx.clone())?;
+    let log_active = active.clone();
+    host.set(
+        "log",
+        Function::new(ctx.clone(), move |level: String, args: Rest<JsValue<'js>>| {
+            let values: Vec<Value> = args
+                .0
+                .iter()
+                .map(|arg| {
+                    let mut budget = 1 << 20;
+                    js_to_json(arg, &mut budget).unwrap_or(Value::Null)
+                })
+                .collect();
+            let level = match level.as_str() {
+                "warn" => LogLevel::Warn,
+                "error" => LogLevel::Error,
+                _ => LogLevel::Info,
+            };
+            log_active.logs.borrow_mut().push(LogLine { level, message: log_message(&values) });
+        })?,
+    )?;
+    let call_active = active.clone();
+    host.set(
+        "call",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, connector: String, method: String, args: JsValue<'js>| {
+                let mut budget = usize::MAX;
+                let args = match js_to_json(&args, &mut budget) {
+                    Ok(args) => args,
+                    Err(ConvertError::Js(err)) => return Err(err),
+                    Err(_) => return Err(rquickjs::Exception::throw_type(&ctx, "arguments cannot become JSON")),
+                };
+                let (promise, resolve, reject) = ctx.promise()?;
+                let mut calls = call_active.calls.borrow_mut();
+                let Some(calls) = calls.as_mut() else {
+                    return Err(rquickjs::Exception::throw_message(&ctx, "connectors are not available here"));
+                };
+                let id = calls.next_id;
+                calls.next_id += 1;
+                calls.pending.insert(id, (Persistent::save(&ctx, resolve), Persistent::save(&ctx, reject)));
+                let connectors = calls.connectors.clone();
+                let sender = calls.sender.clone();
+                calls.handle.spawn(async move {
+                    let result = connectors.call(&connector, &method, args).await;
+                    let _ = sender.send((id, result));
+                });
+                Ok::<Promise<'js>, rquickjs::Error>(promise)
+            },
+        )?,
+    )?;
+    ctx.globals().set("__sw_host", host)?;
+    ctx.eval::<(), _>(PRELUDE)?;
+    Ok(())
+}
+
+/// Files of a module: the module's own path and the vendored packages.
+pub(super) fn module_files(path: &str, source: &str, node_modules: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    for (file, text) in node_modules {
+        let file = file.trim_start_matches("./");
+        let file = if file.starts_with("node_modules/") { file.to_owned() } else { format!("node_modules/{file}") };
+        files.insert(file, text.clone());
+    }
+    files.insert(path.to_owned(), source.to_owned());
+    files
+}
+
+/// Runs jobs from the shared queue until it closes.
+pub(super) fn worker_loop(queue: Arc<Mutex<mpsc::Receiver<Job>>>, library: Library, limits: JsLimits) {
+    let mut worker = match Worker::new(library, limits) {
+        Ok(worker) => worker,
+        Err(_) => return,
+    };
+    loop {
+        let job = {
+            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.recv()
+        };
+        let Ok(job) = job else { return };
+        worker.run(job);
+    }
+}

@@ -1,0 +1,303 @@
+//! Scripting: the built-in expression library, Rhai expressions, scripts and functions, and
+//! JavaScript functions on QuickJS — all under per-run budgets.
+//!
+//! # Shape
+//!
+//! - [`library`] holds every built-in once, in Rust, over `serde_json::Value`. [`rhai`] registers
+//!   them as plain functions (`sha256("x")`), [`js`] as methods of the global `sw` object
+//!   (`sw.sha256("x")`). [`reference`] renders their doc entries as the reference page and as the
+//!   JSON the IDE's completion reads.
+//! - Values cross into and out of both languages as JSON. Whole floating-point numbers within
+//!   ±2⁵³ become JSON integers on the way out of either language, so Rhai's `3.0` and
+//!   JavaScript's `3` are the same result.
+//! - Every run carries a [`RunControl`] (deadline and cancellation flag). Rhai checks it from
+//!   `on_progress`; QuickJS from its interrupt handler and while it waits for connector calls.
+//!
+//! # Threads
+//!
+//! Rhai is built with its `sync` feature: one [`rhai::RhaiEngine`] and its compiled ASTs are shared
+//! by every run through `Arc`. Expressions are evaluated on the caller's thread (they are bounded
+//! by the operation budget and the deadline); Rhai *functions*, which may call connectors, run
+//! on tokio's blocking pool and wait for each connector call with `Handle::block_on`.
+//!
+//! QuickJS runtimes are not `Send`. Rather than enable rquickjs' `parallel` feature (which puts a
+//! lock around every runtime access) the [`js::JsPool`] owns a fixed set of worker threads; each
+//! owns one runtime and a cache of contexts — one per compiled module, with the module evaluated
+//! and its default export ready — so a call pays for a context switch and a function call, not for
+//! a runtime or a compile. Jobs reach the workers over a channel and answer on a oneshot channel,
+//! so the public API is plain `async` and usable from any tokio task. Connector calls made by
+//! JavaScript are spawned on the caller's tokio runtime and their results are sent back to the
+//! worker, which settles the JavaScript promise and drives the job queue on.
+
+pub mod js;
+pub mod library;
+pub mod reference;
+pub mod rhai;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What went wrong in a script run. Budget faults fail the run that caused them and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}")]
+pub struct ScriptError {
+    /// The kind of failure, with its details.
+    pub kind: ScriptErrorKind,
+}
+
+/// The kinds of [`ScriptError`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScriptErrorKind {
+    /// The run passed its deadline or its operation budget.
+    Timeout {
+        /// Which budget ran out.
+        message: String,
+    },
+    /// The run passed its memory or data-size limit.
+    Memory {
+        /// Which limit was hit.
+        message: String,
+    },
+    /// The run recursed past its stack or call-depth limit.
+    StackOverflow {
+        /// Which limit was hit.
+        message: String,
+    },
+    /// The run's result, serialised as JSON, is larger than allowed.
+    OutputTooLarge {
+        /// The limit in bytes.
+        limit_bytes: usize,
+    },
+    /// The run was cancelled from outside.
+    Cancelled,
+    /// The script raised a BPMN error (`throw_bpmn_error` in Rhai, `throw new BpmnError` in JS).
+    BpmnError {
+        /// The BPMN error code that boundary events catch.
+        code: String,
+        /// A human-readable message.
+        message: String,
+    },
+    /// The source does not compile.
+    Compile {
+        /// The parser's message.
+        message: String,
+        /// 1-based line, when known.
+        line: Option<u32>,
+    },
+    /// Any other failure raised while running the script.
+    Runtime {
+        /// The error message.
+        message: String,
+        /// 1-based line, when known.
+        line: Option<u32>,
+        /// The JavaScript stack, when there is one.
+        stack: Option<String>,
+    },
+}
+
+impl fmt::Display for ScriptErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout { message } => write!(f, "script timed out: {message}"),
+            Self::Memory { message } => write!(f, "script ran out of memory: {message}"),
+            Self::StackOverflow { message } => write!(f, "script overflowed its stack: {message}"),
+            Self::OutputTooLarge { limit_bytes } => {
+                write!(f, "script output is larger than {limit_bytes} bytes")
+            }
+            Self::Cancelled => f.write_str("script run was cancelled"),
+            Self::BpmnError { code, message } => write!(f, "BPMN error {code}: {message}"),
+            Self::Compile { message, line } => match line {
+                Some(line) => write!(f, "script does not compile (line {line}): {message}"),
+                None => write!(f, "script does not compile: {message}"),
+            },
+            Self::Runtime { message, line, .. } => match line {
+                Some(line) => write!(f, "script failed (line {line}): {message}"),
+                None => write!(f, "script failed: {message}"),
+            },
+        }
+    }
+}
+
+impl ScriptError {
+    /// A runtime error with a message and no position.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        ScriptErrorKind::Runtime { message: message.into(), line: None, stack: None }.into()
+    }
+}
+
+impl From<ScriptErrorKind> for ScriptError {
+    fn from(kind: ScriptErrorKind) -> Self {
+        Self { kind }
+    }
+}
+
+/// Per-run control: a wall-clock deadline and a cancellation flag shared with whoever may cancel.
+#[derive(Debug, Clone)]
+pub struct RunControl {
+    /// The instant after which the run fails with [`ScriptErrorKind::Timeout`].
+    pub deadline: Instant,
+    /// Set to `true` to cancel the run; it then fails with [`ScriptErrorKind::Cancelled`].
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl RunControl {
+    /// A control that expires `timeout` from now, with a fresh cancellation flag.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self { deadline: Instant::now() + timeout, cancel: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// The fault to stop with, if the run must stop now.
+    pub fn check(&self) -> Option<ScriptErrorKind> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Some(ScriptErrorKind::Cancelled)
+        } else if Instant::now() >= self.deadline {
+            Some(ScriptErrorKind::Timeout { message: "the run passed its deadline".into() })
+        } else {
+            None
+        }
+    }
+}
+
+/// Severity of a [`LogLine`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// `ctx.log.info(...)`.
+    Info,
+    /// `ctx.log.warn(...)`.
+    Warn,
+    /// `ctx.log.error(...)`.
+    Error,
+}
+
+/// One line a script logged through `ctx.log`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Its severity.
+    pub level: LogLevel,
+    /// The arguments, strings as they are and other values as JSON, joined by spaces.
+    pub message: String,
+}
+
+/// A connector method call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{connector}.{method}: {message}")]
+pub struct CallError {
+    /// The connector's name.
+    pub connector: String,
+    /// The method's name.
+    pub method: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// A boxed, sendable future, the return type of [`ConnectorCall::call`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The way scripts reach connectors: `ctx.connectors.<connector>.<method>(args)`.
+///
+/// Real connectors implement it in the engine server; tests use an in-process fake.
+pub trait ConnectorCall: Send + Sync + fmt::Debug {
+    /// Calls `method` of `connector` with JSON arguments.
+    fn call<'a>(
+        &'a self,
+        connector: &'a str,
+        method: &'a str,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, CallError>>;
+
+    /// The connectors and their methods, by name. Rhai has no dynamic method lookup, so
+    /// `ctx.connectors.<c>.<m>(args)` in Rhai works for the pairs listed here (and
+    /// `ctx.invoke(c, m, args)` for any pair); JavaScript does not need it.
+    fn catalog(&self) -> BTreeMap<String, Vec<String>> {
+        BTreeMap::new()
+    }
+}
+
+/// A [`ConnectorCall`] with no connectors: every call fails.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoConnectors;
+
+impl ConnectorCall for NoConnectors {
+    fn call<'a>(
+        &'a self,
+        connector: &'a str,
+        method: &'a str,
+        _args: Value,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
+        Box::pin(async move {
+            Err(CallError {
+                connector: connector.into(),
+                method: method.into(),
+                message: "no such connector".into(),
+            })
+        })
+    }
+}
+
+/// What a code function's `ctx` gives it, in Rhai and JavaScript alike.
+#[derive(Debug, Clone)]
+pub struct FunctionContext {
+    /// `ctx.env`: the VMS's environment variables for this deployment.
+    pub env: BTreeMap<String, String>,
+    /// `ctx.connectors`: where connector calls go.
+    pub connectors: Arc<dyn ConnectorCall>,
+}
+
+impl Default for FunctionContext {
+    fn default() -> Self {
+        Self { env: BTreeMap::new(), connectors: Arc::new(NoConnectors) }
+    }
+}
+
+/// The result of a code function run: its JSON output and what it logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionOutput {
+    /// The returned value.
+    pub value: Value,
+    /// Lines logged through `ctx.log`, in order.
+    pub logs: Vec<LogLine>,
+}
+
+/// Checks that `value` serialises to at most `limit` bytes of JSON.
+pub(crate) fn check_output_size(value: &Value, limit: usize) -> Result<(), ScriptError> {
+    struct Counter {
+        written: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.written += buf.len();
+            if self.written > self.limit {
+                return Err(std::io::Error::other("output limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { written: 0, limit };
+    serde_json::to_writer(&mut counter, value)
+        .map_err(|_| ScriptErrorKind::OutputTooLarge { limit_bytes: limit }.into())
+}
+
+/// Formats `ctx.log` arguments: strings as they are, other values as JSON, joined by spaces.
+pub(crate) fn log_message(args: &[Value]) -> String {
+    args.iter()
+        .map(|arg| match arg {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

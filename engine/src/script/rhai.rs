@@ -1,0 +1,563 @@
+//! Rhai: expressions, BPMN script tasks and code functions, with the built-in library and budgets.
+//!
+//! - **Expressions** (`conditionExpression`, input/output mappings): [`RhaiEngine::compile_expression`]
+//!   once, [`RhaiEngine::eval_expression`] many times with the variables as a scope.
+//! - **Script tasks**: [`RhaiEngine::compile_script`] and [`RhaiEngine::run_script`]; the variables
+//!   are in scope and whatever the script declares (`let total = …`) or assigns (`count += 1`)
+//!   comes back as changed variables. Rhai requires `let` before the first assignment of a new
+//!   variable; assigning an unknown name is an error.
+//! - **Code functions**: a script defining `fn main(input, ctx)`, run by
+//!   [`RhaiEngine::call_function`]. `ctx.env` is a map of strings, `ctx.log.info/warn/error(…)`
+//!   log, `ctx.connectors.<c>.<m>(args)` calls a connector method listed by
+//!   [`ConnectorCall::catalog`] and `ctx.invoke(c, m, args)` calls any. Connector calls block
+//!   the script (it runs on tokio's blocking pool and waits with `Handle::block_on`); the script's
+//!   deadline bounds the wait.
+//!
+//! `throw_bpmn_error(code, message)` raises [`ScriptErrorKind::BpmnError`]. The engine has no
+//! file, module, `eval`, `sleep` or `exit` functions: only Rhai's operators, comparisons,
+//! iteration and string conversion, plus the library.
+
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rhai::packages::{
+    ArithmeticPackage, BasicIteratorPackage, BasicStringPackage, LogicPackage, Package,
+};
+use rhai::{AST, Dynamic, EvalAltResult, FnPtr, ImmutableString, Scope};
+use serde_json::{Map, Value};
+
+use super::library::{self, Library};
+use super::{
+    ConnectorCall, FunctionContext, FunctionOutput, LogLevel, LogLine, RunControl, ScriptError,
+    ScriptErrorKind, check_output_size, log_message,
+};
+
+/// Budgets applied to every Rhai run of an engine (time and cancellation come per run from
+/// [`RunControl`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RhaiLimits {
+    /// Operations per run (roughly: evaluated nodes).
+    pub max_operations: u64,
+    /// Nested function calls.
+    pub max_call_levels: usize,
+    /// Nesting of expressions at the top level and inside functions.
+    pub max_expr_depth: usize,
+    /// Bytes in one string (and in all the strings of one array or map).
+    pub max_string_size: usize,
+    /// Items in one array (nested arrays included).
+    pub max_array_size: usize,
+    /// Entries in one map (nested maps included).
+    pub max_map_size: usize,
+    /// Bytes of a run's result serialised as JSON.
+    pub max_output_bytes: usize,
+}
+
+impl Default for RhaiLimits {
+    fn default() -> Self {
+        Self {
+            max_operations: 10_000_000,
+            max_call_levels: 64,
+            max_expr_depth: 64,
+            max_string_size: 16 << 20,
+            max_array_size: 1_000_000,
+            max_map_size: 100_000,
+            max_output_bytes: 8 << 20,
+        }
+    }
+}
+
+/// A compiled Rhai expression or script, shared by all its runs.
+#[derive(Debug, Clone)]
+pub struct RhaiAst {
+    ast: Arc<AST>,
+}
+
+/// The Rhai engine with the library registered and the budgets set; one per process is enough.
+#[derive(Debug, Clone)]
+pub struct RhaiEngine {
+    engine: Arc<rhai::Engine>,
+    limits: RhaiLimits,
+}
+
+thread_local! {
+    /// The run being evaluated on this thread, for `on_progress` to check.
+    static CURRENT_RUN: RefCell<Option<RunControl>> = const { RefCell::new(None) };
+}
+
+/// Installs a run's control on this thread for the duration of an evaluation.
+struct CurrentRun {
+    previous: Option<RunControl>,
+}
+
+impl CurrentRun {
+    fn enter(control: &RunControl) -> Self {
+        let previous = CURRENT_RUN.with(|current| current.replace(Some(control.clone())));
+        Self { previous }
+    }
+}
+
+impl Drop for CurrentRun {
+    fn drop(&mut self) {
+        CURRENT_RUN.with(|current| *current.borrow_mut() = self.previous.take());
+    }
+}
+
+const TERMINATED_CANCELLED: &str = "cancelled";
+const TERMINATED_DEADLINE: &str = "deadline";
+const BPMN_ERROR_MARKER: &str = "__bpmn_error";
+const RUN_KEY: &str = "__run";
+const CONNECTOR_KEY: &str = "__connector";
+
+/// Per-run state reachable from `ctx`'s native functions.
+#[derive(Debug)]
+struct RunShared {
+    connectors: Arc<dyn ConnectorCall>,
+    logs: Mutex<Vec<LogLine>>,
+    handle: tokio::runtime::Handle,
+    control: RunControl,
+}
+
+/// The handle a `ctx` map carries to its run.
+#[derive(Debug, Clone)]
+struct RunHandle(Arc<RunShared>);
+
+impl RhaiEngine {
+    /// An engine with `library` registered and `limits` applied.
+    pub fn new(library: Library, limits: RhaiLimits) -> Self {
+        let mut engine = rhai::Engine::new_raw();
+        engine.register_global_module(ArithmeticPackage::new().as_shared_module());
+        engine.register_global_module(LogicPackage::new().as_shared_module());
+        engine.register_global_module(BasicStringPackage::new().as_shared_module());
+        engine.register_global_module(BasicIteratorPackage::new().as_shared_module());
+        engine.register_iterator::<rhai::Array>();
+        engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        engine.disable_symbol("eval");
+        engine.on_print(|_| {});
+        engine.on_debug(|_, _, _| {});
+
+        engine.set_max_operations(limits.max_operations);
+        engine.set_max_call_levels(limits.max_call_levels);
+        engine.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
+        engine.set_max_string_size(limits.max_string_size);
+        engine.set_max_array_size(limits.max_array_size);
+        engine.set_max_map_size(limits.max_map_size);
+        engine.set_max_modules(0);
+        engine.on_progress(|operations| {
+            // Reading the clock every 256 operations keeps the check cheap and prompt.
+            if operations % 256 != 0 {
+                return None;
+            }
+            CURRENT_RUN.with(|current| {
+                current.borrow().as_ref().and_then(RunControl::check).map(|kind| match kind {
+                    ScriptErrorKind::Cancelled => Dynamic::from(TERMINATED_CANCELLED),
+                    _ => Dynamic::from(TERMINATED_DEADLINE),
+                })
+            })
+        });
+
+        register_library(&mut engine, library);
+        register_bpmn_error(&mut engine);
+        register_ctx_functions(&mut engine);
+        Self { engine: Arc::new(engine), limits }
+    }
+
+    /// The budgets of this engine.
+    pub fn limits(&self) -> &RhaiLimits {
+        &self.limits
+    }
+
+    /// Compiles a single expression (no statements).
+    pub fn compile_expression(&self, source: &str) -> Result<RhaiAst, ScriptError> {
+        self.engine
+            .compile_expression(source)
+            .map(|ast| RhaiAst { ast: Arc::new(ast) })
+            .map_err(|err| compile_error(err.into()))
+    }
+
+    /// Compiles a script: statements and `fn` definitions.
+    pub fn compile_script(&self, source: &str) -> Result<RhaiAst, ScriptError> {
+        self.engine
+            .compile(source)
+            .map(|ast| RhaiAst { ast: Arc::new(ast) })
+            .map_err(|err| compile_error(err.into()))
+    }
+
+    /// Evaluates a compiled expression (or script) with `vars` in scope; returns its value.
+    pub fn eval_expression(
+        &self,
+        ast: &RhaiAst,
+        vars: &Map<String, Value>,
+        control: &RunControl,
+    ) -> Result<Value, ScriptError> {
+        let _run = CurrentRun::enter(control);
+        let mut scope = scope_from(vars);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &ast.ast)
+            .map_err(|err| runtime_error(*err))?;
+        self.output(result)
+    }
+
+    /// Runs a script-task script with `vars` in scope; returns the variables it declared or
+    /// changed (top-level `let` and assignments), by name.
+    pub fn run_script(
+        &self,
+        ast: &RhaiAst,
+        vars: &Map<String, Value>,
+        control: &RunControl,
+    ) -> Result<Map<String, Value>, ScriptError> {
+        let _run = CurrentRun::enter(control);
+        let mut scope = scope_from(vars);
+        self.engine.run_ast_with_scope(&mut scope, &ast.ast).map_err(|err| runtime_error(*err))?;
+        let mut changed = Map::new();
+        for (name, _, value) in scope.iter() {
+            let value = dynamic_to_json(&value)?;
+            if vars.get(name) != Some(&value) {
+                changed.insert(name.to_owned(), value);
+            } else {
+                changed.remove(name);
+            }
+        }
+        let changed = Value::Object(changed);
+        check_output_size(&changed, self.limits.max_output_bytes)?;
+        match changed {
+            Value::Object(map) => Ok(map),
+            _ => Ok(Map::new()),
+        }
+    }
+
+    /// Calls the function `name` (normally `main`) of a compiled script with `input` and a
+    /// `ctx`; runs on tokio's blocking pool so connector calls can wait.
+    pub async fn call_function(
+        &self,
+        ast: &RhaiAst,
+        name: &str,
+        input: Value,
+        ctx: &FunctionContext,
+        control: &RunControl,
+    ) -> Result<FunctionOutput, ScriptError> {
+        let shared = Arc::new(RunShared {
+            connectors: ctx.connectors.clone(),
+            logs: Mutex::new(Vec::new()),
+            handle: tokio::runtime::Handle::current(),
+            control: control.clone(),
+        });
+        let ctx_value = ctx_map(&ctx.env, &RunHandle(shared.clone()));
+        let engine = self.clone();
+        let ast = ast.clone();
+        let name = name.to_owned();
+        let control = control.clone();
+        let value = tokio::task::spawn_blocking(move || {
+            let _run = CurrentRun::enter(&control);
+            let mut scope = Scope::new();
+            let result = engine
+                .engine
+                .call_fn::<Dynamic>(&mut scope, &ast.ast, &name, (json_to_dynamic(&input), ctx_value))
+                .map_err(|err| runtime_error(*err))?;
+            engine.output(result)
+        })
+        .await
+        .map_err(|err| ScriptError::runtime(format!("Rhai function did not finish: {err}")))??;
+        let logs = std::mem::take(&mut *shared.logs.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(FunctionOutput { value, logs })
+    }
+
+    fn output(&self, result: Dynamic) -> Result<Value, ScriptError> {
+        let value = dynamic_to_json(&result)?;
+        check_output_size(&value, self.limits.max_output_bytes)?;
+        Ok(value)
+    }
+}
+
+fn scope_from(vars: &Map<String, Value>) -> Scope<'static> {
+    let mut scope = Scope::with_capacity(vars.len());
+    for (name, value) in vars {
+        scope.push_dynamic(name.as_str(), json_to_dynamic(value));
+    }
+    scope
+}
+
+fn register_library(engine: &mut rhai::Engine, library: Library) {
+    for builtin in library::builtins() {
+        for arity in builtin.min_args..=builtin.max_args {
+            let library = library.clone();
+            let types = vec![TypeId::of::<Dynamic>(); arity];
+            engine.register_raw_fn(builtin.name, types, move |_, args| {
+                let values = args
+                    .iter()
+                    .map(|arg| dynamic_to_json(arg))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|err| Box::<EvalAltResult>::from(err.to_string()))?;
+                library
+                    .call_builtin(builtin, &values)
+                    .map(|value| json_to_dynamic(&value))
+                    .map_err(Into::into)
+            });
+        }
+    }
+}
+
+fn register_bpmn_error(engine: &mut rhai::Engine) {
+    engine.register_fn(
+        "throw_bpmn_error",
+        |code: ImmutableString, message: ImmutableString| -> Result<(), Box<EvalAltResult>> {
+            let mut error = rhai::Map::new();
+            error.insert(BPMN_ERROR_MARKER.into(), Dynamic::TRUE);
+            error.insert("code".into(), code.into());
+            error.insert("message".into(), message.into());
+            Err(EvalAltResult::ErrorRuntime(error.into(), rhai::Position::NONE).into())
+        },
+    );
+}
+
+/// The run handle inside a `ctx` map (or one of its sub-maps).
+fn run_of(this: &Dynamic) -> Result<RunHandle, Box<EvalAltResult>> {
+    this.read_lock::<rhai::Map>()
+        .and_then(|map| map.get(RUN_KEY).and_then(|run| run.read_lock::<RunHandle>().map(|r| r.clone())))
+        .ok_or_else(|| "ctx functions must be called as methods of ctx".into())
+}
+
+fn register_ctx_functions(engine: &mut rhai::Engine) {
+    for (name, level) in
+        [("__sw_log_info", LogLevel::Info), ("__sw_log_warn", LogLevel::Warn), ("__sw_log_error", LogLevel::Error)]
+    {
+        for arity in 1..=6 {
+            let types = vec![TypeId::of::<Dynamic>(); arity];
+            engine.register_raw_fn(name, types, move |_, args| {
+                let run = run_of(args[0])?;
+                let values = args[1..]
+                    .iter()
+                    .map(|arg| dynamic_to_json(arg))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|err| Box::<EvalAltResult>::from(err.to_string()))?;
+                let line = LogLine { level, message: log_message(&values) };
+                run.0.logs.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                Ok(())
+            });
+        }
+    }
+    // ctx.connectors.<c>.<m>(args): `this` is the connector's map, the method name is curried.
+    engine.register_raw_fn("__sw_connector_call", [TypeId::of::<Dynamic>(); 3], |_, args| {
+        let run = run_of(args[0])?;
+        let connector = args[0]
+            .read_lock::<rhai::Map>()
+            .and_then(|map| map.get(CONNECTOR_KEY).map(ToString::to_string))
+            .unwrap_or_default();
+        let method = args[1].to_string();
+        call_connector(&run, &connector, &method, args[2])
+    });
+    engine.register_raw_fn("__sw_connector_call", [TypeId::of::<Dynamic>(); 2], |_, args| {
+        let run = run_of(args[0])?;
+        let connector = args[0]
+            .read_lock::<rhai::Map>()
+            .and_then(|map| map.get(CONNECTOR_KEY).map(ToString::to_string))
+            .unwrap_or_default();
+        call_connector(&run, &connector, &args[1].to_string(), &Dynamic::UNIT)
+    });
+    // ctx.invoke(connector, method, args)
+    engine.register_raw_fn("__sw_invoke", [TypeId::of::<Dynamic>(); 4], |_, args| {
+        let run = run_of(args[0])?;
+        call_connector(&run, &args[1].to_string(), &args[2].to_string(), args[3])
+    });
+}
+
+fn call_connector(
+    run: &RunHandle,
+    connector: &str,
+    method: &str,
+    args: &Dynamic,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let args = dynamic_to_json(args).map_err(|err| Box::<EvalAltResult>::from(err.to_string()))?;
+    let shared = &run.0;
+    let remaining = shared.control.deadline.saturating_duration_since(Instant::now());
+    let result = shared.handle.block_on(async {
+        tokio::time::timeout(remaining, shared.connectors.call(connector, method, args)).await
+    });
+    match result {
+        Ok(Ok(value)) => Ok(json_to_dynamic(&value)),
+        Ok(Err(err)) => Err(err.to_string().into()),
+        Err(_) => Err(EvalAltResult::ErrorTerminated(
+            Dynamic::from(TERMINATED_DEADLINE),
+            rhai::Position::NONE,
+        )
+        .into()),
+    }
+}
+
+fn fn_ptr(name: &str, curry: Option<&str>) -> Dynamic {
+    match FnPtr::new(name) {
+        Ok(mut ptr) => {
+            if let Some(arg) = curry {
+                ptr.add_curry(arg.into());
+            }
+            Dynamic::from(ptr)
+        }
+        Err(_) => Dynamic::UNIT,
+    }
+}
+
+fn ctx_map(env: &std::collections::BTreeMap<String, String>, run: &RunHandle) -> Dynamic {
+    let run_value = Dynamic::from(run.clone());
+    let env: rhai::Map =
+        env.iter().map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone()))).collect();
+
+    let mut log = rhai::Map::new();
+    log.insert("info".into(), fn_ptr("__sw_log_info", None));
+    log.insert("warn".into(), fn_ptr("__sw_log_warn", None));
+    log.insert("error".into(), fn_ptr("__sw_log_error", None));
+    log.insert(RUN_KEY.into(), run_value.clone());
+
+    let mut connectors = rhai::Map::new();
+    for (connector, methods) in run.0.connectors.catalog() {
+        let mut entry = rhai::Map::new();
+        entry.insert(RUN_KEY.into(), run_value.clone());
+        entry.insert(CONNECTOR_KEY.into(), connector.clone().into());
+        for method in methods {
+            let ptr = fn_ptr("__sw_connector_call", Some(&method));
+            entry.insert(method.into(), ptr);
+        }
+        connectors.insert(connector.into(), entry.into());
+    }
+
+    let mut ctx = rhai::Map::new();
+    ctx.insert("env".into(), env.into());
+    ctx.insert("log".into(), log.into());
+    ctx.insert("connectors".into(), connectors.into());
+    ctx.insert("invoke".into(), fn_ptr("__sw_invoke", None));
+    ctx.insert(RUN_KEY.into(), run_value);
+    ctx.into()
+}
+
+/// Converts JSON to a Rhai value: integers to `INT`, other numbers to `FLOAT`, `null` to `()`.
+pub fn json_to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
+        Value::Object(map) => Dynamic::from_map(
+            map.iter().map(|(k, v)| (k.as_str().into(), json_to_dynamic(v))).collect(),
+        ),
+    }
+}
+
+/// Converts a Rhai value to JSON: `()` to `null`, characters to strings, whole floats to
+/// integers (see [`library::number`]). Function pointers and custom types are an error.
+pub fn dynamic_to_json(value: &Dynamic) -> Result<Value, ScriptError> {
+    if value.is_shared() {
+        return dynamic_to_json(&value.clone().flatten());
+    }
+    if value.is_unit() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(Value::from(i));
+    }
+    if let Ok(f) = value.as_float() {
+        return Ok(library::number(f));
+    }
+    if let Ok(c) = value.as_char() {
+        return Ok(Value::String(c.to_string()));
+    }
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        return Ok(Value::String(s.to_string()));
+    }
+    if let Some(items) = value.read_lock::<rhai::Array>() {
+        return items.iter().map(dynamic_to_json).collect::<Result<Vec<_>, _>>().map(Value::Array);
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        let mut out = Map::with_capacity(map.len());
+        for (key, item) in map.iter() {
+            out.insert(key.to_string(), dynamic_to_json(item)?);
+        }
+        return Ok(Value::Object(out));
+    }
+    Err(ScriptError::runtime(format!("a Rhai {} cannot become JSON", value.type_name())))
+}
+
+fn line_of(position: rhai::Position) -> Option<u32> {
+    position.line().map(|line| line as u32)
+}
+
+fn compile_error(err: EvalAltResult) -> ScriptError {
+    let line = line_of(err.position());
+    let message = match &err {
+        EvalAltResult::ErrorParsing(kind, _) => kind.to_string(),
+        other => other.to_string(),
+    };
+    ScriptErrorKind::Compile { message, line }.into()
+}
+
+/// Maps a Rhai error to a [`ScriptError`], looking through function-call wrappers.
+fn runtime_error(err: EvalAltResult) -> ScriptError {
+    let outer_line = line_of(err.position());
+    let mut err = err;
+    loop {
+        match err {
+            EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+            | EvalAltResult::ErrorInModule(_, inner, _) => err = *inner,
+            _ => break,
+        }
+    }
+    let line = line_of(err.position()).or(outer_line);
+    let kind = match err {
+        EvalAltResult::ErrorTerminated(token, _) => {
+            if token.to_string() == TERMINATED_CANCELLED {
+                ScriptErrorKind::Cancelled
+            } else {
+                ScriptErrorKind::Timeout { message: "the run passed its deadline".into() }
+            }
+        }
+        EvalAltResult::ErrorTooManyOperations(_) => ScriptErrorKind::Timeout {
+            message: "the run used up its operation budget".into(),
+        },
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            ScriptErrorKind::Memory { message: format!("{what} is larger than allowed") }
+        }
+        EvalAltResult::ErrorStackOverflow(_) => ScriptErrorKind::StackOverflow {
+            message: "too many nested function calls".into(),
+        },
+        EvalAltResult::ErrorParsing(kind, _) => {
+            ScriptErrorKind::Compile { message: kind.to_string(), line }
+        }
+        EvalAltResult::ErrorRuntime(value, _) if is_bpmn_error(&value) => {
+            let field = |name: &str| {
+                value
+                    .read_lock::<rhai::Map>()
+                    .and_then(|map| map.get(name).map(ToString::to_string))
+                    .unwrap_or_default()
+            };
+            ScriptErrorKind::BpmnError { code: field("code"), message: field("message") }
+        }
+        EvalAltResult::ErrorRuntime(value, _) => {
+            let message = match dynamic_to_json(&value) {
+                Ok(Value::String(text)) => text,
+                Ok(other) => other.to_string(),
+                Err(_) => value.to_string(),
+            };
+            ScriptErrorKind::Runtime { message, line, stack: None }
+        }
+        other => {
+            let mut message = other.to_string();
+            // Rhai appends " (line L, position P)"; the line is reported separately.
+            if let Some(cut) = message.rfind(" (line ") {
+                message.truncate(cut);
+            }
+            ScriptErrorKind::Runtime { message, line, stack: None }
+        }
+    };
+    kind.into()
+}
+
+fn is_bpmn_error(value: &Dynamic) -> bool {
+    value.read_lock::<rhai::Map>().is_some_and(|map| map.contains_key(BPMN_ERROR_MARKER))
+}
