@@ -1,4 +1,14 @@
-//! `starweave`: the command line.
-fn main() {
-    println!("starweave");
+//! `starweave`: the command line of Starweave.
+//!
+//! The CLI owns the file system edge: it reads VMS directories and BPMN files into the model's
+//! in-memory forms, asks `starweave-model` to read, validate or format them, and writes back what
+//! the model produced. No formatting or validation rule lives here.
+
+mod cli;
+mod files;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
 }

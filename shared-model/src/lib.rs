@@ -15,4 +15,6 @@ pub mod diagnostic;
 
 pub use diagnostic::{Diagnostic, Severity, SourcePos};
 pub mod bpmn;
+pub mod trace;
+pub mod validate;
 pub mod vms;

@@ -1,0 +1,346 @@
+//! Command-line parsing and the commands themselves.
+
+use std::{
+    io::{self, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use starweave_model::{
+    Diagnostic, Severity, bpmn, validate,
+    vms::{self, VmsFiles},
+};
+
+use crate::files::{self, Target};
+
+/// Starweave: build visual microservices from BPMN flows, code functions, connectors and triggers.
+#[derive(Debug, Parser)]
+#[command(name = "starweave", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check VMS directories or BPMN files and list every problem with file:line:col.
+    ///
+    /// Exits with status 1 when any error is found.
+    Validate {
+        /// VMS directories, files inside a VMS, or standalone .bpmn files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format: `human` (file:line:col: error[code]: message) or `json` for tools.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Rewrite VMS files and BPMN files in Starweave's canonical format.
+    ///
+    /// BPMN is re-serialised losslessly: elements and attributes Starweave does not understand are
+    /// kept. Files with errors are left alone.
+    Fmt {
+        /// VMS directories, files inside a VMS, or standalone .bpmn files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Do not write; list the files that are not formatted and exit with 1 if there are any.
+        #[arg(long)]
+        check: bool,
+        /// Do not write; print the formatted content to standard output.
+        #[arg(long, conflicts_with = "check")]
+        stdout: bool,
+    },
+    /// Create a new VMS directory from a template.
+    New {
+        /// The directory to create; its last component becomes the VMS name.
+        dir: PathBuf,
+        /// The template to start from.
+        #[arg(long, value_enum, default_value_t = TemplateArg::HttpJs)]
+        template: TemplateArg,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TemplateArg {
+    /// Only a vms.yaml.
+    Empty,
+    /// An HTTP route served by a JavaScript function, with a test case.
+    HttpJs,
+    /// A Rhai function with a test case.
+    Rhai,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { paths, format } => cmd_validate(&paths, format),
+        Command::Fmt {
+            paths,
+            check,
+            stdout,
+        } => cmd_fmt(&paths, check, stdout),
+        Command::New { dir, template } => cmd_new(&dir, template),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "starweave", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("starweave: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The diagnostics of one command-line path, with files shown relative to where the user is.
+fn diagnostics_for(path: &Path) -> Result<Vec<Diagnostic>> {
+    Ok(match files::classify(path)? {
+        Target::Vms(root) => {
+            let files = files::read_vms_dir(&root)?;
+            prefix(vms_diagnostics(&files), &root)
+        }
+        Target::FileInVms { root, relative } => {
+            let files = files::read_vms_dir(&root)?;
+            let all = vms_diagnostics(&files);
+            let mine = all
+                .into_iter()
+                .filter(|d| d.file.as_deref() == Some(relative.as_str()))
+                .collect();
+            prefix(mine, &root)
+        }
+        Target::Bpmn(file) => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let shown = file.display().to_string();
+            let doc = bpmn::read_bpmn_bytes(&bytes);
+            let mut diags: Vec<Diagnostic> = doc.diagnostics.clone();
+            diags.extend(validate::validate_bpmn(&doc));
+            for d in &mut diags {
+                d.file = Some(shown.clone());
+            }
+            diags
+        }
+    })
+}
+
+fn vms_diagnostics(files: &VmsFiles) -> Vec<Diagnostic> {
+    let doc = vms::read_vms(files);
+    let mut diags = doc.diagnostics.clone();
+    diags.extend(validate::validate_vms(&doc));
+    diags
+}
+
+fn prefix(mut diags: Vec<Diagnostic>, root: &Path) -> Vec<Diagnostic> {
+    for d in &mut diags {
+        let file = d.file.take().unwrap_or_else(|| "vms.yaml".into());
+        d.file = Some(root.join(file).display().to_string());
+    }
+    diags
+}
+
+fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        (&a.file, a.pos, a.severity, &a.code).cmp(&(&b.file, b.pos, b.severity, &b.code))
+    });
+}
+
+fn cmd_validate(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
+    let mut all = Vec::new();
+    for path in paths {
+        all.extend(diagnostics_for(path)?);
+    }
+    sort(&mut all);
+    let errors = all.iter().filter(|d| d.severity == Severity::Error).count();
+    let warnings = all.iter().filter(|d| d.severity == Severity::Warning).count();
+    let mut out = io::stdout().lock();
+    match format {
+        Format::Json => {
+            let report = serde_json::json!({
+                "errors": errors,
+                "warnings": warnings,
+                "diagnostics": all,
+            });
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Human => {
+            for d in &all {
+                writeln!(out, "{d}")?;
+            }
+            let checked = paths.len();
+            writeln!(
+                out,
+                "{errors} error{}, {warnings} warning{} in {checked} path{}",
+                plural(errors),
+                plural(warnings),
+                plural(checked)
+            )?;
+        }
+    }
+    Ok(if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// One file's formatted content next to what is on disk.
+struct Formatted {
+    path: PathBuf,
+    before: Option<Vec<u8>>,
+    after: Vec<u8>,
+}
+
+fn cmd_fmt(paths: &[PathBuf], check: bool, stdout: bool) -> Result<ExitCode> {
+    let mut unformatted = 0usize;
+    let mut refused = 0usize;
+    for path in paths {
+        let (results, errors) = format_target(path)?;
+        if !errors.is_empty() {
+            refused += 1;
+            for d in &errors {
+                eprintln!("{d}");
+            }
+            eprintln!("starweave: {} has errors; not formatted", path.display());
+            continue;
+        }
+        for f in results {
+            let changed = f.before.as_deref() != Some(f.after.as_slice());
+            if stdout {
+                io::stdout().lock().write_all(&f.after)?;
+            } else if check {
+                if changed {
+                    unformatted += 1;
+                    println!("{} is not formatted", f.path.display());
+                }
+            } else if changed {
+                if let Some(parent) = f.path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&f.path, &f.after)
+                    .with_context(|| format!("cannot write {}", f.path.display()))?;
+                println!("formatted {}", f.path.display());
+            }
+        }
+    }
+    Ok(if refused > 0 || unformatted > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Formats what `path` names; returns the formatted files, or the errors that prevent it.
+fn format_target(path: &Path) -> Result<(Vec<Formatted>, Vec<Diagnostic>)> {
+    match files::classify(path)? {
+        Target::Bpmn(file) => {
+            let bytes = std::fs::read(&file)?;
+            let doc = bpmn::read_bpmn_bytes(&bytes);
+            let errors = errors_of(doc.diagnostics.clone(), &file.display().to_string());
+            if !errors.is_empty() {
+                return Ok((Vec::new(), errors));
+            }
+            let after = bpmn::write_bpmn(&doc.definitions).into_bytes();
+            Ok((
+                vec![Formatted {
+                    path: file,
+                    before: Some(bytes),
+                    after,
+                }],
+                Vec::new(),
+            ))
+        }
+        Target::Vms(root) => format_vms(&root, None),
+        Target::FileInVms { root, relative } => format_vms(&root, Some(&relative)),
+    }
+}
+
+fn format_vms(root: &Path, only: Option<&str>) -> Result<(Vec<Formatted>, Vec<Diagnostic>)> {
+    let files = files::read_vms_dir(root)?;
+    let doc = vms::read_vms(&files);
+    let errors: Vec<Diagnostic> = prefix(
+        doc.diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect(),
+        root,
+    );
+    if !errors.is_empty() {
+        return Ok((Vec::new(), errors));
+    }
+    let formatted = vms::write_vms(&doc.vms);
+    let out = formatted
+        .into_iter()
+        .filter(|(rel, _)| only.is_none_or(|o| o == rel))
+        .map(|(rel, after)| Formatted {
+            path: root.join(&rel),
+            before: files.get(&rel).cloned(),
+            after,
+        })
+        .collect();
+    Ok((out, Vec::new()))
+}
+
+fn errors_of(diags: Vec<Diagnostic>, file: &str) -> Vec<Diagnostic> {
+    diags
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .map(|d| d.in_file(file))
+        .collect()
+}
+
+fn cmd_new(dir: &Path, template: TemplateArg) -> Result<ExitCode> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        anyhow::bail!("{} exists and is not empty", dir.display());
+    }
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .context("the directory needs a name, e.g. `starweave new my-service`")?;
+    let template = match template {
+        TemplateArg::Empty => vms::Template::Empty,
+        TemplateArg::HttpJs => vms::Template::HttpJs,
+        TemplateArg::Rhai => vms::Template::Rhai,
+    };
+    let model = vms::template_vms(&name, template);
+    let written = files::write_files(dir, &vms::write_vms(&model))?;
+    for path in &written {
+        println!("created {}", path.display());
+    }
+    println!(
+        "VMS `{name}` is ready. Check it with `starweave validate {}`.",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

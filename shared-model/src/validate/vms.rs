@@ -1,0 +1,511 @@
+//! VMS rules: references between functions, connectors, triggers, env vars and tests.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::{
+    Diagnostic,
+    bpmn::{Activity, ActivityKind, FlowElement, RootElement, StarweaveTarget, parse_duration_ms},
+    vms::{
+        Connector, Trigger, Vms, VmsDocument,
+        connector::{HttpAuth, MethodSignature},
+        disk::{VmsSourceMap, function_body_file},
+        function::FunctionBody,
+        params::Parameter,
+    },
+};
+
+use super::graph::{Executability, validate_definitions};
+
+/// Validates a loaded VMS: each BPMN function's graph and every reference across the VMS.
+///
+/// Reader diagnostics (`doc.diagnostics`) are not repeated; callers show both.
+pub fn validate_vms(doc: &VmsDocument) -> Vec<Diagnostic> {
+    let vms = &doc.vms;
+    let map = &doc.source_map;
+    let mut diags = Vec::new();
+
+    for (name, function) in &vms.functions {
+        if let FunctionBody::Bpmn { definitions } = &function.body {
+            let file = function_body_file(name, "bpmn");
+            let empty = crate::bpmn::SourceMap::default();
+            let source_map = map.bpmn.get(&file).unwrap_or(&empty);
+            for d in validate_definitions(definitions, source_map, Executability::UnlessDeclaredNot)
+            {
+                diags.push(d.in_file(file.clone()));
+            }
+            let processes: Vec<&str> = definitions
+                .root_elements
+                .iter()
+                .filter_map(|r| match r {
+                    RootElement::Process(p) => Some(p.base.id()),
+                    _ => None,
+                })
+                .collect();
+            let mut bindings = BindingChecker {
+                vms,
+                map,
+                function: name,
+                local_processes: &processes,
+                diags: &mut diags,
+            };
+            for root in &definitions.root_elements {
+                if let RootElement::Process(p) = root
+                    && p.is_executable != Some(false)
+                {
+                    for element in p.all_flow_elements() {
+                        if let FlowElement::Activity(activity) = element {
+                            bindings.check(activity);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    check_triggers(vms, map, &mut diags);
+    check_connectors(vms, map, &mut diags);
+    check_tests(vms, map, &mut diags);
+    diags
+}
+
+/// Checks what BPMN tasks are bound to.
+struct BindingChecker<'a> {
+    vms: &'a Vms,
+    map: &'a VmsSourceMap,
+    function: &'a str,
+    local_processes: &'a [&'a str],
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl BindingChecker<'_> {
+    fn report(&mut self, id: &str, diag: Diagnostic) {
+        let location = self.map.bpmn_element(self.function, id);
+        self.diags.push(location.attach(diag.on(id)));
+    }
+
+    fn check(&mut self, activity: &Activity) {
+        let id = activity.base.id();
+        let Some(task) = activity.starweave() else {
+            match &activity.kind {
+                ActivityKind::ServiceTask | ActivityKind::SendTask { .. } => self.report(
+                    id,
+                    Diagnostic::error(
+                        "vms.unbound-task",
+                        "this task is not bound to a connector method, function or component; \
+                         choose one in its properties (sw:task)",
+                    ),
+                ),
+                ActivityKind::CallActivity { called_element } => {
+                    let called = called_element.as_deref().unwrap_or("");
+                    let known = self.local_processes.contains(&called)
+                        || self
+                            .vms
+                            .functions
+                            .get(called)
+                            .is_some_and(|f| matches!(f.body, FunctionBody::Bpmn { .. }));
+                    if !known {
+                        self.report(
+                            id,
+                            Diagnostic::error(
+                                "vms.unknown-function",
+                                if called.is_empty() {
+                                    "this call activity calls nothing: set calledElement to a BPMN function".to_owned()
+                                } else {
+                                    format!("this call activity calls `{called}`, which is not a BPMN function of this VMS")
+                                },
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+            return;
+        };
+        for (attr, value) in [
+            ("timeout", &task.timeout),
+            ("retryBackoff", &task.retry_backoff),
+        ] {
+            if let Some(text) = value
+                && parse_duration_ms(text).is_none()
+            {
+                self.report(
+                    id,
+                    Diagnostic::error(
+                        "vms.bad-duration",
+                        format!(
+                            "{attr} `{text}` is not a duration such as `250ms`, `5s` or `1m30s`"
+                        ),
+                    ),
+                );
+            }
+        }
+        let inputs: Option<(String, Vec<&Parameter>)> = match task.target() {
+            None => {
+                self.report(
+                    id,
+                    Diagnostic::error(
+                        "vms.unbound-task",
+                        "sw:task names no target: set connector + method, function, bpmnFunction or component",
+                    ),
+                );
+                None
+            }
+            Some(StarweaveTarget::ConnectorMethod { connector, method }) => {
+                match self.vms.connectors.get(connector) {
+                    None => {
+                        let known = list(self.vms.connectors.keys().map(String::as_str));
+                        self.report(
+                            id,
+                            Diagnostic::error(
+                                "vms.unknown-connector",
+                                format!(
+                                    "connector `{connector}` does not exist in this VMS ({known})"
+                                ),
+                            ),
+                        );
+                        None
+                    }
+                    Some(c) => match c.method(method) {
+                        None => {
+                            let methods = c.methods();
+                            let known = list(methods.iter().map(|m| m.name));
+                            self.report(
+                                id,
+                                Diagnostic::error(
+                                    "vms.unknown-method",
+                                    if method.is_empty() {
+                                        format!("sw:task names connector `{connector}` but no method ({known})")
+                                    } else {
+                                        format!("connector `{connector}` has no method `{method}` ({known})")
+                                    },
+                                ),
+                            );
+                            None
+                        }
+                        Some(MethodSignature { input, .. }) => {
+                            Some((format!("{connector}.{method}"), input.iter().collect()))
+                        }
+                    },
+                }
+            }
+            Some(StarweaveTarget::Function(name)) => match self.vms.functions.get(name) {
+                None => {
+                    let known = list(self.vms.functions.keys().map(String::as_str));
+                    self.report(
+                        id,
+                        Diagnostic::error(
+                            "vms.unknown-function",
+                            format!("function `{name}` does not exist in this VMS ({known})"),
+                        ),
+                    );
+                    None
+                }
+                Some(f) => Some((format!("function `{name}`"), f.spec.input.iter().collect())),
+            },
+            Some(StarweaveTarget::BpmnFunction(name)) => match self.vms.functions.get(name) {
+                Some(f) if matches!(f.body, FunctionBody::Bpmn { .. }) => {
+                    Some((format!("function `{name}`"), f.spec.input.iter().collect()))
+                }
+                Some(_) => {
+                    self.report(
+                        id,
+                        Diagnostic::error(
+                            "vms.unknown-function",
+                            format!("`{name}` is a code function, not a BPMN function; bind it with `function=` instead"),
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    self.report(
+                        id,
+                        Diagnostic::error(
+                            "vms.unknown-function",
+                            format!("BPMN function `{name}` does not exist in this VMS"),
+                        ),
+                    );
+                    None
+                }
+            },
+            // Components live in team and public libraries, outside the VMS.
+            Some(StarweaveTarget::Component(_)) => None,
+        };
+        if let Some((callee, params)) = inputs
+            && !params.is_empty()
+        {
+            for mapping in &task.inputs {
+                if !params.iter().any(|p| p.name == mapping.name) {
+                    let known = list(params.iter().map(|p| p.name.as_str()));
+                    self.report(
+                        id,
+                        Diagnostic::error(
+                            "vms.unknown-parameter",
+                            format!(
+                                "input mapping `{}` names no input parameter of {callee} ({known})",
+                                mapping.name
+                            ),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `a, b, c`, or `it has none` — for "did you mean" lists in messages.
+fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        "there are none".to_owned()
+    } else {
+        format!("known: {}", names.join(", "))
+    }
+}
+
+fn check_triggers(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) {
+    let mut routes: HashMap<(String, String), usize> = HashMap::new();
+    for (i, trigger) in vms.triggers.iter().enumerate() {
+        let function = trigger.function();
+        if !vms.functions.contains_key(function) {
+            let known = list(vms.functions.keys().map(String::as_str));
+            diags.push(map.trigger(i, Some("function")).attach(Diagnostic::error(
+                "vms.trigger-unknown-function",
+                format!(
+                    "this {} trigger calls function `{function}`, which does not exist ({known})",
+                    trigger.kind().as_str()
+                ),
+            )));
+        }
+        match trigger {
+            Trigger::Cron(cron) => {
+                if let Err(err) = cron.schedule.parse::<croner::Cron>() {
+                    diags.push(map.trigger(i, Some("schedule")).attach(Diagnostic::error(
+                        "vms.cron-invalid",
+                        format!("cron schedule `{}` does not parse: {err}", cron.schedule),
+                    )));
+                }
+                if let Some(tz) = &cron.timezone
+                    && tz.parse::<chrono_tz::Tz>().is_err()
+                {
+                    diags.push(map.trigger(i, Some("timezone")).attach(Diagnostic::error(
+                        "vms.unknown-timezone",
+                        format!("`{tz}` is not an IANA time zone such as `Europe/Berlin` or `UTC`"),
+                    )));
+                }
+            }
+            Trigger::Http(http) => {
+                if !http.path.starts_with('/') {
+                    diags.push(map.trigger(i, Some("path")).attach(Diagnostic::error(
+                        "vms.bad-route",
+                        format!("route path `{}` must start with `/`", http.path),
+                    )));
+                }
+                let shape = route_shape(&http.path);
+                let key = (format!("{:?}", http.method), shape);
+                if let Some(first) = routes.insert(key, i) {
+                    diags.push(map.trigger(i, Some("path")).attach(Diagnostic::error(
+                        "vms.duplicate-route",
+                        format!(
+                            "route {:?} {} is already served by trigger {} of triggers.yaml",
+                            http.method,
+                            http.path,
+                            first + 1
+                        ),
+                    )));
+                }
+                for (code, status) in &http.error_statuses {
+                    if !(100..=599).contains(status) {
+                        diags.push(map.trigger(i, Some("error_statuses")).attach(Diagnostic::error(
+                            "vms.bad-status",
+                            format!("error `{code}` maps to {status}, which is not an HTTP status"),
+                        )));
+                    }
+                }
+            }
+            Trigger::Mq(mq) => match vms.connectors.get(&mq.connector) {
+                Some(Connector::Mq(_)) => {}
+                Some(other) => diags.push(map.trigger(i, Some("connector")).attach(Diagnostic::error(
+                    "vms.unknown-connector",
+                    format!("connector `{}` is a {} connector; an MQ subscription needs an mq connector", mq.connector, other.kind().as_str()),
+                ))),
+                None => diags.push(map.trigger(i, Some("connector")).attach(Diagnostic::error(
+                    "vms.unknown-connector",
+                    format!("connector `{}` does not exist in this VMS", mq.connector),
+                ))),
+            },
+            Trigger::Grpc(_) => {}
+        }
+    }
+}
+
+/// `/users/{id}/x` and `/users/{user}/x` are the same route.
+fn route_shape(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') && seg.ends_with('}') {
+                "{}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn check_connectors(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) {
+    let declared: BTreeSet<&str> = vms.env.iter().map(|e| e.name.as_str()).collect();
+    for (name, connector) in &vms.connectors {
+        let mut env_refs: Vec<(&str, &str)> = Vec::new();
+        match connector {
+            Connector::Http(http) => {
+                if let Some(auth) = &http.auth {
+                    match auth {
+                        HttpAuth::Bearer { token_env } => {
+                            env_refs.push(("auth.token_env", token_env))
+                        }
+                        HttpAuth::Basic {
+                            username_env,
+                            password_env,
+                        } => {
+                            env_refs.push(("auth.username_env", username_env));
+                            env_refs.push(("auth.password_env", password_env));
+                        }
+                        HttpAuth::ApiKey { value_env, .. } => {
+                            env_refs.push(("auth.value_env", value_env))
+                        }
+                        HttpAuth::OAuth2ClientCredentials {
+                            client_id_env,
+                            client_secret_env,
+                            ..
+                        } => {
+                            env_refs.push(("auth.client_id_env", client_id_env));
+                            env_refs.push(("auth.client_secret_env", client_secret_env));
+                        }
+                    }
+                }
+            }
+            Connector::Database(db) => {
+                env_refs.push(("url_env", &db.url_env));
+                for (i, method) in db.methods.iter().enumerate() {
+                    for ident in dollar_placeholders(&method.sql) {
+                        if !method.identifiers.contains_key(ident) {
+                            diags.push(map.connector(name, &format!("methods[{i}].sql")).attach(
+                                Diagnostic::error(
+                                    "vms.sql-unsafe-substitution",
+                                    format!(
+                                        "`${{{ident}}}` in method `{}` pastes text into SQL; declare the identifiers it may take under `identifiers.{ident}`, or bind a value with `#{{{ident}}}`",
+                                        method.name
+                                    ),
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            Connector::Cache(c) => env_refs.push(("url_env", &c.url_env)),
+            Connector::Mq(c) => env_refs.push(("url_env", &c.url_env)),
+            Connector::Grpc(_) => {}
+            Connector::Config(c) => {
+                for (i, value) in c.values.iter().enumerate() {
+                    if !declared.contains(value.env.as_str()) {
+                        diags.push(map.connector(name, &format!("values[{i}].env")).attach(
+                            Diagnostic::warning(
+                                "vms.undeclared-env",
+                                format!("env var `{}` is not declared in vms.yaml, so deployments will not be asked for it", value.env),
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for (field, var) in env_refs {
+            if !declared.contains(var) {
+                diags.push(map.connector(name, field).attach(Diagnostic::warning(
+                    "vms.undeclared-env",
+                    format!("env var `{var}` is not declared in vms.yaml, so deployments will not be asked for it"),
+                )));
+            }
+        }
+    }
+}
+
+/// The names inside `${…}` in SQL text.
+fn dollar_placeholders(sql: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = after[..end].trim();
+        // `${name,javaType=...}`-style options are not part of the name.
+        let name = name.split(',').next().unwrap_or("").trim();
+        if !name.is_empty() {
+            out.push(name);
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+fn check_tests(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) {
+    for (function, cases) in &vms.tests {
+        if !vms.functions.contains_key(function) {
+            for case in cases.keys() {
+                diags.push(map.test_case(function, case, "").attach(Diagnostic::error(
+                    "vms.test-unknown-function",
+                    format!("these tests are for function `{function}`, which does not exist (the folder name under tests/ names the function)"),
+                )));
+            }
+            continue;
+        }
+        for (case_name, case) in cases {
+            for target in case.mocks.keys() {
+                let known = match target.split_once('.') {
+                    Some((connector, method)) => vms
+                        .connectors
+                        .get(connector)
+                        .is_some_and(|c| c.method(method).is_some()),
+                    None => vms.functions.contains_key(target),
+                };
+                if !known {
+                    diags.push(
+                        map.test_case(function, case_name, &format!("mocks.{target}"))
+                            .attach(Diagnostic::error(
+                                "vms.mock-unknown-target",
+                                format!("mock `{target}` names neither a connector method (`connector.method`) nor a function of this VMS"),
+                            )),
+                    );
+                }
+            }
+            if case.output.is_some() && case.error.is_some() {
+                diags.push(
+                    map.test_case(function, case_name, "error")
+                        .attach(Diagnostic::error(
+                            "vms.test-expectation",
+                            "a test case expects either an output or an error, not both",
+                        )),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_placeholders_are_found() {
+        assert_eq!(
+            dollar_placeholders("select * from ${table} order by ${ col } where a = #{a}"),
+            vec!["table", "col"]
+        );
+        assert!(dollar_placeholders("select '${' ").is_empty());
+    }
+
+    #[test]
+    fn route_shapes_ignore_parameter_names() {
+        assert_eq!(route_shape("/users/{id}/x"), route_shape("/users/{user}/x"));
+        assert_ne!(route_shape("/users/{id}"), route_shape("/users/me"));
+    }
+}
