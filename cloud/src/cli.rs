@@ -124,8 +124,8 @@ fn diagnostics_for(path: &Path) -> Result<Vec<Diagnostic>> {
             prefix(mine, &root)
         }
         Target::Bpmn(file) => {
-            let bytes = std::fs::read(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let shown = file.display().to_string();
             let doc = bpmn::read_bpmn_bytes(&bytes);
             let mut diags: Vec<Diagnostic> = doc.diagnostics.clone();
@@ -166,7 +166,10 @@ fn cmd_validate(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
     }
     sort(&mut all);
     let errors = all.iter().filter(|d| d.severity == Severity::Error).count();
-    let warnings = all.iter().filter(|d| d.severity == Severity::Warning).count();
+    let warnings = all
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     let mut out = io::stdout().lock();
     match format {
         Format::Json => {

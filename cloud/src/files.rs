@@ -66,7 +66,11 @@ fn relative_root(path: &Path, relative: &str) -> Option<PathBuf> {
     for _ in relative.split('/') {
         root = root.parent()?.to_path_buf();
     }
-    Some(if root.as_os_str().is_empty() { PathBuf::from(".") } else { root })
+    Some(if root.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        root
+    })
 }
 
 /// Reads every file of a VMS directory, except Git's own `.git` folder.
@@ -106,7 +110,8 @@ fn walk(root: &Path, dir: &Path, files: &mut VmsFiles) -> Result<()> {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             files.insert(relative, bytes);
         }
     }

@@ -15,7 +15,9 @@ pub enum Severity {
 }
 
 /// A position in a source file: 1-based line and column (columns count characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct SourcePos {
     /// 1-based line number.
     pub line: u32,
@@ -150,11 +152,23 @@ mod tests {
     #[test]
     fn offsets_map_to_lines_and_character_columns() {
         let text = "ab\nçd\nx";
-        assert_eq!(SourcePos::from_offset(text, 0), SourcePos { line: 1, column: 1 });
-        assert_eq!(SourcePos::from_offset(text, 3), SourcePos { line: 2, column: 1 });
+        assert_eq!(
+            SourcePos::from_offset(text, 0),
+            SourcePos { line: 1, column: 1 }
+        );
+        assert_eq!(
+            SourcePos::from_offset(text, 3),
+            SourcePos { line: 2, column: 1 }
+        );
         // 'ç' is two bytes; the 'd' after it is the second character.
-        assert_eq!(SourcePos::from_offset(text, 5), SourcePos { line: 2, column: 2 });
-        assert_eq!(SourcePos::from_offset(text, 999), SourcePos { line: 3, column: 2 });
+        assert_eq!(
+            SourcePos::from_offset(text, 5),
+            SourcePos { line: 2, column: 2 }
+        );
+        assert_eq!(
+            SourcePos::from_offset(text, 999),
+            SourcePos { line: 3, column: 2 }
+        );
     }
 
     #[test]

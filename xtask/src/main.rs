@@ -23,9 +23,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <run|test|bench [model|engine]|fuzz <target> [seconds]>"
-            );
+            eprintln!("usage: cargo xtask <run|test|bench [model|engine]|fuzz <target> [seconds]>");
             return ExitCode::from(2);
         }
     };
@@ -114,8 +112,33 @@ fn test() -> Result<()> {
     // nextest does not run doc tests; the doc examples of the model and engine are tests too.
     exec(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
     // The examples must stay valid and formatted.
-    exec(cargo().args(["run", "--locked", "--quiet", "--bin", "starweave", "--", "validate"]).args(examples()?))?;
-    exec(cargo().args(["run", "--locked", "--quiet", "--bin", "starweave", "--", "fmt", "--check"]).args(examples()?))?;
+    exec(
+        cargo()
+            .args([
+                "run",
+                "--locked",
+                "--quiet",
+                "--bin",
+                "starweave",
+                "--",
+                "validate",
+            ])
+            .args(examples()?),
+    )?;
+    exec(
+        cargo()
+            .args([
+                "run",
+                "--locked",
+                "--quiet",
+                "--bin",
+                "starweave",
+                "--",
+                "fmt",
+                "--check",
+            ])
+            .args(examples()?),
+    )?;
     eprintln!("xtask: all checks passed");
     Ok(())
 }
@@ -178,9 +201,11 @@ fn fuzz(args: &[String]) -> Result<()> {
         exec(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }
     // cargo-fuzz needs nightly flags; the stable toolchain accepts them with RUSTC_BOOTSTRAP.
-    exec(
-        cargo()
-            .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", target, "--", &format!("-max_total_time={seconds}")]),
-    )
+    exec(cargo().env("RUSTC_BOOTSTRAP", "1").args([
+        "fuzz",
+        "run",
+        target,
+        "--",
+        &format!("-max_total_time={seconds}"),
+    ]))
 }
