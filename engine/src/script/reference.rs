@@ -19,7 +19,7 @@ pub fn markdown() -> String {
         "Starweave's built-in functions work the same in Rhai expressions and scripts, where they \
          are plain functions (`sha256(\"x\")`, or as methods: `\"x\".sha256()`), and in \
          JavaScript, where they are methods of the global `sw` object (`sw.sha256(\"x\")`). \
-         Values are JSON: instants are RFC 3339 strings, exact decimals are strings, and whole \
+         Values are JSON (`()` is Rhai's `null`): instants are RFC 3339 strings, exact decimals are strings, and whole \
          numbers come back as integers from both languages. Examples are written in Rhai \
          (`#{a: 1}` is an object); each one is also a test that runs in both languages.\n\n",
     );
@@ -62,7 +62,8 @@ fn anchor(title: &str) -> String {
 }
 
 /// The JavaScript form of an example written in Rhai syntax: built-in calls gain the `sw.`
-/// prefix and `#{` object literals become `{`. String literals are left alone.
+/// prefix, `#{` object literals become `{` and the unit value `()` becomes `null`. String
+/// literals are left alone.
 pub fn example_as_js(rhai: &str) -> String {
     let mut out = String::with_capacity(rhai.len() + 16);
     let mut chars = rhai.chars().peekable();
@@ -84,6 +85,11 @@ pub fn example_as_js(rhai: &str) -> String {
                 last_significant = '"';
             }
             '#' if chars.peek() == Some(&'{') => {}
+            '(' if chars.peek() == Some(&')') && last_significant != 'a' && last_significant != ')' => {
+                chars.next();
+                out.push_str("null");
+                last_significant = 'a';
+            }
             c if c.is_alphabetic() || c == '_' => {
                 let mut word = String::from(c);
                 while let Some(&next) = chars.peek() {

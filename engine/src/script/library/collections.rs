@@ -59,7 +59,7 @@ pub(super) static COLLECTIONS: &[Builtin] = &[
         category: Category::Collections,
         signature: "sort(array) -> array",
         description: "A sorted copy: null < booleans < numbers < strings < arrays < objects.",
-        example: r#"sort([3, "b", 1, "a", null])"#,
+        example: r#"sort([3, "b", 1, "a", ()])"#,
         example_result: r#"[null, 1, 3, "a", "b"]"#,
         min_args: 1,
         max_args: 1,

@@ -261,17 +261,18 @@ pub(super) static JSON: &[Builtin] = &[
         name: "to_json",
         category: Category::Json,
         signature: "to_json(value, pretty?) -> string",
-        description: "Serialises a value as JSON text, indented when `pretty` is true.",
+        description: "Serialises a value as JSON text with object keys sorted, indented when `pretty` is true.",
         example: r#"to_json(#{a: [1, "x"]})"#,
         example_result: r#""{\"a\":[1,\"x\"]}""#,
         min_args: 1,
         max_args: 2,
         func: |_, args| {
             let pretty = matches!(args.get(1), Some(Value::Bool(true)));
+            let sorted = sorted_keys(&args[0]);
             let text = if pretty {
-                serde_json::to_string_pretty(&args[0])
+                serde_json::to_string_pretty(&sorted)
             } else {
-                serde_json::to_string(&args[0])
+                serde_json::to_string(&sorted)
             };
             text.map(Value::from).map_err(|err| err.to_string())
         },
@@ -292,6 +293,20 @@ pub(super) static JSON: &[Builtin] = &[
         },
     },
 ];
+
+/// A copy with every object's keys in sorted order, so JSON text is the same from Rhai (whose
+/// maps are sorted) and JavaScript (whose objects keep insertion order).
+fn sorted_keys(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_keys(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
 
 pub(super) static REGEX: &[Builtin] = &[
     Builtin {
@@ -477,7 +492,7 @@ pub(super) static IDS: &[Builtin] = &[
         signature: "uuid_v7() -> string",
         description: "A time-ordered UUID (version 7) from the run's clock, hyphenated lower-case.",
         example: r#"substring(uuid_v7(), 0, 13)"#,
-        example_result: r#""018e2833-6a00""#,
+        example_result: r#""018e283b-ee00""#,
         min_args: 0,
         max_args: 0,
         func: |library: &Library, _| {
