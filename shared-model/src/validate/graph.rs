@@ -344,7 +344,10 @@ impl<'a> Validator<'a> {
         // Reachability, with boundary events reachable through their host.
         let reached = graph.reachable_from(&entries);
         for (i, node) in graph.nodes.iter().enumerate() {
-            if !reached[i] && !node.is_event_sub_process {
+            // A boundary event on a missing host already has its own diagnostic.
+            let orphan_boundary = node.is_boundary
+                && node.host.is_none_or(|h| !graph.index.contains_key(h));
+            if !reached[i] && !node.is_event_sub_process && !orphan_boundary {
                 self.report(
                     Diagnostic::warning(
                         "bpmn.unreachable",
@@ -487,8 +490,7 @@ impl<'a> Validator<'a> {
             }
             let members: HashSet<usize> = component.iter().copied().collect();
             let has_exit = component.iter().any(|&n| {
-                graph.nodes[n].can_end
-                    || graph.nodes[n].has_boundary
+                graph.nodes[n].has_boundary
                     || graph.outgoing[n]
                         .iter()
                         .any(|&f| graph.flows[f].target.is_some_and(|t| !members.contains(&t)))
@@ -567,8 +569,6 @@ struct Node<'a> {
     is_boundary: bool,
     /// A boundary event's host activity id.
     host: Option<&'a str>,
-    /// An end event, or an activity (which ends its path when nothing follows).
-    can_end: bool,
     /// An element that may not end a path: gateways, intermediate events, start events.
     must_continue: bool,
     /// Has boundary events attached (an error or timer can leave a cycle through them).
@@ -622,7 +622,6 @@ impl<'a> Graph<'a> {
                     is_start: e.kind == EventKind::Start,
                     is_boundary: e.kind == EventKind::Boundary,
                     host: e.attached_to_ref.as_deref(),
-                    can_end: e.kind == EventKind::End,
                     must_continue: !matches!(e.kind, EventKind::End)
                         && !is_link_or_terminating_throw(e),
                     has_boundary: false,
@@ -635,7 +634,6 @@ impl<'a> Graph<'a> {
                     is_start: false,
                     is_boundary: false,
                     host: None,
-                    can_end: !a.is_for_compensation.unwrap_or(false),
                     must_continue: false,
                     has_boundary: false,
                     is_event_sub_process: a
@@ -650,7 +648,6 @@ impl<'a> Graph<'a> {
                     is_start: false,
                     is_boundary: false,
                     host: None,
-                    can_end: false,
                     must_continue: true,
                     has_boundary: false,
                     is_event_sub_process: false,
