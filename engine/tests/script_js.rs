@@ -1,0 +1,259 @@
+//! JavaScript code functions, inline scripts and expressions on the QuickJS pool.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use starweave_engine::script::js::{JsPool, JsPoolConfig, run_js_script};
+use starweave_engine::script::{
+    BoxFuture, CallError, ConnectorCall, FunctionContext, LogLevel, LogLine, RunControl,
+    ScriptErrorKind,
+};
+
+/// Answers every call with what it was asked, after a short delay; records the calls.
+#[derive(Debug, Default)]
+struct EchoConnectors {
+    calls: Mutex<Vec<String>>,
+}
+
+impl ConnectorCall for EchoConnectors {
+    fn call<'a>(
+        &'a self,
+        connector: &'a str,
+        method: &'a str,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
+        Box::pin(async move {
+            self.calls.lock().unwrap().push(format!("{connector}.{method}"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if method == "fail" {
+                return Err(CallError {
+                    connector: connector.into(),
+                    method: method.into(),
+                    message: "refused".into(),
+                });
+            }
+            Ok(json!({ "connector": connector, "method": method, "args": args }))
+        })
+    }
+}
+
+fn control() -> RunControl {
+    RunControl::with_timeout(Duration::from_secs(20))
+}
+
+fn pool() -> JsPool {
+    JsPool::new(JsPoolConfig { workers: 2, ..JsPoolConfig::default() })
+}
+
+fn fixtures() -> BTreeMap<String, String> {
+    fn walk(dir: &Path, root: &Path, files: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, files);
+            } else {
+                let key = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                files.insert(key, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files = BTreeMap::new();
+    walk(&root.join("node_modules"), &root, &mut files);
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_function_calls_two_connectors_in_parallel_and_uses_env_and_log() {
+    let pool = pool();
+    let source = r#"
+        export default async function (input, ctx) {
+            ctx.log.info("start", { id: input.id });
+            const [customer, orders] = await Promise.all([
+                ctx.connectors.crm.getCustomer({ id: input.id }),
+                ctx.connectors.erp.listOrders({ customer: input.id }),
+            ]);
+            ctx.log.warn("region is", ctx.env.REGION);
+            ctx.log.error(42);
+            return { customer, orders, region: ctx.env.REGION, sum: sw.sum([1, 2, 3.5]) };
+        }
+    "#;
+    let module = pool.compile_module("functions/load.js", source, &BTreeMap::new()).await.unwrap();
+    let connectors = Arc::new(EchoConnectors::default());
+    let ctx = FunctionContext {
+        env: BTreeMap::from([("REGION".to_owned(), "eu-west".to_owned())]),
+        connectors: connectors.clone(),
+    };
+    let output = pool.call(&module, json!({ "id": 7 }), &ctx, &control()).await.unwrap();
+    assert_eq!(
+        output.value,
+        json!({
+            "customer": { "connector": "crm", "method": "getCustomer", "args": { "id": 7 } },
+            "orders": { "connector": "erp", "method": "listOrders", "args": { "customer": 7 } },
+            "region": "eu-west",
+            "sum": 6.5,
+        })
+    );
+    assert_eq!(
+        output.logs,
+        vec![
+            LogLine { level: LogLevel::Info, message: r#"start {"id":7}"#.into() },
+            LogLine { level: LogLevel::Warn, message: "region is eu-west".into() },
+            LogLine { level: LogLevel::Error, message: "42".into() },
+        ]
+    );
+    let mut calls = connectors.calls.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(calls, ["crm.getCustomer", "erp.listOrders"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_is_compiled_once_and_called_many_times() {
+    let pool = pool();
+    let source = "let calls = 0; export default (input) => ({ doubled: input * 2 });";
+    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+    for n in 0..50 {
+        let out = pool.call(&module, json!(n), &FunctionContext::default(), &control()).await;
+        assert_eq!(out.unwrap().value, json!({ "doubled": n * 2 }));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connector_failures_reject_the_promise_and_can_be_caught() {
+    let pool = pool();
+    let source = r#"
+        export default async function (input, ctx) {
+            try { await ctx.connectors.crm.fail({}); return "no"; }
+            catch (err) { return "caught: " + err.message; }
+        }
+    "#;
+    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+    let ctx = FunctionContext { connectors: Arc::new(EchoConnectors::default()), ..Default::default() };
+    let out = pool.call(&module, Value::Null, &ctx, &control()).await.unwrap();
+    assert_eq!(out.value, json!("caught: crm.fail: refused"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bpmn_error_is_typed_and_other_exceptions_carry_message_and_line() {
+    let pool = pool();
+    let source = "export default async function (input) {\n  if (input.bad) {\n    throw new BpmnError(\"CREDIT_LIMIT\", \"limit exceeded\");\n  }\n  null.boom;\n}\n";
+    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+    let ctx = FunctionContext::default();
+    let err = pool.call(&module, json!({ "bad": true }), &ctx, &control()).await.unwrap_err();
+    assert_eq!(
+        err.kind,
+        ScriptErrorKind::BpmnError { code: "CREDIT_LIMIT".into(), message: "limit exceeded".into() }
+    );
+    let err = pool.call(&module, json!({}), &ctx, &control()).await.unwrap_err();
+    match err.kind {
+        ScriptErrorKind::Runtime { message, line, stack } => {
+            assert!(message.contains("TypeError"), "{message}");
+            assert_eq!(line, Some(5));
+            assert!(stack.is_some());
+        }
+        other => panic!("expected a runtime error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syntax_errors_are_reported_at_compile_time() {
+    let pool = pool();
+    let err = pool.compile_module("f.js", "export default function ( {", &BTreeMap::new()).await;
+    assert!(matches!(err.unwrap_err().kind, ScriptErrorKind::Compile { .. }));
+    let err = pool.compile_module("f.js", "export const x = 1;", &BTreeMap::new()).await;
+    assert!(err.unwrap_err().to_string().contains("default export"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendored_packages_resolve_from_node_modules() {
+    let pool = pool();
+    let source = r#"
+        import tinydate from "tinydate";
+        import { greet } from "@acme/greet";
+        export default function (input) {
+            return { date: tinydate(input.at).format("YYYY/MM/DD"), greeting: greet(input.name, input.at) };
+        }
+    "#;
+    let module = pool.compile_module("functions/greet.js", source, &fixtures()).await.unwrap();
+    let input = json!({ "at": "2024-03-05T10:00:00Z", "name": "Ada" });
+    let out = pool.call(&module, input, &FunctionContext::default(), &control()).await.unwrap();
+    assert_eq!(
+        out.value,
+        json!({ "date": "2024/03/05", "greeting": "Hello Ada, today is 05.03.2024" })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn there_are_no_os_std_or_file_modules() {
+    let pool = pool();
+    for import in [
+        r#"import * as os from "os";"#,
+        r#"import * as std from "std";"#,
+        r#"import fs from "fs";"#,
+        r#"import x from "/etc/passwd";"#,
+        r#"import x from "../../outside.js";"#,
+    ] {
+        let source = format!("{import}\nexport default () => 1;");
+        let err = pool.compile_module("f.js", &source, &fixtures()).await.unwrap_err();
+        assert!(matches!(err.kind, ScriptErrorKind::Compile { .. } | ScriptErrorKind::Runtime { .. }), "{import}: {err}");
+    }
+    // Dynamic import fails the same way, at run time.
+    let source = r#"export default async () => { try { await import("os"); return "loaded"; } catch (e) { return "refused"; } };"#;
+    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+    let out = pool.call(&module, Value::Null, &FunctionContext::default(), &control()).await.unwrap();
+    assert_eq!(out.value, json!("refused"));
+    let source = "export default () => [typeof require, typeof process, typeof std, typeof os, typeof fetch];";
+    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+    let out = pool.call(&module, Value::Null, &FunctionContext::default(), &control()).await.unwrap();
+    assert_eq!(out.value, json!(["undefined", "undefined", "undefined", "undefined", "undefined"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_scripts_read_and_write_vars() {
+    let vars = json!({ "amount": 120, "items": ["a", "b"] });
+    let source = "vars.total = vars.amount * 1.2;\nvars.count = vars.items.length;\ndelete vars.items;";
+    let out = run_js_script(source, vars, &control()).await.unwrap();
+    assert_eq!(out, json!({ "amount": 120, "total": 144, "count": 2 }));
+
+    let pool = pool();
+    let err = pool.run_script("throw new BpmnError('E1', 'nope');", json!({}), &control()).await;
+    assert_eq!(
+        err.unwrap_err().kind,
+        ScriptErrorKind::BpmnError { code: "E1".into(), message: "nope".into() }
+    );
+    let err = pool.run_script("undeclared = 1;", json!({}), &control()).await.unwrap_err();
+    assert!(matches!(err.kind, ScriptErrorKind::Runtime { line: Some(1), .. }), "{err:?}");
+    let value = pool.eval_expression("vars.amount > 100 && sw.upper(vars.name) === 'ADA'", json!({ "amount": 120, "name": "ada" }), &control()).await;
+    assert_eq!(value.unwrap(), json!(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_stops_a_waiting_function() {
+    let pool = pool();
+    let source = "export default async (input, ctx) => { await ctx.connectors.slow.wait({}); return 1; };";
+    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+
+    #[derive(Debug)]
+    struct Never;
+    impl ConnectorCall for Never {
+        fn call<'a>(&'a self, _: &'a str, _: &'a str, _: Value) -> BoxFuture<'a, Result<Value, CallError>> {
+            Box::pin(std::future::pending())
+        }
+    }
+    let ctx = FunctionContext { connectors: Arc::new(Never), ..Default::default() };
+    let control = control();
+    let cancel = control.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let err = pool.call(&module, Value::Null, &ctx, &control).await.unwrap_err();
+    assert_eq!(err.kind, ScriptErrorKind::Cancelled);
+
+    let short = RunControl::with_timeout(Duration::from_millis(50));
+    let err = pool.call(&module, Value::Null, &ctx, &short).await.unwrap_err();
+    assert!(matches!(err.kind, ScriptErrorKind::Timeout { .. }), "{err:?}");
+}
