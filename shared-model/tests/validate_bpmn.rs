@@ -26,12 +26,19 @@ fn validation_cases() {
         .filter(|p| p.extension().is_some_and(|e| e == "bpmn"))
         .collect();
     cases.sort();
-    assert!(cases.len() >= 7, "expected the validation cases in {}", dir.display());
+    assert!(
+        cases.len() >= 7,
+        "expected the validation cases in {}",
+        dir.display()
+    );
     for case in cases {
         let name = case.file_stem().unwrap().to_string_lossy().into_owned();
         let diags = diagnostics_of(&case);
         if name == "valid" || name == "not-executable" {
-            assert!(diags.is_empty(), "{name}: expected no diagnostics, got {diags:#?}");
+            assert!(
+                diags.is_empty(),
+                "{name}: expected no diagnostics, got {diags:#?}"
+            );
         } else {
             assert!(!diags.is_empty(), "{name}: expected diagnostics");
         }

@@ -1,0 +1,222 @@
+//! The `starweave` command line, run as a real process on real directories.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+fn starweave(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_starweave"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("starweave runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn new_vms(tmp: &Path, name: &str, template: &str) -> PathBuf {
+    let out = starweave(&["new", name, "--template", template], tmp);
+    assert!(out.status.success(), "new failed: {out:?}");
+    tmp.join(name)
+}
+
+#[test]
+fn every_template_is_valid_and_formatted() {
+    let tmp = tempfile::tempdir().unwrap();
+    for template in ["empty", "http-js", "rhai"] {
+        let name = format!("svc-{template}");
+        new_vms(tmp.path(), &name, template);
+        let out = starweave(&["validate", &name], tmp.path());
+        assert!(out.status.success(), "{template}: {}", stdout(&out));
+        assert!(stdout(&out).contains("0 errors"), "{}", stdout(&out));
+        let out = starweave(&["fmt", "--check", &name], tmp.path());
+        assert!(out.status.success(), "{template}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn new_refuses_a_non_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("taken")).unwrap();
+    std::fs::write(tmp.path().join("taken/notes.txt"), "mine").unwrap();
+    let out = starweave(&["new", "taken"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("taken/notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
+/// A deliberately broken VMS lists each problem at its file:line:col, and exits with 1.
+#[test]
+fn broken_vms_lists_each_problem_with_its_location() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = new_vms(tmp.path(), "broken", "http-js");
+    std::fs::write(
+        root.join("triggers.yaml"),
+        "- kind: http\n  function: nobody\n  method: GET\n  path: /hello/{name}\n\
+         - kind: cron\n  function: hello\n  schedule: 61 * * * *\n  timezone: Mars/Olympus\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("connectors")).unwrap();
+    std::fs::write(
+        root.join("connectors/users.yaml"),
+        "kind: http\nbase_url: https://users.internal\nmethods:\n- name: get\n  method: GET\n  path: /users/{id}\n  input:\n  - name: id\n    type: string\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("functions/flow.bpmn"), BROKEN_FLOW).unwrap();
+    std::fs::write(root.join("tests/hello/bad_yaml.yaml"), "input: [unclosed\n").unwrap();
+
+    let out = starweave(&["validate", "broken"], tmp.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    let expect = [
+        "broken/triggers.yaml:2:3: error[vms.trigger-unknown-function]",
+        "broken/triggers.yaml:7:3: error[vms.cron-invalid]",
+        "broken/triggers.yaml:8:3: error[vms.unknown-timezone]",
+        "broken/functions/flow.bpmn:7:5: error[vms.unknown-method] (load)",
+        "broken/functions/flow.bpmn:14:5: error[vms.unknown-parameter] (load2)",
+        "broken/functions/flow.bpmn:22:5: error[bpmn.gateway-condition-missing] (gw)",
+        "broken/functions/flow.bpmn:25:5: error[bpmn.flow-to-nowhere] (f5)",
+        "broken/tests/hello/bad_yaml.yaml:2:1: error[",
+    ];
+    for line in expect {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+
+    // The same, for tools.
+    let out = starweave(&["validate", "--format", "json", "broken"], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["errors"].as_u64().unwrap() >= expect.len() as u64);
+    let first = &report["diagnostics"][0];
+    assert!(first["file"].is_string() && first["code"].is_string() && first["message"].is_string());
+
+    // Validating one file of the VMS shows that file's problems only.
+    let out = starweave(&["validate", "broken/triggers.yaml"], tmp.path());
+    let text = stdout(&out);
+    assert!(text.contains("triggers.yaml:2:3"), "{text}");
+    assert!(!text.contains("flow.bpmn"), "{text}");
+}
+
+const BROKEN_FLOW: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sw="https://starweave.dev/schema/bpmn/1.0" id="d" targetNamespace="t">
+  <bpmn:process id="flow" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="load"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="load" targetRef="load2"/>
+    <bpmn:serviceTask id="load">
+      <bpmn:extensionElements>
+        <sw:task connector="users" method="fetch"/>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="load2" targetRef="gw"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="gw" targetRef="end"/>
+    <bpmn:serviceTask id="load2">
+      <bpmn:extensionElements>
+        <sw:task connector="users" method="get">
+          <sw:input name="user_id" expr="id"/>
+        </sw:task>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="end"/>
+    <bpmn:exclusiveGateway id="gw"/>
+    <bpmn:sequenceFlow id="f6" sourceRef="gw" targetRef="end"/>
+    <bpmn:endEvent id="end2"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="end2" targetRef="nowhere"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+#[test]
+fn fmt_check_finds_unformatted_files_and_fmt_fixes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = new_vms(tmp.path(), "svc", "http-js");
+    // Valid, but not canonical: key order, quoting and indentation differ.
+    std::fs::write(
+        root.join("vms.yaml"),
+        "env:\n  - name: GREETING\n    default: \"Hello\"\n    description: The word the greeting starts with.\nname: svc\n",
+    )
+    .unwrap();
+    let out = starweave(&["fmt", "--check", "svc"], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("vms.yaml is not formatted"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = starweave(&["fmt", "svc"], tmp.path());
+    assert!(out.status.success(), "{out:?}");
+    let out = starweave(&["fmt", "--check", "svc"], tmp.path());
+    assert!(out.status.success(), "{}", stdout(&out));
+    let manifest = std::fs::read_to_string(root.join("vms.yaml")).unwrap();
+    assert!(manifest.starts_with("name: svc\n"), "{manifest}");
+    assert!(manifest.contains("default: Hello"), "{manifest}");
+}
+
+#[test]
+fn fmt_leaves_files_with_errors_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = new_vms(tmp.path(), "svc", "http-js");
+    let broken = "- kind: http\n  function: [oops\n";
+    std::fs::write(root.join("triggers.yaml"), broken).unwrap();
+    let out = starweave(&["fmt", "svc"], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(root.join("triggers.yaml")).unwrap(),
+        broken
+    );
+}
+
+#[test]
+fn standalone_bpmn_is_validated_and_formatted_losslessly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("flow.bpmn");
+    let original = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:vendor="urn:vendor" id="d" targetNamespace="t" vendor:keep="yes">
+<process id="p" isExecutable="true"><startEvent id="s" vendor:color="red"/><sequenceFlow id="f" sourceRef="s" targetRef="e"/><endEvent id="e"><extensionElements><vendor:note>kept</vendor:note></extensionElements></endEvent></process>
+</definitions>"#;
+    std::fs::write(&path, original).unwrap();
+    let out = starweave(&["validate", "flow.bpmn"], tmp.path());
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    let out = starweave(&["fmt", "--check", "flow.bpmn"], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    let out = starweave(&["fmt", "--stdout", "flow.bpmn"], tmp.path());
+    let formatted = stdout(&out);
+    for kept in [
+        "vendor:keep=\"yes\"",
+        "vendor:color=\"red\"",
+        "<vendor:note>kept</vendor:note>",
+    ] {
+        assert!(formatted.contains(kept), "lost {kept}:\n{formatted}");
+    }
+    let out = starweave(&["fmt", "flow.bpmn"], tmp.path());
+    assert!(out.status.success());
+    let out = starweave(&["fmt", "--check", "flow.bpmn"], tmp.path());
+    assert!(out.status.success(), "formatting is not idempotent");
+
+    std::fs::write(&path, "<definitions><process id=\"p\"").unwrap();
+    let out = starweave(&["validate", "flow.bpmn"], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("flow.bpmn:1:"), "{}", stdout(&out));
+}
+
+#[test]
+fn completions_are_generated() {
+    let tmp = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = starweave(&["completions", shell], tmp.path());
+        assert!(out.status.success());
+        let script = stdout(&out);
+        assert!(
+            script.contains("validate") && script.contains("fmt"),
+            "{shell}"
+        );
+    }
+}
