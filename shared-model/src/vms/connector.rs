@@ -438,7 +438,7 @@ pub struct SqlMethod {
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub identifiers: IndexMap<String, Vec<String>>,
     /// What the method returns.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "SqlReturns::is_default")]
     pub returns: SqlReturns,
     /// The fields of the input.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -461,6 +461,12 @@ pub enum SqlReturns {
     Affected,
     /// The generated key of an insert, as `{ "key": k }`.
     GeneratedKey,
+}
+
+impl SqlReturns {
+    fn is_default(&self) -> bool {
+        *self == SqlReturns::Rows
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -297,7 +297,9 @@ pub(crate) fn yaml_diagnostic(error: &serde_yaml_ng::Error, file: Option<&str>) 
         line: u32::try_from(l.line()).unwrap_or(u32::MAX),
         column: u32::try_from(l.column()).unwrap_or(u32::MAX),
     });
-    let d = Diagnostic::error("vms.yaml", message).at_opt(pos);
+    // Errors about the file as a whole (an alias bomb, several documents) point at its start.
+    let pos = pos.unwrap_or(SourcePos { line: 1, column: 1 });
+    let d = Diagnostic::error("vms.yaml", message).at(pos);
     match file {
         Some(f) => d.in_file(f),
         None => d,
@@ -965,6 +967,11 @@ pub fn read_vms(files: &VmsFiles) -> VmsDocument {
             .in_file(MANIFEST_FILE),
         );
     }
+    // Report file by file, top to bottom; the sort is stable, so problems found at the same
+    // place keep their order.
+    loader
+        .diagnostics
+        .sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
     VmsDocument {
         vms: loader.vms,
         diagnostics: loader.diagnostics,

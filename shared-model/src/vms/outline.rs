@@ -268,13 +268,6 @@ mod tests {
     - not: an item
     key: not a key
   function: b
-methods:
-- name: m
-  input:
-  - name: x
-    fields:
-      - name: y
-\"quoted.key\": 1
 ";
         let o = YamlOutline::scan(text);
         assert_eq!(o.get(""), pos(2, 1));
@@ -284,12 +277,25 @@ methods:
         assert_eq!(o.get("[1]"), pos(6, 1));
         assert_eq!(o.get("[1].function"), pos(10, 3));
         assert_eq!(o.get("[2]"), None, "block scalar lines are not items");
-        assert_eq!(o.get("methods[0].name"), pos(12, 3));
-        assert_eq!(o.get("methods[0].input[0].name"), pos(14, 5));
-        assert_eq!(o.get("methods[0].input[0].fields[0].name"), pos(16, 9));
-        assert_eq!(o.get("quoted.key"), pos(17, 1));
-        assert_eq!(o.locate("methods[0].input[0].fields[3].type"), pos(15, 5));
         assert_eq!(o.locate("[1].schedule"), pos(6, 1));
+
+        let text = "\
+kind: http
+methods:
+- name: m
+  input:
+  - name: x
+    fields:
+      - name: y
+\"quoted.key\": 1
+";
+        let o = YamlOutline::scan(text);
+        assert_eq!(o.get("kind"), pos(1, 1));
+        assert_eq!(o.get("methods[0].name"), pos(3, 3));
+        assert_eq!(o.get("methods[0].input[0].name"), pos(5, 5));
+        assert_eq!(o.get("methods[0].input[0].fields[0].name"), pos(7, 9));
+        assert_eq!(o.get("quoted.key"), pos(8, 1));
+        assert_eq!(o.locate("methods[0].input[0].fields[3].type"), pos(6, 5));
     }
 
     #[test]

@@ -826,6 +826,7 @@ pub fn params_from_csv(text: &str) -> (Vec<Parameter>, Vec<Diagnostic>) {
     for (index, d) in problems {
         diags.push(d.at(row_pos[index]));
     }
+    diags.sort_by_key(|d| d.pos);
     (params, diags)
 }
 
@@ -1238,4 +1239,376 @@ pub fn parameter_to_json_schema(p: &Parameter) -> Value {
         s.insert("examples".into(), Value::Array(vec![e.clone()]));
     }
     Value::Object(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A realistic input: nested objects, arrays of objects and of scalars, formats and
+    /// constraints.
+    fn order_params() -> Vec<Parameter> {
+        vec![
+            Parameter {
+                format: Some("uuid".into()),
+                ..Parameter::new("id", ParamType::String).required()
+            },
+            Parameter::new("customer", ParamType::Object)
+                .required()
+                .with_fields(vec![
+                    Parameter {
+                        format: Some("email".into()),
+                        example: Some(json!("ada@example.com")),
+                        ..Parameter::new("email", ParamType::String).required()
+                    },
+                    Parameter::new("address", ParamType::Object).with_fields(vec![
+                        Parameter {
+                            min_length: Some(1),
+                            max_length: Some(80),
+                            ..Parameter::new("city", ParamType::String)
+                        },
+                        Parameter {
+                            pattern: Some("^[A-Z]{2}$".into()),
+                            enum_values: vec![json!("FR"), json!("DE"), json!("GB")],
+                            default: Some(json!("FR")),
+                            ..Parameter::new("country", ParamType::String)
+                        },
+                    ]),
+                ]),
+            Parameter {
+                min_items: Some(1),
+                max_items: Some(100),
+                ..Parameter::new("items", ParamType::Array)
+                    .required()
+                    .describe("Order lines, in display order.")
+                    .with_items(Parameter::new("", ParamType::Object).with_fields(vec![
+                        Parameter::new("sku", ParamType::String).required(),
+                        Parameter {
+                            minimum: Some(1.0),
+                            maximum: Some(999.0),
+                            ..Parameter::new("quantity", ParamType::Integer).required()
+                        },
+                        Parameter {
+                            nullable: true,
+                            minimum: Some(0.5),
+                            ..Parameter::new("unit_price", ParamType::Number)
+                        },
+                    ]))
+            },
+            Parameter::new("tags", ParamType::Array)
+                .with_items(Parameter::new("", ParamType::String)),
+            Parameter::new("matrix", ParamType::Array).with_items(
+                Parameter::new("", ParamType::Array)
+                    .with_items(Parameter::new("", ParamType::Number)),
+            ),
+            Parameter {
+                default: Some(Value::Null),
+                example: Some(json!({"any": ["thing", 1]})),
+                ..Parameter::new("extra", ParamType::Any)
+                    .describe("Free-form, \"quoted\", with, commas")
+            },
+            Parameter {
+                enum_values: vec![json!(1), json!("1"), json!("a|b")],
+                ..Parameter::new("odd_enum", ParamType::Any)
+            },
+        ]
+    }
+
+    #[test]
+    fn table_paths_and_round_trip() {
+        let params = order_params();
+        let rows = params_to_rows(&params);
+        let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "id",
+                "customer",
+                "customer.email",
+                "customer.address",
+                "customer.address.city",
+                "customer.address.country",
+                "items",
+                "items[]",
+                "items[].sku",
+                "items[].quantity",
+                "items[].unit_price",
+                "tags",
+                "tags[]",
+                "matrix",
+                "matrix[]",
+                "matrix[][]",
+                "extra",
+                "odd_enum",
+            ]
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r.param.fields.is_empty() && r.param.items.is_none())
+        );
+        let (back, diags) = rows_to_params(&rows);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(back, params);
+    }
+
+    #[test]
+    fn yaml_round_trip() {
+        let params = order_params();
+        let yaml = params_to_yaml(&params);
+        let (back, diags) = params_from_yaml(&yaml);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(back, params);
+        assert_eq!(params_to_yaml(&back), yaml);
+        insta::assert_snapshot!("order_params_yaml", yaml);
+    }
+
+    #[test]
+    fn csv_round_trip() {
+        let params = order_params();
+        let csv = params_to_csv(&params);
+        let (back, diags) = params_from_csv(&csv);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(back, params);
+        assert_eq!(params_to_csv(&back), csv);
+        insta::assert_snapshot!("order_params_csv", csv);
+    }
+
+    #[test]
+    fn all_three_views_agree() {
+        let params = order_params();
+        let from_csv = params_from_csv(&params_to_csv(&params)).0;
+        let from_yaml = params_from_yaml(&params_to_yaml(&params)).0;
+        let from_table = rows_to_params(&params_to_rows(&params)).0;
+        assert_eq!(from_csv, from_yaml);
+        assert_eq!(from_yaml, from_table);
+        // And crossing views: YAML → table → CSV → YAML.
+        let via = params_from_csv(&params_to_csv(
+            &rows_to_params(&params_to_rows(&from_yaml)).0,
+        ))
+        .0;
+        assert_eq!(params_to_yaml(&via), params_to_yaml(&params));
+    }
+
+    #[test]
+    fn csv_cells_encode_strings_bare_when_unambiguous() {
+        assert_eq!(encode_value_cell(&json!("abc")), "abc");
+        assert_eq!(encode_value_cell(&json!("123")), "\"123\"");
+        assert_eq!(encode_value_cell(&json!("true")), "\"true\"");
+        assert_eq!(encode_value_cell(&json!("")), "\"\"");
+        assert_eq!(encode_value_cell(&json!(12)), "12");
+        assert_eq!(encode_value_cell(&json!([1, "x"])), "[1,\"x\"]");
+        for v in [
+            json!("abc"),
+            json!("123"),
+            json!(""),
+            json!(null),
+            json!({"a": 1}),
+            json!(" 1"),
+        ] {
+            assert_eq!(decode_value_cell(&encode_value_cell(&v)), v);
+        }
+        assert_eq!(encode_enum_cell(&[json!("a"), json!("b")]), "a|b");
+        assert_eq!(encode_enum_cell(&[json!("a|b")]), "[\"a|b\"]");
+        assert_eq!(
+            decode_enum_cell("a|2|\"3\""),
+            vec![json!("a"), json!(2), json!("3")]
+        );
+    }
+
+    #[test]
+    fn csv_reader_handles_quotes_crlf_and_column_order() {
+        let csv = "Type,PATH,description\r\nstring,name,\"Full name, \"\"as written\"\"\r\nsecond line\"\r\n\r\ninteger,age,\n";
+        let (params, diags) = params_from_csv(csv);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            params,
+            vec![
+                Parameter::new("name", ParamType::String)
+                    .describe("Full name, \"as written\"\r\nsecond line"),
+                Parameter::new("age", ParamType::Integer),
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_problems_are_reported_per_row_with_positions() {
+        let csv = "\
+path,type,required,minimum,colour
+user,object,,,
+user.name,strnig,yes,,
+user.age,integer,maybe,ten,
+,string,,,
+user.name,string,,,blue
+\"unterminated,string
+";
+        let (params, diags) = params_from_csv(csv);
+        let shown: Vec<String> = diags
+            .iter()
+            .map(|d| {
+                let pos = d.pos.expect("every CSV diagnostic has a position");
+                format!("{}:{}: {d}", pos.line, pos.column)
+            })
+            .collect();
+        insta::assert_snapshot!("csv_problems", shown.join("\n"));
+        // The good rows still load.
+        assert_eq!(params[0].name, "user");
+        assert_eq!(params[0].fields.len(), 2);
+    }
+
+    #[test]
+    fn rows_without_parents_get_implicit_parents() {
+        let rows = vec![
+            ParameterRow {
+                path: "order.lines[].sku".into(),
+                param: Parameter::new("sku", ParamType::String),
+            },
+            ParameterRow {
+                path: "count".into(),
+                param: Parameter::new("count", ParamType::Integer),
+            },
+            ParameterRow {
+                path: "count.x".into(),
+                param: Parameter::new("x", ParamType::Integer),
+            },
+            ParameterRow {
+                path: "bad..path".into(),
+                param: Parameter::default(),
+            },
+        ];
+        let (params, diags) = rows_to_params(&rows);
+        assert_eq!(
+            params[0],
+            Parameter::new("order", ParamType::Object).with_fields(vec![
+                Parameter::new("lines", ParamType::Array).with_items(
+                    Parameter::new("", ParamType::Object)
+                        .with_fields(vec![Parameter::new("sku", ParamType::String)])
+                )
+            ])
+        );
+        let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "params.implicit-parent",
+                "params.implicit-parent",
+                "params.implicit-parent",
+                "params.children-of-scalar",
+                "params.bad-path"
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_parse_and_find() {
+        assert_eq!(
+            parse_path("items[].sku"),
+            Ok(vec![
+                PathSegment::Field("items".into()),
+                PathSegment::Item,
+                PathSegment::Field("sku".into())
+            ])
+        );
+        for bad in ["", "[]", "a.", ".a", "a..b", "a[]b", "a]", "a[x]"] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+        let params = order_params();
+        assert_eq!(
+            find_parameter(&params, "items[].quantity").map(|p| p.ty),
+            Some(ParamType::Integer)
+        );
+        assert_eq!(
+            find_parameter(&params, "matrix[][]").map(|p| p.ty),
+            Some(ParamType::Number)
+        );
+        assert!(find_parameter(&params, "customer.phone").is_none());
+    }
+
+    #[test]
+    fn inference_from_a_nested_sample() {
+        let sample = json!({
+            "orderId": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            "placedAt": "2024-05-01T12:30:00.250+02:00",
+            "deliveryDate": "2024-05-03",
+            "total": 42.5,
+            "count": 3,
+            "paid": true,
+            "note": null,
+            "customer": {
+                "email": "ada@example.com",
+                "site": "https://example.com/ada",
+                "address": { "city": "Paris", "zip": "75001" }
+            },
+            "lines": [
+                { "sku": "A-1", "qty": 1, "price": 10, "gift": { "wrap": true } },
+                { "sku": "B-2", "qty": 2, "price": 16.25, "discount": null },
+                { "sku": "C-3", "qty": 1, "price": null, "discount": 0.1 }
+            ],
+            "tags": ["new", "promo"],
+            "mixed": [1, "two"],
+            "empty": []
+        });
+        let params = infer_parameters(&sample);
+        insta::assert_snapshot!("inferred_order_yaml", params_to_yaml(&params));
+        let lines = find_parameter(&params, "lines[]").unwrap();
+        let field = |name: &str| lines.fields.iter().find(|f| f.name == name).unwrap();
+        assert!(field("sku").required && field("qty").required && field("price").required);
+        assert_eq!(field("qty").ty, ParamType::Integer);
+        assert_eq!(field("price").ty, ParamType::Number, "10 merged with 16.25");
+        assert!(field("price").nullable);
+        assert!(!field("discount").required && field("discount").nullable);
+        assert_eq!(field("discount").ty, ParamType::Number);
+        assert!(!field("gift").required);
+        assert_eq!(
+            find_parameter(&params, "placedAt")
+                .unwrap()
+                .format
+                .as_deref(),
+            Some("date-time")
+        );
+        assert_eq!(
+            find_parameter(&params, "mixed[]").unwrap().ty,
+            ParamType::Any
+        );
+        assert!(find_parameter(&params, "empty").unwrap().items.is_none());
+        // A non-object sample is one parameter called `value`.
+        assert_eq!(
+            infer_parameters(&json!([1, 2])),
+            vec![Parameter {
+                required: true,
+                ..Parameter::new("value", ParamType::Array).with_items(Parameter {
+                    example: Some(json!(1)),
+                    ..Parameter::new("", ParamType::Integer)
+                })
+            }]
+        );
+    }
+
+    #[test]
+    fn format_detection() {
+        assert_eq!(detect_format("2024-02-29T23:59:60Z"), Some("date-time"));
+        assert_eq!(
+            detect_format("2024-02-29 23:59:00+01:00"),
+            Some("date-time")
+        );
+        assert_eq!(detect_format("2024-13-01T00:00:00Z"), None);
+        assert_eq!(detect_format("2024-02-29T23:59Z"), None);
+        assert_eq!(detect_format("2024-02-29"), Some("date"));
+        assert_eq!(detect_format("a@b.co"), Some("email"));
+        assert_eq!(detect_format("a@b"), None);
+        assert_eq!(detect_format("not a uuid-3f2504e0-4f89-11d3-9a0c"), None);
+        assert_eq!(detect_format("é2024-02-29T23:59:60Z"), None);
+    }
+
+    #[test]
+    fn json_schema_export() {
+        let schema = params_to_json_schema(&order_params());
+        insta::assert_json_snapshot!("order_params_json_schema", schema);
+        assert_eq!(schema["$schema"], JSON_SCHEMA_DIALECT);
+        assert_eq!(schema["required"], json!(["id", "customer", "items"]));
+        assert_eq!(
+            schema["properties"]["items"]["items"]["properties"]["unit_price"]["type"],
+            json!(["number", "null"])
+        );
+    }
 }
