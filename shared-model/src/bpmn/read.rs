@@ -102,11 +102,14 @@ pub(crate) fn read(text: &str, diags: Vec<Diagnostic>) -> BpmnDocument {
         diagnostics,
         source_map: SourceMap::default(),
         used: HashSet::new(),
+        current_id: None,
     };
     let definitions = match root {
         Some(root) => reader.definitions(root),
         None => Definitions::default(),
     };
+    // Diagrams are read after the root elements; report in document order.
+    reader.diagnostics.sort_by_key(|d| d.pos);
     BpmnDocument {
         definitions,
         source_map: reader.source_map,
@@ -120,6 +123,8 @@ struct ModelReader<'t> {
     source_map: SourceMap,
     /// Standard namespaces the typed model will need when written.
     used: HashSet<&'static str>,
+    /// The id of the element being read, for diagnostics about its attributes.
+    current_id: Option<String>,
 }
 
 fn is_bpmn(el: &RawElement) -> bool {
@@ -156,7 +161,9 @@ impl ModelReader<'_> {
             .attrs
             .iter()
             .find(|a| a.namespace.is_none() && a.local_name == "id")
-            .map(|a| a.value.clone());
+            .map(|a| a.value.clone())
+            // The id was usually taken already; `current_id` remembers it.
+            .or_else(|| self.current_id.clone());
         let pos = self.locator.pos(el.offset);
         let mut d = Diagnostic::error("bpmn.missing-attribute", message).at(pos);
         if let Some(id) = id {
@@ -168,6 +175,7 @@ impl ModelReader<'_> {
     /// Takes `id` (recording it), reporting it when `required`.
     fn id(&mut self, el: &mut RawElement, required: bool) -> Option<String> {
         let id = el.take_attr("id");
+        self.current_id.clone_from(&id);
         match &id {
             Some(id) => self.record_id(id, el.offset, true),
             None if required => self.missing(el, "id"),
