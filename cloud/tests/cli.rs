@@ -220,3 +220,112 @@ fn completions_are_generated() {
         );
     }
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn examples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/examples");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("assets/examples exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("vms.yaml").is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn examples_are_valid_and_formatted() {
+    let examples = examples();
+    assert!(examples.len() >= 3, "expected the three example VMS");
+    let tmp = tempfile::tempdir().unwrap();
+    for example in examples {
+        let path = example.to_string_lossy().into_owned();
+        let out = starweave(&["validate", &path], tmp.path());
+        assert!(out.status.success(), "{path}: {}", stdout(&out));
+        assert!(
+            stdout(&out).starts_with("0 errors, 0 warnings"),
+            "{}",
+            stdout(&out)
+        );
+        let out = starweave(&["fmt", "--check", &path], tmp.path());
+        assert!(out.status.success(), "{path}: {}", stdout(&out));
+    }
+}
+
+/// A copy of the BFF example with one mistake of each kind: each is listed at file:line:col.
+#[test]
+fn broken_copy_of_an_example_lists_each_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = examples()
+        .into_iter()
+        .find(|p| p.ends_with("bff-aggregation"))
+        .expect("the BFF example");
+    let root = tmp.path().join("bff");
+    copy_dir(&source, &root);
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} no longer contains `{from}`");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    let line_of = |file: &str, needle: &str| -> usize {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        text.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {file}"))
+            + 1
+    };
+    edit(
+        "triggers.yaml",
+        "function: getDashboard",
+        "function: getDashbord",
+    );
+    edit(
+        "functions/getDashboard.bpmn",
+        r#"method="listRecent""#,
+        r#"method="listRecnet""#,
+    );
+    edit(
+        "functions/getDashboard.bpmn",
+        r#"<sw:input name="id" expr="id"/>"#,
+        r#"<sw:input name="userId" expr="id"/>"#,
+    );
+
+    let out = starweave(&["validate", "bff"], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let trigger_line = line_of("triggers.yaml", "getDashbord");
+    let expected = [
+        format!("bff/triggers.yaml:{trigger_line}:3: error[vms.trigger-unknown-function]"),
+        "error[vms.unknown-method]".to_owned(),
+        "error[vms.unknown-parameter]".to_owned(),
+    ];
+    for e in &expected {
+        assert!(text.contains(e.as_str()), "missing `{e}` in:\n{text}");
+    }
+    // The BPMN problems point at the task elements' lines.
+    for (code, needle) in [
+        ("vms.unknown-method", "listRecnet"),
+        ("vms.unknown-parameter", "userId"),
+    ] {
+        let line = text.lines().find(|l| l.contains(code)).unwrap();
+        let file_line: usize = line.split(':').nth(1).unwrap().parse().unwrap();
+        let task_line = line_of("functions/getDashboard.bpmn", needle);
+        assert!(
+            file_line < task_line && task_line - file_line <= 4,
+            "{code} at line {file_line}, but its binding is on line {task_line}: {line}"
+        );
+    }
+}
