@@ -76,6 +76,14 @@ fn ensure_tools() -> Result<()> {
     if !cargo_sub_ok("clippy") {
         exec(Command::new("rustup").args(["component", "add", "clippy"]))?;
     }
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if !targets.lines().any(|t| t.trim() == "wasm32-unknown-unknown") {
+        exec(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
     if !cargo_sub_ok("nextest") {
         exec(cargo().args(["install", "cargo-nextest", "--locked"]))?;
     }
@@ -108,6 +116,15 @@ fn test() -> Result<()> {
         "--workspace",
         "--locked",
         "--no-fail-fast",
+    ]))?;
+    // The UI links the model, so it must keep compiling to wasm32.
+    exec(cargo().args([
+        "check",
+        "--locked",
+        "-p",
+        "starweave-model",
+        "--target",
+        "wasm32-unknown-unknown",
     ]))?;
     // nextest does not run doc tests; the doc examples of the model and engine are tests too.
     exec(cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
