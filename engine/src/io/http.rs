@@ -1,0 +1,463 @@
+//! The HTTP connector: one pooled reqwest client per connector.
+//!
+//! A call renders the method's templates (see `template`): `base_url` + `path` (with `{name}`
+//! path segments), `query` (a value rendering empty is left out), connector then method
+//! `headers`, and the JSON `body`. Authentication comes from env vars: bearer token, basic,
+//! API key (header or query) or OAuth 2 client credentials (token cached until it expires).
+//!
+//! Idempotent verbs (GET, HEAD, PUT, DELETE, OPTIONS) are retried per the connector's `retry`
+//! policy after transport errors, timeouts, 429 and 5xx answers, waiting `initial_ms` ×
+//! `multiplier`ⁿ (capped at `max_ms`) between attempts. POST and PATCH are never retried.
+//!
+//! The response is `{status, headers, body}` — header names lower-case, the body parsed as JSON
+//! when it is JSON, else text, `null` when empty. The method's `response` expression maps it
+//! to the output; without one the output is the body. A non-2xx status raises the code that
+//! `error_statuses` gives it (`"404"`, or a class such as `"5xx"`), else `HTTP_<status>`.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+use starweave_model::Diagnostic;
+use starweave_model::vms::connector::{HttpAuth, HttpConnector, HttpMethod, HttpVerb, RetryPolicy};
+
+use super::template::{JsonTemplate, Template, encode_path_segment};
+use super::{Context, technical};
+use crate::connectors::ConnectorError;
+use crate::script::rhai::RhaiAst;
+
+/// An HTTP connector, ready to call.
+#[derive(Debug)]
+pub(crate) struct HttpClient {
+    name: String,
+    base_url: Option<Template>,
+    headers: Vec<(String, Template)>,
+    auth: Option<HttpAuth>,
+    timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    methods: IndexMap<String, Result<MethodPlan, String>>,
+    client: OnceLock<reqwest::Client>,
+    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    token_url: Option<Template>,
+    context: Arc<Context>,
+}
+
+#[derive(Debug)]
+struct MethodPlan {
+    verb: HttpVerb,
+    path_text: String,
+    path: Template,
+    query: Vec<(String, Template)>,
+    headers: Vec<(String, Template)>,
+    body: Option<JsonTemplate>,
+    response: Option<RhaiAst>,
+    error_statuses: IndexMap<String, String>,
+    timeout: Option<Duration>,
+}
+
+fn compile_pairs(
+    context: &Context,
+    pairs: &IndexMap<String, String>,
+    what: &str,
+) -> Result<Vec<(String, Template)>, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            Template::compile(&context.rhai, v, false)
+                .map(|t| (k.clone(), t))
+                .map_err(|e| format!("{what} `{k}`: {e}"))
+        })
+        .collect()
+}
+
+fn compile_method(context: &Context, method: &HttpMethod) -> Result<MethodPlan, String> {
+    Ok(MethodPlan {
+        verb: method.method,
+        path_text: method.path.clone(),
+        path: Template::compile(&context.rhai, &method.path, true).map_err(|e| format!("path: {e}"))?,
+        query: compile_pairs(context, &method.query, "query parameter")?,
+        headers: compile_pairs(context, &method.headers, "header")?,
+        body: method
+            .body
+            .as_ref()
+            .map(|b| JsonTemplate::compile(&context.rhai, b))
+            .transpose()
+            .map_err(|e| format!("body: {e}"))?,
+        response: method
+            .response
+            .as_deref()
+            .map(|r| context.rhai.compile_expression(r))
+            .transpose()
+            .map_err(|e| format!("response: {e}"))?,
+        error_statuses: method.error_statuses.clone(),
+        timeout: method.timeout_ms.map(Duration::from_millis),
+    })
+}
+
+impl HttpClient {
+    pub(crate) fn new(
+        name: &str,
+        config: &HttpConnector,
+        context: Arc<Context>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Self {
+        let mut error = |element: Option<&str>, message: String| {
+            let mut d = Diagnostic::error("connector.template", message);
+            d.element = element.map(|m| format!("{name}.{m}"));
+            diagnostics.push(d);
+        };
+        let base_url = match Template::compile(&context.rhai, &config.base_url, false) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                error(None, format!("base_url: {e}"));
+                None
+            }
+        };
+        let headers = compile_pairs(&context, &config.headers, "header").unwrap_or_else(|e| {
+            error(None, e);
+            Vec::new()
+        });
+        let token_url = match &config.auth {
+            Some(HttpAuth::OAuth2ClientCredentials { token_url, .. }) => {
+                match Template::compile(&context.rhai, token_url, false) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        error(None, format!("token_url: {e}"));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut methods = IndexMap::new();
+        for method in &config.methods {
+            let plan = compile_method(&context, method);
+            if let Err(e) = &plan {
+                error(Some(&method.name), e.clone());
+            }
+            methods.insert(method.name.clone(), plan);
+        }
+        HttpClient {
+            name: name.to_owned(),
+            base_url,
+            headers,
+            auth: config.auth.clone(),
+            timeout: config.timeout_ms.map(Duration::from_millis),
+            retry: config.retry.clone(),
+            methods,
+            client: OnceLock::new(),
+            token: tokio::sync::Mutex::new(None),
+            token_url,
+            context,
+        }
+    }
+
+    pub(crate) fn method_names(&self) -> Vec<String> {
+        self.methods.keys().cloned().collect()
+    }
+
+    /// The whole call's timeout: all attempts and waits. Each attempt has the method's (or
+    /// connector's) timeout; the call may take `max_attempts` of them plus the backoff.
+    pub(crate) fn timeout(&self, method: &str) -> Duration {
+        let per_attempt = self
+            .methods
+            .get(method)
+            .and_then(|m| m.as_ref().ok())
+            .and_then(|m| m.timeout)
+            .or(self.timeout)
+            .unwrap_or(self.context.default_timeout);
+        let attempts = self.retry.as_ref().map_or(1, |r| r.max_attempts.max(1));
+        let backoff: u64 = (1..attempts).map(|n| self.backoff(n).as_millis() as u64).sum();
+        per_attempt * attempts + Duration::from_millis(backoff)
+    }
+
+    fn backoff(&self, retry: u32) -> Duration {
+        let Some(backoff) = self.retry.as_ref().and_then(|r| r.backoff.as_ref()) else {
+            return Duration::from_millis(100 * u64::from(retry));
+        };
+        let factor = backoff.multiplier.unwrap_or(2.0).max(1.0);
+        let mut wait = backoff.initial_ms as f64 * factor.powi(retry.saturating_sub(1) as i32);
+        if let Some(max) = backoff.max_ms {
+            wait = wait.min(max as f64);
+        }
+        Duration::from_millis(wait.min(3_600_000.0) as u64)
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, ConnectorError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| technical(format!("http connector `{}`: cannot build a client: {e}", self.name)))?;
+        Ok(self.client.get_or_init(|| client))
+    }
+
+    fn env(&self, var: &str) -> Result<String, ConnectorError> {
+        self.context
+            .env
+            .get(var)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| technical(format!("http connector `{}`: env var {var} is not set", self.name)))
+    }
+
+    fn render_error(&self, method: &str, what: &str, err: String) -> ConnectorError {
+        technical(self.context.secrets.redact(&format!("{}.{method}: {what}: {err}", self.name)))
+    }
+
+    pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {
+        let plan = match self.methods.get(method) {
+            Some(Ok(plan)) => plan,
+            Some(Err(e)) => return Err(technical(format!("{}.{method} cannot run: {e}", self.name))),
+            None => return Err(technical(format!("http connector `{}` has no method `{method}`", self.name))),
+        };
+        let Some(base_url) = &self.base_url else {
+            return Err(technical(format!("{}.{method} cannot run: its base_url is invalid", self.name)));
+        };
+        let rhai = &self.context.rhai;
+        let vars = self.context.vars(args);
+        let control = self.context.control(self.timeout(method));
+        let base = base_url.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "base_url", e))?;
+        if base.is_empty() {
+            return Err(technical(format!("{}.{method}: the base URL renders empty (is its env var set?)", self.name)));
+        }
+        let path = plan.path.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "path", e))?;
+        let mut url = base.trim_end_matches('/').to_owned();
+        if !path.is_empty() && !path.starts_with('/') {
+            url.push('/');
+        }
+        url.push_str(&path);
+        let mut query = Vec::new();
+        for (key, template) in &plan.query {
+            let value = template.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "query", e))?;
+            if !value.is_empty() {
+                query.push((key.clone(), value));
+            }
+        }
+        let mut headers = Vec::new();
+        for (key, template) in self.headers.iter().chain(&plan.headers) {
+            let value = template.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "header", e))?;
+            headers.push((key.clone(), value));
+        }
+        match &self.auth {
+            None => {}
+            Some(HttpAuth::Bearer { token_env }) => {
+                headers.push(("Authorization".into(), format!("Bearer {}", self.env(token_env)?)));
+            }
+            Some(HttpAuth::Basic { username_env, password_env }) => {
+                use base64::Engine as _;
+                let pair = format!("{}:{}", self.env(username_env)?, self.env(password_env)?);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                headers.push(("Authorization".into(), format!("Basic {encoded}")));
+            }
+            Some(HttpAuth::ApiKey { name, value_env, in_query }) => {
+                let value = self.env(value_env)?;
+                if *in_query {
+                    query.push((name.clone(), value));
+                } else {
+                    headers.push((name.clone(), value));
+                }
+            }
+            Some(HttpAuth::OAuth2ClientCredentials { client_id_env, client_secret_env, scopes, .. }) => {
+                let token = self.oauth_token(method, client_id_env, client_secret_env, scopes).await?;
+                headers.push(("Authorization".into(), format!("Bearer {token}")));
+            }
+        }
+        if !query.is_empty() {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            let encoded: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode_path_segment(k), encode_path_segment(v)))
+                .collect();
+            url.push_str(&encoded.join("&"));
+        }
+        let body = match &plan.body {
+            Some(template) => Some(template.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "body", e))?),
+            None => None,
+        };
+
+        let per_attempt = plan.timeout.or(self.timeout).unwrap_or(self.context.default_timeout);
+        let attempts = match &self.retry {
+            Some(policy) if plan.verb.is_idempotent() => policy.max_attempts.max(1),
+            _ => 1,
+        };
+        let verb = match plan.verb {
+            HttpVerb::Get => reqwest::Method::GET,
+            HttpVerb::Post => reqwest::Method::POST,
+            HttpVerb::Put => reqwest::Method::PUT,
+            HttpVerb::Patch => reqwest::Method::PATCH,
+            HttpVerb::Delete => reqwest::Method::DELETE,
+            HttpVerb::Head => reqwest::Method::HEAD,
+            HttpVerb::Options => reqwest::Method::OPTIONS,
+        };
+        let client = self.client()?;
+        let label = format!("{}.{method} ({} {})", self.name, verb, plan.path_text);
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let mut request = client.request(verb.clone(), &url).timeout(per_attempt);
+            for (key, value) in &headers {
+                request = request.header(key.as_str(), value.as_str());
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let outcome = request.send().await;
+            let retryable = match &outcome {
+                Ok(response) => {
+                    let status = response.status();
+                    status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                }
+                Err(err) => err.is_timeout() || err.is_connect() || err.is_request(),
+            };
+            if retryable && attempt < attempts {
+                tokio::time::sleep(self.backoff(attempt)).await;
+                continue;
+            }
+            match outcome {
+                Ok(response) => break response,
+                Err(err) => {
+                    let code = if err.is_timeout() { Some("TIMEOUT".to_owned()) } else { None };
+                    let detail = error_chain(&err.without_url());
+                    return Err(ConnectorError {
+                        code,
+                        message: self.context.secrets.redact(&format!(
+                            "{label} failed after {attempt} attempt(s): {detail}"
+                        )),
+                    });
+                }
+            }
+        };
+
+        let status = response.status().as_u16();
+        let mut header_map = Map::new();
+        for (key, value) in response.headers() {
+            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            match header_map.get_mut(key.as_str()) {
+                Some(Value::String(existing)) => {
+                    existing.push_str(", ");
+                    existing.push_str(&text);
+                }
+                _ => {
+                    header_map.insert(key.as_str().to_owned(), Value::String(text));
+                }
+            }
+        }
+        let bytes = response.bytes().await.map_err(|err| {
+            technical(self.context.secrets.redact(&format!("{label}: reading the body failed: {}", err.without_url())))
+        })?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        if !(200..300).contains(&status) {
+            let code = error_code(&plan.error_statuses, status);
+            return Err(ConnectorError { code: Some(code), message: format!("{label} answered HTTP {status}") });
+        }
+        let response = json!({ "status": status, "headers": header_map, "body": body });
+        match &plan.response {
+            Some(ast) => {
+                let mut vars = vars;
+                vars.insert("response".into(), response);
+                rhai.eval_expression(ast, &vars, &control).map_err(|e| self.render_error(method, "response", e.to_string()))
+            }
+            None => Ok(response.get("body").cloned().unwrap_or(Value::Null)),
+        }
+    }
+
+    async fn oauth_token(
+        &self,
+        method: &str,
+        client_id_env: &str,
+        client_secret_env: &str,
+        scopes: &[String],
+    ) -> Result<String, ConnectorError> {
+        let mut cached = self.token.lock().await;
+        if let Some((token, expires)) = cached.as_ref() {
+            if Instant::now() < *expires {
+                return Ok(token.clone());
+            }
+        }
+        let Some(token_url) = &self.token_url else {
+            return Err(technical(format!("{}: its token_url is invalid", self.name)));
+        };
+        let vars = self.context.vars(&Value::Null);
+        let control = self.context.control(self.context.default_timeout);
+        let url = token_url
+            .render(&self.context.rhai, &vars, &control)
+            .map_err(|e| self.render_error(method, "token_url", e))?;
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", self.env(client_id_env)?),
+            ("client_secret", self.env(client_secret_env)?),
+        ];
+        if !scopes.is_empty() {
+            form.push(("scope", scopes.join(" ")));
+        }
+        let body: Vec<String> =
+            form.iter().map(|(k, v)| format!("{k}={}", encode_path_segment(v))).collect();
+        let response = self
+            .client()?
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .timeout(self.timeout.unwrap_or(self.context.default_timeout))
+            .send()
+            .await
+            .map_err(|e| technical(self.context.secrets.redact(&format!("{}: token request failed: {}", self.name, e.without_url()))))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let Some(token) = answer.get("access_token").and_then(Value::as_str) else {
+            return Err(technical(format!("{}: the token endpoint answered HTTP {} without an access_token", self.name, status.as_u16())));
+        };
+        let lifetime = answer.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
+        // Renew a little early so a token never expires in flight.
+        let expires = Instant::now() + Duration::from_secs(lifetime.saturating_sub(30).max(1));
+        *cached = Some((token.to_owned(), expires));
+        Ok(token.to_owned())
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// The error code for a non-2xx status: an exact entry, then a class entry (`5xx`), then
+/// `HTTP_<status>`.
+fn error_code(statuses: &IndexMap<String, String>, status: u16) -> String {
+    let exact = status.to_string();
+    let class = format!("{}xx", status / 100);
+    statuses
+        .iter()
+        .find(|(k, _)| k.trim() == exact)
+        .or_else(|| statuses.iter().find(|(k, _)| k.trim().eq_ignore_ascii_case(&class)))
+        .map(|(_, code)| code.clone())
+        .unwrap_or_else(|| format!("HTTP_{status}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_by_exact_status_then_class() {
+        let mut statuses = IndexMap::new();
+        statuses.insert("404".to_owned(), "NOT_FOUND".to_owned());
+        statuses.insert("5XX".to_owned(), "UPSTREAM".to_owned());
+        assert_eq!(error_code(&statuses, 404), "NOT_FOUND");
+        assert_eq!(error_code(&statuses, 503), "UPSTREAM");
+        assert_eq!(error_code(&statuses, 409), "HTTP_409");
+    }
+}

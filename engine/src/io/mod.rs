@@ -1,0 +1,483 @@
+//! Live connectors: the [`Connectors`] a deployed VMS runs with, talking to real systems.
+//!
+//! [`LiveConnectors::new`] takes a VMS's connectors and a deployment's env var values and
+//! compiles everything once — templates, expressions, dynamic SQL — returning diagnostics for
+//! whatever is wrong (those methods then refuse calls with the diagnostic's message).
+//! Clients and pools are created lazily on first use and shared by every run; reqwest,
+//! sqlx and redis reconnect by themselves.
+//!
+//! | kind | module | client |
+//! |---|---|---|
+//! | http | [`http`] (and [`openapi`] to import methods) | reqwest, pooled, retries with backoff for idempotent verbs |
+//! | database | [`sql`] with [`dynsql`] | sqlx pools for PostgreSQL, MySQL/MariaDB, SQLite |
+//! | cache | `cache` | redis connection manager |
+//! | mq | `mq` | NATS JetStream (async-nats); AMQP and Redis Streams are refused for now |
+//! | config | here | the deployment's env vars |
+//! | grpc | — | refused for now |
+//!
+//! # Runs and transactions
+//!
+//! Transaction ids are per run, so each run should get its own [`LiveConnectors::for_run`]
+//! view: it shares the clients and pools and keeps its own transaction table. A BPMN
+//! transaction opens a database transaction lazily, the first time a call inside it touches
+//! a database connector, one per connector; nested transactions are SAVEPOINTs on those
+//! connections. Commit and rollback reach every connection the transaction touched. Several
+//! databases in one transaction commit one after the other (no two-phase commit). A view
+//! dropped with transactions still open rolls them back.
+//!
+//! # Errors and secrets
+//!
+//! Every call has a timeout (the method's, the connector's, else [`LiveOptions::default_timeout`]).
+//! Messages name connectors, methods, env var *names* and parameters; env var values (and
+//! passwords found in URL values) are redacted from anything a client library reports.
+
+pub mod dynsql;
+pub mod http;
+pub mod openapi;
+pub mod sql;
+
+mod cache;
+mod mq;
+mod template;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use starweave_model::Diagnostic;
+use starweave_model::vms::connector::{ConfigConnector, Connector};
+use tokio::sync::Mutex;
+
+use crate::connectors::{BoxFuture, ConnectorError, ConnectorRequest, Connectors, TransactionId};
+use crate::script::RunControl;
+use crate::script::library::{Library, SystemClock};
+use crate::script::rhai::{RhaiEngine, RhaiLimits};
+
+/// Settings of the live connectors that are not part of the VMS.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Timeout of a call whose method and connector set none.
+    pub default_timeout: Duration,
+    /// The Rhai engine templates and expressions are compiled with; a fresh one when `None`.
+    pub rhai: Option<RhaiEngine>,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions { default_timeout: Duration::from_secs(30), rhai: None }
+    }
+}
+
+/// The connectors of one deployed VMS, backed by real clients. Cheap to clone; see the
+/// module docs for [`LiveConnectors::for_run`].
+#[derive(Debug, Clone)]
+pub struct LiveConnectors {
+    shared: Arc<Shared>,
+    transactions: Arc<Mutex<Transactions>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    connectors: BTreeMap<String, Live>,
+    context: Arc<Context>,
+}
+
+/// What every connector implementation needs: the expression engine, env values, secrets.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) rhai: RhaiEngine,
+    pub(crate) env: Value,
+    pub(crate) secrets: Arc<Secrets>,
+    pub(crate) default_timeout: Duration,
+}
+
+impl Context {
+    /// The variables templates see: `input` and `env`.
+    pub(crate) fn vars(&self, input: &Value) -> Map<String, Value> {
+        let mut vars = Map::new();
+        vars.insert("input".into(), input.clone());
+        vars.insert("env".into(), self.env.clone());
+        vars
+    }
+
+    /// A run control for template evaluation within `timeout`.
+    pub(crate) fn control(&self, timeout: Duration) -> RunControl {
+        RunControl::with_timeout(timeout)
+    }
+}
+
+#[derive(Debug)]
+enum Live {
+    Http(http::HttpClient),
+    Database(sql::Database),
+    Cache(cache::Cache),
+    Mq(mq::Publisher),
+    Config(BTreeMap<String, Value>),
+    Unsupported(String),
+}
+
+/// Env var values to keep out of error messages.
+#[derive(Debug, Default)]
+pub(crate) struct Secrets {
+    values: Vec<String>,
+}
+
+impl Secrets {
+    fn new(env: &BTreeMap<String, String>) -> Self {
+        let mut values: Vec<String> = Vec::new();
+        for value in env.values() {
+            // Short values ("8080", "true") would redact ordinary words; they are no secrets.
+            if value.len() >= 6 {
+                values.push(value.clone());
+            }
+            // The password inside a URL value, e.g. postgres://user:pw@host/db.
+            if let Some((_, rest)) = value.split_once("://") {
+                if let Some((userinfo, _)) = rest.split_once('@') {
+                    if let Some((_, password)) = userinfo.split_once(':') {
+                        if !password.is_empty() {
+                            values.push(password.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Secrets { values }
+    }
+
+    /// `message` with every env value replaced by `***`.
+    pub(crate) fn redact(&self, message: &str) -> String {
+        let mut out = message.to_owned();
+        for value in &self.values {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), "***");
+            }
+        }
+        out
+    }
+}
+
+/// A technical (uncatchable) connector error.
+pub(crate) fn technical(message: impl Into<String>) -> ConnectorError {
+    ConnectorError { code: None, message: message.into() }
+}
+
+/// One run's transactions: each id's chain from its root, and the database transactions
+/// opened under each root.
+#[derive(Debug, Default)]
+struct Transactions {
+    chains: HashMap<TransactionId, Vec<TransactionId>>,
+    open: HashMap<TransactionId, BTreeMap<String, Arc<Mutex<OpenTransaction>>>>,
+}
+
+#[derive(Debug)]
+struct OpenTransaction {
+    tx: Option<sql::DbTransaction>,
+    /// Savepoints made on this connection, outermost first (one per nested transaction).
+    savepoints: Vec<TransactionId>,
+}
+
+fn savepoint_name(id: TransactionId) -> String {
+    format!("sw_tx_{}", id.0)
+}
+
+impl LiveConnectors {
+    /// Builds the connectors of a VMS for a deployment with these env var values. Nothing
+    /// connects yet. Problems in the connectors come back as diagnostics.
+    pub fn new(
+        connectors: &BTreeMap<String, Connector>,
+        env: BTreeMap<String, String>,
+        options: LiveOptions,
+    ) -> (LiveConnectors, Vec<Diagnostic>) {
+        let rhai = options.rhai.clone().unwrap_or_else(|| {
+            RhaiEngine::new(Library::new(Arc::new(SystemClock)), RhaiLimits::default())
+        });
+        let secrets = Arc::new(Secrets::new(&env));
+        let env_value = Value::Object(env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
+        let context = Arc::new(Context {
+            rhai,
+            env: env_value,
+            secrets: secrets.clone(),
+            default_timeout: options.default_timeout,
+        });
+        let mut diagnostics = Vec::new();
+        let mut live = BTreeMap::new();
+        for (name, connector) in connectors {
+            let mut found = Vec::new();
+            let built = match connector {
+                Connector::Http(c) => Live::Http(http::HttpClient::new(name, c, context.clone(), &mut found)),
+                Connector::Database(c) => {
+                    Live::Database(sql::Database::new(name, c, &env, secrets.clone(), &mut found))
+                }
+                Connector::Cache(c) => Live::Cache(cache::Cache::new(name, c, context.clone(), &mut found)),
+                Connector::Mq(c) => Live::Mq(mq::Publisher::new(name, c, context.clone(), &mut found)),
+                Connector::Config(c) => Live::Config(config_values(c, &env, &mut found)),
+                Connector::Grpc(_) => {
+                    let message = format!(
+                        "connector `{name}`: gRPC connectors are not supported by this engine yet"
+                    );
+                    found.push(Diagnostic::warning("connector.unsupported", message.clone()));
+                    Live::Unsupported(message)
+                }
+            };
+            for mut diagnostic in found {
+                if diagnostic.file.is_none() {
+                    diagnostic.file = Some(format!("connectors/{name}.yaml"));
+                }
+                diagnostics.push(diagnostic);
+            }
+            live.insert(name.clone(), built);
+        }
+        let shared = Arc::new(Shared { connectors: live, context });
+        (LiveConnectors { shared, transactions: Arc::default() }, diagnostics)
+    }
+
+    /// A view for one run: the same clients and pools, its own transactions.
+    pub fn for_run(&self) -> LiveConnectors {
+        LiveConnectors { shared: self.shared.clone(), transactions: Arc::default() }
+    }
+
+    /// Renders a database method's SQL for `args` without running it: the statement with
+    /// placeholders and the values it would bind (for tests and the IDE's preview).
+    pub fn render_sql(&self, connector: &str, method: &str, args: &Value) -> Result<dynsql::RenderedSql, ConnectorError> {
+        match self.shared.connectors.get(connector) {
+            Some(Live::Database(db)) => db.render(method, args).map(|(rendered, _)| rendered),
+            _ => Err(technical(format!("`{connector}` is not a database connector"))),
+        }
+    }
+
+    async fn call_inner(&self, request: ConnectorRequest<'_>) -> Result<Value, ConnectorError> {
+        let ConnectorRequest { connector, method, args, transaction } = request;
+        let Some(live) = self.shared.connectors.get(connector) else {
+            return Err(technical(format!("there is no connector `{connector}`")));
+        };
+        let context = &self.shared.context;
+        let timeout = match live {
+            Live::Http(c) => c.timeout(method),
+            Live::Database(db) => db.timeout.unwrap_or(context.default_timeout),
+            _ => context.default_timeout,
+        };
+        let work = async {
+            match live {
+                Live::Http(c) => c.call(method, &args).await,
+                Live::Database(db) => match transaction {
+                    Some(id) => self.call_in_transaction(connector, db, id, method, &args).await,
+                    None => db.call(method, &args, None).await,
+                },
+                Live::Cache(c) => c.call(method, &args).await,
+                Live::Mq(c) => c.call(method, &args).await,
+                Live::Config(values) => match values.get(method) {
+                    Some(value) => Ok(value.clone()),
+                    None => Err(technical(format!("config connector `{connector}` has no value `{method}`"))),
+                },
+                Live::Unsupported(message) => Err(technical(message.clone())),
+            }
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectorError {
+                code: Some("TIMEOUT".into()),
+                message: format!("{connector}.{method} timed out after {} ms", timeout.as_millis()),
+            }),
+        }
+    }
+
+    async fn call_in_transaction(
+        &self,
+        connector: &str,
+        db: &sql::Database,
+        id: TransactionId,
+        method: &str,
+        args: &Value,
+    ) -> Result<Value, ConnectorError> {
+        let (chain, slot) = {
+            let mut table = self.transactions.lock().await;
+            let chain = table.chains.get(&id).cloned().unwrap_or_else(|| vec![id]);
+            let root = chain[0];
+            let slot = table
+                .open
+                .entry(root)
+                .or_default()
+                .entry(connector.to_owned())
+                .or_insert_with(|| Arc::new(Mutex::new(OpenTransaction { tx: None, savepoints: Vec::new() })))
+                .clone();
+            (chain, slot)
+        };
+        let mut open = slot.lock().await;
+        if open.tx.is_none() {
+            open.tx = Some(db.begin().await?);
+            open.savepoints.clear();
+        }
+        let nested = &chain[1..];
+        let common = open.savepoints.iter().zip(nested).take_while(|(a, b)| a == b).count();
+        if common < open.savepoints.len() {
+            // Savepoints of transactions that ended without a hook: release them.
+            let stale = open.savepoints[common];
+            let tx = open.tx.as_mut().ok_or_else(|| technical("transaction lost"))?;
+            db.control(tx, format!("RELEASE SAVEPOINT {}", savepoint_name(stale))).await?;
+            open.savepoints.truncate(common);
+        }
+        for &inner in &nested[common..] {
+            let tx = open.tx.as_mut().ok_or_else(|| technical("transaction lost"))?;
+            db.control(tx, format!("SAVEPOINT {}", savepoint_name(inner))).await?;
+            open.savepoints.push(inner);
+        }
+        let tx = open.tx.as_mut();
+        db.call(method, args, tx).await
+    }
+
+    async fn finish(&self, id: TransactionId, commit: bool) -> Result<(), ConnectorError> {
+        let (chain, slots) = {
+            let mut table = self.transactions.lock().await;
+            let chain = table.chains.remove(&id).unwrap_or_else(|| vec![id]);
+            let root = chain[0];
+            let slots: Vec<(String, Arc<Mutex<OpenTransaction>>)> = if chain.len() == 1 {
+                table.open.remove(&root).map(|m| m.into_iter().collect()).unwrap_or_default()
+            } else {
+                table
+                    .open
+                    .get(&root)
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default()
+            };
+            (chain, slots)
+        };
+        let mut first_error = None;
+        for (connector, slot) in slots {
+            let Some(Live::Database(db)) = self.shared.connectors.get(&connector) else {
+                continue;
+            };
+            let mut open = slot.lock().await;
+            let result = if chain.len() == 1 {
+                match open.tx.take() {
+                    Some(tx) => db.finish(tx, commit).await,
+                    None => Ok(()),
+                }
+            } else {
+                match open.savepoints.iter().position(|s| *s == id) {
+                    Some(at) => {
+                        let name = savepoint_name(id);
+                        let statements = if commit {
+                            vec![format!("RELEASE SAVEPOINT {name}")]
+                        } else {
+                            vec![format!("ROLLBACK TO SAVEPOINT {name}"), format!("RELEASE SAVEPOINT {name}")]
+                        };
+                        open.savepoints.truncate(at);
+                        let mut result = Ok(());
+                        if let Some(tx) = open.tx.as_mut() {
+                            for statement in statements {
+                                result = db.control(tx, statement).await;
+                                if result.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        result
+                    }
+                    None => Ok(()),
+                }
+            };
+            if let Err(err) = result {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Connectors for LiveConnectors {
+    fn call<'a>(&'a self, request: ConnectorRequest<'a>) -> BoxFuture<'a, Result<Value, ConnectorError>> {
+        Box::pin(self.call_inner(request))
+    }
+
+    fn begin_transaction(
+        &self,
+        transaction: TransactionId,
+        parent: Option<TransactionId>,
+    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let mut table = self.transactions.lock().await;
+            let mut chain = match parent {
+                Some(parent) => table.chains.get(&parent).cloned().unwrap_or_else(|| vec![parent]),
+                None => Vec::new(),
+            };
+            chain.push(transaction);
+            table.chains.insert(transaction, chain);
+            Ok(())
+        })
+    }
+
+    fn commit_transaction(&self, transaction: TransactionId) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.finish(transaction, true))
+    }
+
+    fn rollback_transaction(&self, transaction: TransactionId) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.finish(transaction, false))
+    }
+
+    fn catalog(&self) -> BTreeMap<String, Vec<String>> {
+        self.shared
+            .connectors
+            .iter()
+            .map(|(name, live)| {
+                let methods = match live {
+                    Live::Http(c) => c.method_names(),
+                    Live::Database(db) => db.method_names(),
+                    Live::Cache(c) => c.method_names(),
+                    Live::Mq(c) => c.method_names(),
+                    Live::Config(values) => values.keys().cloned().collect(),
+                    Live::Unsupported(_) => Vec::new(),
+                };
+                (name.clone(), methods)
+            })
+            .collect()
+    }
+}
+
+/// Config values: each env var parsed as JSON when it is JSON (numbers, booleans…), else
+/// kept as text; the default when unset; `null` when neither.
+fn config_values(
+    config: &ConfigConnector,
+    env: &BTreeMap<String, String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Value> {
+    let mut values = BTreeMap::new();
+    for value in &config.values {
+        let resolved = match env.get(&value.env) {
+            Some(text) => {
+                serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.clone()))
+            }
+            None => match &value.default {
+                Some(default) => default.clone(),
+                None => {
+                    diagnostics.push(Diagnostic::warning(
+                        "config.unset",
+                        format!("config value `{}`: env var {} is not set and there is no default", value.name, value.env),
+                    ));
+                    Value::Null
+                }
+            },
+        };
+        values.insert(value.name.clone(), resolved);
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut env = BTreeMap::new();
+        env.insert("DB".to_owned(), "postgres://app:s3cr@db.internal/x".to_owned());
+        env.insert("TOKEN".to_owned(), "tok-123456".to_owned());
+        env.insert("PORT".to_owned(), "8080".to_owned());
+        let secrets = Secrets::new(&env);
+        let message = secrets.redact("failed at postgres://app:s3cr@db.internal/x with tok-123456 on 8080, pw s3cr");
+        assert!(!message.contains("s3cr") && !message.contains("tok-123456"), "{message}");
+        assert!(message.contains("8080"));
+    }
+}
