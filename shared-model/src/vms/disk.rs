@@ -395,8 +395,45 @@ fn parse_yaml_with<T>(
 
 /// Only the `kind` of a tagged item; other keys are ignored.
 #[derive(Deserialize)]
-struct KindProbe<K> {
+struct KindProbe<K: KindName> {
+    #[serde(deserialize_with = "kind_name")]
     kind: K,
+}
+
+/// The kinds a `kind` key may name.
+trait KindName: Sized {
+    const NAMES: &'static [&'static str];
+    fn from_name(name: &str) -> Option<Self>;
+}
+
+impl KindName for ConnectorKind {
+    const NAMES: &'static [&'static str] = &["http", "database", "cache", "mq", "grpc", "config"];
+    fn from_name(name: &str) -> Option<Self> {
+        ConnectorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl KindName for TriggerKind {
+    const NAMES: &'static [&'static str] = &["http", "cron", "mq", "grpc"];
+    fn from_name(name: &str) -> Option<Self> {
+        TriggerKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// Reads a kind as plain text, so a wrong value gets a plain message ("expected one of …").
+fn kind_name<'de, D: Deserializer<'de>, K: KindName>(d: D) -> Result<K, D::Error> {
+    // The check runs inside the scalar's own deserialization, so the error points at it.
+    struct NameVisitor<K>(PhantomData<K>);
+    impl<K: KindName> Visitor<'_> for NameVisitor<K> {
+        type Value = K;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "one of {}", K::NAMES.join(", "))
+        }
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<K, E> {
+            K::from_name(name).ok_or_else(|| E::unknown_variant(name, K::NAMES))
+        }
+    }
+    d.deserialize_str(NameVisitor(PhantomData))
 }
 
 /// Deserializes `T` from a map, skipping its `kind` key.
