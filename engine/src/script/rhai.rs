@@ -15,7 +15,7 @@
 //!
 //! `throw_bpmn_error(code, message)` raises [`ScriptErrorKind::BpmnError`]. The engine has no
 //! file, module, `eval`, `sleep` or `exit` functions: only Rhai's operators, comparisons,
-//! iteration and string conversion, plus the library.
+//! iteration, string conversion and `push`/`pop` on arrays, plus the library.
 
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -46,7 +46,8 @@ pub struct RhaiLimits {
     pub max_expr_depth: usize,
     /// Bytes in one string (and in all the strings of one array or map).
     pub max_string_size: usize,
-    /// Items in one array (nested arrays included).
+    /// Items in one array (nested arrays included). Rhai re-measures an array after each change,
+    /// so growing one item at a time costs time quadratic in this limit: keep it modest.
     pub max_array_size: usize,
     /// Entries in one map (nested maps included).
     pub max_map_size: usize,
@@ -61,7 +62,7 @@ impl Default for RhaiLimits {
             max_call_levels: 64,
             max_expr_depth: 64,
             max_string_size: 16 << 20,
-            max_array_size: 1_000_000,
+            max_array_size: 100_000,
             max_map_size: 100_000,
             max_output_bytes: 8 << 20,
         }
@@ -157,6 +158,25 @@ impl RhaiEngine {
             })
         });
 
+        // Rhai-only array mutators, so scripts can build lists without the full array package
+        // (whose `len`, `sort`, `contains`… would shadow the library's).
+        // Rhai checks sizes on assignment, not inside native methods: `push` checks its own.
+        let max_array_size = limits.max_array_size;
+        engine.register_fn(
+            "push",
+            move |array: &mut rhai::Array, item: Dynamic| -> Result<(), Box<EvalAltResult>> {
+                if array.len() >= max_array_size {
+                    return Err(EvalAltResult::ErrorDataTooLarge(
+                        "Size of array".into(),
+                        rhai::Position::NONE,
+                    )
+                    .into());
+                }
+                array.push(item);
+                Ok(())
+            },
+        );
+        engine.register_fn("pop", |array: &mut rhai::Array| array.pop().unwrap_or(Dynamic::UNIT));
         register_library(&mut engine, library);
         register_bpmn_error(&mut engine);
         register_ctx_functions(&mut engine);

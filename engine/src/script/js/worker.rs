@@ -526,6 +526,14 @@ fn caught_error(active: &Active, err: CaughtError<'_>, compiling: bool, line_off
                 object.get::<_, rquickjs::Coerced<String>>("code").ok().map(|c| c.0),
             )
         }
+        // When QuickJS runs out of memory it often cannot allocate the error object either and
+        // throws `null`; a script that throws `null` itself is reported the same way.
+        CaughtError::Value(value) if value.type_of().is_void() => {
+            return ScriptErrorKind::Memory {
+                message: "the run passed its memory limit (or threw null)".into(),
+            }
+            .into();
+        }
         CaughtError::Value(value) => {
             let object = value.as_object();
             let name = object.and_then(|o| o.get::<_, String>("name").ok());
@@ -545,7 +553,7 @@ fn caught_error(active: &Active, err: CaughtError<'_>, compiling: bool, line_off
         return ScriptErrorKind::BpmnError { code: code.unwrap_or_default(), message }.into();
     }
     let lower = message.to_lowercase();
-    if lower.contains("out of memory") {
+    if lower.contains("out of memory") || lower.contains("string too long") {
         return ScriptErrorKind::Memory { message: "the run passed its memory limit".into() }.into();
     }
     if lower.contains("stack overflow") || lower.contains("call stack size") {
