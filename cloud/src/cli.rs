@@ -295,13 +295,38 @@ fn format_vms(root: &Path, only: Option<&str>) -> Result<(Vec<Formatted>, Vec<Di
     let out = formatted
         .into_iter()
         .filter(|(rel, _)| only.is_none_or(|o| o == rel))
-        .map(|(rel, after)| Formatted {
-            path: root.join(&rel),
-            before: files.get(&rel).cloned(),
-            after,
+        .map(|(rel, after)| {
+            let before = files.get(&rel).cloned();
+            // Canonical YAML is written from the model, which has no place for comments:
+            // a file with comments is kept as written rather than silently losing them.
+            let after = match &before {
+                Some(text)
+                    if rel.ends_with(".yaml") && has_yaml_comment(text) && *text != after =>
+                {
+                    eprintln!(
+                        "starweave: kept {} as written: formatting would drop its comments",
+                        root.join(&rel).display()
+                    );
+                    text.clone()
+                }
+                _ => after,
+            };
+            Formatted {
+                path: root.join(&rel),
+                before,
+                after,
+            }
         })
         .collect();
     Ok((out, Vec::new()))
+}
+
+/// Whether YAML text has a comment: a line starting with `#`, or ` #` after a value. Strings
+/// containing ` #` count too; the only cost of that is a file left as written.
+fn has_yaml_comment(text: &[u8]) -> bool {
+    String::from_utf8_lossy(text)
+        .lines()
+        .any(|line| line.trim_start().starts_with('#') || line.contains(" #"))
 }
 
 fn errors_of(diags: Vec<Diagnostic>, file: &str) -> Vec<Diagnostic> {

@@ -329,3 +329,20 @@ fn broken_copy_of_an_example_lists_each_problem() {
         );
     }
 }
+
+#[test]
+fn fmt_keeps_yaml_comments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = new_vms(tmp.path(), "svc", "http-js");
+    let commented = "# Routes of the service.\n-   kind: http  # the public route\n    function: hello\n    method: GET\n    path: /hello/{name}\n";
+    std::fs::write(root.join("triggers.yaml"), commented).unwrap();
+    let out = starweave(&["fmt", "svc"], tmp.path());
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("comments"));
+    assert_eq!(
+        std::fs::read_to_string(root.join("triggers.yaml")).unwrap(),
+        commented
+    );
+    let out = starweave(&["fmt", "--check", "svc"], tmp.path());
+    assert!(out.status.success(), "{}", stdout(&out));
+}
