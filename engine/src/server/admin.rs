@@ -1,0 +1,160 @@
+//! The admin API (its own port, loopback by default): what the control plane's reconciler
+//! drives. Every `/admin/…` call needs `Authorization: Bearer <admin token>` (compared in
+//! constant time); `/healthz`, `/readyz` and `/metrics` are open so probes and Prometheus
+//! need no secret.
+//!
+//! | call | does |
+//! |---|---|
+//! | `POST /admin/deployments` | load (or re-apply) a [`DeploymentSpec`] and make it the active version: 201 when loaded, 200 when the same build and settings were already loaded, 422 with diagnostics when the VMS does not load (the previous version keeps serving), 400 for a bad request or source |
+//! | `GET /admin/deployments` | every deployment ([`DeploymentInfo`]) |
+//! | `GET /admin/deployments/{vms}/{version}` | one deployment |
+//! | `DELETE /admin/deployments/{vms}/{version}` | unload it; answers once its in-flight runs are done (204), or after the drain timeout cancelled the rest (200 with `{"drained": false}`) |
+//! | `PUT /admin/deployments/{vms}/{version}/log-level` | `{"level": "debug"}` |
+//! | `GET /healthz` | 200 while the process runs |
+//! | `GET /readyz` | 200 once the `--load` deployments are loaded, else 503 |
+//! | `GET /metrics` | Prometheus text, see [`super::metrics`] |
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::Server;
+use super::error::ApiError;
+use super::registry::{DeployError, DeploymentInfo, DeploymentSpec, LogLevel};
+
+/// The largest admin request (an inline base64 tarball), in bytes.
+pub const MAX_ADMIN_BODY_BYTES: usize = 96 << 20;
+
+/// The admin router: `/admin/…` behind the bearer token, and the open probes.
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new()
+        .route("/admin/deployments", get(list).post(deploy))
+        .route("/admin/deployments/{vms}/{version}", get(show).delete(remove))
+        .route("/admin/deployments/{vms}/{version}/log-level", put(set_log_level))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NoSuchRoute })
+        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(server.clone(), require_token))
+        .with_state(server)
+}
+
+/// Refuses `/admin` calls without the right bearer token (every other path is open).
+async fn require_token(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if !(path == "/admin" || path.starts_with("/admin/")) {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let accepted = match (given, server.admin_token.as_deref()) {
+        (Some(given), Some(token)) => bool::from(given.as_bytes().ct_eq(token.as_bytes())),
+        _ => false,
+    };
+    if accepted {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    }
+}
+
+async fn list(State(server): State<Arc<Server>>) -> Json<Vec<DeploymentInfo>> {
+    let table = server.registry.table();
+    Json(table.deployments().iter().map(|(d, active)| d.info(*active)).collect())
+}
+
+async fn show(
+    State(server): State<Arc<Server>>,
+    Path((vms, version)): Path<(String, String)>,
+) -> Result<Json<DeploymentInfo>, ApiError> {
+    let table = server.registry.table();
+    let (deployment, active) = table.get(&vms, &version).ok_or(ApiError::NoSuchDeployment)?;
+    Ok(Json(deployment.info(active)))
+}
+
+async fn deploy(State(server): State<Arc<Server>>, body: Bytes) -> Result<Response, ApiError> {
+    let spec: DeploymentSpec =
+        serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(format!("invalid deployment: {err}")))?;
+    let (vms, version) = (spec.vms.clone(), spec.version.clone());
+    match server.registry.deploy(spec, None).await {
+        Ok(report) => {
+            let status = if report.changed { StatusCode::CREATED } else { StatusCode::OK };
+            tracing::info!(
+                vms,
+                version,
+                changed = report.changed,
+                load_ms = report.deployment.load_ms,
+                "deployment applied"
+            );
+            Ok((status, Json(report)).into_response())
+        }
+        Err(DeployError::Invalid(diagnostics)) => {
+            tracing::warn!(vms, version, errors = diagnostics.iter().filter(|d| d.is_error()).count(), "deployment refused");
+            Err(ApiError::InvalidVms(diagnostics))
+        }
+        Err(err) => Err(ApiError::BadRequest(err.to_string())),
+    }
+}
+
+async fn remove(
+    State(server): State<Arc<Server>>,
+    Path((vms, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let drained = server.registry.undeploy(&vms, &version).await.ok_or(ApiError::NoSuchDeployment)?;
+    tracing::info!(vms, version, drained, "deployment removed");
+    if drained {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Ok((StatusCode::OK, Json(json!({"drained": false}))).into_response())
+    }
+}
+
+#[derive(Deserialize)]
+struct LogLevelBody {
+    level: LogLevel,
+}
+
+async fn set_log_level(
+    State(server): State<Arc<Server>>,
+    Path((vms, version)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<DeploymentInfo>, ApiError> {
+    let body: LogLevelBody =
+        serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(format!("invalid log level: {err}")))?;
+    let table = server.registry.table();
+    let (deployment, active) = table.get(&vms, &version).ok_or(ApiError::NoSuchDeployment)?;
+    deployment.set_log_level(body.level);
+    Ok(Json(deployment.info(active)))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(server): State<Arc<Server>>) -> Response {
+    if server.is_ready() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "loading"}))).into_response()
+    }
+}
+
+async fn metrics(State(server): State<Arc<Server>>) -> Response {
+    let text = super::metrics::render(&server.registry.table(), server.unrouted());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

@@ -1,0 +1,224 @@
+//! Authentication of HTTP trigger routes ([`RouteAuth`]): an API key header, HTTP basic, or
+//! a JWT bearer token signed with HS256. Secrets come from the deployment's env values and
+//! are resolved when the deployment loads: a route whose secret has no value does not load.
+//! Every comparison of a secret is constant-time.
+//!
+//! JWKS (`jwks_url`, RS256/ES256) is not supported by this engine yet; a route asking for
+//! it does not load, rather than being served unauthenticated.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+use starweave_model::vms::trigger::RouteAuth;
+use subtle::ConstantTimeEq;
+
+/// A route's authentication with its secrets resolved.
+#[derive(Clone)]
+pub enum Authenticator {
+    /// A static key in a header.
+    ApiKey {
+        /// The header name, lower case.
+        header: String,
+        /// The accepted key.
+        key: String,
+    },
+    /// HTTP basic.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// JWT HS256.
+    Jwt {
+        /// The HMAC secret.
+        secret: Vec<u8>,
+        /// Required `iss`.
+        issuer: Option<String>,
+        /// Required `aud`.
+        audience: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        let kind = match self {
+            Authenticator::ApiKey { .. } => "api_key",
+            Authenticator::Basic { .. } => "basic",
+            Authenticator::Jwt { .. } => "jwt",
+        };
+        f.debug_struct("Authenticator").field("kind", &kind).finish_non_exhaustive()
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthFailure(pub &'static str);
+
+impl Authenticator {
+    /// Resolves the secrets of `auth` from `env`; an error says what is missing.
+    pub fn new(auth: &RouteAuth, env: &BTreeMap<String, String>) -> Result<Authenticator, String> {
+        let value = |name: &str| {
+            env.get(name)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or_else(|| format!("the route's authentication needs the env var `{name}`, which has no value"))
+        };
+        Ok(match auth {
+            RouteAuth::ApiKey { header, value_env } => {
+                Authenticator::ApiKey { header: header.to_ascii_lowercase(), key: value(value_env)? }
+            }
+            RouteAuth::Basic { username_env, password_env } => {
+                Authenticator::Basic { username: value(username_env)?, password: value(password_env)? }
+            }
+            RouteAuth::Jwt { secret_env: Some(secret_env), jwks_url: None, issuer, audience } => Authenticator::Jwt {
+                secret: value(secret_env)?.into_bytes(),
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+            },
+            RouteAuth::Jwt { jwks_url: Some(_), .. } => {
+                return Err("JWT routes with `jwks_url` are not supported by this engine yet".into());
+            }
+            RouteAuth::Jwt { secret_env: None, jwks_url: None, .. } => {
+                return Err("a JWT route needs `secret_env` or `jwks_url`".into());
+            }
+        })
+    }
+
+    /// Checks a request's headers.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), AuthFailure> {
+        match self {
+            Authenticator::ApiKey { header, key } => {
+                let given = headers.get(header.as_str()).ok_or(AuthFailure("missing API key"))?;
+                if bool::from(given.as_bytes().ct_eq(key.as_bytes())) {
+                    Ok(())
+                } else {
+                    Err(AuthFailure("wrong API key"))
+                }
+            }
+            Authenticator::Basic { username, password } => {
+                let encoded = authorization(headers, "Basic ").ok_or(AuthFailure("missing basic credentials"))?;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .map_err(|_| AuthFailure("malformed basic credentials"))?;
+                let expected = format!("{username}:{password}");
+                if bool::from(decoded.ct_eq(expected.as_bytes())) {
+                    Ok(())
+                } else {
+                    Err(AuthFailure("wrong credentials"))
+                }
+            }
+            Authenticator::Jwt { secret, issuer, audience } => {
+                let token = authorization(headers, "Bearer ").ok_or(AuthFailure("missing bearer token"))?;
+                check_jwt(token.trim(), secret, issuer.as_deref(), audience.as_deref(), unix_now())
+            }
+        }
+    }
+}
+
+fn authorization<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (given, rest) = value.split_at_checked(scheme.len())?;
+    given.eq_ignore_ascii_case(scheme).then_some(rest)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Verifies an HS256 JWT: signature, `exp`, `nbf`, and `iss`/`aud` when required.
+pub fn check_jwt(
+    token: &str,
+    secret: &[u8],
+    issuer: Option<&str>,
+    audience: Option<&str>,
+    now: i64,
+) -> Result<(), AuthFailure> {
+    let malformed = AuthFailure("malformed token");
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed);
+    };
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: Value = serde_json::from_slice(&b64.decode(header).map_err(|_| malformed.clone())?)
+        .map_err(|_| malformed.clone())?;
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        return Err(AuthFailure("unsupported token algorithm"));
+    }
+    let signature = b64.decode(signature).map_err(|_| malformed.clone())?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).map_err(|_| malformed.clone())?;
+    mac.update(signing_input.as_bytes());
+    mac.verify_slice(&signature).map_err(|_| AuthFailure("bad token signature"))?;
+    let claims: Value =
+        serde_json::from_slice(&b64.decode(payload).map_err(|_| malformed.clone())?).map_err(|_| malformed)?;
+    if claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| now >= exp) {
+        return Err(AuthFailure("expired token"));
+    }
+    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| now < nbf) {
+        return Err(AuthFailure("token not valid yet"));
+    }
+    if let Some(issuer) = issuer
+        && claims.get("iss").and_then(Value::as_str) != Some(issuer)
+    {
+        return Err(AuthFailure("wrong token issuer"));
+    }
+    if let Some(audience) = audience {
+        let ok = match claims.get("aud") {
+            Some(Value::String(aud)) => aud == audience,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !ok {
+            return Err(AuthFailure("wrong token audience"));
+        }
+    }
+    Ok(())
+}
+
+/// Signs claims as an HS256 JWT (for tests and tools).
+pub fn sign_jwt(claims: &Value, secret: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = b64.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(signing_input.as_bytes());
+    let signature = b64.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn jwt_signature_expiry_issuer_and_audience_are_checked() {
+        let token = sign_jwt(&json!({"iss": "me", "aud": ["a", "b"], "exp": 100}), b"k");
+        assert_eq!(check_jwt(&token, b"k", Some("me"), Some("b"), 50), Ok(()));
+        assert_eq!(check_jwt(&token, b"x", None, None, 50), Err(AuthFailure("bad token signature")));
+        assert_eq!(check_jwt(&token, b"k", None, None, 100), Err(AuthFailure("expired token")));
+        assert_eq!(check_jwt(&token, b"k", Some("you"), None, 50), Err(AuthFailure("wrong token issuer")));
+        assert_eq!(check_jwt(&token, b"k", None, Some("c"), 50), Err(AuthFailure("wrong token audience")));
+        assert_eq!(check_jwt("a.b", b"k", None, None, 50), Err(AuthFailure("malformed token")));
+    }
+
+    #[test]
+    fn missing_secrets_refuse_the_route() {
+        let auth = RouteAuth::ApiKey { header: "X-Key".into(), value_env: "KEY".into() };
+        assert!(Authenticator::new(&auth, &BTreeMap::new()).is_err());
+        let env = BTreeMap::from([("KEY".to_owned(), "s3cret".to_owned())]);
+        let authenticator = Authenticator::new(&auth, &env).expect("resolved");
+        let mut headers = HeaderMap::new();
+        assert!(authenticator.check(&headers).is_err());
+        headers.insert("x-key", "s3cret".parse().expect("header"));
+        assert_eq!(authenticator.check(&headers), Ok(()));
+    }
+}

@@ -1,0 +1,288 @@
+//! The data plane: HTTP trigger traffic, `/{vms}/{route…}`.
+//!
+//! A request is routed on the current routing table (one atomic load), authenticated,
+//! turned into the function's input (see [`super::input`]), validated, run within the
+//! deployment's concurrency limit and deadline, and answered:
+//!
+//! | outcome | status | body |
+//! |---|---|---|
+//! | output | the route's `status` (200) | the output object |
+//! | invalid input | 400 | `{"error":"invalid_input","problems":[{"path","message"}]}` |
+//! | error code in `error_statuses` | the mapped status | `{"error":code,"message"?,"trace_id"}` |
+//! | other BPMN (business) error | 422 | `{"error":code,"message","trace_id"}` |
+//! | concurrency limit | 503, `Retry-After: 1` | `{"error":"overloaded"}` |
+//! | deadline | 504 | `{"error":"deadline_exceeded","trace_id"}` |
+//! | technical failure, panic | 500 | `{"error":"internal","trace_id"}` — detail only in the logs |
+//!
+//! Every response carries `x-starweave-trace-id` (taken from the request when it sends a
+//! well-formed one, else generated); routed responses carry `x-starweave-version`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::Server;
+use super::error::ApiError;
+use super::input::{Problem, merge_input, query_object};
+use super::registry::{Deployment, HttpRoute, InvokeError, LogLevel};
+use super::routes::{percent_decode, split_path};
+use crate::run::{ErrorKind, RunError};
+use crate::script::RunControl;
+
+/// The header carrying the trace id, on requests and responses.
+pub const TRACE_HEADER: &str = "x-starweave-trace-id";
+/// The header naming the version that answered (and, on requests, the version wanted).
+pub const VERSION_HEADER: &str = "x-starweave-version";
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// The data-plane router.
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new().fallback(handle).with_state(server)
+}
+
+/// A trace id: the caller's when it is a plain token of at most 64 characters, else a new
+/// random one (32 hex digits).
+fn trace_id(headers: &HeaderMap) -> String {
+    headers
+        .get(TRACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+async fn handle(State(server): State<Arc<Server>>, request: Request) -> Response {
+    let trace_id = trace_id(request.headers());
+    let mut response = match dispatch(&server, request, &trace_id).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&trace_id) {
+        response.headers_mut().insert(TRACE_HEADER, value);
+    }
+    response
+}
+
+async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let segments = split_path(parts.uri.path());
+    let Some((vms, rest)) = segments.split_first() else {
+        server.count_unrouted();
+        return Err(ApiError::NoSuchVms);
+    };
+    let vms = percent_decode(vms);
+    let deployment = {
+        let table = server.registry.table();
+        let Some(entry) = table.vms.get(&vms) else {
+            server.count_unrouted();
+            return Err(ApiError::NoSuchVms);
+        };
+        match parts.headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(version) => entry.versions.get(version).cloned().ok_or(ApiError::NoSuchVersion)?,
+            None => entry.active.clone(),
+        }
+    };
+    let mut allowed = Vec::new();
+    let mut found = None;
+    for (index, route) in deployment.routes.iter().enumerate() {
+        if let Some(params) = route.pattern.matches(rest) {
+            if route.method == parts.method || (parts.method == Method::HEAD && route.method == Method::GET) {
+                found = Some((index, params));
+                break;
+            }
+            allowed.push(route.method.clone());
+        }
+    }
+    let Some((index, path_params)) = found else {
+        if parts.method == Method::GET && rest == ["openapi.json"] {
+            return Ok(openapi_response(&deployment));
+        }
+        server.count_unrouted();
+        if allowed.is_empty() {
+            return Err(ApiError::NoSuchRoute);
+        }
+        return Err(ApiError::MethodNotAllowed(allowed));
+    };
+    let route = &deployment.routes[index];
+    let started = Instant::now();
+    let result = serve_route(&deployment, route, &parts.headers, parts.uri.query(), path_params, body, trace_id).await;
+    let elapsed = started.elapsed();
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.status(),
+    };
+    route.metrics.record("http", status.as_str(), Some(elapsed));
+    let level = if status.is_server_error() {
+        LogLevel::Error
+    } else if status.is_client_error() {
+        LogLevel::Warn
+    } else {
+        LogLevel::Info
+    };
+    if deployment.logs(level) {
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        let (vms, version, function) = (&deployment.vms, &deployment.version, &route.trigger.function);
+        let (method, path, status) = (parts.method.as_str(), parts.uri.path(), status.as_u16());
+        match level {
+            LogLevel::Error => tracing::error!(vms, version, function, trigger = "http", trace_id, method, path, status, duration_ms, "request failed"),
+            LogLevel::Warn => tracing::warn!(vms, version, function, trigger = "http", trace_id, method, path, status, duration_ms, "request refused"),
+            _ => tracing::info!(vms, version, function, trigger = "http", trace_id, method, path, status, duration_ms, "request"),
+        }
+    }
+    let mut response = result?;
+    if let Ok(value) = HeaderValue::from_str(&deployment.version) {
+        response.headers_mut().insert(VERSION_HEADER, value);
+    }
+    Ok(response)
+}
+
+fn openapi_response(deployment: &Deployment) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        deployment.openapi.clone(),
+    )
+        .into_response()
+}
+
+async fn serve_route(
+    deployment: &Arc<Deployment>,
+    route: &HttpRoute,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    path_params: BTreeMap<String, String>,
+    body: Body,
+    trace_id: &str,
+) -> Result<Response, ApiError> {
+    if let Some(auth) = &route.auth
+        && let Err(failure) = auth.check(headers)
+    {
+        if deployment.logs(LogLevel::Debug) {
+            tracing::debug!(vms = deployment.vms, version = deployment.version, trace_id, reason = failure.0, "authentication failed");
+        }
+        return Err(ApiError::Unauthorized);
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::BodyTooLarge)?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice::<Value>(&bytes).map_err(|err| {
+            ApiError::InvalidInput(vec![Problem {
+                path: String::new(),
+                message: format!("the request body is not valid JSON: {err}"),
+            }])
+        })?
+    };
+    let query = query_object(query);
+    let input = if route.mapping.is_empty() {
+        merge_input(&route.input, body, &query, &path_params).map_err(|p| ApiError::InvalidInput(vec![p]))?
+    } else {
+        mapped_input(deployment, route, headers, query, path_params, body)?
+    };
+    let problems = route.input.problems(&input);
+    if !problems.is_empty() {
+        return Err(ApiError::InvalidInput(problems));
+    }
+    let queue_wait = Some(deployment.queue_timeout);
+    match deployment.invoke(&route.trigger.function, input, queue_wait).await {
+        Ok(output) => Ok((route.status, axum::Json(output)).into_response()),
+        Err(InvokeError::Run(error)) => Err(run_error(deployment, route, error, trace_id)),
+        Err(InvokeError::Overloaded) => Err(ApiError::Overloaded),
+        Err(InvokeError::Panicked(message)) => {
+            tracing::error!(vms = deployment.vms, version = deployment.version, function = route.trigger.function, trigger = "http", trace_id, panic = message, "the run panicked");
+            Err(ApiError::Internal { trace_id: trace_id.to_owned() })
+        }
+        Err(InvokeError::Abandoned) => {
+            tracing::error!(vms = deployment.vms, version = deployment.version, function = route.trigger.function, trigger = "http", trace_id, "the run did not stop at its deadline and was abandoned");
+            Err(ApiError::Deadline { trace_id: trace_id.to_owned() })
+        }
+    }
+}
+
+/// Evaluates the route's explicit input mapping over `request`.
+fn mapped_input(
+    deployment: &Deployment,
+    route: &HttpRoute,
+    headers: &HeaderMap,
+    query: Map<String, Value>,
+    path: BTreeMap<String, String>,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let header_map: Map<String, Value> = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), Value::String(value.to_str().ok()?.to_owned()))))
+        .collect();
+    let request = serde_json::json!({
+        "path": path,
+        "query": query,
+        "headers": header_map,
+        "body": body,
+    });
+    let mut vars = Map::new();
+    vars.insert("request".into(), request);
+    let control = RunControl::with_timeout(std::time::Duration::from_secs(1));
+    let mut input = Map::new();
+    let mut problems = Vec::new();
+    for (field, ast) in &route.mapping {
+        match deployment.program.scripting().rhai.eval_expression(ast, &vars, &control) {
+            Ok(Value::Null) => {}
+            Ok(value) => {
+                input.insert(field.clone(), value);
+            }
+            Err(err) => problems.push(Problem {
+                path: format!("/{field}"),
+                message: format!("the input mapping failed: {err}"),
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::InvalidInput(problems));
+    }
+    let keys: Vec<String> = input.keys().cloned().collect();
+    route.input.coerce_text_fields(&mut input, &keys);
+    Ok(Value::Object(input))
+}
+
+/// Maps a failed run to its answer; technical detail goes to the log only.
+fn run_error(deployment: &Deployment, route: &HttpRoute, error: RunError, trace_id: &str) -> ApiError {
+    let trace_id = trace_id.to_owned();
+    let business = error.kind == ErrorKind::Bpmn;
+    if let Some(status) = route.trigger.error_statuses.get(&error.code)
+        && let Ok(status) = StatusCode::from_u16(*status)
+    {
+        return ApiError::Business { status, code: error.code, message: business.then_some(error.message), trace_id };
+    }
+    match error.kind {
+        ErrorKind::Bpmn => ApiError::Business {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: error.code,
+            message: Some(error.message),
+            trace_id,
+        },
+        ErrorKind::Input => ApiError::InvalidInput(vec![Problem { path: String::new(), message: error.message }]),
+        ErrorKind::Timeout => ApiError::Deadline { trace_id },
+        ErrorKind::Cancelled => ApiError::Unavailable { trace_id },
+        _ => {
+            tracing::error!(
+                vms = deployment.vms,
+                version = deployment.version,
+                function = route.trigger.function,
+                trigger = "http",
+                trace_id,
+                kind = ?error.kind,
+                code = error.code,
+                element = error.element,
+                error = error.message,
+                "the run failed"
+            );
+            ApiError::Internal { trace_id }
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The compute-engine server: many (VMS, version) deployments in one process, their HTTP
+//! triggers, an admin API, hot swaps with no failed request.
+//!
+//! # Ports
+//!
+//! * **Data plane** (`--listen`, default `127.0.0.1:8080`): trigger traffic, see [`data`].
+//! * **Admin** (`--admin-listen`, default `127.0.0.1:8081`): `/admin/…` with a bearer token,
+//!   plus open `/healthz`, `/readyz`, `/metrics`; see [`admin`].
+//!
+//! # Ingress: how a request finds its VMS
+//!
+//! The first path segment names the VMS; the rest is matched against the VMS's HTTP
+//! triggers: `GET /shop/users/42` calls the `GET /users/{id}` route of the VMS `shop`.
+//! Path prefixes (rather than `Host` names) keep the engine independent of DNS: the
+//! platform's gateway maps each (environment, ingress) host to engines and rewrites it to
+//! this prefix, and a developer can `curl` an engine directly. Within a VMS the active
+//! version answers; a request may ask for another loaded version with the
+//! `x-starweave-version` header (the gateway does so for weighted gray releases).
+//! `GET /{vms}/openapi.json` serves the OpenAPI 3.1 document of the version that would
+//! answer (a route the VMS declares at that path wins).
+//!
+//! # Hot swaps and draining
+//!
+//! The routing table is immutable and swapped atomically; see [`registry`]. A deploy compiles
+//! the new version beside the old one, then swaps; requests already routed finish on the
+//! version they started on. An unload drains: `DELETE` answers once the version's runs are
+//! done.
+//!
+//! # Isolation
+//!
+//! Each deployment has its own concurrency limit (excess requests wait up to the queue
+//! timeout, then get 503), every run has a deadline (the function's `timeout_ms`, else the
+//! deployment's, else the engine's), runs go on their own tokio task so a panic fails only
+//! that request (500), Rhai runs on the blocking pool and JavaScript on the deployment's own
+//! worker threads, so a looping script only holds its own VMS's capacity until its deadline.
+//!
+//! # Logs
+//!
+//! JSON lines (tracing) with `vms`, `version`, `function`, `trigger`, `trace_id`; each
+//! deployment has a log level settable at run time, filtering its request events.
+
+pub mod admin;
+pub mod auth;
+pub mod data;
+pub mod error;
+pub mod input;
+pub mod metrics;
+pub mod openapi;
+pub mod registry;
+pub mod routes;
+pub mod source;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use registry::{DeploymentSpec, EngineOptions, Registry};
+use source::Source;
+
+/// The engine server's state, shared by both ports.
+pub struct Server {
+    /// The deployments.
+    pub registry: Registry,
+    admin_token: Option<String>,
+    ready: AtomicBool,
+    unrouted: AtomicU64,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The admin token stays out of debug output.
+        f.debug_struct("Server")
+            .field("registry", &self.registry)
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with no deployment, not ready yet. Without an admin token every admin call
+    /// is refused.
+    pub fn new(options: EngineOptions, admin_token: Option<String>) -> Self {
+        let server = Server {
+            registry: Registry::new(options),
+            admin_token: admin_token.filter(|t| !t.is_empty()),
+            ready: AtomicBool::new(false),
+            unrouted: AtomicU64::new(0),
+        };
+        server.registry.set_activation_hook(Arc::new(crate::triggers::start_triggers));
+        server
+    }
+
+    /// Marks the initial loads as done: `/readyz` answers 200 from now on.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the initial loads are done.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn count_unrouted(&self) {
+        self.unrouted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn unrouted(&self) -> u64 {
+        self.unrouted.load(Ordering::Relaxed)
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// The `starweave-engine` command line; every flag can also come from the environment.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "starweave-engine", version, about = "Starweave's compute engine: hosts VMS deployments and serves their triggers.")]
+pub struct ServerConfig {
+    /// Address of the data plane (trigger traffic).
+    #[arg(long, env = "STARWEAVE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Address of the admin API, probes and metrics.
+    #[arg(long, env = "STARWEAVE_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
+    pub admin_listen: SocketAddr,
+    /// Bearer token every admin call must present.
+    #[arg(long, env = "STARWEAVE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
+    /// A VMS directory (or tarball) to load at start, as version `local`; repeatable.
+    #[arg(long = "load", value_name = "PATH")]
+    pub load: Vec<PathBuf>,
+    /// Deadline of runs whose function and deployment set none, in milliseconds.
+    #[arg(long, env = "STARWEAVE_DEFAULT_TIMEOUT_MS", default_value_t = 30_000)]
+    pub default_timeout_ms: u64,
+    /// Runs of one deployment at once, when the deployment does not say.
+    #[arg(long, env = "STARWEAVE_DEFAULT_CONCURRENCY", default_value_t = 64)]
+    pub default_concurrency: u32,
+    /// How long a request waits for a run slot before a 503, in milliseconds.
+    #[arg(long, env = "STARWEAVE_QUEUE_TIMEOUT_MS", default_value_t = 200)]
+    pub queue_timeout_ms: u64,
+    /// How long unloading waits for runs before cancelling them, in milliseconds.
+    #[arg(long, env = "STARWEAVE_DRAIN_TIMEOUT_MS", default_value_t = 30_000)]
+    pub drain_timeout_ms: u64,
+    /// JavaScript worker threads per deployment.
+    #[arg(long, env = "STARWEAVE_JS_WORKERS")]
+    pub js_workers: Option<usize>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `starweave_engine=debug`.
+    #[arg(long, env = "STARWEAVE_LOG", default_value = "info")]
+    pub log: String,
+    /// Log line format.
+    #[arg(long, env = "STARWEAVE_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+impl ServerConfig {
+    /// The deployment settings these flags give.
+    pub fn engine_options(&self) -> EngineOptions {
+        let defaults = EngineOptions::default();
+        EngineOptions {
+            default_timeout: Duration::from_millis(self.default_timeout_ms),
+            default_concurrency: self.default_concurrency.max(1),
+            queue_timeout: Duration::from_millis(self.queue_timeout_ms),
+            drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+            js_workers: self.js_workers.unwrap_or(defaults.js_workers).max(1),
+        }
+    }
+}
+
+/// Installs the global tracing subscriber (once; later calls do nothing).
+pub fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// The spec `--load` uses for a path: the VMS name from its `vms.yaml`, version `local`.
+pub fn local_spec(path: &std::path::Path) -> Result<DeploymentSpec, String> {
+    let source = Source::Path(path.display().to_string());
+    let files = source::read_source(&source).map_err(|err| err.to_string())?;
+    let manifest = files
+        .files
+        .get(starweave_model::vms::disk::MANIFEST_FILE)
+        .ok_or_else(|| format!("{}: `vms.yaml` is missing", path.display()))?;
+    let text = String::from_utf8_lossy(manifest);
+    let (manifest, _) = starweave_model::vms::disk::parse_manifest(starweave_model::vms::disk::MANIFEST_FILE, &text);
+    let name = manifest
+        .map(|m| m.name)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("{}: `vms.yaml` has no name", path.display()))?;
+    Ok(DeploymentSpec {
+        vms: name,
+        version: "local".into(),
+        source,
+        env: Default::default(),
+        concurrency: None,
+        timeout_ms: None,
+        log_level: None,
+    })
+}
+
+/// Prints a load failure's diagnostics to the log.
+fn log_load_failure(path: &std::path::Path, error: &registry::DeployError) {
+    match error {
+        registry::DeployError::Invalid(diagnostics) => {
+            for d in diagnostics.iter().filter(|d| d.is_error()) {
+                tracing::error!(path = %path.display(), file = d.file.as_deref().unwrap_or(""), code = d.code, "{}", d.message);
+            }
+            tracing::error!(path = %path.display(), "the VMS does not load");
+        }
+        other => tracing::error!(path = %path.display(), error = %other, "the VMS does not load"),
+    }
+}
+
+/// Runs the engine until `shutdown` completes: binds both ports, loads `--load` paths, serves,
+/// then stops accepting, lets in-flight requests finish, drains every deployment and returns.
+pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let data_listener = TcpListener::bind(config.listen).await?;
+    let admin_listener = TcpListener::bind(config.admin_listen).await?;
+    let server = Arc::new(Server::new(config.engine_options(), Some(config.admin_token.clone())));
+    tracing::info!(
+        listen = %data_listener.local_addr()?,
+        admin = %admin_listener.local_addr()?,
+        "engine listening"
+    );
+    let loader = {
+        let server = server.clone();
+        let paths = config.load.clone();
+        tokio::spawn(async move {
+            for path in paths {
+                let spec = match local_spec(&path) {
+                    Ok(spec) => spec,
+                    Err(message) => {
+                        tracing::error!(path = %path.display(), error = message, "cannot load");
+                        continue;
+                    }
+                };
+                match server.registry.deploy(spec, None).await {
+                    Ok(report) => tracing::info!(
+                        vms = report.deployment.vms,
+                        version = report.deployment.version,
+                        load_ms = report.deployment.load_ms,
+                        "loaded"
+                    ),
+                    Err(err) => log_load_failure(&path, &err),
+                }
+            }
+            server.set_ready();
+        })
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        let _ = stop.send(true);
+    });
+    let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let data = axum::serve(data_listener, data::router(server.clone())).with_graceful_shutdown(wait(stopped.clone()));
+    let admin = axum::serve(admin_listener, admin::router(server.clone())).with_graceful_shutdown(wait(stopped));
+    let (data, admin) = tokio::join!(data.into_future(), admin.into_future());
+    loader.abort();
+    server.registry.undeploy_all().await;
+    tracing::info!("engine stopped");
+    data.and(admin)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight
+/// finish (for embedders such as `starweave dev` and tests).
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

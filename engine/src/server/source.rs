@@ -1,0 +1,224 @@
+//! Where a deployment's VMS comes from: a directory, a `.tar`/`.tar.gz` file, or a tarball
+//! sent inline (base64) — all read into [`VmsFiles`] with a fingerprint of their content.
+
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::path::{Component, Path};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use starweave_model::vms::VmsFiles;
+
+/// The largest VMS the engine reads, in bytes of file content (directories and tarballs).
+pub const MAX_VMS_BYTES: u64 = 64 << 20;
+
+/// Where to read a VMS from. In JSON: `{"path": "/srv/vms/shop"}` (a directory or a
+/// `.tar`/`.tar.gz` file on the engine's machine) or `{"tarball_base64": "H4sI…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// A directory or a tarball (gzip-compressed or not) on the engine's file system.
+    Path(String),
+    /// A tarball (gzip-compressed or not), base64-encoded.
+    TarballBase64(String),
+}
+
+/// Why a source could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The file or directory could not be read.
+    #[error("cannot read {path}: {error}")]
+    Io {
+        /// What was being read.
+        path: String,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// The tarball is not a valid (gzip) tar archive.
+    #[error("not a valid tarball: {0}")]
+    Tarball(String),
+    /// The base64 text does not decode.
+    #[error("the tarball is not valid base64: {0}")]
+    Base64(String),
+    /// The VMS is larger than [`MAX_VMS_BYTES`].
+    #[error("the VMS is larger than {MAX_VMS_BYTES} bytes")]
+    TooLarge,
+}
+
+/// A VMS's files and a fingerprint of their names and content.
+#[derive(Debug, Clone)]
+pub struct SourceFiles {
+    /// The files, by path relative to the VMS root, `/`-separated.
+    pub files: VmsFiles,
+    /// A hash of every path and byte: equal fingerprints mean the same VMS.
+    pub fingerprint: u64,
+}
+
+/// Reads a source. Blocking: call it from a blocking task.
+pub fn read_source(source: &Source) -> Result<SourceFiles, SourceError> {
+    let files = match source {
+        Source::Path(path) => {
+            let path = Path::new(path);
+            let metadata = std::fs::metadata(path).map_err(|error| io_error(path, error))?;
+            if metadata.is_dir() {
+                read_dir(path)?
+            } else {
+                let bytes = std::fs::read(path).map_err(|error| io_error(path, error))?;
+                read_tarball(&bytes)?
+            }
+        }
+        Source::TarballBase64(text) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|err| SourceError::Base64(err.to_string()))?;
+            read_tarball(&bytes)?
+        }
+    };
+    Ok(SourceFiles { fingerprint: fingerprint(&files), files })
+}
+
+/// A hash of every path and byte of `files`.
+pub fn fingerprint(files: &VmsFiles) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    files.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn io_error(path: &Path, error: std::io::Error) -> SourceError {
+    SourceError::Io { path: path.display().to_string(), error }
+}
+
+/// Reads every regular file under `root`, skipping hidden files and folders (`.git`…).
+pub fn read_dir(root: &Path) -> Result<VmsFiles, SourceError> {
+    let mut files = VmsFiles::new();
+    let mut total = 0u64;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|error| io_error(&dir, error))?;
+        for entry in entries {
+            let entry = entry.map_err(|error| io_error(&dir, error))?;
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|error| io_error(&path, error))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let bytes = std::fs::read(&path).map_err(|error| io_error(&path, error))?;
+                total += bytes.len() as u64;
+                if total > MAX_VMS_BYTES {
+                    return Err(SourceError::TooLarge);
+                }
+                let relative = path.strip_prefix(root).unwrap_or(&path);
+                files.insert(slash_path(relative), bytes);
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn slash_path(path: &Path) -> String {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Reads a tarball (gzip-compressed when it starts with the gzip magic bytes). When the VMS
+/// sits in one top-level folder (`shop/vms.yaml`), that folder becomes the root.
+pub fn read_tarball(bytes: &[u8]) -> Result<VmsFiles, SourceError> {
+    let reader: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut files = VmsFiles::new();
+    let mut total = 0u64;
+    let entries = archive.entries().map_err(|err| SourceError::Tarball(err.to_string()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|err| SourceError::Tarball(err.to_string()))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(|err| SourceError::Tarball(err.to_string()))?.into_owned();
+        // Only plain relative paths: no `..`, no absolute paths, no hidden parts.
+        let safe = path.components().all(|c| match c {
+            Component::Normal(part) => !part.to_string_lossy().starts_with('.'),
+            Component::CurDir => true,
+            _ => false,
+        });
+        if !safe {
+            continue;
+        }
+        total += entry.size();
+        if total > MAX_VMS_BYTES {
+            return Err(SourceError::TooLarge);
+        }
+        let mut content = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut content).map_err(|err| SourceError::Tarball(err.to_string()))?;
+        files.insert(slash_path(&path), content);
+    }
+    Ok(strip_single_root(files))
+}
+
+fn strip_single_root(files: VmsFiles) -> VmsFiles {
+    if files.is_empty() || files.contains_key(starweave_model::vms::disk::MANIFEST_FILE) {
+        return files;
+    }
+    let first = files.keys().next().and_then(|k| k.split_once('/')).map(|(root, _)| root.to_owned());
+    let Some(root) = first else { return files };
+    let prefix = format!("{root}/");
+    if !files.keys().all(|k| k.starts_with(&prefix)) {
+        return files;
+    }
+    files.into_iter().map(|(k, v)| (k[prefix.len()..].to_owned(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tarball(entries: &[(&str, &str)], gzip: bool) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, path, content.as_bytes()).expect("append");
+        }
+        let tar = builder.into_inner().expect("tar");
+        if !gzip {
+            return tar;
+        }
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, &tar).expect("gzip");
+        encoder.finish().expect("gzip")
+    }
+
+    #[test]
+    fn tarballs_with_one_root_folder_are_rooted_there() {
+        let bytes = tarball(&[("shop/vms.yaml", "name: shop\n"), ("shop/functions/a.rhai", "1")], true);
+        let files = read_tarball(&bytes).expect("read");
+        assert_eq!(files.keys().collect::<Vec<_>>(), ["functions/a.rhai", "vms.yaml"]);
+    }
+
+    #[test]
+    fn plain_tarballs_keep_their_paths_and_skip_hidden_files() {
+        let bytes = tarball(&[("vms.yaml", "name: shop\n"), (".git/config", "x")], false);
+        let files = read_tarball(&bytes).expect("read");
+        assert_eq!(files.keys().collect::<Vec<_>>(), ["vms.yaml"]);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        let err = read_tarball(&[0x1f, 0x8b, 1, 2, 3]).expect_err("garbage");
+        assert!(matches!(err, SourceError::Tarball(_)), "{err}");
+    }
+}
