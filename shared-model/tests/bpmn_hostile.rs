@@ -309,3 +309,19 @@ fn random_garbage_and_mutations_never_panic() {
         }
     }
 }
+
+/// Found by fuzzing: a namespace URI with a raw newline was resolved unnormalised for names
+/// but normalised for the declaration, so the model changed on the second read.
+#[test]
+fn namespace_uris_with_whitespace_and_entities_round_trip() {
+    let text = "<definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\" xmlns:c=\"urn:a\nb&amp;c\">\n<process id=\"p\" c:x=\"1\"><c:y/></process></definitions>";
+    let doc = read_bpmn(text);
+    assert!(doc.diagnostics.is_empty(), "{:#?}", doc.diagnostics);
+    let process = doc.definitions.processes().next().expect("process");
+    assert_eq!(
+        process.base.unknown.attributes[0].namespace.as_deref(),
+        Some("urn:a b&c")
+    );
+    let again = read_bpmn(&write_bpmn(&doc.definitions));
+    assert_eq!(again.definitions, doc.definitions);
+}

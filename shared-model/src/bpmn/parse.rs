@@ -125,6 +125,19 @@ impl<'t> Locator<'t> {
     }
 }
 
+/// The resolver reports namespace URIs as written in the `xmlns` attribute; normalise them
+/// like every other attribute value so declarations and resolved names agree.
+fn normalize_namespace(raw: &str) -> String {
+    if !raw.contains(['&', '\t', '\n', '\r']) {
+        return raw.to_owned();
+    }
+    let spaced = raw.replace("\r\n", " ").replace(['\t', '\n', '\r'], " ");
+    match quick_xml::escape::unescape(&spaced) {
+        Ok(v) => v.into_owned(),
+        Err(_) => spaced,
+    }
+}
+
 fn lossy(s: &str) -> String {
     s.to_owned()
 }
@@ -181,7 +194,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
         let event = match reader.read_resolved_event() {
             Ok((resolved, event)) => {
                 let ns = match resolved {
-                    ResolveResult::Bound(ns) => Ok(Some(ns.0.to_owned())),
+                    ResolveResult::Bound(ns) => Ok(Some(normalize_namespace(ns.0))),
                     ResolveResult::Unbound => Ok(None),
                     ResolveResult::Unknown(prefix) => Err(prefix),
                 };
@@ -277,7 +290,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                     let prefix = key.prefix().map(|p| lossy(p.as_ref())).unwrap_or_default();
                     let local_name = lossy(local_name.as_ref());
                     let namespace = match resolved {
-                        ResolveResult::Bound(ns) => Some(ns.0.to_owned()),
+                        ResolveResult::Bound(ns) => Some(normalize_namespace(ns.0)),
                         ResolveResult::Unbound => None,
                         ResolveResult::Unknown(p) => {
                             diags.push((
@@ -373,22 +386,18 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                 }
             }
             (_, Event::Comment(c)) => {
-                if skipping == 0 {
-                    if let Some(parent) = stack.last_mut() {
-                        parent.children.push(RawNode::Other(XmlNode::Comment(
-                            c.xml10_content().into_owned(),
-                        )));
-                    }
+                if let (0, Some(parent)) = (skipping, stack.last_mut()) {
+                    parent.children.push(RawNode::Other(XmlNode::Comment(
+                        c.xml10_content().into_owned(),
+                    )));
                 }
             }
             (_, Event::PI(pi)) => {
-                if skipping == 0 {
-                    if let Some(parent) = stack.last_mut() {
-                        let content = lossy(pi.as_ref());
-                        parent
-                            .children
-                            .push(RawNode::Other(XmlNode::ProcessingInstruction(content)));
-                    }
+                if let (0, Some(parent)) = (skipping, stack.last_mut()) {
+                    let content = lossy(pi.as_ref());
+                    parent
+                        .children
+                        .push(RawNode::Other(XmlNode::ProcessingInstruction(content)));
                 }
             }
             (_, Event::Decl(_)) => {}
