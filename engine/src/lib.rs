@@ -4,7 +4,10 @@
 pub mod script;
 pub mod compile;
 pub mod connectors;
+pub mod io;
 mod flow;
 pub mod mocks;
 pub mod run;
 pub mod testing;
+pub mod server;
+pub mod triggers;
