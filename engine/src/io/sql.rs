@@ -16,7 +16,10 @@
 //! Each row becomes an object keyed by column name: integers and floats as numbers,
 //! `numeric`/`decimal` as strings (no precision lost), text, booleans, `json`/`jsonb` as JSON,
 //! `timestamptz` as RFC 3339 in UTC, `timestamp` without zone as `YYYY-MM-DDTHH:MM:SS[.f]`,
-//! dates and times as ISO 8601, binary as base64, SQL `NULL` as `null`.
+//! dates and times as ISO 8601, binary as base64, SQL `NULL` as `null`. MySQL reports
+//! `_bin`-collated text (and MariaDB's `JSON`, which is `LONGTEXT`) as binary, so there a
+//! binary value that is valid UTF-8 comes back as text. SQLite has no JSON type: JSON stored
+//! as text comes back as text.
 //!
 //! # Returns
 //!
@@ -618,8 +621,14 @@ fn mysql_row(row: &MySqlRow) -> Result<Value, RunError> {
                 "DATETIME" => Value::String(row.try_get::<NaiveDateTime, _>(i)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
                 "DATE" => Value::String(row.try_get::<NaiveDate, _>(i)?.to_string()),
                 "TIME" => Value::String(row.try_get::<NaiveTime, _>(i)?.to_string()),
+                // MySQL flags `_bin`-collated text (and MariaDB's JSON, a LONGTEXT) as binary, so
+                // binary columns come back as text when they are valid UTF-8, else as base64.
                 "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BIT" => {
-                    Value::String(base64::engine::general_purpose::STANDARD.encode(row.try_get::<Vec<u8>, _>(i)?))
+                    let bytes = row.try_get::<Vec<u8>, _>(i)?;
+                    match String::from_utf8(bytes) {
+                        Ok(text) => Value::String(text),
+                        Err(err) => Value::String(base64::engine::general_purpose::STANDARD.encode(err.into_bytes())),
+                    }
                 }
                 _ => match row.try_get::<String, _>(i) {
                     Ok(text) => Value::String(text),
