@@ -325,3 +325,13 @@ fn namespace_uris_with_whitespace_and_entities_round_trip() {
     let again = read_bpmn(&write_bpmn(&doc.definitions));
     assert_eq!(again.definitions, doc.definitions);
 }
+
+/// Found by fuzzing: stray text on both sides of a typed child became two text nodes that
+/// the writer printed side by side, so the re-read model had one.
+#[test]
+fn stray_text_around_typed_children_round_trips() {
+    let text = "<definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\"><process id=\"p\">a<task id=\"t\"/>b</process></definitions>";
+    let doc = read_bpmn(text);
+    let again = read_bpmn(&write_bpmn(&doc.definitions));
+    assert_eq!(again.definitions, doc.definitions);
+}

@@ -271,7 +271,14 @@ impl ModelReader<'_> {
         match node {
             XmlNode::Text(t) => {
                 let t = t.trim();
-                if !t.is_empty() {
+                if t.is_empty() {
+                    return;
+                }
+                // Text pieces separated only by typed children are written next to each
+                // other, so they are joined here already.
+                if let Some(XmlNode::Text(last)) = unknown.children.last_mut() {
+                    last.push_str(t);
+                } else {
                     unknown.children.push(XmlNode::Text(t.to_owned()));
                 }
             }
