@@ -101,3 +101,43 @@ fn every_miwg_file_round_trips() {
         "suspiciously few element ids in the corpus: {elements}"
     );
 }
+
+/// Spot check against the reference picture of A.2.0: four tasks, a split gateway with
+/// three outgoing flows whose label has a line break, and a shape for every node.
+#[test]
+fn a_2_0_matches_its_reference_picture() {
+    use starweave_model::bpmn::{FlowElement, GatewayKind};
+    let path = corpus_dir().join("reference/A.2.0.bpmn");
+    let doc = read_bpmn_bytes(&std::fs::read(&path).expect("A.2.0 is in the corpus"));
+    let process = doc.definitions.processes().next().expect("one process");
+    let tasks = process
+        .flow_elements
+        .iter()
+        .filter(|f| matches!(f, FlowElement::Activity(_)))
+        .count();
+    assert_eq!(tasks, 4);
+    let split = process
+        .flow_elements
+        .iter()
+        .find_map(|f| match f {
+            FlowElement::Gateway(g)
+                if g.kind == GatewayKind::Exclusive && g.outgoing.len() == 3 =>
+            {
+                Some(g)
+            }
+            _ => None,
+        })
+        .expect("split gateway");
+    assert_eq!(split.name.as_deref(), Some("Gateway\n(Split Flow)"));
+    let nodes = process
+        .flow_elements
+        .iter()
+        .filter(|f| f.is_flow_node())
+        .count();
+    let shapes = doc
+        .definitions
+        .diagram_elements()
+        .filter(|d| matches!(d, starweave_model::bpmn::DiagramElement::Shape(_)))
+        .count();
+    assert_eq!(shapes, nodes);
+}
