@@ -16,9 +16,16 @@ fn js_call(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let pool = JsPool::new(JsPoolConfig { workers: 1, ..JsPoolConfig::default() });
+    let pool = JsPool::new(JsPoolConfig {
+        workers: 1,
+        ..JsPoolConfig::default()
+    });
     let module = runtime
-        .block_on(pool.compile_module("empty.js", "export default function (input, ctx) {}", &BTreeMap::new()))
+        .block_on(pool.compile_module(
+            "empty.js",
+            "export default function (input, ctx) {}",
+            &BTreeMap::new(),
+        ))
         .expect("compile");
     let async_module = runtime
         .block_on(pool.compile_module(
@@ -37,14 +44,23 @@ fn js_call(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("script_call");
     group.bench_function("rhai_trivial_expression (baseline)", |b| {
-        b.iter(|| rhai.eval_expression(&expression, &vars, &control).expect("rhai"))
+        b.iter(|| {
+            rhai.eval_expression(&expression, &vars, &control)
+                .expect("rhai")
+        })
     });
     group.bench_function("js_empty_function_via_pool", |b| {
-        b.iter(|| runtime.block_on(pool.call(&module, Value::Null, &ctx, &control)).expect("js"))
+        b.iter(|| {
+            runtime
+                .block_on(pool.call(&module, Value::Null, &ctx, &control))
+                .expect("js")
+        })
     });
     group.bench_function("js_empty_async_function_via_pool", |b| {
         b.iter(|| {
-            runtime.block_on(pool.call(&async_module, json!({"a": 1}), &ctx, &control)).expect("js")
+            runtime
+                .block_on(pool.call(&async_module, json!({"a": 1}), &ctx, &control))
+                .expect("js")
         })
     });
     group.finish();

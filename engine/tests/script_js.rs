@@ -26,7 +26,10 @@ impl ConnectorCall for EchoConnectors {
         args: Value,
     ) -> BoxFuture<'a, Result<Value, CallError>> {
         Box::pin(async move {
-            self.calls.lock().unwrap().push(format!("{connector}.{method}"));
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("{connector}.{method}"));
             tokio::time::sleep(Duration::from_millis(20)).await;
             if method == "fail" {
                 return Err(CallError {
@@ -45,7 +48,10 @@ fn control() -> RunControl {
 }
 
 fn pool() -> JsPool {
-    JsPool::new(JsPoolConfig { workers: 2, ..JsPoolConfig::default() })
+    JsPool::new(JsPoolConfig {
+        workers: 2,
+        ..JsPoolConfig::default()
+    })
 }
 
 fn fixtures() -> BTreeMap<String, String> {
@@ -55,7 +61,11 @@ fn fixtures() -> BTreeMap<String, String> {
             if path.is_dir() {
                 walk(&path, root, files);
             } else {
-                let key = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                let key = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 files.insert(key, std::fs::read_to_string(&path).unwrap());
             }
         }
@@ -81,13 +91,19 @@ async fn async_function_calls_two_connectors_in_parallel_and_uses_env_and_log() 
             return { customer, orders, region: ctx.env.REGION, sum: sw.sum([1, 2, 3.5]) };
         }
     "#;
-    let module = pool.compile_module("functions/load.js", source, &BTreeMap::new()).await.unwrap();
+    let module = pool
+        .compile_module("functions/load.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
     let connectors = Arc::new(EchoConnectors::default());
     let ctx = FunctionContext {
         env: BTreeMap::from([("REGION".to_owned(), "eu-west".to_owned())]),
         connectors: connectors.clone(),
     };
-    let output = pool.call(&module, json!({ "id": 7 }), &ctx, &control()).await.unwrap();
+    let output = pool
+        .call(&module, json!({ "id": 7 }), &ctx, &control())
+        .await
+        .unwrap();
     assert_eq!(
         output.value,
         json!({
@@ -100,9 +116,18 @@ async fn async_function_calls_two_connectors_in_parallel_and_uses_env_and_log() 
     assert_eq!(
         output.logs,
         vec![
-            LogLine { level: LogLevel::Info, message: r#"start {"id":7}"#.into() },
-            LogLine { level: LogLevel::Warn, message: "region is eu-west".into() },
-            LogLine { level: LogLevel::Error, message: "42".into() },
+            LogLine {
+                level: LogLevel::Info,
+                message: r#"start {"id":7}"#.into()
+            },
+            LogLine {
+                level: LogLevel::Warn,
+                message: "region is eu-west".into()
+            },
+            LogLine {
+                level: LogLevel::Error,
+                message: "42".into()
+            },
         ]
     );
     let mut calls = connectors.calls.lock().unwrap().clone();
@@ -114,9 +139,14 @@ async fn async_function_calls_two_connectors_in_parallel_and_uses_env_and_log() 
 async fn a_module_is_compiled_once_and_called_many_times() {
     let pool = pool();
     let source = "let calls = 0; export default (input) => ({ doubled: input * 2 });";
-    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
     for n in 0..50 {
-        let out = pool.call(&module, json!(n), &FunctionContext::default(), &control()).await;
+        let out = pool
+            .call(&module, json!(n), &FunctionContext::default(), &control())
+            .await;
         assert_eq!(out.unwrap().value, json!({ "doubled": n * 2 }));
     }
 }
@@ -130,9 +160,18 @@ async fn connector_failures_reject_the_promise_and_can_be_caught() {
             catch (err) { return "caught: " + err.message; }
         }
     "#;
-    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
-    let ctx = FunctionContext { connectors: Arc::new(EchoConnectors::default()), ..Default::default() };
-    let out = pool.call(&module, Value::Null, &ctx, &control()).await.unwrap();
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
+    let ctx = FunctionContext {
+        connectors: Arc::new(EchoConnectors::default()),
+        ..Default::default()
+    };
+    let out = pool
+        .call(&module, Value::Null, &ctx, &control())
+        .await
+        .unwrap();
     assert_eq!(out.value, json!("caught: crm.fail: refused"));
 }
 
@@ -140,16 +179,32 @@ async fn connector_failures_reject_the_promise_and_can_be_caught() {
 async fn bpmn_error_is_typed_and_other_exceptions_carry_message_and_line() {
     let pool = pool();
     let source = "export default async function (input) {\n  if (input.bad) {\n    throw new BpmnError(\"CREDIT_LIMIT\", \"limit exceeded\");\n  }\n  null.boom;\n}\n";
-    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
     let ctx = FunctionContext::default();
-    let err = pool.call(&module, json!({ "bad": true }), &ctx, &control()).await.unwrap_err();
+    let err = pool
+        .call(&module, json!({ "bad": true }), &ctx, &control())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.kind,
-        ScriptErrorKind::BpmnError { code: "CREDIT_LIMIT".into(), message: "limit exceeded".into() }
+        ScriptErrorKind::BpmnError {
+            code: "CREDIT_LIMIT".into(),
+            message: "limit exceeded".into()
+        }
     );
-    let err = pool.call(&module, json!({}), &ctx, &control()).await.unwrap_err();
+    let err = pool
+        .call(&module, json!({}), &ctx, &control())
+        .await
+        .unwrap_err();
     match err.kind {
-        ScriptErrorKind::Runtime { message, line, stack } => {
+        ScriptErrorKind::Runtime {
+            message,
+            line,
+            stack,
+        } => {
             assert!(message.contains("TypeError"), "{message}");
             assert_eq!(line, Some(5));
             assert!(stack.is_some());
@@ -161,9 +216,16 @@ async fn bpmn_error_is_typed_and_other_exceptions_carry_message_and_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syntax_errors_are_reported_at_compile_time() {
     let pool = pool();
-    let err = pool.compile_module("f.js", "export default function ( {", &BTreeMap::new()).await;
-    assert!(matches!(err.unwrap_err().kind, ScriptErrorKind::Compile { .. }));
-    let err = pool.compile_module("f.js", "export const x = 1;", &BTreeMap::new()).await;
+    let err = pool
+        .compile_module("f.js", "export default function ( {", &BTreeMap::new())
+        .await;
+    assert!(matches!(
+        err.unwrap_err().kind,
+        ScriptErrorKind::Compile { .. }
+    ));
+    let err = pool
+        .compile_module("f.js", "export const x = 1;", &BTreeMap::new())
+        .await;
     assert!(err.unwrap_err().to_string().contains("default export"));
 }
 
@@ -177,9 +239,15 @@ async fn vendored_packages_resolve_from_node_modules() {
             return { date: tinydate(input.at).format("YYYY/MM/DD"), greeting: greet(input.name, input.at) };
         }
     "#;
-    let module = pool.compile_module("functions/greet.js", source, &fixtures()).await.unwrap();
+    let module = pool
+        .compile_module("functions/greet.js", source, &fixtures())
+        .await
+        .unwrap();
     let input = json!({ "at": "2024-03-05T10:00:00Z", "name": "Ada" });
-    let out = pool.call(&module, input, &FunctionContext::default(), &control()).await.unwrap();
+    let out = pool
+        .call(&module, input, &FunctionContext::default(), &control())
+        .await
+        .unwrap();
     assert_eq!(
         out.value,
         json!({ "date": "2024/03/05", "greeting": "Hello Ada, today is 05.03.2024" })
@@ -197,63 +265,142 @@ async fn there_are_no_os_std_or_file_modules() {
         r#"import x from "../../outside.js";"#,
     ] {
         let source = format!("{import}\nexport default () => 1;");
-        let err = pool.compile_module("f.js", &source, &fixtures()).await.unwrap_err();
-        assert!(matches!(err.kind, ScriptErrorKind::Compile { .. } | ScriptErrorKind::Runtime { .. }), "{import}: {err}");
+        let err = pool
+            .compile_module("f.js", &source, &fixtures())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ScriptErrorKind::Compile { .. } | ScriptErrorKind::Runtime { .. }
+            ),
+            "{import}: {err}"
+        );
     }
     // Dynamic import fails the same way, at run time.
     let source = r#"export default async () => { try { await import("os"); return "loaded"; } catch (e) { return "refused"; } };"#;
-    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
-    let out = pool.call(&module, Value::Null, &FunctionContext::default(), &control()).await.unwrap();
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
+    let out = pool
+        .call(
+            &module,
+            Value::Null,
+            &FunctionContext::default(),
+            &control(),
+        )
+        .await
+        .unwrap();
     assert_eq!(out.value, json!("refused"));
     let source = "export default () => [typeof require, typeof process, typeof std, typeof os, typeof fetch];";
-    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
-    let out = pool.call(&module, Value::Null, &FunctionContext::default(), &control()).await.unwrap();
-    assert_eq!(out.value, json!(["undefined", "undefined", "undefined", "undefined", "undefined"]));
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
+    let out = pool
+        .call(
+            &module,
+            Value::Null,
+            &FunctionContext::default(),
+            &control(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.value,
+        json!([
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined"
+        ])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_scripts_read_and_write_vars() {
     let vars = json!({ "amount": 120, "items": ["a", "b"] });
-    let source = "vars.total = vars.amount * 1.2;\nvars.count = vars.items.length;\ndelete vars.items;";
+    let source =
+        "vars.total = vars.amount * 1.2;\nvars.count = vars.items.length;\ndelete vars.items;";
     let out = run_js_script(source, vars, &control()).await.unwrap();
     assert_eq!(out, json!({ "amount": 120, "total": 144, "count": 2 }));
 
     let pool = pool();
-    let err = pool.run_script("throw new BpmnError('E1', 'nope');", json!({}), &control()).await;
+    let err = pool
+        .run_script("throw new BpmnError('E1', 'nope');", json!({}), &control())
+        .await;
     assert_eq!(
         err.unwrap_err().kind,
-        ScriptErrorKind::BpmnError { code: "E1".into(), message: "nope".into() }
+        ScriptErrorKind::BpmnError {
+            code: "E1".into(),
+            message: "nope".into()
+        }
     );
-    let err = pool.run_script("undeclared = 1;", json!({}), &control()).await.unwrap_err();
-    assert!(matches!(err.kind, ScriptErrorKind::Runtime { line: Some(1), .. }), "{err:?}");
-    let value = pool.eval_expression("vars.amount > 100 && sw.upper(vars.name) === 'ADA'", json!({ "amount": 120, "name": "ada" }), &control()).await;
+    let err = pool
+        .run_script("undeclared = 1;", json!({}), &control())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, ScriptErrorKind::Runtime { line: Some(1), .. }),
+        "{err:?}"
+    );
+    let value = pool
+        .eval_expression(
+            "vars.amount > 100 && sw.upper(vars.name) === 'ADA'",
+            json!({ "amount": 120, "name": "ada" }),
+            &control(),
+        )
+        .await;
     assert_eq!(value.unwrap(), json!(true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_stops_a_waiting_function() {
     let pool = pool();
-    let source = "export default async (input, ctx) => { await ctx.connectors.slow.wait({}); return 1; };";
-    let module = pool.compile_module("f.js", source, &BTreeMap::new()).await.unwrap();
+    let source =
+        "export default async (input, ctx) => { await ctx.connectors.slow.wait({}); return 1; };";
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
 
     #[derive(Debug)]
     struct Never;
     impl ConnectorCall for Never {
-        fn call<'a>(&'a self, _: &'a str, _: &'a str, _: Value) -> BoxFuture<'a, Result<Value, CallError>> {
+        fn call<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Value,
+        ) -> BoxFuture<'a, Result<Value, CallError>> {
             Box::pin(std::future::pending())
         }
     }
-    let ctx = FunctionContext { connectors: Arc::new(Never), ..Default::default() };
+    let ctx = FunctionContext {
+        connectors: Arc::new(Never),
+        ..Default::default()
+    };
     let control = control();
     let cancel = control.cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
         cancel.store(true, std::sync::atomic::Ordering::Relaxed);
     });
-    let err = pool.call(&module, Value::Null, &ctx, &control).await.unwrap_err();
+    let err = pool
+        .call(&module, Value::Null, &ctx, &control)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ScriptErrorKind::Cancelled);
 
     let short = RunControl::with_timeout(Duration::from_millis(50));
-    let err = pool.call(&module, Value::Null, &ctx, &short).await.unwrap_err();
-    assert!(matches!(err.kind, ScriptErrorKind::Timeout { .. }), "{err:?}");
+    let err = pool
+        .call(&module, Value::Null, &ctx, &short)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, ScriptErrorKind::Timeout { .. }),
+        "{err:?}"
+    );
 }

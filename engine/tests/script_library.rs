@@ -14,7 +14,11 @@ use starweave_engine::script::{RunControl, ScriptError};
 fn engines() -> (RhaiEngine, JsPool) {
     let library = Library::new(Arc::new(example_clock()));
     let rhai = RhaiEngine::new(library.clone(), RhaiLimits::default());
-    let js = JsPool::new(JsPoolConfig { workers: 1, library, ..JsPoolConfig::default() });
+    let js = JsPool::new(JsPoolConfig {
+        workers: 1,
+        library,
+        ..JsPoolConfig::default()
+    });
     (rhai, js)
 }
 
@@ -28,7 +32,8 @@ fn eval_rhai(rhai: &RhaiEngine, expression: &str) -> Result<Value, ScriptError> 
 }
 
 async fn eval_js(js: &JsPool, expression: &str) -> Result<Value, ScriptError> {
-    js.eval_expression(&reference::example_as_js(expression), json!({}), &control()).await
+    js.eval_expression(&reference::example_as_js(expression), json!({}), &control())
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,7 +47,10 @@ async fn every_example_gives_its_documented_result_in_rhai_and_javascript() {
         let from_rhai = eval_rhai(&rhai, builtin.example);
         let from_js = eval_js(&js, builtin.example).await;
         if from_rhai.as_ref() != Ok(&expected) {
-            failures.push(format!("{} in Rhai: {from_rhai:?}, expected {expected}", builtin.name));
+            failures.push(format!(
+                "{} in Rhai: {from_rhai:?}, expected {expected}",
+                builtin.name
+            ));
         }
         if from_js.as_ref() != Ok(&expected) {
             failures.push(format!(
@@ -52,17 +60,38 @@ async fn every_example_gives_its_documented_result_in_rhai_and_javascript() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn every_builtin_has_a_doc_entry_whose_example_uses_it() {
     let mut names = std::collections::BTreeSet::new();
     for builtin in library::builtins() {
-        assert!(names.insert(builtin.name), "{} is defined twice", builtin.name);
-        assert!(builtin.example.contains(builtin.name), "{}'s example does not call it", builtin.name);
-        assert!(builtin.description.ends_with('.'), "{}: description is a sentence", builtin.name);
-        assert!(builtin.signature.starts_with(builtin.name), "{}: signature", builtin.name);
+        assert!(
+            names.insert(builtin.name),
+            "{} is defined twice",
+            builtin.name
+        );
+        assert!(
+            builtin.example.contains(builtin.name),
+            "{}'s example does not call it",
+            builtin.name
+        );
+        assert!(
+            builtin.description.ends_with('.'),
+            "{}: description is a sentence",
+            builtin.name
+        );
+        assert!(
+            builtin.signature.starts_with(builtin.name),
+            "{}: signature",
+            builtin.name
+        );
     }
     assert!(names.len() >= 60, "only {} built-ins", names.len());
 }
@@ -180,7 +209,9 @@ async fn rhai_and_javascript_agree_on_edge_inputs() {
             _ => false,
         };
         if !agree {
-            disagreements.push(format!("{case}\n  Rhai: {from_rhai:?}\n  JS:   {from_js:?}"));
+            disagreements.push(format!(
+                "{case}\n  Rhai: {from_rhai:?}\n  JS:   {from_js:?}"
+            ));
         }
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
@@ -192,7 +223,10 @@ async fn library_errors_name_the_builtin_in_both_languages() {
     let from_rhai = eval_rhai(&rhai, r#"decimal_div("1", "0")"#).unwrap_err();
     let from_js = eval_js(&js, r#"decimal_div("1", "0")"#).await.unwrap_err();
     for err in [from_rhai, from_js] {
-        assert!(err.to_string().contains("decimal_div: division by zero"), "{err}");
+        assert!(
+            err.to_string().contains("decimal_div: division by zero"),
+            "{err}"
+        );
     }
 }
 
@@ -216,7 +250,10 @@ fn reference_json_lists_every_builtin() {
     let json = reference::json();
     let entries = json.as_array().expect("an array");
     assert_eq!(entries.len(), library::builtins().count());
-    let sha = entries.iter().find(|e| e["name"] == "sha256").expect("sha256");
+    let sha = entries
+        .iter()
+        .find(|e| e["name"] == "sha256")
+        .expect("sha256");
     assert_eq!(sha["category"], "hashes");
     assert_eq!(sha["signature"], "sha256(text) -> string");
 }

@@ -13,7 +13,10 @@ use starweave_engine::script::{
 };
 
 fn engine() -> RhaiEngine {
-    RhaiEngine::new(Library::new(Arc::new(example_clock())), RhaiLimits::default())
+    RhaiEngine::new(
+        Library::new(Arc::new(example_clock())),
+        RhaiLimits::default(),
+    )
 }
 
 fn control() -> RunControl {
@@ -30,22 +33,38 @@ fn vars(value: Value) -> Map<String, Value> {
 #[test]
 fn expressions_compile_once_and_run_with_variables() {
     let rhai = engine();
-    let ast = rhai.compile_expression("amount > 100 && upper(customer.name) == \"ADA\"").unwrap();
+    let ast = rhai
+        .compile_expression("amount > 100 && upper(customer.name) == \"ADA\"")
+        .unwrap();
     for (amount, expected) in [(150, true), (50, false)] {
         let value = rhai
-            .eval_expression(&ast, &vars(json!({ "amount": amount, "customer": { "name": "ada" } })), &control())
+            .eval_expression(
+                &ast,
+                &vars(json!({ "amount": amount, "customer": { "name": "ada" } })),
+                &control(),
+            )
             .unwrap();
         assert_eq!(value, json!(expected));
     }
-    let ast = rhai.compile_expression("#{ total: price * qty, at: now(), tags: [\"x\", ()] }").unwrap();
+    let ast = rhai
+        .compile_expression("#{ total: price * qty, at: now(), tags: [\"x\", ()] }")
+        .unwrap();
     let value = rhai.eval_expression(&ast, &vars(json!({ "price": 2.5, "qty": 4 })), &control());
-    assert_eq!(value.unwrap(), json!({ "total": 10, "at": "2024-03-10T12:00:00Z", "tags": ["x", null] }));
+    assert_eq!(
+        value.unwrap(),
+        json!({ "total": 10, "at": "2024-03-10T12:00:00Z", "tags": ["x", null] })
+    );
 }
 
 #[test]
 fn compile_errors_carry_the_line() {
-    let err = engine().compile_script("let a = 1;\nlet b = ;").unwrap_err();
-    assert!(matches!(err.kind, ScriptErrorKind::Compile { line: Some(2), .. }), "{err:?}");
+    let err = engine()
+        .compile_script("let a = 1;\nlet b = ;")
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, ScriptErrorKind::Compile { line: Some(2), .. }),
+        "{err:?}"
+    );
     let err = engine().compile_expression("let x = 1").unwrap_err();
     assert!(matches!(err.kind, ScriptErrorKind::Compile { .. }));
 }
@@ -58,19 +77,37 @@ fn script_tasks_return_new_and_changed_variables() {
             "let total = 0;\nfor item in items { total += item.price; }\ncount += 1;\nlet label = `n=${count}`;",
         )
         .unwrap();
-    let input = vars(json!({ "items": [{ "price": 2 }, { "price": 3.5 }], "count": 1, "untouched": "x" }));
+    let input =
+        vars(json!({ "items": [{ "price": 2 }, { "price": 3.5 }], "count": 1, "untouched": "x" }));
     let changed = rhai.run_script(&ast, &input, &control()).unwrap();
-    assert_eq!(Value::Object(changed), json!({ "total": 5.5, "count": 2, "label": "n=2" }));
+    assert_eq!(
+        Value::Object(changed),
+        json!({ "total": 5.5, "count": 2, "label": "n=2" })
+    );
 }
 
 #[test]
 fn throw_bpmn_error_is_typed_and_runtime_errors_have_lines() {
     let rhai = engine();
-    let ast = rhai.compile_script("if amount > 10 {\n  throw_bpmn_error(\"TOO_MUCH\", `amount ${amount}`);\n}").unwrap();
-    let err = rhai.run_script(&ast, &vars(json!({ "amount": 11 })), &control()).unwrap_err();
-    assert_eq!(err.kind, ScriptErrorKind::BpmnError { code: "TOO_MUCH".into(), message: "amount 11".into() });
+    let ast = rhai
+        .compile_script(
+            "if amount > 10 {\n  throw_bpmn_error(\"TOO_MUCH\", `amount ${amount}`);\n}",
+        )
+        .unwrap();
+    let err = rhai
+        .run_script(&ast, &vars(json!({ "amount": 11 })), &control())
+        .unwrap_err();
+    assert_eq!(
+        err.kind,
+        ScriptErrorKind::BpmnError {
+            code: "TOO_MUCH".into(),
+            message: "amount 11".into()
+        }
+    );
 
-    let ast = rhai.compile_script("let a = 1;\nlet b = a + missing;").unwrap();
+    let ast = rhai
+        .compile_script("let a = 1;\nlet b = a + missing;")
+        .unwrap();
     let err = rhai.run_script(&ast, &Map::new(), &control()).unwrap_err();
     match err.kind {
         ScriptErrorKind::Runtime { message, line, .. } => {
@@ -80,16 +117,25 @@ fn throw_bpmn_error_is_typed_and_runtime_errors_have_lines() {
         other => panic!("expected a runtime error, got {other:?}"),
     }
     // A library error inside a function names the built-in.
-    let ast = rhai.compile_script("fn f(x) { decimal_div(x, \"0\") }\nf(\"1\")").unwrap();
-    let err = rhai.eval_expression(&ast, &Map::new(), &control()).unwrap_err();
-    assert!(err.to_string().contains("decimal_div: division by zero"), "{err}");
+    let ast = rhai
+        .compile_script("fn f(x) { decimal_div(x, \"0\") }\nf(\"1\")")
+        .unwrap();
+    let err = rhai
+        .eval_expression(&ast, &Map::new(), &control())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("decimal_div: division by zero"),
+        "{err}"
+    );
 }
 
 #[test]
 fn sleep_exit_eval_and_modules_are_absent() {
     let rhai = engine();
     for source in ["sleep(10)", "exit()", "eval(\"1\")", "import \"x\" as x; 1"] {
-        let outcome = rhai.compile_script(source).and_then(|ast| rhai.eval_expression(&ast, &Map::new(), &control()));
+        let outcome = rhai
+            .compile_script(source)
+            .and_then(|ast| rhai.eval_expression(&ast, &Map::new(), &control()));
         assert!(outcome.is_err(), "{source} should fail, got {outcome:?}");
     }
 }
@@ -98,18 +144,30 @@ fn sleep_exit_eval_and_modules_are_absent() {
 struct Echo;
 
 impl ConnectorCall for Echo {
-    fn call<'a>(&'a self, connector: &'a str, method: &'a str, args: Value) -> BoxFuture<'a, Result<Value, CallError>> {
+    fn call<'a>(
+        &'a self,
+        connector: &'a str,
+        method: &'a str,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(5)).await;
             if method == "fail" {
-                return Err(CallError { connector: connector.into(), method: method.into(), message: "refused".into() });
+                return Err(CallError {
+                    connector: connector.into(),
+                    method: method.into(),
+                    message: "refused".into(),
+                });
             }
             Ok(json!({ "connector": connector, "method": method, "args": args }))
         })
     }
 
     fn catalog(&self) -> BTreeMap<String, Vec<String>> {
-        BTreeMap::from([("crm".to_owned(), vec!["get_customer".to_owned(), "fail".to_owned()])])
+        BTreeMap::from([(
+            "crm".to_owned(),
+            vec!["get_customer".to_owned(), "fail".to_owned()],
+        )])
     }
 }
 
@@ -135,7 +193,10 @@ async fn functions_get_the_same_ctx_as_javascript() {
         env: BTreeMap::from([("REGION".to_owned(), "eu".to_owned())]),
         connectors: Arc::new(Echo),
     };
-    let out = rhai.call_function(&ast, "main", json!({ "id": 3 }), &ctx, &control()).await.unwrap();
+    let out = rhai
+        .call_function(&ast, "main", json!({ "id": 3 }), &ctx, &control())
+        .await
+        .unwrap();
     assert_eq!(
         out.value,
         json!({
@@ -148,8 +209,14 @@ async fn functions_get_the_same_ctx_as_javascript() {
     assert_eq!(
         out.logs,
         vec![
-            LogLine { level: LogLevel::Info, message: "start 3".into() },
-            LogLine { level: LogLevel::Warn, message: "region eu".into() },
+            LogLine {
+                level: LogLevel::Info,
+                message: "start 3".into()
+            },
+            LogLine {
+                level: LogLevel::Warn,
+                message: "region eu".into()
+            },
         ]
     );
 }
@@ -160,6 +227,21 @@ async fn function_bpmn_errors_come_through_calls() {
     let ast = rhai
         .compile_script("fn check(x) { if x < 0 { throw_bpmn_error(\"NEG\", \"negative\") } x }\nfn main(input, ctx) { check(input) }")
         .unwrap();
-    let err = rhai.call_function(&ast, "main", json!(-1), &FunctionContext::default(), &control()).await.unwrap_err();
-    assert_eq!(err.kind, ScriptErrorKind::BpmnError { code: "NEG".into(), message: "negative".into() });
+    let err = rhai
+        .call_function(
+            &ast,
+            "main",
+            json!(-1),
+            &FunctionContext::default(),
+            &control(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind,
+        ScriptErrorKind::BpmnError {
+            code: "NEG".into(),
+            message: "negative".into()
+        }
+    );
 }

@@ -11,6 +11,9 @@ use starweave_engine::script::library::Library;
 use starweave_engine::script::rhai::{RhaiEngine, RhaiLimits};
 use starweave_engine::script::{FunctionContext, RunControl, ScriptError, ScriptErrorKind};
 
+/// Recognises the expected error kind.
+type Expect = fn(&ScriptError) -> bool;
+
 fn is_timeout(err: &ScriptError) -> bool {
     matches!(err.kind, ScriptErrorKind::Timeout { .. })
 }
@@ -27,8 +30,18 @@ fn is_output(err: &ScriptError) -> bool {
 async fn js_healthy_runs(pool: &JsPool, module: &JsModule, rounds: i64) {
     for n in 0..rounds {
         let control = RunControl::with_timeout(Duration::from_secs(30));
-        let out = pool.call(module, json!({ "n": n }), &FunctionContext::default(), &control).await;
-        assert_eq!(out.expect("healthy JS run").value, json!({ "square": n * n, "hash": "2cf24dba5fb0a30e" }));
+        let out = pool
+            .call(
+                module,
+                json!({ "n": n }),
+                &FunctionContext::default(),
+                &control,
+            )
+            .await;
+        assert_eq!(
+            out.expect("healthy JS run").value,
+            json!({ "square": n * n, "hash": "2cf24dba5fb0a30e" })
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -37,7 +50,11 @@ async fn js_healthy_runs(pool: &JsPool, module: &JsModule, rounds: i64) {
 async fn javascript_faults_fail_their_run_while_healthy_runs_finish() {
     let pool = Arc::new(JsPool::new(JsPoolConfig {
         workers: 3,
-        limits: JsLimits { memory_bytes: 32 << 20, stack_bytes: 256 << 10, max_output_bytes: 4 << 20 },
+        limits: JsLimits {
+            memory_bytes: 32 << 20,
+            stack_bytes: 256 << 10,
+            max_output_bytes: 4 << 20,
+        },
         library: Library::default(),
     }));
     let modules = BTreeMap::new();
@@ -49,8 +66,13 @@ async fn javascript_faults_fail_their_run_while_healthy_runs_finish() {
         )
         .await
         .unwrap();
-    let faults: [(&str, &str, u64, fn(&ScriptError) -> bool); 6] = [
-        ("loop.js", "export default () => { while (true) {} };", 300, is_timeout),
+    let faults: [(&str, &str, u64, Expect); 6] = [
+        (
+            "loop.js",
+            "export default () => { while (true) {} };",
+            300,
+            is_timeout,
+        ),
         (
             "async_loop.js",
             "export default async () => { await null; for (;;) { Math.random(); } };",
@@ -69,7 +91,12 @@ async fn javascript_faults_fail_their_run_while_healthy_runs_finish() {
             30_000,
             is_memory,
         ),
-        ("stack.js", "const f = (n) => f(n + 1) + 1; export default () => f(0);", 30_000, is_stack),
+        (
+            "stack.js",
+            "const f = (n) => f(n + 1) + 1; export default () => f(0);",
+            30_000,
+            is_stack,
+        ),
         (
             "output.js",
             "export default () => new Array(1000000).fill('y'.repeat(100));",
@@ -83,7 +110,10 @@ async fn javascript_faults_fail_their_run_while_healthy_runs_finish() {
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
             let control = RunControl::with_timeout(Duration::from_millis(timeout_ms));
-            let err = pool.call(&module, Value::Null, &FunctionContext::default(), &control).await.unwrap_err();
+            let err = pool
+                .call(&module, Value::Null, &FunctionContext::default(), &control)
+                .await
+                .unwrap_err();
             assert!(expected(&err), "{name}: unexpected {err:?}");
             err.to_string()
         }));
@@ -99,15 +129,28 @@ async fn javascript_faults_fail_their_run_while_healthy_runs_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_cancellation_stops_a_busy_loop() {
-    let pool = JsPool::new(JsPoolConfig { workers: 1, ..JsPoolConfig::default() });
-    let module = pool.compile_module("spin.js", "export default () => { for (;;) {} };", &BTreeMap::new()).await.unwrap();
+    let pool = JsPool::new(JsPoolConfig {
+        workers: 1,
+        ..JsPoolConfig::default()
+    });
+    let module = pool
+        .compile_module(
+            "spin.js",
+            "export default () => { for (;;) {} };",
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
     let control = RunControl::with_timeout(Duration::from_secs(60));
     let cancel = control.cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
         cancel.store(true, std::sync::atomic::Ordering::Relaxed);
     });
-    let err = pool.call(&module, Value::Null, &FunctionContext::default(), &control).await.unwrap_err();
+    let err = pool
+        .call(&module, Value::Null, &FunctionContext::default(), &control)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ScriptErrorKind::Cancelled);
 }
 
@@ -124,40 +167,62 @@ async fn rhai_faults_fail_their_run_while_healthy_runs_finish() {
             ..RhaiLimits::default()
         },
     );
-    let healthy = rhai.compile_expression("#{ square: n * n, hash: substring(sha256(\"hello\"), 0, 16) }").unwrap();
-    let faults: [(&str, u64, fn(&ScriptError) -> bool); 6] = [
+    let healthy = rhai
+        .compile_expression("#{ square: n * n, hash: substring(sha256(\"hello\"), 0, 16) }")
+        .unwrap();
+    let faults: [(&str, u64, Expect); 6] = [
         ("loop { }", 300, is_timeout),
         ("let s = \"x\"; loop { s += s; }", 30_000, is_memory),
         ("let a = []; loop { a.push(1); }", 30_000, is_memory),
         ("let a = [1]; loop { a += a; }", 30_000, is_memory),
         ("fn f(n) { f(n + 1) + 1 } f(0)", 30_000, is_stack),
-        ("let s = \"y\"; while s.len() < 2000000 { s += s; } s", 30_000, is_output),
+        (
+            "let s = \"y\"; while s.len() < 2000000 { s += s; } s",
+            30_000,
+            is_output,
+        ),
     ];
     let mut tasks = Vec::new();
     for (source, timeout_ms, expected) in faults {
         let rhai = rhai.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
             let control = RunControl::with_timeout(Duration::from_millis(timeout_ms));
-            let outcome = rhai.compile_script(source).and_then(|ast| rhai.eval_expression(&ast, &Map::new(), &control));
+            let outcome = rhai
+                .compile_script(source)
+                .and_then(|ast| rhai.eval_expression(&ast, &Map::new(), &control));
             let err = outcome.unwrap_err();
             assert!(expected(&err), "{source}: unexpected {err:?}");
         }));
     }
     // An infinite loop in a code function, on the blocking pool, stopped by its deadline.
-    let function = rhai.compile_script("fn main(input, ctx) { let i = 0; loop { i += 1; } }").unwrap();
+    let function = rhai
+        .compile_script("fn main(input, ctx) { let i = 0; loop { i += 1; } }")
+        .unwrap();
     let function_run = {
         let rhai = rhai.clone();
         tokio::spawn(async move {
             let control = RunControl::with_timeout(Duration::from_millis(300));
-            rhai.call_function(&function, "main", Value::Null, &FunctionContext::default(), &control).await
+            rhai.call_function(
+                &function,
+                "main",
+                Value::Null,
+                &FunctionContext::default(),
+                &control,
+            )
+            .await
         })
     };
     for n in 0..200_i64 {
         let mut vars = Map::new();
         vars.insert("n".into(), json!(n));
         let control = RunControl::with_timeout(Duration::from_secs(30));
-        let value = rhai.eval_expression(&healthy, &vars, &control).expect("healthy Rhai run");
-        assert_eq!(value, json!({ "square": n * n, "hash": "2cf24dba5fb0a30e" }));
+        let value = rhai
+            .eval_expression(&healthy, &vars, &control)
+            .expect("healthy Rhai run");
+        assert_eq!(
+            value,
+            json!({ "square": n * n, "hash": "2cf24dba5fb0a30e" })
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     for task in tasks {
@@ -169,15 +234,33 @@ async fn rhai_faults_fail_their_run_while_healthy_runs_finish() {
 
 #[test]
 fn rhai_operation_budget_and_cancellation() {
-    let rhai = RhaiEngine::new(Library::default(), RhaiLimits { max_operations: 10_000, ..RhaiLimits::default() });
-    let ast = rhai.compile_script("let i = 0; while i < 1000000 { i += 1; } i").unwrap();
-    let err = rhai.eval_expression(&ast, &Map::new(), &RunControl::with_timeout(Duration::from_secs(30))).unwrap_err();
+    let rhai = RhaiEngine::new(
+        Library::default(),
+        RhaiLimits {
+            max_operations: 10_000,
+            ..RhaiLimits::default()
+        },
+    );
+    let ast = rhai
+        .compile_script("let i = 0; while i < 1000000 { i += 1; } i")
+        .unwrap();
+    let err = rhai
+        .eval_expression(
+            &ast,
+            &Map::new(),
+            &RunControl::with_timeout(Duration::from_secs(30)),
+        )
+        .unwrap_err();
     assert!(is_timeout(&err), "{err:?}");
 
     let rhai = RhaiEngine::new(Library::default(), RhaiLimits::default());
     let ast = rhai.compile_script("loop {}").unwrap();
     let control = RunControl::with_timeout(Duration::from_secs(60));
-    control.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-    let err = rhai.eval_expression(&ast, &Map::new(), &control).unwrap_err();
+    control
+        .cancel
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let err = rhai
+        .eval_expression(&ast, &Map::new(), &control)
+        .unwrap_err();
     assert_eq!(err.kind, ScriptErrorKind::Cancelled);
 }

@@ -130,7 +130,12 @@ impl fmt::Display for ScriptErrorKind {
 impl ScriptError {
     /// A runtime error with a message and no position.
     pub fn runtime(message: impl Into<String>) -> Self {
-        ScriptErrorKind::Runtime { message: message.into(), line: None, stack: None }.into()
+        ScriptErrorKind::Runtime {
+            message: message.into(),
+            line: None,
+            stack: None,
+        }
+        .into()
     }
 }
 
@@ -152,7 +157,10 @@ pub struct RunControl {
 impl RunControl {
     /// A control that expires `timeout` from now, with a fresh cancellation flag.
     pub fn with_timeout(timeout: Duration) -> Self {
-        Self { deadline: Instant::now() + timeout, cancel: Arc::new(AtomicBool::new(false)) }
+        Self {
+            deadline: Instant::now() + timeout,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// The fault to stop with, if the run must stop now.
@@ -160,7 +168,9 @@ impl RunControl {
         if self.cancel.load(Ordering::Relaxed) {
             Some(ScriptErrorKind::Cancelled)
         } else if Instant::now() >= self.deadline {
-            Some(ScriptErrorKind::Timeout { message: "the run passed its deadline".into() })
+            Some(ScriptErrorKind::Timeout {
+                message: "the run passed its deadline".into(),
+            })
         } else {
             None
         }
@@ -255,7 +265,10 @@ pub struct FunctionContext {
 
 impl Default for FunctionContext {
     fn default() -> Self {
-        Self { env: BTreeMap::new(), connectors: Arc::new(NoConnectors) }
+        Self {
+            env: BTreeMap::new(),
+            connectors: Arc::new(NoConnectors),
+        }
     }
 }
 

@@ -24,7 +24,12 @@ pub fn markdown() -> String {
          (`#{a: 1}` is an object); each one is also a test that runs in both languages.\n\n",
     );
     for category in Category::ALL {
-        let _ = writeln!(out, "- [{}](#{})", category.title(), anchor(category.title()));
+        let _ = writeln!(
+            out,
+            "- [{}](#{})",
+            category.title(),
+            anchor(category.title())
+        );
     }
     for category in Category::ALL {
         let _ = write!(out, "\n## {}\n", category.title());
@@ -85,7 +90,10 @@ pub fn example_as_js(rhai: &str) -> String {
                 last_significant = '"';
             }
             '#' if chars.peek() == Some(&'{') => {}
-            '(' if chars.peek() == Some(&')') && last_significant != 'a' && last_significant != ')' => {
+            '(' if chars.peek() == Some(&')')
+                && last_significant != 'a'
+                && last_significant != ')' =>
+            {
                 chars.next();
                 out.push_str("null");
                 last_significant = 'a';

@@ -151,10 +151,14 @@ impl RhaiEngine {
                 return None;
             }
             CURRENT_RUN.with(|current| {
-                current.borrow().as_ref().and_then(RunControl::check).map(|kind| match kind {
-                    ScriptErrorKind::Cancelled => Dynamic::from(TERMINATED_CANCELLED),
-                    _ => Dynamic::from(TERMINATED_DEADLINE),
-                })
+                current
+                    .borrow()
+                    .as_ref()
+                    .and_then(RunControl::check)
+                    .map(|kind| match kind {
+                        ScriptErrorKind::Cancelled => Dynamic::from(TERMINATED_CANCELLED),
+                        _ => Dynamic::from(TERMINATED_DEADLINE),
+                    })
             })
         });
 
@@ -176,11 +180,16 @@ impl RhaiEngine {
                 Ok(())
             },
         );
-        engine.register_fn("pop", |array: &mut rhai::Array| array.pop().unwrap_or(Dynamic::UNIT));
+        engine.register_fn("pop", |array: &mut rhai::Array| {
+            array.pop().unwrap_or(Dynamic::UNIT)
+        });
         register_library(&mut engine, library);
         register_bpmn_error(&mut engine);
         register_ctx_functions(&mut engine);
-        Self { engine: Arc::new(engine), limits }
+        Self {
+            engine: Arc::new(engine),
+            limits,
+        }
     }
 
     /// The budgets of this engine.
@@ -230,7 +239,9 @@ impl RhaiEngine {
     ) -> Result<Map<String, Value>, ScriptError> {
         let _run = CurrentRun::enter(control);
         let mut scope = scope_from(vars);
-        self.engine.run_ast_with_scope(&mut scope, &ast.ast).map_err(|err| runtime_error(*err))?;
+        self.engine
+            .run_ast_with_scope(&mut scope, &ast.ast)
+            .map_err(|err| runtime_error(*err))?;
         let mut changed = Map::new();
         for (name, _, value) in scope.iter() {
             let value = dynamic_to_json(&value)?;
@@ -274,7 +285,12 @@ impl RhaiEngine {
             let mut scope = Scope::new();
             let result = engine
                 .engine
-                .call_fn::<Dynamic>(&mut scope, &ast.ast, &name, (json_to_dynamic(&input), ctx_value))
+                .call_fn::<Dynamic>(
+                    &mut scope,
+                    &ast.ast,
+                    &name,
+                    (json_to_dynamic(&input), ctx_value),
+                )
                 .map_err(|err| runtime_error(*err))?;
             engine.output(result)
         })
@@ -335,14 +351,19 @@ fn register_bpmn_error(engine: &mut rhai::Engine) {
 /// The run handle inside a `ctx` map (or one of its sub-maps).
 fn run_of(this: &Dynamic) -> Result<RunHandle, Box<EvalAltResult>> {
     this.read_lock::<rhai::Map>()
-        .and_then(|map| map.get(RUN_KEY).and_then(|run| run.read_lock::<RunHandle>().map(|r| r.clone())))
+        .and_then(|map| {
+            map.get(RUN_KEY)
+                .and_then(|run| run.read_lock::<RunHandle>().map(|r| r.clone()))
+        })
         .ok_or_else(|| "ctx functions must be called as methods of ctx".into())
 }
 
 fn register_ctx_functions(engine: &mut rhai::Engine) {
-    for (name, level) in
-        [("__sw_log_info", LogLevel::Info), ("__sw_log_warn", LogLevel::Warn), ("__sw_log_error", LogLevel::Error)]
-    {
+    for (name, level) in [
+        ("__sw_log_info", LogLevel::Info),
+        ("__sw_log_warn", LogLevel::Warn),
+        ("__sw_log_error", LogLevel::Error),
+    ] {
         for arity in 1..=6 {
             let types = vec![TypeId::of::<Dynamic>(); arity];
             engine.register_raw_fn(name, types, move |_, args| {
@@ -352,30 +373,45 @@ fn register_ctx_functions(engine: &mut rhai::Engine) {
                     .map(|arg| dynamic_to_json(arg))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|err| Box::<EvalAltResult>::from(err.to_string()))?;
-                let line = LogLine { level, message: log_message(&values) };
-                run.0.logs.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                let line = LogLine {
+                    level,
+                    message: log_message(&values),
+                };
+                run.0
+                    .logs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(line);
                 Ok(())
             });
         }
     }
     // ctx.connectors.<c>.<m>(args): `this` is the connector's map, the method name is curried.
-    engine.register_raw_fn("__sw_connector_call", [TypeId::of::<Dynamic>(); 3], |_, args| {
-        let run = run_of(args[0])?;
-        let connector = args[0]
-            .read_lock::<rhai::Map>()
-            .and_then(|map| map.get(CONNECTOR_KEY).map(ToString::to_string))
-            .unwrap_or_default();
-        let method = args[1].to_string();
-        call_connector(&run, &connector, &method, args[2])
-    });
-    engine.register_raw_fn("__sw_connector_call", [TypeId::of::<Dynamic>(); 2], |_, args| {
-        let run = run_of(args[0])?;
-        let connector = args[0]
-            .read_lock::<rhai::Map>()
-            .and_then(|map| map.get(CONNECTOR_KEY).map(ToString::to_string))
-            .unwrap_or_default();
-        call_connector(&run, &connector, &args[1].to_string(), &Dynamic::UNIT)
-    });
+    engine.register_raw_fn(
+        "__sw_connector_call",
+        [TypeId::of::<Dynamic>(); 3],
+        |_, args| {
+            let run = run_of(args[0])?;
+            let connector = args[0]
+                .read_lock::<rhai::Map>()
+                .and_then(|map| map.get(CONNECTOR_KEY).map(ToString::to_string))
+                .unwrap_or_default();
+            let method = args[1].to_string();
+            call_connector(&run, &connector, &method, args[2])
+        },
+    );
+    engine.register_raw_fn(
+        "__sw_connector_call",
+        [TypeId::of::<Dynamic>(); 2],
+        |_, args| {
+            let run = run_of(args[0])?;
+            let connector = args[0]
+                .read_lock::<rhai::Map>()
+                .and_then(|map| map.get(CONNECTOR_KEY).map(ToString::to_string))
+                .unwrap_or_default();
+            call_connector(&run, &connector, &args[1].to_string(), &Dynamic::UNIT)
+        },
+    );
     // ctx.invoke(connector, method, args)
     engine.register_raw_fn("__sw_invoke", [TypeId::of::<Dynamic>(); 4], |_, args| {
         let run = run_of(args[0])?;
@@ -391,7 +427,10 @@ fn call_connector(
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let args = dynamic_to_json(args).map_err(|err| Box::<EvalAltResult>::from(err.to_string()))?;
     let shared = &run.0;
-    let remaining = shared.control.deadline.saturating_duration_since(Instant::now());
+    let remaining = shared
+        .control
+        .deadline
+        .saturating_duration_since(Instant::now());
     let result = shared.handle.block_on(async {
         tokio::time::timeout(remaining, shared.connectors.call(connector, method, args)).await
     });
@@ -420,8 +459,10 @@ fn fn_ptr(name: &str, curry: Option<&str>) -> Dynamic {
 
 fn ctx_map(env: &std::collections::BTreeMap<String, String>, run: &RunHandle) -> Dynamic {
     let run_value = Dynamic::from(run.clone());
-    let env: rhai::Map =
-        env.iter().map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone()))).collect();
+    let env: rhai::Map = env
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+        .collect();
 
     let mut log = rhai::Map::new();
     log.insert("info".into(), fn_ptr("__sw_log_info", None));
@@ -462,7 +503,9 @@ pub fn json_to_dynamic(value: &Value) -> Dynamic {
         Value::String(s) => Dynamic::from(s.clone()),
         Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
         Value::Object(map) => Dynamic::from_map(
-            map.iter().map(|(k, v)| (k.as_str().into(), json_to_dynamic(v))).collect(),
+            map.iter()
+                .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
+                .collect(),
         ),
     }
 }
@@ -492,7 +535,11 @@ pub fn dynamic_to_json(value: &Dynamic) -> Result<Value, ScriptError> {
         return Ok(Value::String(s.to_string()));
     }
     if let Some(items) = value.read_lock::<rhai::Array>() {
-        return items.iter().map(dynamic_to_json).collect::<Result<Vec<_>, _>>().map(Value::Array);
+        return items
+            .iter()
+            .map(dynamic_to_json)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
     }
     if let Some(map) = value.read_lock::<rhai::Map>() {
         let mut out = Map::with_capacity(map.len());
@@ -501,7 +548,10 @@ pub fn dynamic_to_json(value: &Dynamic) -> Result<Value, ScriptError> {
         }
         return Ok(Value::Object(out));
     }
-    Err(ScriptError::runtime(format!("a Rhai {} cannot become JSON", value.type_name())))
+    Err(ScriptError::runtime(format!(
+        "a Rhai {} cannot become JSON",
+        value.type_name()
+    )))
 }
 
 fn line_of(position: rhai::Position) -> Option<u32> {
@@ -521,12 +571,10 @@ fn compile_error(err: EvalAltResult) -> ScriptError {
 fn runtime_error(err: EvalAltResult) -> ScriptError {
     let outer_line = line_of(err.position());
     let mut err = err;
-    loop {
-        match err {
-            EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-            | EvalAltResult::ErrorInModule(_, inner, _) => err = *inner,
-            _ => break,
-        }
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+    | EvalAltResult::ErrorInModule(_, inner, _) = err
+    {
+        err = *inner;
     }
     let line = line_of(err.position()).or(outer_line);
     let kind = match err {
@@ -534,21 +582,24 @@ fn runtime_error(err: EvalAltResult) -> ScriptError {
             if token.to_string() == TERMINATED_CANCELLED {
                 ScriptErrorKind::Cancelled
             } else {
-                ScriptErrorKind::Timeout { message: "the run passed its deadline".into() }
+                ScriptErrorKind::Timeout {
+                    message: "the run passed its deadline".into(),
+                }
             }
         }
         EvalAltResult::ErrorTooManyOperations(_) => ScriptErrorKind::Timeout {
             message: "the run used up its operation budget".into(),
         },
-        EvalAltResult::ErrorDataTooLarge(what, _) => {
-            ScriptErrorKind::Memory { message: format!("{what} is larger than allowed") }
-        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => ScriptErrorKind::Memory {
+            message: format!("{what} is larger than allowed"),
+        },
         EvalAltResult::ErrorStackOverflow(_) => ScriptErrorKind::StackOverflow {
             message: "too many nested function calls".into(),
         },
-        EvalAltResult::ErrorParsing(kind, _) => {
-            ScriptErrorKind::Compile { message: kind.to_string(), line }
-        }
+        EvalAltResult::ErrorParsing(kind, _) => ScriptErrorKind::Compile {
+            message: kind.to_string(),
+            line,
+        },
         EvalAltResult::ErrorRuntime(value, _) if is_bpmn_error(&value) => {
             let field = |name: &str| {
                 value
@@ -556,7 +607,10 @@ fn runtime_error(err: EvalAltResult) -> ScriptError {
                     .and_then(|map| map.get(name).map(ToString::to_string))
                     .unwrap_or_default()
             };
-            ScriptErrorKind::BpmnError { code: field("code"), message: field("message") }
+            ScriptErrorKind::BpmnError {
+                code: field("code"),
+                message: field("message"),
+            }
         }
         EvalAltResult::ErrorRuntime(value, _) => {
             let message = match dynamic_to_json(&value) {
@@ -564,7 +618,11 @@ fn runtime_error(err: EvalAltResult) -> ScriptError {
                 Ok(other) => other.to_string(),
                 Err(_) => value.to_string(),
             };
-            ScriptErrorKind::Runtime { message, line, stack: None }
+            ScriptErrorKind::Runtime {
+                message,
+                line,
+                stack: None,
+            }
         }
         other => {
             let mut message = other.to_string();
@@ -572,12 +630,18 @@ fn runtime_error(err: EvalAltResult) -> ScriptError {
             if let Some(cut) = message.rfind(" (line ") {
                 message.truncate(cut);
             }
-            ScriptErrorKind::Runtime { message, line, stack: None }
+            ScriptErrorKind::Runtime {
+                message,
+                line,
+                stack: None,
+            }
         }
     };
     kind.into()
 }
 
 fn is_bpmn_error(value: &Dynamic) -> bool {
-    value.read_lock::<rhai::Map>().is_some_and(|map| map.contains_key(BPMN_ERROR_MARKER))
+    value
+        .read_lock::<rhai::Map>()
+        .is_some_and(|map| map.contains_key(BPMN_ERROR_MARKER))
 }

@@ -74,7 +74,11 @@ fn is_skipped(value: &JsValue<'_>) -> bool {
     )
 }
 
-fn convert<'js>(value: &JsValue<'js>, budget: &mut usize, depth: usize) -> Result<Value, ConvertError> {
+fn convert<'js>(
+    value: &JsValue<'js>,
+    budget: &mut usize,
+    depth: usize,
+) -> Result<Value, ConvertError> {
     if depth > MAX_DEPTH {
         return Err(ConvertError::TooDeep);
     }
@@ -92,7 +96,9 @@ fn convert<'js>(value: &JsValue<'js>, budget: &mut usize, depth: usize) -> Resul
             Ok(library::number(value.as_float().unwrap_or(f64::NAN)))
         }
         Type::String => {
-            let Some(text) = value.as_string() else { return Ok(Value::Null) };
+            let Some(text) = value.as_string() else {
+                return Ok(Value::Null);
+            };
             let text = text.to_string()?;
             spend(budget, text.len() + 2)?;
             Ok(Value::String(text))
@@ -103,20 +109,29 @@ fn convert<'js>(value: &JsValue<'js>, budget: &mut usize, depth: usize) -> Resul
             Ok(Value::String(text))
         }
         Type::Array => {
-            let Some(array) = value.as_array() else { return Ok(Value::Null) };
+            let Some(array) = value.as_array() else {
+                return Ok(Value::Null);
+            };
             spend(budget, 2)?;
             let mut items = Vec::with_capacity(array.len().min(1 << 16));
             for index in 0..array.len() {
                 let item: JsValue<'js> = array.get(index)?;
                 spend(budget, 1)?;
-                items.push(if is_skipped(&item) { Value::Null } else { convert(&item, budget, depth + 1)? });
+                items.push(if is_skipped(&item) {
+                    Value::Null
+                } else {
+                    convert(&item, budget, depth + 1)?
+                });
             }
             Ok(Value::Array(items))
         }
         Type::Object | Type::Exception | Type::Proxy => {
-            let Some(object) = value.as_object() else { return Ok(Value::Null) };
+            let Some(object) = value.as_object() else {
+                return Ok(Value::Null);
+            };
             if let Ok(to_json) = object.get::<_, Function<'js>>("toJSON") {
-                let replaced: JsValue<'js> = to_json.call((rquickjs::function::This(object.clone()),))?;
+                let replaced: JsValue<'js> =
+                    to_json.call((rquickjs::function::This(object.clone()),))?;
                 return convert(&replaced, budget, depth + 1);
             }
             spend(budget, 2)?;

@@ -54,7 +54,11 @@ fn parent(path: &str) -> &str {
 }
 
 fn join(dir: &str, rest: &str) -> String {
-    if dir.is_empty() { rest.to_owned() } else { format!("{dir}/{rest}") }
+    if dir.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{dir}/{rest}")
+    }
 }
 
 fn find_file(files: &BTreeMap<String, String>, path: &str) -> Option<String> {
@@ -65,7 +69,9 @@ fn find_file(files: &BTreeMap<String, String>, path: &str) -> Option<String> {
         format!("{path}/index.js"),
         format!("{path}/index.mjs"),
     ];
-    candidates.into_iter().find(|candidate| files.contains_key(candidate))
+    candidates
+        .into_iter()
+        .find(|candidate| files.contains_key(candidate))
 }
 
 /// The entry file named by a package.json, relative to the package folder.
@@ -91,29 +97,51 @@ fn package_entry(package_json: &str) -> Option<String> {
     manifest
         .get("exports")
         .and_then(from_exports)
-        .or_else(|| manifest.get("module").and_then(Value::as_str).map(str::to_owned))
-        .or_else(|| manifest.get("main").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| {
+            manifest
+                .get("module")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            manifest
+                .get("main")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
 }
 
-fn resolve_bare(files: &BTreeMap<String, String>, from_dir: &str, specifier: &str) -> Option<String> {
+fn resolve_bare(
+    files: &BTreeMap<String, String>,
+    from_dir: &str,
+    specifier: &str,
+) -> Option<String> {
     let segments: Vec<&str> = specifier.splitn(3, '/').collect();
     let (package, subpath) = if specifier.starts_with('@') && segments.len() >= 2 {
         let package = format!("{}/{}", segments[0], segments[1]);
         let subpath = segments.get(2).map(|s| (*s).to_owned());
         (package, subpath)
     } else {
-        let (package, subpath) = specifier.split_once('/').map_or((specifier, None), |(p, s)| (p, Some(s.to_owned())));
+        let (package, subpath) = specifier
+            .split_once('/')
+            .map_or((specifier, None), |(p, s)| (p, Some(s.to_owned())));
         (package.to_owned(), subpath)
     };
     let mut dir = from_dir.to_owned();
     loop {
         let package_dir = join(&dir, &format!("node_modules/{package}"));
         let manifest = files.get(&format!("{package_dir}/package.json"));
-        if manifest.is_some() || files.keys().any(|key| key.starts_with(&format!("{package_dir}/"))) {
+        if manifest.is_some()
+            || files
+                .keys()
+                .any(|key| key.starts_with(&format!("{package_dir}/")))
+        {
             let target = match &subpath {
                 Some(sub) => join(&package_dir, sub),
                 None => {
-                    let entry = manifest.and_then(|m| package_entry(m)).unwrap_or_else(|| "index.js".into());
+                    let entry = manifest
+                        .and_then(|m| package_entry(m))
+                        .unwrap_or_else(|| "index.js".into());
                     normalize(&join(&package_dir, &entry))?
                 }
             };
@@ -134,7 +162,9 @@ impl Resolver for VendoredModules {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
-        let not_found = || rquickjs::Error::new_resolving_message(base, name, "no such module in the VMS's files");
+        let not_found = || {
+            rquickjs::Error::new_resolving_message(base, name, "no such module in the VMS's files")
+        };
         let (id, base_path) = split_name(base).ok_or_else(not_found)?;
         let all = self.files.borrow();
         let files = all.get(&id).ok_or_else(not_found)?;
@@ -146,7 +176,9 @@ impl Resolver for VendoredModules {
         } else {
             resolve_bare(files, from_dir, name)
         };
-        found.map(|path| module_name(id, &path)).ok_or_else(not_found)
+        found
+            .map(|path| module_name(id, &path))
+            .ok_or_else(not_found)
     }
 }
 
@@ -158,7 +190,10 @@ impl Loader for VendoredModules {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
         let source = split_name(name).and_then(|(id, path)| {
-            self.files.borrow().get(&id).and_then(|files| files.get(path).cloned())
+            self.files
+                .borrow()
+                .get(&id)
+                .and_then(|files| files.get(path).cloned())
         });
         let source = source.ok_or_else(|| rquickjs::Error::new_loading(name))?;
         Module::declare(ctx.clone(), name, source)

@@ -67,7 +67,11 @@ pub struct JsLimits {
 
 impl Default for JsLimits {
     fn default() -> Self {
-        Self { memory_bytes: 64 << 20, stack_bytes: 512 << 10, max_output_bytes: 8 << 20 }
+        Self {
+            memory_bytes: 64 << 20,
+            stack_bytes: 512 << 10,
+            max_output_bytes: 8 << 20,
+        }
     }
 }
 
@@ -85,7 +89,11 @@ pub struct JsPoolConfig {
 impl Default for JsPoolConfig {
     fn default() -> Self {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self { workers, limits: JsLimits::default(), library: Library::default() }
+        Self {
+            workers,
+            limits: JsLimits::default(),
+            library: Library::default(),
+        }
     }
 }
 
@@ -138,7 +146,10 @@ impl JsPool {
                 .stack_size(WORKER_THREAD_STACK)
                 .spawn(move || worker::worker_loop(receiver, library, limits));
         }
-        Self { queue: Mutex::new(sender), next_module: AtomicU64::new(1) }
+        Self {
+            queue: Mutex::new(sender),
+            next_module: AtomicU64::new(1),
+        }
     }
 
     /// Compiles an ES module whose default export is the function; `path` names it among the
@@ -159,7 +170,8 @@ impl JsPool {
             }),
         };
         let control = RunControl::with_timeout(std::time::Duration::from_secs(10));
-        self.submit(Task::Compile(module.source.clone()), &control).await?;
+        self.submit(Task::Compile(module.source.clone()), &control)
+            .await?;
         Ok(module)
     }
 
@@ -171,7 +183,11 @@ impl JsPool {
         ctx: &FunctionContext,
         control: &RunControl,
     ) -> Result<FunctionOutput, ScriptError> {
-        let task = Task::Call { module: module.source.clone(), input, ctx: ctx.clone() };
+        let task = Task::Call {
+            module: module.source.clone(),
+            input,
+            ctx: ctx.clone(),
+        };
         self.submit(task, control).await
     }
 
@@ -182,7 +198,10 @@ impl JsPool {
         vars: Value,
         control: &RunControl,
     ) -> Result<Value, ScriptError> {
-        let task = Task::Script { source: source.to_owned(), vars };
+        let task = Task::Script {
+            source: source.to_owned(),
+            vars,
+        };
         Ok(self.submit(task, control).await?.value)
     }
 
@@ -193,11 +212,18 @@ impl JsPool {
         vars: Value,
         control: &RunControl,
     ) -> Result<Value, ScriptError> {
-        let task = Task::Expression { source: expression.to_owned(), vars };
+        let task = Task::Expression {
+            source: expression.to_owned(),
+            vars,
+        };
         Ok(self.submit(task, control).await?.value)
     }
 
-    async fn submit(&self, task: Task, control: &RunControl) -> Result<FunctionOutput, ScriptError> {
+    async fn submit(
+        &self,
+        task: Task,
+        control: &RunControl,
+    ) -> Result<FunctionOutput, ScriptError> {
         let abort = AbortOnDrop(Arc::new(AtomicBool::new(false)));
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
@@ -207,7 +233,11 @@ impl JsPool {
             handle: tokio::runtime::Handle::try_current().ok(),
             reply,
         };
-        let sent = self.queue.lock().unwrap_or_else(|p| p.into_inner()).send(job);
+        let sent = self
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job);
         sent.map_err(|_| ScriptError::runtime("the JavaScript workers have stopped"))?;
         let result = answer.await;
         drop(abort);
@@ -222,6 +252,9 @@ pub async fn run_js_script(
     vars: Value,
     control: &RunControl,
 ) -> Result<Value, ScriptError> {
-    let pool = JsPool::new(JsPoolConfig { workers: 1, ..JsPoolConfig::default() });
+    let pool = JsPool::new(JsPoolConfig {
+        workers: 1,
+        ..JsPoolConfig::default()
+    });
     pool.run_script(source, vars, control).await
 }

@@ -31,7 +31,11 @@ pub(super) enum Task {
     /// Evaluate a module and keep it ready (reports compile errors).
     Compile(Arc<ModuleSource>),
     /// Call a module's default export with `(input, ctx)`.
-    Call { module: Arc<ModuleSource>, input: Value, ctx: FunctionContext },
+    Call {
+        module: Arc<ModuleSource>,
+        input: Value,
+        ctx: FunctionContext,
+    },
     /// Run inline script-task code with a `vars` object; the answer is `vars` afterwards.
     Script { source: String, vars: Value },
     /// Evaluate an expression with a `vars` object.
@@ -186,7 +190,13 @@ impl Worker {
 
     pub(super) fn run(&mut self, job: Job) {
         self.sweep();
-        let Job { task, control, abort, handle, reply } = job;
+        let Job {
+            task,
+            control,
+            abort,
+            handle,
+            reply,
+        } = job;
         *self.active.control.borrow_mut() = Some((control, abort));
         self.active.stopped.set(None);
         self.active.logs.borrow_mut().clear();
@@ -226,8 +236,12 @@ impl Worker {
             return;
         }
         self.jobs_since_sweep = 0;
-        let dead: Vec<u64> =
-            self.modules.iter().filter(|(_, e)| e.source.strong_count() == 0).map(|(id, _)| *id).collect();
+        let dead: Vec<u64> = self
+            .modules
+            .iter()
+            .filter(|(_, e)| e.source.strong_count() == 0)
+            .map(|(id, _)| *id)
+            .collect();
         for id in dead {
             self.modules.remove(&id);
             self.files.borrow_mut().remove(&id);
@@ -237,7 +251,8 @@ impl Worker {
     fn new_context(&self) -> Result<Context, ScriptError> {
         let context = Context::full(&self.runtime).map_err(|err| setup_error(&err))?;
         let installed = context.with(|ctx| install_globals(&ctx, &self.library, &self.active));
-        installed.map_err(|err| ScriptError::runtime(format!("cannot set up JavaScript: {err}")))?;
+        installed
+            .map_err(|err| ScriptError::runtime(format!("cannot set up JavaScript: {err}")))?;
         Ok(context)
     }
 
@@ -249,35 +264,55 @@ impl Worker {
         if let Some(entry) = self.modules.get(&module.id) {
             return Ok((entry.context.clone(), entry.main.clone()));
         }
-        self.files.borrow_mut().insert(module.id, module.files.clone());
+        self.files
+            .borrow_mut()
+            .insert(module.id, module.files.clone());
         let context = self.new_context()?;
         let name = module_name(module.id, &module.path);
         let source = module.files.get(&module.path).cloned().unwrap_or_default();
         let (promise, namespace) = context.with(
-            |ctx| -> Result<(Persistent<JsValue<'static>>, Persistent<Object<'static>>), ScriptError> {
+            |ctx| -> Result<
+                (Persistent<JsValue<'static>>, Persistent<Object<'static>>),
+                ScriptError,
+            > {
                 let declared = Module::declare(ctx.clone(), name.as_str(), source)
                     .catch(&ctx)
                     .map_err(|err| self.caught(err, true))?;
-                let (evaluated, promise) =
-                    declared.eval().catch(&ctx).map_err(|err| self.caught(err, true))?;
-                let namespace =
-                    evaluated.namespace().catch(&ctx).map_err(|err| self.caught(err, true))?;
-                Ok((Persistent::save(&ctx, promise.into_value()), Persistent::save(&ctx, namespace)))
+                let (evaluated, promise) = declared
+                    .eval()
+                    .catch(&ctx)
+                    .map_err(|err| self.caught(err, true))?;
+                let namespace = evaluated
+                    .namespace()
+                    .catch(&ctx)
+                    .map_err(|err| self.caught(err, true))?;
+                Ok((
+                    Persistent::save(&ctx, promise.into_value()),
+                    Persistent::save(&ctx, namespace),
+                ))
             },
         )?;
         // Top-level await may still be pending: drive the evaluation like a call.
         let (_sender, receiver) = mpsc::channel();
         self.drive_with(&context, promise, &receiver)?;
-        let main = context.with(|ctx| -> Result<Persistent<Function<'static>>, ScriptError> {
-            let namespace = namespace.restore(&ctx).map_err(|err| ScriptError::runtime(err.to_string()))?;
-            let main = namespace.get::<_, Function>("default").map_err(|_| {
-                ScriptError::runtime("the module's default export is not a function")
-            })?;
-            Ok(Persistent::save(&ctx, main))
-        })?;
+        let main = context.with(
+            |ctx| -> Result<Persistent<Function<'static>>, ScriptError> {
+                let namespace = namespace
+                    .restore(&ctx)
+                    .map_err(|err| ScriptError::runtime(err.to_string()))?;
+                let main = namespace.get::<_, Function>("default").map_err(|_| {
+                    ScriptError::runtime("the module's default export is not a function")
+                })?;
+                Ok(Persistent::save(&ctx, main))
+            },
+        )?;
         self.modules.insert(
             module.id,
-            ModuleEntry { source: Arc::downgrade(module), context: context.clone(), main: main.clone() },
+            ModuleEntry {
+                source: Arc::downgrade(module),
+                context: context.clone(),
+                main: main.clone(),
+            },
         );
         Ok((context, main))
     }
@@ -300,27 +335,31 @@ impl Worker {
                 pending: HashMap::new(),
             });
         }
-        let returned = context.with(|ctx| -> Result<Persistent<JsValue<'static>>, ScriptError> {
-            let run = || -> rquickjs::Result<JsValue<'_>> {
-                let main = main.clone().restore(&ctx)?;
-                let input = json_to_js(&ctx, input)?;
-                let env = Object::new(ctx.clone())?;
-                for (key, value) in &fctx.env {
-                    env.set(key.as_str(), value.as_str())?;
-                }
-                let make_ctx: Function = ctx.globals().get("__sw_ctx")?;
-                let js_ctx: JsValue = make_ctx.call((env,))?;
-                main.call((input, js_ctx))
-            };
-            let value = run().catch(&ctx).map_err(|err| self.caught(err, false))?;
-            Ok(Persistent::save(&ctx, value))
-        })?;
+        let returned =
+            context.with(|ctx| -> Result<Persistent<JsValue<'static>>, ScriptError> {
+                let run = || -> rquickjs::Result<JsValue<'_>> {
+                    let main = main.clone().restore(&ctx)?;
+                    let input = json_to_js(&ctx, input)?;
+                    let env = Object::new(ctx.clone())?;
+                    for (key, value) in &fctx.env {
+                        env.set(key.as_str(), value.as_str())?;
+                    }
+                    let make_ctx: Function = ctx.globals().get("__sw_ctx")?;
+                    let js_ctx: JsValue = make_ctx.call((env,))?;
+                    main.call((input, js_ctx))
+                };
+                let value = run().catch(&ctx).map_err(|err| self.caught(err, false))?;
+                Ok(Persistent::save(&ctx, value))
+            })?;
         self.drive_with(&context, returned, &receiver)
     }
 
     fn script(&mut self, source: &str, vars: Value, is_script: bool) -> Result<Value, ScriptError> {
         if self.scripts.is_none() {
-            self.scripts = Some(ScriptContext { context: self.new_context()?, compiled: HashMap::new() });
+            self.scripts = Some(ScriptContext {
+                context: self.new_context()?,
+                compiled: HashMap::new(),
+            });
         }
         let Some(scripts) = self.scripts.as_mut() else {
             return Err(ScriptError::runtime("no script context"));
@@ -411,7 +450,9 @@ impl Worker {
                             .catch(&ctx)
                             .err()
                             .map(|err| caught_error(&active, err, false, 0))
-                            .unwrap_or_else(|| ScriptError::runtime("the promise was rejected"))))
+                            .unwrap_or_else(|| {
+                                ScriptError::runtime("the promise was rejected")
+                            })))
                     }
                 }
             });
@@ -421,7 +462,12 @@ impl Worker {
             if let Some(stop) = self.active.stopped.get().or_else(|| self.active.check()) {
                 return Err(stop_error(stop));
             }
-            let waiting = self.active.calls.borrow().as_ref().is_some_and(|calls| !calls.pending.is_empty());
+            let waiting = self
+                .active
+                .calls
+                .borrow()
+                .as_ref()
+                .is_some_and(|calls| !calls.pending.is_empty());
             if !waiting && !self.runtime.is_job_pending() {
                 return Err(ScriptError::runtime(
                     "the function's promise can never settle (it awaits nothing that will finish)",
@@ -438,8 +484,12 @@ impl Worker {
     }
 
     fn settle(&self, context: &Context, id: u64, result: Result<Value, CallError>) {
-        let Some((resolve, reject)) =
-            self.active.calls.borrow_mut().as_mut().and_then(|calls| calls.pending.remove(&id))
+        let Some((resolve, reject)) = self
+            .active
+            .calls
+            .borrow_mut()
+            .as_mut()
+            .and_then(|calls| calls.pending.remove(&id))
         else {
             return;
         };
@@ -452,7 +502,8 @@ impl Worker {
                     }
                     Err(err) => {
                         let reject = reject.restore(&ctx)?;
-                        let error = rquickjs::Exception::from_message(ctx.clone(), &err.to_string())?;
+                        let error =
+                            rquickjs::Exception::from_message(ctx.clone(), &err.to_string())?;
                         reject.call::<_, ()>((error,))
                     }
                 }
@@ -462,7 +513,11 @@ impl Worker {
     }
 }
 
-fn new_runtime(active: &Rc<Active>, files: &ModuleFiles, limits: &JsLimits) -> Result<Runtime, ScriptError> {
+fn new_runtime(
+    active: &Rc<Active>,
+    files: &ModuleFiles,
+    limits: &JsLimits,
+) -> Result<Runtime, ScriptError> {
     let runtime = Runtime::new().map_err(|err| setup_error(&err))?;
     runtime.set_max_stack_size(limits.stack_bytes);
     let checker = active.clone();
@@ -473,7 +528,9 @@ fn new_runtime(active: &Rc<Active>, files: &ModuleFiles, limits: &JsLimits) -> R
         }
         None => false,
     })));
-    let modules = VendoredModules { files: files.clone() };
+    let modules = VendoredModules {
+        files: files.clone(),
+    };
     runtime.set_loader(modules.clone(), modules);
     Ok(runtime)
 }
@@ -485,9 +542,10 @@ fn setup_error(err: &rquickjs::Error) -> ScriptError {
 fn stop_error(stop: Stop) -> ScriptError {
     match stop {
         Stop::Cancelled => ScriptErrorKind::Cancelled.into(),
-        Stop::Deadline => {
-            ScriptErrorKind::Timeout { message: "the run passed its deadline".into() }.into()
+        Stop::Deadline => ScriptErrorKind::Timeout {
+            message: "the run passed its deadline".into(),
         }
+        .into(),
     }
 }
 
@@ -500,10 +558,12 @@ fn to_output<'js>(
     let mut budget = limit;
     match js_to_json(value, &mut budget) {
         Ok(json) => Ok(json),
-        Err(ConvertError::TooLarge) => Err(ScriptErrorKind::OutputTooLarge { limit_bytes: limit }.into()),
-        Err(ConvertError::TooDeep) => {
-            Err(ScriptError::runtime("the result is nested too deeply (or contains a cycle)"))
+        Err(ConvertError::TooLarge) => {
+            Err(ScriptErrorKind::OutputTooLarge { limit_bytes: limit }.into())
         }
+        Err(ConvertError::TooDeep) => Err(ScriptError::runtime(
+            "the result is nested too deeply (or contains a cycle)",
+        )),
         Err(ConvertError::Js(err)) => Err(match Err::<(), _>(err).catch(ctx) {
             Err(caught) => caught_error(active, caught, false, 0),
             Ok(()) => ScriptError::runtime("the result cannot become JSON"),
@@ -512,7 +572,12 @@ fn to_output<'js>(
 }
 
 /// Maps a caught JavaScript error (or thrown value) to a [`ScriptError`].
-fn caught_error(active: &Active, err: CaughtError<'_>, compiling: bool, line_offset: u32) -> ScriptError {
+fn caught_error(
+    active: &Active,
+    err: CaughtError<'_>,
+    compiling: bool,
+    line_offset: u32,
+) -> ScriptError {
     if let Some(stop) = active.stopped.get() {
         return stop_error(stop);
     }
@@ -523,7 +588,10 @@ fn caught_error(active: &Active, err: CaughtError<'_>, compiling: bool, line_off
                 exception.message().unwrap_or_default(),
                 exception.stack(),
                 object.get::<_, String>("name").ok(),
-                object.get::<_, rquickjs::Coerced<String>>("code").ok().map(|c| c.0),
+                object
+                    .get::<_, rquickjs::Coerced<String>>("code")
+                    .ok()
+                    .map(|c| c.0),
             )
         }
         // When QuickJS runs out of memory it often cannot allocate the error object either and
@@ -537,7 +605,9 @@ fn caught_error(active: &Active, err: CaughtError<'_>, compiling: bool, line_off
         CaughtError::Value(value) => {
             let object = value.as_object();
             let name = object.and_then(|o| o.get::<_, String>("name").ok());
-            let code = object.and_then(|o| o.get::<_, rquickjs::Coerced<String>>("code").ok()).map(|c| c.0);
+            let code = object
+                .and_then(|o| o.get::<_, rquickjs::Coerced<String>>("code").ok())
+                .map(|c| c.0);
             let message = object
                 .and_then(|o| o.get::<_, String>("message").ok())
                 .or_else(|| value.get::<rquickjs::Coerced<String>>().ok().map(|c| c.0))
@@ -545,32 +615,53 @@ fn caught_error(active: &Active, err: CaughtError<'_>, compiling: bool, line_off
             (message, None, name, code)
         }
         CaughtError::Error(rquickjs::Error::Allocation) => {
-            return ScriptErrorKind::Memory { message: "the run passed its memory limit".into() }.into();
+            return ScriptErrorKind::Memory {
+                message: "the run passed its memory limit".into(),
+            }
+            .into();
         }
         CaughtError::Error(other) => (other.to_string(), None, None, None),
     };
     if name.as_deref() == Some("BpmnError") {
-        return ScriptErrorKind::BpmnError { code: code.unwrap_or_default(), message }.into();
+        return ScriptErrorKind::BpmnError {
+            code: code.unwrap_or_default(),
+            message,
+        }
+        .into();
     }
     let lower = message.to_lowercase();
     if lower.contains("out of memory") || lower.contains("string too long") {
-        return ScriptErrorKind::Memory { message: "the run passed its memory limit".into() }.into();
+        return ScriptErrorKind::Memory {
+            message: "the run passed its memory limit".into(),
+        }
+        .into();
     }
     if lower.contains("stack overflow") || lower.contains("call stack size") {
-        return ScriptErrorKind::StackOverflow { message: "the run passed its stack limit".into() }.into();
+        return ScriptErrorKind::StackOverflow {
+            message: "the run passed its stack limit".into(),
+        }
+        .into();
     }
     if lower.contains("interrupted") {
         return stop_error(active.check().unwrap_or(Stop::Deadline));
     }
-    let line = stack.as_deref().and_then(first_line_number).map(|line| line.saturating_sub(line_offset));
+    let line = stack
+        .as_deref()
+        .and_then(first_line_number)
+        .map(|line| line.saturating_sub(line_offset));
     let message = match name {
         Some(name) if !name.is_empty() && name != "Error" => format!("{name}: {message}"),
         _ => message,
     };
-    if compiling && lower.contains("syntax") || compiling && name_is_syntax(&message) {
+    if compiling && (lower.contains("syntax") || name_is_syntax(&message)) {
         return ScriptErrorKind::Compile { message, line }.into();
     }
-    ScriptErrorKind::Runtime { message, line, stack }.into()
+    ScriptErrorKind::Runtime {
+        message,
+        line,
+        stack,
+    }
+    .into()
 }
 
 fn name_is_syntax(message: &str) -> bool {
@@ -590,27 +681,37 @@ fn first_line_number(stack: &str) -> Option<u32> {
     None
 }
 
-fn install_globals<'js>(ctx: &Ctx<'js>, library: &Library, active: &Rc<Active>) -> rquickjs::Result<()> {
+fn install_globals<'js>(
+    ctx: &Ctx<'js>,
+    library: &Library,
+    active: &Rc<Active>,
+) -> rquickjs::Result<()> {
     let sw = Object::new(ctx.clone())?;
     for builtin in crate::script::library::builtins() {
         let library = library.clone();
-        let function = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
-            let mut values = Vec::with_capacity(args.0.len());
-            for arg in &args.0 {
-                let mut budget = usize::MAX;
-                match js_to_json(arg, &mut budget) {
-                    Ok(value) => values.push(value),
-                    Err(ConvertError::Js(err)) => return Err(err),
-                    Err(_) => {
-                        return Err(rquickjs::Exception::throw_type(&ctx, "argument cannot become JSON"));
+        let function = Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
+                let mut values = Vec::with_capacity(args.0.len());
+                for arg in &args.0 {
+                    let mut budget = usize::MAX;
+                    match js_to_json(arg, &mut budget) {
+                        Ok(value) => values.push(value),
+                        Err(ConvertError::Js(err)) => return Err(err),
+                        Err(_) => {
+                            return Err(rquickjs::Exception::throw_type(
+                                &ctx,
+                                "argument cannot become JSON",
+                            ));
+                        }
                     }
                 }
-            }
-            match library.call_builtin(builtin, &values) {
-                Ok(result) => json_to_js(&ctx, &result),
-                Err(message) => Err(rquickjs::Exception::throw_message(&ctx, &message)),
-            }
-        })?
+                match library.call_builtin(builtin, &values) {
+                    Ok(result) => json_to_js(&ctx, &result),
+                    Err(message) => Err(rquickjs::Exception::throw_message(&ctx, &message)),
+                }
+            },
+        )?
         .with_name(builtin.name)?;
         sw.set(builtin.name, function)?;
     }
@@ -620,22 +721,28 @@ fn install_globals<'js>(ctx: &Ctx<'js>, library: &Library, active: &Rc<Active>) 
     let log_active = active.clone();
     host.set(
         "log",
-        Function::new(ctx.clone(), move |level: String, args: Rest<JsValue<'js>>| {
-            let values: Vec<Value> = args
-                .0
-                .iter()
-                .map(|arg| {
-                    let mut budget = 1 << 20;
-                    js_to_json(arg, &mut budget).unwrap_or(Value::Null)
-                })
-                .collect();
-            let level = match level.as_str() {
-                "warn" => LogLevel::Warn,
-                "error" => LogLevel::Error,
-                _ => LogLevel::Info,
-            };
-            log_active.logs.borrow_mut().push(LogLine { level, message: log_message(&values) });
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |level: String, args: Rest<JsValue<'js>>| {
+                let values: Vec<Value> = args
+                    .0
+                    .iter()
+                    .map(|arg| {
+                        let mut budget = 1 << 20;
+                        js_to_json(arg, &mut budget).unwrap_or(Value::Null)
+                    })
+                    .collect();
+                let level = match level.as_str() {
+                    "warn" => LogLevel::Warn,
+                    "error" => LogLevel::Error,
+                    _ => LogLevel::Info,
+                };
+                log_active.logs.borrow_mut().push(LogLine {
+                    level,
+                    message: log_message(&values),
+                });
+            },
+        )?,
     )?;
     let call_active = active.clone();
     host.set(
@@ -647,16 +754,30 @@ fn install_globals<'js>(ctx: &Ctx<'js>, library: &Library, active: &Rc<Active>) 
                 let args = match js_to_json(&args, &mut budget) {
                     Ok(args) => args,
                     Err(ConvertError::Js(err)) => return Err(err),
-                    Err(_) => return Err(rquickjs::Exception::throw_type(&ctx, "arguments cannot become JSON")),
+                    Err(_) => {
+                        return Err(rquickjs::Exception::throw_type(
+                            &ctx,
+                            "arguments cannot become JSON",
+                        ));
+                    }
                 };
                 let (promise, resolve, reject) = ctx.promise()?;
                 let mut calls = call_active.calls.borrow_mut();
                 let Some(calls) = calls.as_mut() else {
-                    return Err(rquickjs::Exception::throw_message(&ctx, "connectors are not available here"));
+                    return Err(rquickjs::Exception::throw_message(
+                        &ctx,
+                        "connectors are not available here",
+                    ));
                 };
                 let id = calls.next_id;
                 calls.next_id += 1;
-                calls.pending.insert(id, (Persistent::save(&ctx, resolve), Persistent::save(&ctx, reject)));
+                calls.pending.insert(
+                    id,
+                    (
+                        Persistent::save(&ctx, resolve),
+                        Persistent::save(&ctx, reject),
+                    ),
+                );
                 let connectors = calls.connectors.clone();
                 let sender = calls.sender.clone();
                 calls.handle.spawn(async move {
@@ -673,11 +794,19 @@ fn install_globals<'js>(ctx: &Ctx<'js>, library: &Library, active: &Rc<Active>) 
 }
 
 /// Files of a module: the module's own path and the vendored packages.
-pub(super) fn module_files(path: &str, source: &str, node_modules: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(super) fn module_files(
+    path: &str,
+    source: &str,
+    node_modules: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     for (file, text) in node_modules {
         let file = file.trim_start_matches("./");
-        let file = if file.starts_with("node_modules/") { file.to_owned() } else { format!("node_modules/{file}") };
+        let file = if file.starts_with("node_modules/") {
+            file.to_owned()
+        } else {
+            format!("node_modules/{file}")
+        };
         files.insert(file, text.clone());
     }
     files.insert(path.to_owned(), source.to_owned());
@@ -685,10 +814,13 @@ pub(super) fn module_files(path: &str, source: &str, node_modules: &BTreeMap<Str
 }
 
 /// Runs jobs from the shared queue until it closes.
-pub(super) fn worker_loop(queue: Arc<Mutex<mpsc::Receiver<Job>>>, library: Library, limits: JsLimits) {
-    let mut worker = match Worker::new(library, limits) {
-        Ok(worker) => worker,
-        Err(_) => return,
+pub(super) fn worker_loop(
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    library: Library,
+    limits: JsLimits,
+) {
+    let Ok(mut worker) = Worker::new(library.clone(), limits.clone()) else {
+        return;
     };
     loop {
         let job = {
@@ -696,6 +828,13 @@ pub(super) fn worker_loop(queue: Arc<Mutex<mpsc::Receiver<Job>>>, library: Libra
             queue.recv()
         };
         let Ok(job) = job else { return };
-        worker.run(job);
+        // A panic fails only its job (its reply channel closes); the worker starts afresh.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(job)));
+        if outcome.is_err() {
+            match Worker::new(library.clone(), limits.clone()) {
+                Ok(fresh) => worker = fresh,
+                Err(_) => return,
+            }
+        }
     }
 }

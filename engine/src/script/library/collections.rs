@@ -21,7 +21,10 @@ pub(super) static COLLECTIONS: &[Builtin] = &[
             Value::String(text) => Ok(text.chars().count().into()),
             Value::Array(items) => Ok(items.len().into()),
             Value::Object(map) => Ok(map.len().into()),
-            other => Err(format!("expected text, an array or an object, got {}", type_name(other))),
+            other => Err(format!(
+                "expected text, an array or an object, got {}",
+                type_name(other)
+            )),
         },
     },
     Builtin {
@@ -36,7 +39,9 @@ pub(super) static COLLECTIONS: &[Builtin] = &[
         func: |_, args| {
             let mut keys: Vec<&String> = object_arg(args, 0)?.keys().collect();
             keys.sort();
-            Ok(Value::Array(keys.into_iter().map(|k| Value::from(k.as_str())).collect()))
+            Ok(Value::Array(
+                keys.into_iter().map(|k| Value::from(k.as_str())).collect(),
+            ))
         },
     },
     Builtin {
@@ -51,7 +56,9 @@ pub(super) static COLLECTIONS: &[Builtin] = &[
         func: |_, args| {
             let mut entries: Vec<(&String, &Value)> = object_arg(args, 0)?.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            Ok(Value::Array(entries.into_iter().map(|(_, v)| v.clone()).collect()))
+            Ok(Value::Array(
+                entries.into_iter().map(|(_, v)| v.clone()).collect(),
+            ))
         },
     },
     Builtin {
@@ -85,7 +92,9 @@ pub(super) static COLLECTIONS: &[Builtin] = &[
                 .map(|item| Ok((get_path(item, path)?.unwrap_or(Value::Null), item.clone())))
                 .collect::<Result<Vec<_>, String>>()?;
             keyed.sort_by(|a, b| compare(&a.0, &b.0));
-            Ok(Value::Array(keyed.into_iter().map(|(_, item)| item).collect()))
+            Ok(Value::Array(
+                keyed.into_iter().map(|(_, item)| item).collect(),
+            ))
         },
     },
     Builtin {
@@ -121,8 +130,9 @@ pub(super) static COLLECTIONS: &[Builtin] = &[
             let mut groups = Map::new();
             for item in array_arg(args, 0)? {
                 let key = display(&get_path(item, path)?.unwrap_or(Value::Null));
-                if let Value::Array(group) =
-                    groups.entry(key).or_insert_with(|| Value::Array(Vec::new()))
+                if let Value::Array(group) = groups
+                    .entry(key)
+                    .or_insert_with(|| Value::Array(Vec::new()))
                 {
                     group.push(item.clone());
                 }
@@ -231,7 +241,10 @@ pub(super) static COLLECTIONS: &[Builtin] = &[
             let a = array_arg(args, 0)?;
             let b = array_arg(args, 1)?;
             Ok(Value::Array(
-                a.iter().zip(b).map(|(x, y)| Value::Array(vec![x.clone(), y.clone()])).collect(),
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| Value::Array(vec![x.clone(), y.clone()]))
+                    .collect(),
             ))
         },
     },
@@ -271,7 +284,8 @@ fn numbers(items: &[Value]) -> Result<Vec<f64>, String> {
         .iter()
         .enumerate()
         .map(|(index, item)| {
-            item.as_f64().ok_or_else(|| format!("item {index} is {}, not a number", type_name(item)))
+            item.as_f64()
+                .ok_or_else(|| format!("item {index} is {}, not a number", type_name(item)))
         })
         .collect()
 }
@@ -291,13 +305,17 @@ fn rank(value: &Value) -> u8 {
 fn compare(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::Number(x), Value::Number(y)) => {
-            x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0))
-        }
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&y.as_f64().unwrap_or(0.0)),
         (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Array(x), Value::Array(y)) => {
-            x.iter().zip(y).map(|(p, q)| compare(p, q)).find(|o| o.is_ne()).unwrap_or(x.len().cmp(&y.len()))
-        }
+        (Value::Array(x), Value::Array(y)) => x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| compare(p, q))
+            .find(|o| o.is_ne())
+            .unwrap_or(x.len().cmp(&y.len())),
         _ => rank(a).cmp(&rank(b)),
     }
 }
@@ -324,15 +342,17 @@ fn deep_merge(into: &mut Value, from: Value) {
 pub(super) fn contains_value(haystack: &Value, needle: &Value) -> Result<bool, String> {
     match (haystack, needle) {
         (Value::String(text), Value::String(part)) => Ok(text.contains(part.as_str())),
-        (Value::String(_), other) => {
-            Err(format!("can only look for text in text, got {}", type_name(other)))
-        }
+        (Value::String(_), other) => Err(format!(
+            "can only look for text in text, got {}",
+            type_name(other)
+        )),
         (Value::Array(items), needle) => Ok(items.contains(needle)),
         (Value::Object(map), Value::String(key)) => Ok(map.contains_key(key)),
-        (Value::Object(_), other) => {
-            Err(format!("object keys are text, got {}", type_name(other)))
-        }
-        (other, _) => Err(format!("expected text, an array or an object, got {}", type_name(other))),
+        (Value::Object(_), other) => Err(format!("object keys are text, got {}", type_name(other))),
+        (other, _) => Err(format!(
+            "expected text, an array or an object, got {}",
+            type_name(other)
+        )),
     }
 }
 
@@ -342,10 +362,13 @@ pub(super) fn get_path(root: &Value, path: &str) -> Result<Option<Value>, String
     let mut rest = path.trim();
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('[') {
-            let (index, tail) =
-                after.split_once(']').ok_or_else(|| format!("unclosed `[` in path {path:?}"))?;
-            let index: usize =
-                index.trim().parse().map_err(|_| format!("bad index {index:?} in path {path:?}"))?;
+            let (index, tail) = after
+                .split_once(']')
+                .ok_or_else(|| format!("unclosed `[` in path {path:?}"))?;
+            let index: usize = index
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad index {index:?} in path {path:?}"))?;
             match current.get(index) {
                 Some(next) => current = next,
                 None => return Ok(None),

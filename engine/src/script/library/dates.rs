@@ -139,11 +139,17 @@ pub(super) static DATES: &[Builtin] = &[
             match opt_zone(args, 1)? {
                 Some(zone) => {
                     let day = instant.with_timezone(&zone).date_naive();
-                    Ok(zoned_text(local_to_instant(&zone, day.and_time(Default::default()))?))
+                    Ok(zoned_text(local_to_instant(
+                        &zone,
+                        day.and_time(Default::default()),
+                    )?))
                 }
                 None => {
                     let day = instant.with_timezone(&Utc).date_naive();
-                    Ok(utc_text(Utc.from_utc_datetime(&day.and_time(Default::default())).fixed_offset()))
+                    Ok(utc_text(
+                        Utc.from_utc_datetime(&day.and_time(Default::default()))
+                            .fixed_offset(),
+                    ))
                 }
             }
         },
@@ -212,7 +218,8 @@ fn parse_instant(text: &str) -> Result<DateTime<FixedOffset>, String> {
 }
 
 fn zone(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?}"))
+    name.parse::<Tz>()
+        .map_err(|_| format!("unknown time zone {name:?}"))
 }
 
 fn opt_zone(args: &[Value], index: usize) -> Result<Option<Tz>, String> {
@@ -220,7 +227,10 @@ fn opt_zone(args: &[Value], index: usize) -> Result<Option<Tz>, String> {
 }
 
 fn utc_text(instant: DateTime<FixedOffset>) -> Value {
-    instant.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true).into()
+    instant
+        .with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        .into()
 }
 
 fn zoned_text(instant: DateTime<FixedOffset>) -> Value {
@@ -231,7 +241,10 @@ fn zoned_text(instant: DateTime<FixedOffset>) -> Value {
 /// ends), and the first valid time after the gap when it does not exist (DST starts).
 fn local_to_instant(zone: &Tz, local: NaiveDateTime) -> Result<DateTime<FixedOffset>, String> {
     for minutes in (0..=180).step_by(15) {
-        if let Some(found) = zone.from_local_datetime(&(local + Duration::minutes(minutes))).earliest() {
+        if let Some(found) = zone
+            .from_local_datetime(&(local + Duration::minutes(minutes)))
+            .earliest()
+        {
             return Ok(found.fixed_offset());
         }
     }
@@ -259,7 +272,9 @@ fn parse_with_pattern(
 
 fn add(args: &[Value], sign: i64) -> Result<Value, String> {
     let instant = parse_instant(str_arg(args, 0)?)?;
-    let amount = int_arg(args, 1)?.checked_mul(sign).ok_or("amount out of range")?;
+    let amount = int_arg(args, 1)?
+        .checked_mul(sign)
+        .ok_or("amount out of range")?;
     let unit = str_arg(args, 2)?;
     let zone = opt_zone(args, 3)?;
     let exact = |millis: i64| -> Result<DateTime<FixedOffset>, String> {
@@ -284,7 +299,11 @@ fn add(args: &[Value], sign: i64) -> Result<Value, String> {
                 "days" => local.checked_add_signed(Duration::days(amount)),
                 "weeks" => local.checked_add_signed(Duration::weeks(amount)),
                 _ => {
-                    let months = if unit == "years" { amount.checked_mul(12) } else { Some(amount) };
+                    let months = if unit == "years" {
+                        amount.checked_mul(12)
+                    } else {
+                        Some(amount)
+                    };
                     months.and_then(|months| {
                         let count = Months::new(u32::try_from(months.unsigned_abs()).ok()?);
                         if months >= 0 {

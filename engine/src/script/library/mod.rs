@@ -129,7 +129,9 @@ pub struct Builtin {
 
 impl fmt::Debug for Builtin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builtin").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Builtin")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,7 +152,10 @@ const REGEX_CACHE_ENTRIES: usize = 256;
 impl Library {
     /// A library reading time from `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, regexes: Arc::default() }
+        Self {
+            clock,
+            regexes: Arc::default(),
+        }
     }
 
     /// Calls the built-in `name` with `args`; errors name the built-in.
@@ -181,7 +186,10 @@ impl Library {
         if pattern.len() > MAX_REGEX_PATTERN {
             return Err(format!("pattern longer than {MAX_REGEX_PATTERN} bytes"));
         }
-        let mut cache = self.regexes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .regexes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(found) = cache.get(pattern) {
             return Ok(found.clone());
         }
@@ -284,7 +292,10 @@ fn f64_arg(args: &[Value], index: usize) -> Result<f64, String> {
 fn int_arg(args: &[Value], index: usize) -> Result<i64, String> {
     let number = f64_arg(args, index)?;
     if number.fract() != 0.0 || number.abs() > MAX_SAFE_INTEGER {
-        return Err(format!("argument {} must be a whole number, got {number}", index + 1));
+        return Err(format!(
+            "argument {} must be a whole number, got {number}",
+            index + 1
+        ));
     }
     Ok(number as i64)
 }
@@ -332,9 +343,11 @@ pub fn normalize(value: Value) -> Value {
     match value {
         Value::Number(n) if !n.is_i64() && !n.is_u64() => n.as_f64().map_or(Value::Null, number),
         Value::Array(items) => Value::Array(items.into_iter().map(normalize).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(key, value)| (key, normalize(value))).collect())
-        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key, normalize(value)))
+                .collect(),
+        ),
         other => other,
     }
 }

@@ -185,8 +185,8 @@ pub(super) static NUMBERS: &[Builtin] = &[
             if !(0..=28).contains(&places) {
                 return Err("places must be between 0 and 28".into());
             }
-            let mut rounded = value
-                .round_dp_with_strategy(places as u32, RoundingStrategy::MidpointAwayFromZero);
+            let mut rounded =
+                value.round_dp_with_strategy(places as u32, RoundingStrategy::MidpointAwayFromZero);
             rounded.rescale(places as u32);
             Ok(rounded.to_string().into())
         },
@@ -208,8 +208,8 @@ pub(super) static NUMBERS: &[Builtin] = &[
             }
             let thousands = opt_str_arg(args, 2)?.unwrap_or(",");
             let point = opt_str_arg(args, 3)?.unwrap_or(".");
-            let mut rounded = value
-                .round_dp_with_strategy(places as u32, RoundingStrategy::MidpointAwayFromZero);
+            let mut rounded =
+                value.round_dp_with_strategy(places as u32, RoundingStrategy::MidpointAwayFromZero);
             rounded.rescale(places as u32);
             let text = rounded.abs().to_string();
             let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
@@ -220,8 +220,16 @@ pub(super) static NUMBERS: &[Builtin] = &[
                 }
                 grouped.push(digit);
             }
-            let sign = if rounded.is_sign_negative() && !rounded.is_zero() { "-" } else { "" };
-            let fraction = if fraction.is_empty() { String::new() } else { format!("{point}{fraction}") };
+            let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
+                "-"
+            } else {
+                ""
+            };
+            let fraction = if fraction.is_empty() {
+                String::new()
+            } else {
+                format!("{point}{fraction}")
+            };
             Ok(format!("{sign}{grouped}{fraction}").into())
         },
     },
@@ -250,12 +258,18 @@ fn extreme(args: &[Value], pick: fn(f64, f64) -> f64) -> Result<Value, String> {
     }
     let items = match &args[0] {
         Value::Array(items) => items,
-        other => return Err(format!("expected two numbers or an array, got {}", type_name(other))),
+        other => {
+            return Err(format!(
+                "expected two numbers or an array, got {}",
+                type_name(other)
+            ));
+        }
     };
     let mut best: Option<f64> = None;
     for (index, item) in items.iter().enumerate() {
-        let value =
-            item.as_f64().ok_or_else(|| format!("item {index} is {}, not a number", type_name(item)))?;
+        let value = item
+            .as_f64()
+            .ok_or_else(|| format!("item {index} is {}, not a number", type_name(item)))?;
         best = Some(best.map_or(value, |b| pick(b, value)));
     }
     Ok(best.map_or(Value::Null, number))

@@ -6,9 +6,7 @@ use serde_json::Value;
 use sha2::Digest;
 
 use super::collections::{contains_value, get_path};
-use super::{
-    Builtin, Category, Library, arg, array_arg, int_arg, opt_str_arg, str_arg, type_name,
-};
+use super::{Builtin, Category, Library, arg, array_arg, int_arg, opt_str_arg, str_arg, type_name};
 
 pub(super) static STRINGS: &[Builtin] = &[
     Builtin {
@@ -98,7 +96,12 @@ pub(super) static STRINGS: &[Builtin] = &[
         func: |_, args| {
             let items = array_arg(args, 0)?;
             let separator = str_arg(args, 1)?;
-            Ok(items.iter().map(display).collect::<Vec<_>>().join(separator).into())
+            Ok(items
+                .iter()
+                .map(display)
+                .collect::<Vec<_>>()
+                .join(separator)
+                .into())
         },
     },
     Builtin {
@@ -153,13 +156,20 @@ pub(super) static STRINGS: &[Builtin] = &[
             let chars: Vec<char> = str_arg(args, 0)?.chars().collect();
             let count = chars.len() as i64;
             let start = int_arg(args, 1)?;
-            let start = if start < 0 { (count + start).max(0) } else { start.min(count) };
+            let start = if start < 0 {
+                (count + start).max(0)
+            } else {
+                start.min(count)
+            };
             let length = match arg(args, 2) {
                 Some(_) => int_arg(args, 2)?.max(0),
                 None => count,
             };
             let end = start.saturating_add(length).min(count);
-            Ok(chars[start as usize..end as usize].iter().collect::<String>().into())
+            Ok(chars[start as usize..end as usize]
+                .iter()
+                .collect::<String>()
+                .into())
         },
     },
     Builtin {
@@ -198,7 +208,12 @@ fn pad(args: &[Value], at_start: bool) -> Result<Value, String> {
     }
     let missing = (width.max(0) as usize).saturating_sub(text.chars().count());
     let padding: String = fill.chars().cycle().take(missing).collect();
-    Ok(if at_start { format!("{padding}{text}") } else { format!("{text}{padding}") }.into())
+    Ok(if at_start {
+        format!("{padding}{text}")
+    } else {
+        format!("{text}{padding}")
+    }
+    .into())
 }
 
 /// Text of a value as `join`, `format` and logs write it: strings bare, others as JSON.
@@ -302,7 +317,12 @@ fn sorted_keys(value: &Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_keys(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted_keys(v)))
+                    .collect(),
+            )
         }
         other => other.clone(),
     }
@@ -319,7 +339,10 @@ pub(super) static REGEX: &[Builtin] = &[
         min_args: 2,
         max_args: 2,
         func: |library, args| {
-            Ok(library.regex(str_arg(args, 1)?)?.is_match(str_arg(args, 0)?).into())
+            Ok(library
+                .regex(str_arg(args, 1)?)?
+                .is_match(str_arg(args, 0)?)
+                .into())
         },
     },
     Builtin {
@@ -334,7 +357,9 @@ pub(super) static REGEX: &[Builtin] = &[
         func: |library, args| {
             let regex = library.regex(str_arg(args, 1)?)?;
             let text = str_arg(args, 0)?;
-            Ok(Value::Array(regex.find_iter(text).map(|m| m.as_str().into()).collect()))
+            Ok(Value::Array(
+                regex.find_iter(text).map(|m| m.as_str().into()).collect(),
+            ))
         },
     },
     Builtin {
@@ -348,7 +373,10 @@ pub(super) static REGEX: &[Builtin] = &[
         max_args: 3,
         func: |library, args| {
             let regex = library.regex(str_arg(args, 1)?)?;
-            Ok(regex.replace_all(str_arg(args, 0)?, str_arg(args, 2)?).into_owned().into())
+            Ok(regex
+                .replace_all(str_arg(args, 0)?, str_arg(args, 2)?)
+                .into_owned()
+                .into())
         },
     },
 ];
@@ -428,7 +456,9 @@ pub(super) static HASHES: &[Builtin] = &[
         min_args: 1,
         max_args: 1,
         func: |_, args| {
-            Ok(base64::engine::general_purpose::STANDARD.encode(str_arg(args, 0)?).into())
+            Ok(base64::engine::general_purpose::STANDARD
+                .encode(str_arg(args, 0)?)
+                .into())
         },
     },
     Builtin {
@@ -444,7 +474,9 @@ pub(super) static HASHES: &[Builtin] = &[
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(str_arg(args, 0)?.trim())
                 .map_err(|err| format!("invalid Base64: {err}"))?;
-            String::from_utf8(bytes).map(Value::from).map_err(|_| "decoded bytes are not UTF-8".into())
+            String::from_utf8(bytes)
+                .map(Value::from)
+                .map_err(|_| "decoded bytes are not UTF-8".into())
         },
     },
     Builtin {
@@ -468,8 +500,11 @@ pub(super) static HASHES: &[Builtin] = &[
         min_args: 1,
         max_args: 1,
         func: |_, args| {
-            let bytes = hex::decode(str_arg(args, 0)?).map_err(|err| format!("invalid hex: {err}"))?;
-            String::from_utf8(bytes).map(Value::from).map_err(|_| "decoded bytes are not UTF-8".into())
+            let bytes =
+                hex::decode(str_arg(args, 0)?).map_err(|err| format!("invalid hex: {err}"))?;
+            String::from_utf8(bytes)
+                .map(Value::from)
+                .map_err(|_| "decoded bytes are not UTF-8".into())
         },
     },
 ];
@@ -502,7 +537,10 @@ pub(super) static IDS: &[Builtin] = &[
                 now.timestamp().max(0) as u64,
                 now.timestamp_subsec_nanos(),
             );
-            Ok(uuid::Uuid::new_v7(timestamp).hyphenated().to_string().into())
+            Ok(uuid::Uuid::new_v7(timestamp)
+                .hyphenated()
+                .to_string()
+                .into())
         },
     },
 ];
