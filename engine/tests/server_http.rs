@@ -20,16 +20,38 @@ async fn a_deployed_vms_answers_its_routes_with_mapped_statuses() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["changed"], false);
 
-    let response = engine.client.get(engine.url("/greeter/hello/ada")).send().await.expect("get");
+    let response = engine
+        .client
+        .get(engine.url("/greeter/hello/ada"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(response.status(), 200);
-    let trace = response.headers().get("x-starweave-trace-id").expect("trace id").to_str().expect("text").to_owned();
+    let trace = response
+        .headers()
+        .get("x-starweave-trace-id")
+        .expect("trace id")
+        .to_str()
+        .expect("text")
+        .to_owned();
     assert_eq!(trace.len(), 32);
-    assert_eq!(response.headers().get("x-starweave-version").expect("version"), "v1");
+    assert_eq!(
+        response
+            .headers()
+            .get("x-starweave-version")
+            .expect("version"),
+        "v1"
+    );
     let body: Value = response.json().await.expect("json");
-    assert_eq!(body, json!({"message": "hello ada", "times": 1, "version": "v1"}));
+    assert_eq!(
+        body,
+        json!({"message": "hello ada", "times": 1, "version": "v1"})
+    );
 
     // Query text is converted to the declared integer; the declared success status is used.
-    let (status, body) = engine.post("/greeter/hello?times=3", &json!({"name": "bo"})).await;
+    let (status, body) = engine
+        .post("/greeter/hello?times=3", &json!({"name": "bo"}))
+        .await;
     assert_eq!((status, &body["times"]), (201, &json!(3)), "{body}");
 
     // A mapped business error, an unmapped one, a technical failure.
@@ -45,7 +67,10 @@ async fn a_deployed_vms_answers_its_routes_with_mapped_statuses() {
     assert_eq!(body["error"], "internal");
     assert_eq!(body["trace_id"].as_str().map(str::len), Some(32));
     let text = body.to_string();
-    assert!(!text.contains("zero") && !text.contains("rhai") && !text.contains("hello.rhai"), "{text}");
+    assert!(
+        !text.contains("zero") && !text.contains("rhai") && !text.contains("hello.rhai"),
+        "{text}"
+    );
 
     // The deadline: the function's timeout_ms (300 ms).
     let (status, body) = engine.get("/greeter/spin").await;
@@ -60,7 +85,9 @@ async fn invalid_input_lists_every_problem() {
     let dir = greeter(root.path(), "greeter", "v1");
     assert_eq!(engine.deploy("greeter", "v1", &dir, json!({})).await.0, 201);
 
-    let (status, body) = engine.post("/greeter/hello", &json!({"name": 5, "times": "many"})).await;
+    let (status, body) = engine
+        .post("/greeter/hello", &json!({"name": 5, "times": "many"}))
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body,
@@ -71,8 +98,13 @@ async fn invalid_input_lists_every_problem() {
     );
     let (status, body) = engine.post("/greeter/hello", &json!({})).await;
     assert_eq!(status, 400);
-    assert_eq!(body["problems"], json!([{"path": "/name", "message": "is required"}]));
-    let (status, body) = engine.get("/greeter/hello/abcdefghijklmnopqrstuvwxyz").await;
+    assert_eq!(
+        body["problems"],
+        json!([{"path": "/name", "message": "is required"}])
+    );
+    let (status, body) = engine
+        .get("/greeter/hello/abcdefghijklmnopqrstuvwxyz")
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["problems"][0]["path"], "/name");
 
@@ -97,13 +129,23 @@ async fn unknown_routes_and_methods_answer_json() {
     assert_eq!(engine.deploy("greeter", "v1", &dir, json!({})).await.0, 201);
 
     for path in ["/nothing/here", "/greeter/nope", "/", "/greeter"] {
-        let response = engine.client.get(engine.url(path)).send().await.expect("get");
+        let response = engine
+            .client
+            .get(engine.url(path))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(response.status(), 404, "{path}");
         assert!(response.headers().contains_key("x-starweave-trace-id"));
         let body: Value = response.json().await.expect("json body");
         assert_eq!(body["error"], "not_found", "{path}");
     }
-    let response = engine.client.delete(engine.url("/greeter/hello/ada")).send().await.expect("delete");
+    let response = engine
+        .client
+        .delete(engine.url("/greeter/hello/ada"))
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers().get("allow").expect("allow"), "GET");
     let response = engine
@@ -121,9 +163,16 @@ async fn admin_calls_need_the_token() {
     let root = tempfile::tempdir().expect("tempdir");
     let engine = start_engine(EngineOptions::default()).await;
     let dir = greeter(root.path(), "greeter", "v1");
-    let spec = json!({"vms": "greeter", "version": "v1", "source": {"path": dir.display().to_string()}});
+    let spec =
+        json!({"vms": "greeter", "version": "v1", "source": {"path": dir.display().to_string()}});
 
-    let without = engine.client.post(engine.admin_url("/admin/deployments")).json(&spec).send().await.expect("post");
+    let without = engine
+        .client
+        .post(engine.admin_url("/admin/deployments"))
+        .json(&spec)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(without.status(), 401);
     let body: Value = without.json().await.expect("json");
     assert_eq!(body["error"], "unauthorized");
@@ -136,13 +185,31 @@ async fn admin_calls_need_the_token() {
         .await
         .expect("post");
     assert_eq!(wrong.status(), 401);
-    for path in ["/admin/deployments", "/admin/deployments/greeter/v1", "/admin/unknown"] {
-        let response = engine.client.get(engine.admin_url(path)).send().await.expect("get");
+    for path in [
+        "/admin/deployments",
+        "/admin/deployments/greeter/v1",
+        "/admin/unknown",
+    ] {
+        let response = engine
+            .client
+            .get(engine.admin_url(path))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(response.status(), 401, "{path}");
     }
-    let response = engine.client.delete(engine.admin_url("/admin/deployments/greeter/v1")).send().await.expect("delete");
+    let response = engine
+        .client
+        .delete(engine.admin_url("/admin/deployments/greeter/v1"))
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(response.status(), 401);
-    assert_eq!(engine.get("/greeter/hello/ada").await.0, 404, "nothing was deployed");
+    assert_eq!(
+        engine.get("/greeter/hello/ada").await.0,
+        404,
+        "nothing was deployed"
+    );
 
     // With the token.
     assert_eq!(engine.deploy("greeter", "v1", &dir, json!({})).await.0, 201);
@@ -171,7 +238,12 @@ async fn admin_calls_need_the_token() {
     assert_eq!(body["log_level"], "debug");
     // Probes and metrics are open.
     for path in ["/healthz", "/readyz", "/metrics"] {
-        let response = engine.client.get(engine.admin_url(path)).send().await.expect("get");
+        let response = engine
+            .client
+            .get(engine.admin_url(path))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(response.status(), 200, "{path}");
     }
     assert_eq!(engine.undeploy("greeter", "v1").await, 204);
@@ -187,13 +259,19 @@ async fn a_broken_version_does_not_load_and_the_old_one_keeps_serving() {
     assert_eq!(engine.deploy("greeter", "v1", &dir, json!({})).await.0, 201);
 
     let broken = greeter(root.path(), "broken", "v2");
-    std::fs::write(broken.join("functions/version.rhai"), "fn main(input, ctx) { let = ; }\n").expect("write");
+    std::fs::write(
+        broken.join("functions/version.rhai"),
+        "fn main(input, ctx) { let = ; }\n",
+    )
+    .expect("write");
     let (status, body) = engine.deploy("greeter", "v2", &broken, json!({})).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"], "invalid_vms");
     let diagnostics = body["diagnostics"].as_array().expect("diagnostics");
     assert!(
-        diagnostics.iter().any(|d| d["file"] == "functions/version.rhai" && d["severity"] == "error"),
+        diagnostics
+            .iter()
+            .any(|d| d["file"] == "functions/version.rhai" && d["severity"] == "error"),
         "{body}"
     );
     let (status, body) = engine.get("/greeter/version").await;
@@ -226,7 +304,10 @@ async fn openapi_and_metrics_describe_the_deployment() {
     assert_eq!(get["parameters"][1]["name"], "times");
     assert!(get["responses"]["403"].is_object());
     let post = &doc["paths"]["/hello"]["post"];
-    assert_eq!(post["requestBody"]["content"]["application/json"]["schema"]["required"], json!(["name"]));
+    assert_eq!(
+        post["requestBody"]["content"]["application/json"]["schema"]["required"],
+        json!(["name"])
+    );
     assert!(post["responses"]["201"].is_object());
 
     let metrics = engine
@@ -242,7 +323,10 @@ async fn openapi_and_metrics_describe_the_deployment() {
         "starweave_requests_total{vms=\"greeter\",version=\"v1\",function=\"hello\",trigger=\"http\",status=\"200\"} 1"
     ), "{metrics}");
     assert!(metrics.contains("status=\"403\"} 1"), "{metrics}");
-    assert!(metrics.contains("starweave_deployments_loaded 1"), "{metrics}");
+    assert!(
+        metrics.contains("starweave_deployments_loaded 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("starweave_run_duration_seconds_count{vms=\"greeter\",version=\"v1\",function=\"hello\"} 2"), "{metrics}");
 }
 
@@ -251,14 +335,23 @@ async fn tarballs_load_inline_and_from_disk() {
     let root = tempfile::tempdir().expect("tempdir");
     let engine = start_engine(EngineOptions::default()).await;
     let dir = greeter(root.path(), "greeter", "v7");
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
     builder.append_dir_all("greeter", &dir).expect("tar");
     let bytes = builder.into_inner().expect("tar").finish().expect("gzip");
     let tarball = root.path().join("greeter.tar.gz");
     std::fs::write(&tarball, &bytes).expect("write");
 
-    assert_eq!(engine.deploy("greeter", "v7", &tarball, json!({})).await.0, 201);
-    assert_eq!(engine.get("/greeter/version").await, (200, json!({"version": "v7"})));
+    assert_eq!(
+        engine.deploy("greeter", "v7", &tarball, json!({})).await.0,
+        201
+    );
+    assert_eq!(
+        engine.get("/greeter/version").await,
+        (200, json!({"version": "v7"}))
+    );
 
     use base64::Engine as _;
     let inline = base64::engine::general_purpose::STANDARD.encode(&bytes);
@@ -271,7 +364,10 @@ async fn tarballs_load_inline_and_from_disk() {
         .await
         .expect("post");
     assert_eq!(response.status(), 201);
-    assert_eq!(engine.get("/other/version").await, (200, json!({"version": "v7"})));
+    assert_eq!(
+        engine.get("/other/version").await,
+        (200, json!({"version": "v7"}))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +401,13 @@ async fn explicit_input_mappings_read_headers_and_path() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body, json!({"id": 12, "tenant": "acme"}));
-    let response = engine.client.put(engine.url("/echo/items/x")).header("x-tenant", "acme").send().await.expect("put");
+    let response = engine
+        .client
+        .put(engine.url("/echo/items/x"))
+        .header("x-tenant", "acme")
+        .send()
+        .await
+        .expect("put");
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["problems"][0]["path"], "/id");

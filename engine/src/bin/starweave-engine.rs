@@ -8,7 +8,10 @@ use starweave_engine::server::{ServerConfig, init_logging, run, shutdown_signal}
 fn main() -> ExitCode {
     let config = ServerConfig::parse();
     init_logging(&config.log, config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("starweave-engine: cannot start the runtime: {err}");

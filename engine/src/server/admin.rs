@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -23,7 +24,6 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -39,19 +39,32 @@ pub const MAX_ADMIN_BODY_BYTES: usize = 96 << 20;
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .route("/admin/deployments", get(list).post(deploy))
-        .route("/admin/deployments/{vms}/{version}", get(show).delete(remove))
-        .route("/admin/deployments/{vms}/{version}/log-level", put(set_log_level))
+        .route(
+            "/admin/deployments/{vms}/{version}",
+            get(show).delete(remove),
+        )
+        .route(
+            "/admin/deployments/{vms}/{version}/log-level",
+            put(set_log_level),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NoSuchRoute })
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(server.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            server.clone(),
+            require_token,
+        ))
         .with_state(server)
 }
 
 /// Refuses `/admin` calls without the right bearer token (every other path is open).
-async fn require_token(State(server): State<Arc<Server>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(server): State<Arc<Server>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     if !(path == "/admin" || path.starts_with("/admin/")) {
         return next.run(request).await;
@@ -75,7 +88,13 @@ async fn require_token(State(server): State<Arc<Server>>, request: Request, next
 
 async fn list(State(server): State<Arc<Server>>) -> Json<Vec<DeploymentInfo>> {
     let table = server.registry.table();
-    Json(table.deployments().iter().map(|(d, active)| d.info(*active)).collect())
+    Json(
+        table
+            .deployments()
+            .iter()
+            .map(|(d, active)| d.info(*active))
+            .collect(),
+    )
 }
 
 async fn show(
@@ -83,17 +102,23 @@ async fn show(
     Path((vms, version)): Path<(String, String)>,
 ) -> Result<Json<DeploymentInfo>, ApiError> {
     let table = server.registry.table();
-    let (deployment, active) = table.get(&vms, &version).ok_or(ApiError::NoSuchDeployment)?;
+    let (deployment, active) = table
+        .get(&vms, &version)
+        .ok_or(ApiError::NoSuchDeployment)?;
     Ok(Json(deployment.info(active)))
 }
 
 async fn deploy(State(server): State<Arc<Server>>, body: Bytes) -> Result<Response, ApiError> {
-    let spec: DeploymentSpec =
-        serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(format!("invalid deployment: {err}")))?;
+    let spec: DeploymentSpec = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::BadRequest(format!("invalid deployment: {err}")))?;
     let (vms, version) = (spec.vms.clone(), spec.version.clone());
     match server.registry.deploy(spec, None).await {
         Ok(report) => {
-            let status = if report.changed { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if report.changed {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             tracing::info!(
                 vms,
                 version,
@@ -104,7 +129,12 @@ async fn deploy(State(server): State<Arc<Server>>, body: Bytes) -> Result<Respon
             Ok((status, Json(report)).into_response())
         }
         Err(DeployError::Invalid(diagnostics)) => {
-            tracing::warn!(vms, version, errors = diagnostics.iter().filter(|d| d.is_error()).count(), "deployment refused");
+            tracing::warn!(
+                vms,
+                version,
+                errors = diagnostics.iter().filter(|d| d.is_error()).count(),
+                "deployment refused"
+            );
             Err(ApiError::InvalidVms(diagnostics))
         }
         Err(err) => Err(ApiError::BadRequest(err.to_string())),
@@ -115,7 +145,11 @@ async fn remove(
     State(server): State<Arc<Server>>,
     Path((vms, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let drained = server.registry.undeploy(&vms, &version).await.ok_or(ApiError::NoSuchDeployment)?;
+    let drained = server
+        .registry
+        .undeploy(&vms, &version)
+        .await
+        .ok_or(ApiError::NoSuchDeployment)?;
     tracing::info!(vms, version, drained, "deployment removed");
     if drained {
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -134,10 +168,12 @@ async fn set_log_level(
     Path((vms, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<DeploymentInfo>, ApiError> {
-    let body: LogLevelBody =
-        serde_json::from_slice(&body).map_err(|err| ApiError::BadRequest(format!("invalid log level: {err}")))?;
+    let body: LogLevelBody = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::BadRequest(format!("invalid log level: {err}")))?;
     let table = server.registry.table();
-    let (deployment, active) = table.get(&vms, &version).ok_or(ApiError::NoSuchDeployment)?;
+    let (deployment, active) = table
+        .get(&vms, &version)
+        .ok_or(ApiError::NoSuchDeployment)?;
     deployment.set_log_level(body.level);
     Ok(Json(deployment.info(active)))
 }
@@ -150,7 +186,11 @@ async fn readyz(State(server): State<Arc<Server>>) -> Response {
     if server.is_ready() {
         Json(json!({"status": "ready"})).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "loading"}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "loading"})),
+        )
+            .into_response()
     }
 }
 

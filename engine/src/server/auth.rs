@@ -52,7 +52,9 @@ impl std::fmt::Debug for Authenticator {
             Authenticator::Basic { .. } => "basic",
             Authenticator::Jwt { .. } => "jwt",
         };
-        f.debug_struct("Authenticator").field("kind", &kind).finish_non_exhaustive()
+        f.debug_struct("Authenticator")
+            .field("kind", &kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,24 +69,46 @@ impl Authenticator {
             env.get(name)
                 .filter(|v| !v.is_empty())
                 .cloned()
-                .ok_or_else(|| format!("the route's authentication needs the env var `{name}`, which has no value"))
+                .ok_or_else(|| {
+                    format!(
+                        "the route's authentication needs the env var `{name}`, which has no value"
+                    )
+                })
         };
         Ok(match auth {
-            RouteAuth::ApiKey { header, value_env } => {
-                Authenticator::ApiKey { header: header.to_ascii_lowercase(), key: value(value_env)? }
-            }
-            RouteAuth::Basic { username_env, password_env } => {
-                Authenticator::Basic { username: value(username_env)?, password: value(password_env)? }
-            }
-            RouteAuth::Jwt { secret_env: Some(secret_env), jwks_url: None, issuer, audience } => Authenticator::Jwt {
+            RouteAuth::ApiKey { header, value_env } => Authenticator::ApiKey {
+                header: header.to_ascii_lowercase(),
+                key: value(value_env)?,
+            },
+            RouteAuth::Basic {
+                username_env,
+                password_env,
+            } => Authenticator::Basic {
+                username: value(username_env)?,
+                password: value(password_env)?,
+            },
+            RouteAuth::Jwt {
+                secret_env: Some(secret_env),
+                jwks_url: None,
+                issuer,
+                audience,
+            } => Authenticator::Jwt {
                 secret: value(secret_env)?.into_bytes(),
                 issuer: issuer.clone(),
                 audience: audience.clone(),
             },
-            RouteAuth::Jwt { jwks_url: Some(_), .. } => {
-                return Err("JWT routes with `jwks_url` are not supported by this engine yet".into());
+            RouteAuth::Jwt {
+                jwks_url: Some(_), ..
+            } => {
+                return Err(
+                    "JWT routes with `jwks_url` are not supported by this engine yet".into(),
+                );
             }
-            RouteAuth::Jwt { secret_env: None, jwks_url: None, .. } => {
+            RouteAuth::Jwt {
+                secret_env: None,
+                jwks_url: None,
+                ..
+            } => {
                 return Err("a JWT route needs `secret_env` or `jwks_url`".into());
             }
         })
@@ -94,7 +118,9 @@ impl Authenticator {
     pub fn check(&self, headers: &HeaderMap) -> Result<(), AuthFailure> {
         match self {
             Authenticator::ApiKey { header, key } => {
-                let given = headers.get(header.as_str()).ok_or(AuthFailure("missing API key"))?;
+                let given = headers
+                    .get(header.as_str())
+                    .ok_or(AuthFailure("missing API key"))?;
                 if bool::from(given.as_bytes().ct_eq(key.as_bytes())) {
                     Ok(())
                 } else {
@@ -102,7 +128,8 @@ impl Authenticator {
                 }
             }
             Authenticator::Basic { username, password } => {
-                let encoded = authorization(headers, "Basic ").ok_or(AuthFailure("missing basic credentials"))?;
+                let encoded = authorization(headers, "Basic ")
+                    .ok_or(AuthFailure("missing basic credentials"))?;
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(encoded.trim())
                     .map_err(|_| AuthFailure("malformed basic credentials"))?;
@@ -113,22 +140,38 @@ impl Authenticator {
                     Err(AuthFailure("wrong credentials"))
                 }
             }
-            Authenticator::Jwt { secret, issuer, audience } => {
-                let token = authorization(headers, "Bearer ").ok_or(AuthFailure("missing bearer token"))?;
-                check_jwt(token.trim(), secret, issuer.as_deref(), audience.as_deref(), unix_now())
+            Authenticator::Jwt {
+                secret,
+                issuer,
+                audience,
+            } => {
+                let token =
+                    authorization(headers, "Bearer ").ok_or(AuthFailure("missing bearer token"))?;
+                check_jwt(
+                    token.trim(),
+                    secret,
+                    issuer.as_deref(),
+                    audience.as_deref(),
+                    unix_now(),
+                )
             }
         }
     }
 }
 
 fn authorization<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (given, rest) = value.split_at_checked(scheme.len())?;
     given.eq_ignore_ascii_case(scheme).then_some(rest)
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Verifies an HS256 JWT: signature, `exp`, `nbf`, and `iss`/`aud` when required.
@@ -141,7 +184,8 @@ pub fn check_jwt(
 ) -> Result<(), AuthFailure> {
     let malformed = AuthFailure("malformed token");
     let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(malformed);
     };
@@ -153,15 +197,26 @@ pub fn check_jwt(
         return Err(AuthFailure("unsupported token algorithm"));
     }
     let signature = b64.decode(signature).map_err(|_| malformed.clone())?;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).map_err(|_| malformed.clone())?;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).map_err(|_| malformed.clone())?;
     mac.update(signing_input.as_bytes());
-    mac.verify_slice(&signature).map_err(|_| AuthFailure("bad token signature"))?;
+    mac.verify_slice(&signature)
+        .map_err(|_| AuthFailure("bad token signature"))?;
     let claims: Value =
-        serde_json::from_slice(&b64.decode(payload).map_err(|_| malformed.clone())?).map_err(|_| malformed)?;
-    if claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| now >= exp) {
+        serde_json::from_slice(&b64.decode(payload).map_err(|_| malformed.clone())?)
+            .map_err(|_| malformed)?;
+    if claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|exp| now >= exp)
+    {
         return Err(AuthFailure("expired token"));
     }
-    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| now < nbf) {
+    if claims
+        .get("nbf")
+        .and_then(Value::as_i64)
+        .is_some_and(|nbf| now < nbf)
+    {
         return Err(AuthFailure("token not valid yet"));
     }
     if let Some(issuer) = issuer
@@ -188,7 +243,8 @@ pub fn sign_jwt(claims: &Value, secret: &[u8]) -> String {
     let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = b64.encode(claims.to_string());
     let signing_input = format!("{header}.{payload}");
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(signing_input.as_bytes());
     let signature = b64.encode(mac.finalize().into_bytes());
     format!("{signing_input}.{signature}")
@@ -203,16 +259,34 @@ mod tests {
     fn jwt_signature_expiry_issuer_and_audience_are_checked() {
         let token = sign_jwt(&json!({"iss": "me", "aud": ["a", "b"], "exp": 100}), b"k");
         assert_eq!(check_jwt(&token, b"k", Some("me"), Some("b"), 50), Ok(()));
-        assert_eq!(check_jwt(&token, b"x", None, None, 50), Err(AuthFailure("bad token signature")));
-        assert_eq!(check_jwt(&token, b"k", None, None, 100), Err(AuthFailure("expired token")));
-        assert_eq!(check_jwt(&token, b"k", Some("you"), None, 50), Err(AuthFailure("wrong token issuer")));
-        assert_eq!(check_jwt(&token, b"k", None, Some("c"), 50), Err(AuthFailure("wrong token audience")));
-        assert_eq!(check_jwt("a.b", b"k", None, None, 50), Err(AuthFailure("malformed token")));
+        assert_eq!(
+            check_jwt(&token, b"x", None, None, 50),
+            Err(AuthFailure("bad token signature"))
+        );
+        assert_eq!(
+            check_jwt(&token, b"k", None, None, 100),
+            Err(AuthFailure("expired token"))
+        );
+        assert_eq!(
+            check_jwt(&token, b"k", Some("you"), None, 50),
+            Err(AuthFailure("wrong token issuer"))
+        );
+        assert_eq!(
+            check_jwt(&token, b"k", None, Some("c"), 50),
+            Err(AuthFailure("wrong token audience"))
+        );
+        assert_eq!(
+            check_jwt("a.b", b"k", None, None, 50),
+            Err(AuthFailure("malformed token"))
+        );
     }
 
     #[test]
     fn missing_secrets_refuse_the_route() {
-        let auth = RouteAuth::ApiKey { header: "X-Key".into(), value_env: "KEY".into() };
+        let auth = RouteAuth::ApiKey {
+            header: "X-Key".into(),
+            value_env: "KEY".into(),
+        };
         assert!(Authenticator::new(&auth, &BTreeMap::new()).is_err());
         let env = BTreeMap::from([("KEY".to_owned(), "s3cret".to_owned())]);
         let authenticator = Authenticator::new(&auth, &env).expect("resolved");

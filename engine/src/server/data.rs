@@ -54,7 +54,11 @@ fn trace_id(headers: &HeaderMap) -> String {
     headers
         .get(TRACE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
 }
 
@@ -84,8 +88,16 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
             server.count_unrouted();
             return Err(ApiError::NoSuchVms);
         };
-        match parts.headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()) {
-            Some(version) => entry.versions.get(version).cloned().ok_or(ApiError::NoSuchVersion)?,
+        match parts
+            .headers
+            .get(VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(version) => entry
+                .versions
+                .get(version)
+                .cloned()
+                .ok_or(ApiError::NoSuchVersion)?,
             None => entry.active.clone(),
         }
     };
@@ -93,7 +105,9 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
     let mut found = None;
     for (index, route) in deployment.routes.iter().enumerate() {
         if let Some(params) = route.pattern.matches(rest) {
-            if route.method == parts.method || (parts.method == Method::HEAD && route.method == Method::GET) {
+            if route.method == parts.method
+                || (parts.method == Method::HEAD && route.method == Method::GET)
+            {
                 found = Some((index, params));
                 break;
             }
@@ -112,7 +126,16 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
     };
     let route = &deployment.routes[index];
     let started = Instant::now();
-    let result = serve_route(&deployment, route, &parts.headers, parts.uri.query(), path_params, body, trace_id).await;
+    let result = serve_route(
+        &deployment,
+        route,
+        &parts.headers,
+        parts.uri.query(),
+        path_params,
+        body,
+        trace_id,
+    )
+    .await;
     let elapsed = started.elapsed();
     let status = match &result {
         Ok(response) => response.status(),
@@ -128,12 +151,49 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
     };
     if deployment.logs(level) {
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
-        let (vms, version, function) = (&deployment.vms, &deployment.version, &route.trigger.function);
+        let (vms, version, function) = (
+            &deployment.vms,
+            &deployment.version,
+            &route.trigger.function,
+        );
         let (method, path, status) = (parts.method.as_str(), parts.uri.path(), status.as_u16());
         match level {
-            LogLevel::Error => tracing::error!(vms, version, function, trigger = "http", trace_id, method, path, status, duration_ms, "request failed"),
-            LogLevel::Warn => tracing::warn!(vms, version, function, trigger = "http", trace_id, method, path, status, duration_ms, "request refused"),
-            _ => tracing::info!(vms, version, function, trigger = "http", trace_id, method, path, status, duration_ms, "request"),
+            LogLevel::Error => tracing::error!(
+                vms,
+                version,
+                function,
+                trigger = "http",
+                trace_id,
+                method,
+                path,
+                status,
+                duration_ms,
+                "request failed"
+            ),
+            LogLevel::Warn => tracing::warn!(
+                vms,
+                version,
+                function,
+                trigger = "http",
+                trace_id,
+                method,
+                path,
+                status,
+                duration_ms,
+                "request refused"
+            ),
+            _ => tracing::info!(
+                vms,
+                version,
+                function,
+                trigger = "http",
+                trace_id,
+                method,
+                path,
+                status,
+                duration_ms,
+                "request"
+            ),
         }
     }
     let mut response = result?;
@@ -146,7 +206,10 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
 fn openapi_response(deployment: &Deployment) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         deployment.openapi.clone(),
     )
         .into_response()
@@ -165,11 +228,19 @@ async fn serve_route(
         && let Err(failure) = auth.check(headers)
     {
         if deployment.logs(LogLevel::Debug) {
-            tracing::debug!(vms = deployment.vms, version = deployment.version, trace_id, reason = failure.0, "authentication failed");
+            tracing::debug!(
+                vms = deployment.vms,
+                version = deployment.version,
+                trace_id,
+                reason = failure.0,
+                "authentication failed"
+            );
         }
         return Err(ApiError::Unauthorized);
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::BodyTooLarge)?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge)?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -182,7 +253,8 @@ async fn serve_route(
     };
     let query = query_object(query);
     let input = if route.mapping.is_empty() {
-        merge_input(&route.input, body, &query, &path_params).map_err(|p| ApiError::InvalidInput(vec![p]))?
+        merge_input(&route.input, body, &query, &path_params)
+            .map_err(|p| ApiError::InvalidInput(vec![p]))?
     } else {
         mapped_input(deployment, route, headers, query, path_params, body)?
     };
@@ -191,17 +263,39 @@ async fn serve_route(
         return Err(ApiError::InvalidInput(problems));
     }
     let queue_wait = Some(deployment.queue_timeout);
-    match deployment.invoke(&route.trigger.function, input, queue_wait).await {
+    match deployment
+        .invoke(&route.trigger.function, input, queue_wait)
+        .await
+    {
         Ok(output) => Ok((route.status, axum::Json(output)).into_response()),
         Err(InvokeError::Run(error)) => Err(run_error(deployment, route, error, trace_id)),
         Err(InvokeError::Overloaded) => Err(ApiError::Overloaded),
         Err(InvokeError::Panicked(message)) => {
-            tracing::error!(vms = deployment.vms, version = deployment.version, function = route.trigger.function, trigger = "http", trace_id, panic = message, "the run panicked");
-            Err(ApiError::Internal { trace_id: trace_id.to_owned() })
+            tracing::error!(
+                vms = deployment.vms,
+                version = deployment.version,
+                function = route.trigger.function,
+                trigger = "http",
+                trace_id,
+                panic = message,
+                "the run panicked"
+            );
+            Err(ApiError::Internal {
+                trace_id: trace_id.to_owned(),
+            })
         }
         Err(InvokeError::Abandoned) => {
-            tracing::error!(vms = deployment.vms, version = deployment.version, function = route.trigger.function, trigger = "http", trace_id, "the run did not stop at its deadline and was abandoned");
-            Err(ApiError::Deadline { trace_id: trace_id.to_owned() })
+            tracing::error!(
+                vms = deployment.vms,
+                version = deployment.version,
+                function = route.trigger.function,
+                trigger = "http",
+                trace_id,
+                "the run did not stop at its deadline and was abandoned"
+            );
+            Err(ApiError::Deadline {
+                trace_id: trace_id.to_owned(),
+            })
         }
     }
 }
@@ -217,7 +311,12 @@ fn mapped_input(
 ) -> Result<Value, ApiError> {
     let header_map: Map<String, Value> = headers
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), Value::String(value.to_str().ok()?.to_owned()))))
+        .filter_map(|(name, value)| {
+            Some((
+                name.as_str().to_owned(),
+                Value::String(value.to_str().ok()?.to_owned()),
+            ))
+        })
         .collect();
     let request = serde_json::json!({
         "path": path,
@@ -231,7 +330,12 @@ fn mapped_input(
     let mut input = Map::new();
     let mut problems = Vec::new();
     for (field, ast) in &route.mapping {
-        match deployment.program.scripting().rhai.eval_expression(ast, &vars, &control) {
+        match deployment
+            .program
+            .scripting()
+            .rhai
+            .eval_expression(ast, &vars, &control)
+        {
             Ok(Value::Null) => {}
             Ok(value) => {
                 input.insert(field.clone(), value);
@@ -251,13 +355,23 @@ fn mapped_input(
 }
 
 /// Maps a failed run to its answer; technical detail goes to the log only.
-fn run_error(deployment: &Deployment, route: &HttpRoute, error: RunError, trace_id: &str) -> ApiError {
+fn run_error(
+    deployment: &Deployment,
+    route: &HttpRoute,
+    error: RunError,
+    trace_id: &str,
+) -> ApiError {
     let trace_id = trace_id.to_owned();
     let business = error.kind == ErrorKind::Bpmn;
     if let Some(status) = route.trigger.error_statuses.get(&error.code)
         && let Ok(status) = StatusCode::from_u16(*status)
     {
-        return ApiError::Business { status, code: error.code, message: business.then_some(error.message), trace_id };
+        return ApiError::Business {
+            status,
+            code: error.code,
+            message: business.then_some(error.message),
+            trace_id,
+        };
     }
     match error.kind {
         ErrorKind::Bpmn => ApiError::Business {
@@ -266,7 +380,10 @@ fn run_error(deployment: &Deployment, route: &HttpRoute, error: RunError, trace_
             message: Some(error.message),
             trace_id,
         },
-        ErrorKind::Input => ApiError::InvalidInput(vec![Problem { path: String::new(), message: error.message }]),
+        ErrorKind::Input => ApiError::InvalidInput(vec![Problem {
+            path: String::new(),
+            message: error.message,
+        }]),
         ErrorKind::Timeout => ApiError::Deadline { trace_id },
         ErrorKind::Cancelled => ApiError::Unavailable { trace_id },
         _ => {

@@ -69,9 +69,10 @@ impl ApiError {
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NoSuchVms | ApiError::NoSuchRoute | ApiError::NoSuchVersion | ApiError::NoSuchDeployment => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NoSuchVms
+            | ApiError::NoSuchRoute
+            | ApiError::NoSuchVersion
+            | ApiError::NoSuchDeployment => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::InvalidInput(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -86,21 +87,36 @@ impl ApiError {
 
     fn body(&self) -> Value {
         match self {
-            ApiError::NoSuchVms => json!({"error": "not_found", "message": "no VMS is deployed at this path"}),
-            ApiError::NoSuchRoute => json!({"error": "not_found", "message": "the VMS has no route for this path"}),
+            ApiError::NoSuchVms => {
+                json!({"error": "not_found", "message": "no VMS is deployed at this path"})
+            }
+            ApiError::NoSuchRoute => {
+                json!({"error": "not_found", "message": "the VMS has no route for this path"})
+            }
             ApiError::NoSuchVersion => {
                 json!({"error": "not_found", "message": "the requested version of the VMS is not deployed"})
             }
             ApiError::MethodNotAllowed(_) => {
                 json!({"error": "method_not_allowed", "message": "the route does not accept this method"})
             }
-            ApiError::Unauthorized => json!({"error": "unauthorized", "message": "missing or wrong credentials"}),
-            ApiError::InvalidInput(problems) => json!({"error": "invalid_input", "problems": problems}),
-            ApiError::BodyTooLarge => json!({"error": "body_too_large", "message": "the request body is too large"}),
+            ApiError::Unauthorized => {
+                json!({"error": "unauthorized", "message": "missing or wrong credentials"})
+            }
+            ApiError::InvalidInput(problems) => {
+                json!({"error": "invalid_input", "problems": problems})
+            }
+            ApiError::BodyTooLarge => {
+                json!({"error": "body_too_large", "message": "the request body is too large"})
+            }
             ApiError::Overloaded => {
                 json!({"error": "overloaded", "message": "the VMS is at its concurrency limit; retry later"})
             }
-            ApiError::Business { code, message, trace_id, .. } => {
+            ApiError::Business {
+                code,
+                message,
+                trace_id,
+                ..
+            } => {
                 let mut body = json!({"error": code, "trace_id": trace_id});
                 if let Some(message) = message {
                     body["message"] = Value::String(message.clone());
@@ -122,7 +138,9 @@ impl ApiError {
                 "message": "the VMS does not load; the previous version, if any, keeps serving",
                 "diagnostics": diagnostics,
             }),
-            ApiError::NoSuchDeployment => json!({"error": "not_found", "message": "no such deployment"}),
+            ApiError::NoSuchDeployment => {
+                json!({"error": "not_found", "message": "no such deployment"})
+            }
         }
     }
 }
@@ -132,16 +150,24 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), Json(self.body())).into_response();
         match &self {
             ApiError::MethodNotAllowed(methods) => {
-                let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                let allow = methods
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 if let Ok(value) = HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(header::ALLOW, value);
                 }
             }
             ApiError::Overloaded => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::Unauthorized => {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }

@@ -50,7 +50,11 @@ impl Check {
             pattern: param.pattern.as_deref().and_then(|p| Regex::new(p).ok()),
             fields: param.fields.iter().map(Check::new).collect(),
             items: param.items.as_deref().map(|i| Box::new(Check::new(i))),
-            param: Parameter { fields: Vec::new(), items: None, ..param.clone() },
+            param: Parameter {
+                fields: Vec::new(),
+                items: None,
+                ..param.clone()
+            },
         }
     }
 }
@@ -59,7 +63,9 @@ impl InputSchema {
     /// Compiles the checks of `params` (bad patterns are reported by the compiler and not
     /// checked here).
     pub fn new(params: &[Parameter]) -> Self {
-        InputSchema { fields: params.iter().map(Check::new).collect() }
+        InputSchema {
+            fields: params.iter().map(Check::new).collect(),
+        }
     }
 
     /// Every problem of `input`; empty when it is valid.
@@ -79,7 +85,9 @@ impl InputSchema {
     /// not convert stay text and fail validation with a clear message.
     pub fn coerce_text_fields(&self, input: &mut Map<String, Value>, keys: &[String]) {
         for key in keys {
-            let Some(check) = self.fields.iter().find(|c| &c.param.name == key) else { continue };
+            let Some(check) = self.fields.iter().find(|c| &c.param.name == key) else {
+                continue;
+            };
             if let Some(value) = input.get_mut(key) {
                 coerce(check, value);
             }
@@ -118,11 +126,12 @@ fn convert_text(ty: ParamType, text: &str) -> Option<Value> {
             .map(Value::from)
             .ok()
             .or_else(|| text.parse::<u64>().ok().map(Value::from)),
-        ParamType::Number => text
-            .parse::<i64>()
-            .map(Value::from)
-            .ok()
-            .or_else(|| text.parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::from)),
+        ParamType::Number => text.parse::<i64>().map(Value::from).ok().or_else(|| {
+            text.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Value::from)
+        }),
         ParamType::Boolean => match text {
             "true" | "1" => Some(Value::Bool(true)),
             "false" | "0" => Some(Value::Bool(false)),
@@ -171,7 +180,10 @@ pub fn merge_input(
         other => {
             return Err(Problem {
                 path: String::new(),
-                message: format!("the request body must be a JSON object, got {}", type_name(&other)),
+                message: format!(
+                    "the request body must be a JSON object, got {}",
+                    type_name(&other)
+                ),
             });
         }
     };
@@ -192,14 +204,22 @@ fn pointer(parent: &str, key: &str) -> String {
     format!("{parent}/{}", key.replace('~', "~0").replace('/', "~1"))
 }
 
-fn check_fields(fields: &[Check], map: &Map<String, Value>, path: &str, problems: &mut Vec<Problem>) {
+fn check_fields(
+    fields: &[Check],
+    map: &Map<String, Value>,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) {
     for field in fields {
         let field_path = pointer(path, &field.param.name);
         match map.get(&field.param.name) {
             Some(value) => check_value(field, value, &field_path, problems),
             None => {
                 if field.param.required && field.param.default.is_none() {
-                    problems.push(Problem { path: field_path, message: "is required".into() });
+                    problems.push(Problem {
+                        path: field_path,
+                        message: "is required".into(),
+                    });
                 }
             }
         }
@@ -208,7 +228,12 @@ fn check_fields(fields: &[Check], map: &Map<String, Value>, path: &str, problems
 
 fn check_value(check: &Check, value: &Value, path: &str, problems: &mut Vec<Problem>) {
     let p = &check.param;
-    let mut problem = |message: String| problems.push(Problem { path: path.to_owned(), message });
+    let mut problem = |message: String| {
+        problems.push(Problem {
+            path: path.to_owned(),
+            message,
+        })
+    };
     if value.is_null() {
         if !(p.nullable || !p.required || p.ty == ParamType::Any) {
             problem("must not be null".into());
@@ -227,11 +252,18 @@ fn check_value(check: &Check, value: &Value, path: &str, problems: &mut Vec<Prob
         ParamType::Array => value.is_array(),
     };
     if !type_ok {
-        problem(format!("must be of type {}, got {}", p.ty.as_str(), type_name(value)));
+        problem(format!(
+            "must be of type {}, got {}",
+            p.ty.as_str(),
+            type_name(value)
+        ));
         return;
     }
     if !p.enum_values.is_empty() && !p.enum_values.contains(value) {
-        problem(format!("must be one of {}", Value::Array(p.enum_values.clone())));
+        problem(format!(
+            "must be one of {}",
+            Value::Array(p.enum_values.clone())
+        ));
     }
     if let Some(n) = value.as_f64() {
         if let Some(min) = p.minimum.filter(|m| n < *m) {
@@ -295,8 +327,12 @@ mod tests {
     fn schema() -> InputSchema {
         InputSchema::new(&[
             Parameter::new("id", ParamType::Integer).required(),
-            Parameter { max_length: Some(3), ..Parameter::new("tag", ParamType::String) },
-            Parameter::new("flags", ParamType::Array).with_items(Parameter::new("", ParamType::Boolean)),
+            Parameter {
+                max_length: Some(3),
+                ..Parameter::new("tag", ParamType::String)
+            },
+            Parameter::new("flags", ParamType::Array)
+                .with_items(Parameter::new("", ParamType::Boolean)),
             Parameter::new("item", ParamType::Object)
                 .with_fields(vec![Parameter::new("name", ParamType::String).required()]),
         ])
@@ -307,14 +343,20 @@ mod tests {
         let query = query_object(Some("flags=true&flags=0&tag=a%20b"));
         let path = BTreeMap::from([("id".to_owned(), "42".to_owned())]);
         let input = merge_input(&schema(), json!({"tag": "zz"}), &query, &path).expect("merge");
-        assert_eq!(input, json!({"tag": "a b", "flags": [true, false], "id": 42}));
+        assert_eq!(
+            input,
+            json!({"tag": "a b", "flags": [true, false], "id": 42})
+        );
         assert!(schema().problems(&input).is_empty());
     }
 
     #[test]
     fn every_problem_is_listed_with_its_pointer() {
         let problems = schema().problems(&json!({"tag": "long", "flags": [1], "item": {}}));
-        let listed: Vec<_> = problems.iter().map(|p| (p.path.as_str(), p.message.as_str())).collect();
+        let listed: Vec<_> = problems
+            .iter()
+            .map(|p| (p.path.as_str(), p.message.as_str()))
+            .collect();
         assert_eq!(
             listed,
             [
@@ -328,7 +370,8 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_an_object_is_a_problem() {
-        let err = merge_input(&schema(), json!([1]), &Map::new(), &BTreeMap::new()).expect_err("array");
+        let err =
+            merge_input(&schema(), json!([1]), &Map::new(), &BTreeMap::new()).expect_err("array");
         assert_eq!(err.path, "");
     }
 }

@@ -20,7 +20,9 @@ use std::time::Duration;
 use super::registry::RouteTable;
 
 /// Upper bounds of the run duration histogram, in seconds.
-pub const DURATION_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+pub const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 /// Counters of one function of one deployment.
 #[derive(Debug, Default)]
@@ -52,29 +54,42 @@ impl FunctionMetrics {
                 }
             }
             self.count.fetch_add(1, Ordering::Relaxed);
-            self.sum_micros.fetch_add(duration.as_micros() as u64, Ordering::Relaxed);
+            self.sum_micros
+                .fetch_add(duration.as_micros() as u64, Ordering::Relaxed);
         }
     }
 
     /// How many requests answered `status` on `trigger`.
     pub fn count(&self, trigger: &'static str, status: &str) -> u64 {
         let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        requests.get(&(trigger, status.to_owned())).copied().unwrap_or(0)
+        requests
+            .get(&(trigger, status.to_owned()))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
 fn label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Renders every metric of the table in the Prometheus text format.
 pub fn render(table: &RouteTable, unrouted: u64) -> String {
     let mut out = String::new();
     let deployments = table.deployments();
-    let _ = writeln!(out, "# HELP starweave_deployments_loaded Deployments loaded in this engine.");
+    let _ = writeln!(
+        out,
+        "# HELP starweave_deployments_loaded Deployments loaded in this engine."
+    );
     let _ = writeln!(out, "# TYPE starweave_deployments_loaded gauge");
     let _ = writeln!(out, "starweave_deployments_loaded {}", deployments.len());
-    let _ = writeln!(out, "# HELP starweave_unrouted_requests_total Requests that matched no VMS or route.");
+    let _ = writeln!(
+        out,
+        "# HELP starweave_unrouted_requests_total Requests that matched no VMS or route."
+    );
     let _ = writeln!(out, "# TYPE starweave_unrouted_requests_total counter");
     let _ = writeln!(out, "starweave_unrouted_requests_total {unrouted}");
     let _ = writeln!(out, "# HELP starweave_in_flight Runs going on now.");
@@ -88,7 +103,10 @@ pub fn render(table: &RouteTable, unrouted: u64) -> String {
             d.in_flight()
         );
     }
-    let _ = writeln!(out, "# HELP starweave_requests_total Trigger invocations by outcome.");
+    let _ = writeln!(
+        out,
+        "# HELP starweave_requests_total Trigger invocations by outcome."
+    );
     let _ = writeln!(out, "# TYPE starweave_requests_total counter");
     for (d, _) in &deployments {
         for (function, metrics) in &d.metrics {
@@ -105,7 +123,10 @@ pub fn render(table: &RouteTable, unrouted: u64) -> String {
             }
         }
     }
-    let _ = writeln!(out, "# HELP starweave_run_duration_seconds Duration of runs, queueing excluded.");
+    let _ = writeln!(
+        out,
+        "# HELP starweave_run_duration_seconds Duration of runs, queueing excluded."
+    );
     let _ = writeln!(out, "# TYPE starweave_run_duration_seconds histogram");
     for (d, _) in &deployments {
         for (function, metrics) in &d.metrics {
@@ -126,10 +147,16 @@ pub fn render(table: &RouteTable, unrouted: u64) -> String {
                     bucket.load(Ordering::Relaxed)
                 );
             }
-            let _ = writeln!(out, "starweave_run_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
+            let _ = writeln!(
+                out,
+                "starweave_run_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
             let sum = metrics.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
             let _ = writeln!(out, "starweave_run_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "starweave_run_duration_seconds_count{{{labels}}} {count}");
+            let _ = writeln!(
+                out,
+                "starweave_run_duration_seconds_count{{{labels}}} {count}"
+            );
         }
     }
     out

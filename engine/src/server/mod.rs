@@ -90,7 +90,9 @@ impl Server {
             ready: AtomicBool::new(false),
             unrouted: AtomicU64::new(0),
         };
-        server.registry.set_activation_hook(Arc::new(crate::triggers::start_triggers));
+        server
+            .registry
+            .set_activation_hook(Arc::new(crate::triggers::start_triggers));
         server
     }
 
@@ -124,7 +126,11 @@ pub enum LogFormat {
 
 /// The `starweave-engine` command line; every flag can also come from the environment.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "starweave-engine", version, about = "Starweave's compute engine: hosts VMS deployments and serves their triggers.")]
+#[command(
+    name = "starweave-engine",
+    version,
+    about = "Starweave's compute engine: hosts VMS deployments and serves their triggers."
+)]
 pub struct ServerConfig {
     /// Address of the data plane (trigger traffic).
     #[arg(long, env = "STARWEAVE_LISTEN", default_value = "127.0.0.1:8080")]
@@ -179,9 +185,15 @@ impl ServerConfig {
 pub fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
@@ -217,7 +229,10 @@ pub fn local_spec(path: &std::path::Path) -> Result<DeploymentSpec, String> {
         .get(starweave_model::vms::disk::MANIFEST_FILE)
         .ok_or_else(|| format!("{}: `vms.yaml` is missing", path.display()))?;
     let text = String::from_utf8_lossy(manifest);
-    let (manifest, _) = starweave_model::vms::disk::parse_manifest(starweave_model::vms::disk::MANIFEST_FILE, &text);
+    let (manifest, _) = starweave_model::vms::disk::parse_manifest(
+        starweave_model::vms::disk::MANIFEST_FILE,
+        &text,
+    );
     let name = manifest
         .map(|m| m.name)
         .filter(|n| !n.is_empty())
@@ -248,10 +263,16 @@ fn log_load_failure(path: &std::path::Path, error: &registry::DeployError) {
 
 /// Runs the engine until `shutdown` completes: binds both ports, loads `--load` paths, serves,
 /// then stops accepting, lets in-flight requests finish, drains every deployment and returns.
-pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let data_listener = TcpListener::bind(config.listen).await?;
     let admin_listener = TcpListener::bind(config.admin_listen).await?;
-    let server = Arc::new(Server::new(config.engine_options(), Some(config.admin_token.clone())));
+    let server = Arc::new(Server::new(
+        config.engine_options(),
+        Some(config.admin_token.clone()),
+    ));
     tracing::info!(
         listen = %data_listener.local_addr()?,
         admin = %admin_listener.local_addr()?,
@@ -291,8 +312,10 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()> + Send
     let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let data = axum::serve(data_listener, data::router(server.clone())).with_graceful_shutdown(wait(stopped.clone()));
-    let admin = axum::serve(admin_listener, admin::router(server.clone())).with_graceful_shutdown(wait(stopped));
+    let data = axum::serve(data_listener, data::router(server.clone()))
+        .with_graceful_shutdown(wait(stopped.clone()));
+    let admin = axum::serve(admin_listener, admin::router(server.clone()))
+        .with_graceful_shutdown(wait(stopped));
     let (data, admin) = tokio::join!(data.into_future(), admin.into_future());
     loader.abort();
     server.registry.undeploy_all().await;
@@ -307,5 +330,7 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

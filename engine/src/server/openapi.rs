@@ -10,10 +10,10 @@
 
 use axum::http::Method;
 use serde_json::{Map, Value, json};
+use starweave_model::vms::Parameter;
 use starweave_model::vms::Vms;
 use starweave_model::vms::params::{parameter_to_json_schema, params_to_json_schema};
 use starweave_model::vms::trigger::RouteAuth;
-use starweave_model::vms::Parameter;
 
 use super::registry::HttpRoute;
 
@@ -59,22 +59,36 @@ pub fn openapi_document(vms_name: &str, version: &str, vms: &Vms, routes: &[Http
     let mut schemes = Map::new();
     for route in routes {
         let function = vms.functions.get(&route.trigger.function);
-        let inputs: Vec<&Parameter> = function.map(|f| f.spec.input.iter().collect()).unwrap_or_default();
+        let inputs: Vec<&Parameter> = function
+            .map(|f| f.spec.input.iter().collect())
+            .unwrap_or_default();
         let path_params: Vec<&str> = route.pattern.params().collect();
         let mut parameters = Vec::new();
         for name in &path_params {
-            let schema = inputs
-                .iter()
-                .find(|p| p.name == *name)
-                .map_or_else(|| json!({"type": "string"}), |p| parameter_to_json_schema(p));
-            parameters.push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
+            let schema = inputs.iter().find(|p| p.name == *name).map_or_else(
+                || json!({"type": "string"}),
+                |p| parameter_to_json_schema(p),
+            );
+            parameters
+                .push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
         }
-        let rest: Vec<&Parameter> =
-            inputs.iter().copied().filter(|p| !path_params.contains(&p.name.as_str())).collect();
-        let body_verb = !matches!(route.method, Method::GET | Method::DELETE | Method::HEAD | Method::OPTIONS);
+        let rest: Vec<&Parameter> = inputs
+            .iter()
+            .copied()
+            .filter(|p| !path_params.contains(&p.name.as_str()))
+            .collect();
+        let body_verb = !matches!(
+            route.method,
+            Method::GET | Method::DELETE | Method::HEAD | Method::OPTIONS
+        );
         let mut operation = Map::new();
         operation.insert("operationId".into(), route.trigger.function.clone().into());
-        if let Some(summary) = route.trigger.description.as_ref().or(function.and_then(|f| f.spec.description.as_ref())) {
+        if let Some(summary) = route
+            .trigger
+            .description
+            .as_ref()
+            .or(function.and_then(|f| f.spec.description.as_ref()))
+        {
             operation.insert("summary".into(), summary.clone().into());
         }
         if route.trigger.input.is_empty() {
@@ -86,14 +100,18 @@ pub fn openapi_document(vms_name: &str, version: &str, vms: &Vms, routes: &[Http
                 );
             } else {
                 for p in &rest {
-                    parameters.push(json!({"name": p.name, "in": "query", "required": p.required,
-                                           "schema": parameter_to_json_schema(p)}));
+                    parameters.push(
+                        json!({"name": p.name, "in": "query", "required": p.required,
+                                           "schema": parameter_to_json_schema(p)}),
+                    );
                 }
             }
         }
         operation.insert("parameters".into(), Value::Array(parameters));
         let mut responses = Map::new();
-        let output = function.map(|f| params_to_json_schema(&f.spec.output)).unwrap_or_else(|| json!({}));
+        let output = function
+            .map(|f| params_to_json_schema(&f.spec.output))
+            .unwrap_or_else(|| json!({}));
         let mut output = output;
         if let Value::Object(map) = &mut output {
             map.remove("$schema");
@@ -102,7 +120,10 @@ pub fn openapi_document(vms_name: &str, version: &str, vms: &Vms, routes: &[Http
             route.status.as_u16().to_string(),
             json!({"description": "The function's output.", "content": {"application/json": {"schema": output}}}),
         );
-        responses.insert("400".into(), error_response("The input is not valid; `problems` lists why."));
+        responses.insert(
+            "400".into(),
+            error_response("The input is not valid; `problems` lists why."),
+        );
         for (code, status) in &route.trigger.error_statuses {
             let description = function
                 .and_then(|f| f.spec.errors.iter().find(|e| &e.code == code))
@@ -110,28 +131,49 @@ pub fn openapi_document(vms_name: &str, version: &str, vms: &Vms, routes: &[Http
                 .unwrap_or_else(|| format!("Error `{code}`."));
             responses.insert(status.to_string(), error_response(&description));
         }
-        responses.entry("422").or_insert_with(|| error_response("A business error the route does not map."));
-        responses.insert("500".into(), error_response("A technical failure; `trace_id` identifies it in the logs."));
-        responses.insert("503".into(), error_response("The VMS is at its concurrency limit."));
+        responses
+            .entry("422")
+            .or_insert_with(|| error_response("A business error the route does not map."));
+        responses.insert(
+            "500".into(),
+            error_response("A technical failure; `trace_id` identifies it in the logs."),
+        );
+        responses.insert(
+            "503".into(),
+            error_response("The VMS is at its concurrency limit."),
+        );
         responses.insert("504".into(), error_response("The run passed its deadline."));
         if let Some(auth) = &route.trigger.auth {
             let (name, scheme) = match auth {
-                RouteAuth::ApiKey { header, .. } => {
-                    (format!("apiKey_{header}"), json!({"type": "apiKey", "in": "header", "name": header}))
-                }
-                RouteAuth::Basic { .. } => ("basic".to_owned(), json!({"type": "http", "scheme": "basic"})),
-                RouteAuth::Jwt { .. } => {
-                    ("jwt".to_owned(), json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}))
-                }
+                RouteAuth::ApiKey { header, .. } => (
+                    format!("apiKey_{header}"),
+                    json!({"type": "apiKey", "in": "header", "name": header}),
+                ),
+                RouteAuth::Basic { .. } => (
+                    "basic".to_owned(),
+                    json!({"type": "http", "scheme": "basic"}),
+                ),
+                RouteAuth::Jwt { .. } => (
+                    "jwt".to_owned(),
+                    json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}),
+                ),
             };
-            responses.insert("401".into(), error_response("Missing or wrong credentials."));
+            responses.insert(
+                "401".into(),
+                error_response("Missing or wrong credentials."),
+            );
             operation.insert("security".into(), json!([{ name.clone(): [] }]));
             schemes.insert(name, scheme);
         }
         operation.insert("responses".into(), Value::Object(responses));
-        let item = paths.entry(route.trigger.path.clone()).or_insert_with(|| json!({}));
+        let item = paths
+            .entry(route.trigger.path.clone())
+            .or_insert_with(|| json!({}));
         if let Value::Object(item) = item {
-            item.insert(route.method.as_str().to_ascii_lowercase(), Value::Object(operation));
+            item.insert(
+                route.method.as_str().to_ascii_lowercase(),
+                Value::Object(operation),
+            );
         }
     }
     let mut info = Map::new();

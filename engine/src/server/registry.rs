@@ -66,13 +66,17 @@ impl Default for EngineOptions {
             default_concurrency: 64,
             queue_timeout: Duration::from_millis(200),
             drain_timeout: Duration::from_secs(30),
-            js_workers: std::thread::available_parallelism().map_or(2, |n| n.get()).min(4),
+            js_workers: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(4),
         }
     }
 }
 
 /// The log level of a deployment: its request and run events below it are not emitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Failures only.
@@ -310,7 +314,9 @@ impl Deployment {
     /// Counts a run as in flight until the guard drops.
     pub fn enter(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight { deployment: self.clone() }
+        InFlight {
+            deployment: self.clone(),
+        }
     }
 
     /// The deadline of runs of `function`.
@@ -324,11 +330,19 @@ impl Deployment {
 
     /// Keeps a background task (a trigger's loop) alive as long as the deployment is loaded.
     pub fn add_background(&self, handle: tokio::task::AbortHandle) {
-        self.background.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        self.background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
     }
 
     fn stop_background(&self) {
-        for handle in self.background.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for handle in self
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             handle.abort();
         }
     }
@@ -349,7 +363,12 @@ impl Deployment {
                     .map_err(|_| InvokeError::Overloaded)?
                     .map_err(|_| InvokeError::Overloaded)?,
             },
-            None => self.permits.clone().acquire_owned().await.map_err(|_| InvokeError::Overloaded)?,
+            None => self
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| InvokeError::Overloaded)?,
         };
         let _in_flight = self.enter();
         let timeout = self.timeout_of(function);
@@ -460,7 +479,10 @@ impl RouteTable {
             .vms
             .values()
             .flat_map(|entry| {
-                entry.versions.values().map(|d| (d.clone(), Arc::ptr_eq(d, &entry.active)))
+                entry
+                    .versions
+                    .values()
+                    .map(|d| (d.clone(), Arc::ptr_eq(d, &entry.active)))
             })
             .collect();
         all.sort_by(|(a, _), (b, _)| (&a.vms, &a.version).cmp(&(&b.vms, &b.version)));
@@ -489,7 +511,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -533,7 +557,9 @@ impl Registry {
         let source = spec.source.clone();
         let files = tokio::task::spawn_blocking(move || read_source(&source))
             .await
-            .map_err(|err| DeployError::Invalid(vec![Diagnostic::error("engine.load", err.to_string())]))??;
+            .map_err(|err| {
+                DeployError::Invalid(vec![Diagnostic::error("engine.load", err.to_string())])
+            })??;
         let fingerprint = settings_fingerprint(files.fingerprint, &spec);
         let _writer = self.writer.lock().await;
         let table = self.table.load_full();
@@ -544,16 +570,28 @@ impl Registry {
             let existing = existing.clone();
             existing.set_log_level(spec.log_level.unwrap_or_default());
             self.activate(&table, existing.clone());
-            return Ok(DeployReport { changed: false, deployment: existing.info(true) });
+            return Ok(DeployReport {
+                changed: false,
+                deployment: existing.info(true),
+            });
         }
         let scripting = self.deployment_scripting();
         let options = self.options.clone();
         let build_spec = spec.clone();
         let mut deployment = tokio::task::spawn_blocking(move || {
-            build(build_spec, files.files, fingerprint, &scripting, &options, connectors)
+            build(
+                build_spec,
+                files.files,
+                fingerprint,
+                &scripting,
+                &options,
+                connectors,
+            )
         })
         .await
-        .map_err(|err| DeployError::Invalid(vec![Diagnostic::error("engine.load", err.to_string())]))??;
+        .map_err(|err| {
+            DeployError::Invalid(vec![Diagnostic::error("engine.load", err.to_string())])
+        })??;
         // JavaScript compiles on the JS workers; do it now so syntax errors fail the load.
         let js_problems = deployment.program.prepare().await;
         if js_problems.iter().any(Diagnostic::is_error) {
@@ -571,24 +609,36 @@ impl Registry {
                 old.drain(drain_timeout).await;
             });
         }
-        Ok(DeployReport { changed: true, deployment: deployment.info(true) })
+        Ok(DeployReport {
+            changed: true,
+            deployment: deployment.info(true),
+        })
     }
 
     /// Swaps in a table where `deployment` is loaded and active. Holds the writer lock.
     fn activate(&self, table: &RouteTable, deployment: Arc<Deployment>) {
         let mut next = table.clone();
-        let entry = next.vms.entry(deployment.vms.clone()).or_insert_with(|| VmsEntry {
-            active: deployment.clone(),
-            versions: BTreeMap::new(),
-        });
+        let entry = next
+            .vms
+            .entry(deployment.vms.clone())
+            .or_insert_with(|| VmsEntry {
+                active: deployment.clone(),
+                versions: BTreeMap::new(),
+            });
         let was_active = Arc::ptr_eq(&entry.active, &deployment);
         let previous = std::mem::replace(&mut entry.active, deployment.clone());
-        entry.versions.insert(deployment.version.clone(), deployment.clone());
+        entry
+            .versions
+            .insert(deployment.version.clone(), deployment.clone());
         self.table.store(Arc::new(next));
         if !was_active {
             // Only the active version runs cron and MQ triggers.
             previous.stop_background();
-            let hook = self.on_activate.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let hook = self
+                .on_activate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             if let Some(hook) = hook {
                 hook(&deployment);
             }
@@ -609,7 +659,11 @@ impl Registry {
             if entry.versions.is_empty() {
                 next.vms.remove(vms);
             } else if Arc::ptr_eq(&entry.active, &removed) {
-                let latest = entry.versions.values().max_by_key(|d| d.loaded_at_ms).cloned();
+                let latest = entry
+                    .versions
+                    .values()
+                    .max_by_key(|d| d.loaded_at_ms)
+                    .cloned();
                 if let Some(latest) = latest {
                     entry.active = latest.clone();
                     newly_active = Some(latest);
@@ -617,7 +671,11 @@ impl Registry {
             }
             self.table.store(Arc::new(next));
             if let Some(active) = newly_active {
-                let hook = self.on_activate.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let hook = self
+                    .on_activate
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 if let Some(hook) = hook {
                     hook(&active);
                 }
@@ -635,13 +693,17 @@ impl Registry {
             table.deployments()
         };
         let drain_timeout = self.options.drain_timeout;
-        futures_util::future::join_all(deployments.iter().map(|(d, _)| d.drain(drain_timeout))).await;
+        futures_util::future::join_all(deployments.iter().map(|(d, _)| d.drain(drain_timeout)))
+            .await;
     }
 
     /// Script engines for a new deployment: the shared Rhai engine, its own JavaScript pool.
     fn deployment_scripting(&self) -> Scripting {
         let library = Library::new(Arc::new(SystemClock));
-        let js = JsPoolConfig { workers: self.options.js_workers, ..JsPoolConfig::default() };
+        let js = JsPoolConfig {
+            workers: self.options.js_workers,
+            ..JsPoolConfig::default()
+        };
         let mut scripting = Scripting::new(library, RhaiLimits::default(), js);
         scripting.rhai = self.scripting.rhai.clone();
         scripting
@@ -657,7 +719,10 @@ fn check_names(spec: &DeploymentSpec) -> Result<(), DeployError> {
     }
     let version_ok = !spec.version.is_empty()
         && spec.version.len() <= 128
-        && spec.version.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+        && spec
+            .version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
     if !version_ok {
         return Err(DeployError::BadName(format!(
             "`{}` is not a valid version (letters, digits, `.`, `_`, `-`, `+`)",
@@ -665,7 +730,9 @@ fn check_names(spec: &DeploymentSpec) -> Result<(), DeployError> {
         )));
     }
     if spec.concurrency == Some(0) {
-        return Err(DeployError::BadName("the concurrency must be at least 1".into()));
+        return Err(DeployError::BadName(
+            "the concurrency must be at least 1".into(),
+        ));
     }
     Ok(())
 }
@@ -712,23 +779,33 @@ fn build(
     let connectors = match connectors {
         Some(fixed) => DeploymentConnectors::Fixed(fixed),
         None => {
-            let options = LiveOptions { rhai: Some(scripting.rhai.clone()), ..LiveOptions::default() };
+            let options = LiveOptions {
+                rhai: Some(scripting.rhai.clone()),
+                ..LiveOptions::default()
+            };
             let (live, found) = LiveConnectors::new(&vms.connectors, env.clone(), options);
             diagnostics.extend(found);
             DeploymentConnectors::Live(live)
         }
     };
-    let default_timeout = spec.timeout_ms.map_or(options.default_timeout, Duration::from_millis);
-    let metrics: BTreeMap<String, Arc<FunctionMetrics>> =
-        vms.functions.keys().map(|name| (name.clone(), Arc::new(FunctionMetrics::default()))).collect();
+    let default_timeout = spec
+        .timeout_ms
+        .map_or(options.default_timeout, Duration::from_millis);
+    let metrics: BTreeMap<String, Arc<FunctionMetrics>> = vms
+        .functions
+        .keys()
+        .map(|name| (name.clone(), Arc::new(FunctionMetrics::default())))
+        .collect();
     let mut routes = Vec::new();
     for (index, trigger) in vms.triggers.iter().enumerate() {
-        let Trigger::Http(http) = trigger else { continue };
+        let Trigger::Http(http) = trigger else {
+            continue;
+        };
         match http_route(http, &vms, &env, scripting, &metrics, default_timeout) {
             Ok(route) => {
-                if let Some(other) =
-                    routes.iter().find(|r: &&HttpRoute| r.method == route.method && r.pattern.same_shape(&route.pattern))
-                {
+                if let Some(other) = routes.iter().find(|r: &&HttpRoute| {
+                    r.method == route.method && r.pattern.same_shape(&route.pattern)
+                }) {
                     diagnostics.push(
                         Diagnostic::error(
                             "engine.route-conflict",
@@ -747,8 +824,16 @@ fn build(
                 routes.push(route);
             }
             Err(message) => diagnostics.push(
-                Diagnostic::error("engine.route", format!("trigger {} ({} {}): {message}", index + 1, http_method(http.method), http.path))
-                    .in_file("triggers.yaml"),
+                Diagnostic::error(
+                    "engine.route",
+                    format!(
+                        "trigger {} ({} {}): {message}",
+                        index + 1,
+                        http_method(http.method),
+                        http.path
+                    ),
+                )
+                .in_file("triggers.yaml"),
             ),
         }
     }
@@ -758,7 +843,10 @@ fn build(
     routes.sort_by_key(|r| r.pattern.specificity());
     let openapi = serde_json::to_vec(&openapi_document(&spec.vms, &spec.version, &vms, &routes))
         .unwrap_or_default();
-    let concurrency = spec.concurrency.unwrap_or(options.default_concurrency).max(1);
+    let concurrency = spec
+        .concurrency
+        .unwrap_or(options.default_concurrency)
+        .max(1);
     Ok(Deployment {
         vms: spec.vms.clone(),
         version: spec.version.clone(),
@@ -772,7 +860,9 @@ fn build(
         default_timeout,
         queue_timeout: options.queue_timeout,
         metrics,
-        loaded_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        loaded_at_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         load_time: Duration::ZERO,
         warnings: diagnostics,
         permits: Arc::new(Semaphore::new(concurrency as usize)),
@@ -821,7 +911,11 @@ fn http_route(
             .map_err(|err| format!("the input mapping of `{field}` does not compile: {err}"))?;
         mapping.push((field.clone(), ast));
     }
-    let auth = http.auth.as_ref().map(|auth| Authenticator::new(auth, env)).transpose()?;
+    let auth = http
+        .auth
+        .as_ref()
+        .map(|auth| Authenticator::new(auth, env))
+        .transpose()?;
     let status = StatusCode::from_u16(http.status.unwrap_or(200))
         .map_err(|_| format!("{} is not an HTTP status", http.status.unwrap_or(200)))?;
     for status in http.error_statuses.values() {
@@ -835,7 +929,10 @@ fn http_route(
         mapping,
         auth,
         status,
-        timeout: function.spec.timeout_ms.map_or(default_timeout, Duration::from_millis),
+        timeout: function
+            .spec
+            .timeout_ms
+            .map_or(default_timeout, Duration::from_millis),
         metrics: metrics.get(&http.function).cloned().unwrap_or_default(),
     })
 }

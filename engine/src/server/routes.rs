@@ -33,13 +33,23 @@ impl Pattern {
         for part in split_path(path) {
             if let Some(inner) = part.strip_prefix('{') {
                 let Some(name) = inner.strip_suffix('}') else {
-                    return Err(format!("the route path `{path}` has an unclosed `{{` in `{part}`"));
+                    return Err(format!(
+                        "the route path `{path}` has an unclosed `{{` in `{part}`"
+                    ));
                 };
-                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    return Err(format!("the route path `{path}` has a bad parameter name `{part}`"));
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(format!(
+                        "the route path `{path}` has a bad parameter name `{part}`"
+                    ));
                 }
-                if segments.iter().any(|s| matches!(s, Segment::Param(n) if n == name)) {
-                    return Err(format!("the route path `{path}` repeats the parameter `{name}`"));
+                if segments
+                    .iter()
+                    .any(|s| matches!(s, Segment::Param(n) if n == name))
+                {
+                    return Err(format!(
+                        "the route path `{path}` repeats the parameter `{name}`"
+                    ));
                 }
                 segments.push(Segment::Param(name.to_owned()));
             } else if part.contains(['{', '}']) {
@@ -63,17 +73,24 @@ impl Pattern {
 
     /// Sort key: literals (0) before parameters (1), segment by segment.
     pub fn specificity(&self) -> Vec<u8> {
-        self.segments.iter().map(|s| matches!(s, Segment::Param(_)) as u8).collect()
+        self.segments
+            .iter()
+            .map(|s| matches!(s, Segment::Param(_)) as u8)
+            .collect()
     }
 
     /// Whether two patterns match exactly the same paths.
     pub fn same_shape(&self, other: &Pattern) -> bool {
         self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|pair| match pair {
-                (Segment::Literal(a), Segment::Literal(b)) => a == b,
-                (Segment::Param(_), Segment::Param(_)) => true,
-                _ => false,
-            })
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|pair| match pair {
+                    (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                    (Segment::Param(_), Segment::Param(_)) => true,
+                    _ => false,
+                })
     }
 
     /// Matches the (still percent-encoded) path segments; the bound parameters, decoded.
@@ -137,7 +154,9 @@ mod tests {
     #[test]
     fn parameters_bind_and_decode() {
         let pattern = Pattern::parse("/users/{id}/orders").expect("parse");
-        let params = pattern.matches(&split_path("/users/a%20b/orders/")).expect("match");
+        let params = pattern
+            .matches(&split_path("/users/a%20b/orders/"))
+            .expect("match");
         assert_eq!(params["id"], "a b");
         assert!(pattern.matches(&split_path("/users/a")).is_none());
     }

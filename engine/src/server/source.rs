@@ -74,7 +74,10 @@ pub fn read_source(source: &Source) -> Result<SourceFiles, SourceError> {
             read_tarball(&bytes)?
         }
     };
-    Ok(SourceFiles { fingerprint: fingerprint(&files), files })
+    Ok(SourceFiles {
+        fingerprint: fingerprint(&files),
+        files,
+    })
 }
 
 /// A hash of every path and byte of `files`.
@@ -85,7 +88,10 @@ pub fn fingerprint(files: &VmsFiles) -> u64 {
 }
 
 fn io_error(path: &Path, error: std::io::Error) -> SourceError {
-    SourceError::Io { path: path.display().to_string(), error }
+    SourceError::Io {
+        path: path.display().to_string(),
+        error,
+    }
 }
 
 /// Reads every regular file under `root`, skipping hidden files and folders (`.git`…).
@@ -140,13 +146,18 @@ pub fn read_tarball(bytes: &[u8]) -> Result<VmsFiles, SourceError> {
     let mut archive = tar::Archive::new(reader);
     let mut files = VmsFiles::new();
     let mut total = 0u64;
-    let entries = archive.entries().map_err(|err| SourceError::Tarball(err.to_string()))?;
+    let entries = archive
+        .entries()
+        .map_err(|err| SourceError::Tarball(err.to_string()))?;
     for entry in entries {
         let mut entry = entry.map_err(|err| SourceError::Tarball(err.to_string()))?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let path = entry.path().map_err(|err| SourceError::Tarball(err.to_string()))?.into_owned();
+        let path = entry
+            .path()
+            .map_err(|err| SourceError::Tarball(err.to_string()))?
+            .into_owned();
         // Only plain relative paths: no `..`, no absolute paths, no hidden parts.
         let safe = path.components().all(|c| match c {
             Component::Normal(part) => !part.to_string_lossy().starts_with('.'),
@@ -161,7 +172,9 @@ pub fn read_tarball(bytes: &[u8]) -> Result<VmsFiles, SourceError> {
             return Err(SourceError::TooLarge);
         }
         let mut content = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut content).map_err(|err| SourceError::Tarball(err.to_string()))?;
+        entry
+            .read_to_end(&mut content)
+            .map_err(|err| SourceError::Tarball(err.to_string()))?;
         files.insert(slash_path(&path), content);
     }
     Ok(strip_single_root(files))
@@ -171,13 +184,20 @@ fn strip_single_root(files: VmsFiles) -> VmsFiles {
     if files.is_empty() || files.contains_key(starweave_model::vms::disk::MANIFEST_FILE) {
         return files;
     }
-    let first = files.keys().next().and_then(|k| k.split_once('/')).map(|(root, _)| root.to_owned());
+    let first = files
+        .keys()
+        .next()
+        .and_then(|k| k.split_once('/'))
+        .map(|(root, _)| root.to_owned());
     let Some(root) = first else { return files };
     let prefix = format!("{root}/");
     if !files.keys().all(|k| k.starts_with(&prefix)) {
         return files;
     }
-    files.into_iter().map(|(k, v)| (k[prefix.len()..].to_owned(), v)).collect()
+    files
+        .into_iter()
+        .map(|(k, v)| (k[prefix.len()..].to_owned(), v))
+        .collect()
 }
 
 #[cfg(test)]
@@ -191,7 +211,9 @@ mod tests {
             header.set_size(content.len() as u64);
             header.set_mode(0o644);
             header.set_cksum();
-            builder.append_data(&mut header, path, content.as_bytes()).expect("append");
+            builder
+                .append_data(&mut header, path, content.as_bytes())
+                .expect("append");
         }
         let tar = builder.into_inner().expect("tar");
         if !gzip {
@@ -204,9 +226,18 @@ mod tests {
 
     #[test]
     fn tarballs_with_one_root_folder_are_rooted_there() {
-        let bytes = tarball(&[("shop/vms.yaml", "name: shop\n"), ("shop/functions/a.rhai", "1")], true);
+        let bytes = tarball(
+            &[
+                ("shop/vms.yaml", "name: shop\n"),
+                ("shop/functions/a.rhai", "1"),
+            ],
+            true,
+        );
         let files = read_tarball(&bytes).expect("read");
-        assert_eq!(files.keys().collect::<Vec<_>>(), ["functions/a.rhai", "vms.yaml"]);
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            ["functions/a.rhai", "vms.yaml"]
+        );
     }
 
     #[test]

@@ -62,7 +62,10 @@ pub async fn start_engine(options: EngineOptions) -> TestEngine {
         server,
         data: data_addr,
         admin: admin_addr,
-        client: reqwest::Client::builder().no_proxy().build().expect("client"),
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
         stop: Some(stop),
     }
 }
@@ -80,7 +83,8 @@ impl TestEngine {
 
     /// Deploys a folder through the admin API; returns status and body.
     pub async fn deploy(&self, vms: &str, version: &str, dir: &Path, extra: Value) -> (u16, Value) {
-        let mut body = json!({"vms": vms, "version": version, "source": {"path": dir.display().to_string()}});
+        let mut body =
+            json!({"vms": vms, "version": version, "source": {"path": dir.display().to_string()}});
         if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
             body.extend(extra);
         }
@@ -117,7 +121,13 @@ impl TestEngine {
 
     /// POST JSON on the data plane: status and JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.client.post(self.url(path)).json(body).send().await.expect("post");
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("post");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -160,7 +170,10 @@ pub fn greeter(root: &Path, dir_name: &str, version: &str) -> PathBuf {
             ("functions/hello.rhai", &hello),
             ("functions/version.rhai", &version_fn),
             ("functions/spin.yaml", "timeout_ms: 300\n"),
-            ("functions/spin.js", "export default async function (input, ctx) {\n  while (true) {}\n}\n"),
+            (
+                "functions/spin.js",
+                "export default async function (input, ctx) {\n  while (true) {}\n}\n",
+            ),
             (
                 "triggers.yaml",
                 "- kind: http\n  function: hello\n  method: GET\n  path: /hello/{name}\n  error_statuses:\n    NO_ROBOTS: 403\n- kind: http\n  function: hello\n  method: POST\n  path: /hello\n  status: 201\n- kind: http\n  function: version\n  method: GET\n  path: /version\n- kind: http\n  function: spin\n  method: GET\n  path: /spin\n",
