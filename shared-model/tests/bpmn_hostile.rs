@@ -132,7 +132,7 @@ fn deep_nesting_is_cut_without_overflowing_the_stack() {
     for depth in [10_000usize, 70_000] {
         let mut text = String::from(HEAD);
         text.push_str("<bpmn:process id=\"p\"><bpmn:extensionElements>");
-        text.push_str(&"<x:a xmlns:x=\"urn:x\">".repeat(1).to_string());
+        text.push_str("<x:a xmlns:x=\"urn:x\">");
         text.push_str(&"<x:a>".repeat(depth));
         text.push_str(&"</x:a>".repeat(depth + 1));
         text.push_str("</bpmn:extensionElements></bpmn:process></bpmn:definitions>");
