@@ -529,7 +529,7 @@ impl<'a> Validator<'a> {
                 if let Some(target) = target
                     && self.kind_of(target).is_none()
                     && self.source_map.pos(target).is_none()
-                    && !defs.base.id.as_deref().is_some_and(|id| id == target)
+                    && defs.base.id.as_deref().is_none_or(|id| id != target)
                 {
                     let diag = Diagnostic::warning(
                         "bpmn.di-unknown-element",
