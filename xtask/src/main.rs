@@ -15,6 +15,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod services;
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("services") => services::ensure_services(),
         _ => {
             eprintln!("usage: cargo xtask <run|test|bench [model|engine]|fuzz <target> [seconds]>");
             return ExitCode::from(2);
@@ -81,7 +84,10 @@ fn ensure_tools() -> Result<()> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    if !targets.lines().any(|t| t.trim() == "wasm32-unknown-unknown") {
+    if !targets
+        .lines()
+        .any(|t| t.trim() == "wasm32-unknown-unknown")
+    {
         exec(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     if !cargo_sub_ok("nextest") {
@@ -110,6 +116,8 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The integration tests need PostgreSQL, MariaDB, Redis and NATS on loopback.
+    services::ensure_services()?;
     exec(cargo().args([
         "nextest",
         "run",
