@@ -1,0 +1,95 @@
+//! The real `starweave-engine` binary: `--load` at start, `/readyz`, JSON logs, and graceful
+//! shutdown — SIGTERM while a slow request is in flight lets it complete, then exits 0.
+
+mod server_common;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use server_common::{TOKEN, write_vms};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = write_vms(
+        root.path(),
+        "slow",
+        &[
+            ("vms.yaml", "name: slow\n"),
+            ("functions/nap.yaml", "timeout_ms: 10000\n"),
+            (
+                "functions/nap.js",
+                "export default async function () {\n  const end = Date.now() + 1000;\n  while (Date.now() < end) {}\n  return { slept: true };\n}\n",
+            ),
+            ("triggers.yaml", "- kind: http\n  function: nap\n  method: GET\n  path: /nap\n"),
+        ],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_starweave-engine"))
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--load"])
+        .arg(&dir)
+        .env("STARWEAVE_ADMIN_TOKEN", TOKEN)
+        .env("STARWEAVE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the engine");
+    // The log's first line names the bound addresses.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<Value>();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let parsed = serde_json::from_str(&line).unwrap_or_else(|_| Value::String(line));
+            if lines_tx.send(parsed).is_err() {
+                break;
+            }
+        }
+    });
+    let listening = loop {
+        let line = lines_rx.recv_timeout(Duration::from_secs(30)).expect("a log line");
+        if line["message"] == "engine listening" {
+            break line;
+        }
+    };
+    let data = listening["listen"].as_str().expect("listen").to_owned();
+    let admin = listening["admin"].as_str().expect("admin").to_owned();
+    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let mut ready = false;
+    for _ in 0..300 {
+        let response = client.get(format!("http://{admin}/readyz")).send().await.expect("readyz");
+        if response.status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ready, "the engine became ready");
+
+    let slow = tokio::spawn({
+        let client = client.clone();
+        let url = format!("http://{data}/slow/nap");
+        async move {
+            let response = client.get(url).send().await.expect("the slow request gets an answer");
+            (response.status().as_u16(), response.json::<Value>().await.expect("json"))
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+
+    let (status, body) = slow.await.expect("slow task");
+    assert_eq!((status, body), (200, serde_json::json!({"slept": true})));
+    let exit = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+
+    // The log lines were JSON with the request's fields.
+    let logs: Vec<Value> = lines_rx.try_iter().collect();
+    let request = logs.iter().find(|l| l["message"] == "request").expect("a request log line");
+    assert_eq!(request["vms"], "slow");
+    assert_eq!(request["version"], "local");
+    assert_eq!(request["function"], "nap");
+    assert_eq!(request["trigger"], "http");
+    assert_eq!(request["trace_id"].as_str().map(str::len), Some(32));
+    assert!(logs.iter().any(|l| l["message"] == "engine stopped"), "{logs:?}");
+}
