@@ -59,6 +59,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TemplateArg::HttpJs)]
         template: TemplateArg,
     },
+    /// Serve a VMS on an embedded engine at 127.0.0.1 and reload it when its files change.
+    ///
+    /// Routes are under `/<vms>/…`; an edit that does not load prints its diagnostics and the
+    /// last good version keeps serving. Env values: the VMS's declared variables from this
+    /// process's environment.
+    Dev {
+        /// The VMS directory.
+        dir: PathBuf,
+        /// The port (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -93,6 +105,7 @@ pub fn main() -> ExitCode {
             stdout,
         } => cmd_fmt(&paths, check, stdout),
         Command::New { dir, template } => cmd_new(&dir, template),
+        Command::Dev { dir, port } => crate::dev::cmd_dev(crate::dev::DevArgs { dir, port }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "starweave", &mut io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 //! the model produced. No formatting or validation rule lives here.
 
 mod cli;
+mod dev;
 mod files;
 
 use std::process::ExitCode;
