@@ -45,7 +45,13 @@ pub fn cmd_dev(args: DevArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        dev_loop(&args.dir, listener, |line| println!("{line}"), shutdown_signal()).await
+        dev_loop(
+            &args.dir,
+            listener,
+            |line| println!("{line}"),
+            shutdown_signal(),
+        )
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -57,12 +63,16 @@ fn snapshot(root: &Path) -> Snapshot {
     let mut files = Snapshot::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            let Ok(metadata) = entry.metadata() else { continue };
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
             if metadata.is_dir() {
                 pending.push(entry.path());
             } else {
@@ -175,15 +185,25 @@ async fn load(
             }
             say(format!(
                 "{} {vms} in {:.0} ms: http://{addr}/{vms}/ (OpenAPI: http://{addr}/{vms}/openapi.json)",
-                if loaded.is_some() { "reloaded" } else { "serving" },
+                if loaded.is_some() {
+                    "reloaded"
+                } else {
+                    "serving"
+                },
                 started.elapsed().as_secs_f64() * 1000.0
             ));
             for route in &report.deployment.routes {
                 say(format!("  {route}"));
             }
-            if let Some(previous) = loaded.replace(Loaded { vms: vms.clone(), version }) {
+            if let Some(previous) = loaded.replace(Loaded {
+                vms: vms.clone(),
+                version,
+            }) {
                 // The new version already serves; the old one drains before the next poll.
-                server.registry.undeploy(&previous.vms, &previous.version).await;
+                server
+                    .registry
+                    .undeploy(&previous.vms, &previous.version)
+                    .await;
             }
         }
         Err(DeployError::Invalid(diagnostics)) => {
@@ -253,9 +273,19 @@ mod tests {
         let root = tempfile::tempdir().expect("tempdir");
         let dir = root.path().join("hello");
         write(&dir, "vms.yaml", "name: hello\n");
-        write(&dir, "functions/hi.rhai", "fn main(input, ctx) { #{ says: \"one\" } }\n");
-        write(&dir, "triggers.yaml", "- kind: http\n  function: hi\n  method: GET\n  path: /hi\n");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        write(
+            &dir,
+            "functions/hi.rhai",
+            "fn main(input, ctx) { #{ says: \"one\" } }\n",
+        );
+        write(
+            &dir,
+            "triggers.yaml",
+            "- kind: http\n  function: hi\n  method: GET\n  path: /hi\n",
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}/hello/hi", listener.local_addr().expect("addr"));
         let said = Arc::new(Mutex::new(Vec::<String>::new()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -270,28 +300,65 @@ mod tests {
                 .await
             })
         };
-        let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        assert!(wait_for(&client, &url, "one").await, "{:?}", said.lock().expect("lock"));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        assert!(
+            wait_for(&client, &url, "one").await,
+            "{:?}",
+            said.lock().expect("lock")
+        );
 
-        write(&dir, "functions/hi.rhai", "fn main(input, ctx) { #{ says: \"two\" } }\n");
-        assert!(wait_for(&client, &url, "two").await, "{:?}", said.lock().expect("lock"));
+        write(
+            &dir,
+            "functions/hi.rhai",
+            "fn main(input, ctx) { #{ says: \"two\" } }\n",
+        );
+        assert!(
+            wait_for(&client, &url, "two").await,
+            "{:?}",
+            said.lock().expect("lock")
+        );
 
-        write(&dir, "functions/hi.rhai", "fn main(input, ctx) { let = ; }\n");
+        write(
+            &dir,
+            "functions/hi.rhai",
+            "fn main(input, ctx) { let = ; }\n",
+        );
         let mut reported = false;
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(25)).await;
-            if said.lock().expect("lock").iter().any(|l| l.contains("keeps serving")) {
+            if said
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|l| l.contains("keeps serving"))
+            {
                 reported = true;
                 break;
             }
         }
         let lines = said.lock().expect("lock").clone();
         assert!(reported, "{lines:?}");
-        assert!(lines.iter().any(|l| l.contains("functions/hi.rhai") && l.contains("error")), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("functions/hi.rhai") && l.contains("error")),
+            "{lines:?}"
+        );
         assert_eq!(answer(&client, &url).await.as_deref(), Some("two"));
 
-        write(&dir, "functions/hi.rhai", "fn main(input, ctx) { #{ says: \"three\" } }\n");
-        assert!(wait_for(&client, &url, "three").await, "{:?}", said.lock().expect("lock"));
+        write(
+            &dir,
+            "functions/hi.rhai",
+            "fn main(input, ctx) { #{ says: \"three\" } }\n",
+        );
+        assert!(
+            wait_for(&client, &url, "three").await,
+            "{:?}",
+            said.lock().expect("lock")
+        );
         let _ = stop.send(());
         task.await.expect("join").expect("dev loop");
     }

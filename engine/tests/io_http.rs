@@ -30,7 +30,12 @@ impl Upstream {
     }
 
     fn hits(&self, key: &str) -> u32 {
-        self.hits.lock().expect("lock").get(key).copied().unwrap_or(0)
+        self.hits
+            .lock()
+            .expect("lock")
+            .get(key)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -48,14 +53,19 @@ async fn serve() -> (String, Upstream) {
     let app = Router::new()
         .route(
             "/flaky/{id}",
-            get(|State(u): State<Upstream>, Path(id): Path<String>| async move {
-                let n = u.hit(&format!("flaky-{id}"));
-                if n < 3 {
-                    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "busy"})))
-                } else {
-                    (StatusCode::OK, Json(json!({"id": id, "attempt": n})))
-                }
-            }),
+            get(
+                |State(u): State<Upstream>, Path(id): Path<String>| async move {
+                    let n = u.hit(&format!("flaky-{id}"));
+                    if n < 3 {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Json(json!({"error": "busy"})),
+                        )
+                    } else {
+                        (StatusCode::OK, Json(json!({"id": id, "attempt": n})))
+                    }
+                },
+            ),
         )
         .route(
             "/flaky-post",
@@ -73,9 +83,11 @@ async fn serve() -> (String, Upstream) {
         )
         .route(
             "/echo",
-            get(|headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
-                Json(json!({"query": q, "headers": headers_json(&headers)}))
-            })
+            get(
+                |headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                    Json(json!({"query": q, "headers": headers_json(&headers)}))
+                },
+            )
             .post(|headers: HeaderMap, Json(body): Json<Value>| async move {
                 (
                     StatusCode::CREATED,
@@ -102,12 +114,17 @@ async fn serve() -> (String, Upstream) {
                 if id == 404 {
                     (StatusCode::NOT_FOUND, Json(json!({"message": "no pet"})))
                 } else {
-                    (StatusCode::OK, Json(json!({"id": id, "name": "Rex", "tag": "dog"})))
+                    (
+                        StatusCode::OK,
+                        Json(json!({"id": id, "name": "Rex", "tag": "dog"})),
+                    )
                 }
             }),
         )
         .with_state(upstream.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         axum::serve(listener, app).await.expect("serve");
@@ -174,21 +191,29 @@ async fn retries_idempotent_calls_only_and_maps_statuses() {
     let api = live(&[("api", API)], &[("API_URL", &url)]);
 
     // GET: two 503s, then success on the third attempt.
-    let out = call(&api, "api", "flaky", json!({"id": "a b"})).await.expect("retried");
+    let out = call(&api, "api", "flaky", json!({"id": "a b"}))
+        .await
+        .expect("retried");
     assert_eq!(out, json!({"id": "a b", "attempt": 3}));
     assert_eq!(upstream.hits("flaky-a b"), 3);
 
     // POST: never retried; the 503 is an HTTP_503 error.
-    let err = call(&api, "api", "flaky_post", json!({})).await.expect_err("503");
+    let err = call(&api, "api", "flaky_post", json!({}))
+        .await
+        .expect_err("503");
     assert_eq!(err.code.as_deref(), Some("HTTP_503"));
     assert_eq!(upstream.hits("flaky-post"), 1);
 
     // Declared statuses become error codes.
-    let err = call(&api, "api", "missing", json!({})).await.expect_err("404");
+    let err = call(&api, "api", "missing", json!({}))
+        .await
+        .expect_err("404");
     assert_eq!(err.code.as_deref(), Some("NOT_FOUND"), "{err:?}");
     let err = call(&api, "api", "boom", json!({})).await.expect_err("502");
     assert_eq!(err.code.as_deref(), Some("UPSTREAM"), "{err:?}");
-    let err = call(&api, "api", "teapot", json!({})).await.expect_err("418");
+    let err = call(&api, "api", "teapot", json!({}))
+        .await
+        .expect_err("418");
     assert_eq!(err.code.as_deref(), Some("HTTP_418"), "{err:?}");
 }
 
@@ -196,7 +221,9 @@ async fn retries_idempotent_calls_only_and_maps_statuses() {
 async fn a_slow_upstream_times_out() {
     let (url, _) = serve().await;
     let api = live(&[("api", API)], &[("API_URL", &url)]);
-    let err = call(&api, "api", "slow", json!({})).await.expect_err("timeout");
+    let err = call(&api, "api", "slow", json!({}))
+        .await
+        .expect_err("timeout");
     assert_eq!(err.code.as_deref(), Some("TIMEOUT"), "{err:?}");
 }
 
@@ -204,14 +231,26 @@ async fn a_slow_upstream_times_out() {
 async fn templates_fill_query_headers_and_body() {
     let (url, _) = serve().await;
     let api = live(&[("api", API)], &[("API_URL", &format!("{url}/"))]);
-    let out = call(&api, "api", "echo", json!({"q": "a&b=c", "trace": 7})).await.expect("echo");
+    let out = call(&api, "api", "echo", json!({"q": "a&b=c", "trace": 7}))
+        .await
+        .expect("echo");
     // `page` rendered empty and was left out; `&` and `=` were encoded.
     assert_eq!(out["query"], json!({"q": "a&b=c"}));
     assert_eq!(out["headers"]["x-trace"], "t-7");
     assert_eq!(out["headers"]["x-client"], "starweave");
 
-    let out = call(&api, "api", "create", json!({"items": [1, {"a": 2}], "n": 5})).await.expect("create");
-    assert_eq!(out, json!({"status": 201, "id": "r-1", "items": [1, {"a": 2}]}));
+    let out = call(
+        &api,
+        "api",
+        "create",
+        json!({"items": [1, {"a": 2}], "n": 5}),
+    )
+    .await
+    .expect("create");
+    assert_eq!(
+        out,
+        json!({"status": 201, "id": "r-1", "items": [1, {"a": 2}]})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,15 +263,33 @@ auth: { type: bearer, token_env: API_TOKEN }
 methods:
 - { name: secure, method: GET, path: /secure }
 "#;
-    let api = live(&[("api", bearer)], &[("API_URL", &url), ("API_TOKEN", "tok-abc123")]);
-    assert_eq!(call(&api, "api", "secure", json!({})).await.expect("authorized"), json!({"ok": true}));
-    let api = live(&[("api", bearer)], &[("API_URL", &url), ("API_TOKEN", "wrong-token")]);
-    let err = call(&api, "api", "secure", json!({})).await.expect_err("401");
+    let api = live(
+        &[("api", bearer)],
+        &[("API_URL", &url), ("API_TOKEN", "tok-abc123")],
+    );
+    assert_eq!(
+        call(&api, "api", "secure", json!({}))
+            .await
+            .expect("authorized"),
+        json!({"ok": true})
+    );
+    let api = live(
+        &[("api", bearer)],
+        &[("API_URL", &url), ("API_TOKEN", "wrong-token")],
+    );
+    let err = call(&api, "api", "secure", json!({}))
+        .await
+        .expect_err("401");
     assert_eq!(err.code.as_deref(), Some("HTTP_401"));
     assert!(!err.message.contains("wrong-token"), "{err:?}");
     let api = live(&[("api", bearer)], &[("API_URL", &url)]);
-    let err = call(&api, "api", "secure", json!({})).await.expect_err("no token");
-    assert!(err.message.contains("API_TOKEN") && err.message.contains("not set"), "{err:?}");
+    let err = call(&api, "api", "secure", json!({}))
+        .await
+        .expect_err("no token");
+    assert!(
+        err.message.contains("API_TOKEN") && err.message.contains("not set"),
+        "{err:?}"
+    );
 
     let basic = r#"
 kind: http
@@ -241,7 +298,14 @@ auth: { type: basic, username_env: API_USER, password_env: API_PASSWORD }
 methods:
 - { name: echo, method: GET, path: /echo }
 "#;
-    let api = live(&[("api", basic)], &[("API_URL", &url), ("API_USER", "ann"), ("API_PASSWORD", "pa:ss")]);
+    let api = live(
+        &[("api", basic)],
+        &[
+            ("API_URL", &url),
+            ("API_USER", "ann"),
+            ("API_PASSWORD", "pa:ss"),
+        ],
+    );
     let out = call(&api, "api", "echo", json!({})).await.expect("echo");
     assert_eq!(out["headers"]["authorization"], "Basic YW5uOnBhOnNz");
 
@@ -253,7 +317,10 @@ retry: { max_attempts: 2, backoff: { initial_ms: 1 } }
 methods:
 - { name: echo, method: GET, path: /echo }
 "#;
-    let api = live(&[("api", key)], &[("API_URL", &url), ("API_KEY", "k-secret-42")]);
+    let api = live(
+        &[("api", key)],
+        &[("API_URL", &url), ("API_KEY", "k-secret-42")],
+    );
     let out = call(&api, "api", "echo", json!({})).await.expect("echo");
     assert_eq!(out["query"]["api_key"], "k-secret-42");
 
@@ -264,11 +331,19 @@ methods:
         listener.local_addr().expect("addr")
     };
     let down = format!("http://user:url-pass-99@{closed}");
-    let api = live(&[("api", key)], &[("API_URL", &down), ("API_KEY", "k-secret-42")]);
-    let err = call(&api, "api", "echo", json!({})).await.expect_err("connection refused");
+    let api = live(
+        &[("api", key)],
+        &[("API_URL", &down), ("API_KEY", "k-secret-42")],
+    );
+    let err = call(&api, "api", "echo", json!({}))
+        .await
+        .expect_err("connection refused");
     assert!(err.code.is_none(), "{err:?}");
     assert!(err.message.contains("2 attempt"), "{err:?}");
-    assert!(!err.message.contains("k-secret-42") && !err.message.contains("url-pass-99"), "{err:?}");
+    assert!(
+        !err.message.contains("k-secret-42") && !err.message.contains("url-pass-99"),
+        "{err:?}"
+    );
 }
 
 const PETSTORE: &str = include_str!("../testdata/io/petstore.yaml");
@@ -280,40 +355,100 @@ fn openapi_import_builds_methods_from_operations() {
     assert_eq!(connector.base_url, "http://127.0.0.1:9/v1");
     assert_eq!(connector.description.as_deref(), Some("Petstore"));
     let names: Vec<&str> = connector.methods.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["listPets", "createPet", "showPetById", "delete_pets_petId"]);
+    assert_eq!(
+        names,
+        ["listPets", "createPet", "showPetById", "delete_pets_petId"]
+    );
 
     let list = &connector.methods[0];
     assert_eq!(list.path, "/pets");
-    assert_eq!(list.query.get("limit").map(String::as_str), Some("{{ input.limit }}"));
-    assert_eq!(list.headers.get("X-Request-Id").map(String::as_str), Some("{{ input.X_Request_Id }}"));
-    assert_eq!(list.input.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["limit", "X_Request_Id"]);
+    assert_eq!(
+        list.query.get("limit").map(String::as_str),
+        Some("{{ input.limit }}")
+    );
+    assert_eq!(
+        list.headers.get("X-Request-Id").map(String::as_str),
+        Some("{{ input.X_Request_Id }}")
+    );
+    assert_eq!(
+        list.input
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["limit", "X_Request_Id"]
+    );
     assert!(!list.input[0].required);
     assert_eq!(list.input[0].maximum, Some(100.0));
     // An array response is wrapped as `items`.
     assert_eq!(list.response.as_deref(), Some("#{ items: response.body }"));
     assert_eq!(list.output[0].name, "items");
     let pet = list.output[0].items.as_ref().expect("items");
-    assert_eq!(pet.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["id", "name", "tag", "owner"]);
+    assert_eq!(
+        pet.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["id", "name", "tag", "owner"]
+    );
     assert!(pet.fields[0].required && !pet.fields[2].required);
 
     let create = &connector.methods[1];
-    assert_eq!(create.body, Some(json!({"name": "{{ input.name }}", "tag": "{{ input.tag }}"})));
-    assert_eq!(create.input.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["name", "tag"]);
+    assert_eq!(
+        create.body,
+        Some(json!({"name": "{{ input.name }}", "tag": "{{ input.tag }}"}))
+    );
+    assert_eq!(
+        create
+            .input
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["name", "tag"]
+    );
     assert!(create.input[0].required);
-    assert_eq!(create.error_statuses.get("409").map(String::as_str), Some("CONFLICT"));
+    assert_eq!(
+        create.error_statuses.get("409").map(String::as_str),
+        Some("CONFLICT")
+    );
 
     let show = &connector.methods[2];
     assert_eq!(show.path, "/pets/{petId}");
     assert!(show.input[0].required);
-    assert_eq!(show.output.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["id", "name", "tag", "owner"]);
-    assert_eq!(show.error_statuses.get("404").map(String::as_str), Some("NOT_FOUND"));
+    assert_eq!(
+        show.output
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>(),
+        ["id", "name", "tag", "owner"]
+    );
+    assert_eq!(
+        show.error_statuses.get("404").map(String::as_str),
+        Some("NOT_FOUND")
+    );
 
     // Person.friends refers back to Person: imported once, then `any`, with a warning.
     let owner = &show.output[3];
-    let friend = owner.fields.iter().find(|f| f.name == "friends").and_then(|f| f.items.as_deref()).expect("friends");
+    let friend = owner
+        .fields
+        .iter()
+        .find(|f| f.name == "friends")
+        .and_then(|f| f.items.as_deref())
+        .expect("friends");
     assert_eq!(friend.ty, starweave_model::vms::ParamType::Any);
-    assert!(import.diagnostics.iter().any(|d| d.severity == Severity::Warning && d.message.contains("Person")));
-    assert!(import.diagnostics.iter().all(|d| d.severity != Severity::Error), "{:#?}", import.diagnostics);
+    assert!(
+        import
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Warning && d.message.contains("Person"))
+    );
+    assert!(
+        import
+            .diagnostics
+            .iter()
+            .all(|d| d.severity != Severity::Error),
+        "{:#?}",
+        import.diagnostics
+    );
 }
 
 #[test]
@@ -322,9 +457,18 @@ fn openapi_import_reads_json_and_reports_bad_documents() {
     let import = import_openapi(&as_json.to_string());
     assert_eq!(import.connector.methods.len(), 4);
     let import = import_openapi("{ not: [valid");
-    assert!(import.diagnostics.iter().any(|d| d.code == "openapi.parse"), "{:#?}", import.diagnostics);
+    assert!(
+        import.diagnostics.iter().any(|d| d.code == "openapi.parse"),
+        "{:#?}",
+        import.diagnostics
+    );
     let import = import_openapi("swagger: '2.0'\npaths: {}\n");
-    assert!(import.diagnostics.iter().any(|d| d.code == "openapi.version"));
+    assert!(
+        import
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "openapi.version")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,10 +476,15 @@ async fn an_imported_connector_calls_the_server() {
     let (url, _) = serve().await;
     let mut connector = import_openapi(PETSTORE).connector;
     connector.base_url = "{{ env.PETS_URL }}".into();
-    let yaml = serde_yaml_ng::to_string(&starweave_model::vms::Connector::Http(connector)).expect("yaml");
+    let yaml =
+        serde_yaml_ng::to_string(&starweave_model::vms::Connector::Http(connector)).expect("yaml");
     let api = live(&[("pets", &yaml)], &[("PETS_URL", &url)]);
-    let pet = call(&api, "pets", "showPetById", json!({"petId": 7})).await.expect("pet");
+    let pet = call(&api, "pets", "showPetById", json!({"petId": 7}))
+        .await
+        .expect("pet");
     assert_eq!(pet, json!({"id": 7, "name": "Rex", "tag": "dog"}));
-    let err = call(&api, "pets", "showPetById", json!({"petId": 404})).await.expect_err("404");
+    let err = call(&api, "pets", "showPetById", json!({"petId": 404}))
+        .await
+        .expect_err("404");
     assert_eq!(err.code.as_deref(), Some("NOT_FOUND"));
 }

@@ -28,7 +28,9 @@ enum Cleanup {
 async fn postgres() -> TestDb {
     let admin_url = POSTGRES.url();
     let schema = unique("sw_test_");
-    let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to PostgreSQL");
     conn.execute(AssertSqlSafe(format!(
         "CREATE SCHEMA {schema}; CREATE TABLE {schema}.items (
             id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, qty INT NOT NULL DEFAULT 0,
@@ -39,14 +41,22 @@ async fn postgres() -> TestDb {
     .expect("create schema");
     let separator = if admin_url.contains('?') { '&' } else { '?' };
     let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
-    TestDb { driver: "postgres", url, cleanup: Cleanup::PgSchema { admin_url, schema } }
+    TestDb {
+        driver: "postgres",
+        url,
+        cleanup: Cleanup::PgSchema { admin_url, schema },
+    }
 }
 
 async fn mariadb() -> TestDb {
     let admin_url = MARIADB.url();
     let database = unique("sw_test_");
-    let mut conn = sqlx::MySqlConnection::connect(&admin_url).await.expect("connect to MariaDB");
-    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {database}"))).await.expect("create database");
+    let mut conn = sqlx::MySqlConnection::connect(&admin_url)
+        .await
+        .expect("connect to MariaDB");
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .await
+        .expect("create database");
     conn.execute(AssertSqlSafe(format!(
         "CREATE TABLE {database}.items (
             id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(200) NOT NULL UNIQUE,
@@ -55,16 +65,27 @@ async fn mariadb() -> TestDb {
     )))
     .await
     .expect("create table");
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(base, _)| base);
     let url = format!("{base}/{database}");
-    TestDb { driver: "mysql", url, cleanup: Cleanup::MysqlDatabase { admin_url, database } }
+    TestDb {
+        driver: "mysql",
+        url,
+        cleanup: Cleanup::MysqlDatabase {
+            admin_url,
+            database,
+        },
+    }
 }
 
 async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("items.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open SQLite");
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open SQLite");
     conn.execute(
         "CREATE TABLE items (
             id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
@@ -74,7 +95,11 @@ async fn sqlite() -> TestDb {
     .await
     .expect("create table");
     conn.close().await.expect("close");
-    TestDb { driver: "sqlite", url, cleanup: Cleanup::File(dir) }
+    TestDb {
+        driver: "sqlite",
+        url,
+        cleanup: Cleanup::File(dir),
+    }
 }
 
 impl TestDb {
@@ -93,12 +118,23 @@ impl TestDb {
     async fn drop(self) {
         match self.cleanup {
             Cleanup::PgSchema { admin_url, schema } => {
-                let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect");
-                conn.execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).await.expect("drop schema");
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("connect");
+                conn.execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .await
+                    .expect("drop schema");
             }
-            Cleanup::MysqlDatabase { admin_url, database } => {
-                let mut conn = sqlx::MySqlConnection::connect(&admin_url).await.expect("connect");
-                conn.execute(AssertSqlSafe(format!("DROP DATABASE {database}"))).await.expect("drop database");
+            Cleanup::MysqlDatabase {
+                admin_url,
+                database,
+            } => {
+                let mut conn = sqlx::MySqlConnection::connect(&admin_url)
+                    .await
+                    .expect("connect");
+                conn.execute(AssertSqlSafe(format!("DROP DATABASE {database}")))
+                    .await
+                    .expect("drop database");
             }
             Cleanup::File(dir) => drop(dir),
         }
@@ -107,11 +143,17 @@ impl TestDb {
 
 async fn names(db: &LiveConnectors) -> Vec<String> {
     let rows = call(db, "db", "find", json!({})).await.expect("find");
-    rows.as_array().expect("rows").iter().map(|r| r["name"].as_str().expect("name").to_owned()).collect()
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["name"].as_str().expect("name").to_owned())
+        .collect()
 }
 
 async fn insert(db: &LiveConnectors, name: &str, qty: i64, tx: Option<u64>) -> Value {
-    call_in(db, "db", "insert", json!({"name": name, "qty": qty}), tx).await.expect("insert")
+    call_in(db, "db", "insert", json!({"name": name, "qty": qty}), tx)
+        .await
+        .expect("insert")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -122,36 +164,61 @@ async fn crud_and_dynamic_sql(t: &TestDb) {
     let db = t.connectors("");
     let first = insert(&db, "apple", 5, None).await;
     let second = insert(&db, "banana", 2, None).await;
-    let (a, b) = (first["key"].as_i64().expect("key"), second["key"].as_i64().expect("key"));
+    let (a, b) = (
+        first["key"].as_i64().expect("key"),
+        second["key"].as_i64().expect("key"),
+    );
     assert!(b > a, "generated keys {first} {second}");
     insert(&db, "cherry", 9, None).await;
 
     // Dynamic <where>: no condition, one, two.
     assert_eq!(names(&db).await, ["apple", "banana", "cherry"]);
-    let rows = call(&db, "db", "find", json!({"min_qty": 5})).await.expect("find");
-    assert_eq!(rows, json!([{"id": a, "name": "apple", "qty": 5}, {"id": b + 1, "name": "cherry", "qty": 9}]));
-    let rows = call(&db, "db", "find", json!({"min_qty": 3, "prefix": "ch%"})).await.expect("find");
+    let rows = call(&db, "db", "find", json!({"min_qty": 5}))
+        .await
+        .expect("find");
+    assert_eq!(
+        rows,
+        json!([{"id": a, "name": "apple", "qty": 5}, {"id": b + 1, "name": "cherry", "qty": 9}])
+    );
+    let rows = call(&db, "db", "find", json!({"min_qty": 3, "prefix": "ch%"}))
+        .await
+        .expect("find");
     assert_eq!(rows.as_array().map(Vec::len), Some(1));
     assert_eq!(rows[0]["name"], "cherry");
 
     // <foreach> IN list.
-    let rows = call(&db, "db", "by_ids", json!({"ids": [a, b]})).await.expect("by_ids");
+    let rows = call(&db, "db", "by_ids", json!({"ids": [a, b]}))
+        .await
+        .expect("by_ids");
     assert_eq!(rows, json!([{"name": "apple"}, {"name": "banana"}]));
 
     // <set> update with an affected count.
-    let done = call(&db, "db", "set_qty", json!({"name": "banana", "qty": 7})).await.expect("update");
+    let done = call(&db, "db", "set_qty", json!({"name": "banana", "qty": 7}))
+        .await
+        .expect("update");
     assert_eq!(done, json!({"affected": 1}));
-    let done = call(&db, "db", "set_qty", json!({"name": "nobody", "qty": 7})).await.expect("update");
+    let done = call(&db, "db", "set_qty", json!({"name": "nobody", "qty": 7}))
+        .await
+        .expect("update");
     assert_eq!(done, json!({"affected": 0}));
-    let rows = call(&db, "db", "find", json!({"name": "banana"})).await.expect("find");
+    let rows = call(&db, "db", "find", json!({"name": "banana"}))
+        .await
+        .expect("find");
     assert_eq!(rows[0]["qty"], 7);
 
     // <choose>.
-    let rows = call(&db, "db", "sorted", json!({"by": "qty"})).await.expect("sorted");
-    assert_eq!(rows, json!([{"name": "cherry"}, {"name": "banana"}, {"name": "apple"}]));
+    let rows = call(&db, "db", "sorted", json!({"by": "qty"}))
+        .await
+        .expect("sorted");
+    assert_eq!(
+        rows,
+        json!([{"name": "cherry"}, {"name": "banana"}, {"name": "apple"}])
+    );
 
     // `one` and an allow-listed identifier.
-    let count = call(&db, "db", "count", json!({"table": "items"})).await.expect("count");
+    let count = call(&db, "db", "count", json!({"table": "items"}))
+        .await
+        .expect("count");
     assert_eq!(count, json!({"n": 3}));
 }
 
@@ -171,90 +238,174 @@ async fn injection_is_inert(t: &TestDb) {
     // Stored verbatim, found verbatim, and the table is still there.
     assert_eq!(names(&db).await, hostile);
     for name in hostile {
-        let rows = call(&db, "db", "find", json!({"name": name})).await.expect("find");
+        let rows = call(&db, "db", "find", json!({"name": name}))
+            .await
+            .expect("find");
         assert_eq!(rows.as_array().map(Vec::len), Some(1), "{name}");
         assert_eq!(rows[0]["name"], name);
     }
-    let rows = call(&db, "db", "find", json!({"name": "x' OR '1'='1"})).await.expect("find");
+    let rows = call(&db, "db", "find", json!({"name": "x' OR '1'='1"}))
+        .await
+        .expect("find");
     assert_eq!(rows.as_array().map(Vec::len), Some(1));
     // A hostile value where a number is expected is bound too: no row matches, nothing breaks.
     let result = call(&db, "db", "find", json!({"min_qty": "100 OR 1=1"})).await;
     if let Ok(rows) = result {
         assert_eq!(rows, json!([]), "a bound string never turns into SQL");
     }
-    assert_eq!(call(&db, "db", "count", json!({"table": "items"})).await.expect("count"), json!({"n": 6}));
+    assert_eq!(
+        call(&db, "db", "count", json!({"table": "items"}))
+            .await
+            .expect("count"),
+        json!({"n": 6})
+    );
 
     // ${} outside its allow-list is refused before anything reaches the database.
     for table in ["items; DROP TABLE items", "orders", "ITEMS", "items --"] {
-        let err = call(&db, "db", "count", json!({"table": table})).await.expect_err("refused");
+        let err = call(&db, "db", "count", json!({"table": table}))
+            .await
+            .expect_err("refused");
         assert_eq!(err.code.as_deref(), Some("REFUSED"), "{err:?}");
         assert!(err.message.contains("${table}"), "{err:?}");
-        assert!(!err.message.contains("SELECT") && !err.message.contains("DROP"), "{err:?}");
+        assert!(
+            !err.message.contains("SELECT") && !err.message.contains("DROP"),
+            "{err:?}"
+        );
     }
-    let err = call(&db, "db", "count", json!({})).await.expect_err("refused");
+    let err = call(&db, "db", "count", json!({}))
+        .await
+        .expect_err("refused");
     assert_eq!(err.code.as_deref(), Some("REFUSED"));
-    assert_eq!(call(&db, "db", "count", json!({"table": "items"})).await.expect("count"), json!({"n": 6}));
+    assert_eq!(
+        call(&db, "db", "count", json!({"table": "items"}))
+            .await
+            .expect("count"),
+        json!({"n": 6})
+    );
 }
 
 async fn transactions(t: &TestDb) {
     let db = t.connectors("").for_run();
 
     // Commit: visible afterwards.
-    db.begin_transaction(TransactionId(1), None).await.expect("begin");
+    db.begin_transaction(TransactionId(1), None)
+        .await
+        .expect("begin");
     insert(&db, "committed", 1, Some(1)).await;
     insert(&db, "committed-too", 1, Some(1)).await;
-    db.commit_transaction(TransactionId(1)).await.expect("commit");
+    db.commit_transaction(TransactionId(1))
+        .await
+        .expect("commit");
     assert_eq!(names(&db).await, ["committed", "committed-too"]);
 
     // Rollback on error: the duplicate fails with CONFLICT and the whole transaction is undone.
-    db.begin_transaction(TransactionId(2), None).await.expect("begin");
-    insert(&db, "doomed", 1, Some(2)).await;
-    let err = call_in(&db, "db", "insert", json!({"name": "committed", "qty": 1}), Some(2))
+    db.begin_transaction(TransactionId(2), None)
         .await
-        .expect_err("duplicate");
+        .expect("begin");
+    insert(&db, "doomed", 1, Some(2)).await;
+    let err = call_in(
+        &db,
+        "db",
+        "insert",
+        json!({"name": "committed", "qty": 1}),
+        Some(2),
+    )
+    .await
+    .expect_err("duplicate");
     assert_eq!(err.code.as_deref(), Some("CONFLICT"), "{err:?}");
-    db.rollback_transaction(TransactionId(2)).await.expect("rollback");
+    db.rollback_transaction(TransactionId(2))
+        .await
+        .expect("rollback");
     assert_eq!(names(&db).await, ["committed", "committed-too"]);
 
     // Nested: the inner transaction (a savepoint) rolls back, the outer commits.
-    db.begin_transaction(TransactionId(3), None).await.expect("begin");
+    db.begin_transaction(TransactionId(3), None)
+        .await
+        .expect("begin");
     insert(&db, "outer", 1, Some(3)).await;
-    db.begin_transaction(TransactionId(4), Some(TransactionId(3))).await.expect("begin nested");
+    db.begin_transaction(TransactionId(4), Some(TransactionId(3)))
+        .await
+        .expect("begin nested");
     insert(&db, "inner-undone", 1, Some(4)).await;
-    let seen = call_in(&db, "db", "find", json!({"prefix": "inner%"}), Some(4)).await.expect("find");
-    assert_eq!(seen.as_array().map(Vec::len), Some(1), "the nested transaction sees its own row");
-    db.rollback_transaction(TransactionId(4)).await.expect("rollback nested");
+    let seen = call_in(&db, "db", "find", json!({"prefix": "inner%"}), Some(4))
+        .await
+        .expect("find");
+    assert_eq!(
+        seen.as_array().map(Vec::len),
+        Some(1),
+        "the nested transaction sees its own row"
+    );
+    db.rollback_transaction(TransactionId(4))
+        .await
+        .expect("rollback nested");
     // A second nested transaction, committed, and one opened before the first call.
-    db.begin_transaction(TransactionId(5), Some(TransactionId(3))).await.expect("begin nested");
+    db.begin_transaction(TransactionId(5), Some(TransactionId(3)))
+        .await
+        .expect("begin nested");
     insert(&db, "inner-kept", 1, Some(5)).await;
-    db.commit_transaction(TransactionId(5)).await.expect("commit nested");
-    call_in(&db, "db", "set_qty", json!({"name": "outer", "qty": 42}), Some(3)).await.expect("update");
-    db.commit_transaction(TransactionId(3)).await.expect("commit");
-    assert_eq!(names(&db).await, ["committed", "committed-too", "outer", "inner-kept"]);
-    let rows = call(&db, "db", "find", json!({"name": "outer"})).await.expect("find");
+    db.commit_transaction(TransactionId(5))
+        .await
+        .expect("commit nested");
+    call_in(
+        &db,
+        "db",
+        "set_qty",
+        json!({"name": "outer", "qty": 42}),
+        Some(3),
+    )
+    .await
+    .expect("update");
+    db.commit_transaction(TransactionId(3))
+        .await
+        .expect("commit");
+    assert_eq!(
+        names(&db).await,
+        ["committed", "committed-too", "outer", "inner-kept"]
+    );
+    let rows = call(&db, "db", "find", json!({"name": "outer"}))
+        .await
+        .expect("find");
     assert_eq!(rows[0]["qty"], 42);
 
     // A transaction whose first database call happens inside a nested one.
-    db.begin_transaction(TransactionId(6), None).await.expect("begin");
-    db.begin_transaction(TransactionId(7), Some(TransactionId(6))).await.expect("begin nested");
+    db.begin_transaction(TransactionId(6), None)
+        .await
+        .expect("begin");
+    db.begin_transaction(TransactionId(7), Some(TransactionId(6)))
+        .await
+        .expect("begin nested");
     insert(&db, "late", 1, Some(7)).await;
-    db.rollback_transaction(TransactionId(7)).await.expect("rollback nested");
-    db.rollback_transaction(TransactionId(6)).await.expect("rollback");
+    db.rollback_transaction(TransactionId(7))
+        .await
+        .expect("rollback nested");
+    db.rollback_transaction(TransactionId(6))
+        .await
+        .expect("rollback");
     assert!(!names(&db).await.contains(&"late".to_owned()));
 
     // Dropping a run's view with a transaction open rolls it back.
     {
         let run = t.connectors("").for_run();
-        run.begin_transaction(TransactionId(1), None).await.expect("begin");
+        run.begin_transaction(TransactionId(1), None)
+            .await
+            .expect("begin");
         insert(&run, "abandoned", 1, Some(1)).await;
     }
     assert!(!names(&db).await.contains(&"abandoned".to_owned()));
 }
 
 async fn types_round_trip(t: &TestDb) {
-    let blob_column = if t.driver == "postgres" { "blob" } else { "blob_data" };
+    let blob_column = if t.driver == "postgres" {
+        "blob"
+    } else {
+        "blob_data"
+    };
     // MySQL binds text; its FROM_BASE64 turns it into bytes.
-    let blob_value = if t.driver == "mysql" { "FROM_BASE64(#{blob})" } else { "#{blob}" };
+    let blob_value = if t.driver == "mysql" {
+        "FROM_BASE64(#{blob})"
+    } else {
+        "#{blob}"
+    };
     let extra = format!(
         r#"
 - name: put_types
@@ -270,13 +421,22 @@ async fn types_round_trip(t: &TestDb) {
 "#
     );
     let db = t.connectors(&extra);
-    let created = if t.driver == "mysql" { "2024-05-01 12:30:00" } else { "2024-05-01T12:30:00Z" };
+    let created = if t.driver == "mysql" {
+        "2024-05-01 12:30:00"
+    } else {
+        "2024-05-01T12:30:00Z"
+    };
     let args = json!({
         "name": "typed", "price": "12.50", "data": {"a": [1, 2], "b": "x"}, "created": created,
         "day": "2024-05-01", "flag": true, "ratio": 0.25, "blob": "AAEC/w==",
     });
-    assert_eq!(call(&db, "db", "put_types", args).await.expect("insert"), json!({"affected": 1}));
-    let row = call(&db, "db", "get_types", json!({"name": "typed"})).await.expect("select");
+    assert_eq!(
+        call(&db, "db", "put_types", args).await.expect("insert"),
+        json!({"affected": 1})
+    );
+    let row = call(&db, "db", "get_types", json!({"name": "typed"}))
+        .await
+        .expect("select");
     assert_eq!(row["ratio"], 0.25, "{row}");
     assert_eq!(row["qty"], 0, "{row}");
     assert_eq!(row["flag"], true, "{row}");
@@ -292,11 +452,18 @@ async fn types_round_trip(t: &TestDb) {
             assert_eq!(row["price"], "12.50");
             // MariaDB's JSON is LONGTEXT: the text comes back as stored.
             let data: Value = match &row["data"] {
-                Value::String(text) => serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {row}")),
+                Value::String(text) => {
+                    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {row}"))
+                }
                 other => other.clone(),
             };
             assert_eq!(data, json!({"a": [1, 2], "b": "x"}));
-            assert!(row["created"].as_str().is_some_and(|c| c.starts_with("2024-05-01T12:30:00")), "{row}");
+            assert!(
+                row["created"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("2024-05-01T12:30:00")),
+                "{row}"
+            );
             assert_eq!(row["blob_value"], "AAEC/w==");
         }
         _ => {
@@ -308,11 +475,20 @@ async fn types_round_trip(t: &TestDb) {
         }
     }
     // Nulls come back as null.
-    call(&db, "db", "insert", json!({"name": "plain", "qty": 1})).await.expect("insert");
-    let row = call(&db, "db", "get_types", json!({"name": "plain"})).await.expect("select");
+    call(&db, "db", "insert", json!({"name": "plain", "qty": 1}))
+        .await
+        .expect("insert");
+    let row = call(&db, "db", "get_types", json!({"name": "plain"}))
+        .await
+        .expect("select");
     assert_eq!(row["price"], Value::Null);
     assert_eq!(row["data"], Value::Null);
-    assert_eq!(call(&db, "db", "get_types", json!({"name": "nobody"})).await.expect("select"), Value::Null);
+    assert_eq!(
+        call(&db, "db", "get_types", json!({"name": "nobody"}))
+            .await
+            .expect("select"),
+        Value::Null
+    );
 }
 
 macro_rules! on_every_database {
@@ -353,7 +529,12 @@ macro_rules! on_every_database {
     };
 }
 
-on_every_database!(crud_and_dynamic_sql, injection_is_inert, transactions, types_round_trip);
+on_every_database!(
+    crud_and_dynamic_sql,
+    injection_is_inert,
+    transactions,
+    types_round_trip
+);
 
 #[tokio::test]
 async fn broken_sql_is_a_diagnostic_and_the_method_refuses_calls() {
@@ -367,14 +548,22 @@ methods:
 - name: splice
   sql: SELECT * FROM ${table}
 "#;
-    let (db, diagnostics) = io_common::live_with_diagnostics(&[("db", yaml)], &[("DB_URL", "sqlite::memory:")]);
+    let (db, diagnostics) =
+        io_common::live_with_diagnostics(&[("db", yaml)], &[("DB_URL", "sqlite::memory:")]);
     assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
     assert_eq!(diagnostics[0].element.as_deref(), Some("db.bad"));
-    assert_eq!(diagnostics[0].pos.map(|p| (p.line, p.column)), Some((1, 38)));
+    assert_eq!(
+        diagnostics[0].pos.map(|p| (p.line, p.column)),
+        Some((1, 38))
+    );
     assert_eq!(diagnostics[1].code, "sql.identifier-without-allow-list");
-    let err = call(&db, "db", "bad", json!({"a": 1})).await.expect_err("refused");
+    let err = call(&db, "db", "bad", json!({"a": 1}))
+        .await
+        .expect_err("refused");
     assert!(err.message.contains("cannot run"), "{err:?}");
-    let err = call(&db, "db", "splice", json!({"table": "t"})).await.expect_err("refused");
+    let err = call(&db, "db", "splice", json!({"table": "t"}))
+        .await
+        .expect_err("refused");
     assert!(err.message.contains("cannot run"), "{err:?}");
 }
 
@@ -383,7 +572,10 @@ async fn a_missing_url_and_a_wrong_password_say_so_without_secrets() {
     let yaml = "kind: database\ndriver: postgres\nurl_env: DB_URL\ntimeout_ms: 5000\nmethods:\n- name: q\n  sql: SELECT 1 AS one\n";
     let db = live(&[("db", yaml)], &[]);
     let err = call(&db, "db", "q", json!({})).await.expect_err("no URL");
-    assert!(err.message.contains("DB_URL") && err.message.contains("not set"), "{err:?}");
+    assert!(
+        err.message.contains("DB_URL") && err.message.contains("not set"),
+        "{err:?}"
+    );
 
     // The PostgreSQL test server trusts loopback, so use a role that does not exist and a
     // password that must not appear in the message.
@@ -400,15 +592,27 @@ async fn a_missing_url_and_a_wrong_password_say_so_without_secrets() {
 #[tokio::test]
 async fn render_sql_shows_placeholders_and_binds_per_driver() {
     let pg = live(&[("db", ITEMS)], &[("DB_URL", "postgres://unused")]);
-    let rendered = pg.render_sql("db", "find", &json!({"name": "a", "min_qty": 2})).expect("render");
+    let rendered = pg
+        .render_sql("db", "find", &json!({"name": "a", "min_qty": 2}))
+        .expect("render");
     assert_eq!(
-        rendered.sql.split_whitespace().collect::<Vec<_>>().join(" "),
+        rendered
+            .sql
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
         "SELECT id, name, qty FROM items WHERE name = $1 AND qty >= $2 ORDER BY id"
     );
     assert_eq!(rendered.binds, vec![json!("a"), json!(2)]);
     let sqlite_items = ITEMS.replace("driver: postgres", "driver: sqlite");
     let lite = live(&[("db", &sqlite_items)], &[("DB_URL", "sqlite::memory:")]);
-    let rendered = lite.render_sql("db", "by_ids", &json!({"ids": [1, 2]})).expect("render");
-    let sql = rendered.sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let rendered = lite
+        .render_sql("db", "by_ids", &json!({"ids": [1, 2]}))
+        .expect("render");
+    let sql = rendered
+        .sql
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(sql.contains("IN (?, ?)"), "{sql}");
 }

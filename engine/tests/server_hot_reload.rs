@@ -38,20 +38,29 @@ async fn switching_versions_under_load_fails_no_request() {
         let engine = engine.clone();
         let stop = stop.clone();
         clients.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().no_proxy().build().expect("client");
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client");
             let url = engine.url("/greeter/version");
             let mut samples = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let start = Instant::now();
                 let outcome = match client.get(&url).send().await {
-                    Ok(response) if response.status().is_success() => match response.json::<Value>().await {
-                        Ok(body) => Ok(body["version"].as_str().unwrap_or("?").to_owned()),
-                        Err(err) => Err(format!("body: {err}")),
-                    },
+                    Ok(response) if response.status().is_success() => {
+                        match response.json::<Value>().await {
+                            Ok(body) => Ok(body["version"].as_str().unwrap_or("?").to_owned()),
+                            Err(err) => Err(format!("body: {err}")),
+                        }
+                    }
                     Ok(response) => Err(format!("status {}", response.status())),
                     Err(err) => Err(format!("socket: {err}")),
                 };
-                samples.push(Sample { start, end: Instant::now(), outcome });
+                samples.push(Sample {
+                    start,
+                    end: Instant::now(),
+                    outcome,
+                });
             }
             samples
         }));
@@ -80,12 +89,26 @@ async fn switching_versions_under_load_fails_no_request() {
         samples.extend(client.await.expect("client task"));
     }
 
-    let failures: Vec<_> = samples.iter().filter_map(|s| s.outcome.as_ref().err()).collect();
-    assert!(failures.is_empty(), "{} of {} requests failed: {:?}", failures.len(), samples.len(), &failures[..failures.len().min(5)]);
+    let failures: Vec<_> = samples
+        .iter()
+        .filter_map(|s| s.outcome.as_ref().err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failures.len(),
+        samples.len(),
+        &failures[..failures.len().min(5)]
+    );
 
-    println!("hot reload under load: {} requests, 8 clients, 10 switches, 0 failures", samples.len());
+    println!(
+        "hot reload under load: {} requests, 8 clients, 10 switches, 0 failures",
+        samples.len()
+    );
     for (index, (started, returned, version)) in switches.iter().enumerate() {
-        let until = switches.get(index + 1).map(|(next_start, _, _)| *next_start);
+        let until = switches
+            .get(index + 1)
+            .map(|(next_start, _, _)| *next_start);
         // Every request started after the admin call returned (and before the next switch)
         // is answered by the new version.
         let stale: Vec<_> = samples
@@ -93,7 +116,11 @@ async fn switching_versions_under_load_fails_no_request() {
             .filter(|s| s.start >= *returned && until.is_none_or(|u| s.start < u))
             .filter(|s| s.outcome.as_deref() != Ok(*version))
             .collect();
-        assert!(stale.is_empty(), "switch {index} to {version}: {} later requests saw another version", stale.len());
+        assert!(
+            stale.is_empty(),
+            "switch {index} to {version}: {} later requests saw another version",
+            stale.len()
+        );
         let first = samples
             .iter()
             .filter(|s| s.end >= *returned && s.outcome.as_deref() == Ok(*version))

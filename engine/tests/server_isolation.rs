@@ -20,8 +20,16 @@ use starweave_engine::server::source::Source;
 struct PanickingConnectors;
 
 impl Connectors for PanickingConnectors {
-    fn call<'a>(&'a self, request: ConnectorRequest<'a>) -> BoxFuture<'a, Result<Value, ConnectorError>> {
-        Box::pin(async move { panic!("connector {}.{} exploded", request.connector, request.method) })
+    fn call<'a>(
+        &'a self,
+        request: ConnectorRequest<'a>,
+    ) -> BoxFuture<'a, Result<Value, ConnectorError>> {
+        Box::pin(async move {
+            panic!(
+                "connector {}.{} exploded",
+                request.connector, request.method
+            )
+        })
     }
 }
 
@@ -45,7 +53,10 @@ const PANIC_BPMN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 fn quiet_expected_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let expected = info.payload().downcast_ref::<String>().is_some_and(|m| m.ends_with("exploded"));
+        let expected = info
+            .payload()
+            .downcast_ref::<String>()
+            .is_some_and(|m| m.ends_with("exploded"));
         if !expected {
             default(info);
         }
@@ -53,7 +64,10 @@ fn quiet_expected_panics() {
 }
 
 async fn hammer(url: String, stop: Arc<AtomicBool>) -> BTreeMap<String, usize> {
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let mut outcomes = BTreeMap::new();
     while !stop.load(Ordering::Relaxed) {
         // Fast failures would otherwise take all the CPU of this 2-core test.
@@ -71,9 +85,16 @@ async fn hammer(url: String, stop: Arc<AtomicBool>) -> BTreeMap<String, usize> {
 async fn looping_and_panicking_vms_do_not_starve_a_healthy_one() {
     quiet_expected_panics();
     let root = tempfile::tempdir().expect("tempdir");
-    let engine = start_engine(EngineOptions { queue_timeout: Duration::from_millis(50), ..EngineOptions::default() }).await;
+    let engine = start_engine(EngineOptions {
+        queue_timeout: Duration::from_millis(50),
+        ..EngineOptions::default()
+    })
+    .await;
     let healthy = greeter(root.path(), "greeter", "v1");
-    assert_eq!(engine.deploy("greeter", "v1", &healthy, json!({})).await.0, 201);
+    assert_eq!(
+        engine.deploy("greeter", "v1", &healthy, json!({})).await.0,
+        201
+    );
 
     let js_loop = write_vms(
         root.path(),
@@ -81,11 +102,19 @@ async fn looping_and_panicking_vms_do_not_starve_a_healthy_one() {
         &[
             ("vms.yaml", "name: js-loop\n"),
             ("functions/spin.yaml", "timeout_ms: 1000\n"),
-            ("functions/spin.js", "export default async function () {\n  while (true) {}\n}\n"),
-            ("triggers.yaml", "- kind: http\n  function: spin\n  method: GET\n  path: /spin\n"),
+            (
+                "functions/spin.js",
+                "export default async function () {\n  while (true) {}\n}\n",
+            ),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: spin\n  method: GET\n  path: /spin\n",
+            ),
         ],
     );
-    let (status, body) = engine.deploy("js-loop", "1", &js_loop, json!({"concurrency": 2})).await;
+    let (status, body) = engine
+        .deploy("js-loop", "1", &js_loop, json!({"concurrency": 2}))
+        .await;
     assert_eq!(status, 201, "{body}");
     let rhai_loop = write_vms(
         root.path(),
@@ -93,11 +122,19 @@ async fn looping_and_panicking_vms_do_not_starve_a_healthy_one() {
         &[
             ("vms.yaml", "name: rhai-loop\n"),
             ("functions/spin.yaml", "timeout_ms: 1000\n"),
-            ("functions/spin.rhai", "fn main(input, ctx) {\n  let i = 0;\n  loop { i += 1; }\n}\n"),
-            ("triggers.yaml", "- kind: http\n  function: spin\n  method: GET\n  path: /spin\n"),
+            (
+                "functions/spin.rhai",
+                "fn main(input, ctx) {\n  let i = 0;\n  loop { i += 1; }\n}\n",
+            ),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: spin\n  method: GET\n  path: /spin\n",
+            ),
         ],
     );
-    let (status, body) = engine.deploy("rhai-loop", "1", &rhai_loop, json!({"concurrency": 2})).await;
+    let (status, body) = engine
+        .deploy("rhai-loop", "1", &rhai_loop, json!({"concurrency": 2}))
+        .await;
     assert_eq!(status, 201, "{body}");
     let panicker = write_vms(
         root.path(),
@@ -105,8 +142,14 @@ async fn looping_and_panicking_vms_do_not_starve_a_healthy_one() {
         &[
             ("vms.yaml", "name: panicker\n"),
             ("functions/boom.bpmn", PANIC_BPMN),
-            ("connectors/net.yaml", "kind: http\nbase_url: http://127.0.0.1:9\nmethods:\n- name: ping\n  method: GET\n  path: /ping\n"),
-            ("triggers.yaml", "- kind: http\n  function: boom\n  method: GET\n  path: /boom\n"),
+            (
+                "connectors/net.yaml",
+                "kind: http\nbase_url: http://127.0.0.1:9\nmethods:\n- name: ping\n  method: GET\n  path: /ping\n",
+            ),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: boom\n  method: GET\n  path: /boom\n",
+            ),
         ],
     );
     let spec = DeploymentSpec {
@@ -118,16 +161,33 @@ async fn looping_and_panicking_vms_do_not_starve_a_healthy_one() {
         timeout_ms: None,
         log_level: None,
     };
-    engine.server.registry.deploy(spec, Some(Arc::new(PanickingConnectors))).await.expect("deploy panicker");
+    engine
+        .server
+        .registry
+        .deploy(spec, Some(Arc::new(PanickingConnectors)))
+        .await
+        .expect("deploy panicker");
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut faulty = Vec::new();
-    for path in ["/js-loop/spin", "/js-loop/spin", "/js-loop/spin", "/rhai-loop/spin", "/rhai-loop/spin", "/rhai-loop/spin", "/panicker/boom", "/panicker/boom"] {
+    for path in [
+        "/js-loop/spin",
+        "/js-loop/spin",
+        "/js-loop/spin",
+        "/rhai-loop/spin",
+        "/rhai-loop/spin",
+        "/rhai-loop/spin",
+        "/panicker/boom",
+        "/panicker/boom",
+    ] {
         faulty.push((path, tokio::spawn(hammer(engine.url(path), stop.clone()))));
     }
     // Let the faulty traffic fill its VMS's slots first.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let mut latencies = Vec::new();
     let started = Instant::now();
     let mut healthy_handles = Vec::new();
@@ -175,10 +235,18 @@ async fn looping_and_panicking_vms_do_not_starve_a_healthy_one() {
     println!("faulty traffic outcomes: {by_path:?}");
     assert!(healthy_count > 0);
     for (path, outcomes) in &by_path {
-        assert!(outcomes.keys().all(|k| ["500", "503", "504"].contains(&k.as_str())), "{path}: {outcomes:?}");
+        assert!(
+            outcomes
+                .keys()
+                .all(|k| ["500", "503", "504"].contains(&k.as_str())),
+            "{path}: {outcomes:?}"
+        );
     }
     assert!(by_path["/panicker/boom"].contains_key("500"), "{by_path:?}");
     assert!(by_path["/js-loop/spin"].contains_key("504"), "{by_path:?}");
     // The engine still serves the faulty VMS's other requests normally afterwards.
-    assert_eq!(engine.get("/greeter/version").await, (200, json!({"version": "v1"})));
+    assert_eq!(
+        engine.get("/greeter/version").await,
+        (200, json!({"version": "v1"}))
+    );
 }

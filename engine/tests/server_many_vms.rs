@@ -55,7 +55,12 @@ async fn a_thousand_vms_load_in_one_engine() {
             log_level: None,
         };
         let t = Instant::now();
-        engine.server.registry.deploy(spec, None).await.expect("deploy");
+        engine
+            .server
+            .registry
+            .deploy(spec, None)
+            .await
+            .expect("deploy");
         load_times.push(t.elapsed());
     }
     let total = started.elapsed();
@@ -66,7 +71,10 @@ async fn a_thousand_vms_load_in_one_engine() {
     for i in (0..COUNT).step_by(97) {
         let (status, body) = engine.get(&format!("/vms-{i:04}/hello/ada?n=21")).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body, json!({"message": format!("hello ada from vms-{i:04}"), "n": 42}));
+        assert_eq!(
+            body,
+            json!({"message": format!("hello ada from vms-{i:04}"), "n": 42})
+        );
     }
     let rss_serving = rss_bytes();
 

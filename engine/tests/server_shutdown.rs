@@ -23,11 +23,20 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
                 "functions/nap.js",
                 "export default async function () {\n  const end = Date.now() + 1000;\n  while (Date.now() < end) {}\n  return { slept: true };\n}\n",
             ),
-            ("triggers.yaml", "- kind: http\n  function: nap\n  method: GET\n  path: /nap\n"),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: nap\n  method: GET\n  path: /nap\n",
+            ),
         ],
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_starweave-engine"))
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--load"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--load",
+        ])
         .arg(&dir)
         .env("STARWEAVE_ADMIN_TOKEN", TOKEN)
         .env("STARWEAVE_LOG", "info")
@@ -39,7 +48,10 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<Value>();
     let stderr = child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let parsed = serde_json::from_str(&line).unwrap_or_else(|_| Value::String(line));
             if lines_tx.send(parsed).is_err() {
                 break;
@@ -47,17 +59,26 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
         }
     });
     let listening = loop {
-        let line = lines_rx.recv_timeout(Duration::from_secs(30)).expect("a log line");
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line");
         if line["message"] == "engine listening" {
             break line;
         }
     };
     let data = listening["listen"].as_str().expect("listen").to_owned();
     let admin = listening["admin"].as_str().expect("admin").to_owned();
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let mut ready = false;
     for _ in 0..300 {
-        let response = client.get(format!("http://{admin}/readyz")).send().await.expect("readyz");
+        let response = client
+            .get(format!("http://{admin}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
         if response.status() == 200 {
             ready = true;
             break;
@@ -70,26 +91,45 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
         let client = client.clone();
         let url = format!("http://{data}/slow/nap");
         async move {
-            let response = client.get(url).send().await.expect("the slow request gets an answer");
-            (response.status().as_u16(), response.json::<Value>().await.expect("json"))
+            let response = client
+                .get(url)
+                .send()
+                .await
+                .expect("the slow request gets an answer");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.expect("json"),
+            )
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
 
     let (status, body) = slow.await.expect("slow task");
     assert_eq!((status, body), (200, serde_json::json!({"slept": true})));
-    let exit = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
     assert_eq!(exit.code(), Some(0), "{exit:?}");
 
     // The log lines were JSON with the request's fields.
     let logs: Vec<Value> = lines_rx.try_iter().collect();
-    let request = logs.iter().find(|l| l["message"] == "request").expect("a request log line");
+    let request = logs
+        .iter()
+        .find(|l| l["message"] == "request")
+        .expect("a request log line");
     assert_eq!(request["vms"], "slow");
     assert_eq!(request["version"], "local");
     assert_eq!(request["function"], "nap");
     assert_eq!(request["trigger"], "http");
     assert_eq!(request["trace_id"].as_str().map(str::len), Some(32));
-    assert!(logs.iter().any(|l| l["message"] == "engine stopped"), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l["message"] == "engine stopped"),
+        "{logs:?}"
+    );
 }

@@ -59,13 +59,17 @@ impl Service {
     /// The server's URL; panics (the test fails) with how to start it when nothing listens.
     pub fn url(&self) -> String {
         let url = std::env::var(self.env).unwrap_or_else(|_| self.default_url.to_owned());
-        let host_port = host_port(&url).unwrap_or_else(|| format!("127.0.0.1:{}", self.default_port));
-        let reachable = host_port
-            .to_socket_addrs()
-            .ok()
-            .into_iter()
-            .flatten()
-            .any(|addr: SocketAddr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
+        let host_port =
+            host_port(&url).unwrap_or_else(|| format!("127.0.0.1:{}", self.default_port));
+        let reachable =
+            host_port
+                .to_socket_addrs()
+                .ok()
+                .into_iter()
+                .flatten()
+                .any(|addr: SocketAddr| {
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+                });
         assert!(
             reachable,
             "{} is not reachable at {host_port} ({}={url}). Run `cargo xtask test`, which installs \
@@ -104,16 +108,25 @@ pub fn live_with_diagnostics(
     let connectors: BTreeMap<String, Connector> = connectors
         .iter()
         .map(|(name, yaml)| {
-            let connector: Connector = serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let connector: Connector =
+                serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{name}: {e}"));
             ((*name).to_owned(), connector)
         })
         .collect();
-    let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let env = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     LiveConnectors::new(&connectors, env, LiveOptions::default())
 }
 
 /// Calls `connector.method` outside any transaction.
-pub async fn call(live: &LiveConnectors, connector: &str, method: &str, args: Value) -> Result<Value, ConnectorError> {
+pub async fn call(
+    live: &LiveConnectors,
+    connector: &str,
+    method: &str,
+    args: Value,
+) -> Result<Value, ConnectorError> {
     call_in(live, connector, method, args, None).await
 }
 
@@ -125,5 +138,11 @@ pub async fn call_in(
     args: Value,
     transaction: Option<u64>,
 ) -> Result<Value, ConnectorError> {
-    live.call(ConnectorRequest { connector, method, args, transaction: transaction.map(TransactionId) }).await
+    live.call(ConnectorRequest {
+        connector,
+        method,
+        args,
+        transaction: transaction.map(TransactionId),
+    })
+    .await
 }
