@@ -64,7 +64,8 @@ fn compile(context: &Context, method: &CacheMethod) -> Result<Plan, String> {
     }
     Ok(Plan {
         op: method.op,
-        key: Template::compile(&context.rhai, &method.key, false).map_err(|e| format!("key: {e}"))?,
+        key: Template::compile(&context.rhai, &method.key, false)
+            .map_err(|e| format!("key: {e}"))?,
         field,
         value: method
             .value
@@ -135,18 +136,33 @@ impl Cache {
     }
 
     fn fail(&self, what: &str, err: impl std::fmt::Display) -> ConnectorError {
-        technical(self.context.secrets.redact(&format!("cache connector `{}`: {what}: {err}", self.name)))
+        technical(
+            self.context
+                .secrets
+                .redact(&format!("cache connector `{}`: {what}: {err}", self.name)),
+        )
     }
 
     async fn manager(&self) -> Result<redis::aio::ConnectionManager, ConnectorError> {
         let manager = self
             .manager
             .get_or_try_init(|| async {
-                let url = self.context.env.get(&self.url_env).and_then(Value::as_str).ok_or_else(|| {
-                    technical(format!("cache connector `{}`: env var {} (its URL) is not set", self.name, self.url_env))
-                })?;
+                let url = self
+                    .context
+                    .env
+                    .get(&self.url_env)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        technical(format!(
+                            "cache connector `{}`: env var {} (its URL) is not set",
+                            self.name, self.url_env
+                        ))
+                    })?;
                 let client = redis::Client::open(url).map_err(|e| self.fail("bad Redis URL", e))?;
-                client.get_connection_manager().await.map_err(|e| self.fail("cannot connect", e))
+                client
+                    .get_connection_manager()
+                    .await
+                    .map_err(|e| self.fail("cannot connect", e))
             })
             .await?;
         Ok(manager.clone())
@@ -155,8 +171,15 @@ impl Cache {
     pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {
         let plan = match self.methods.get(method) {
             Some(Ok(plan)) => plan,
-            Some(Err(e)) => return Err(technical(format!("{}.{method} cannot run: {e}", self.name))),
-            None => return Err(technical(format!("cache connector `{}` has no method `{method}`", self.name))),
+            Some(Err(e)) => {
+                return Err(technical(format!("{}.{method} cannot run: {e}", self.name)));
+            }
+            None => {
+                return Err(technical(format!(
+                    "cache connector `{}` has no method `{method}`",
+                    self.name
+                )));
+            }
         };
         let rhai = &self.context.rhai;
         let vars = self.context.vars(args);
@@ -164,14 +187,22 @@ impl Cache {
         let key = format!(
             "{}{}",
             self.prefix,
-            plan.key.render(rhai, &vars, &control).map_err(|e| self.fail(&format!("{method}: key"), e))?
+            plan.key
+                .render(rhai, &vars, &control)
+                .map_err(|e| self.fail(&format!("{method}: key"), e))?
         );
         let field = match &plan.field {
-            Some(t) => Some(t.render(rhai, &vars, &control).map_err(|e| self.fail(&format!("{method}: field"), e))?),
+            Some(t) => Some(
+                t.render(rhai, &vars, &control)
+                    .map_err(|e| self.fail(&format!("{method}: field"), e))?,
+            ),
             None => None,
         };
         let value = match &plan.value {
-            Some(ast) => Some(rhai.eval_expression(ast, &vars, &control).map_err(|e| self.fail(&format!("{method}: value"), e))?),
+            Some(ast) => Some(
+                rhai.eval_expression(ast, &vars, &control)
+                    .map_err(|e| self.fail(&format!("{method}: value"), e))?,
+            ),
             None => args.get("value").cloned(),
         };
         let mut conn = self.manager().await?;
@@ -181,7 +212,10 @@ impl Cache {
             CacheOp::Set => {
                 let text = stored_text(&value.unwrap_or(Value::Null));
                 match plan.ttl_seconds {
-                    Some(ttl) => conn.set_ex::<_, _, ()>(&key, text, ttl).await.map_err(fail)?,
+                    Some(ttl) => conn
+                        .set_ex::<_, _, ()>(&key, text, ttl)
+                        .await
+                        .map_err(fail)?,
                     None => conn.set::<_, _, ()>(&key, text).await.map_err(fail)?,
                 }
                 Value::Null
@@ -200,12 +234,16 @@ impl Cache {
                 }
                 Value::from(n)
             }
-            CacheOp::Hget => {
-                read_back(conn.hget::<_, _, Option<String>>(&key, field.unwrap_or_default()).await.map_err(fail)?)
-            }
+            CacheOp::Hget => read_back(
+                conn.hget::<_, _, Option<String>>(&key, field.unwrap_or_default())
+                    .await
+                    .map_err(fail)?,
+            ),
             CacheOp::Hset => {
                 let text = stored_text(&value.unwrap_or(Value::Null));
-                conn.hset::<_, _, _, ()>(&key, field.unwrap_or_default(), text).await.map_err(fail)?;
+                conn.hset::<_, _, _, ()>(&key, field.unwrap_or_default(), text)
+                    .await
+                    .map_err(fail)?;
                 if let Some(ttl) = plan.ttl_seconds {
                     conn.expire::<_, ()>(&key, ttl as i64).await.map_err(fail)?;
                 }
@@ -213,7 +251,11 @@ impl Cache {
             }
             CacheOp::Hgetall => {
                 let all: Vec<(String, String)> = conn.hgetall(&key).await.map_err(fail)?;
-                Value::Object(all.into_iter().map(|(k, v)| (k, read_back(Some(v)))).collect::<Map<_, _>>())
+                Value::Object(
+                    all.into_iter()
+                        .map(|(k, v)| (k, read_back(Some(v))))
+                        .collect::<Map<_, _>>(),
+                )
             }
             CacheOp::Expire => {
                 let ttl = plan.ttl_seconds.unwrap_or(0) as i64;

@@ -75,7 +75,8 @@ fn compile_method(context: &Context, method: &HttpMethod) -> Result<MethodPlan, 
     Ok(MethodPlan {
         verb: method.method,
         path_text: method.path.clone(),
-        path: Template::compile(&context.rhai, &method.path, true).map_err(|e| format!("path: {e}"))?,
+        path: Template::compile(&context.rhai, &method.path, true)
+            .map_err(|e| format!("path: {e}"))?,
         query: compile_pairs(context, &method.query, "query parameter")?,
         headers: compile_pairs(context, &method.headers, "header")?,
         body: method
@@ -168,7 +169,9 @@ impl HttpClient {
             .or(self.timeout)
             .unwrap_or(self.context.default_timeout);
         let attempts = self.retry.as_ref().map_or(1, |r| r.max_attempts.max(1));
-        let backoff: u64 = (1..attempts).map(|n| self.backoff(n).as_millis() as u64).sum();
+        let backoff: u64 = (1..attempts)
+            .map(|n| self.backoff(n).as_millis() as u64)
+            .sum();
         per_attempt * attempts + Duration::from_millis(backoff)
     }
 
@@ -192,7 +195,12 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
             .build()
-            .map_err(|e| technical(format!("http connector `{}`: cannot build a client: {e}", self.name)))?;
+            .map_err(|e| {
+                technical(format!(
+                    "http connector `{}`: cannot build a client: {e}",
+                    self.name
+                ))
+            })?;
         Ok(self.client.get_or_init(|| client))
     }
 
@@ -202,30 +210,57 @@ impl HttpClient {
             .get(var)
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| technical(format!("http connector `{}`: env var {var} is not set", self.name)))
+            .ok_or_else(|| {
+                technical(format!(
+                    "http connector `{}`: env var {var} is not set",
+                    self.name
+                ))
+            })
     }
 
     fn render_error(&self, method: &str, what: &str, err: String) -> ConnectorError {
-        technical(self.context.secrets.redact(&format!("{}.{method}: {what}: {err}", self.name)))
+        technical(
+            self.context
+                .secrets
+                .redact(&format!("{}.{method}: {what}: {err}", self.name)),
+        )
     }
 
     pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {
         let plan = match self.methods.get(method) {
             Some(Ok(plan)) => plan,
-            Some(Err(e)) => return Err(technical(format!("{}.{method} cannot run: {e}", self.name))),
-            None => return Err(technical(format!("http connector `{}` has no method `{method}`", self.name))),
+            Some(Err(e)) => {
+                return Err(technical(format!("{}.{method} cannot run: {e}", self.name)));
+            }
+            None => {
+                return Err(technical(format!(
+                    "http connector `{}` has no method `{method}`",
+                    self.name
+                )));
+            }
         };
         let Some(base_url) = &self.base_url else {
-            return Err(technical(format!("{}.{method} cannot run: its base_url is invalid", self.name)));
+            return Err(technical(format!(
+                "{}.{method} cannot run: its base_url is invalid",
+                self.name
+            )));
         };
         let rhai = &self.context.rhai;
         let vars = self.context.vars(args);
         let control = self.context.control(self.timeout(method));
-        let base = base_url.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "base_url", e))?;
+        let base = base_url
+            .render(rhai, &vars, &control)
+            .map_err(|e| self.render_error(method, "base_url", e))?;
         if base.is_empty() {
-            return Err(technical(format!("{}.{method}: the base URL renders empty (is its env var set?)", self.name)));
+            return Err(technical(format!(
+                "{}.{method}: the base URL renders empty (is its env var set?)",
+                self.name
+            )));
         }
-        let path = plan.path.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "path", e))?;
+        let path = plan
+            .path
+            .render(rhai, &vars, &control)
+            .map_err(|e| self.render_error(method, "path", e))?;
         let mut url = base.trim_end_matches('/').to_owned();
         if !path.is_empty() && !path.starts_with('/') {
             url.push('/');
@@ -233,28 +268,42 @@ impl HttpClient {
         url.push_str(&path);
         let mut query = Vec::new();
         for (key, template) in &plan.query {
-            let value = template.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "query", e))?;
+            let value = template
+                .render(rhai, &vars, &control)
+                .map_err(|e| self.render_error(method, "query", e))?;
             if !value.is_empty() {
                 query.push((key.clone(), value));
             }
         }
         let mut headers = Vec::new();
         for (key, template) in self.headers.iter().chain(&plan.headers) {
-            let value = template.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "header", e))?;
+            let value = template
+                .render(rhai, &vars, &control)
+                .map_err(|e| self.render_error(method, "header", e))?;
             headers.push((key.clone(), value));
         }
         match &self.auth {
             None => {}
             Some(HttpAuth::Bearer { token_env }) => {
-                headers.push(("Authorization".into(), format!("Bearer {}", self.env(token_env)?)));
+                headers.push((
+                    "Authorization".into(),
+                    format!("Bearer {}", self.env(token_env)?),
+                ));
             }
-            Some(HttpAuth::Basic { username_env, password_env }) => {
+            Some(HttpAuth::Basic {
+                username_env,
+                password_env,
+            }) => {
                 use base64::Engine as _;
                 let pair = format!("{}:{}", self.env(username_env)?, self.env(password_env)?);
                 let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
                 headers.push(("Authorization".into(), format!("Basic {encoded}")));
             }
-            Some(HttpAuth::ApiKey { name, value_env, in_query }) => {
+            Some(HttpAuth::ApiKey {
+                name,
+                value_env,
+                in_query,
+            }) => {
                 let value = self.env(value_env)?;
                 if *in_query {
                     query.push((name.clone(), value));
@@ -262,8 +311,15 @@ impl HttpClient {
                     headers.push((name.clone(), value));
                 }
             }
-            Some(HttpAuth::OAuth2ClientCredentials { client_id_env, client_secret_env, scopes, .. }) => {
-                let token = self.oauth_token(method, client_id_env, client_secret_env, scopes).await?;
+            Some(HttpAuth::OAuth2ClientCredentials {
+                client_id_env,
+                client_secret_env,
+                scopes,
+                ..
+            }) => {
+                let token = self
+                    .oauth_token(method, client_id_env, client_secret_env, scopes)
+                    .await?;
                 headers.push(("Authorization".into(), format!("Bearer {token}")));
             }
         }
@@ -276,11 +332,18 @@ impl HttpClient {
             url.push_str(&encoded.join("&"));
         }
         let body = match &plan.body {
-            Some(template) => Some(template.render(rhai, &vars, &control).map_err(|e| self.render_error(method, "body", e))?),
+            Some(template) => Some(
+                template
+                    .render(rhai, &vars, &control)
+                    .map_err(|e| self.render_error(method, "body", e))?,
+            ),
             None => None,
         };
 
-        let per_attempt = plan.timeout.or(self.timeout).unwrap_or(self.context.default_timeout);
+        let per_attempt = plan
+            .timeout
+            .or(self.timeout)
+            .unwrap_or(self.context.default_timeout);
         let attempts = match &self.retry {
             Some(policy) if plan.verb.is_idempotent() => policy.max_attempts.max(1),
             _ => 1,
@@ -321,7 +384,11 @@ impl HttpClient {
             match outcome {
                 Ok(response) => break response,
                 Err(err) => {
-                    let code = if err.is_timeout() { Some("TIMEOUT".to_owned()) } else { None };
+                    let code = if err.is_timeout() {
+                        Some("TIMEOUT".to_owned())
+                    } else {
+                        None
+                    };
                     let detail = error_chain(&err.without_url());
                     return Err(ConnectorError {
                         code,
@@ -348,23 +415,31 @@ impl HttpClient {
             }
         }
         let bytes = response.bytes().await.map_err(|err| {
-            technical(self.context.secrets.redact(&format!("{label}: reading the body failed: {}", err.without_url())))
+            technical(self.context.secrets.redact(&format!(
+                "{label}: reading the body failed: {}",
+                err.without_url()
+            )))
         })?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         if !(200..300).contains(&status) {
             let code = error_code(&plan.error_statuses, status);
-            return Err(ConnectorError { code: Some(code), message: format!("{label} answered HTTP {status}") });
+            return Err(ConnectorError {
+                code: Some(code),
+                message: format!("{label} answered HTTP {status}"),
+            });
         }
         let response = json!({ "status": status, "headers": header_map, "body": body });
         match &plan.response {
             Some(ast) => {
                 let mut vars = vars;
                 vars.insert("response".into(), response);
-                rhai.eval_expression(ast, &vars, &control).map_err(|e| self.render_error(method, "response", e.to_string()))
+                rhai.eval_expression(ast, &vars, &control)
+                    .map_err(|e| self.render_error(method, "response", e.to_string()))
             }
             None => Ok(response.get("body").cloned().unwrap_or(Value::Null)),
         }
@@ -378,13 +453,16 @@ impl HttpClient {
         scopes: &[String],
     ) -> Result<String, ConnectorError> {
         let mut cached = self.token.lock().await;
-        if let Some((token, expires)) = cached.as_ref() {
-            if Instant::now() < *expires {
-                return Ok(token.clone());
-            }
+        if let Some((token, expires)) = cached.as_ref()
+            && Instant::now() < *expires
+        {
+            return Ok(token.clone());
         }
         let Some(token_url) = &self.token_url else {
-            return Err(technical(format!("{}: its token_url is invalid", self.name)));
+            return Err(technical(format!(
+                "{}: its token_url is invalid",
+                self.name
+            )));
         };
         let vars = self.context.vars(&Value::Null);
         let control = self.context.control(self.context.default_timeout);
@@ -399,8 +477,10 @@ impl HttpClient {
         if !scopes.is_empty() {
             form.push(("scope", scopes.join(" ")));
         }
-        let body: Vec<String> =
-            form.iter().map(|(k, v)| format!("{k}={}", encode_path_segment(v))).collect();
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_path_segment(v)))
+            .collect();
         let response = self
             .client()?
             .post(&url)
@@ -409,13 +489,26 @@ impl HttpClient {
             .timeout(self.timeout.unwrap_or(self.context.default_timeout))
             .send()
             .await
-            .map_err(|e| technical(self.context.secrets.redact(&format!("{}: token request failed: {}", self.name, e.without_url()))))?;
+            .map_err(|e| {
+                technical(self.context.secrets.redact(&format!(
+                    "{}: token request failed: {}",
+                    self.name,
+                    e.without_url()
+                )))
+            })?;
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         let Some(token) = answer.get("access_token").and_then(Value::as_str) else {
-            return Err(technical(format!("{}: the token endpoint answered HTTP {} without an access_token", self.name, status.as_u16())));
+            return Err(technical(format!(
+                "{}: the token endpoint answered HTTP {} without an access_token",
+                self.name,
+                status.as_u16()
+            )));
         };
-        let lifetime = answer.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
+        let lifetime = answer
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .unwrap_or(300);
         // Renew a little early so a token never expires in flight.
         let expires = Instant::now() + Duration::from_secs(lifetime.saturating_sub(30).max(1));
         *cached = Some((token.to_owned(), expires));
@@ -442,7 +535,11 @@ fn error_code(statuses: &IndexMap<String, String>, status: u16) -> String {
     statuses
         .iter()
         .find(|(k, _)| k.trim() == exact)
-        .or_else(|| statuses.iter().find(|(k, _)| k.trim().eq_ignore_ascii_case(&class)))
+        .or_else(|| {
+            statuses
+                .iter()
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case(&class))
+        })
         .map(|(_, code)| code.clone())
         .unwrap_or_else(|| format!("HTTP_{status}"))
 }

@@ -65,7 +65,10 @@ pub struct LiveOptions {
 
 impl Default for LiveOptions {
     fn default() -> Self {
-        LiveOptions { default_timeout: Duration::from_secs(30), rhai: None }
+        LiveOptions {
+            default_timeout: Duration::from_secs(30),
+            rhai: None,
+        }
     }
 }
 
@@ -132,14 +135,12 @@ impl Secrets {
                 values.push(value.clone());
             }
             // The password inside a URL value, e.g. postgres://user:pw@host/db.
-            if let Some((_, rest)) = value.split_once("://") {
-                if let Some((userinfo, _)) = rest.split_once('@') {
-                    if let Some((_, password)) = userinfo.split_once(':') {
-                        if !password.is_empty() {
-                            values.push(password.to_owned());
-                        }
-                    }
-                }
+            if let Some((_, rest)) = value.split_once("://")
+                && let Some((userinfo, _)) = rest.split_once('@')
+                && let Some((_, password)) = userinfo.split_once(':')
+                && !password.is_empty()
+            {
+                values.push(password.to_owned());
             }
         }
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
@@ -161,7 +162,10 @@ impl Secrets {
 
 /// A technical (uncatchable) connector error.
 pub(crate) fn technical(message: impl Into<String>) -> ConnectorError {
-    ConnectorError { code: None, message: message.into() }
+    ConnectorError {
+        code: None,
+        message: message.into(),
+    }
 }
 
 /// One run's transactions: each id's chain from its root, and the database transactions
@@ -195,7 +199,11 @@ impl LiveConnectors {
             RhaiEngine::new(Library::new(Arc::new(SystemClock)), RhaiLimits::default())
         });
         let secrets = Arc::new(Secrets::new(&env));
-        let env_value = Value::Object(env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
+        let env_value = Value::Object(
+            env.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        );
         let context = Arc::new(Context {
             rhai,
             env: env_value,
@@ -207,18 +215,31 @@ impl LiveConnectors {
         for (name, connector) in connectors {
             let mut found = Vec::new();
             let built = match connector {
-                Connector::Http(c) => Live::Http(http::HttpClient::new(name, c, context.clone(), &mut found)),
-                Connector::Database(c) => {
-                    Live::Database(sql::Database::new(name, c, &env, secrets.clone(), &mut found))
+                Connector::Http(c) => {
+                    Live::Http(http::HttpClient::new(name, c, context.clone(), &mut found))
                 }
-                Connector::Cache(c) => Live::Cache(cache::Cache::new(name, c, context.clone(), &mut found)),
-                Connector::Mq(c) => Live::Mq(mq::Publisher::new(name, c, context.clone(), &mut found)),
+                Connector::Database(c) => Live::Database(sql::Database::new(
+                    name,
+                    c,
+                    &env,
+                    secrets.clone(),
+                    &mut found,
+                )),
+                Connector::Cache(c) => {
+                    Live::Cache(cache::Cache::new(name, c, context.clone(), &mut found))
+                }
+                Connector::Mq(c) => {
+                    Live::Mq(mq::Publisher::new(name, c, context.clone(), &mut found))
+                }
                 Connector::Config(c) => Live::Config(config_values(c, &env, &mut found)),
                 Connector::Grpc(_) => {
                     let message = format!(
                         "connector `{name}`: gRPC connectors are not supported by this engine yet"
                     );
-                    found.push(Diagnostic::warning("connector.unsupported", message.clone()));
+                    found.push(Diagnostic::warning(
+                        "connector.unsupported",
+                        message.clone(),
+                    ));
                     Live::Unsupported(message)
                 }
             };
@@ -230,26 +251,50 @@ impl LiveConnectors {
             }
             live.insert(name.clone(), built);
         }
-        let shared = Arc::new(Shared { connectors: live, context });
-        (LiveConnectors { shared, transactions: Arc::default() }, diagnostics)
+        let shared = Arc::new(Shared {
+            connectors: live,
+            context,
+        });
+        (
+            LiveConnectors {
+                shared,
+                transactions: Arc::default(),
+            },
+            diagnostics,
+        )
     }
 
     /// A view for one run: the same clients and pools, its own transactions.
     pub fn for_run(&self) -> LiveConnectors {
-        LiveConnectors { shared: self.shared.clone(), transactions: Arc::default() }
+        LiveConnectors {
+            shared: self.shared.clone(),
+            transactions: Arc::default(),
+        }
     }
 
     /// Renders a database method's SQL for `args` without running it: the statement with
     /// placeholders and the values it would bind (for tests and the IDE's preview).
-    pub fn render_sql(&self, connector: &str, method: &str, args: &Value) -> Result<dynsql::RenderedSql, ConnectorError> {
+    pub fn render_sql(
+        &self,
+        connector: &str,
+        method: &str,
+        args: &Value,
+    ) -> Result<dynsql::RenderedSql, ConnectorError> {
         match self.shared.connectors.get(connector) {
             Some(Live::Database(db)) => db.render(method, args).map(|(rendered, _)| rendered),
-            _ => Err(technical(format!("`{connector}` is not a database connector"))),
+            _ => Err(technical(format!(
+                "`{connector}` is not a database connector"
+            ))),
         }
     }
 
     async fn call_inner(&self, request: ConnectorRequest<'_>) -> Result<Value, ConnectorError> {
-        let ConnectorRequest { connector, method, args, transaction } = request;
+        let ConnectorRequest {
+            connector,
+            method,
+            args,
+            transaction,
+        } = request;
         let Some(live) = self.shared.connectors.get(connector) else {
             return Err(technical(format!("there is no connector `{connector}`")));
         };
@@ -263,14 +308,19 @@ impl LiveConnectors {
             match live {
                 Live::Http(c) => c.call(method, &args).await,
                 Live::Database(db) => match transaction {
-                    Some(id) => self.call_in_transaction(connector, db, id, method, &args).await,
+                    Some(id) => {
+                        self.call_in_transaction(connector, db, id, method, &args)
+                            .await
+                    }
                     None => db.call(method, &args, None).await,
                 },
                 Live::Cache(c) => c.call(method, &args).await,
                 Live::Mq(c) => c.call(method, &args).await,
                 Live::Config(values) => match values.get(method) {
                     Some(value) => Ok(value.clone()),
-                    None => Err(technical(format!("config connector `{connector}` has no value `{method}`"))),
+                    None => Err(technical(format!(
+                        "config connector `{connector}` has no value `{method}`"
+                    ))),
                 },
                 Live::Unsupported(message) => Err(technical(message.clone())),
             }
@@ -279,7 +329,10 @@ impl LiveConnectors {
             Ok(result) => result,
             Err(_) => Err(ConnectorError {
                 code: Some("TIMEOUT".into()),
-                message: format!("{connector}.{method} timed out after {} ms", timeout.as_millis()),
+                message: format!(
+                    "{connector}.{method} timed out after {} ms",
+                    timeout.as_millis()
+                ),
             }),
         }
     }
@@ -301,7 +354,12 @@ impl LiveConnectors {
                 .entry(root)
                 .or_default()
                 .entry(connector.to_owned())
-                .or_insert_with(|| Arc::new(Mutex::new(OpenTransaction { tx: None, savepoints: Vec::new() })))
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(OpenTransaction {
+                        tx: None,
+                        savepoints: Vec::new(),
+                    }))
+                })
                 .clone();
             (chain, slot)
         };
@@ -311,17 +369,30 @@ impl LiveConnectors {
             open.savepoints.clear();
         }
         let nested = &chain[1..];
-        let common = open.savepoints.iter().zip(nested).take_while(|(a, b)| a == b).count();
+        let common = open
+            .savepoints
+            .iter()
+            .zip(nested)
+            .take_while(|(a, b)| a == b)
+            .count();
         if common < open.savepoints.len() {
             // Savepoints of transactions that ended without a hook: release them.
             let stale = open.savepoints[common];
-            let tx = open.tx.as_mut().ok_or_else(|| technical("transaction lost"))?;
-            db.control(tx, format!("RELEASE SAVEPOINT {}", savepoint_name(stale))).await?;
+            let tx = open
+                .tx
+                .as_mut()
+                .ok_or_else(|| technical("transaction lost"))?;
+            db.control(tx, format!("RELEASE SAVEPOINT {}", savepoint_name(stale)))
+                .await?;
             open.savepoints.truncate(common);
         }
         for &inner in &nested[common..] {
-            let tx = open.tx.as_mut().ok_or_else(|| technical("transaction lost"))?;
-            db.control(tx, format!("SAVEPOINT {}", savepoint_name(inner))).await?;
+            let tx = open
+                .tx
+                .as_mut()
+                .ok_or_else(|| technical("transaction lost"))?;
+            db.control(tx, format!("SAVEPOINT {}", savepoint_name(inner)))
+                .await?;
             open.savepoints.push(inner);
         }
         let tx = open.tx.as_mut();
@@ -334,7 +405,11 @@ impl LiveConnectors {
             let chain = table.chains.remove(&id).unwrap_or_else(|| vec![id]);
             let root = chain[0];
             let slots: Vec<(String, Arc<Mutex<OpenTransaction>>)> = if chain.len() == 1 {
-                table.open.remove(&root).map(|m| m.into_iter().collect()).unwrap_or_default()
+                table
+                    .open
+                    .remove(&root)
+                    .map(|m| m.into_iter().collect())
+                    .unwrap_or_default()
             } else {
                 table
                     .open
@@ -362,7 +437,10 @@ impl LiveConnectors {
                         let statements = if commit {
                             vec![format!("RELEASE SAVEPOINT {name}")]
                         } else {
-                            vec![format!("ROLLBACK TO SAVEPOINT {name}"), format!("RELEASE SAVEPOINT {name}")]
+                            vec![
+                                format!("ROLLBACK TO SAVEPOINT {name}"),
+                                format!("RELEASE SAVEPOINT {name}"),
+                            ]
                         };
                         open.savepoints.truncate(at);
                         let mut result = Ok(());
@@ -388,7 +466,10 @@ impl LiveConnectors {
 }
 
 impl Connectors for LiveConnectors {
-    fn call<'a>(&'a self, request: ConnectorRequest<'a>) -> BoxFuture<'a, Result<Value, ConnectorError>> {
+    fn call<'a>(
+        &'a self,
+        request: ConnectorRequest<'a>,
+    ) -> BoxFuture<'a, Result<Value, ConnectorError>> {
         Box::pin(self.call_inner(request))
     }
 
@@ -400,7 +481,11 @@ impl Connectors for LiveConnectors {
         Box::pin(async move {
             let mut table = self.transactions.lock().await;
             let mut chain = match parent {
-                Some(parent) => table.chains.get(&parent).cloned().unwrap_or_else(|| vec![parent]),
+                Some(parent) => table
+                    .chains
+                    .get(&parent)
+                    .cloned()
+                    .unwrap_or_else(|| vec![parent]),
                 None => Vec::new(),
             };
             chain.push(transaction);
@@ -409,11 +494,17 @@ impl Connectors for LiveConnectors {
         })
     }
 
-    fn commit_transaction(&self, transaction: TransactionId) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn commit_transaction(
+        &self,
+        transaction: TransactionId,
+    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.finish(transaction, true))
     }
 
-    fn rollback_transaction(&self, transaction: TransactionId) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn rollback_transaction(
+        &self,
+        transaction: TransactionId,
+    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.finish(transaction, false))
     }
 
@@ -454,7 +545,10 @@ fn config_values(
                 None => {
                     diagnostics.push(Diagnostic::warning(
                         "config.unset",
-                        format!("config value `{}`: env var {} is not set and there is no default", value.name, value.env),
+                        format!(
+                            "config value `{}`: env var {} is not set and there is no default",
+                            value.name, value.env
+                        ),
                     ));
                     Value::Null
                 }
@@ -472,12 +566,19 @@ mod tests {
     #[test]
     fn secrets_are_redacted() {
         let mut env = BTreeMap::new();
-        env.insert("DB".to_owned(), "postgres://app:s3cr@db.internal/x".to_owned());
+        env.insert(
+            "DB".to_owned(),
+            "postgres://app:s3cr@db.internal/x".to_owned(),
+        );
         env.insert("TOKEN".to_owned(), "tok-123456".to_owned());
         env.insert("PORT".to_owned(), "8080".to_owned());
         let secrets = Secrets::new(&env);
-        let message = secrets.redact("failed at postgres://app:s3cr@db.internal/x with tok-123456 on 8080, pw s3cr");
-        assert!(!message.contains("s3cr") && !message.contains("tok-123456"), "{message}");
+        let message = secrets
+            .redact("failed at postgres://app:s3cr@db.internal/x with tok-123456 on 8080, pw s3cr");
+        assert!(
+            !message.contains("s3cr") && !message.contains("tok-123456"),
+            "{message}"
+        );
         assert!(message.contains("8080"));
     }
 }

@@ -49,12 +49,15 @@ fn compile(context: &Context, broker: MqBroker, method: &MqMethod) -> Result<Pla
         return Err("a publish method needs a `subject`".into());
     };
     Ok(Plan {
-        subject: Template::compile(&context.rhai, subject, false).map_err(|e| format!("subject: {e}"))?,
+        subject: Template::compile(&context.rhai, subject, false)
+            .map_err(|e| format!("subject: {e}"))?,
         headers: method
             .headers
             .iter()
             .map(|(k, v)| {
-                Template::compile(&context.rhai, v, false).map(|t| (k.clone(), t)).map_err(|e| format!("header `{k}`: {e}"))
+                Template::compile(&context.rhai, v, false)
+                    .map(|t| (k.clone(), t))
+                    .map_err(|e| format!("header `{k}`: {e}"))
             })
             .collect::<Result<_, _>>()?,
         payload: method
@@ -77,7 +80,11 @@ impl Publisher {
         for method in &config.methods {
             let plan = compile(&context, config.broker, method);
             if let Err(e) = &plan {
-                let code = if config.broker == MqBroker::Amqp { "connector.unsupported" } else { "connector.template" };
+                let code = if config.broker == MqBroker::Amqp {
+                    "connector.unsupported"
+                } else {
+                    "connector.template"
+                };
                 let mut d = Diagnostic::error(code, e.clone());
                 d.element = Some(format!("{name}.{}", method.name));
                 diagnostics.push(d);
@@ -101,19 +108,32 @@ impl Publisher {
     }
 
     fn fail(&self, what: &str, err: impl std::fmt::Display) -> ConnectorError {
-        technical(self.context.secrets.redact(&format!("mq connector `{}`: {what}: {err}", self.name)))
+        technical(
+            self.context
+                .secrets
+                .redact(&format!("mq connector `{}`: {what}: {err}", self.name)),
+        )
     }
 
     fn url(&self) -> Result<&str, ConnectorError> {
-        self.context.env.get(&self.url_env).and_then(Value::as_str).ok_or_else(|| {
-            technical(format!("mq connector `{}`: env var {} (its URL) is not set", self.name, self.url_env))
-        })
+        self.context
+            .env
+            .get(&self.url_env)
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                technical(format!(
+                    "mq connector `{}`: env var {} (its URL) is not set",
+                    self.name, self.url_env
+                ))
+            })
     }
 
     async fn jetstream(&self) -> Result<&async_nats::jetstream::Context, ConnectorError> {
         self.nats
             .get_or_try_init(|| async {
-                let client = async_nats::connect(self.url()?).await.map_err(|e| self.fail("cannot connect", e))?;
+                let client = async_nats::connect(self.url()?)
+                    .await
+                    .map_err(|e| self.fail("cannot connect", e))?;
                 let jetstream = async_nats::jetstream::new(client);
                 if let Some(stream) = &self.stream {
                     jetstream
@@ -129,23 +149,38 @@ impl Publisher {
     pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {
         let plan = match self.methods.get(method) {
             Some(Ok(plan)) => plan,
-            Some(Err(e)) => return Err(technical(format!("{}.{method} cannot run: {e}", self.name))),
-            None => return Err(technical(format!("mq connector `{}` has no method `{method}`", self.name))),
+            Some(Err(e)) => {
+                return Err(technical(format!("{}.{method} cannot run: {e}", self.name)));
+            }
+            None => {
+                return Err(technical(format!(
+                    "mq connector `{}` has no method `{method}`",
+                    self.name
+                )));
+            }
         };
         let rhai = &self.context.rhai;
         let vars = self.context.vars(args);
         let control = self.context.control(self.context.default_timeout);
-        let subject = plan.subject.render(rhai, &vars, &control).map_err(|e| self.fail(&format!("{method}: subject"), e))?;
+        let subject = plan
+            .subject
+            .render(rhai, &vars, &control)
+            .map_err(|e| self.fail(&format!("{method}: subject"), e))?;
         let mut headers = Vec::new();
         for (key, template) in &plan.headers {
-            let value = template.render(rhai, &vars, &control).map_err(|e| self.fail(&format!("{method}: header"), e))?;
+            let value = template
+                .render(rhai, &vars, &control)
+                .map_err(|e| self.fail(&format!("{method}: header"), e))?;
             headers.push((key.clone(), value));
         }
         let payload = match &plan.payload {
-            Some(ast) => rhai.eval_expression(ast, &vars, &control).map_err(|e| self.fail(&format!("{method}: payload"), e))?,
+            Some(ast) => rhai
+                .eval_expression(ast, &vars, &control)
+                .map_err(|e| self.fail(&format!("{method}: payload"), e))?,
             None => args.clone(),
         };
-        let body = serde_json::to_vec(&payload).map_err(|e| self.fail(&format!("{method}: payload"), e))?;
+        let body = serde_json::to_vec(&payload)
+            .map_err(|e| self.fail(&format!("{method}: payload"), e))?;
         match self.broker {
             MqBroker::Nats => {
                 let jetstream = self.jetstream().await?;
@@ -159,22 +194,28 @@ impl Publisher {
                     .map_err(|e| self.fail(&format!("{method}: publish failed"), e))?
                     .await
                     .map_err(|e| self.fail(&format!("{method}: no acknowledgement"), e))?;
-                if let Some(stream) = &self.stream {
-                    if &ack.stream != stream {
-                        return Err(technical(format!(
-                            "{}.{method}: the message landed in stream {} instead of {stream}",
-                            self.name, ack.stream
-                        )));
-                    }
+                if let Some(stream) = &self.stream
+                    && &ack.stream != stream
+                {
+                    return Err(technical(format!(
+                        "{}.{method}: the message landed in stream {} instead of {stream}",
+                        self.name, ack.stream
+                    )));
                 }
-                Ok(json!({ "stream": ack.stream, "sequence": ack.sequence, "duplicate": ack.duplicate }))
+                Ok(
+                    json!({ "stream": ack.stream, "sequence": ack.sequence, "duplicate": ack.duplicate }),
+                )
             }
             MqBroker::RedisStreams => {
                 let mut conn = self
                     .redis
                     .get_or_try_init(|| async {
-                        let client = redis::Client::open(self.url()?).map_err(|e| self.fail("bad Redis URL", e))?;
-                        client.get_connection_manager().await.map_err(|e| self.fail("cannot connect", e))
+                        let client = redis::Client::open(self.url()?)
+                            .map_err(|e| self.fail("bad Redis URL", e))?;
+                        client
+                            .get_connection_manager()
+                            .await
+                            .map_err(|e| self.fail("cannot connect", e))
                     })
                     .await?
                     .clone();
@@ -189,7 +230,10 @@ impl Publisher {
                     .map_err(|e| self.fail(&format!("{method}: XADD failed"), e))?;
                 Ok(json!({ "id": id }))
             }
-            MqBroker::Amqp => Err(technical(format!("{}.{method}: AMQP is not supported yet", self.name))),
+            MqBroker::Amqp => Err(technical(format!(
+                "{}.{method}: AMQP is not supported yet",
+                self.name
+            ))),
         }
     }
 }

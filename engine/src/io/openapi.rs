@@ -46,20 +46,33 @@ const VERBS: [(&str, HttpVerb); 7] = [
 
 /// Reads an OpenAPI 3 document and builds an HTTP connector from it.
 pub fn import_openapi(doc_text: &str) -> OpenApiImport {
-    let mut importer = Importer { doc: Value::Null, diagnostics: Vec::new(), resolving: Vec::new() };
+    let mut importer = Importer {
+        doc: Value::Null,
+        diagnostics: Vec::new(),
+        resolving: Vec::new(),
+    };
     let doc: Value = match serde_json::from_str(doc_text) {
         Ok(doc) => doc,
         Err(_) => match serde_yaml_ng::from_str(doc_text) {
             Ok(doc) => doc,
             Err(err) => {
-                importer.error("openapi.parse", format!("the document is neither JSON nor YAML: {err}"));
-                return OpenApiImport { connector: HttpConnector::default(), diagnostics: importer.diagnostics };
+                importer.error(
+                    "openapi.parse",
+                    format!("the document is neither JSON nor YAML: {err}"),
+                );
+                return OpenApiImport {
+                    connector: HttpConnector::default(),
+                    diagnostics: importer.diagnostics,
+                };
             }
         },
     };
     importer.doc = doc;
     let connector = importer.connector();
-    OpenApiImport { connector, diagnostics: importer.diagnostics }
+    OpenApiImport {
+        connector,
+        diagnostics: importer.diagnostics,
+    }
 }
 
 struct Importer {
@@ -86,7 +99,10 @@ impl Importer {
             return Some((value.clone(), None));
         };
         let Some(pointer) = reference.strip_prefix('#') else {
-            self.warn(element, format!("remote reference `{reference}` is not followed"));
+            self.warn(
+                element,
+                format!("remote reference `{reference}` is not followed"),
+            );
             return None;
         };
         match self.doc.pointer(pointer) {
@@ -99,7 +115,11 @@ impl Importer {
     }
 
     fn connector(&mut self) -> HttpConnector {
-        let version = self.doc.get("openapi").and_then(Value::as_str).unwrap_or("");
+        let version = self
+            .doc
+            .get("openapi")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !version.starts_with('3') {
             self.error(
                 "openapi.version",
@@ -109,13 +129,27 @@ impl Importer {
         let base_url = self.base_url();
         let mut methods = Vec::new();
         let mut names = BTreeSet::new();
-        let paths = self.doc.get("paths").and_then(Value::as_object).cloned().unwrap_or_default();
+        let paths = self
+            .doc
+            .get("paths")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         for (path, item) in &paths {
-            let Some((item, _)) = self.deref(item, Some(path)) else { continue };
-            let shared_params = item.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+            let Some((item, _)) = self.deref(item, Some(path)) else {
+                continue;
+            };
+            let shared_params = item
+                .get("parameters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for (verb_name, verb) in VERBS {
-                let Some(operation) = item.get(verb_name) else { continue };
-                let method = self.method(path, verb_name, verb, operation, &shared_params, &mut names);
+                let Some(operation) = item.get(verb_name) else {
+                    continue;
+                };
+                let method =
+                    self.method(path, verb_name, verb, operation, &shared_params, &mut names);
                 methods.push(method);
             }
         }
@@ -133,10 +167,17 @@ impl Importer {
 
     fn base_url(&mut self) -> String {
         let Some(server) = self.doc.pointer("/servers/0").cloned() else {
-            self.warn(None, "the document lists no servers; set base_url by hand".into());
+            self.warn(
+                None,
+                "the document lists no servers; set base_url by hand".into(),
+            );
             return String::new();
         };
-        let mut url = server.get("url").and_then(Value::as_str).unwrap_or("").to_owned();
+        let mut url = server
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         if let Some(variables) = server.get("variables").and_then(Value::as_object) {
             for (name, variable) in variables {
                 let default = variable.get("default").map(value_text).unwrap_or_default();
@@ -144,7 +185,10 @@ impl Importer {
             }
         }
         if !url.contains("://") {
-            self.warn(None, format!("servers[0] is the relative URL `{url}`; prefix it with the API's origin"));
+            self.warn(
+                None,
+                format!("servers[0] is the relative URL `{url}`; prefix it with the API's origin"),
+            );
         }
         url
     }
@@ -183,11 +227,25 @@ impl Importer {
 
         // Operation parameters override path-item ones with the same name and location.
         let mut params: IndexMap<(String, String), Value> = IndexMap::new();
-        let own = operation.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+        let own = operation
+            .get("parameters")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for raw in shared_params.iter().chain(&own) {
-            let Some((param, _)) = self.deref(raw, Some(&element)) else { continue };
-            let name = param.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
-            let location = param.get("in").and_then(Value::as_str).unwrap_or("").to_owned();
+            let Some((param, _)) = self.deref(raw, Some(&element)) else {
+                continue;
+            };
+            let name = param
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let location = param
+                .get("in")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             params.insert((name, location), param);
         }
         for ((original, location), param) in params {
@@ -196,13 +254,24 @@ impl Importer {
                 Some(schema) => self.parameter(&field, schema, &element),
                 None => Parameter::new(field.clone(), ParamType::String),
             };
-            parameter.required = location == "path" || param.get("required").and_then(Value::as_bool).unwrap_or(false);
+            parameter.required = location == "path"
+                || param
+                    .get("required")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
             if parameter.description.is_none() {
-                parameter.description = param.get("description").and_then(Value::as_str).map(str::to_owned);
+                parameter.description = param
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
             }
             let template = format!("{{{{ input.{field} }}}}");
             match location.as_str() {
-                "path" => method.path = method.path.replace(&format!("{{{original}}}"), &format!("{{{field}}}")),
+                "path" => {
+                    method.path = method
+                        .path
+                        .replace(&format!("{{{original}}}"), &format!("{{{field}}}"))
+                }
                 "query" => {
                     method.query.insert(original.clone(), template);
                 }
@@ -210,69 +279,88 @@ impl Importer {
                     method.headers.insert(original.clone(), template);
                 }
                 other => {
-                    self.warn(Some(&element), format!("parameter `{original}` in `{other}` is not imported"));
+                    self.warn(
+                        Some(&element),
+                        format!("parameter `{original}` in `{other}` is not imported"),
+                    );
                     continue;
                 }
             }
             method.input.push(parameter);
         }
 
-        if let Some(body) = operation.get("requestBody") {
-            if let Some((body, _)) = self.deref(body, Some(&element)) {
-                match json_schema(&body) {
-                    Some(schema) => {
-                        let parameter = self.parameter("body", &schema, &element);
-                        let required = body.get("required").and_then(Value::as_bool).unwrap_or(false);
-                        if parameter.ty == ParamType::Object && !parameter.fields.is_empty() {
-                            let mut object = serde_json::Map::new();
-                            for field in &parameter.fields {
-                                object.insert(field.name.clone(), json!(format!("{{{{ input.{} }}}}", identifier(&field.name))));
-                            }
-                            method.body = Some(Value::Object(object));
-                            for mut field in parameter.fields {
-                                field.required = field.required && required;
-                                field.name = identifier(&field.name);
-                                method.input.push(field);
-                            }
-                        } else {
-                            method.body = Some(json!("{{ input.body }}"));
-                            let mut parameter = parameter;
-                            parameter.required = required;
-                            method.input.push(parameter);
+        if let Some(body) = operation.get("requestBody")
+            && let Some((body, _)) = self.deref(body, Some(&element))
+        {
+            match json_schema(&body) {
+                Some(schema) => {
+                    let parameter = self.parameter("body", &schema, &element);
+                    let required = body
+                        .get("required")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    if parameter.ty == ParamType::Object && !parameter.fields.is_empty() {
+                        let mut object = serde_json::Map::new();
+                        for field in &parameter.fields {
+                            object.insert(
+                                field.name.clone(),
+                                json!(format!("{{{{ input.{} }}}}", identifier(&field.name))),
+                            );
                         }
+                        method.body = Some(Value::Object(object));
+                        for mut field in parameter.fields {
+                            field.required = field.required && required;
+                            field.name = identifier(&field.name);
+                            method.input.push(field);
+                        }
+                    } else {
+                        method.body = Some(json!("{{ input.body }}"));
+                        let mut parameter = parameter;
+                        parameter.required = required;
+                        method.input.push(parameter);
                     }
-                    None => self.warn(Some(&element), "the request body is not JSON; it is not imported".into()),
                 }
+                None => self.warn(
+                    Some(&element),
+                    "the request body is not JSON; it is not imported".into(),
+                ),
             }
         }
 
-        let responses = operation.get("responses").and_then(Value::as_object).cloned().unwrap_or_default();
-        let mut success: Vec<(&String, &Value)> =
-            responses.iter().filter(|(status, _)| status.starts_with('2')).collect();
+        let responses = operation
+            .get("responses")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mut success: Vec<(&String, &Value)> = responses
+            .iter()
+            .filter(|(status, _)| status.starts_with('2'))
+            .collect();
         success.sort_by_key(|(status, _)| status.to_string());
-        if let Some((_, response)) = success.first() {
-            if let Some((response, _)) = self.deref(response, Some(&element)) {
-                if let Some(schema) = json_schema(&response) {
-                    let output = self.parameter("items", &schema, &element);
-                    match output.ty {
-                        ParamType::Object => method.output = output.fields,
-                        ParamType::Array => {
-                            method.response = Some("#{ items: response.body }".into());
-                            method.output = vec![output];
-                        }
-                        _ => {
-                            method.response = Some("#{ value: response.body }".into());
-                            let mut output = output;
-                            output.name = "value".into();
-                            method.output = vec![output];
-                        }
-                    }
+        if let Some((_, response)) = success.first()
+            && let Some((response, _)) = self.deref(response, Some(&element))
+            && let Some(schema) = json_schema(&response)
+        {
+            let output = self.parameter("items", &schema, &element);
+            match output.ty {
+                ParamType::Object => method.output = output.fields,
+                ParamType::Array => {
+                    method.response = Some("#{ items: response.body }".into());
+                    method.output = vec![output];
+                }
+                _ => {
+                    method.response = Some("#{ value: response.body }".into());
+                    let mut output = output;
+                    output.name = "value".into();
+                    method.output = vec![output];
                 }
             }
         }
         for status in responses.keys() {
             if let Some(code) = status.parse::<u16>().ok().and_then(error_code_for) {
-                method.error_statuses.insert(status.clone(), code.to_owned());
+                method
+                    .error_statuses
+                    .insert(status.clone(), code.to_owned());
             }
         }
         method
@@ -280,15 +368,18 @@ impl Importer {
 
     /// A JSON Schema as a parameter named `name`.
     fn parameter(&mut self, name: &str, schema: &Value, element: &str) -> Parameter {
-        let reference = schema.get("$ref").and_then(Value::as_str).map(str::to_owned);
-        if let Some(reference) = &reference {
-            if self.resolving.contains(reference) {
-                self.warn(
-                    Some(element),
-                    format!("`{reference}` refers to itself; `{name}` is imported as `any` at the second level"),
-                );
-                return Parameter::new(name, ParamType::Any);
-            }
+        let reference = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(reference) = &reference
+            && self.resolving.contains(reference)
+        {
+            self.warn(
+                Some(element),
+                format!("`{reference}` refers to itself; `{name}` is imported as `any` at the second level"),
+            );
+            return Parameter::new(name, ParamType::Any);
         }
         let Some((schema, followed)) = self.deref(schema, Some(element)) else {
             return Parameter::new(name, ParamType::Any);
@@ -317,9 +408,12 @@ impl Importer {
         let ty_name = match schema.get("type") {
             Some(Value::String(t)) => t.clone(),
             // OpenAPI 3.1 allows `type: [string, "null"]`.
-            Some(Value::Array(types)) => {
-                types.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("").to_owned()
-            }
+            Some(Value::Array(types)) => types
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|t| *t != "null")
+                .unwrap_or("")
+                .to_owned(),
             _ if schema.get("properties").is_some() => "object".into(),
             _ => String::new(),
         };
@@ -333,17 +427,33 @@ impl Importer {
             _ => ParamType::Any,
         };
         let mut parameter = Parameter::new(name, ty);
-        parameter.description = schema.get("description").and_then(Value::as_str).map(str::to_owned);
-        parameter.format = schema.get("format").and_then(Value::as_str).map(str::to_owned);
-        parameter.nullable = schema.get("nullable").and_then(Value::as_bool).unwrap_or(false)
+        parameter.description = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        parameter.format = schema
+            .get("format")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        parameter.nullable = schema
+            .get("nullable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
             || matches!(schema.get("type"), Some(Value::Array(t)) if t.iter().any(|t| t == "null"));
-        parameter.enum_values = schema.get("enum").and_then(Value::as_array).cloned().unwrap_or_default();
+        parameter.enum_values = schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         parameter.example = schema.get("example").cloned();
         parameter.minimum = schema.get("minimum").and_then(Value::as_f64);
         parameter.maximum = schema.get("maximum").and_then(Value::as_f64);
         parameter.min_length = schema.get("minLength").and_then(Value::as_u64);
         parameter.max_length = schema.get("maxLength").and_then(Value::as_u64);
-        parameter.pattern = schema.get("pattern").and_then(Value::as_str).map(str::to_owned);
+        parameter.pattern = schema
+            .get("pattern")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         parameter.min_items = schema.get("minItems").and_then(Value::as_u64);
         parameter.max_items = schema.get("maxItems").and_then(Value::as_u64);
         match ty {

@@ -107,7 +107,10 @@ impl Database {
     ) -> Self {
         let mut methods = IndexMap::new();
         for method in &config.methods {
-            methods.insert(method.name.clone(), compile_method(name, method, diagnostics));
+            methods.insert(
+                method.name.clone(),
+                compile_method(name, method, diagnostics),
+            );
         }
         Database {
             name: name.to_owned(),
@@ -171,9 +174,10 @@ impl Database {
         };
         ConnectorError {
             code,
-            message: self
-                .secrets
-                .redact(&format!("database connector `{}`: {what}: {detail}", self.name)),
+            message: self.secrets.redact(&format!(
+                "database connector `{}`: {what}: {detail}",
+                self.name
+            )),
         }
     }
 
@@ -204,7 +208,11 @@ impl Database {
     }
 
     /// Commits or rolls back an open transaction.
-    pub(crate) async fn finish(&self, tx: DbTransaction, commit: bool) -> Result<(), ConnectorError> {
+    pub(crate) async fn finish(
+        &self,
+        tx: DbTransaction,
+        commit: bool,
+    ) -> Result<(), ConnectorError> {
         let result = match (tx, commit) {
             (DbTransaction::Postgres(t), true) => t.commit().await,
             (DbTransaction::Postgres(t), false) => t.rollback().await,
@@ -213,17 +221,31 @@ impl Database {
             (DbTransaction::Sqlite(t), true) => t.commit().await,
             (DbTransaction::Sqlite(t), false) => t.rollback().await,
         };
-        let what = if commit { "commit failed" } else { "rollback failed" };
+        let what = if commit {
+            "commit failed"
+        } else {
+            "rollback failed"
+        };
         result.map_err(|err| self.error(what, &err))
     }
 
     /// Renders a method's SQL for `args` (exposed for tests and the IDE's preview).
-    pub(crate) fn render(&self, method: &str, args: &Value) -> Result<(RenderedSql, SqlReturns), ConnectorError> {
+    pub(crate) fn render(
+        &self,
+        method: &str,
+        args: &Value,
+    ) -> Result<(RenderedSql, SqlReturns), ConnectorError> {
         let Some(plan) = self.methods.get(method) else {
-            return Err(technical(format!("database connector `{}` has no method `{method}`", self.name)));
+            return Err(technical(format!(
+                "database connector `{}` has no method `{method}`",
+                self.name
+            )));
         };
         if let Some(broken) = &plan.broken {
-            return Err(technical(format!("{}.{method} cannot run: {broken}", self.name)));
+            return Err(technical(format!(
+                "{}.{method} cannot run: {broken}",
+                self.name
+            )));
         }
         let placeholder = match self.driver {
             DbDriver::Postgres => Placeholder::Dollar,
@@ -254,15 +276,24 @@ impl Database {
             Some(DbTransaction::Sqlite(t)) => run_sqlite(t, &rendered, returns).await,
             None => match self.pool().await? {
                 Pool::Postgres(p) => {
-                    let mut conn = p.acquire().await.map_err(|e| self.error("no connection", &e))?;
+                    let mut conn = p
+                        .acquire()
+                        .await
+                        .map_err(|e| self.error("no connection", &e))?;
                     run_postgres(&mut conn, &rendered, returns).await
                 }
                 Pool::Mysql(p) => {
-                    let mut conn = p.acquire().await.map_err(|e| self.error("no connection", &e))?;
+                    let mut conn = p
+                        .acquire()
+                        .await
+                        .map_err(|e| self.error("no connection", &e))?;
                     run_mysql(&mut conn, &rendered, returns).await
                 }
                 Pool::Sqlite(p) => {
-                    let mut conn = p.acquire().await.map_err(|e| self.error("no connection", &e))?;
+                    let mut conn = p
+                        .acquire()
+                        .await
+                        .map_err(|e| self.error("no connection", &e))?;
                     run_sqlite(&mut conn, &rendered, returns).await
                 }
             },
@@ -274,7 +305,11 @@ impl Database {
     }
 }
 
-fn compile_method(connector: &str, method: &SqlMethod, diagnostics: &mut Vec<Diagnostic>) -> SqlPlan {
+fn compile_method(
+    connector: &str,
+    method: &SqlMethod,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> SqlPlan {
     let (template, mut found) = SqlTemplate::parse(&method.sql);
     for identifier in template.identifiers() {
         match method.identifiers.get(identifier) {
@@ -339,22 +374,29 @@ async fn run_postgres(
     rendered: &RenderedSql,
     returns: SqlReturns,
 ) -> Result<Value, RunError> {
-    let statement = conn.prepare(AssertSqlSafe(rendered.sql.clone()).into_sql_str()).await?;
+    let statement = conn
+        .prepare(AssertSqlSafe(rendered.sql.clone()).into_sql_str())
+        .await?;
     let types: Vec<sqlx::postgres::PgTypeInfo> = match statement.parameters() {
         Some(sqlx::Either::Left(types)) => types.to_vec(),
         _ => Vec::new(),
     };
     let mut query = statement.query();
     for (n, value) in rendered.binds.iter().enumerate() {
-        let ty = types.get(n).map(|t| t.name().to_owned()).unwrap_or_else(|| "TEXT".into());
-        query = bind_postgres(query, &ty, value).map_err(|message| {
-            RunError::Value(format!("parameter {} ({ty}): {message}", n + 1))
-        })?;
+        let ty = types
+            .get(n)
+            .map(|t| t.name().to_owned())
+            .unwrap_or_else(|| "TEXT".into());
+        query = bind_postgres(query, &ty, value)
+            .map_err(|message| RunError::Value(format!("parameter {} ({ty}): {message}", n + 1)))?;
     }
     match returns {
         SqlReturns::Rows => {
             let rows = query.fetch_all(&mut *conn).await?;
-            rows.iter().map(pg_row).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            rows.iter()
+                .map(pg_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
         }
         SqlReturns::One => match query.fetch_optional(&mut *conn).await? {
             Some(row) => pg_row(&row),
@@ -381,8 +423,13 @@ type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
 
 fn as_i64(value: &Value) -> Result<i64, String> {
     match value {
-        Value::Number(n) => n.as_i64().ok_or_else(|| "expected a whole number".to_owned()),
-        Value::String(s) => s.trim().parse().map_err(|_| "expected a whole number".to_owned()),
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| "expected a whole number".to_owned()),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| "expected a whole number".to_owned()),
         Value::Bool(b) => Ok(i64::from(*b)),
         _ => Err("expected a whole number".into()),
     }
@@ -417,7 +464,9 @@ fn as_bool(value: &Value) -> Result<bool, String> {
 }
 
 fn as_timestamptz(value: &Value) -> Result<DateTime<Utc>, String> {
-    let text = value.as_str().ok_or("expected an RFC 3339 date-time string")?;
+    let text = value
+        .as_str()
+        .ok_or("expected an RFC 3339 date-time string")?;
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| "expected an RFC 3339 date-time such as 2024-05-01T12:00:00Z".to_owned())
@@ -437,20 +486,32 @@ fn as_timestamp(value: &Value) -> Result<NaiveDateTime, String> {
 }
 
 fn as_array(value: &Value) -> Result<&Vec<Value>, String> {
-    value.as_array().ok_or_else(|| "expected an array".to_owned())
+    value
+        .as_array()
+        .ok_or_else(|| "expected an array".to_owned())
 }
 
 fn bind_postgres<'q>(query: PgQuery<'q>, ty: &str, value: &Value) -> Result<PgQuery<'q>, String> {
     macro_rules! bind {
         ($t:ty, $convert:expr) => {{
-            let converted: Option<$t> = if value.is_null() { None } else { Some($convert?) };
+            let converted: Option<$t> = if value.is_null() {
+                None
+            } else {
+                Some($convert?)
+            };
             Ok(query.bind(converted))
         }};
     }
     match ty {
         "BOOL" => bind!(bool, as_bool(value)),
-        "INT2" => bind!(i16, as_i64(value).and_then(|n| i16::try_from(n).map_err(|_| "out of range".to_owned()))),
-        "INT4" => bind!(i32, as_i64(value).and_then(|n| i32::try_from(n).map_err(|_| "out of range".to_owned()))),
+        "INT2" => bind!(
+            i16,
+            as_i64(value).and_then(|n| i16::try_from(n).map_err(|_| "out of range".to_owned()))
+        ),
+        "INT4" => bind!(
+            i32,
+            as_i64(value).and_then(|n| i32::try_from(n).map_err(|_| "out of range".to_owned()))
+        ),
         "INT8" => bind!(i64, as_i64(value)),
         "FLOAT4" => bind!(f32, as_f64(value).map(|f| f as f32)),
         "FLOAT8" => bind!(f64, as_f64(value)),
@@ -460,16 +521,22 @@ fn bind_postgres<'q>(query: PgQuery<'q>, ty: &str, value: &Value) -> Result<PgQu
                 .or_else(|_| rust_decimal::Decimal::from_scientific(as_text(value).trim()))
                 .map_err(|_| "expected a decimal number".to_owned())
         ),
-        "JSON" | "JSONB" => Ok(query.bind(if value.is_null() { None } else { Some(sqlx::types::Json(value.clone())) })),
+        "JSON" | "JSONB" => Ok(query.bind(if value.is_null() {
+            None
+        } else {
+            Some(sqlx::types::Json(value.clone()))
+        })),
         "TIMESTAMPTZ" => bind!(DateTime<Utc>, as_timestamptz(value)),
         "TIMESTAMP" => bind!(NaiveDateTime, as_timestamp(value)),
         "DATE" => bind!(
             NaiveDate,
-            NaiveDate::parse_from_str(&as_text(value), "%Y-%m-%d").map_err(|_| "expected a date such as 2024-05-01".to_owned())
+            NaiveDate::parse_from_str(&as_text(value), "%Y-%m-%d")
+                .map_err(|_| "expected a date such as 2024-05-01".to_owned())
         ),
         "TIME" => bind!(
             NaiveTime,
-            NaiveTime::parse_from_str(&as_text(value), "%H:%M:%S%.f").map_err(|_| "expected a time such as 12:30:00".to_owned())
+            NaiveTime::parse_from_str(&as_text(value), "%H:%M:%S%.f")
+                .map_err(|_| "expected a time such as 12:30:00".to_owned())
         ),
         "UUID" => bind!(
             uuid::Uuid,
@@ -485,11 +552,21 @@ fn bind_postgres<'q>(query: PgQuery<'q>, ty: &str, value: &Value) -> Result<PgQu
             Vec<i32>,
             as_array(value)?
                 .iter()
-                .map(|v| as_i64(v).and_then(|n| i32::try_from(n).map_err(|_| "out of range".to_owned())))
+                .map(|v| as_i64(v)
+                    .and_then(|n| i32::try_from(n).map_err(|_| "out of range".to_owned())))
                 .collect::<Result<Vec<_>, _>>()
         ),
-        "INT8[]" => bind!(Vec<i64>, as_array(value)?.iter().map(as_i64).collect::<Result<Vec<_>, _>>()),
-        "TEXT[]" | "VARCHAR[]" => bind!(Vec<String>, Ok::<_, String>(as_array(value)?.iter().map(as_text).collect::<Vec<_>>())),
+        "INT8[]" => bind!(
+            Vec<i64>,
+            as_array(value)?
+                .iter()
+                .map(as_i64)
+                .collect::<Result<Vec<_>, _>>()
+        ),
+        "TEXT[]" | "VARCHAR[]" => bind!(
+            Vec<String>,
+            Ok::<_, String>(as_array(value)?.iter().map(as_text).collect::<Vec<_>>())
+        ),
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "UNKNOWN" | "CITEXT" => {
             bind!(String, Ok::<_, String>(as_text(value)))
         }
@@ -517,11 +594,17 @@ fn pg_row(row: &PgRow) -> Result<Value, RunError> {
                 "NUMERIC" => Value::String(row.try_get::<rust_decimal::Decimal, _>(i)?.to_string()),
                 "JSON" | "JSONB" => row.try_get::<sqlx::types::Json<Value>, _>(i)?.0,
                 "TIMESTAMPTZ" => Value::String(rfc3339(row.try_get::<DateTime<Utc>, _>(i)?)),
-                "TIMESTAMP" => Value::String(row.try_get::<NaiveDateTime, _>(i)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+                "TIMESTAMP" => Value::String(
+                    row.try_get::<NaiveDateTime, _>(i)?
+                        .format("%Y-%m-%dT%H:%M:%S%.f")
+                        .to_string(),
+                ),
                 "DATE" => Value::String(row.try_get::<NaiveDate, _>(i)?.to_string()),
                 "TIME" => Value::String(row.try_get::<NaiveTime, _>(i)?.to_string()),
                 "UUID" => Value::String(row.try_get::<uuid::Uuid, _>(i)?.to_string()),
-                "BYTEA" => Value::String(base64::engine::general_purpose::STANDARD.encode(row.try_get::<Vec<u8>, _>(i)?)),
+                "BYTEA" => Value::String(
+                    base64::engine::general_purpose::STANDARD.encode(row.try_get::<Vec<u8>, _>(i)?),
+                ),
                 "INT4[]" => Value::from(row.try_get::<Vec<i32>, _>(i)?),
                 "INT8[]" => Value::from(row.try_get::<Vec<i64>, _>(i)?),
                 "TEXT[]" | "VARCHAR[]" => Value::from(row.try_get::<Vec<String>, _>(i)?),
@@ -583,7 +666,10 @@ async fn run_mysql(
     match returns {
         SqlReturns::Rows => {
             let rows = query.fetch_all(&mut *conn).await?;
-            rows.iter().map(mysql_row).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            rows.iter()
+                .map(mysql_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
         }
         SqlReturns::One => match query.fetch_optional(&mut *conn).await? {
             Some(row) => mysql_row(&row),
@@ -618,16 +704,23 @@ fn mysql_row(row: &MySqlRow) -> Result<Value, RunError> {
                 "DECIMAL" => Value::String(row.try_get::<rust_decimal::Decimal, _>(i)?.to_string()),
                 "JSON" => row.try_get::<sqlx::types::Json<Value>, _>(i)?.0,
                 "TIMESTAMP" => Value::String(rfc3339(row.try_get::<DateTime<Utc>, _>(i)?)),
-                "DATETIME" => Value::String(row.try_get::<NaiveDateTime, _>(i)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+                "DATETIME" => Value::String(
+                    row.try_get::<NaiveDateTime, _>(i)?
+                        .format("%Y-%m-%dT%H:%M:%S%.f")
+                        .to_string(),
+                ),
                 "DATE" => Value::String(row.try_get::<NaiveDate, _>(i)?.to_string()),
                 "TIME" => Value::String(row.try_get::<NaiveTime, _>(i)?.to_string()),
                 // MySQL flags `_bin`-collated text (and MariaDB's JSON, a LONGTEXT) as binary, so
                 // binary columns come back as text when they are valid UTF-8, else as base64.
-                "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BIT" => {
+                "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB"
+                | "BIT" => {
                     let bytes = row.try_get::<Vec<u8>, _>(i)?;
                     match String::from_utf8(bytes) {
                         Ok(text) => Value::String(text),
-                        Err(err) => Value::String(base64::engine::general_purpose::STANDARD.encode(err.into_bytes())),
+                        Err(err) => Value::String(
+                            base64::engine::general_purpose::STANDARD.encode(err.into_bytes()),
+                        ),
                     }
                 }
                 _ => match row.try_get::<String, _>(i) {
@@ -659,7 +752,10 @@ async fn run_sqlite(
     match returns {
         SqlReturns::Rows => {
             let rows = query.fetch_all(&mut *conn).await?;
-            rows.iter().map(sqlite_row).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            rows.iter()
+                .map(sqlite_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
         }
         SqlReturns::One => match query.fetch_optional(&mut *conn).await? {
             Some(row) => sqlite_row(&row),
@@ -693,7 +789,8 @@ fn sqlite_row(row: &SqliteRow) -> Result<Value, RunError> {
                 "INTEGER" => Value::from(row.try_get_unchecked::<i64, _>(i)?),
                 "REAL" => float(row.try_get_unchecked::<f64, _>(i)?),
                 "BLOB" => Value::String(
-                    base64::engine::general_purpose::STANDARD.encode(row.try_get_unchecked::<Vec<u8>, _>(i)?),
+                    base64::engine::general_purpose::STANDARD
+                        .encode(row.try_get_unchecked::<Vec<u8>, _>(i)?),
                 ),
                 _ => {
                     let text = row.try_get_unchecked::<String, _>(i)?;

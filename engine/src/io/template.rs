@@ -28,7 +28,11 @@ enum Part {
 
 impl Template {
     /// Compiles `text`; with `path_shorthand`, `{name}` is a path segment placeholder.
-    pub(crate) fn compile(engine: &RhaiEngine, text: &str, path_shorthand: bool) -> Result<Self, String> {
+    pub(crate) fn compile(
+        engine: &RhaiEngine,
+        text: &str,
+        path_shorthand: bool,
+    ) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -44,27 +48,33 @@ impl Template {
                 if !literal.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut literal)));
                 }
-                parts.push(Part::Expr { ast, encode_segment: false });
+                parts.push(Part::Expr {
+                    ast,
+                    encode_segment: false,
+                });
                 rest = &after[end + 2..];
                 continue;
             }
-            if path_shorthand {
-                if let Some(after) = rest.strip_prefix('{') {
-                    let end = after.find('}').ok_or_else(|| format!("`{{` in `{text}` is never closed"))?;
-                    let name = after[..end].trim();
-                    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                        return Err(format!("`{{{name}}}` in `{text}` must name an input field"));
-                    }
-                    let ast = engine
-                        .compile_expression(&format!("input.{name}"))
-                        .map_err(|err| format!("in `{{{name}}}`: {err}"))?;
-                    if !literal.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut literal)));
-                    }
-                    parts.push(Part::Expr { ast, encode_segment: true });
-                    rest = &after[end + 1..];
-                    continue;
+            if path_shorthand && let Some(after) = rest.strip_prefix('{') {
+                let end = after
+                    .find('}')
+                    .ok_or_else(|| format!("`{{` in `{text}` is never closed"))?;
+                let name = after[..end].trim();
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(format!("`{{{name}}}` in `{text}` must name an input field"));
                 }
+                let ast = engine
+                    .compile_expression(&format!("input.{name}"))
+                    .map_err(|err| format!("in `{{{name}}}`: {err}"))?;
+                if !literal.is_empty() {
+                    parts.push(Part::Text(std::mem::take(&mut literal)));
+                }
+                parts.push(Part::Expr {
+                    ast,
+                    encode_segment: true,
+                });
+                rest = &after[end + 1..];
+                continue;
             }
             let ch = rest.chars().next().unwrap_or(' ');
             literal.push(ch);
@@ -79,19 +89,34 @@ impl Template {
     /// Whether the template is exactly one `{{ … }}` placeholder.
     fn single_expr(&self) -> Option<&RhaiAst> {
         match self.parts.as_slice() {
-            [Part::Expr { ast, encode_segment: false }] => Some(ast),
+            [
+                Part::Expr {
+                    ast,
+                    encode_segment: false,
+                },
+            ] => Some(ast),
             _ => None,
         }
     }
 
     /// Renders the template as text.
-    pub(crate) fn render(&self, engine: &RhaiEngine, vars: &Map<String, Value>, control: &RunControl) -> Result<String, String> {
+    pub(crate) fn render(
+        &self,
+        engine: &RhaiEngine,
+        vars: &Map<String, Value>,
+        control: &RunControl,
+    ) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Expr { ast, encode_segment } => {
-                    let value = engine.eval_expression(ast, vars, control).map_err(|err| err.to_string())?;
+                Part::Expr {
+                    ast,
+                    encode_segment,
+                } => {
+                    let value = engine
+                        .eval_expression(ast, vars, control)
+                        .map_err(|err| err.to_string())?;
                     let text = value_text(&value);
                     if *encode_segment {
                         out.push_str(&encode_path_segment(&text));
@@ -123,9 +148,12 @@ impl JsonTemplate {
     pub(crate) fn compile(engine: &RhaiEngine, value: &Value) -> Result<Self, String> {
         Ok(match value {
             Value::String(s) => JsonTemplate::Text(Template::compile(engine, s, false)?),
-            Value::Array(items) => {
-                JsonTemplate::Array(items.iter().map(|v| Self::compile(engine, v)).collect::<Result<_, _>>()?)
-            }
+            Value::Array(items) => JsonTemplate::Array(
+                items
+                    .iter()
+                    .map(|v| Self::compile(engine, v))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(map) => JsonTemplate::Object(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), Self::compile(engine, v)?)))
@@ -136,15 +164,25 @@ impl JsonTemplate {
     }
 
     /// Renders the JSON value.
-    pub(crate) fn render(&self, engine: &RhaiEngine, vars: &Map<String, Value>, control: &RunControl) -> Result<Value, String> {
+    pub(crate) fn render(
+        &self,
+        engine: &RhaiEngine,
+        vars: &Map<String, Value>,
+        control: &RunControl,
+    ) -> Result<Value, String> {
         Ok(match self {
             JsonTemplate::Text(template) => match template.single_expr() {
-                Some(ast) => engine.eval_expression(ast, vars, control).map_err(|err| err.to_string())?,
+                Some(ast) => engine
+                    .eval_expression(ast, vars, control)
+                    .map_err(|err| err.to_string())?,
                 None => Value::String(template.render(engine, vars, control)?),
             },
-            JsonTemplate::Array(items) => {
-                Value::Array(items.iter().map(|t| t.render(engine, vars, control)).collect::<Result<_, _>>()?)
-            }
+            JsonTemplate::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|t| t.render(engine, vars, control))
+                    .collect::<Result<_, _>>()?,
+            ),
             JsonTemplate::Object(entries) => Value::Object(
                 entries
                     .iter()
@@ -195,7 +233,10 @@ mod tests {
 
     fn vars() -> Map<String, Value> {
         let mut vars = Map::new();
-        vars.insert("input".into(), json!({"id": "a/b c", "n": 3, "tags": ["x"], "none": null}));
+        vars.insert(
+            "input".into(),
+            json!({"id": "a/b c", "n": 3, "tags": ["x"], "none": null}),
+        );
         vars.insert("env".into(), json!({"BASE": "http://h"}));
         vars
     }
@@ -204,8 +245,16 @@ mod tests {
     fn placeholders_and_path_shorthand() {
         let engine = engine();
         let control = RunControl::with_timeout(Duration::from_secs(5));
-        let t = Template::compile(&engine, "{{ env.BASE }}/users/{id}/n/{{ input.n + 1 }}{{input.none}}", true).unwrap();
-        assert_eq!(t.render(&engine, &vars(), &control).unwrap(), "http://h/users/a%2Fb%20c/n/4");
+        let t = Template::compile(
+            &engine,
+            "{{ env.BASE }}/users/{id}/n/{{ input.n + 1 }}{{input.none}}",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&engine, &vars(), &control).unwrap(),
+            "http://h/users/a%2Fb%20c/n/4"
+        );
         let t = Template::compile(&engine, "{id}", false).unwrap();
         assert_eq!(t.render(&engine, &vars(), &control).unwrap(), "{id}");
         assert!(Template::compile(&engine, "{{ input.", false).is_err());

@@ -125,7 +125,17 @@ pub enum RenderError {
     NotACollection(String),
 }
 
-const TAGS: [&str; 9] = ["if", "where", "set", "trim", "foreach", "choose", "when", "otherwise", "bind"];
+const TAGS: [&str; 9] = [
+    "if",
+    "where",
+    "set",
+    "trim",
+    "foreach",
+    "choose",
+    "when",
+    "otherwise",
+    "bind",
+];
 
 struct Parser<'a> {
     text: &'a str,
@@ -147,7 +157,12 @@ impl SqlTemplate {
     /// Parses dynamic SQL. Errors (with line and column inside `sql`) come back as
     /// diagnostics next to the best-effort template; a method with errors must not run.
     pub fn parse(sql: &str) -> (SqlTemplate, Vec<Diagnostic>) {
-        let mut parser = Parser { text: sql, pos: 0, diagnostics: Vec::new(), parents: Vec::new() };
+        let mut parser = Parser {
+            text: sql,
+            pos: 0,
+            diagnostics: Vec::new(),
+            parents: Vec::new(),
+        };
         let nodes = parser.nodes(None);
         (SqlTemplate { nodes }, parser.diagnostics)
     }
@@ -194,7 +209,10 @@ impl SqlTemplate {
         };
         let mut sql = String::new();
         renderer.nodes(&self.nodes, &mut sql)?;
-        Ok(RenderedSql { sql: sql.trim().to_owned(), binds: renderer.binds })
+        Ok(RenderedSql {
+            sql: sql.trim().to_owned(),
+            binds: renderer.binds,
+        })
     }
 }
 
@@ -301,7 +319,10 @@ impl<'a> Parser<'a> {
                 let at = offset + i;
                 let name = inner.split(',').next().unwrap_or("").trim();
                 if name.is_empty() || !valid_path(name) {
-                    self.error(at, format!("`{}` needs a name like `a` or `a.b`", &rest[..=end]));
+                    self.error(
+                        at,
+                        format!("`{}` needs a name like `a` or `a.b`", &rest[..=end]),
+                    );
                 } else {
                     flush(text, nodes);
                     if rest.starts_with('#') {
@@ -340,11 +361,21 @@ impl<'a> Parser<'a> {
             self.pos += rest.len() - trimmed.len();
             if trimmed.starts_with("/>") {
                 self.pos += 2;
-                return Some(OpenTag { name, start, attrs, self_closing: true });
+                return Some(OpenTag {
+                    name,
+                    start,
+                    attrs,
+                    self_closing: true,
+                });
             }
             if trimmed.starts_with('>') {
                 self.pos += 1;
-                return Some(OpenTag { name, start, attrs, self_closing: false });
+                return Some(OpenTag {
+                    name,
+                    start,
+                    attrs,
+                    self_closing: false,
+                });
             }
             let key_len = trimmed
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
@@ -359,7 +390,10 @@ impl<'a> Parser<'a> {
             let rest = self.rest();
             let after_eq = rest.trim_start().strip_prefix('=').map(str::trim_start);
             let Some(after_eq) = after_eq else {
-                self.error(self.pos, format!("attribute `{key}` needs a value (`{key}=\"…\"`)"));
+                self.error(
+                    self.pos,
+                    format!("attribute `{key}` needs a value (`{key}=\"…\"`)"),
+                );
                 self.pos = self.text.len();
                 return None;
             };
@@ -384,9 +418,17 @@ impl<'a> Parser<'a> {
 
     fn element(&mut self) -> Option<SqlNode> {
         let tag = self.open_tag()?;
-        let OpenTag { name, start, attrs, self_closing } = tag;
+        let OpenTag {
+            name,
+            start,
+            attrs,
+            self_closing,
+        } = tag;
         if name == "bind" {
-            self.error(start, "`<bind>` is not supported; compute the value in the flow and pass it in");
+            self.error(
+                start,
+                "`<bind>` is not supported; compute the value in the flow and pass it in",
+            );
             if !self_closing {
                 self.nodes(Some((&name, start)));
             }
@@ -403,7 +445,12 @@ impl<'a> Parser<'a> {
                 self.error(*offset, format!("`<{name}>` has no attribute `{key}`"));
             }
         }
-        let attr = |key: &str| attrs.iter().find(|(k, _, _)| k == key).map(|(_, v, o)| (v.clone(), *o));
+        let attr = |key: &str| {
+            attrs
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|(_, v, o)| (v.clone(), *o))
+        };
         if matches!(name.as_str(), "when" | "otherwise")
             && self.parents.last().map(String::as_str) != Some("choose")
         {
@@ -436,7 +483,10 @@ impl<'a> Parser<'a> {
             }
         };
         Some(match name.as_str() {
-            "if" => SqlNode::If { test: test(self), body },
+            "if" => SqlNode::If {
+                test: test(self),
+                body,
+            },
             "where" => SqlNode::Trim {
                 prefix: "WHERE".into(),
                 suffix: String::new(),
@@ -454,7 +504,11 @@ impl<'a> Parser<'a> {
             "trim" => {
                 let list = |key: &str| {
                     attr(key).map_or_else(Vec::new, |(v, _)| {
-                        v.split('|').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+                        v.split('|')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect()
                     })
                 };
                 SqlNode::Trim {
@@ -472,7 +526,10 @@ impl<'a> Parser<'a> {
                         c.trim().split('.').map(str::to_owned).collect()
                     }
                     Some((c, offset)) => {
-                        self.error(offset, format!("collection=\"{c}\" must be a name like `ids` or `a.ids`"));
+                        self.error(
+                            offset,
+                            format!("collection=\"{c}\" must be a name like `ids` or `a.ids`"),
+                        );
                         Vec::new()
                     }
                     None => {
@@ -505,13 +562,18 @@ impl<'a> Parser<'a> {
                         SqlNode::Trim { prefix, body, .. } if prefix == OTHERWISE_MARK => {
                             otherwise = Some(body);
                         }
-                        _ => self.error(start, "`<choose>` may only hold `<when>` and `<otherwise>`"),
+                        _ => {
+                            self.error(start, "`<choose>` may only hold `<when>` and `<otherwise>`")
+                        }
                     }
                 }
                 SqlNode::Choose { whens, otherwise }
             }
             // Inside <choose> these become markers the "choose" arm above takes apart.
-            "when" => SqlNode::If { test: test(self), body },
+            "when" => SqlNode::If {
+                test: test(self),
+                body,
+            },
             "otherwise" => SqlNode::Trim {
                 prefix: OTHERWISE_MARK.into(),
                 suffix: String::new(),
@@ -546,9 +608,8 @@ fn opening_tag_name(rest: &str) -> Option<&str> {
 
 fn closing_tag(rest: &str) -> Option<&'static str> {
     let after = rest.strip_prefix("</")?;
-    TAGS.into_iter().find(|tag| {
-        after.starts_with(tag) && after[tag.len()..].trim_start().starts_with('>')
-    })
+    TAGS.into_iter()
+        .find(|tag| after.starts_with(tag) && after[tag.len()..].trim_start().starts_with('>'))
 }
 
 fn valid_path(name: &str) -> bool {
@@ -559,7 +620,13 @@ fn valid_path(name: &str) -> bool {
 }
 
 fn decode_entity(rest: &str) -> (String, usize) {
-    for (entity, ch) in [("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"), ("&quot;", "\""), ("&apos;", "'")] {
+    for (entity, ch) in [
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&amp;", "&"),
+        ("&quot;", "\""),
+        ("&apos;", "'"),
+    ] {
         if rest.starts_with(entity) {
             return (ch.to_owned(), entity.len());
         }
@@ -676,7 +743,13 @@ impl Renderer<'_> {
                     self.nodes(body, out)?;
                 }
             }
-            SqlNode::Trim { prefix, suffix, prefix_overrides, suffix_overrides, body } => {
+            SqlNode::Trim {
+                prefix,
+                suffix,
+                prefix_overrides,
+                suffix_overrides,
+                body,
+            } => {
                 let mut inner = String::new();
                 self.nodes(body, &mut inner)?;
                 let mut inner = inner.trim();
@@ -707,14 +780,27 @@ impl Renderer<'_> {
                 }
                 out.push(' ');
             }
-            SqlNode::Foreach { collection, item, index, open, close, separator, body } => {
+            SqlNode::Foreach {
+                collection,
+                item,
+                index,
+                open,
+                close,
+                separator,
+                body,
+            } => {
                 let value = self.lookup(collection);
                 let entries: Vec<(Value, Value)> = match value {
                     Value::Null => Vec::new(),
-                    Value::Array(items) => {
-                        items.into_iter().enumerate().map(|(i, v)| (Value::from(i), v)).collect()
-                    }
-                    Value::Object(map) => map.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
+                    Value::Array(items) => items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (Value::from(i), v))
+                        .collect(),
+                    Value::Object(map) => map
+                        .into_iter()
+                        .map(|(k, v)| (Value::String(k), v))
+                        .collect(),
                     _ => return Err(RenderError::NotACollection(collection.join("."))),
                 };
                 if entries.is_empty() {

@@ -124,18 +124,21 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, TestExprError> {
                     closed = true;
                     break;
                 }
-                if ch == '\\' {
-                    if let Some(next) = text[i + 1..].chars().next() {
-                        value.push(next);
-                        i += 1 + next.len_utf8();
-                        continue;
-                    }
+                if ch == '\\'
+                    && let Some(next) = text[i + 1..].chars().next()
+                {
+                    value.push(next);
+                    i += 1 + next.len_utf8();
+                    continue;
                 }
                 value.push(ch);
                 i += ch.len_utf8();
             }
             if !closed {
-                return Err(TestExprError { offset: start, message: "unterminated string".into() });
+                return Err(TestExprError {
+                    offset: start,
+                    message: "unterminated string".into(),
+                });
             }
             out.push((start, Token::Str(value)));
             continue;
@@ -164,7 +167,10 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, TestExprError> {
             b')' => Token::RParen,
             _ => {
                 let ch = text[i..].chars().next().unwrap_or('?');
-                return Err(TestExprError { offset: start, message: format!("unexpected `{ch}`") });
+                return Err(TestExprError {
+                    offset: start,
+                    message: format!("unexpected `{ch}`"),
+                });
             }
         };
         out.push((start, token));
@@ -189,7 +195,10 @@ impl Parser {
     }
 
     fn error<T>(&self, message: impl Into<String>) -> Result<T, TestExprError> {
-        Err(TestExprError { offset: self.offset(), message: message.into() })
+        Err(TestExprError {
+            offset: self.offset(),
+            message: message.into(),
+        })
     }
 
     fn keyword(&self) -> Option<&str> {
@@ -321,7 +330,14 @@ impl Parser {
     }
 }
 
-const METHODS: [&str; 6] = ["size", "length", "isEmpty", "trim", "toLowerCase", "toUpperCase"];
+const METHODS: [&str; 6] = [
+    "size",
+    "length",
+    "isEmpty",
+    "trim",
+    "toLowerCase",
+    "toUpperCase",
+];
 
 fn number(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
@@ -334,7 +350,11 @@ fn number(n: f64) -> Value {
 /// Parses a test expression.
 pub fn parse_test(text: &str) -> Result<TestExpr, TestExprError> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, pos: 0, end: text.len() };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        end: text.len(),
+    };
     let expr = parser.or()?;
     if parser.pos < parser.tokens.len() {
         return parser.error("unexpected text after the expression");
@@ -444,9 +464,11 @@ mod tests {
             for key in path {
                 value = match value {
                     Value::Object(map) => map.get(key).unwrap_or(&Value::Null),
-                    Value::Array(items) => {
-                        key.parse::<usize>().ok().and_then(|i| items.get(i)).unwrap_or(&Value::Null)
-                    }
+                    Value::Array(items) => key
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| items.get(i))
+                        .unwrap_or(&Value::Null),
                     _ => &Value::Null,
                 };
             }
@@ -461,7 +483,8 @@ mod tests {
 
     #[test]
     fn mybatis_idioms() {
-        let input = json!({"status": "open", "ids": [1, 2], "empty": [], "n": 3, "user": {"name": "Ann"}});
+        let input =
+            json!({"status": "open", "ids": [1, 2], "empty": [], "n": 3, "user": {"name": "Ann"}});
         assert!(check("status != null", input.clone()));
         assert!(check("status != null and status != ''", input.clone()));
         assert!(check("missing == null", input.clone()));

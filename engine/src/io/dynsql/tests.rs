@@ -16,7 +16,9 @@ fn render_with(
 ) -> RenderedSql {
     let (template, diagnostics) = SqlTemplate::parse(sql);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
-    template.render(&input, placeholder, identifiers).expect("renders")
+    template
+        .render(&input, placeholder, identifiers)
+        .expect("renders")
 }
 
 fn squash(sql: &str) -> String {
@@ -25,11 +27,16 @@ fn squash(sql: &str) -> String {
 
 #[test]
 fn binds_become_placeholders() {
-    let out = render("SELECT * FROM t WHERE a = #{a} AND b = #{ b.c , jdbcType=VARCHAR}", json!({"a": 1, "b": {"c": "x"}}));
+    let out = render(
+        "SELECT * FROM t WHERE a = #{a} AND b = #{ b.c , jdbcType=VARCHAR}",
+        json!({"a": 1, "b": {"c": "x"}}),
+    );
     assert_eq!(out.sql, "SELECT * FROM t WHERE a = $1 AND b = $2");
     assert_eq!(out.binds, vec![json!(1), json!("x")]);
     let (template, _) = SqlTemplate::parse("x = #{a} or y = #{a}");
-    let out = template.render(&json!({}), Placeholder::Question, &IndexMap::new()).unwrap();
+    let out = template
+        .render(&json!({}), Placeholder::Question, &IndexMap::new())
+        .unwrap();
     assert_eq!(out.sql, "x = ? or y = ?");
     assert_eq!(out.binds, vec![Value::Null, Value::Null]);
 }
@@ -44,11 +51,17 @@ fn where_drops_leading_and_or_and_vanishes_when_empty() {
         </where>
         ORDER BY id"#;
     let out = render(sql, json!({"min": 10}));
-    assert_eq!(squash(&out.sql), "SELECT id FROM orders WHERE total >= $1 ORDER BY id");
+    assert_eq!(
+        squash(&out.sql),
+        "SELECT id FROM orders WHERE total >= $1 ORDER BY id"
+    );
     let out = render(sql, json!({}));
     assert_eq!(squash(&out.sql), "SELECT id FROM orders ORDER BY id");
     let out = render(sql, json!({"status": "open", "q": "%a%"}));
-    assert_eq!(squash(&out.sql), "SELECT id FROM orders WHERE status = $1 OR name LIKE $2 ORDER BY id");
+    assert_eq!(
+        squash(&out.sql),
+        "SELECT id FROM orders WHERE status = $1 OR name LIKE $2 ORDER BY id"
+    );
     // A column whose name starts with a keyword is not cut.
     let out = render("<where>android = 1</where>", json!({}));
     assert_eq!(out.sql, "WHERE android = 1");
@@ -83,25 +96,44 @@ fn foreach_over_arrays_and_objects() {
     assert_eq!(out.sql, "SELECT * FROM t WHERE id IN");
 
     let sql = r#"INSERT INTO kv (k, v) VALUES <foreach collection="rows" item="r" separator=",">(#{r.k}, #{r.v})</foreach>"#;
-    let out = render(sql, json!({"rows": [{"k": "a", "v": 1}, {"k": "b", "v": 2}]}));
+    let out = render(
+        sql,
+        json!({"rows": [{"k": "a", "v": 1}, {"k": "b", "v": 2}]}),
+    );
     assert_eq!(out.sql, "INSERT INTO kv (k, v) VALUES ($1, $2),($3, $4)");
     assert_eq!(out.binds, vec![json!("a"), json!(1), json!("b"), json!(2)]);
 
-    let sql = r#"<foreach collection="m" item="v" index="k" separator=" AND ">#{k} = #{v}</foreach>"#;
+    let sql =
+        r#"<foreach collection="m" item="v" index="k" separator=" AND ">#{k} = #{v}</foreach>"#;
     let out = render(sql, json!({"m": {"x": 1}}));
     assert_eq!(out.binds, vec![json!("x"), json!(1)]);
 
     let (template, _) = SqlTemplate::parse(sql);
-    let err = template.render(&json!({"m": 3}), Placeholder::Dollar, &IndexMap::new()).unwrap_err();
+    let err = template
+        .render(&json!({"m": 3}), Placeholder::Dollar, &IndexMap::new())
+        .unwrap_err();
     assert_eq!(err, RenderError::NotACollection("m".into()));
 }
 
 #[test]
 fn nested_foreach_sees_outer_variables() {
     let sql = r#"<foreach collection="groups" item="g" separator=" OR ">(<foreach collection="g.ids" item="id" separator=",">#{g.name}:#{id}</foreach>)</foreach>"#;
-    let out = render(sql, json!({"groups": [{"name": "a", "ids": [1, 2]}, {"name": "b", "ids": [3]}]}));
+    let out = render(
+        sql,
+        json!({"groups": [{"name": "a", "ids": [1, 2]}, {"name": "b", "ids": [3]}]}),
+    );
     assert_eq!(out.sql, "($1:$2,$3:$4) OR ($5:$6)");
-    assert_eq!(out.binds, vec![json!("a"), json!(1), json!("a"), json!(2), json!("b"), json!(3)]);
+    assert_eq!(
+        out.binds,
+        vec![
+            json!("a"),
+            json!(1),
+            json!("a"),
+            json!(2),
+            json!("b"),
+            json!(3)
+        ]
+    );
 }
 
 #[test]
@@ -111,15 +143,30 @@ fn choose_takes_the_first_true_branch() {
         <when test="sort == 'total'">total DESC</when>
         <otherwise>id</otherwise>
       </choose>"#;
-    assert_eq!(squash(&render(sql, json!({"sort": "total"})).sql), "SELECT * FROM t ORDER BY total DESC");
-    assert_eq!(squash(&render(sql, json!({})).sql), "SELECT * FROM t ORDER BY id");
-    assert_eq!(squash(&render(sql, json!({"sort": "name"})).sql), "SELECT * FROM t ORDER BY name");
+    assert_eq!(
+        squash(&render(sql, json!({"sort": "total"})).sql),
+        "SELECT * FROM t ORDER BY total DESC"
+    );
+    assert_eq!(
+        squash(&render(sql, json!({})).sql),
+        "SELECT * FROM t ORDER BY id"
+    );
+    assert_eq!(
+        squash(&render(sql, json!({"sort": "name"})).sql),
+        "SELECT * FROM t ORDER BY name"
+    );
 }
 
 #[test]
 fn cdata_and_escapes_and_bare_less_than() {
-    let out = render("SELECT * FROM t WHERE a <![CDATA[ < ]]> #{x} AND b &lt;&gt; 'q&amp;' AND c < 3", json!({"x": 1}));
-    assert_eq!(out.sql, "SELECT * FROM t WHERE a  <  $1 AND b <> 'q&' AND c < 3");
+    let out = render(
+        "SELECT * FROM t WHERE a <![CDATA[ < ]]> #{x} AND b &lt;&gt; 'q&amp;' AND c < 3",
+        json!({"x": 1}),
+    );
+    assert_eq!(
+        out.sql,
+        "SELECT * FROM t WHERE a  <  $1 AND b <> 'q&' AND c < 3"
+    );
     let out = render("<![CDATA[a <if> #{x}]]>", json!({"x": 1}));
     assert_eq!(out.sql, "a <if> $1");
 }
@@ -127,22 +174,50 @@ fn cdata_and_escapes_and_bare_less_than() {
 #[test]
 fn identifiers_only_from_the_allow_list() {
     let mut identifiers = IndexMap::new();
-    identifiers.insert("table".to_owned(), vec!["orders".to_owned(), "archived_orders".to_owned()]);
+    identifiers.insert(
+        "table".to_owned(),
+        vec!["orders".to_owned(), "archived_orders".to_owned()],
+    );
     let sql = "SELECT * FROM ${table} WHERE id = #{id}";
-    let out = render_with(sql, json!({"table": "archived_orders", "id": 1}), Placeholder::Dollar, &identifiers);
+    let out = render_with(
+        sql,
+        json!({"table": "archived_orders", "id": 1}),
+        Placeholder::Dollar,
+        &identifiers,
+    );
     assert_eq!(out.sql, "SELECT * FROM archived_orders WHERE id = $1");
 
     let (template, _) = SqlTemplate::parse(sql);
-    for bad in [json!("orders; DROP TABLE orders"), json!(null), json!(3), json!(["orders"])] {
+    for bad in [
+        json!("orders; DROP TABLE orders"),
+        json!(null),
+        json!(3),
+        json!(["orders"]),
+    ] {
         let err = template
-            .render(&json!({"table": bad, "id": 1}), Placeholder::Dollar, &identifiers)
+            .render(
+                &json!({"table": bad, "id": 1}),
+                Placeholder::Dollar,
+                &identifiers,
+            )
             .unwrap_err();
         assert_eq!(err, RenderError::IdentifierNotAllowed("table".into()));
         let message = err.to_string();
-        assert!(message.contains("${table}") && !message.contains("DROP") && !message.contains("SELECT"), "{message}");
+        assert!(
+            message.contains("${table}")
+                && !message.contains("DROP")
+                && !message.contains("SELECT"),
+            "{message}"
+        );
     }
     // No allow-list at all: refused.
-    let err = template.render(&json!({"table": "orders"}), Placeholder::Dollar, &IndexMap::new()).unwrap_err();
+    let err = template
+        .render(
+            &json!({"table": "orders"}),
+            Placeholder::Dollar,
+            &IndexMap::new(),
+        )
+        .unwrap_err();
     assert_eq!(err, RenderError::IdentifierNotAllowed("table".into()));
     assert_eq!(template.identifiers(), vec!["table"]);
 }
@@ -157,14 +232,21 @@ fn parse_errors_have_positions_inside_the_sql() {
         ("a = #{b", 1, 5, "never closed"),
         ("<if>x</if>", 1, 1, "needs a `test`"),
         ("<foreach item=\"x\">#{x}</foreach>", 1, 1, "collection"),
-        ("<if test=\"a\" bogus=\"1\">x</if>", 1, 21, "no attribute `bogus`"),
+        (
+            "<if test=\"a\" bogus=\"1\">x</if>",
+            1,
+            21,
+            "no attribute `bogus`",
+        ),
         ("<when test=\"a\">x</when>", 1, 1, "inside `<choose>`"),
         ("<![CDATA[ abc", 1, 1, "CDATA"),
         ("<bind name=\"x\" value=\"y\"/>", 1, 1, "not supported"),
     ];
     for (sql, line, column, needle) in cases {
         let (_, diagnostics) = SqlTemplate::parse(sql);
-        let first = diagnostics.first().unwrap_or_else(|| panic!("no diagnostic for {sql:?}"));
+        let first = diagnostics
+            .first()
+            .unwrap_or_else(|| panic!("no diagnostic for {sql:?}"));
         let pos = first.pos.expect("a position");
         assert_eq!((pos.line, pos.column), (line, column), "{sql:?}: {first:?}");
         assert!(first.message.contains(needle), "{sql:?}: {}", first.message);
