@@ -630,13 +630,64 @@ pub fn triggers_to_yaml(triggers: &[Trigger]) -> String {
 
 /// Reads `connectors/<name>.yaml`.
 pub fn parse_connector(path: &str, text: &str) -> (Option<Connector>, Vec<Diagnostic>) {
-    parse_yaml_with(
+    let (connector, mut diagnostics) = parse_yaml_with(
         path,
         text,
         None,
         "the connector (needs at least `kind`)",
         read_connector_yaml,
-    )
+    );
+    diagnostics.extend(comments_cutting_values(path, text));
+    (connector, diagnostics)
+}
+
+/// Warns where ` #` inside a plain (unquoted, non-block) YAML value starts a comment, which
+/// silently cuts the value short: `sql: insert … values (#{a}, #{b})` loses `, #{b})`.
+/// MyBatis-style binds make this an easy mistake in SQL methods.
+fn comments_cutting_values(path: &str, text: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    // Lines indented deeper than this belong to a block scalar (`|` or `>`).
+    let mut block_indent: Option<usize> = None;
+    for (index, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if let Some(block) = block_indent {
+            if trimmed.is_empty() || indent > block {
+                continue;
+            }
+            block_indent = None;
+        }
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+        let Some((_, value)) = body.split_once(": ") else {
+            continue;
+        };
+        let value = value.trim_start();
+        if value.starts_with('|') || value.starts_with('>') {
+            block_indent = Some(indent);
+            continue;
+        }
+        if value.starts_with('\'') || value.starts_with('"') {
+            continue;
+        }
+        if let Some(at) = value.find(" #{") {
+            let column = line.len() - value.len() + at + 2;
+            out.push(
+                Diagnostic::warning(
+                    "vms.yaml-comment-cuts-value",
+                    "` #` starts a YAML comment here, so the rest of this line is not part of the value; write the value as a block (`sql: |` and the SQL on the next lines) or quote it",
+                )
+                .in_file(path)
+                .at(SourcePos {
+                    line: index as u32 + 1,
+                    column: column as u32,
+                }),
+            );
+        }
+    }
+    out
 }
 
 /// Writes a connector file canonically.
@@ -1060,4 +1111,23 @@ pub fn write_vms(vms: &Vms) -> VmsFiles {
         files.insert(path.clone(), bytes.clone());
     }
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_binds_in_plain_values_are_flagged() {
+        let text = "kind: database\ndriver: postgres\nurl_env: DB\nmethods:\n- name: add\n  sql: insert into t values (#{a}, #{b})\n  returns: affected\n- name: ok\n  sql: |\n    insert into t values (#{a}, #{b})\n- name: quoted\n  sql: 'select #{a}, #{b}'\n";
+        let diags = comments_cutting_values("connectors/db.yaml", text);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(
+            diags[0].pos,
+            Some(SourcePos {
+                line: 6,
+                column: 36
+            })
+        );
+    }
 }
