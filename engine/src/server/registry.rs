@@ -618,22 +618,31 @@ impl Registry {
     /// Swaps in a table where `deployment` is loaded and active. Holds the writer lock.
     fn activate(&self, table: &RouteTable, deployment: Arc<Deployment>) {
         let mut next = table.clone();
-        let entry = next
-            .vms
-            .entry(deployment.vms.clone())
-            .or_insert_with(|| VmsEntry {
-                active: deployment.clone(),
-                versions: BTreeMap::new(),
-            });
-        let was_active = Arc::ptr_eq(&entry.active, &deployment);
-        let previous = std::mem::replace(&mut entry.active, deployment.clone());
-        entry
-            .versions
-            .insert(deployment.version.clone(), deployment.clone());
+        let (was_active, previous) = match next.vms.get_mut(&deployment.vms) {
+            Some(entry) => {
+                let was_active = Arc::ptr_eq(&entry.active, &deployment);
+                let previous = std::mem::replace(&mut entry.active, deployment.clone());
+                entry
+                    .versions
+                    .insert(deployment.version.clone(), deployment.clone());
+                (was_active, Some(previous))
+            }
+            None => {
+                let versions = BTreeMap::from([(deployment.version.clone(), deployment.clone())]);
+                let entry = VmsEntry {
+                    active: deployment.clone(),
+                    versions,
+                };
+                next.vms.insert(deployment.vms.clone(), entry);
+                (false, None)
+            }
+        };
         self.table.store(Arc::new(next));
         if !was_active {
             // Only the active version runs cron and MQ triggers.
-            previous.stop_background();
+            if let Some(previous) = previous {
+                previous.stop_background();
+            }
             let hook = self
                 .on_activate
                 .lock()
