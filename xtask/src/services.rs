@@ -1,5 +1,5 @@
-//! The servers the integration tests talk to: PostgreSQL, MariaDB, Redis and NATS with
-//! JetStream, all on loopback.
+//! The servers the integration tests talk to: PostgreSQL, MariaDB, Redis, NATS with
+//! JetStream and RabbitMQ, all on loopback.
 //!
 //! For each one, [`ensure_services`] checks its port. When something listens, it is used as
 //! is. Otherwise the server's Debian package is installed if its binary is missing
@@ -13,9 +13,10 @@
 //! | MariaDB | 3306 | `mariadb-install-db` + `mariadbd --user=root` | `root` without password, database `test` |
 //! | Redis | 6379 | `redis-server --daemonize yes` | — |
 //! | NATS | 4222 | `nats-server -js -sd <dir>` in the background | JetStream enabled |
+//! | RabbitMQ | 5672 | `rabbitmq-server -detached` with its node, data and logs under `<dir>` | `guest`/`guest` (loopback only) |
 //!
 //! The tests read the addresses from `STARWEAVE_TEST_PG`, `STARWEAVE_TEST_MYSQL`,
-//! `STARWEAVE_TEST_REDIS` and `STARWEAVE_TEST_NATS` (loopback defaults), and fail — never
+//! `STARWEAVE_TEST_REDIS`, `STARWEAVE_TEST_NATS` and `STARWEAVE_TEST_AMQP` (loopback defaults), and fail — never
 //! skip — when a server is unreachable.
 
 use std::net::{SocketAddr, TcpStream};
@@ -37,7 +38,7 @@ struct Service {
     start: fn(&Path) -> Result<()>,
 }
 
-const SERVICES: [Service; 4] = [
+const SERVICES: [Service; 5] = [
     Service {
         name: "PostgreSQL",
         port: 5432,
@@ -65,6 +66,13 @@ const SERVICES: [Service; 4] = [
         binary: "nats-server",
         package: "nats-server",
         start: start_nats,
+    },
+    Service {
+        name: "RabbitMQ",
+        port: 5672,
+        binary: "rabbitmq-server",
+        package: "rabbitmq-server",
+        start: start_rabbitmq,
     },
 ];
 
@@ -305,4 +313,21 @@ fn start_nats(dir: &Path) -> Result<()> {
             .arg(dir.join("jetstream")),
         &dir.join("nats.log"),
     )
+}
+
+fn start_rabbitmq(dir: &Path) -> Result<()> {
+    // Debian's wrapper runs the broker as `rabbitmq` when started as root.
+    if is_root() {
+        run(Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(dir))?;
+    }
+    run(Command::new(binary("rabbitmq-server")?)
+        .arg("-detached")
+        .env("RABBITMQ_NODENAME", "starweave-test@localhost")
+        .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+        .env("RABBITMQ_NODE_PORT", "5672")
+        .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+        .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+        .env("RABBITMQ_LOG_BASE", dir.join("log")))
 }

@@ -11,9 +11,9 @@
 //! | http | [`http`] (and [`openapi`] to import methods) | reqwest, pooled, retries with backoff for idempotent verbs |
 //! | database | [`sql`] with [`dynsql`] | sqlx pools for PostgreSQL, MySQL/MariaDB, SQLite |
 //! | cache | `cache` | redis connection manager |
-//! | mq | `mq` | NATS JetStream (async-nats); AMQP and Redis Streams are refused for now |
+//! | mq | `mq`, `amqp` | NATS JetStream (async-nats), Redis Streams; AMQP with publisher confirms (lapin) |
 //! | config | here | the deployment's env vars |
-//! | grpc | — | refused for now |
+//! | grpc | [`grpc`] | tonic channel, prost-reflect messages from a descriptor set in [`LiveOptions::files`] |
 //!
 //! # Runs and transactions
 //!
@@ -32,10 +32,12 @@
 //! passwords found in URL values) are redacted from anything a client library reports.
 
 pub mod dynsql;
+pub mod grpc;
 pub mod http;
 pub mod openapi;
 pub mod sql;
 
+mod amqp;
 mod cache;
 mod mq;
 mod template;
@@ -46,7 +48,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use starweave_model::Diagnostic;
-use starweave_model::vms::connector::{ConfigConnector, Connector};
+use starweave_model::vms::connector::{ConfigConnector, Connector, MqBroker};
 use tokio::sync::Mutex;
 
 use crate::connectors::{BoxFuture, ConnectorError, ConnectorRequest, Connectors, TransactionId};
@@ -61,6 +63,9 @@ pub struct LiveOptions {
     pub default_timeout: Duration,
     /// The Rhai engine templates and expressions are compiled with; a fresh one when `None`.
     pub rhai: Option<RhaiEngine>,
+    /// The VMS's files by relative path (`Vms::other_files`): where gRPC connectors find
+    /// their `descriptor_set`. A gRPC connector whose file is missing here refuses calls.
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 impl Default for LiveOptions {
@@ -68,6 +73,7 @@ impl Default for LiveOptions {
         LiveOptions {
             default_timeout: Duration::from_secs(30),
             rhai: None,
+            files: BTreeMap::new(),
         }
     }
 }
@@ -116,8 +122,9 @@ enum Live {
     Database(sql::Database),
     Cache(cache::Cache),
     Mq(mq::Publisher),
+    Amqp(amqp::AmqpPublisher),
+    Grpc(grpc::GrpcClient),
     Config(BTreeMap<String, Value>),
-    Unsupported(String),
 }
 
 /// Env var values to keep out of error messages.
@@ -228,20 +235,20 @@ impl LiveConnectors {
                 Connector::Cache(c) => {
                     Live::Cache(cache::Cache::new(name, c, context.clone(), &mut found))
                 }
+                Connector::Mq(c) if c.broker == MqBroker::Amqp => Live::Amqp(
+                    amqp::AmqpPublisher::new(name, c, context.clone(), &mut found),
+                ),
                 Connector::Mq(c) => {
                     Live::Mq(mq::Publisher::new(name, c, context.clone(), &mut found))
                 }
                 Connector::Config(c) => Live::Config(config_values(c, &env, &mut found)),
-                Connector::Grpc(_) => {
-                    let message = format!(
-                        "connector `{name}`: gRPC connectors are not supported by this engine yet"
-                    );
-                    found.push(Diagnostic::warning(
-                        "connector.unsupported",
-                        message.clone(),
-                    ));
-                    Live::Unsupported(message)
-                }
+                Connector::Grpc(c) => Live::Grpc(grpc::GrpcClient::new(
+                    name,
+                    c,
+                    &options.files,
+                    context.clone(),
+                    &mut found,
+                )),
             };
             for mut diagnostic in found {
                 if diagnostic.file.is_none() {
@@ -302,6 +309,7 @@ impl LiveConnectors {
         let timeout = match live {
             Live::Http(c) => c.timeout(method),
             Live::Database(db) => db.timeout.unwrap_or(context.default_timeout),
+            Live::Grpc(c) => c.timeout(),
             _ => context.default_timeout,
         };
         let work = async {
@@ -316,13 +324,14 @@ impl LiveConnectors {
                 },
                 Live::Cache(c) => c.call(method, &args).await,
                 Live::Mq(c) => c.call(method, &args).await,
+                Live::Amqp(c) => c.call(method, &args).await,
+                Live::Grpc(c) => c.call(method, &args).await,
                 Live::Config(values) => match values.get(method) {
                     Some(value) => Ok(value.clone()),
                     None => Err(technical(format!(
                         "config connector `{connector}` has no value `{method}`"
                     ))),
                 },
-                Live::Unsupported(message) => Err(technical(message.clone())),
             }
         };
         match tokio::time::timeout(timeout, work).await {
@@ -518,8 +527,9 @@ impl Connectors for LiveConnectors {
                     Live::Database(db) => db.method_names(),
                     Live::Cache(c) => c.method_names(),
                     Live::Mq(c) => c.method_names(),
+                    Live::Amqp(c) => c.method_names(),
+                    Live::Grpc(c) => c.method_names(),
                     Live::Config(values) => values.keys().cloned().collect(),
-                    Live::Unsupported(_) => Vec::new(),
                 };
                 (name.clone(), methods)
             })
