@@ -59,6 +59,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TemplateArg::HttpJs)]
         template: TemplateArg,
     },
+    /// Run a function in memory and print its output JSON (exit 1 with the error JSON).
+    ///
+    /// With --trace, the trace goes to standard error as one line per executed element.
+    /// Connector calls must be mocked (--mocks); real connectors run in the engine server.
+    Run {
+        /// A VMS directory, a function file inside one, or a bare .bpmn file.
+        path: PathBuf,
+        /// The function to run (for a bare .bpmn file: a process id); optional when there is one.
+        function: Option<String>,
+        /// The input object, as JSON.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Print the trace (each element's start, duration, flows taken, error) to standard error.
+        #[arg(long)]
+        trace: bool,
+        /// A YAML or JSON file mapping `connector.method` or function names to mocks.
+        #[arg(long)]
+        mocks: Option<PathBuf>,
+        /// The run's time budget in milliseconds (default: the function's, else 30 s).
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+    },
+    /// Run a VMS's test cases (tests/<function>/*.yaml); exit 1 when any fails.
+    Test {
+        /// The VMS directory.
+        dir: PathBuf,
+    },
     /// Serve a VMS on an embedded engine at 127.0.0.1 and reload it when its files change.
     ///
     /// Routes are under `/<vms>/…`; an edit that does not load prints its diagnostics and the
@@ -105,6 +132,10 @@ pub fn main() -> ExitCode {
             stdout,
         } => cmd_fmt(&paths, check, stdout),
         Command::New { dir, template } => cmd_new(&dir, template),
+        Command::Run { path, function, input, trace, mocks, timeout_ms } => {
+            crate::run::cmd_run(crate::run::RunArgs { path, function, input, trace, mocks, timeout_ms })
+        }
+        Command::Test { dir } => crate::run::cmd_test(&dir),
         Command::Dev { dir, port } => crate::dev::cmd_dev(crate::dev::DevArgs { dir, port }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "starweave", &mut io::stdout());

@@ -7,6 +7,7 @@
 mod cli;
 mod dev;
 mod files;
+mod run;
 
 use std::process::ExitCode;
 
