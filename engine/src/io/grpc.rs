@@ -135,11 +135,13 @@ pub fn status_name(code: Code) -> &'static str {
     }
 }
 
-/// The error code of a failed call. tonic reports its own expired deadline as `CANCELLED`
-/// caused by [`tonic::TimeoutExpired`]; that is `DEADLINE_EXCEEDED` to the flow.
+/// The error code of a failed call. tonic reports the client's own expired deadline as
+/// `CANCELLED` with the text of [`tonic::TimeoutExpired`]; that is `DEADLINE_EXCEEDED` to
+/// the flow, as gRPC specifies.
 fn error_code(status: &Status) -> &'static str {
-    let timed_out = std::error::Error::source(status)
-        .is_some_and(|source| source.downcast_ref::<tonic::TimeoutExpired>().is_some());
+    let timed_out = status.message() == tonic::TimeoutExpired(()).to_string()
+        || std::error::Error::source(status)
+            .is_some_and(|source| source.downcast_ref::<tonic::TimeoutExpired>().is_some());
     if status.code() == Code::Cancelled && timed_out {
         "DEADLINE_EXCEEDED"
     } else {
