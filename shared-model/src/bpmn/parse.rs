@@ -23,6 +23,10 @@ pub(crate) struct RawElement {
     pub children: Vec<RawNode>,
     /// Byte offset of the `<` of the start tag.
     pub offset: usize,
+    /// Whitespace-only text between children, not yet copied: (child index it precedes,
+    /// byte range in the input). Most of it is indentation that [`finish`] drops, so it is
+    /// only turned into text when the element turns out to have text content.
+    blanks: Vec<(usize, std::ops::Range<usize>)>,
 }
 
 /// A node of the raw tree: elements keep their offsets, everything else is final.
@@ -84,12 +88,7 @@ pub(crate) struct Locator<'t> {
 impl<'t> Locator<'t> {
     pub fn new(text: &'t str) -> Self {
         let mut line_starts = vec![0];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
+        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
         Locator {
             text,
             line_starts,
@@ -152,7 +151,7 @@ fn push_text(children: &mut Vec<RawNode>, text: &str) {
 
 /// Drops whitespace-only text between child elements: it is formatting, and the writer
 /// re-indents. Text of text-only or mixed-content elements is kept exactly.
-fn finish(el: &mut RawElement) {
+fn finish(el: &mut RawElement, text: &str) {
     let structured = el.children.iter().any(|c| {
         matches!(
             c,
@@ -165,9 +164,26 @@ fn finish(el: &mut RawElement) {
         RawNode::Other(XmlNode::CData(_)) => true,
         _ => false,
     });
+    let blanks = std::mem::take(&mut el.blanks);
     if structured && !significant {
         el.children
             .retain(|c| !matches!(c, RawNode::Other(XmlNode::Text(_))));
+    } else {
+        // Put the deferred whitespace back where it was, last first so indices hold.
+        for (index, range) in blanks.into_iter().rev() {
+            let blank = normalize_newlines(&text[range]);
+            el.children
+                .insert(index, RawNode::Other(XmlNode::Text(blank)));
+        }
+    }
+}
+
+/// XML end-of-line handling for a whitespace slice taken straight from the input.
+fn normalize_newlines(raw: &str) -> String {
+    if raw.contains('\r') {
+        raw.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        raw.to_owned()
     }
 }
 
@@ -317,9 +333,10 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                     attrs,
                     children: Vec::new(),
                     offset,
+                    blanks: Vec::new(),
                 };
                 if empty {
-                    close(element, &mut stack, &mut root);
+                    close(element, &mut stack, &mut root, text);
                 } else {
                     stack.push(element);
                 }
@@ -330,12 +347,31 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                     continue;
                 }
                 if let Some(element) = stack.pop() {
-                    close(element, &mut stack, &mut root);
+                    close(element, &mut stack, &mut root, text);
                 }
             }
             (_, Event::Text(t)) => {
-                let content = t.xml10_content();
-                append_text(&mut stack, skipping, &content, offset, diags);
+                let end = reader.buffer_position() as usize;
+                let raw = text.get(offset..end).unwrap_or("");
+                let blank =
+                    !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_whitespace() && b != b'\x0c');
+                match stack.last_mut() {
+                    // Indentation between elements: remember where, copy nothing yet.
+                    Some(parent)
+                        if blank
+                            && skipping == 0
+                            && !matches!(
+                                parent.children.last(),
+                                Some(RawNode::Other(XmlNode::Text(_)))
+                            ) =>
+                    {
+                        parent.blanks.push((parent.children.len(), offset..end));
+                    }
+                    _ => {
+                        let content = t.xml10_content();
+                        append_text(text, &mut stack, skipping, &content, offset, diags);
+                    }
+                }
             }
             (_, Event::GeneralRef(r)) => {
                 let resolved = if r.is_char_ref() {
@@ -369,7 +405,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                         }
                     }
                 };
-                append_text(&mut stack, skipping, &resolved, offset, diags);
+                append_text(text, &mut stack, skipping, &resolved, offset, diags);
             }
             (_, Event::CData(c)) => {
                 let content = c.xml10_content().into_owned();
@@ -431,7 +467,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
     }
     // Return everything read so far: close every element still open.
     while let Some(element) = stack.pop() {
-        close(element, &mut stack, &mut root);
+        close(element, &mut stack, &mut root, text);
     }
     root
 }
@@ -444,8 +480,13 @@ fn qualified(el: &RawElement) -> String {
     }
 }
 
-fn close(mut element: RawElement, stack: &mut [RawElement], root: &mut Option<RawElement>) {
-    finish(&mut element);
+fn close(
+    mut element: RawElement,
+    stack: &mut [RawElement],
+    root: &mut Option<RawElement>,
+    text: &str,
+) {
+    finish(&mut element, text);
     match stack.last_mut() {
         Some(parent) => parent.children.push(RawNode::Element(element)),
         None => *root = Some(element),
@@ -453,6 +494,7 @@ fn close(mut element: RawElement, stack: &mut [RawElement], root: &mut Option<Ra
 }
 
 fn append_text(
+    text: &str,
     stack: &mut [RawElement],
     skipping: usize,
     content: &str,
@@ -463,11 +505,61 @@ fn append_text(
         return;
     }
     match stack.last_mut() {
-        Some(parent) => push_text(&mut parent.children, content),
+        Some(parent) => {
+            if let Some((index, _)) = parent.blanks.last()
+                && *index == parent.children.len()
+            {
+                // Text continues the whitespace just before it: materialise that first.
+                if let Some((_, range)) = parent.blanks.pop() {
+                    let blank = normalize_newlines(text.get(range).unwrap_or(""));
+                    push_text(&mut parent.children, &blank);
+                }
+            }
+            push_text(&mut parent.children, content)
+        }
         None if content.trim().is_empty() => {}
         None => diags.push(syntax_error(
             offset,
             "text outside the root element".to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn children(xml: &str) -> Vec<String> {
+        let mut diags = Vec::new();
+        let root = parse(xml, &mut diags).expect("a root");
+        assert!(diags.is_empty(), "{diags:?}");
+        root.children
+            .iter()
+            .map(|c| match c {
+                RawNode::Element(e) => format!("<{}>", e.local),
+                RawNode::Other(XmlNode::Text(t)) => format!("text {t:?}"),
+                RawNode::Other(XmlNode::Comment(t)) => format!("comment {t:?}"),
+                RawNode::Other(other) => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn indentation_between_elements_is_dropped() {
+        assert_eq!(children("<r>\n  <x/>\n  <y/>\n</r>"), ["<x>", "<y>"]);
+    }
+
+    #[test]
+    fn whitespace_of_mixed_content_is_kept_in_place() {
+        assert_eq!(
+            children("<r>  <x/>  tail</r>"),
+            ["text \"  \"", "<x>", "text \"  tail\""]
+        );
+        assert_eq!(children("<r>  &amp;<x/></r>"), ["text \"  &\"", "<x>"]);
+        assert_eq!(
+            children("<r>\r\n <!--c--> y</r>"),
+            ["text \"\\n \"", "comment \"c\"", "text \" y\""]
+        );
+        assert_eq!(children("<r>   </r>"), ["text \"   \""]);
     }
 }
