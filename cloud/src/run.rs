@@ -66,7 +66,8 @@ fn load(path: &Path) -> Result<Loaded> {
             load_vms(&root, stem, &scripting)?
         }
         Target::Bpmn(file) => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let document = bpmn::read_bpmn_bytes(&bytes);
             let shown = file.display().to_string();
             report(&document.diagnostics, Some(&shown));
@@ -77,20 +78,34 @@ fn load(path: &Path) -> Result<Loaded> {
                 .find(|p| p.is_executable == Some(true))
                 .or_else(|| document.definitions.processes().next())
                 .map(|p| p.base.id().to_owned());
-            Loaded { compiled, vms: None, default_function }
+            Loaded {
+                compiled,
+                vms: None,
+                default_function,
+            }
         }
     })
 }
 
-fn load_vms(root: &Path, default_function: Option<String>, scripting: &Scripting) -> Result<Loaded> {
+fn load_vms(
+    root: &Path,
+    default_function: Option<String>,
+    scripting: &Scripting,
+) -> Result<Loaded> {
     let files = files::read_vms_dir(root)?;
     let document = vms::read_vms(&files);
     report(&document.diagnostics, None);
     let compiled = compile_vms(&document.vms, scripting);
     let default_function = default_function.or_else(|| {
-        (document.vms.functions.len() == 1).then(|| document.vms.functions.keys().next().cloned()).flatten()
+        (document.vms.functions.len() == 1)
+            .then(|| document.vms.functions.keys().next().cloned())
+            .flatten()
     });
-    Ok(Loaded { compiled, vms: Some(document.vms), default_function })
+    Ok(Loaded {
+        compiled,
+        vms: Some(document.vms),
+        default_function,
+    })
 }
 
 /// Prints error diagnostics to standard error.
@@ -105,12 +120,20 @@ fn report(diagnostics: &[Diagnostic], file: Option<&str>) {
 }
 
 fn env_of(vms: Option<&Vms>) -> BTreeMap<String, String> {
-    vms.map(|v| v.env.iter().filter_map(|e| Some((e.name.clone(), std::env::var(&e.name).ok()?))).collect())
-        .unwrap_or_default()
+    vms.map(|v| {
+        v.env
+            .iter()
+            .filter_map(|e| Some((e.name.clone(), std::env::var(&e.name).ok()?)))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
 }
 
 /// `starweave run`.
@@ -129,7 +152,8 @@ pub fn cmd_run(args: RunArgs) -> Result<ExitCode> {
     let input: Value = serde_json::from_str(&args.input).context("--input is not valid JSON")?;
     let mocks = match &args.mocks {
         Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             Mocks::parse(&text).map_err(anyhow::Error::msg)?
         }
         None => Mocks::new(),
@@ -165,12 +189,25 @@ fn print_trace(trace: &Trace) {
     eprintln!("trace of {} ({} µs):", trace.function, trace.duration_us);
     let mut depth = vec![0usize; trace.steps.len()];
     for (i, step) in trace.steps.iter().enumerate() {
-        depth[i] = step.parent.map_or(0, |p| depth.get(p).copied().unwrap_or(0) + 1);
+        depth[i] = step
+            .parent
+            .map_or(0, |p| depth.get(p).copied().unwrap_or(0) + 1);
         let indent = "  ".repeat(depth[i]);
         let iteration = step.iteration.map(|n| format!(" #{n}")).unwrap_or_default();
-        let flows = if step.taken_flows.is_empty() { String::new() } else { format!(" → {}", step.taken_flows.join(", ")) };
-        let error = step.error.as_ref().map(|e| format!("  ✗ {}: {}", e.code, e.message)).unwrap_or_default();
-        let kind = serde_json::to_value(step.element_kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let flows = if step.taken_flows.is_empty() {
+            String::new()
+        } else {
+            format!(" → {}", step.taken_flows.join(", "))
+        };
+        let error = step
+            .error
+            .as_ref()
+            .map(|e| format!("  ✗ {}: {}", e.code, e.message))
+            .unwrap_or_default();
+        let kind = serde_json::to_value(step.element_kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         eprintln!(
             "{:>8} µs {:>7} µs  {indent}{kind} {}{iteration}{flows}{error}",
             step.start_offset_us, step.duration_us, step.element_id
@@ -188,7 +225,10 @@ pub fn cmd_test(dir: &Path) -> Result<ExitCode> {
     report(&loaded.compiled.diagnostics, None);
     let vms = loaded.vms.unwrap_or_default();
     let program = loaded.compiled.program.clone();
-    let config = RunConfig { env: env_of(Some(&vms)), ..RunConfig::default() };
+    let config = RunConfig {
+        env: env_of(Some(&vms)),
+        ..RunConfig::default()
+    };
     let reports = runtime()?.block_on(async {
         for d in program.prepare().await {
             eprintln!("{d}");
@@ -207,6 +247,15 @@ pub fn cmd_test(dir: &Path) -> Result<ExitCode> {
             writeln!(out, "PASS {}/{}", report.function, report.case)?;
         }
     }
-    writeln!(out, "{} passed, {failed} failed in {}", reports.len() - failed, root.display())?;
-    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    writeln!(
+        out,
+        "{} passed, {failed} failed in {}",
+        reports.len() - failed,
+        root.display()
+    )?;
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -24,7 +24,11 @@ fn every_example_passes_starweave_test() {
     assert!(!examples.is_empty(), "no example VMS under assets/examples");
     let mut failures = Vec::new();
     for dir in &examples {
-        let out = starweave().arg("test").arg(dir).output().expect("starweave runs");
+        let out = starweave()
+            .arg("test")
+            .arg(dir)
+            .output()
+            .expect("starweave runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() || !stdout.contains("PASS ") {
             failures.push(format!(
@@ -60,14 +64,28 @@ fn run_prints_all_variables_of_a_bare_bpmn_and_the_error_json_on_failure() {
     let file = dir.path().join("double.bpmn");
     std::fs::write(&file, FLOW).expect("write");
 
-    let out = starweave().arg("run").arg(&file).args(["--input", r#"{"n": 4}"#, "--trace"]).output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = starweave()
+        .arg("run")
+        .arg(&file)
+        .args(["--input", r#"{"n": 4}"#, "--trace"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let output: serde_json::Value = serde_json::from_slice(&out.stdout).expect("output JSON");
     assert_eq!(output, serde_json::json!({"n": 4, "doubled": 8}));
     let trace = String::from_utf8_lossy(&out.stderr);
     assert!(trace.contains("exclusive_gateway check → ok"), "{trace}");
 
-    let out = starweave().arg("run").arg(&file).args(["--input", r#"{"n": 60}"#]).output().expect("runs");
+    let out = starweave()
+        .arg("run")
+        .arg(&file)
+        .args(["--input", r#"{"n": 60}"#])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let error: serde_json::Value = serde_json::from_slice(&out.stdout).expect("error JSON");
     assert_eq!(error["code"], "TOO_BIG");

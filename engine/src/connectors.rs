@@ -61,7 +61,10 @@ pub struct ConnectorError {
 /// The connectors of a run. Object-safe and shared by every branch of the run.
 pub trait Connectors: Send + Sync + fmt::Debug {
     /// Calls a connector method.
-    fn call<'a>(&'a self, request: ConnectorRequest<'a>) -> BoxFuture<'a, Result<Value, ConnectorError>>;
+    fn call<'a>(
+        &'a self,
+        request: ConnectorRequest<'a>,
+    ) -> BoxFuture<'a, Result<Value, ConnectorError>>;
 
     /// A transaction sub-process starts; `parent` is the enclosing transaction, if any.
     fn begin_transaction(
@@ -74,13 +77,19 @@ pub trait Connectors: Send + Sync + fmt::Debug {
     }
 
     /// A transaction sub-process completed: make its work durable.
-    fn commit_transaction(&self, transaction: TransactionId) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn commit_transaction(
+        &self,
+        transaction: TransactionId,
+    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
         let _ = transaction;
         Box::pin(async { Ok(()) })
     }
 
     /// A transaction sub-process failed or was interrupted: undo its work.
-    fn rollback_transaction(&self, transaction: TransactionId) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn rollback_transaction(
+        &self,
+        transaction: TransactionId,
+    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
         let _ = transaction;
         Box::pin(async { Ok(()) })
     }
@@ -97,12 +106,20 @@ pub trait Connectors: Send + Sync + fmt::Debug {
 pub struct NoConnectorConfigured;
 
 impl Connectors for NoConnectorConfigured {
-    fn call<'a>(&'a self, request: ConnectorRequest<'a>) -> BoxFuture<'a, Result<Value, ConnectorError>> {
+    fn call<'a>(
+        &'a self,
+        request: ConnectorRequest<'a>,
+    ) -> BoxFuture<'a, Result<Value, ConnectorError>> {
         let message = format!(
             "no connector is configured for {}.{} (mock it, or run it in an engine with connectors)",
             request.connector, request.method
         );
-        Box::pin(async move { Err(ConnectorError { code: None, message }) })
+        Box::pin(async move {
+            Err(ConnectorError {
+                code: None,
+                message,
+            })
+        })
     }
 }
 
@@ -124,14 +141,21 @@ pub struct FakeReply {
 impl FakeReply {
     /// A reply returning `value` at once.
     pub fn ok(value: Value) -> Self {
-        FakeReply { result: value, error: None, delay_ms: 0 }
+        FakeReply {
+            result: value,
+            error: None,
+            delay_ms: 0,
+        }
     }
 
     /// A reply failing with a business error code.
     pub fn error(code: &str, message: &str) -> Self {
         FakeReply {
             result: Value::Null,
-            error: Some(ConnectorError { code: Some(code.into()), message: message.into() }),
+            error: Some(ConnectorError {
+                code: Some(code.into()),
+                message: message.into(),
+            }),
             delay_ms: 0,
         }
     }
@@ -200,22 +224,37 @@ impl FakeConnectors {
 
     /// Adds a method (`connector.method`) answering with `replies` in turn.
     pub fn with(mut self, method: &str, replies: Vec<FakeReply>) -> Self {
-        self.methods.insert(method.to_owned(), FakeMethod { replies, next: AtomicUsize::new(0) });
+        self.methods.insert(
+            method.to_owned(),
+            FakeMethod {
+                replies,
+                next: AtomicUsize::new(0),
+            },
+        );
         self
     }
 
     /// Everything seen so far, in order.
     pub fn events(&self) -> Vec<FakeEvent> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn record(&self, event: FakeEvent) {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
     }
 }
 
 impl Connectors for FakeConnectors {
-    fn call<'a>(&'a self, request: ConnectorRequest<'a>) -> BoxFuture<'a, Result<Value, ConnectorError>> {
+    fn call<'a>(
+        &'a self,
+        request: ConnectorRequest<'a>,
+    ) -> BoxFuture<'a, Result<Value, ConnectorError>> {
         Box::pin(async move {
             let key = format!("{}.{}", request.connector, request.method);
             self.record(FakeEvent::Call {
@@ -230,7 +269,9 @@ impl Connectors for FakeConnectors {
                 });
             };
             let index = method.next.fetch_add(1, Ordering::Relaxed);
-            let Some(reply) = method.replies.get(index.min(method.replies.len().saturating_sub(1)))
+            let Some(reply) = method
+                .replies
+                .get(index.min(method.replies.len().saturating_sub(1)))
             else {
                 return Ok(Value::Null);
             };
@@ -249,16 +290,25 @@ impl Connectors for FakeConnectors {
         transaction: TransactionId,
         parent: Option<TransactionId>,
     ) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        self.record(FakeEvent::Begin { transaction, parent });
+        self.record(FakeEvent::Begin {
+            transaction,
+            parent,
+        });
         Box::pin(async { Ok(()) })
     }
 
-    fn commit_transaction(&self, transaction: TransactionId) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn commit_transaction(
+        &self,
+        transaction: TransactionId,
+    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
         self.record(FakeEvent::Commit { transaction });
         Box::pin(async { Ok(()) })
     }
 
-    fn rollback_transaction(&self, transaction: TransactionId) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn rollback_transaction(
+        &self,
+        transaction: TransactionId,
+    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
         self.record(FakeEvent::Rollback { transaction });
         Box::pin(async { Ok(()) })
     }
@@ -267,7 +317,10 @@ impl Connectors for FakeConnectors {
         let mut catalog: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for key in self.methods.keys() {
             if let Some((connector, method)) = key.split_once('.') {
-                catalog.entry(connector.to_owned()).or_default().push(method.to_owned());
+                catalog
+                    .entry(connector.to_owned())
+                    .or_default()
+                    .push(method.to_owned());
             }
         }
         catalog

@@ -50,7 +50,13 @@ impl Mocks {
 
     /// Adds (or replaces) the answers for `key`.
     pub fn insert(&mut self, key: impl Into<String>, answers: Vec<MockAnswer>) {
-        self.entries.insert(key.into(), MockEntry { answers, next: AtomicUsize::new(0) });
+        self.entries.insert(
+            key.into(),
+            MockEntry {
+                answers,
+                next: AtomicUsize::new(0),
+            },
+        );
     }
 
     /// The mocks of a test case (or of a mocks file, which has the same shape).
@@ -60,7 +66,10 @@ impl Mocks {
             let answers = if mock.calls.is_empty() {
                 vec![answer(mock.result.as_ref(), mock.error.as_ref())]
             } else {
-                mock.calls.iter().map(|c| answer(c.result.as_ref(), c.error.as_ref())).collect()
+                mock.calls
+                    .iter()
+                    .map(|c| answer(c.result.as_ref(), c.error.as_ref()))
+                    .collect()
             };
             out.insert(key.clone(), answers);
         }
@@ -84,7 +93,9 @@ impl Mocks {
     pub(crate) fn answer(&self, key: &str) -> Option<Result<Value, RunError>> {
         let entry = self.entries.get(key)?;
         let index = entry.next.fetch_add(1, Ordering::Relaxed);
-        let answer = entry.answers.get(index.min(entry.answers.len().saturating_sub(1)));
+        let answer = entry
+            .answers
+            .get(index.min(entry.answers.len().saturating_sub(1)));
         Some(match answer {
             None => Ok(Value::Null),
             Some(MockAnswer::Result(value)) => Ok(value.clone()),
@@ -95,7 +106,10 @@ impl Mocks {
 
 fn answer(result: Option<&Value>, error: Option<&MockError>) -> MockAnswer {
     match error {
-        Some(error) => MockAnswer::Error { code: error.code.clone(), message: error.message.clone() },
+        Some(error) => MockAnswer::Error {
+            code: error.code.clone(),
+            message: error.message.clone(),
+        },
         None => MockAnswer::Result(result.cloned().unwrap_or(Value::Null)),
     }
 }

@@ -150,7 +150,12 @@ pub struct RunError {
 impl RunError {
     /// A failure of `kind` with an engine code.
     pub fn new(kind: ErrorKind, code: &str, message: impl Into<String>) -> Self {
-        RunError { kind, code: code.to_owned(), message: message.into(), element: None }
+        RunError {
+            kind,
+            code: code.to_owned(),
+            message: message.into(),
+            element: None,
+        }
     }
 
     /// A BPMN error with a code boundary events can catch.
@@ -160,7 +165,11 @@ impl RunError {
 
     /// The run passed its deadline.
     pub fn deadline() -> Self {
-        Self::new(ErrorKind::Timeout, "DEADLINE_EXCEEDED", "the run passed its deadline")
+        Self::new(
+            ErrorKind::Timeout,
+            "DEADLINE_EXCEEDED",
+            "the run passed its deadline",
+        )
     }
 
     /// The run was cancelled.
@@ -204,13 +213,25 @@ pub struct RunOutcome {
 }
 
 /// Runs the function `function` of `program` with `input`.
-pub async fn run_function(program: &Arc<Program>, function: &str, input: Value, config: RunConfig) -> RunOutcome {
+pub async fn run_function(
+    program: &Arc<Program>,
+    function: &str,
+    input: Value,
+    config: RunConfig,
+) -> RunOutcome {
     let Some(&index) = program.by_name.get(function) else {
         let message = format!(
             "there is no function `{function}` (the program has: {})",
             program.function_names().join(", ")
         );
-        return RunOutcome { output: Err(RunError::new(ErrorKind::Compile, "UNKNOWN_FUNCTION", message)), trace: None };
+        return RunOutcome {
+            output: Err(RunError::new(
+                ErrorKind::Compile,
+                "UNKNOWN_FUNCTION",
+                message,
+            )),
+            trace: None,
+        };
     };
     flow::run(program, index, input, config).await
 }

@@ -50,7 +50,12 @@ pub async fn run_tests(
             config.trace = false;
             let outcome = run_function(program, function, case.input.clone(), config).await;
             let failure = judge(case, &outcome.output);
-            reports.push(CaseReport { function: function.clone(), case: name.clone(), actual: outcome.output, failure });
+            reports.push(CaseReport {
+                function: function.clone(),
+                case: name.clone(),
+                actual: outcome.output,
+                failure,
+            });
         }
     }
     reports
@@ -60,30 +65,45 @@ pub async fn run_tests(
 pub fn judge(case: &TestCase, actual: &Result<Value, RunError>) -> Option<String> {
     match (&case.error, &case.output, actual) {
         (Some(expected), _, Err(error)) => {
-            let message_ok = expected.message.as_ref().is_none_or(|m| *m == error.message);
+            let message_ok = expected
+                .message
+                .as_ref()
+                .is_none_or(|m| *m == error.message);
             if expected.code == error.code && message_ok {
                 None
             } else {
                 Some(format!(
                     "expected error {}{}, got error {}: {}",
                     expected.code,
-                    expected.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default(),
+                    expected
+                        .message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default(),
                     error.code,
                     error.message
                 ))
             }
         }
-        (Some(expected), _, Ok(output)) => {
-            Some(format!("expected error {}, got output {}", expected.code, pretty(output)))
-        }
+        (Some(expected), _, Ok(output)) => Some(format!(
+            "expected error {}, got output {}",
+            expected.code,
+            pretty(output)
+        )),
         (None, Some(expected), Ok(output)) => {
             if json_equal(expected, output) {
                 None
             } else {
-                Some(format!("output differs (- expected, + actual):\n{}", line_diff(&pretty(expected), &pretty(output))))
+                Some(format!(
+                    "output differs (- expected, + actual):\n{}",
+                    line_diff(&pretty(expected), &pretty(output))
+                ))
             }
         }
-        (None, _, Err(error)) => Some(format!("expected an output, got error {}: {}", error.code, error.message)),
+        (None, _, Err(error)) => Some(format!(
+            "expected an output, got error {}: {}",
+            error.code, error.message
+        )),
         (None, None, Ok(_)) => None,
     }
 }
@@ -96,9 +116,13 @@ fn pretty(value: &Value) -> String {
 pub fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_equal(x, y)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_equal(x, y))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -112,7 +136,11 @@ pub fn line_diff(expected: &str, actual: &str) -> String {
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let (mut i, mut j) = (0, 0);
@@ -122,12 +150,12 @@ pub fn line_diff(expected: &str, actual: &str) -> String {
             out.push_str(&format!("  {}\n", a[i]));
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("+ {}\n", b[j]));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             out.push_str(&format!("- {}\n", a[i]));
             i += 1;
+        } else {
+            out.push_str(&format!("+ {}\n", b[j]));
+            j += 1;
         }
     }
     out

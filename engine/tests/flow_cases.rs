@@ -83,20 +83,36 @@ struct Snapshot {
 }
 
 fn run_case(dir: &Path, scripting: &Scripting) -> Result<(), String> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-    let case_text = std::fs::read_to_string(dir.join("case.yaml")).map_err(|e| format!("case.yaml: {e}"))?;
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let case_text =
+        std::fs::read_to_string(dir.join("case.yaml")).map_err(|e| format!("case.yaml: {e}"))?;
     let case: Case = serde_yaml_ng::from_str(&case_text).map_err(|e| format!("case.yaml: {e}"))?;
-    let bpmn = std::fs::read_to_string(dir.join("flow.bpmn")).map_err(|e| format!("flow.bpmn: {e}"))?;
+    let bpmn =
+        std::fs::read_to_string(dir.join("flow.bpmn")).map_err(|e| format!("flow.bpmn: {e}"))?;
     let document = read_bpmn(&bpmn);
     if document.has_errors() {
-        return Err(format!("flow.bpmn does not read: {:?}", document.diagnostics));
+        return Err(format!(
+            "flow.bpmn does not read: {:?}",
+            document.diagnostics
+        ));
     }
     let compiled = compile_bpmn(&document.definitions, Some("flow.bpmn"), scripting);
     if let Some(code) = &case.compile_error {
-        return if compiled.diagnostics.iter().any(|d| d.is_error() && d.code == *code) {
+        return if compiled
+            .diagnostics
+            .iter()
+            .any(|d| d.is_error() && d.code == *code)
+        {
             Ok(())
         } else {
-            Err(format!("expected compile error {code}, got {:?}", compiled.diagnostics))
+            Err(format!(
+                "expected compile error {code}, got {:?}",
+                compiled.diagnostics
+            ))
         };
     }
     if compiled.has_errors() {
@@ -105,7 +121,11 @@ fn run_case(dir: &Path, scripting: &Scripting) -> Result<(), String> {
     let program = compiled.program;
     let function = match &case.function {
         Some(f) => f.clone(),
-        None => program.function_names().first().map(|f| f.to_string()).unwrap_or_default(),
+        None => program
+            .function_names()
+            .first()
+            .map(|f| f.to_string())
+            .unwrap_or_default(),
     };
 
     let mut fake = FakeConnectors::new();
@@ -140,7 +160,11 @@ fn run_case(dir: &Path, scripting: &Scripting) -> Result<(), String> {
     match (&case.output, &case.error, &outcome.output) {
         (Some(expected), _, Ok(actual)) if json_equal(expected, actual) => {}
         (_, Some(expected), Err(actual))
-            if expected.code == actual.code && expected.message.as_ref().is_none_or(|m| *m == actual.message) => {}
+            if expected.code == actual.code
+                && expected
+                    .message
+                    .as_ref()
+                    .is_none_or(|m| *m == actual.message) => {}
         (expected_output, expected_error, actual) => {
             return Err(format!(
                 "expected output {expected_output:?} / error {:?}, got {actual:?}",
@@ -179,7 +203,11 @@ fn flow_cases() {
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 20, "expected the flow cases, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 20,
+        "expected the flow cases, found {}",
+        dirs.len()
+    );
     let scripting = Scripting::default();
     let mut failures = Vec::new();
     for dir in &dirs {
@@ -187,5 +215,11 @@ fn flow_cases() {
             failures.push(format!("{}: {message}", dir.display()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), dirs.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        dirs.len(),
+        failures.join("\n")
+    );
 }

@@ -45,11 +45,18 @@ fn language(lang: Option<&str>) -> Result<Lang, String> {
         Ok(Lang::Rhai)
     } else if matches!(
         lower.as_str(),
-        "javascript" | "js" | "ecmascript" | "text/javascript" | "application/javascript" | "application/ecmascript"
+        "javascript"
+            | "js"
+            | "ecmascript"
+            | "text/javascript"
+            | "application/javascript"
+            | "application/ecmascript"
     ) {
         Ok(Lang::JavaScript)
     } else {
-        Err(format!("the language `{lang}` is not supported (use rhai or javascript)"))
+        Err(format!(
+            "the language `{lang}` is not supported (use rhai or javascript)"
+        ))
     }
 }
 
@@ -62,7 +69,14 @@ impl<'a> Cx<'a> {
         file: Option<&'a str>,
         diagnostics: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        Cx { scripting, functions, definitions, vms, file, diagnostics }
+        Cx {
+            scripting,
+            functions,
+            definitions,
+            vms,
+            file,
+            diagnostics,
+        }
     }
 
     /// The region of the file's main process: the first one marked executable, else the first.
@@ -79,7 +93,11 @@ impl<'a> Cx<'a> {
     pub(super) fn process(&mut self, process: &Process) -> Region {
         let region = self.region(&process.flow_elements, process.base.id());
         if region.starts.is_empty() {
-            self.error("engine.no-start", process.base.id(), "the process has no none start event");
+            self.error(
+                "engine.no-start",
+                process.base.id(),
+                "the process has no none start event",
+            );
         }
         region
     }
@@ -104,7 +122,11 @@ impl<'a> Cx<'a> {
         match self.scripting.rhai.compile_expression(source) {
             Ok(ast) => Some(Expr::Rhai(ast)),
             Err(err) => {
-                self.error("engine.expression", element, format!("{what} `{source}` does not compile: {err}"));
+                self.error(
+                    "engine.expression",
+                    element,
+                    format!("{what} `{source}` does not compile: {err}"),
+                );
                 None
             }
         }
@@ -115,13 +137,22 @@ impl<'a> Cx<'a> {
             Ok(Lang::Rhai) => self.rhai_expr(element, e.body.trim(), what),
             Ok(Lang::JavaScript) => Some(Expr::JavaScript(Arc::from(e.body.trim()))),
             Err(message) => {
-                self.error("engine.expression-language", element, format!("{what}: {message}"));
+                self.error(
+                    "engine.expression-language",
+                    element,
+                    format!("{what}: {message}"),
+                );
                 None
             }
         }
     }
 
-    fn mappings(&mut self, element: &str, mappings: &[starweave_model::bpmn::Mapping], what: &str) -> Vec<(Arc<str>, Expr)> {
+    fn mappings(
+        &mut self,
+        element: &str,
+        mappings: &[starweave_model::bpmn::Mapping],
+        what: &str,
+    ) -> Vec<(Arc<str>, Expr)> {
         mappings
             .iter()
             .filter_map(|m| {
@@ -140,7 +171,12 @@ impl<'a> Cx<'a> {
         });
         Some(match declaration {
             Some(e) => (
-                Arc::from(e.error_code.as_deref().or(e.name.as_deref()).unwrap_or(error_ref)),
+                Arc::from(
+                    e.error_code
+                        .as_deref()
+                        .or(e.name.as_deref())
+                        .unwrap_or(error_ref),
+                ),
                 e.name.clone(),
             ),
             None => (Arc::from(error_ref), None),
@@ -163,7 +199,10 @@ impl<'a> Cx<'a> {
                         self.error(
                             "engine.unsupported",
                             g.base.id(),
-                            format!("{:?} gateways are not supported by the in-memory engine", g.kind),
+                            format!(
+                                "{:?} gateways are not supported by the in-memory engine",
+                                g.kind
+                            ),
                         );
                         None
                     }
@@ -191,8 +230,13 @@ impl<'a> Cx<'a> {
         let mut flows = Vec::new();
         let mut flow_index: HashMap<&str, usize> = HashMap::new();
         for element in elements {
-            let FlowElement::SequenceFlow(f) = element else { continue };
-            let (Some(&source), Some(&target)) = (index.get(f.source_ref.as_str()), index.get(f.target_ref.as_str())) else {
+            let FlowElement::SequenceFlow(f) = element else {
+                continue;
+            };
+            let (Some(&source), Some(&target)) = (
+                index.get(f.source_ref.as_str()),
+                index.get(f.target_ref.as_str()),
+            ) else {
                 self.error(
                     "engine.dangling-flow",
                     f.base.id(),
@@ -201,7 +245,9 @@ impl<'a> Cx<'a> {
                 continue;
             };
             let condition = match &f.condition_expression {
-                Some(e) if !e.body.trim().is_empty() => self.expression(f.base.id(), e, "the condition"),
+                Some(e) if !e.body.trim().is_empty() => {
+                    self.expression(f.base.id(), e, "the condition")
+                }
                 _ => None,
             };
             let slot = nodes[target].incoming;
@@ -211,7 +257,12 @@ impl<'a> Cx<'a> {
                 nodes[source].conditional_out = true;
             }
             nodes[source].outgoing.push(flows.len());
-            flows.push(Flow { id: Arc::from(f.base.id()), target, slot, condition });
+            flows.push(Flow {
+                id: Arc::from(f.base.id()),
+                target,
+                slot,
+                condition,
+            });
         }
         for (ix, element) in sources.iter().enumerate() {
             let (listed, default) = match element {
@@ -220,7 +271,12 @@ impl<'a> Cx<'a> {
                 FlowElement::Event(e) => (&e.outgoing, None),
                 _ => continue,
             };
-            let position = |flow: &usize| listed.iter().position(|id| **id == *flows[*flow].id).unwrap_or(usize::MAX);
+            let position = |flow: &usize| {
+                listed
+                    .iter()
+                    .position(|id| **id == *flows[*flow].id)
+                    .unwrap_or(usize::MAX)
+            };
             nodes[ix].outgoing.sort_by_key(position);
             if let Some(default) = default {
                 match flow_index.get(default) {
@@ -231,7 +287,9 @@ impl<'a> Cx<'a> {
                     None => self.error(
                         "engine.dangling-flow",
                         element.id(),
-                        format!("the default flow `{default}` is not an outgoing flow of this element"),
+                        format!(
+                            "the default flow `{default}` is not an outgoing flow of this element"
+                        ),
                     ),
                 }
             }
@@ -239,13 +297,22 @@ impl<'a> Cx<'a> {
 
         // Boundary events onto their activities.
         for (ix, element) in sources.iter().enumerate() {
-            let FlowElement::Event(e) = element else { continue };
+            let FlowElement::Event(e) = element else {
+                continue;
+            };
             if e.kind != EventKind::Boundary {
                 continue;
             }
-            let attached = e.attached_to_ref.as_deref().and_then(|a| index.get(a).copied());
+            let attached = e
+                .attached_to_ref
+                .as_deref()
+                .and_then(|a| index.get(a).copied());
             let Some(attached) = attached.filter(|a| nodes[*a].kind.is_activity()) else {
-                self.error("engine.boundary", e.base.id(), "the boundary event is not attached to an activity of the same level");
+                self.error(
+                    "engine.boundary",
+                    e.base.id(),
+                    "the boundary event is not attached to an activity of the same level",
+                );
                 continue;
             };
             match e.event_definitions.first().map(|d| &d.kind) {
@@ -263,11 +330,19 @@ impl<'a> Cx<'a> {
                         continue;
                     }
                     let Some(text) = time_duration.as_ref().map(|d| d.body.trim()) else {
-                        self.error("engine.timer", e.base.id(), "only timer boundary events with a timeDuration are supported");
+                        self.error(
+                            "engine.timer",
+                            e.base.id(),
+                            "only timer boundary events with a timeDuration are supported",
+                        );
                         continue;
                     };
                     let Some(duration) = parse_iso_duration(text) else {
-                        self.error("engine.timer", e.base.id(), format!("`{text}` is not an ISO 8601 duration such as PT2S"));
+                        self.error(
+                            "engine.timer",
+                            e.base.id(),
+                            format!("`{text}` is not an ISO 8601 duration such as PT2S"),
+                        );
                         continue;
                     };
                     match nodes[attached].timer {
@@ -295,7 +370,12 @@ impl<'a> Cx<'a> {
             .filter(|(_, e)| matches!(e, FlowElement::Event(ev) if ev.kind == EventKind::Start))
             .map(|(i, _)| i)
             .collect();
-        let mut region = Region { nodes, flows, starts, reach: Vec::new() };
+        let mut region = Region {
+            nodes,
+            flows,
+            starts,
+            reach: Vec::new(),
+        };
         compute_reach(&mut region);
         region
     }
@@ -318,12 +398,21 @@ impl<'a> Cx<'a> {
                 None => Some(NodeKind::End),
                 Some(EventDefinitionKind::Terminate) => Some(NodeKind::TerminateEnd),
                 Some(EventDefinitionKind::Error { error_ref }) => {
-                    let (code, name) = self.error_code(error_ref.as_deref()).unwrap_or((Arc::from("ERROR"), None));
+                    let (code, name) = self
+                        .error_code(error_ref.as_deref())
+                        .unwrap_or((Arc::from("ERROR"), None));
                     let message = name.or_else(|| e.name.clone()).unwrap_or_default();
-                    Some(NodeKind::ErrorEnd { code, message: Arc::from(message) })
+                    Some(NodeKind::ErrorEnd {
+                        code,
+                        message: Arc::from(message),
+                    })
                 }
                 Some(other) => {
-                    self.error("engine.unsupported", id, format!("{} end events are not supported", definition_name(other)));
+                    self.error(
+                        "engine.unsupported",
+                        id,
+                        format!("{} end events are not supported", definition_name(other)),
+                    );
                     None
                 }
             },
@@ -344,18 +433,27 @@ impl<'a> Cx<'a> {
     fn activity(&mut self, a: &Activity) -> Option<NodeKind> {
         let id = a.base.id();
         let binding = a.starweave();
-        let kind = match &a.kind {
-            ActivityKind::ScriptTask { script_format, script } => {
+        match &a.kind {
+            ActivityKind::ScriptTask {
+                script_format,
+                script,
+            } => {
                 let text = script.as_ref().map(|s| s.text.as_str()).unwrap_or("");
                 match language(script_format.as_deref()) {
                     Ok(Lang::Rhai) => match self.scripting.rhai.compile_script(text) {
                         Ok(ast) => Some(NodeKind::Script(ScriptCode::Rhai(ast))),
                         Err(err) => {
-                            self.error("engine.script", id, format!("the script does not compile: {err}"));
+                            self.error(
+                                "engine.script",
+                                id,
+                                format!("the script does not compile: {err}"),
+                            );
                             None
                         }
                     },
-                    Ok(Lang::JavaScript) => Some(NodeKind::Script(ScriptCode::JavaScript(Arc::from(text)))),
+                    Ok(Lang::JavaScript) => {
+                        Some(NodeKind::Script(ScriptCode::JavaScript(Arc::from(text))))
+                    }
                     Err(message) => {
                         self.error("engine.script", id, message);
                         None
@@ -364,14 +462,24 @@ impl<'a> Cx<'a> {
             }
             ActivityKind::SubProcess(sub) | ActivityKind::Transaction(sub) => {
                 if sub.triggered_by_event == Some(true) {
-                    self.error("engine.unsupported", id, "event sub-processes are not supported by the in-memory engine");
+                    self.error(
+                        "engine.unsupported",
+                        id,
+                        "event sub-processes are not supported by the in-memory engine",
+                    );
                     return None;
                 }
                 let region = self.region(&sub.flow_elements, id);
                 if region.starts.is_empty() {
-                    self.error("engine.no-start", id, "the sub-process has no none start event");
+                    self.error(
+                        "engine.no-start",
+                        id,
+                        "the sub-process has no none start event",
+                    );
                 }
-                let outputs = binding.map(|b| self.mappings(id, &b.outputs, "the output")).unwrap_or_default();
+                let outputs = binding
+                    .map(|b| self.mappings(id, &b.outputs, "the output"))
+                    .unwrap_or_default();
                 Some(NodeKind::SubProcess {
                     region: Arc::new(region),
                     transaction: matches!(a.kind, ActivityKind::Transaction(_)),
@@ -379,7 +487,11 @@ impl<'a> Cx<'a> {
                 })
             }
             ActivityKind::AdHocSubProcess(_) => {
-                self.error("engine.unsupported", id, "ad-hoc sub-processes are not supported");
+                self.error(
+                    "engine.unsupported",
+                    id,
+                    "ad-hoc sub-processes are not supported",
+                );
                 None
             }
             ActivityKind::CallActivity { called_element } => {
@@ -394,7 +506,11 @@ impl<'a> Cx<'a> {
                     }
                 }
             }
-            ActivityKind::Task | ActivityKind::ManualTask if binding.and_then(|b| b.target()).is_none() => Some(NodeKind::Noop),
+            ActivityKind::Task | ActivityKind::ManualTask
+                if binding.and_then(|b| b.target()).is_none() =>
+            {
+                Some(NodeKind::Noop)
+            }
             ActivityKind::Task
             | ActivityKind::ManualTask
             | ActivityKind::ServiceTask
@@ -418,36 +534,60 @@ impl<'a> Cx<'a> {
                 );
                 None
             }
-        };
-        kind
+        }
     }
 
-    fn call(&mut self, a: &Activity, called: Option<&str>, call_activity: bool) -> Option<NodeKind> {
+    fn call(
+        &mut self,
+        a: &Activity,
+        called: Option<&str>,
+        call_activity: bool,
+    ) -> Option<NodeKind> {
         let id = a.base.id();
         let binding = a.starweave();
         let callee = match (called, binding.and_then(|b| b.target())) {
-            (Some(name), _) | (None, Some(StarweaveTarget::Function(name) | StarweaveTarget::BpmnFunction(name))) => {
+            (Some(name), _)
+            | (None, Some(StarweaveTarget::Function(name) | StarweaveTarget::BpmnFunction(name))) => {
                 match self.functions.get(name) {
-                    Some(&index) => Callee::Function { index, name: Arc::from(name) },
+                    Some(&index) => Callee::Function {
+                        index,
+                        name: Arc::from(name),
+                    },
                     None => {
-                        self.error("engine.unknown-function", id, format!("there is no function `{name}`"));
+                        self.error(
+                            "engine.unknown-function",
+                            id,
+                            format!("there is no function `{name}`"),
+                        );
                         return None;
                     }
                 }
             }
             (None, Some(StarweaveTarget::ConnectorMethod { connector, method })) => {
                 if method.is_empty() {
-                    self.error("engine.unbound", id, format!("the task names connector `{connector}` but no method"));
+                    self.error(
+                        "engine.unbound",
+                        id,
+                        format!("the task names connector `{connector}` but no method"),
+                    );
                     return None;
                 }
                 if let Some(vms) = self.vms {
                     match vms.connectors.get(connector) {
                         None => {
-                            self.error("engine.unknown-connector", id, format!("there is no connector `{connector}`"));
+                            self.error(
+                                "engine.unknown-connector",
+                                id,
+                                format!("there is no connector `{connector}`"),
+                            );
                             return None;
                         }
                         Some(c) if c.method(method).is_none() => {
-                            self.error("engine.unknown-method", id, format!("connector `{connector}` has no method `{method}`"));
+                            self.error(
+                                "engine.unknown-method",
+                                id,
+                                format!("connector `{connector}` has no method `{method}`"),
+                            );
                             return None;
                         }
                         Some(_) => {}
@@ -474,11 +614,19 @@ impl<'a> Cx<'a> {
                 let timeout = b.timeout.as_deref().and_then(|t| {
                     let ms = parse_duration_ms(t);
                     if ms.is_none() {
-                        self.error("engine.duration", id, format!("the timeout `{t}` is not a duration such as 5s"));
+                        self.error(
+                            "engine.duration",
+                            id,
+                            format!("the timeout `{t}` is not a duration such as 5s"),
+                        );
                     }
                     ms.map(Duration::from_millis)
                 });
-                let backoff = b.retry_backoff.as_deref().and_then(parse_duration_ms).unwrap_or(0);
+                let backoff = b
+                    .retry_backoff
+                    .as_deref()
+                    .and_then(parse_duration_ms)
+                    .unwrap_or(0);
                 (
                     self.mappings(id, &b.inputs, "the input"),
                     self.mappings(id, &b.outputs, "the output"),
@@ -489,7 +637,15 @@ impl<'a> Cx<'a> {
             }
             None => (Vec::new(), Vec::new(), None, 0, Duration::ZERO),
         };
-        Some(NodeKind::Call(Box::new(CallSpec { callee, call_activity, inputs, outputs, timeout, retries, backoff })))
+        Some(NodeKind::Call(Box::new(CallSpec {
+            callee,
+            call_activity,
+            inputs,
+            outputs,
+            timeout,
+            retries,
+            backoff,
+        })))
     }
 
     /// The loop marker of an activity, compiled; called by the region builder.
@@ -510,7 +666,11 @@ impl<'a> Cx<'a> {
                     .find(|attr| attr.local_name == "loopMaximum")
                     .and_then(|attr| attr.value.trim().parse().ok())
                     .unwrap_or(DEFAULT_LOOP_MAXIMUM);
-                Some(Box::new(Looping::Standard { test_before: s.test_before.unwrap_or(false), condition, maximum }))
+                Some(Box::new(Looping::Standard {
+                    test_before: s.test_before.unwrap_or(false),
+                    condition,
+                    maximum,
+                }))
             }
             LoopCharacteristics::MultiInstance(m) => {
                 let sw = a.starweave().and_then(|b| b.multi_instance.as_ref());
@@ -585,7 +745,9 @@ fn definition_name(kind: &EventDefinitionKind) -> &'static str {
 fn compute_reach(region: &mut Region) {
     let n = region.nodes.len();
     let joins: Vec<NodeIx> = (0..n)
-        .filter(|&i| matches!(region.nodes[i].kind, NodeKind::Inclusive) && region.nodes[i].incoming > 1)
+        .filter(|&i| {
+            matches!(region.nodes[i].kind, NodeKind::Inclusive) && region.nodes[i].incoming > 1
+        })
         .collect();
     if joins.is_empty() {
         return;
@@ -660,10 +822,19 @@ mod tests {
     #[test]
     fn iso_durations() {
         assert_eq!(parse_iso_duration("PT2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_iso_duration("PT0.05S"), Some(Duration::from_millis(50)));
+        assert_eq!(
+            parse_iso_duration("PT0.05S"),
+            Some(Duration::from_millis(50))
+        );
         assert_eq!(parse_iso_duration("PT1M30S"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_iso_duration("P1DT1H"), Some(Duration::from_secs(90_000)));
-        assert_eq!(parse_iso_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_iso_duration("P1DT1H"),
+            Some(Duration::from_secs(90_000))
+        );
+        assert_eq!(
+            parse_iso_duration("250ms"),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(parse_iso_duration("P1M"), None);
         assert_eq!(parse_iso_duration("PT"), None);
         assert_eq!(parse_iso_duration("nonsense"), None);

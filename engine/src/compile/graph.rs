@@ -32,7 +32,10 @@ pub(crate) struct Region {
 impl Region {
     /// Whether a token at `from` may still arrive at `join`.
     pub(crate) fn can_reach(&self, from: NodeIx, join: NodeIx) -> bool {
-        self.reach.get(from * self.nodes.len() + join).copied().unwrap_or(true)
+        self.reach
+            .get(from * self.nodes.len() + join)
+            .copied()
+            .unwrap_or(true)
     }
 }
 
@@ -138,7 +141,10 @@ pub(crate) enum NodeKind {
 impl NodeKind {
     /// Whether the node runs as an activity (it may take time, fail, have boundaries).
     pub(crate) fn is_activity(&self) -> bool {
-        matches!(self, NodeKind::Noop | NodeKind::Script(_) | NodeKind::Call(_) | NodeKind::SubProcess { .. })
+        matches!(
+            self,
+            NodeKind::Noop | NodeKind::Script(_) | NodeKind::Call(_) | NodeKind::SubProcess { .. }
+        )
     }
 }
 

@@ -44,7 +44,11 @@ pub struct Scripting {
 impl Default for Scripting {
     /// The built-in library on the system clock, with the default budgets.
     fn default() -> Self {
-        Scripting::new(Library::new(Arc::new(SystemClock)), RhaiLimits::default(), JsPoolConfig::default())
+        Scripting::new(
+            Library::new(Arc::new(SystemClock)),
+            RhaiLimits::default(),
+            JsPoolConfig::default(),
+        )
     }
 }
 
@@ -52,7 +56,11 @@ impl Scripting {
     /// Script engines with this library (and its clock) and these budgets.
     pub fn new(library: Library, rhai_limits: RhaiLimits, mut js_config: JsPoolConfig) -> Self {
         js_config.library = library.clone();
-        Scripting { rhai: RhaiEngine::new(library, rhai_limits), js: Arc::new(OnceLock::new()), js_config }
+        Scripting {
+            rhai: RhaiEngine::new(library, rhai_limits),
+            js: Arc::new(OnceLock::new()),
+            js_config,
+        }
     }
 
     /// The JavaScript pool (started now if it was not yet).
@@ -63,7 +71,10 @@ impl Scripting {
     /// The compiled module of a JavaScript function, compiled on first use.
     pub(crate) async fn js_module(&self, code: &JsCode) -> Result<JsModule, ScriptError> {
         code.module
-            .get_or_try_init(|| self.js().compile_module(&code.path, &code.source, &code.node_modules))
+            .get_or_try_init(|| {
+                self.js()
+                    .compile_module(&code.path, &code.source, &code.node_modules)
+            })
             .await
             .cloned()
     }
@@ -174,7 +185,10 @@ impl Program {
             if let Body::JavaScript(code) = &function.body
                 && let Err(err) = self.scripting.js_module(code).await
             {
-                diagnostics.push(Diagnostic::error("engine.js-compile", err.to_string()).in_file(code.path.clone()));
+                diagnostics.push(
+                    Diagnostic::error("engine.js-compile", err.to_string())
+                        .in_file(code.path.clone()),
+                );
             }
         }
         diagnostics
@@ -183,8 +197,12 @@ impl Program {
 
 /// Compiles every function of a VMS.
 pub fn compile_vms(vms: &Vms, scripting: &Scripting) -> Compiled {
-    let by_name: HashMap<String, usize> =
-        vms.functions.keys().enumerate().map(|(i, name)| (name.clone(), i)).collect();
+    let by_name: HashMap<String, usize> = vms
+        .functions
+        .keys()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), i))
+        .collect();
     let mut diagnostics = Vec::new();
     let mut functions = Vec::with_capacity(vms.functions.len());
     // Vendored npm packages, for JavaScript imports.
@@ -197,7 +215,12 @@ pub fn compile_vms(vms: &Vms, scripting: &Scripting) -> Compiled {
     let connector_methods = vms
         .connectors
         .iter()
-        .map(|(name, c)| (name.clone(), c.methods().iter().map(|m| m.name.to_owned()).collect()))
+        .map(|(name, c)| {
+            (
+                name.clone(),
+                c.methods().iter().map(|m| m.name.to_owned()).collect(),
+            )
+        })
         .collect();
     for (name, function) in &vms.functions {
         let file = starweave_model::vms::disk::function_body_file(name, function.extension());
@@ -210,22 +233,36 @@ pub fn compile_vms(vms: &Vms, scripting: &Scripting) -> Compiled {
         }
         let body = match &function.body {
             FunctionBody::Bpmn { definitions } => {
-                let mut cx = bpmn::Cx::new(scripting, &by_name, definitions, Some(vms), Some(&file), &mut own);
+                let mut cx = bpmn::Cx::new(
+                    scripting,
+                    &by_name,
+                    definitions,
+                    Some(vms),
+                    Some(&file),
+                    &mut own,
+                );
                 match cx.main_process() {
                     Some(region) => Body::Bpmn(Arc::new(region)),
                     None => Body::Broken("the BPMN file has no process".into()),
                 }
             }
-            FunctionBody::Code { language: CodeLanguage::Rhai, source } => {
-                match scripting.rhai.compile_script(source) {
-                    Ok(ast) => Body::Rhai(ast),
-                    Err(err) => {
-                        own.push(Diagnostic::error("engine.rhai-compile", err.to_string()).in_file(file.clone()));
-                        Body::Broken(err.to_string())
-                    }
+            FunctionBody::Code {
+                language: CodeLanguage::Rhai,
+                source,
+            } => match scripting.rhai.compile_script(source) {
+                Ok(ast) => Body::Rhai(ast),
+                Err(err) => {
+                    own.push(
+                        Diagnostic::error("engine.rhai-compile", err.to_string())
+                            .in_file(file.clone()),
+                    );
+                    Body::Broken(err.to_string())
                 }
-            }
-            FunctionBody::Code { language: CodeLanguage::JavaScript, source } => Body::JavaScript(JsCode {
+            },
+            FunctionBody::Code {
+                language: CodeLanguage::JavaScript,
+                source,
+            } => Body::JavaScript(JsCode {
                 path: file.clone(),
                 source: source.clone(),
                 node_modules: node_modules.clone(),
@@ -238,13 +275,23 @@ pub fn compile_vms(vms: &Vms, scripting: &Scripting) -> Compiled {
             name: Arc::from(name.as_str()),
             input,
             output,
-            declared_outputs: function.spec.output.iter().map(|p| p.name.clone()).collect(),
+            declared_outputs: function
+                .spec
+                .output
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
             timeout: function.spec.timeout_ms.map(Duration::from_millis),
             body,
         });
     }
     Compiled {
-        program: Arc::new(Program { functions, by_name, scripting: scripting.clone(), connector_methods }),
+        program: Arc::new(Program {
+            functions,
+            by_name,
+            scripting: scripting.clone(),
+            connector_methods,
+        }),
         diagnostics,
     }
 }
@@ -252,10 +299,17 @@ pub fn compile_vms(vms: &Vms, scripting: &Scripting) -> Compiled {
 /// Compiles a single BPMN file: each process becomes a function named by its id, with no
 /// declared input or output (so its output is every variable at its end). Call activities
 /// may call the other processes of the file by id.
-pub fn compile_bpmn(definitions: &Definitions, file: Option<&str>, scripting: &Scripting) -> Compiled {
+pub fn compile_bpmn(
+    definitions: &Definitions,
+    file: Option<&str>,
+    scripting: &Scripting,
+) -> Compiled {
     let processes: Vec<_> = definitions.processes().collect();
-    let by_name: HashMap<String, usize> =
-        processes.iter().enumerate().map(|(i, p)| (p.base.id().to_owned(), i)).collect();
+    let by_name: HashMap<String, usize> = processes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.base.id().to_owned(), i))
+        .collect();
     let mut diagnostics = Vec::new();
     let mut functions = Vec::new();
     for process in &processes {
@@ -295,7 +349,11 @@ fn broken_if_errors(body: Body, diagnostics: &[Diagnostic]) -> Body {
     match diagnostics.iter().find(|d| d.is_error()) {
         Some(first) => {
             let count = diagnostics.iter().filter(|d| d.is_error()).count();
-            let more = if count > 1 { format!(" (and {} more errors)", count - 1) } else { String::new() };
+            let more = if count > 1 {
+                format!(" (and {} more errors)", count - 1)
+            } else {
+                String::new()
+            };
             Body::Broken(format!("the function does not compile: {first}{more}"))
         }
         None => body,

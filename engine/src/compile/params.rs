@@ -39,7 +39,12 @@ pub(crate) struct ObjectCheck {
 impl ObjectCheck {
     /// Compiles `params`; a bad `pattern` becomes a diagnostic and is not checked.
     pub(crate) fn new(params: &[Parameter], diagnostics: &mut Vec<Diagnostic>, what: &str) -> Self {
-        ObjectCheck { fields: params.iter().map(|p| ParamCheck::new(p, diagnostics, what)).collect() }
+        ObjectCheck {
+            fields: params
+                .iter()
+                .map(|p| ParamCheck::new(p, diagnostics, what))
+                .collect(),
+        }
     }
 
     /// Whether there is nothing to check.
@@ -85,8 +90,15 @@ impl ParamCheck {
             pattern,
             min_items: p.min_items,
             max_items: p.max_items,
-            fields: p.fields.iter().map(|f| ParamCheck::new(f, diagnostics, what)).collect(),
-            items: p.items.as_ref().map(|i| Box::new(ParamCheck::new(i, diagnostics, what))),
+            fields: p
+                .fields
+                .iter()
+                .map(|f| ParamCheck::new(f, diagnostics, what))
+                .collect(),
+            items: p
+                .items
+                .as_ref()
+                .map(|i| Box::new(ParamCheck::new(i, diagnostics, what))),
         }
     }
 
@@ -102,38 +114,53 @@ impl ParamCheck {
         let ok = match self.ty {
             ParamType::Any => true,
             ParamType::String => value.is_string(),
-            ParamType::Integer => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
+            ParamType::Integer => {
+                value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
             ParamType::Number => value.is_number(),
             ParamType::Boolean => value.is_boolean(),
             ParamType::Object => value.is_object(),
             ParamType::Array => value.is_array(),
         };
         if !ok {
-            return Err(format!("{path} must be of type {}, got {}", self.ty.as_str(), type_name(value)));
+            return Err(format!(
+                "{path} must be of type {}, got {}",
+                self.ty.as_str(),
+                type_name(value)
+            ));
         }
         if !self.enum_values.is_empty() && !self.enum_values.contains(value) {
-            return Err(format!("{path} must be one of {}", Value::Array(self.enum_values.clone())));
+            return Err(format!(
+                "{path} must be one of {}",
+                Value::Array(self.enum_values.clone())
+            ));
         }
-        if let Some(n) = value.as_f64() {
-            if self.minimum.is_some_and(|m| n < m) || self.maximum.is_some_and(|m| n > m) {
-                return Err(format!("{path} is out of range"));
-            }
+        if let Some(n) = value.as_f64()
+            && (self.minimum.is_some_and(|m| n < m) || self.maximum.is_some_and(|m| n > m))
+        {
+            return Err(format!("{path} is out of range"));
         }
         if let Value::String(s) = value {
             let len = s.chars().count() as u64;
-            if self.min_length.is_some_and(|m| len < m) || self.max_length.is_some_and(|m| len > m) {
+            if self.min_length.is_some_and(|m| len < m) || self.max_length.is_some_and(|m| len > m)
+            {
                 return Err(format!("{path} has a length out of range"));
             }
             if let Some(regex) = &self.pattern
                 && !regex.is_match(s)
             {
-                return Err(format!("{path} does not match the pattern {}", regex.as_str()));
+                return Err(format!(
+                    "{path} does not match the pattern {}",
+                    regex.as_str()
+                ));
             }
         }
         match value {
             Value::Array(items) => {
                 let len = items.len() as u64;
-                if self.min_items.is_some_and(|m| len < m) || self.max_items.is_some_and(|m| len > m) {
+                if self.min_items.is_some_and(|m| len < m)
+                    || self.max_items.is_some_and(|m| len > m)
+                {
                     return Err(format!("{path} has a number of items out of range"));
                 }
                 if let Some(item) = &self.items {
@@ -149,9 +176,17 @@ impl ParamCheck {
     }
 }
 
-fn check_fields(fields: &[ParamCheck], map: &mut Map<String, Value>, path: &str) -> Result<(), String> {
+fn check_fields(
+    fields: &[ParamCheck],
+    map: &mut Map<String, Value>,
+    path: &str,
+) -> Result<(), String> {
     for field in fields {
-        let field_path = if path.is_empty() { field.name.clone() } else { format!("{path}.{}", field.name) };
+        let field_path = if path.is_empty() {
+            field.name.clone()
+        } else {
+            format!("{path}.{}", field.name)
+        };
         match map.get_mut(&field.name) {
             Some(v) => field.check(v, &field_path)?,
             None => {
@@ -188,8 +223,14 @@ mod tests {
         let mut diags = Vec::new();
         let params = vec![
             Parameter::new("id", ParamType::String).required(),
-            Parameter { default: Some(json!(10)), ..Parameter::new("limit", ParamType::Integer) },
-            Parameter { pattern: Some("^[a-z]+$".into()), ..Parameter::new("tag", ParamType::String) },
+            Parameter {
+                default: Some(json!(10)),
+                ..Parameter::new("limit", ParamType::Integer)
+            },
+            Parameter {
+                pattern: Some("^[a-z]+$".into()),
+                ..Parameter::new("tag", ParamType::String)
+            },
         ];
         let check = ObjectCheck::new(&params, &mut diags, "input");
         assert!(diags.is_empty());

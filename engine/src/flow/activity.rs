@@ -23,7 +23,9 @@ use tokio::task::JoinSet;
 
 use super::region::run_region;
 use super::{Frame, Runtime, VarScope, call_function};
-use crate::compile::graph::{CallSpec, Callee, Looping, MultiInstanceSpec, NodeIx, NodeKind, Region, ScriptCode};
+use crate::compile::graph::{
+    CallSpec, Callee, Looping, MultiInstanceSpec, NodeIx, NodeKind, Region, ScriptCode,
+};
 use crate::connectors::TransactionId;
 use crate::run::{ErrorKind, RunError};
 
@@ -44,7 +46,10 @@ pub(crate) async fn run_activity(
     frame: Frame,
 ) -> (Option<usize>, Result<Exit, RunError>) {
     let n = &region.nodes[node];
-    let step = rt.trace.as_ref().map(|t| t.begin(n, frame.parent_step, None));
+    let step = rt
+        .trace
+        .as_ref()
+        .map(|t| t.begin(n, frame.parent_step, None));
     let body = run_looped(&rt, &region, node, &frame, step);
     let result = match n.timer {
         None => body.await,
@@ -55,7 +60,10 @@ pub(crate) async fn run_activity(
                     let error = RunError::new(
                         ErrorKind::Timeout,
                         "INTERRUPTED",
-                        format!("interrupted by the timer boundary event `{}`", region.nodes[boundary].id),
+                        format!(
+                            "interrupted by the timer boundary event `{}`",
+                            region.nodes[boundary].id
+                        ),
                     );
                     trace.end(step, None, Some(&error));
                 }
@@ -76,10 +84,16 @@ pub(crate) async fn run_activity(
                 trace.end(step, None, Some(&error));
             }
             if error.is_catchable() {
-                let exact = n.error_boundaries.iter().find(|(_, code)| code.as_deref() == Some(error.code.as_str()));
+                let exact = n
+                    .error_boundaries
+                    .iter()
+                    .find(|(_, code)| code.as_deref() == Some(error.code.as_str()));
                 let catch_all = n.error_boundaries.iter().find(|(_, code)| code.is_none());
                 if let Some(&(boundary, _)) = exact.or(catch_all) {
-                    frame.scope.set("error", json!({"code": error.code, "message": error.message}));
+                    frame.scope.set(
+                        "error",
+                        json!({"code": error.code, "message": error.message}),
+                    );
                     return (step, Ok(Exit::Boundary(boundary)));
                 }
             }
@@ -88,10 +102,20 @@ pub(crate) async fn run_activity(
     }
 }
 
-async fn run_looped(rt: &Arc<Runtime>, region: &Arc<Region>, node: NodeIx, frame: &Frame, step: Option<usize>) -> Result<Value, RunError> {
+async fn run_looped(
+    rt: &Arc<Runtime>,
+    region: &Arc<Region>,
+    node: NodeIx,
+    frame: &Frame,
+    step: Option<usize>,
+) -> Result<Value, RunError> {
     match region.nodes[node].looping.as_deref() {
         None => execute(rt, region, node, frame, step).await,
-        Some(Looping::Standard { test_before, condition, maximum }) => {
+        Some(Looping::Standard {
+            test_before,
+            condition,
+            maximum,
+        }) => {
             let mut last = Value::Null;
             let mut rounds = 0;
             while rounds < *maximum {
@@ -99,7 +123,10 @@ async fn run_looped(rt: &Arc<Runtime>, region: &Arc<Region>, node: NodeIx, frame
                     break;
                 }
                 rt.check()?;
-                let round = rt.trace.as_ref().map(|t| t.begin(&region.nodes[node], step, Some(rounds)));
+                let round = rt
+                    .trace
+                    .as_ref()
+                    .map(|t| t.begin(&region.nodes[node], step, Some(rounds)));
                 let result = execute(rt, region, node, frame, round).await;
                 end_step(rt, round, &result);
                 last = result?;
@@ -159,14 +186,18 @@ async fn multi_instance(
             locals.insert(name.to_string(), item);
         }
         locals.insert("loopCounter".to_owned(), Value::from(index));
-        Frame { scope: VarScope::child(&frame.scope, locals), ..frame.clone() }
+        Frame {
+            scope: VarScope::child(&frame.scope, locals),
+            ..frame.clone()
+        }
     };
     let mut results = vec![Value::Null; items.len()];
     if mi.sequential {
         for (index, item) in items.into_iter().enumerate() {
             rt.check()?;
             let instance = instance_frame(index, item);
-            let (value, done) = run_instance(rt.clone(), region.clone(), node, instance, step, index).await?;
+            let (value, done) =
+                run_instance(rt.clone(), region.clone(), node, instance, step, index).await?;
             results[index] = value;
             if done {
                 break;
@@ -176,17 +207,33 @@ async fn multi_instance(
         let mut set = JoinSet::new();
         for (index, item) in items.into_iter().enumerate() {
             let instance = instance_frame(index, item);
-            set.spawn(run_instance(rt.clone(), region.clone(), node, instance, step, index));
+            set.spawn(run_instance(
+                rt.clone(),
+                region.clone(),
+                node,
+                instance,
+                step,
+                index,
+            ));
         }
         let mut index = 0;
         while let Some(joined) = set.join_next().await {
             let (value, done) = joined.map_err(|err| {
-                RunError::new(ErrorKind::Flow, "INTERNAL", format!("an instance stopped unexpectedly: {err}"))
+                RunError::new(
+                    ErrorKind::Flow,
+                    "INTERNAL",
+                    format!("an instance stopped unexpectedly: {err}"),
+                )
             })??;
             // Instances finish in any order; `run_instance` tells which one this was.
-            let Value::Array(mut pair) = value else { continue };
+            let Value::Array(mut pair) = value else {
+                continue;
+            };
             let value = pair.pop().unwrap_or(Value::Null);
-            index = pair.pop().and_then(|i| i.as_u64()).map_or(index, |i| i as usize);
+            index = pair
+                .pop()
+                .and_then(|i| i.as_u64())
+                .map_or(index, |i| i as usize);
             if let Some(slot) = results.get_mut(index) {
                 *slot = value;
             }
@@ -217,7 +264,10 @@ async fn run_instance(
     let Some(Looping::MultiInstance(mi)) = region.nodes[node].looping.as_deref() else {
         return Ok((Value::Null, false));
     };
-    let own_step = rt.trace.as_ref().map(|t| t.begin(&region.nodes[node], step, Some(index as u32)));
+    let own_step = rt
+        .trace
+        .as_ref()
+        .map(|t| t.begin(&region.nodes[node], step, Some(index as u32)));
     let result = execute(&rt, &region, node, &instance, own_step).await;
     end_step(&rt, own_step, &result);
     let result = result?;
@@ -229,7 +279,11 @@ async fn run_instance(
         Some(expr) => rt.condition(expr, &instance.scope).await?,
         None => false,
     };
-    if mi.sequential { Ok((value, done)) } else { Ok((json!([index, value]), done)) }
+    if mi.sequential {
+        Ok((value, done))
+    } else {
+        Ok((json!([index, value]), done))
+    }
 }
 
 /// Rolls a transaction back if its sub-process is dropped before it finished.
@@ -248,7 +302,13 @@ impl Drop for TransactionGuard {
 }
 
 /// The body of an activity, once; returns its result (see the module docs).
-async fn execute(rt: &Arc<Runtime>, region: &Arc<Region>, node: NodeIx, frame: &Frame, step: Option<usize>) -> Result<Value, RunError> {
+async fn execute(
+    rt: &Arc<Runtime>,
+    region: &Arc<Region>,
+    node: NodeIx,
+    frame: &Frame,
+    step: Option<usize>,
+) -> Result<Value, RunError> {
     let n = &region.nodes[node];
     match &n.kind {
         NodeKind::Script(ScriptCode::Rhai(ast)) => {
@@ -287,16 +347,29 @@ async fn execute(rt: &Arc<Runtime>, region: &Arc<Region>, node: NodeIx, frame: &
             Ok(Value::Object(changed))
         }
         NodeKind::Call(spec) => call(rt, spec, &n.id, frame, step).await,
-        NodeKind::SubProcess { region: inner, transaction, outputs } => {
+        NodeKind::SubProcess {
+            region: inner,
+            transaction,
+            outputs,
+        } => {
             let child = VarScope::child(&frame.scope, Map::new());
             let mut guard = None;
             let mut current = frame.transaction;
             if *transaction {
                 let id = rt.begin_transaction(frame.transaction).await?;
-                guard = Some(TransactionGuard { rt: rt.clone(), transaction: id, open: true });
+                guard = Some(TransactionGuard {
+                    rt: rt.clone(),
+                    transaction: id,
+                    open: true,
+                });
                 current = Some(id);
             }
-            let inner_frame = Frame { scope: child.clone(), transaction: current, depth: frame.depth, parent_step: step };
+            let inner_frame = Frame {
+                scope: child.clone(),
+                transaction: current,
+                depth: frame.depth,
+                parent_step: step,
+            };
             let result = run_region(rt.clone(), inner.clone(), inner_frame).await;
             if let Some(mut guard) = guard {
                 guard.open = false;
@@ -306,7 +379,11 @@ async fn execute(rt: &Arc<Runtime>, region: &Arc<Region>, node: NodeIx, frame: &
                     Err(_) => connectors.rollback_transaction(guard.transaction).await,
                 };
                 if let (Ok(_), Err(err)) = (&result, finished) {
-                    return Err(RunError::new(ErrorKind::Connector, "TRANSACTION_FAILED", err.to_string()));
+                    return Err(RunError::new(
+                        ErrorKind::Connector,
+                        "TRANSACTION_FAILED",
+                        err.to_string(),
+                    ));
                 }
             }
             result?;
@@ -321,7 +398,13 @@ async fn execute(rt: &Arc<Runtime>, region: &Arc<Region>, node: NodeIx, frame: &
     }
 }
 
-async fn call(rt: &Arc<Runtime>, spec: &CallSpec, id: &str, frame: &Frame, step: Option<usize>) -> Result<Value, RunError> {
+async fn call(
+    rt: &Arc<Runtime>,
+    spec: &CallSpec,
+    id: &str,
+    frame: &Frame,
+    step: Option<usize>,
+) -> Result<Value, RunError> {
     let input = if spec.inputs.is_empty() {
         Value::Object(frame.scope.visible())
     } else {
@@ -338,12 +421,22 @@ async fn call(rt: &Arc<Runtime>, spec: &CallSpec, id: &str, frame: &Frame, step:
     let result = loop {
         let outcome = match spec.timeout {
             None => invoke(rt, &spec.callee, input.clone(), frame, step).await,
-            Some(limit) => tokio::time::timeout(limit, invoke(rt, &spec.callee, input.clone(), frame, step))
-                .await
-                .unwrap_or_else(|_| Err(RunError::bpmn("TIMEOUT", &format!("the call took longer than {limit:?}")))),
+            Some(limit) => {
+                tokio::time::timeout(limit, invoke(rt, &spec.callee, input.clone(), frame, step))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(RunError::bpmn(
+                            "TIMEOUT",
+                            &format!("the call took longer than {limit:?}"),
+                        ))
+                    })
+            }
         };
         match outcome {
-            Err(error) if attempt < spec.retries && !matches!(error.kind, ErrorKind::Timeout | ErrorKind::Cancelled) => {
+            Err(error)
+                if attempt < spec.retries
+                    && !matches!(error.kind, ErrorKind::Timeout | ErrorKind::Cancelled) =>
+            {
                 attempt += 1;
                 if !spec.backoff.is_zero() {
                     tokio::time::sleep(spec.backoff).await;
@@ -371,10 +464,21 @@ async fn call(rt: &Arc<Runtime>, spec: &CallSpec, id: &str, frame: &Frame, step:
     Ok(result)
 }
 
-async fn invoke(rt: &Arc<Runtime>, callee: &Callee, input: Value, frame: &Frame, step: Option<usize>) -> Result<Value, RunError> {
+async fn invoke(
+    rt: &Arc<Runtime>,
+    callee: &Callee,
+    input: Value,
+    frame: &Frame,
+    step: Option<usize>,
+) -> Result<Value, RunError> {
     match callee {
-        Callee::Connector { connector, method, key } => {
-            rt.call_connector(connector, method, key, input, frame.transaction).await
+        Callee::Connector {
+            connector,
+            method,
+            key,
+        } => {
+            rt.call_connector(connector, method, key, input, frame.transaction)
+                .await
         }
         Callee::Function { index, name } => {
             if !rt.mocks.is_empty()
@@ -386,10 +490,17 @@ async fn invoke(rt: &Arc<Runtime>, callee: &Callee, input: Value, frame: &Frame,
                 return Err(RunError::new(
                     ErrorKind::Limit,
                     "CALL_DEPTH_EXCEEDED",
-                    format!("functions called functions more than {} levels deep", rt.max_depth),
+                    format!(
+                        "functions called functions more than {} levels deep",
+                        rt.max_depth
+                    ),
                 ));
             }
-            let callee_frame = Frame { depth: frame.depth + 1, parent_step: step, ..frame.clone() };
+            let callee_frame = Frame {
+                depth: frame.depth + 1,
+                parent_step: step,
+                ..frame.clone()
+            };
             call_function(rt.clone(), *index, input, callee_frame).await
         }
         Callee::Component(name) => {
@@ -399,7 +510,9 @@ async fn invoke(rt: &Arc<Runtime>, callee: &Callee, input: Value, frame: &Frame,
             Err(RunError::new(
                 ErrorKind::Compile,
                 "COMPONENT_UNAVAILABLE",
-                format!("the library component `{name}` is not available in this engine (mock it to test the flow)"),
+                format!(
+                    "the library component `{name}` is not available in this engine (mock it to test the flow)"
+                ),
             ))
         }
     }

@@ -27,7 +27,7 @@ use crate::compile::graph::Expr;
 use crate::compile::{Body, Program};
 use crate::connectors::{ConnectorError, ConnectorRequest, Connectors, TransactionId};
 use crate::mocks::Mocks;
-use crate::run::{ErrorKind, RunConfig, RunError, RunOutcome, DEFAULT_TIMEOUT};
+use crate::run::{DEFAULT_TIMEOUT, ErrorKind, RunConfig, RunError, RunOutcome};
 use crate::script::{
     BoxFuture, CallError, ConnectorCall, FunctionContext, RunControl, ScriptError, ScriptErrorKind,
 };
@@ -60,12 +60,23 @@ pub(crate) struct Frame {
 }
 
 /// Runs function `index` of `program`: the body of [`crate::run::run_function`].
-pub(crate) async fn run(program: &Arc<Program>, index: usize, input: Value, config: RunConfig) -> RunOutcome {
+pub(crate) async fn run(
+    program: &Arc<Program>,
+    index: usize,
+    input: Value,
+    config: RunConfig,
+) -> RunOutcome {
     let function = &program.functions[index];
-    let timeout = config.timeout.or(function.timeout).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = config
+        .timeout
+        .or(function.timeout)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let rt = Arc::new(Runtime {
         program: program.clone(),
-        control: RunControl { deadline: Instant::now() + timeout, cancel: config.cancel.flag.clone() },
+        control: RunControl {
+            deadline: Instant::now() + timeout,
+            cancel: config.cancel.flag.clone(),
+        },
         mocks: config.mocks,
         connectors: config.connectors,
         env: config.env,
@@ -74,7 +85,12 @@ pub(crate) async fn run(program: &Arc<Program>, index: usize, input: Value, conf
         next_transaction: AtomicU64::new(1),
         rollbacks: Mutex::new(Vec::new()),
     });
-    let frame = Frame { scope: VarScope::root(Map::new()), transaction: None, depth: 0, parent_step: None };
+    let frame = Frame {
+        scope: VarScope::root(Map::new()),
+        transaction: None,
+        depth: 0,
+        parent_step: None,
+    };
     let output = {
         let work = call_function(rt.clone(), index, input, frame);
         tokio::select! {
@@ -110,7 +126,11 @@ pub(crate) fn call_function(
         };
         if !function.input.is_empty() {
             function.input.apply(&mut input).map_err(|message| {
-                RunError::new(ErrorKind::Input, "INVALID_INPUT", format!("{}: invalid input: {message}", function.name))
+                RunError::new(
+                    ErrorKind::Input,
+                    "INVALID_INPUT",
+                    format!("{}: invalid input: {message}", function.name),
+                )
             })?;
         }
         let mut output = match &function.body {
@@ -119,11 +139,17 @@ pub(crate) fn call_function(
                     return Err(RunError::new(
                         ErrorKind::Input,
                         "INVALID_INPUT",
-                        format!("{}: the input of a BPMN function must be an object", function.name),
+                        format!(
+                            "{}: the input of a BPMN function must be an object",
+                            function.name
+                        ),
                     ));
                 };
                 let scope = VarScope::root(vars);
-                let frame = Frame { scope: scope.clone(), ..frame };
+                let frame = Frame {
+                    scope: scope.clone(),
+                    ..frame
+                };
                 region::run_region(rt.clone(), region.clone(), frame).await?;
                 let mut vars = scope.locals();
                 if function.declared_outputs.is_empty() {
@@ -141,22 +167,40 @@ pub(crate) fn call_function(
             Body::Rhai(ast) => {
                 let ctx = rt.function_context(frame.transaction);
                 let rhai = &program.scripting.rhai;
-                let out = rhai.call_function(ast, "main", input, &ctx, &rt.control).await;
+                let out = rhai
+                    .call_function(ast, "main", input, &ctx, &rt.control)
+                    .await;
                 out.map_err(|e| rt.script_error(e))?.value
             }
             Body::JavaScript(code) => {
-                let module = program.scripting.js_module(code).await.map_err(|e| rt.script_error(e))?;
+                let module = program
+                    .scripting
+                    .js_module(code)
+                    .await
+                    .map_err(|e| rt.script_error(e))?;
                 let ctx = rt.function_context(frame.transaction);
-                let out = program.scripting.js().call(&module, input, &ctx, &rt.control).await;
+                let out = program
+                    .scripting
+                    .js()
+                    .call(&module, input, &ctx, &rt.control)
+                    .await;
                 out.map_err(|e| rt.script_error(e))?.value
             }
             Body::Broken(message) => {
-                return Err(RunError::new(ErrorKind::Compile, "COMPILE_ERROR", format!("{}: {message}", function.name)));
+                return Err(RunError::new(
+                    ErrorKind::Compile,
+                    "COMPILE_ERROR",
+                    format!("{}: {message}", function.name),
+                ));
             }
         };
         if !function.output.is_empty() {
             function.output.apply(&mut output).map_err(|message| {
-                RunError::new(ErrorKind::Output, "INVALID_OUTPUT", format!("{}: invalid output: {message}", function.name))
+                RunError::new(
+                    ErrorKind::Output,
+                    "INVALID_OUTPUT",
+                    format!("{}: invalid output: {message}", function.name),
+                )
             })?;
         }
         Ok(output)
@@ -196,17 +240,27 @@ impl Runtime {
     fn function_context(self: &Arc<Self>, transaction: Option<TransactionId>) -> FunctionContext {
         FunctionContext {
             env: self.env.clone(),
-            connectors: Arc::new(ScriptConnectors { rt: self.clone(), transaction }),
+            connectors: Arc::new(ScriptConnectors {
+                rt: self.clone(),
+                transaction,
+            }),
         }
     }
 
     /// Evaluates an expression over the visible variables, plus `result` when given.
-    pub(crate) async fn eval(&self, expr: &Expr, scope: &VarScope, result: Option<&Value>) -> Result<Value, RunError> {
+    pub(crate) async fn eval(
+        &self,
+        expr: &Expr,
+        scope: &VarScope,
+        result: Option<&Value>,
+    ) -> Result<Value, RunError> {
         match expr {
             Expr::Rhai(ast) => {
                 let rhai = &self.program.scripting.rhai;
                 let value = match result {
-                    None => scope.with_visible(|vars| rhai.eval_expression(ast, vars, &self.control)),
+                    None => {
+                        scope.with_visible(|vars| rhai.eval_expression(ast, vars, &self.control))
+                    }
                     Some(result) => {
                         let mut vars = scope.visible();
                         vars.insert("result".to_owned(), result.clone());
@@ -221,7 +275,9 @@ impl Runtime {
                     vars.insert("result".to_owned(), result.clone());
                 }
                 let js = self.program.scripting.js();
-                js.eval_expression(source, Value::Object(vars), &self.control).await.map_err(|e| self.script_error(e))
+                js.eval_expression(source, Value::Object(vars), &self.control)
+                    .await
+                    .map_err(|e| self.script_error(e))
             }
         }
     }
@@ -253,32 +309,55 @@ impl Runtime {
         {
             return answer;
         }
-        let request = ConnectorRequest { connector, method, args, transaction };
-        self.connectors.call(request).await.map_err(|err| connector_error(key, err))
+        let request = ConnectorRequest {
+            connector,
+            method,
+            args,
+            transaction,
+        };
+        self.connectors
+            .call(request)
+            .await
+            .map_err(|err| connector_error(key, err))
     }
 
     /// Begins a transaction nested in `parent`.
-    pub(crate) async fn begin_transaction(&self, parent: Option<TransactionId>) -> Result<TransactionId, RunError> {
+    pub(crate) async fn begin_transaction(
+        &self,
+        parent: Option<TransactionId>,
+    ) -> Result<TransactionId, RunError> {
         let id = TransactionId(self.next_transaction.fetch_add(1, Ordering::Relaxed));
-        self.connectors.begin_transaction(id, parent).await.map_err(|e| connector_error("transaction", e))?;
+        self.connectors
+            .begin_transaction(id, parent)
+            .await
+            .map_err(|e| connector_error("transaction", e))?;
         Ok(id)
     }
 
     /// Starts rolling back a transaction whose sub-process was dropped mid-way.
     pub(crate) fn rollback_later(self: &Arc<Self>, transaction: TransactionId) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let connectors = self.connectors.clone();
         let task = handle.spawn(async move {
             let _ = connectors.rollback_transaction(transaction).await;
         });
-        self.rollbacks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+        self.rollbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
     }
 }
 
 fn connector_error(key: &str, err: ConnectorError) -> RunError {
     match err.code {
         Some(code) => RunError::bpmn(&code, &err.message),
-        None => RunError::new(ErrorKind::Connector, "CONNECTOR_ERROR", format!("{key}: {}", err.message)),
+        None => RunError::new(
+            ErrorKind::Connector,
+            "CONNECTOR_ERROR",
+            format!("{key}: {}", err.message),
+        ),
     }
 }
 
@@ -290,14 +369,22 @@ struct ScriptConnectors {
 }
 
 impl ConnectorCall for ScriptConnectors {
-    fn call<'a>(&'a self, connector: &'a str, method: &'a str, args: Value) -> BoxFuture<'a, Result<Value, CallError>> {
+    fn call<'a>(
+        &'a self,
+        connector: &'a str,
+        method: &'a str,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
         Box::pin(async move {
             let key = format!("{connector}.{method}");
-            self.rt.call_connector(connector, method, &key, args, self.transaction).await.map_err(|err| CallError {
-                connector: connector.to_owned(),
-                method: method.to_owned(),
-                message: err.to_string(),
-            })
+            self.rt
+                .call_connector(connector, method, &key, args, self.transaction)
+                .await
+                .map_err(|err| CallError {
+                    connector: connector.to_owned(),
+                    method: method.to_owned(),
+                    message: err.to_string(),
+                })
         })
     }
 

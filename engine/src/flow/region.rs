@@ -55,7 +55,11 @@ struct Scheduler {
 }
 
 /// Runs a region to its end.
-pub(crate) fn run_region(rt: Arc<Runtime>, region: Arc<Region>, frame: Frame) -> BoxFuture<'static, Result<RegionEnd, RunError>> {
+pub(crate) fn run_region(
+    rt: Arc<Runtime>,
+    region: Arc<Region>,
+    frame: Frame,
+) -> BoxFuture<'static, Result<RegionEnd, RunError>> {
     Box::pin(async move {
         let mut scheduler = Scheduler {
             ready: region.starts.iter().map(|&s| (s, 0)).collect(),
@@ -76,7 +80,7 @@ impl Scheduler {
         loop {
             while let Some((node, slot)) = self.ready.pop_front() {
                 self.handled += 1;
-                if self.handled % CHECK_EVERY == 0 {
+                if self.handled.is_multiple_of(CHECK_EVERY) {
                     self.rt.check()?;
                     // Give other tasks (and the run's deadline timer) a chance on long
                     // gateway-only loops.
@@ -89,16 +93,26 @@ impl Scheduler {
             if self.fire_inclusive_joins().await? {
                 continue;
             }
-            let Some(joined) = self.running.join_next().await else { break };
+            let Some(joined) = self.running.join_next().await else {
+                break;
+            };
             let (node, step, result) = joined.map_err(|err| {
-                RunError::new(ErrorKind::Flow, "INTERNAL", format!("a branch stopped unexpectedly: {err}"))
+                RunError::new(
+                    ErrorKind::Flow,
+                    "INTERNAL",
+                    format!("a branch stopped unexpectedly: {err}"),
+                )
             })?;
             if let Some(i) = self.running_nodes.iter().position(|&n| n == node) {
                 self.running_nodes.swap_remove(i);
             }
             self.finish_activity(node, step, result).await?;
         }
-        if let Some(join) = self.joins.iter().find(|j| j.arrivals.iter().any(|&a| a > 0)) {
+        if let Some(join) = self
+            .joins
+            .iter()
+            .find(|j| j.arrivals.iter().any(|&a| a > 0))
+        {
             let id = &self.region.nodes[join.node].id;
             return Err(RunError::new(
                 ErrorKind::Flow,
@@ -151,8 +165,16 @@ impl Scheduler {
                 let step = self.instant_step(node);
                 self.leave(node, step).await?;
             }
-            NodeKind::Noop | NodeKind::Script(_) | NodeKind::Call(_) | NodeKind::SubProcess { .. } => {
-                let future = run_activity(self.rt.clone(), self.region.clone(), node, self.frame.clone());
+            NodeKind::Noop
+            | NodeKind::Script(_)
+            | NodeKind::Call(_)
+            | NodeKind::SubProcess { .. } => {
+                let future = run_activity(
+                    self.rt.clone(),
+                    self.region.clone(),
+                    node,
+                    self.frame.clone(),
+                );
                 if self.ready.is_empty() && self.running.is_empty() {
                     let (step, result) = future.await;
                     self.finish_activity(node, step, result).await?;
@@ -173,7 +195,10 @@ impl Scheduler {
             Some(i) => i,
             None => {
                 let incoming = self.region.nodes[node].incoming;
-                self.joins.push(JoinState { node, arrivals: vec![0; incoming] });
+                self.joins.push(JoinState {
+                    node,
+                    arrivals: vec![0; incoming],
+                });
                 self.joins.len() - 1
             }
         };
@@ -187,8 +212,14 @@ impl Scheduler {
         while i < self.joins.len() {
             let join = self.joins[i].node;
             let waiting = self.joins[i].arrivals.iter().any(|&a| a > 0);
-            if waiting && matches!(self.region.nodes[join].kind, NodeKind::Inclusive) && !self.may_still_arrive(join) {
-                self.joins[i].arrivals.iter_mut().for_each(|a| *a = a.saturating_sub(1));
+            if waiting
+                && matches!(self.region.nodes[join].kind, NodeKind::Inclusive)
+                && !self.may_still_arrive(join)
+            {
+                self.joins[i]
+                    .arrivals
+                    .iter_mut()
+                    .for_each(|a| *a = a.saturating_sub(1));
                 let step = self.instant_step(join);
                 self.leave(join, step).await?;
                 fired = true;
@@ -201,15 +232,26 @@ impl Scheduler {
     /// Whether a live token (queued, running, or waiting at another join) may reach `join`.
     fn may_still_arrive(&self, join: NodeIx) -> bool {
         let region = &self.region;
-        self.ready.iter().any(|&(n, _)| n == join || region.can_reach(n, join))
-            || self.running_nodes.iter().any(|&n| region.can_reach(n, join))
+        self.ready
+            .iter()
+            .any(|&(n, _)| n == join || region.can_reach(n, join))
             || self
-                .joins
+                .running_nodes
                 .iter()
-                .any(|j| j.node != join && j.arrivals.iter().any(|&a| a > 0) && region.can_reach(j.node, join))
+                .any(|&n| region.can_reach(n, join))
+            || self.joins.iter().any(|j| {
+                j.node != join
+                    && j.arrivals.iter().any(|&a| a > 0)
+                    && region.can_reach(j.node, join)
+            })
     }
 
-    async fn finish_activity(&mut self, node: NodeIx, step: Option<usize>, result: Result<Exit, RunError>) -> Result<(), RunError> {
+    async fn finish_activity(
+        &mut self,
+        node: NodeIx,
+        step: Option<usize>,
+        result: Result<Exit, RunError>,
+    ) -> Result<(), RunError> {
         match result? {
             Exit::Normal => self.leave(node, step).await,
             Exit::Boundary(boundary) => {
@@ -276,7 +318,11 @@ impl Scheduler {
     async fn holds(&self, flow: FlowIx) -> Result<bool, RunError> {
         match &self.region.flows[flow].condition {
             None => Ok(true),
-            Some(expr) => self.rt.condition(expr, &self.frame.scope).await.map_err(|e| e.at(&self.region.flows[flow].id)),
+            Some(expr) => self
+                .rt
+                .condition(expr, &self.frame.scope)
+                .await
+                .map_err(|e| e.at(&self.region.flows[flow].id)),
         }
     }
 
@@ -290,5 +336,12 @@ impl Scheduler {
 }
 
 fn no_flow(id: &str) -> RunError {
-    RunError::new(ErrorKind::Flow, "NO_MATCHING_FLOW", format!("no outgoing flow of `{id}` has a condition that holds, and there is no default flow")).at(id)
+    RunError::new(
+        ErrorKind::Flow,
+        "NO_MATCHING_FLOW",
+        format!(
+            "no outgoing flow of `{id}` has a condition that holds, and there is no default flow"
+        ),
+    )
+    .at(id)
 }

@@ -26,12 +26,18 @@ pub(crate) struct VarScope {
 impl VarScope {
     /// The root scope of a process, holding its input.
     pub(crate) fn root(vars: Map<String, Value>) -> Arc<Self> {
-        Arc::new(VarScope { vars: RwLock::new(vars), parent: None })
+        Arc::new(VarScope {
+            vars: RwLock::new(vars),
+            parent: None,
+        })
     }
 
     /// A child scope with `locals`.
     pub(crate) fn child(parent: &Arc<VarScope>, locals: Map<String, Value>) -> Arc<Self> {
-        Arc::new(VarScope { vars: RwLock::new(locals), parent: Some(parent.clone()) })
+        Arc::new(VarScope {
+            vars: RwLock::new(locals),
+            parent: Some(parent.clone()),
+        })
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Map<String, Value>> {

@@ -19,7 +19,10 @@ pub(crate) struct TraceSink {
 
 impl TraceSink {
     pub(crate) fn new() -> Self {
-        TraceSink { start: Instant::now(), steps: Mutex::new(Vec::new()) }
+        TraceSink {
+            start: Instant::now(),
+            steps: Mutex::new(Vec::new()),
+        }
     }
 
     fn offset_us(&self) -> u64 {
@@ -31,7 +34,12 @@ impl TraceSink {
     }
 
     /// Starts a step; returns its index for [`TraceSink::end`].
-    pub(crate) fn begin(&self, node: &Node, parent: Option<usize>, iteration: Option<u32>) -> usize {
+    pub(crate) fn begin(
+        &self,
+        node: &Node,
+        parent: Option<usize>,
+        iteration: Option<u32>,
+    ) -> usize {
         let step = TraceStep {
             element_id: node.id.to_string(),
             element_kind: element_kind(&node.kind),
@@ -63,7 +71,10 @@ impl TraceSink {
         if let Some(s) = self.lock().get_mut(step) {
             s.duration_us = now.saturating_sub(s.start_offset_us);
             s.output = output;
-            s.error = error.map(|e| TraceError { code: e.code.clone(), message: e.message.clone() });
+            s.error = error.map(|e| TraceError {
+                code: e.code.clone(),
+                message: e.message.clone(),
+            });
         }
     }
 
@@ -76,7 +87,11 @@ impl TraceSink {
 
     /// The finished trace.
     pub(crate) fn finish(&self, function: &str) -> Trace {
-        Trace { function: function.to_owned(), steps: std::mem::take(&mut *self.lock()), duration_us: self.offset_us() }
+        Trace {
+            function: function.to_owned(),
+            steps: std::mem::take(&mut *self.lock()),
+            duration_us: self.offset_us(),
+        }
     }
 }
 
@@ -92,7 +107,9 @@ fn element_kind(kind: &NodeKind) -> ElementKind {
         NodeKind::Script(_) => ElementKind::ScriptTask,
         NodeKind::Call(spec) if spec.call_activity => ElementKind::CallActivity,
         NodeKind::Call(_) => ElementKind::ServiceTask,
-        NodeKind::SubProcess { transaction: true, .. } => ElementKind::Transaction,
+        NodeKind::SubProcess {
+            transaction: true, ..
+        } => ElementKind::Transaction,
         NodeKind::SubProcess { .. } => ElementKind::SubProcess,
         NodeKind::Exclusive => ElementKind::ExclusiveGateway,
         NodeKind::Parallel => ElementKind::ParallelGateway,
