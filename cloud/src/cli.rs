@@ -132,9 +132,21 @@ pub fn main() -> ExitCode {
             stdout,
         } => cmd_fmt(&paths, check, stdout),
         Command::New { dir, template } => cmd_new(&dir, template),
-        Command::Run { path, function, input, trace, mocks, timeout_ms } => {
-            crate::run::cmd_run(crate::run::RunArgs { path, function, input, trace, mocks, timeout_ms })
-        }
+        Command::Run {
+            path,
+            function,
+            input,
+            trace,
+            mocks,
+            timeout_ms,
+        } => crate::run::cmd_run(crate::run::RunArgs {
+            path,
+            function,
+            input,
+            trace,
+            mocks,
+            timeout_ms,
+        }),
         Command::Test { dir } => crate::run::cmd_test(&dir),
         Command::Dev { dir, port } => crate::dev::cmd_dev(crate::dev::DevArgs { dir, port }),
         Command::Completions { shell } => {
@@ -186,7 +198,38 @@ fn vms_diagnostics(files: &VmsFiles) -> Vec<Diagnostic> {
     let doc = vms::read_vms(files);
     let mut diags = doc.diagnostics.clone();
     diags.extend(validate::validate_vms(&doc));
+    diags.extend(compile_diagnostics(&doc));
     diags
+}
+
+/// What only compiling finds: Rhai and JavaScript that do not parse, expressions in unknown
+/// languages, elements the engine cannot run. Rules the validator already checks are not
+/// repeated. Positions come from the reader's source map.
+fn compile_diagnostics(doc: &vms::VmsDocument) -> Vec<Diagnostic> {
+    const ONLY_COMPILE_FINDS: &[&str] = &[
+        "engine.expression",
+        "engine.expression-language",
+        "engine.script",
+        "engine.rhai-compile",
+        "engine.js-compile",
+        "engine.unsupported",
+        "engine.timer",
+    ];
+    let scripting = starweave_engine::compile::Scripting::default();
+    let compiled = starweave_engine::compile::compile_vms(&doc.vms, &scripting);
+    compiled
+        .diagnostics
+        .into_iter()
+        .filter(|d| ONLY_COMPILE_FINDS.contains(&d.code.as_str()))
+        .map(|mut d| {
+            if d.pos.is_none()
+                && let (Some(file), Some(element)) = (&d.file, &d.element)
+            {
+                d.pos = doc.source_map.bpmn.get(file).and_then(|m| m.pos(element));
+            }
+            d
+        })
+        .collect()
 }
 
 fn prefix(mut diags: Vec<Diagnostic>, root: &Path) -> Vec<Diagnostic> {

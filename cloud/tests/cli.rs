@@ -302,6 +302,8 @@ fn broken_copy_of_an_example_lists_each_problem() {
         r#"<sw:input name="id" expr="id"/>"#,
         r#"<sw:input name="userId" expr="id"/>"#,
     );
+    // A script that is not Rhai: only compiling finds it.
+    edit("functions/getDashboard.bpmn", "==", "===");
 
     let out = starweave(&["validate", "bff"], tmp.path());
     assert_eq!(out.status.code(), Some(1));
@@ -311,6 +313,8 @@ fn broken_copy_of_an_example_lists_each_problem() {
         format!("bff/triggers.yaml:{trigger_line}:3: error[vms.trigger-unknown-function]"),
         "error[vms.unknown-method]".to_owned(),
         "error[vms.unknown-parameter]".to_owned(),
+        "bff/functions/getDashboard.bpmn:".to_owned(),
+        "error[engine.script] (standard_offers)".to_owned(),
     ];
     for e in &expected {
         assert!(text.contains(e.as_str()), "missing `{e}` in:\n{text}");
