@@ -345,8 +345,8 @@ impl<'a> Validator<'a> {
         let reached = graph.reachable_from(&entries);
         for (i, node) in graph.nodes.iter().enumerate() {
             // A boundary event on a missing host already has its own diagnostic.
-            let orphan_boundary = node.is_boundary
-                && node.host.is_none_or(|h| !graph.index.contains_key(h));
+            let orphan_boundary =
+                node.is_boundary && node.host.is_none_or(|h| !graph.index.contains_key(h));
             if !reached[i] && !node.is_event_sub_process && !orphan_boundary {
                 self.report(
                     Diagnostic::warning(
