@@ -2,7 +2,7 @@
 //!
 //! - `run`   installs what is missing, builds, and starts the product on its embedded default.
 //! - `test`  everything CI checks: formatting, clippy with `-D warnings`, every test.
-//! - `bench` the benchmarks (`cargo xtask bench [model|engine]`).
+//! - `bench` the benchmarks (`cargo xtask bench [model|engine|http]`).
 //! - `fuzz`  a fuzz target for a while (`cargo xtask fuzz bpmn_read 600`).
 //!
 //! Each step prints the command it runs, so a failure can be reproduced by hand.
@@ -15,6 +15,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod bench_http;
 mod services;
 
 fn main() -> ExitCode {
@@ -26,7 +27,9 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         Some("services") => services::ensure_services(),
         _ => {
-            eprintln!("usage: cargo xtask <run|test|bench [model|engine]|fuzz <target> [seconds]>");
+            eprintln!(
+                "usage: cargo xtask <run|test|bench [model|engine|http]|fuzz <target> [seconds]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -209,7 +212,10 @@ fn bench(args: &[String]) -> Result<()> {
         None => vec!["starweave-model", "starweave-engine"],
         Some("model") => vec!["starweave-model"],
         Some("engine") => vec!["starweave-engine"],
-        Some(other) => bail!("unknown bench group `{other}` (expected `model` or `engine`)"),
+        Some("http") => return bench_http::bench_http(&args[1..]),
+        Some(other) => {
+            bail!("unknown bench group `{other}` (expected `model`, `engine` or `http`)")
+        }
     };
     for package in packages {
         exec(cargo().args(["bench", "--locked", "-p", package]))?;
