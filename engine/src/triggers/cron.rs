@@ -328,8 +328,7 @@ mod tests {
         let task = tokio::spawn(run_schedule(schedule, clock, runner));
         tokio::time::sleep(Duration::from_secs(for_secs)).await;
         task.abort();
-        let seen = seen.lock().expect("lock").clone();
-        seen
+        seen.lock().expect("lock").clone()
     }
 
     #[test]
