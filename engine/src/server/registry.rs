@@ -790,6 +790,8 @@ fn build(
         None => {
             let options = LiveOptions {
                 rhai: Some(scripting.rhai.clone()),
+                // gRPC connectors read their descriptor sets from the VMS's own files.
+                files: vms.other_files.clone(),
                 ..LiveOptions::default()
             };
             let (live, found) = LiveConnectors::new(&vms.connectors, env.clone(), options);
