@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use starweave_model::bpmn::{read_bpmn, read_bpmn_bytes, write_bpmn};
 
+/// The OMG BPMN MIWG reference models and their bpmn.io exports, kept in the repository
+/// (CC BY 3.0, see its README) so the test runs the same on every clone.
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/bpmn-miwg")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bpmn-miwg")
 }
 
 fn bpmn_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -45,7 +47,7 @@ fn every_miwg_file_round_trips() {
     let dir = corpus_dir();
     assert!(
         dir.is_dir(),
-        "the BPMN MIWG corpus is missing: expected it at {} (../../shared/corpus/bpmn-miwg from the crate)",
+        "the BPMN MIWG corpus is missing: expected it at {} (testdata/bpmn-miwg in the crate)",
         dir.display()
     );
     let mut files = Vec::new();
