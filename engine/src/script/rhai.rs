@@ -73,6 +73,32 @@ impl Default for RhaiLimits {
 #[derive(Debug, Clone)]
 pub struct RhaiAst {
     ast: Arc<AST>,
+    /// Every identifier-like word in the source, sorted: a superset of the variables the
+    /// code can read. Only those are converted into the scope, so a run with large
+    /// variables pays for the ones an expression names, not for all of them.
+    names: Arc<[String]>,
+}
+
+/// The identifier-like words of `source` (strings and comments included, so interpolated
+/// and dynamically named variables are never missed), sorted and deduplicated.
+fn identifiers(source: &str) -> Arc<[String]> {
+    let bytes = source.as_bytes();
+    let mut names: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_alphabetic() || bytes[i] == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            names.push(source[start..i].to_owned());
+        } else {
+            i += 1;
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    names.into()
 }
 
 /// The Rhai engine with the library registered and the budgets set; one per process is enough.
@@ -201,7 +227,10 @@ impl RhaiEngine {
     pub fn compile_expression(&self, source: &str) -> Result<RhaiAst, ScriptError> {
         self.engine
             .compile_expression(source)
-            .map(|ast| RhaiAst { ast: Arc::new(ast) })
+            .map(|ast| RhaiAst {
+                ast: Arc::new(ast),
+                names: identifiers(source),
+            })
             .map_err(|err| compile_error(err.into()))
     }
 
@@ -209,7 +238,10 @@ impl RhaiEngine {
     pub fn compile_script(&self, source: &str) -> Result<RhaiAst, ScriptError> {
         self.engine
             .compile(source)
-            .map(|ast| RhaiAst { ast: Arc::new(ast) })
+            .map(|ast| RhaiAst {
+                ast: Arc::new(ast),
+                names: identifiers(source),
+            })
             .map_err(|err| compile_error(err.into()))
     }
 
@@ -221,7 +253,7 @@ impl RhaiEngine {
         control: &RunControl,
     ) -> Result<Value, ScriptError> {
         let _run = CurrentRun::enter(control);
-        let mut scope = scope_from(vars);
+        let mut scope = scope_from(vars, &ast.names);
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &ast.ast)
@@ -238,7 +270,7 @@ impl RhaiEngine {
         control: &RunControl,
     ) -> Result<Map<String, Value>, ScriptError> {
         let _run = CurrentRun::enter(control);
-        let mut scope = scope_from(vars);
+        let mut scope = scope_from(vars, &ast.names);
         self.engine
             .run_ast_with_scope(&mut scope, &ast.ast)
             .map_err(|err| runtime_error(*err))?;
@@ -307,10 +339,14 @@ impl RhaiEngine {
     }
 }
 
-fn scope_from(vars: &Map<String, Value>) -> Scope<'static> {
-    let mut scope = Scope::with_capacity(vars.len());
+/// The scope of one evaluation: the variables among `names` (see [`RhaiAst::names`]).
+fn scope_from(vars: &Map<String, Value>, names: &[String]) -> Scope<'static> {
+    // In the variables' own order, so what a script task reports back keeps that order.
+    let mut scope = Scope::with_capacity(names.len().min(vars.len()));
     for (name, value) in vars {
-        scope.push_dynamic(name.as_str(), json_to_dynamic(value));
+        if names.binary_search(name).is_ok() {
+            scope.push_dynamic(name.as_str(), json_to_dynamic(value));
+        }
     }
     scope
 }
@@ -644,4 +680,18 @@ fn is_bpmn_error(value: &Dynamic) -> bool {
     value
         .read_lock::<rhai::Map>()
         .is_some_and(|map| map.contains_key(BPMN_ERROR_MARKER))
+}
+
+#[cfg(test)]
+mod identifier_tests {
+    use super::identifiers;
+
+    #[test]
+    fn identifiers_cover_every_word_a_script_can_name() {
+        let names = identifiers("let t = `${user.name}!`; if amount_2 > 10 { x } // note");
+        for name in ["let", "t", "user", "name", "amount_2", "x", "note"] {
+            assert!(names.binary_search(&name.to_owned()).is_ok(), "{name}");
+        }
+        assert!(names.binary_search(&"10".to_owned()).is_err());
+    }
 }
