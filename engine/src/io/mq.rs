@@ -7,7 +7,8 @@
 //!   come from it. Only the JetStream API of NATS 2.9 is used (stream info and publish).
 //! - **Redis Streams**: `XADD <subject> * payload <json>` plus one field per header; returns
 //!   `{id}`.
-//! - **AMQP** is not supported yet: its methods refuse calls (a diagnostic says so).
+//! - **AMQP** connectors are served by [`super::amqp`]; `mod.rs` never builds this publisher
+//!   for them, and the AMQP branches below only refuse defensively.
 
 use std::sync::Arc;
 
