@@ -515,12 +515,14 @@ fn trigger() -> impl Strategy<Value = Trigger> {
         (name(), opt_text(), name(), text()),
         (opt_text(), option::of(any::<u32>()), option::of(backoff())),
         (opt_text(), option::of(any::<u32>())),
+        (opt_text(), any::<bool>(), opt_text()),
     )
         .prop_map(
             |(
                 (function, description, connector, subject),
                 (durable, max_deliveries, backoff),
                 (dead_letter, max_concurrency),
+                (stream, create_stream, metadata_field),
             )| {
                 Trigger::Mq(MqTrigger {
                     function,
@@ -532,6 +534,9 @@ fn trigger() -> impl Strategy<Value = Trigger> {
                     backoff,
                     dead_letter,
                     max_concurrency,
+                    stream,
+                    create_stream,
+                    metadata_field,
                 })
             },
         );

@@ -18,9 +18,11 @@
 //!   function: on_order
 //!   connector: events
 //!   subject: orders.created.>
+//!   stream: ORDERS
 //!   durable: order-handler
 //!   max_deliveries: 5
 //!   dead_letter: orders.dead
+//!   max_concurrency: 8
 //! - kind: grpc
 //!   function: reserve
 //!   service: shop.inventory.v1.Inventory
@@ -232,9 +234,14 @@ impl MissedRunPolicy {
 
 /// A subscription to a message queue; the broker and its URL come from the MQ connector.
 ///
-/// A message's JSON payload is the function's input. It is acknowledged when the function
-/// succeeds; on failure it is redelivered after `backoff`, up to `max_deliveries` times, then
-/// sent to `dead_letter` (when set) and acknowledged.
+/// A message's JSON payload (an object) is the function's input. It is acknowledged when the
+/// function succeeds; on failure it is redelivered after `backoff`, up to `max_deliveries`
+/// deliveries, then sent to `dead_letter` (when set) and taken off the queue. A payload that
+/// is not a JSON object, or an input the function refuses, is not retried.
+///
+/// With NATS JetStream the subscription is a durable pull consumer named `durable` on
+/// `stream`; versions of a VMS share it, so a new version takes over where the old one
+/// stopped.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqTrigger {
@@ -247,21 +254,35 @@ pub struct MqTrigger {
     pub connector: String,
     /// The NATS subject (wildcards allowed), AMQP queue or Redis stream key.
     pub subject: String,
-    /// The durable consumer name (NATS), or consumer group (Redis Streams).
+    /// The durable consumer name (NATS), or consumer group (Redis Streams); the VMS and
+    /// function names (`<vms>-<function>`) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durable: Option<String>,
-    /// Deliveries before a message is dead-lettered; unlimited when absent.
+    /// Deliveries (the first one included) before a message is dead-lettered; 5 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_deliveries: Option<u32>,
-    /// Wait before a failed message is redelivered.
+    /// Wait before a failed message is redelivered, growing with each delivery; 1 s doubling
+    /// up to 60 s when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
-    /// Where messages go after `max_deliveries` failures.
+    /// Where messages go after `max_deliveries` failures, with headers saying why; without
+    /// it such messages are logged and dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter: Option<String>,
-    /// Messages handled at once by one engine; 1 when absent.
+    /// Messages handled at once by one engine; 8 when absent (1 keeps them in order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    /// The JetStream stream holding `subject`; the connector's `stream` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// Create the stream (file storage, capturing `subject`) when it does not exist; when
+    /// false a missing stream is an error reported in the log until it appears.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub create_stream: bool,
+    /// An input field that receives the message's metadata: `subject`, `headers` (name →
+    /// value), `stream`, `sequence` and `delivered` (1 on the first delivery). None when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_field: Option<String>,
 }
 
 /// A gRPC server method.
