@@ -1,8 +1,9 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
-//! - `run`   installs what is missing, builds, and starts the product on its embedded default.
+//! - `run`   installs what is missing, builds the UI and the server, and ends in `starweave up`.
+//! - `ui`    builds the web UI into `<target>/ui-dist` (`cargo xtask ui [--release]`).
 //! - `test`  everything CI checks: formatting, clippy with `-D warnings`, every test.
-//! - `bench` the benchmarks (`cargo xtask bench [model|engine|http]`).
+//! - `bench` the benchmarks (`cargo xtask bench [model|engine|http|ui]`).
 //! - `fuzz`  a fuzz target for a while (`cargo xtask fuzz bpmn_read 600`).
 //!
 //! Each step prints the command it runs, so a failure can be reproduced by hand.
@@ -16,7 +17,9 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod bench_http;
+mod bench_ui;
 mod services;
+mod ui;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -26,9 +29,10 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some("services") => services::ensure_services(),
+        Some("ui") => ui::ui_command(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run|test|bench [model|engine|http]|fuzz <target> [seconds]>"
+                "usage: cargo xtask <run|test|ui [--release]|bench [model|engine|http|ui]|fuzz <target> [seconds]>"
             );
             return ExitCode::from(2);
         }
@@ -127,13 +131,49 @@ fn test() -> Result<()> {
     ]))?;
     // The integration tests need PostgreSQL, MariaDB, Redis and NATS on loopback.
     services::ensure_services()?;
+    // The e2e tests run below, once the UI and the server are built, and two at a time (each
+    // one drives its own Chromium).
     exec(cargo().args([
         "nextest",
         "run",
         "--workspace",
+        "--exclude",
+        "starweave-e2e",
         "--locked",
         "--no-fail-fast",
     ]))?;
+    // The UI crate for its real target (in the UI's own target dir, like `cargo xtask ui`).
+    exec(
+        cargo()
+            .args([
+                "clippy",
+                "--locked",
+                "-p",
+                "starweave-ui",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--target-dir",
+            ])
+            .arg(target_dir().join("ui-build"))
+            .args(["--", "-D", "warnings"]),
+    )?;
+    let dist = ui::build_ui(true)?;
+    let bin = bench_ui::build_server(&dist)?;
+    exec(
+        cargo()
+            .env(ui::DIST_ENV, &dist)
+            .env("STARWEAVE_BIN", &bin)
+            .args([
+                "nextest",
+                "run",
+                "--locked",
+                "-p",
+                "starweave-e2e",
+                "--no-fail-fast",
+                "--test-threads",
+                "2",
+            ]),
+    )?;
     // The UI links the model, so it must keep compiling to wasm32.
     exec(cargo().args([
         "check",
@@ -190,21 +230,27 @@ fn examples() -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn run(_args: &[String]) -> Result<()> {
-    exec(cargo().args(["build", "--locked", "--release", "--bin", "starweave"]))?;
-    let bin = target_dir().join("release/starweave");
+/// Builds the UI (release) and the server with the UI embedded, checks the examples, and ends in
+/// `starweave up` (127.0.0.1:7070, the default workspace); extra arguments go to `up`.
+fn run(args: &[String]) -> Result<()> {
+    let dist = ui::build_ui(true)?;
+    let bin = bench_ui::build_server(&dist)?;
     let examples = examples()?;
     exec(Command::new(&bin).arg("validate").args(&examples))?;
     for example in &examples {
         eprintln!("xtask: {} is valid", example.display());
     }
-    eprintln!(
-        "xtask: built {}. Try `{} new my-service --template http-js` or `{} validate assets/examples/*`.",
-        bin.display(),
-        bin.display(),
-        bin.display()
-    );
-    Ok(())
+    let mut up = Command::new(&bin);
+    up.arg("up").args(args);
+    eprintln!("$ {}", describe(&up));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = up.exec();
+        Err(err).with_context(|| format!("could not start `{}`", describe(&up)))
+    }
+    #[cfg(not(unix))]
+    exec(&mut up)
 }
 
 fn target_dir() -> PathBuf {
@@ -219,8 +265,9 @@ fn bench(args: &[String]) -> Result<()> {
         Some("model") => vec!["starweave-model"],
         Some("engine") => vec!["starweave-engine"],
         Some("http") => return bench_http::bench_http(&args[1..]),
+        Some("ui") => return bench_ui::bench_ui(&args[1..]),
         Some(other) => {
-            bail!("unknown bench group `{other}` (expected `model`, `engine` or `http`)")
+            bail!("unknown bench group `{other}` (expected `model`, `engine`, `http` or `ui`)")
         }
     };
     for package in packages {

@@ -1,0 +1,59 @@
+//! `cargo xtask bench ui`: the IDE's bundle size and time to interactive.
+//!
+//! Builds the release UI and the release `starweave` binary with the UI embedded (the same
+//! build `cargo xtask run` makes), then runs the measuring program of the e2e crate
+//! (`e2e/src/bin/bench-ui.rs`), which reuses the e2e harness (headless Chromium through
+//! chromedriver against `starweave up` on loopback) and writes the table between
+//! `<!-- bench-ui:start -->` and `<!-- bench-ui:end -->` in BENCHMARKS.md.
+//!
+//! `cargo xtask bench ui [runs]` (default 5 cold loads, the median is reported).
+
+use anyhow::{Result, bail};
+
+use crate::{cargo, exec, root, target_dir, ui};
+
+/// Runs the UI benchmark.
+pub fn bench_ui(args: &[String]) -> Result<()> {
+    let runs = match args.first() {
+        None => 5,
+        Some(n) => match n.parse::<u32>() {
+            Ok(n) if n > 0 => n,
+            _ => bail!("usage: cargo xtask bench ui [runs]"),
+        },
+    };
+    let dist = ui::build_ui(true)?;
+    let bin = build_server(&dist)?;
+    exec(
+        cargo()
+            .args([
+                "run",
+                "--locked",
+                "--release",
+                "-p",
+                "starweave-e2e",
+                "--bin",
+                "bench-ui",
+                "--",
+                "--runs",
+                &runs.to_string(),
+                "--benchmarks",
+            ])
+            .arg(root().join("BENCHMARKS.md"))
+            .env(ui::DIST_ENV, &dist)
+            .env("STARWEAVE_BIN", &bin),
+    )
+}
+
+/// `cargo build --release --bin starweave` with the dist embedded; returns the binary's path.
+pub fn build_server(dist: &std::path::Path) -> Result<std::path::PathBuf> {
+    exec(cargo().env(ui::DIST_ENV, dist).args([
+        "build",
+        "--locked",
+        "--release",
+        "-p",
+        "starweave-cloud",
+        "--bin",
+        "starweave",
+    ]))?;
+    Ok(target_dir().join("release/starweave"))
+}
