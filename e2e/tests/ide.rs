@@ -1,0 +1,514 @@
+//! The IDE's Must-show scenarios, each a real browser session against `starweave up`.
+//!
+//! Every test starts its own server over a fresh workspace and its own Chromium; screenshots
+//! land in `<target>/e2e-artifacts/<test>/NN-step.png`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use fantoccini::key::Key;
+use serde_json::json;
+use starweave_e2e::{Ide, git, testid};
+
+/// Creates a VMS through the "New VMS" dialog and waits until the explorer shows it.
+async fn new_vms(ide: &mut Ide, name: &str, template: &str) -> Result<()> {
+    ide.click("new-vms-button").await?;
+    ide.fill("new-vms-name", name).await?;
+    // The template list is loaded by the dialog; wait for the option before choosing it.
+    ide.find_css(&format!(
+        "{} option[value=\"{template}\"]",
+        testid("new-vms-template")
+    ))
+    .await?;
+    ide.set_value("new-vms-template", template).await?;
+    ide.click("new-vms-create").await?;
+    ide.wait_js(
+        &format!(
+            "return !!document.querySelector('[data-testid=vms-picker]') && \
+             document.querySelector('[data-testid=vms-picker]').textContent.includes('{name}')"
+        ),
+        &format!("the VMS picker to show `{name}`"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_vms_from_the_bff_template() -> Result<()> {
+    let mut ide = Ide::start("create_vms_from_the_bff_template").await?;
+    ide.step("ide-loaded").await?;
+    new_vms(&mut ide, "shop-bff", "bff-aggregation").await?;
+    ide.find("explorer-item-function-getDashboard").await?;
+    ide.find("explorer-item-function-buildDashboard").await?;
+    ide.find("explorer-item-connector-orders").await?;
+    ide.step("bff-created").await?;
+
+    // On disk: a Git repository with the template's files and a first commit.
+    let dir = ide.workspace().join("shop-bff");
+    ensure!(
+        dir.join("vms.yaml").is_file(),
+        "no vms.yaml in {}",
+        dir.display()
+    );
+    ensure!(dir.join("functions/getDashboard.bpmn").is_file());
+    let log = git(&dir, &["log", "--oneline"])?;
+    ensure!(log.lines().count() == 1, "expected one commit, got:\n{log}");
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn javascript_function_with_ctx_completion() -> Result<()> {
+    let mut ide = Ide::start("javascript_function_with_ctx_completion").await?;
+    new_vms(&mut ide, "greeter", "bff-aggregation").await?;
+    ide.click("new-function-button").await?;
+    ide.fill("new-function-name", "greet").await?;
+    ide.set_value("new-function-language", "js").await?;
+    ide.click("new-function-create").await?;
+    ide.find("explorer-item-function-greet").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    ide.step("function-created").await?;
+
+    // Type through real key events: go to the end of the body and start a `ctx.` expression.
+    let textarea = ide
+        .find_css(&format!("{} .monaco-editor textarea", testid("editor")))
+        .await?;
+    textarea.click().await?;
+    // Put the caret on the `return` line, then type above it.
+    ide.editor_set("export default async function (input, ctx) {\n  \n  return { ok: true };\n}\n")
+        .await?;
+    textarea
+        .send_keys(&(Key::Control + &format!("{}{}", &*Key::Home, &*Key::Null)))
+        .await?;
+    textarea.send_keys(&Key::Down).await?;
+    textarea.send_keys(&Key::End).await?;
+    textarea.send_keys("const who = ctx.").await?;
+    let widget = ide
+        .find_css(".monaco-editor .suggest-widget.visible .monaco-list-row")
+        .await
+        .context("typing `ctx.` opened no completion list")?;
+    let suggestions = ide
+        .find_css(".monaco-editor .suggest-widget.visible")
+        .await?
+        .text()
+        .await?;
+    ide.step("ctx-completion").await?;
+    ensure!(
+        suggestions.contains("log") || suggestions.contains("env"),
+        "the completion list for `ctx.` lacks `log`/`env`: {suggestions:?}"
+    );
+    drop(widget);
+    textarea.send_keys(&Key::Escape).await?;
+    textarea.send_keys("env;").await?;
+    ide.wait_saved().await?;
+    let on_disk = std::fs::read_to_string(ide.workspace().join("greeter/functions/greet.js"))?;
+    ensure!(
+        on_disk.contains("const who = ctx.env;"),
+        "the typed line did not reach the disk:\n{on_disk}"
+    );
+    ide.step("typed-and-saved").await?;
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_connector_from_an_openapi_file() -> Result<()> {
+    let mut ide = Ide::start("http_connector_from_an_openapi_file").await?;
+    new_vms(&mut ide, "petshop", "empty").await?;
+    ide.click("new-connector-button").await?;
+    ide.fill("new-connector-name", "pets").await?;
+    ide.set_value("new-connector-kind", "http").await?;
+    ide.click("new-connector-create").await?;
+    ide.find("explorer-item-connector-pets").await?;
+    ide.click("connector-import-openapi").await?;
+    ide.set_value("openapi-input", PETSTORE).await?;
+    ide.step("openapi-pasted").await?;
+    ide.click("openapi-import-button").await?;
+    let file = ide.workspace().join("petshop/connectors/pets.yaml");
+    wait_until(|| {
+        std::fs::read_to_string(&file)
+            .map(|s| s.contains("listPets") && s.contains("getPet"))
+            .unwrap_or(false)
+    })
+    .await
+    .context("connectors/pets.yaml never got the imported methods")?;
+    ide.wait_js(
+        "return document.body.innerText.includes('listPets') && document.body.innerText.includes('getPet')",
+        "the imported methods on screen",
+    )
+    .await?;
+    ide.step("openapi-imported").await?;
+    let yaml = std::fs::read_to_string(&file)?;
+    ensure!(yaml.contains("/pets/{petId}"), "path missing:\n{yaml}");
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_a_function_with_a_mock_and_see_the_trace() -> Result<()> {
+    let mut ide = Ide::start("run_a_function_with_a_mock_and_see_the_trace").await?;
+    new_vms(&mut ide, "dashboard", "bff-aggregation").await?;
+    ide.click("explorer-item-function-getDashboard").await?;
+    ide.find("run-button").await?;
+    ide.set_value("run-input", r#"{ "id": "u-1001" }"#).await?;
+    // Open the mocks and mock both connector methods the flow calls.
+    ide.find_css(".collapsible > .tree-toggle")
+        .await?
+        .click()
+        .await?;
+    for (key, output) in [
+        (
+            "profile.getUser",
+            r#"{ "id": "u-1001", "displayName": "Ada Lovelace", "email": "ada@example.com", "tier": "gold", "memberSince": "2019-04-02", "preferredCurrency": "EUR" }"#,
+        ),
+        (
+            "orders.listRecent",
+            r#"{ "orders": [ { "id": "o-9003", "placedAt": "2024-03-08T09:12:00Z", "status": "SHIPPED", "totalCents": 12990, "currency": "EUR", "itemCount": 2 } ] }"#,
+        ),
+    ] {
+        ide.click(&format!("mock-enable-{key}")).await?;
+        ide.set_value(&format!("mock-{key}"), output).await?;
+    }
+    ide.step("mocks-set").await?;
+    ide.click("run-button").await?;
+    let output = ide.wait_text("run-output", "Ada Lovelace").await?;
+    ensure!(
+        output.contains("vip"),
+        "expected the VIP segment in the output: {output}"
+    );
+    // The trace lists the steps the run went through, the mocked service tasks included.
+    ide.find("trace-step-get_profile").await?;
+    ide.find("trace-step-list_orders").await?;
+    ide.find("trace-step-vip_offers").await?;
+    ensure!(
+        ide.find_all("trace-step-standard_offers").await?.is_empty(),
+        "a VIP customer's run went through standard_offers"
+    );
+    ide.step("run-with-trace").await?;
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn db_method_try_it_against_postgresql() -> Result<()> {
+    // An own schema with a few rows, in the test database of the loopback PostgreSQL.
+    let schema = format!("e2e_try_{}", std::process::id());
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
+         CREATE TABLE {schema}.pets (id integer PRIMARY KEY, name text NOT NULL); \
+         INSERT INTO {schema}.pets VALUES (1, 'Rex'), (2, 'Tom'), (3, 'Bella');"
+    ))?;
+    let result = db_try_it(&schema).await;
+    psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE;"))?;
+    result
+}
+
+async fn db_try_it(schema: &str) -> Result<()> {
+    let mut ide = Ide::start("db_method_try_it_against_postgresql").await?;
+    new_vms(&mut ide, "petstore", "empty").await?;
+    // The database URL comes from the VMS's env var defaults, edited as a file.
+    let pg = std::env::var("STARWEAVE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    ide.find_css(".tree-section:last-child .tree-toggle")
+        .await?
+        .click()
+        .await?;
+    ide.click("explorer-item-file-vms.yaml").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    let manifest = ide.editor_value().await?;
+    let manifest = format!(
+        "{}\nenv:\n- name: PETS_DB_URL\n  default: {pg}\n  description: The pets database.\n",
+        manifest.trim_end()
+    );
+    ide.editor_set(&manifest).await?;
+    ide.wait_saved().await?;
+
+    ide.click("new-connector-button").await?;
+    ide.fill("new-connector-name", "pets").await?;
+    ide.set_value("new-connector-kind", "database").await?;
+    ide.click("new-connector-create").await?;
+    ide.find("explorer-item-connector-pets").await?;
+    ide.click("raw-yaml-toggle").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    ide.editor_set(&format!(
+        "kind: database\ndriver: postgres\nurl_env: PETS_DB_URL\nmethods:\n\
+         - name: petsFrom\n  sql: SELECT id, name FROM {schema}.pets WHERE id >= #{{minId}} ORDER BY id\n  \
+         returns: rows\n  input:\n  - name: minId\n    type: integer\n    required: true\n"
+    ))
+    .await?;
+    ide.wait_saved().await?;
+    // Back to the form: the method is there with its SQL; try it with a sample input.
+    ide.find_css(".connector-tab .segmented .seg:first-child")
+        .await?
+        .click()
+        .await?;
+    ide.click("method-petsFrom").await?;
+    ide.set_value("try-it-input", r#"{ "minId": 2 }"#).await?;
+    ide.step("db-method").await?;
+    ide.click("try-it-button").await?;
+    let output = ide.wait_text("try-it-output", "Bella").await?;
+    ensure!(output.contains("Tom"), "expected Tom and Bella: {output}");
+    ensure!(!output.contains("Rex"), "Rex has id 1 < 2: {output}");
+    ide.step("db-try-it").await?;
+    ide.close().await
+}
+
+fn psql(sql: &str) -> Result<()> {
+    let url = std::env::var("STARWEAVE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let out = std::process::Command::new("psql")
+        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .context("running psql (PostgreSQL client)")?;
+    ensure!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_reported_and_nothing_is_lost() -> Result<()> {
+    let mut ide = Ide::start("bad_input_is_reported_and_nothing_is_lost").await?;
+    new_vms(&mut ide, "broken", "bff-aggregation").await?;
+    let dir = ide.workspace().join("broken");
+
+    // Invalid YAML in a connector: saved as typed, and a problem is listed.
+    ide.click("explorer-item-connector-orders").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    let invalid = "kind: http\nbase_url: [unclosed\nmethods:\n  - name: x\n";
+    ide.editor_set(invalid).await?;
+    ide.wait_saved().await?;
+    ide.find("problem-item").await?;
+    ide.step("invalid-yaml-problem").await?;
+    let on_disk = std::fs::read_to_string(dir.join("connectors/orders.yaml"))?;
+    ensure!(
+        on_disk == invalid,
+        "the invalid YAML was not kept as typed:\n{on_disk}"
+    );
+
+    // A broken BPMN file: a diagnostic, the file kept.
+    ide.click("explorer-item-function-getDashboard").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    let broken = "<?xml version=\"1.0\"?><definitions><process id=\"p\"><startEvent id=\"s\"/>";
+    ide.editor_set(broken).await?;
+    ide.wait_saved().await?;
+    ide.wait_text("problems-panel", "getDashboard.bpmn").await?;
+    ide.step("broken-bpmn-problem").await?;
+    let on_disk = std::fs::read_to_string(dir.join("functions/getDashboard.bpmn"))?;
+    ensure!(
+        on_disk == broken,
+        "the broken BPMN was not kept:\n{on_disk}"
+    );
+
+    // A 20 MB paste: refused with an error shown, and the last saved content is intact.
+    let before = std::fs::read_to_string(dir.join("functions/buildDashboard.js"))?;
+    ide.click("explorer-item-function-buildDashboard").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    let huge = format!("// {}\n", "x".repeat(20 * 1024 * 1024));
+    ide.editor_set(&huge).await?;
+    ide.wait_text("save-status", "Error").await?;
+    ide.step("huge-paste-error").await?;
+    let after = std::fs::read_to_string(dir.join("functions/buildDashboard.js"))?;
+    ensure!(after == before, "the 20 MB paste changed the file on disk");
+    // The editor still holds what the user pasted: nothing typed is thrown away.
+    ensure!(
+        ide.editor_value().await?.len() == huge.len(),
+        "the editor lost the pasted text"
+    );
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commit_through_the_git_panel() -> Result<()> {
+    let mut ide = Ide::start("commit_through_the_git_panel").await?;
+    new_vms(&mut ide, "committed", "bff-aggregation").await?;
+    let dir = ide.workspace().join("committed");
+    ide.click("explorer-item-function-buildDashboard").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    let source = "export default async function (input, ctx) {\n  return { changed: true };\n}\n";
+    ide.editor_set(source).await?;
+    ide.wait_saved().await?;
+    ide.click("git-tab").await?;
+    ide.find("git-panel").await?;
+    ide.find("git-file-functions/buildDashboard.js").await?;
+    ide.step("git-panel-changes").await?;
+    ide.fill("git-commit-message", "Dashboard: mark changed")
+        .await?;
+    ide.click("git-commit-button").await?;
+    wait_until(|| {
+        git(&dir, &["log", "-1", "--format=%s"])
+            .map(|s| s.trim() == "Dashboard: mark changed")
+            .unwrap_or(false)
+    })
+    .await
+    .context("the commit never appeared in the workspace repository")?;
+    ide.step("committed").await?;
+    let status = git(&dir, &["status", "--porcelain"])?;
+    ensure!(
+        status.trim().is_empty(),
+        "work tree not clean after commit:\n{status}"
+    );
+    let committed = git(&dir, &["show", "HEAD:functions/buildDashboard.js"])?;
+    ensure!(committed == source, "HEAD holds another text:\n{committed}");
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn everything_is_still_there_after_a_reload() -> Result<()> {
+    let mut ide = Ide::start("everything_is_still_there_after_a_reload").await?;
+    new_vms(&mut ide, "durable", "bff-aggregation").await?;
+    ide.click("explorer-item-function-buildDashboard").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    let source =
+        "export default async function (input, ctx) {\n  return { survived: 'reload' };\n}\n";
+    ide.editor_set(source).await?;
+    ide.wait_saved().await?;
+    ide.step("before-reload").await?;
+    ide.reload().await?;
+    // The last VMS and the open tab come back; the text is what was typed.
+    ide.find("explorer-item-function-buildDashboard").await?;
+    ide.click("explorer-item-function-buildDashboard").await?;
+    ide.find_css(&format!("{} .monaco-editor", testid("editor")))
+        .await?;
+    ide.wait_js(
+        "return !!window.__starweave_editor_value && window.__starweave_editor_value().includes(\"survived: 'reload'\")",
+        "the editor to show the saved text after the reload",
+    )
+    .await?;
+    ide.step("after-reload").await?;
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parameter_views_stay_in_sync() -> Result<()> {
+    let mut ide = Ide::start("parameter_views_stay_in_sync").await?;
+    new_vms(&mut ide, "params", "bff-aggregation").await?;
+    ide.click("explorer-item-function-buildDashboard").await?;
+    // Table view: the function's input parameters as rows.
+    ide.click("param-view-table").await?;
+    let table = ide.find("param-table").await?.text().await?;
+    ide.step("param-table").await?;
+    // YAML view: same parameters; change one name there.
+    ide.click("param-view-yaml").await?;
+    let yaml = ide.find("param-yaml").await?;
+    let yaml_text = yaml
+        .prop("value")
+        .await?
+        .context("param-yaml has no value")?;
+    let first = first_param_name(&yaml_text).context("no `- name:` in the YAML view")?;
+    ensure!(table.contains(&first), "table {table:?} lacks {first:?}");
+    let renamed = yaml_text.replacen(&format!("name: {first}"), "name: renamedParam", 1);
+    ide.set_value("param-yaml", &renamed).await?;
+    ide.step("param-yaml-edited").await?;
+    // CSV view follows.
+    ide.click("param-view-csv").await?;
+    let csv = ide.find("param-csv").await?;
+    let csv_text = csv.prop("value").await?.unwrap_or_default();
+    ensure!(
+        csv_text.contains("renamedParam"),
+        "CSV view did not follow: {csv_text}"
+    );
+    ide.step("param-csv").await?;
+    // Back to the table.
+    ide.click("param-view-table").await?;
+    ide.wait_text("param-table", "renamedParam").await?;
+    ide.step("param-table-again").await?;
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn theme_toggle_and_api_refuses_paths_outside_the_workspace() -> Result<()> {
+    let mut ide = Ide::start("theme_toggle_and_api_refuses_paths_outside_the_workspace").await?;
+    let before = ide
+        .client
+        .execute("return document.documentElement.dataset.theme || document.body.dataset.theme || document.documentElement.className", vec![])
+        .await?;
+    ide.click("theme-toggle").await?;
+    let after = ide
+        .client
+        .execute("return document.documentElement.dataset.theme || document.body.dataset.theme || document.documentElement.className", vec![])
+        .await?;
+    ensure!(
+        before != after,
+        "the theme toggle changed nothing ({before})"
+    );
+    ide.step("dark-theme").await?;
+    // A path with `..` from the browser is refused before the file system is touched.
+    let created = ide
+        .api(
+            "POST",
+            "/api/v1/vms",
+            Some(json!({ "name": "guarded", "template": "empty" })),
+        )
+        .await?;
+    ensure!(created["status"] == 201, "creating a VMS: {created}");
+    let answer = ide
+        .api(
+            "PUT",
+            "/api/v1/vms/guarded/files/..%2F..%2Fescape.txt",
+            Some(json!({ "content": "nope" })),
+        )
+        .await?;
+    ensure!(answer["status"] == 400, "expected 400, got {answer}");
+    ensure!(
+        answer["body"]["error"]["code"] == "invalid_path",
+        "expected invalid_path, got {answer}"
+    );
+    ensure!(!ide.workspace().join("escape.txt").exists());
+    ensure!(
+        !ide.workspace()
+            .parent()
+            .map(|p| p.join("escape.txt").exists())
+            .unwrap_or(false)
+    );
+    ide.close().await
+}
+
+/// The first `- name: x` of a parameter list in YAML.
+fn first_param_name(yaml: &str) -> Option<String> {
+    yaml.lines()
+        .find_map(|l| l.trim_start().strip_prefix("- name:"))
+        .map(|n| n.trim().trim_matches('\'').trim_matches('"').to_string())
+}
+
+/// Polls `check` for up to 30 s.
+async fn wait_until(mut check: impl FnMut() -> bool) -> Result<()> {
+    for _ in 0..300 {
+        if check() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("condition not met within 30 s")
+}
+
+const PETSTORE: &str = r#"{
+  "openapi": "3.0.3",
+  "info": { "title": "Pets", "version": "1.0.0" },
+  "servers": [{ "url": "http://127.0.0.1:9/api" }],
+  "paths": {
+    "/pets": {
+      "get": {
+        "operationId": "listPets",
+        "parameters": [{ "name": "limit", "in": "query", "schema": { "type": "integer" } }],
+        "responses": { "200": { "description": "pets",
+          "content": { "application/json": { "schema": { "type": "array",
+            "items": { "type": "object", "properties": { "id": { "type": "integer" }, "name": { "type": "string" } } } } } } } }
+      }
+    },
+    "/pets/{petId}": {
+      "get": {
+        "operationId": "getPet",
+        "parameters": [{ "name": "petId", "in": "path", "required": true, "schema": { "type": "string" } }],
+        "responses": { "200": { "description": "a pet",
+          "content": { "application/json": { "schema": { "type": "object",
+            "properties": { "id": { "type": "integer" }, "name": { "type": "string" } } } } } } }
+      }
+    }
+  }
+}"#;
