@@ -1,0 +1,763 @@
+//! The IDE API client: one typed function per endpoint of `docs/ide-api.md`.
+//!
+//! Every call goes through [`request`], which adds the bearer token (when the page was opened
+//! with `#token=…`), sends JSON and turns any non-2xx answer into an [`ApiError`] carrying the
+//! server's stable `code`. Nothing here touches signals: components decide what to do with the
+//! answers.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use starweave_model::Diagnostic;
+use starweave_model::vms::Parameter;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// The base path of every API call.
+pub const BASE: &str = "/api/v1";
+
+/// An API failure: either the server's error body or a transport problem (`status` 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status, 0 when the request never got an answer.
+    pub status: u16,
+    /// The server's stable error code (`conflict`, `too_large`…), or `network`/`decode`.
+    pub code: String,
+    /// A sentence a user can read.
+    pub message: String,
+    /// The server's `details`, `null` when absent.
+    pub details: Value,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.status == 0 {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{} ({}): {}", self.status, self.code, self.message)
+        }
+    }
+}
+
+impl ApiError {
+    fn transport(code: &str, err: impl std::fmt::Debug) -> Self {
+        ApiError {
+            status: 0,
+            code: code.to_owned(),
+            message: format!("{code}: {err:?}"),
+            details: Value::Null,
+        }
+    }
+}
+
+/// Result of an API call.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorInner,
+}
+
+#[derive(Deserialize)]
+struct ErrorInner {
+    code: String,
+    message: String,
+    #[serde(default)]
+    details: Value,
+}
+
+/// The bearer token given in the page URL (`#token=…`), kept in session storage.
+fn token() -> Option<String> {
+    let window = web_sys::window()?;
+    let storage = window.session_storage().ok().flatten();
+    let hash = window.location().hash().unwrap_or_default();
+    if let Some(t) = hash.strip_prefix("#token=")
+        && !t.is_empty()
+    {
+        if let Some(s) = &storage {
+            let _ = s.set_item("starweave.token", t);
+        }
+        let _ = window.location().set_hash("");
+        return Some(t.to_owned());
+    }
+    storage?.get_item("starweave.token").ok().flatten()
+}
+
+/// Percent-encodes one path segment or query value.
+pub fn encode(part: &str) -> String {
+    js_sys::encode_uri_component(part).into()
+}
+
+/// Encodes a file path keeping its `/` separators.
+pub fn encode_path(path: &str) -> String {
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+async fn request<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> ApiResult<T> {
+    let window = web_sys::window().ok_or_else(|| ApiError::transport("network", "no window"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    let headers = web_sys::Headers::new().map_err(|e| ApiError::transport("network", e))?;
+    let _ = headers.set("accept", "application/json");
+    if let Some(t) = token() {
+        let _ = headers.set("authorization", &format!("Bearer {t}"));
+    }
+    if let Some(body) = body {
+        let _ = headers.set("content-type", "application/json");
+        init.set_body(&JsValue::from_str(&body.to_string()));
+    }
+    init.set_headers(&headers);
+    let url = format!("{BASE}{path}");
+    let req = web_sys::Request::new_with_str_and_init(&url, &init)
+        .map_err(|e| ApiError::transport("network", e))?;
+    let resp: web_sys::Response = JsFuture::from(window.fetch_with_request(&req))
+        .await
+        .map_err(|e| ApiError::transport("network", e))?
+        .unchecked_into();
+    let status = resp.status();
+    let text = match resp.text() {
+        Ok(p) => JsFuture::from(p)
+            .await
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    if (200..300).contains(&status) {
+        let text = if text.trim().is_empty() {
+            "null"
+        } else {
+            &text
+        };
+        return serde_json::from_str(text).map_err(|e| ApiError {
+            status,
+            code: "decode".into(),
+            message: format!("unexpected answer from {method} {path}: {e}"),
+            details: Value::Null,
+        });
+    }
+    match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => Err(ApiError {
+            status,
+            code: body.error.code,
+            message: body.error.message,
+            details: body.error.details,
+        }),
+        Err(_) => Err(ApiError {
+            status,
+            code: format!("http_{status}"),
+            message: if text.is_empty() {
+                format!("{method} {path} answered {status}")
+            } else {
+                text.chars().take(300).collect()
+            },
+            details: Value::Null,
+        }),
+    }
+}
+
+async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {
+    request("GET", path, None).await
+}
+
+async fn post<T: DeserializeOwned>(path: &str, body: &Value) -> ApiResult<T> {
+    request("POST", path, Some(body)).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Types of the answers
+// ---------------------------------------------------------------------------------------
+
+/// A template a new VMS can start from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TemplateInfo {
+    /// Its name (`empty`, `bff-aggregation`…).
+    pub name: String,
+    /// What it holds.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A VMS of the workspace.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VmsSummary {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The checked-out branch.
+    #[serde(default)]
+    pub branch: String,
+    /// Whether the working tree has uncommitted changes.
+    #[serde(default)]
+    pub dirty: bool,
+}
+
+/// A function of a VMS.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FunctionInfo {
+    /// Its name.
+    pub name: String,
+    /// `bpmn`, `javascript` or `rhai`.
+    pub kind: String,
+    /// Its body file.
+    pub file: String,
+    /// Its parameters file, when it has one.
+    #[serde(default)]
+    pub params_file: Option<String>,
+    /// Input parameters.
+    #[serde(default)]
+    pub input: Vec<Parameter>,
+    /// Output parameters.
+    #[serde(default)]
+    pub output: Vec<Parameter>,
+}
+
+/// A method of a connector.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MethodInfo {
+    /// Its name.
+    pub name: String,
+    /// Input parameters.
+    #[serde(default)]
+    pub input: Vec<Parameter>,
+    /// Output parameters.
+    #[serde(default)]
+    pub output: Vec<Parameter>,
+}
+
+/// A connector of a VMS.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ConnectorInfo {
+    /// Its name.
+    pub name: String,
+    /// `http`, `database`, `cache`, `mq`, `grpc` or `config`.
+    pub kind: String,
+    /// Its file.
+    pub file: String,
+    /// Its methods.
+    #[serde(default)]
+    pub methods: Vec<MethodInfo>,
+}
+
+/// A trigger of a VMS (an entry of `triggers.yaml`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TriggerInfo {
+    /// Position in `triggers.yaml`.
+    pub index: usize,
+    /// `http`, `cron`, `mq` or `grpc`.
+    pub kind: String,
+    /// The function it calls.
+    pub function: String,
+    /// One line saying what it listens to.
+    #[serde(default)]
+    pub summary: String,
+}
+
+/// An env var declaration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EnvInfo {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type", default)]
+    pub ty: String,
+    /// Whether its value is a secret.
+    #[serde(default)]
+    pub secret: bool,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A test case.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TestInfo {
+    /// The function tested.
+    pub function: String,
+    /// The case name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+}
+
+/// Everything the explorer shows about one VMS.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VmsDetail {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The checked-out branch.
+    #[serde(default)]
+    pub branch: String,
+    /// Uncommitted changes?
+    #[serde(default)]
+    pub dirty: bool,
+    /// Every file path.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Functions.
+    #[serde(default)]
+    pub functions: Vec<FunctionInfo>,
+    /// Connectors.
+    #[serde(default)]
+    pub connectors: Vec<ConnectorInfo>,
+    /// Triggers.
+    #[serde(default)]
+    pub triggers: Vec<TriggerInfo>,
+    /// Env var declarations.
+    #[serde(default)]
+    pub env: Vec<EnvInfo>,
+    /// Test cases.
+    #[serde(default)]
+    pub tests: Vec<TestInfo>,
+    /// Diagnostics of the whole VMS.
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A file's content.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FileContent {
+    /// Its path.
+    pub path: String,
+    /// Its text.
+    pub content: String,
+    /// Hash of the content, for conflict-safe writes.
+    #[serde(default)]
+    pub etag: Option<String>,
+}
+
+/// The answer to a write.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WriteResult {
+    /// The new etag.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Diagnostics of the whole VMS after the write.
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// An error of a run or a connector call.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RunErrorInfo {
+    /// Its code.
+    #[serde(default)]
+    pub code: String,
+    /// What went wrong.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A log line of a run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LogLine {
+    /// `info`, `warn`…
+    #[serde(default)]
+    pub level: String,
+    /// The text.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// One trace step as the model serialises it (read leniently: the UI only paints it).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TraceStepInfo {
+    /// The BPMN element id (or a script step's id).
+    #[serde(default, alias = "node", alias = "node_id")]
+    pub element_id: String,
+    /// Its kind.
+    #[serde(default, alias = "kind")]
+    pub element_kind: String,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start, µs from the run's start.
+    #[serde(default)]
+    pub start_offset_us: u64,
+    /// Duration in µs.
+    #[serde(default)]
+    pub duration_us: u64,
+    /// What went in.
+    #[serde(default)]
+    pub input: Option<Value>,
+    /// What came out.
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// The error raised.
+    #[serde(default)]
+    pub error: Option<RunErrorInfo>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RunResult {
+    /// The run's id.
+    #[serde(default)]
+    pub id: Value,
+    /// Whether it succeeded.
+    #[serde(default)]
+    pub ok: bool,
+    /// The output.
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// The error.
+    #[serde(default)]
+    pub error: Option<RunErrorInfo>,
+    /// Duration in ms.
+    #[serde(default)]
+    pub duration_ms: f64,
+    /// Log lines.
+    #[serde(default)]
+    pub logs: Vec<LogLine>,
+    /// Trace steps.
+    #[serde(default)]
+    pub trace: Vec<TraceStepInfo>,
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RunRecord {
+    /// Its id.
+    #[serde(default)]
+    pub id: Value,
+    /// When it ran.
+    #[serde(default)]
+    pub at: String,
+    /// Its input.
+    #[serde(default)]
+    pub input: Value,
+    /// Its result.
+    pub result: RunResult,
+}
+
+/// An expression built-in, for completion.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct BuiltinInfo {
+    /// Its name.
+    pub name: String,
+    /// Its signature.
+    #[serde(default)]
+    pub signature: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+    /// An example.
+    #[serde(default)]
+    pub example: String,
+}
+
+/// The answer of "try it".
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TryResult {
+    /// Whether the call succeeded.
+    #[serde(default)]
+    pub ok: bool,
+    /// Its output.
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// Its error.
+    #[serde(default)]
+    pub error: Option<Value>,
+    /// Duration in ms.
+    #[serde(default)]
+    pub duration_ms: f64,
+}
+
+/// The answer of the OpenAPI import.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ImportResult {
+    /// The connector file written.
+    #[serde(default)]
+    pub file: String,
+    /// The methods created.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Diagnostics.
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A changed file in Git.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GitFile {
+    /// Its path.
+    pub path: String,
+    /// `new`, `modified`, `deleted`, `renamed`, `conflicted`.
+    #[serde(default)]
+    pub status: String,
+}
+
+/// `git status`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GitStatus {
+    /// Current branch.
+    #[serde(default)]
+    pub branch: String,
+    /// Commits ahead of upstream.
+    #[serde(default)]
+    pub ahead: u32,
+    /// Commits behind upstream.
+    #[serde(default)]
+    pub behind: u32,
+    /// Changed files.
+    #[serde(default)]
+    pub files: Vec<GitFile>,
+}
+
+/// One line of a diff hunk.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DiffLine {
+    /// `context`, `add`, `remove`.
+    #[serde(default)]
+    pub kind: String,
+    /// The text.
+    #[serde(default)]
+    pub text: String,
+    /// Line in the old file.
+    #[serde(default)]
+    pub old_line: Option<u32>,
+    /// Line in the new file.
+    #[serde(default)]
+    pub new_line: Option<u32>,
+}
+
+/// A diff hunk.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DiffHunk {
+    /// `@@ … @@`.
+    #[serde(default)]
+    pub header: String,
+    /// Its lines.
+    #[serde(default)]
+    pub lines: Vec<DiffLine>,
+}
+
+/// The diff of one file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DiffFile {
+    /// Its path.
+    pub path: String,
+    /// Its hunks.
+    #[serde(default)]
+    pub hunks: Vec<DiffHunk>,
+}
+
+#[derive(Deserialize)]
+struct DiffAnswer {
+    #[serde(default)]
+    files: Vec<DiffFile>,
+}
+
+/// A commit of the history.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Commit {
+    /// Its id.
+    pub id: String,
+    /// First line of the message.
+    #[serde(default)]
+    pub summary: String,
+    /// Author.
+    #[serde(default)]
+    pub author: String,
+    /// Time (as the server writes it).
+    #[serde(default)]
+    pub time: Value,
+}
+
+/// A branch.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Branch {
+    /// Its name.
+    pub name: String,
+}
+
+/// The branches of a VMS.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Branches {
+    /// The checked-out one.
+    #[serde(default)]
+    pub current: String,
+    /// All of them.
+    #[serde(default)]
+    pub branches: Vec<Branch>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------------------
+
+fn vms_path(vms: &str) -> String {
+    format!("/vms/{}", encode(vms))
+}
+
+/// `GET /templates`.
+pub async fn templates() -> ApiResult<Vec<TemplateInfo>> {
+    get("/templates").await
+}
+
+/// `GET /vms`.
+pub async fn list_vms() -> ApiResult<Vec<VmsSummary>> {
+    get("/vms").await
+}
+
+/// `POST /vms`.
+pub async fn create_vms(name: &str, template: &str) -> ApiResult<VmsSummary> {
+    post("/vms", &json!({ "name": name, "template": template })).await
+}
+
+/// `GET /vms/{vms}`.
+pub async fn vms_detail(vms: &str) -> ApiResult<VmsDetail> {
+    get(&vms_path(vms)).await
+}
+
+/// `GET /vms/{vms}/files/{path}`.
+pub async fn read_file(vms: &str, path: &str) -> ApiResult<FileContent> {
+    get(&format!("{}/files/{}", vms_path(vms), encode_path(path))).await
+}
+
+/// `PUT /vms/{vms}/files/{path}`; with `etag`, refused with `409 conflict` when the file changed.
+pub async fn write_file(
+    vms: &str,
+    path: &str,
+    content: &str,
+    etag: Option<&str>,
+) -> ApiResult<WriteResult> {
+    let mut body = json!({ "content": content });
+    if let Some(etag) = etag {
+        body["etag"] = json!(etag);
+    }
+    request(
+        "PUT",
+        &format!("{}/files/{}", vms_path(vms), encode_path(path)),
+        Some(&body),
+    )
+    .await
+}
+
+/// `POST /vms/{vms}/run`.
+pub async fn run(vms: &str, function: &str, input: &Value, mocks: &Value) -> ApiResult<RunResult> {
+    let mut body = json!({ "function": function, "input": input });
+    if mocks.as_object().is_some_and(|m| !m.is_empty()) {
+        body["mocks"] = mocks.clone();
+    }
+    post(&format!("{}/run", vms_path(vms)), &body).await
+}
+
+/// `GET /vms/{vms}/runs?function=`.
+pub async fn runs(vms: &str, function: &str) -> ApiResult<Vec<RunRecord>> {
+    get(&format!(
+        "{}/runs?function={}",
+        vms_path(vms),
+        encode(function)
+    ))
+    .await
+}
+
+/// `GET /reference/expressions`.
+pub async fn expressions() -> ApiResult<Vec<BuiltinInfo>> {
+    get("/reference/expressions").await
+}
+
+/// `GET /reference/ctx?vms=`: a TypeScript declaration of `ctx`.
+pub async fn ctx_declaration(vms: &str) -> ApiResult<String> {
+    let v: Value = get(&format!("/reference/ctx?vms={}", encode(vms))).await?;
+    match v {
+        Value::String(s) => Ok(s),
+        Value::Object(o) => Ok(o
+            .get("dts")
+            .or_else(|| o.get("declaration"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()),
+        _ => Ok(String::new()),
+    }
+}
+
+/// `POST /vms/{vms}/connectors/{name}/import-openapi`.
+pub async fn import_openapi(vms: &str, connector: &str, document: &str) -> ApiResult<ImportResult> {
+    post(
+        &format!(
+            "{}/connectors/{}/import-openapi",
+            vms_path(vms),
+            encode(connector)
+        ),
+        &json!({ "document": document }),
+    )
+    .await
+}
+
+/// `POST /vms/{vms}/connectors/{name}/methods/{method}/try`.
+pub async fn try_method(
+    vms: &str,
+    connector: &str,
+    method: &str,
+    input: &Value,
+) -> ApiResult<TryResult> {
+    post(
+        &format!(
+            "{}/connectors/{}/methods/{}/try",
+            vms_path(vms),
+            encode(connector),
+            encode(method)
+        ),
+        &json!({ "input": input }),
+    )
+    .await
+}
+
+/// `GET /vms/{vms}/git/status`.
+pub async fn git_status(vms: &str) -> ApiResult<GitStatus> {
+    get(&format!("{}/git/status", vms_path(vms))).await
+}
+
+/// `GET /vms/{vms}/git/diff?path=`.
+pub async fn git_diff(vms: &str, path: &str) -> ApiResult<Vec<DiffFile>> {
+    let a: DiffAnswer = get(&format!("{}/git/diff?path={}", vms_path(vms), encode(path))).await?;
+    Ok(a.files)
+}
+
+/// `POST /vms/{vms}/git/commit`.
+pub async fn git_commit(vms: &str, message: &str) -> ApiResult<Value> {
+    post(
+        &format!("{}/git/commit", vms_path(vms)),
+        &json!({ "message": message }),
+    )
+    .await
+}
+
+/// `GET /vms/{vms}/git/log`.
+pub async fn git_log(vms: &str) -> ApiResult<Vec<Commit>> {
+    get(&format!("{}/git/log?limit=50", vms_path(vms))).await
+}
+
+/// `GET /vms/{vms}/git/branches`.
+pub async fn git_branches(vms: &str) -> ApiResult<Branches> {
+    get(&format!("{}/git/branches", vms_path(vms))).await
+}
+
+/// `POST /vms/{vms}/git/branches`.
+pub async fn git_create_branch(vms: &str, name: &str) -> ApiResult<Value> {
+    post(
+        &format!("{}/git/branches", vms_path(vms)),
+        &json!({ "name": name }),
+    )
+    .await
+}
+
+/// `POST /vms/{vms}/git/checkout`.
+pub async fn git_checkout(vms: &str, branch: &str) -> ApiResult<Value> {
+    post(
+        &format!("{}/git/checkout", vms_path(vms)),
+        &json!({ "branch": branch }),
+    )
+    .await
+}

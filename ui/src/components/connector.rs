@@ -1,0 +1,679 @@
+//! A connector tab: settings and methods. HTTP and database connectors have forms (HTTP
+//! method editor with OpenAPI import; SQL in Monaco with "try it"); every connector can be
+//! edited as raw YAML. Forms write the file back with `starweave-model`'s canonical writer.
+
+use indexmap::IndexMap;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::Value;
+use starweave_model::vms::Connector;
+use starweave_model::vms::connector::{HttpMethod, HttpVerb, SqlMethod, SqlReturns};
+use starweave_model::vms::disk::{connector_to_yaml, parse_connector};
+
+use super::editor::CodeEditor;
+use super::icons::{Icon, Svg};
+use super::params::ParamsEditor;
+use super::run::sample_input;
+use super::{pretty, tid, yaml_model};
+use crate::api;
+use crate::monaco;
+use crate::state::AppState;
+
+type ConnectorEdit = Box<dyn FnOnce(&mut Connector) + Send + Sync>;
+
+/// A connector tab.
+#[component]
+pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let file = state
+        .detail
+        .with_untracked(|d| {
+            d.as_ref()?
+                .connectors
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.file.clone())
+        })
+        .unwrap_or_else(|| format!("connectors/{name}.yaml"));
+    let conn = yaml_model(state, &file, parse_connector);
+    let raw = RwSignal::new(false);
+    let f = file.clone();
+    let update = Callback::new(move |u: ConnectorEdit| {
+        if let Some(mut c) = conn.get_untracked() {
+            u(&mut c);
+            state.edit(&f, connector_to_yaml(&c));
+        }
+    });
+    let kind = Memo::new(move |_| conn.with(|c| c.as_ref().map(|c| c.kind().as_str())));
+    let import_open = RwSignal::new(false);
+    let has_form = move || matches!(kind.get(), Some("http" | "database"));
+    let (import_name, import_file) = (name.clone(), file.clone());
+    let header_name = name.clone();
+    let header_file = file.clone();
+    view! {
+        <div class="pane-column connector-tab">
+            <div class="pane-header">
+                <span class="badge">{move || kind.get().unwrap_or("connector")}</span>
+                <strong>{header_name}</strong>
+                <span class="muted mono small">{header_file}</span>
+                <div class="spacer"></div>
+                <Show when=move || kind.get() == Some("http")>
+                    <button class="btn btn-small" data-testid=tid("connector-import-openapi") on:click=move |_| import_open.set(true)>
+                        <Svg icon=Icon::Import />
+                        "Import OpenAPI"
+                    </button>
+                </Show>
+                <div class="segmented" role="tablist" aria-label="Editor">
+                    <button class="seg" class:active=move || !raw.get() disabled=move || !has_form() on:click=move |_| raw.set(false)>"Form"</button>
+                    <button class="seg" class:active=move || raw.get() || !has_form() data-testid=tid("raw-yaml-toggle") on:click=move |_| raw.set(true)>"YAML"</button>
+                </div>
+            </div>
+            {move || {
+                if raw.get() || (!has_form() && kind.get().is_some()) {
+                    return view! { <CodeEditor path=file.clone() tab_id=tab_id.clone() primary=true /> }.into_any();
+                }
+                match kind.get() {
+                    None => view! {
+                        <div class="notice pad">
+                            "The connector file does not parse; fix it in the YAML view (see the problems panel)."
+                        </div>
+                    }
+                    .into_any(),
+                    Some(_) => view! { <ConnectorForm conn=conn update=update tab_id=tab_id.clone() name=name.clone() /> }.into_any(),
+                }
+            }}
+            <Show when=move || import_open.get()>
+                <ImportDialog connector=import_name.clone() file=import_file.clone() open=import_open />
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+fn ConnectorForm(
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    tab_id: String,
+    name: String,
+) -> impl IntoView {
+    let sel = RwSignal::new(0usize);
+    let methods = Memo::new(move |_| {
+        conn.with(|c| {
+            c.as_ref()
+                .map(|c| {
+                    c.methods()
+                        .iter()
+                        .map(|m| m.name.to_owned())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let is_http = move || conn.with(|c| matches!(c, Some(Connector::Http(_))));
+    let add_method = move |_| {
+        let n = methods.with_untracked(Vec::len);
+        let mut i = n + 1;
+        while methods.with_untracked(|m| m.contains(&format!("method{i}"))) {
+            i += 1;
+        }
+        let mname = format!("method{i}");
+        update.run(Box::new(move |c| match c {
+            Connector::Http(h) => h.methods.push(HttpMethod {
+                name: mname,
+                path: "/".into(),
+                ..Default::default()
+            }),
+            Connector::Database(d) => d.methods.push(SqlMethod {
+                name: mname,
+                sql: "SELECT 1".into(),
+                ..Default::default()
+            }),
+            _ => {}
+        }));
+        sel.set(n);
+    };
+    view! {
+        <div class="connector-body">
+            <div class="settings">
+                {move || if is_http() { view! { <HttpSettings conn=conn update=update /> }.into_any() } else { view! { <DbSettings conn=conn update=update /> }.into_any() }}
+            </div>
+            <div class="methods-split">
+                <nav class="method-list" aria-label="Methods">
+                    <div class="section-title">"Methods" <div class="spacer"></div>
+                        <button class="btn btn-icon btn-small" aria-label="Add method" data-testid=tid("add-method") on:click=add_method><Svg icon=Icon::Plus /></button>
+                    </div>
+                    <ul>
+                        {move || methods.get().into_iter().enumerate().map(|(i, m)| view! {
+                            <li>
+                                <button class="tree-item" class:active=move || sel.get() == i data-testid=format!("method-{m}") on:click=move |_| sel.set(i)>
+                                    <span class="label">{m.clone()}</span>
+                                </button>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </nav>
+                <div class="method-editor">
+                    {move || {
+                        let count = methods.with(Vec::len);
+                        let i = sel.get();
+                        if count == 0 {
+                            return view! { <p class="muted pad">"No methods yet."</p> }.into_any();
+                        }
+                        let i = i.min(count - 1);
+                        if is_http() {
+                            view! { <HttpMethodForm conn=conn update=update index=i /> }.into_any()
+                        } else {
+                            view! { <SqlMethodForm conn=conn update=update index=i tab_id=tab_id.clone() connector=name.clone() /> }.into_any()
+                        }
+                    }}
+                </div>
+            </div>
+        </div>
+    }
+}
+
+/// A labelled text input bound to a getter and a setter.
+fn text_field(
+    label: &'static str,
+    testid: &'static str,
+    get: impl Fn() -> String + Send + Sync + 'static,
+    set: impl Fn(String) + 'static,
+) -> impl IntoView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input data-testid=tid(testid) prop:value=get on:input=move |ev| set(event_target_value(&ev)) />
+        </label>
+    }
+}
+
+fn http_of(c: &Option<Connector>) -> Option<&starweave_model::vms::connector::HttpConnector> {
+    match c {
+        Some(Connector::Http(h)) => Some(h),
+        _ => None,
+    }
+}
+
+#[component]
+fn HttpSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> impl IntoView {
+    view! {
+        <div class="form-row">
+            {text_field("Base URL", "http-base-url", move || conn.with(|c| http_of(c).map(|h| h.base_url.clone()).unwrap_or_default()),
+                move |v| update.run(Box::new(move |c| if let Connector::Http(h) = c { h.base_url = v })))}
+            {text_field("Description", "connector-description", move || conn.with(|c| http_of(c).and_then(|h| h.description.clone()).unwrap_or_default()),
+                move |v| update.run(Box::new(move |c| if let Connector::Http(h) = c { h.description = (!v.is_empty()).then_some(v) })))}
+        </div>
+    }
+}
+
+#[component]
+fn DbSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> impl IntoView {
+    let db = move || {
+        conn.with(|c| match c {
+            Some(Connector::Database(d)) => {
+                Some((format!("{:?}", d.driver).to_lowercase(), d.url_env.clone()))
+            }
+            _ => None,
+        })
+    };
+    view! {
+        <div class="form-row">
+            <label class="field">
+                <span>"Driver"</span>
+                <select
+                    data-testid=tid("db-driver")
+                    prop:value=move || db().map(|d| d.0).unwrap_or_default()
+                    on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        update.run(Box::new(move |c| if let Connector::Database(d) = c
+                            && let Ok(driver) = serde_json::from_value(Value::String(v)) {
+                                d.driver = driver;
+                        }))
+                    }
+                >
+                    <option value="postgres">"PostgreSQL"</option>
+                    <option value="mysql">"MySQL / MariaDB"</option>
+                    <option value="sqlite">"SQLite"</option>
+                </select>
+            </label>
+            {text_field("URL env var", "db-url-env", move || db().map(|d| d.1).unwrap_or_default(),
+                move |v| update.run(Box::new(move |c| if let Connector::Database(d) = c { d.url_env = v })))}
+        </div>
+    }
+}
+
+fn http_method(c: &Option<Connector>, i: usize) -> Option<&HttpMethod> {
+    http_of(c)?.methods.get(i)
+}
+
+fn with_http_method(
+    update: Callback<ConnectorEdit>,
+    i: usize,
+    f: impl FnOnce(&mut HttpMethod) + Send + Sync + 'static,
+) {
+    update.run(Box::new(move |c| {
+        if let Connector::Http(h) = c
+            && let Some(m) = h.methods.get_mut(i)
+        {
+            f(m)
+        }
+    }));
+}
+
+#[component]
+fn HttpMethodForm(
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    index: usize,
+) -> impl IntoView {
+    let get = move |f: fn(&HttpMethod) -> String| {
+        move || conn.with(|c| http_method(c, index).map(f).unwrap_or_default())
+    };
+    let input = Signal::derive(move || {
+        conn.with(|c| {
+            http_method(c, index)
+                .map(|m| m.input.clone())
+                .unwrap_or_default()
+        })
+    });
+    let body_text = RwSignal::new(conn.with_untracked(|c| {
+        http_method(c, index)
+            .and_then(|m| m.body.as_ref())
+            .map(pretty)
+            .unwrap_or_default()
+    }));
+    let body_error = RwSignal::new(None::<String>);
+    view! {
+        <div class="method-form">
+            <div class="form-row">
+                {text_field("Name", "method-name", get(|m| m.name.clone()), move |v| with_http_method(update, index, move |m| m.name = v))}
+                <label class="field narrow">
+                    <span>"Verb"</span>
+                    <select
+                        data-testid=tid("http-verb")
+                        prop:value=get(|m| format!("{:?}", m.method).to_uppercase())
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            if let Ok(verb) = serde_json::from_value::<HttpVerb>(Value::String(v)) {
+                                with_http_method(update, index, move |m| m.method = verb);
+                            }
+                        }
+                    >
+                        {["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].map(|v| view! { <option value=v>{v}</option> }).collect_view()}
+                    </select>
+                </label>
+                {text_field("Path", "http-path", get(|m| m.path.clone()), move |v| with_http_method(update, index, move |m| m.path = v))}
+            </div>
+            {text_field("Description", "method-description", get(|m| m.description.clone().unwrap_or_default()),
+                move |v| with_http_method(update, index, move |m| m.description = (!v.is_empty()).then_some(v)))}
+            <div class="form-grid-2">
+                <KvEditor
+                    title="Query"
+                    map=Signal::derive(move || conn.with(|c| http_method(c, index).map(|m| m.query.clone()).unwrap_or_default()))
+                    on_change=Callback::new(move |q| with_http_method(update, index, move |m| m.query = q))
+                />
+                <KvEditor
+                    title="Headers"
+                    map=Signal::derive(move || conn.with(|c| http_method(c, index).map(|m| m.headers.clone()).unwrap_or_default()))
+                    on_change=Callback::new(move |h| with_http_method(update, index, move |m| m.headers = h))
+                />
+            </div>
+            <label class="field">
+                <span>"Body (JSON with {{ }} templates; empty for none)"</span>
+                <textarea
+                    class="mono"
+                    rows="4"
+                    data-testid=tid("http-body")
+                    prop:value=move || body_text.get()
+                    on:input=move |ev| {
+                        let v = event_target_value(&ev);
+                        body_text.set(v.clone());
+                        if v.trim().is_empty() {
+                            body_error.set(None);
+                            with_http_method(update, index, |m| m.body = None);
+                        } else {
+                            match serde_json::from_str::<Value>(&v) {
+                                Ok(b) => {
+                                    body_error.set(None);
+                                    with_http_method(update, index, move |m| m.body = Some(b));
+                                }
+                                Err(e) => body_error.set(Some(e.to_string())),
+                            }
+                        }
+                    }
+                ></textarea>
+                <span class="error-text small">{move || body_error.get().unwrap_or_default()}</span>
+            </label>
+            <div class="section-title">"Input parameters"</div>
+            <ParamsEditor params=input on_change=Callback::new(move |p| with_http_method(update, index, move |m| m.input = p)) />
+        </div>
+    }
+}
+
+/// Key → value rows (query parameters, headers).
+#[component]
+fn KvEditor(
+    title: &'static str,
+    map: Signal<IndexMap<String, String>>,
+    on_change: Callback<IndexMap<String, String>>,
+) -> impl IntoView {
+    let rows = move || map.get().into_iter().enumerate().collect::<Vec<_>>();
+    let set_at = move |i: usize, key: Option<String>, value: Option<String>| {
+        let mut m: Vec<(String, String)> = map.get_untracked().into_iter().collect();
+        if let Some(row) = m.get_mut(i) {
+            if let Some(k) = key {
+                row.0 = k;
+            }
+            if let Some(v) = value {
+                row.1 = v;
+            }
+        }
+        on_change.run(m.into_iter().collect());
+    };
+    view! {
+        <div class="kv">
+            <div class="section-title">{title}</div>
+            <table class="grid">
+                <tbody>
+                    {move || rows().into_iter().map(|(i, (k, v))| view! {
+                        <tr>
+                            <td><input class="cell mono" aria-label="Name" value=k on:change=move |ev| set_at(i, Some(event_target_value(&ev)), None) /></td>
+                            <td><input class="cell mono" aria-label="Value" value=v on:change=move |ev| set_at(i, None, Some(event_target_value(&ev))) /></td>
+                            <td class="narrow">
+                                <button class="btn btn-icon btn-small" aria-label="Remove" on:click=move |_| {
+                                    let mut m = map.get_untracked();
+                                    m.shift_remove_index(i);
+                                    on_change.run(m);
+                                }>"×"</button>
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <button class="btn btn-small btn-ghost" on:click=move |_| {
+                let mut m = map.get_untracked();
+                let mut n = m.len() + 1;
+                while m.contains_key(&format!("name{n}")) {
+                    n += 1;
+                }
+                m.insert(format!("name{n}"), String::new());
+                on_change.run(m);
+            }>"+ Add"</button>
+        </div>
+    }
+}
+
+fn sql_method(c: &Option<Connector>, i: usize) -> Option<&SqlMethod> {
+    match c {
+        Some(Connector::Database(d)) => d.methods.get(i),
+        _ => None,
+    }
+}
+
+fn with_sql_method(
+    update: Callback<ConnectorEdit>,
+    i: usize,
+    f: impl FnOnce(&mut SqlMethod) + Send + Sync + 'static,
+) {
+    update.run(Box::new(move |c| {
+        if let Connector::Database(d) = c
+            && let Some(m) = d.methods.get_mut(i)
+        {
+            f(m)
+        }
+    }));
+}
+
+#[component]
+fn SqlMethodForm(
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    index: usize,
+    tab_id: String,
+    connector: String,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let get = move |f: fn(&SqlMethod) -> String| {
+        move || conn.with(|c| sql_method(c, index).map(f).unwrap_or_default())
+    };
+    let input = Signal::derive(move || {
+        conn.with(|c| {
+            sql_method(c, index)
+                .map(|m| m.input.clone())
+                .unwrap_or_default()
+        })
+    });
+    let sql = Signal::derive(get(|m| m.sql.clone()));
+    let sample = RwSignal::new(pretty(&sample_input(&input.get_untracked())));
+    let try_result = RwSignal::new(None::<Result<api::TryResult, String>>);
+    let trying = RwSignal::new(false);
+    let _ = tab_id;
+    let try_it = move |_| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        let method = conn
+            .with_untracked(|c| sql_method(c, index).map(|m| m.name.clone()))
+            .unwrap_or_default();
+        let input = match serde_json::from_str::<Value>(&sample.get_untracked()) {
+            Ok(v) => v,
+            Err(e) => {
+                try_result.set(Some(Err(format!("The sample input is not JSON: {e}"))));
+                return;
+            }
+        };
+        let connector = connector.clone();
+        trying.set(true);
+        state.flush_all();
+        spawn_local(async move {
+            // The server reads the connector from disk: let pending writes land first.
+            gloo_wait(state).await;
+            let r = api::try_method(&vms, &connector, &method, &input)
+                .await
+                .map_err(|e| e.to_string());
+            try_result.set(Some(r));
+            trying.set(false);
+        });
+    };
+    view! {
+        <div class="method-form">
+            <div class="form-row">
+                {text_field("Name", "method-name", get(|m| m.name.clone()), move |v| with_sql_method(update, index, move |m| m.name = v))}
+                <label class="field narrow">
+                    <span>"Returns"</span>
+                    <select
+                        data-testid=tid("sql-returns")
+                        prop:value=move || conn.with(|c| sql_method(c, index).map(|m| serde_json::to_value(m.returns).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()).unwrap_or_default())
+                        on:change=move |ev| {
+                            if let Ok(r) = serde_json::from_value::<SqlReturns>(Value::String(event_target_value(&ev))) {
+                                with_sql_method(update, index, move |m| m.returns = r);
+                            }
+                        }
+                    >
+                        <option value="rows">"rows"</option>
+                        <option value="one">"one"</option>
+                        <option value="affected">"affected"</option>
+                        <option value="generated-key">"generated-key"</option>
+                    </select>
+                </label>
+            </div>
+            <div class="section-title">"SQL"<span class="muted small">" #{name} binds a parameter; ${name} only from the allow-list"</span></div>
+            <FieldEditor value=sql language="sql" testid="sql-editor" on_change=Callback::new(move |v: String| with_sql_method(update, index, move |m| m.sql = v)) />
+            <div class="section-title">"Input parameters"</div>
+            <ParamsEditor params=input on_change=Callback::new(move |p| with_sql_method(update, index, move |m| m.input = p)) />
+            <div class="try-it">
+                <div class="section-title">"Try it"<span class="muted small">" runs the real query against the configured database"</span></div>
+                <textarea class="mono" rows="3" aria-label="Sample input" data-testid=tid("try-it-input")
+                    prop:value=move || sample.get() on:input=move |ev| sample.set(event_target_value(&ev))></textarea>
+                <button class="btn btn-primary btn-small" data-testid=tid("try-it-button") disabled=move || trying.get() on:click=try_it>
+                    <Svg icon=Icon::Run />{move || if trying.get() { "Running…" } else { "Try it" }}
+                </button>
+                <div data-testid=tid("try-it-output") class="try-output">
+                    {move || try_result.get().map(|r| match r {
+                        Ok(t) if t.ok => view! { <ResultTable value=t.output.unwrap_or(Value::Null) ms=t.duration_ms /> }.into_any(),
+                        Ok(t) => view! { <pre class="result error mono">{t.error.map(|e| match e { Value::Object(o) => format!("{}: {}", o.get("code").and_then(Value::as_str).unwrap_or("error"), o.get("message").and_then(Value::as_str).unwrap_or_default()), other => pretty(&other) }).unwrap_or_default()}</pre> }.into_any(),
+                        Err(e) => view! { <pre class="result error mono">{e}</pre> }.into_any(),
+                    })}
+                </div>
+            </div>
+        </div>
+    }
+}
+
+/// Waits (briefly) until no write is in flight, so the server sees the latest files.
+async fn gloo_wait(state: AppState) {
+    for _ in 0..40 {
+        if state.overall_status() != crate::state::SaveState::Saving {
+            return;
+        }
+        let p = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 50);
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+    }
+}
+
+/// Rows as a table (an array of objects), anything else as JSON.
+#[component]
+fn ResultTable(value: Value, ms: f64) -> impl IntoView {
+    let rows: Option<Vec<serde_json::Map<String, Value>>> = value
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|r| r.as_object().cloned())
+                .collect::<Option<Vec<_>>>()
+        })
+        .filter(|r| !r.is_empty());
+    let meta = format!("{:.1} ms", ms);
+    match rows {
+        Some(rows) => {
+            let cols: Vec<String> = rows[0].keys().cloned().collect();
+            let n = rows.len();
+            view! {
+                <div class="muted small">{format!("{n} row(s) · {meta}")}</div>
+                <div class="table-scroll">
+                    <table class="grid result-grid">
+                        <thead><tr>{cols.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}</tr></thead>
+                        <tbody>
+                            {rows.iter().map(|r| view! {
+                                <tr>{cols.iter().map(|c| view! { <td class="mono">{r.get(c).map(|v| match v { Value::String(s) => s.clone(), other => other.to_string() }).unwrap_or_default()}</td> }).collect_view()}</tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }
+            .into_any()
+        }
+        None => view! { <div class="muted small">{meta}</div><pre class="result mono">{pretty(&value)}</pre> }.into_any(),
+    }
+}
+
+/// Monaco on a string field of a YAML file (SQL of a method), not on a file of its own.
+#[component]
+pub fn FieldEditor(
+    value: Signal<String>,
+    language: &'static str,
+    testid: &'static str,
+    on_change: Callback<String>,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let node = NodeRef::<leptos::html::Div>::new();
+    let handle: StoredValue<Option<monaco::EditorHandle>, LocalStorage> =
+        StoredValue::new_local(None);
+    let use_monaco = monaco::available();
+    Effect::new(move |_| {
+        if !use_monaco {
+            return;
+        }
+        let Some(el) = node.get() else { return };
+        if handle.with_value(|h| h.is_some()) {
+            return;
+        }
+        let h = monaco::create(
+            &el,
+            &value.get_untracked(),
+            language,
+            state.dark.get_untracked(),
+            move |v| on_change.run(v),
+        );
+        handle.set_value(Some(h));
+    });
+    Effect::new(move |_| {
+        let v = value.get();
+        handle.with_value(|h| {
+            if let Some(h) = h
+                && h.value() != v
+            {
+                h.set_value(&v);
+            }
+        });
+    });
+    view! {
+        <div class="field-editor" data-testid=tid(testid)>
+            {if use_monaco {
+                view! { <div class="monaco-host" node_ref=node></div> }.into_any()
+            } else {
+                view! { <textarea class="code-fallback" spellcheck="false" prop:value=move || value.get() on:input=move |ev| on_change.run(event_target_value(&ev))></textarea> }.into_any()
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn ImportDialog(connector: String, file: String, open: RwSignal<bool>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let text = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let message = RwSignal::new(None::<(bool, String)>);
+    let import = move |_| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        let connector = connector.clone();
+        let file = file.clone();
+        busy.set(true);
+        spawn_local(async move {
+            match api::import_openapi(&vms, &connector, &text.get_untracked()).await {
+                Ok(r) => {
+                    state.diagnostics.update(|d| {
+                        d.retain(|d| d.file.as_deref() != Some(file.as_str()));
+                        d.extend(r.diagnostics.clone());
+                    });
+                    state.reload(if r.file.is_empty() { &file } else { &r.file });
+                    state.refresh_detail();
+                    message.set(Some((
+                        true,
+                        format!(
+                            "Imported {} method(s): {}",
+                            r.methods.len(),
+                            r.methods.join(", ")
+                        ),
+                    )));
+                    open.set(false);
+                }
+                Err(e) => message.set(Some((false, e.to_string()))),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <div class="dialog-backdrop" on:click=move |_| open.set(false)>
+            <div class="dialog wide" role="dialog" aria-modal="true" aria-labelledby="import-title" on:click=|ev| ev.stop_propagation()
+                on:keydown=move |ev| { if ev.key() == "Escape" { open.set(false) } }>
+                <h2 id="import-title">"Import OpenAPI"</h2>
+                <p class="muted small">"Paste an OpenAPI 3 document (JSON or YAML). Its operations become methods of this connector; the file is rewritten."</p>
+                <textarea class="mono" rows="14" spellcheck="false" data-testid="openapi-input" autofocus
+                    prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                {move || message.get().map(|(ok, m)| view! { <p class={if ok { "ok-text" } else { "error-text" }}>{m}</p> })}
+                <div class="dialog-actions">
+                    <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                    <button class="btn btn-primary" data-testid="openapi-import-button" disabled=move || busy.get() || text.with(|t| t.trim().is_empty()) on:click=import>
+                        {move || if busy.get() { "Importing…" } else { "Import" }}
+                    </button>
+                </div>
+            </div>
+        </div>
+    }
+}

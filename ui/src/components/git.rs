@@ -1,0 +1,225 @@
+//! The Git panel: changed files with their diff, commit, history, branches.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::icons::{Icon, Svg};
+use crate::api::{self, Branches, Commit, DiffFile, GitStatus};
+use crate::state::AppState;
+
+/// The Git panel.
+#[component]
+pub fn GitPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let status = RwSignal::new(None::<GitStatus>);
+    let log = RwSignal::new(Vec::<Commit>::new());
+    let branches = RwSignal::new(None::<Branches>);
+    let diff = RwSignal::new(None::<(String, Vec<DiffFile>)>);
+    let message = RwSignal::new(String::new());
+    let feedback = RwSignal::new(None::<(bool, String)>);
+    let new_branch = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+
+    let refresh = move || {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        spawn_local(async move {
+            match api::git_status(&vms).await {
+                Ok(s) => status.set(Some(s)),
+                Err(e) => feedback.set(Some((false, e.to_string()))),
+            }
+            if let Ok(l) = api::git_log(&vms).await {
+                log.set(l);
+            }
+            if let Ok(b) = api::git_branches(&vms).await {
+                branches.set(Some(b));
+            }
+        });
+    };
+    // Refresh when the panel opens, the VMS changes, or a save lands.
+    Effect::new(move |_| {
+        state.current.track();
+        let saved = state.overall_status();
+        if state.bottom.get() == crate::state::BottomPanel::Git
+            && saved == crate::state::SaveState::Saved
+        {
+            refresh();
+        }
+    });
+
+    let show_diff = move |path: String| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        spawn_local(async move {
+            match api::git_diff(&vms, &path).await {
+                Ok(d) => diff.set(Some((path, d))),
+                Err(e) => feedback.set(Some((false, e.to_string()))),
+            }
+        });
+    };
+    let commit = move || {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        let msg = message.get_untracked();
+        if msg.trim().is_empty() || busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        state.flush_all();
+        spawn_local(async move {
+            match api::git_commit(&vms, &msg).await {
+                Ok(r) => {
+                    message.set(String::new());
+                    diff.set(None);
+                    let id = r
+                        .get("id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .chars()
+                        .take(8)
+                        .collect::<String>();
+                    feedback.set(Some((true, format!("Committed {id}"))));
+                }
+                Err(e) => feedback.set(Some((false, e.message))),
+            }
+            busy.set(false);
+            refresh();
+            state.refresh_detail();
+        });
+    };
+    let switch_branch = move |name: String| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        spawn_local(async move {
+            match api::git_checkout(&vms, &name).await {
+                Ok(_) => {
+                    feedback.set(Some((true, format!("Switched to {name}"))));
+                    // Files changed under every open buffer: reopen the VMS.
+                    let current = vms.clone();
+                    state.current.set(None);
+                    state.open_vms(current);
+                }
+                Err(e) => feedback.set(Some((false, e.message))),
+            }
+            refresh();
+        });
+    };
+    let create_branch = move || {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        let name = new_branch.get_untracked();
+        if name.trim().is_empty() {
+            return;
+        }
+        spawn_local(async move {
+            match api::git_create_branch(&vms, &name).await {
+                Ok(_) => {
+                    new_branch.set(String::new());
+                    feedback.set(Some((true, format!("Created branch {name}"))));
+                }
+                Err(e) => feedback.set(Some((false, e.message))),
+            }
+            refresh();
+        });
+    };
+
+    view! {
+        <div class="git" data-testid="git-panel" role="region" aria-label="Git">
+            <div class="git-col">
+                <div class="section-title">
+                    <Svg icon=Icon::Branch />
+                    {move || status.with(|s| s.as_ref().map(|s| s.branch.clone()).unwrap_or_default())}
+                    <span class="muted small">{move || status.with(|s| s.as_ref().map(|s| format!("{} changed", s.files.len())).unwrap_or_default())}</span>
+                    <div class="spacer"></div>
+                    <button class="btn btn-small btn-ghost" on:click=move |_| refresh()>"Refresh"</button>
+                </div>
+                <ul class="git-files">
+                    {move || status.with(|s| s.iter().flat_map(|s| s.files.clone()).map(|f| {
+                        let p = f.path.clone();
+                        let selected = {
+                            let p = f.path.clone();
+                            move || diff.with(|d| d.as_ref().is_some_and(|d| d.0 == p))
+                        };
+                        view! {
+                            <li>
+                                <button class="git-file" class:active=selected data-testid=format!("git-file-{}", f.path) on:click=move |_| show_diff(p.clone())>
+                                    <span class=format!("git-status st-{}", f.status)>{f.status.chars().next().map(|c| c.to_ascii_uppercase().to_string()).unwrap_or_default()}</span>
+                                    <span class="mono small">{f.path.clone()}</span>
+                                </button>
+                            </li>
+                        }
+                    }).collect_view())}
+                </ul>
+                <form class="commit-form" on:submit=move |ev| { ev.prevent_default(); commit(); }>
+                    <textarea rows="2" placeholder="Commit message" aria-label="Commit message" data-testid="git-commit-message"
+                        prop:value=move || message.get() on:input=move |ev| message.set(event_target_value(&ev))
+                        on:keydown=move |ev| { if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) { ev.prevent_default(); ev.stop_propagation(); commit(); } }></textarea>
+                    <button type="submit" class="btn btn-primary btn-small" data-testid="git-commit-button"
+                        disabled=move || busy.get() || message.with(|m| m.trim().is_empty())>"Commit all"</button>
+                </form>
+                {move || feedback.get().map(|(ok, m)| view! { <p class={if ok { "ok-text small" } else { "error-text small" }} role="status">{m}</p> })}
+            </div>
+            <div class="git-diff" aria-label="Diff">
+                {move || match diff.get() {
+                    None => view! { <p class="muted small pad">"Select a changed file to see its diff."</p> }.into_any(),
+                    Some((_, files)) => files.into_iter().map(|f| view! {
+                        <div class="diff-file">
+                            <div class="mono small diff-path">{f.path.clone()}</div>
+                            {f.hunks.into_iter().map(|h| view! {
+                                <div class="hunk">
+                                    <div class="hunk-header mono small">{h.header.clone()}</div>
+                                    {h.lines.into_iter().map(|l| view! {
+                                        <div class=format!("diff-line {}", l.kind)>
+                                            <span class="ln">{l.old_line.map(|n| n.to_string()).unwrap_or_default()}</span>
+                                            <span class="ln">{l.new_line.map(|n| n.to_string()).unwrap_or_default()}</span>
+                                            <span class="sign">{match l.kind.as_str() { "add" => "+", "remove" => "-", _ => " " }}</span>
+                                            <span class="code">{l.text.trim_end_matches('\n').to_owned()}</span>
+                                        </div>
+                                    }).collect_view()}
+                                </div>
+                            }).collect_view()}
+                        </div>
+                    }).collect_view().into_any(),
+                }}
+            </div>
+            <div class="git-col">
+                <div class="section-title">"Branches"</div>
+                <ul class="branches">
+                    {move || branches.with(|b| b.iter().flat_map(|b| {
+                        let current = b.current.clone();
+                        b.branches.iter().map(move |br| (br.name.clone(), br.name == current)).collect::<Vec<_>>()
+                    }).map(|(name, current)| {
+                        let n = name.clone();
+                        view! {
+                            <li>
+                                <button class="branch" class:active=current disabled=current data-testid=format!("git-branch-{name}") on:click=move |_| switch_branch(n.clone())>
+                                    <Svg icon=Icon::Branch /><span>{name.clone()}</span>
+                                </button>
+                            </li>
+                        }
+                    }).collect_view())}
+                </ul>
+                <form class="inline-form" on:submit=move |ev| { ev.prevent_default(); create_branch(); }>
+                    <input placeholder="new-branch" aria-label="New branch name" data-testid="git-new-branch"
+                        prop:value=move || new_branch.get() on:input=move |ev| new_branch.set(event_target_value(&ev)) />
+                    <button type="submit" class="btn btn-small" data-testid="git-create-branch">"Create"</button>
+                </form>
+                <div class="section-title">"History"</div>
+                <ol class="history-list">
+                    {move || log.get().into_iter().map(|c| view! {
+                        <li title=c.id.clone()>
+                            <span class="mono small muted">{c.id.chars().take(7).collect::<String>()}</span>
+                            <span class="small">{c.summary.clone()}</span>
+                            <span class="muted small">{c.author.clone()}</span>
+                        </li>
+                    }).collect_view()}
+                </ol>
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,211 @@
+//! The top bar: VMS picker, new VMS dialog, theme toggle, save status.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::icons::{Icon, Svg};
+use crate::api;
+use crate::state::{AppState, SaveState};
+
+/// The top bar.
+#[component]
+pub fn TopBar() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let menu_open = RwSignal::new(false);
+    let dialog_open = RwSignal::new(false);
+    let status = Memo::new(move |_| state.overall_status());
+
+    view! {
+        <header class="topbar">
+            <div class="brand" aria-label="Starweave">
+                <svg class="logo" viewBox="0 0 20 20" width="20" height="20" aria-hidden="true">
+                    <path d="M10 1.5l2.2 5.3 5.8.5-4.4 3.8 1.3 5.6L10 13.8l-4.9 2.9 1.3-5.6L2 7.3l5.8-.5z" />
+                </svg>
+                <span>"Starweave"</span>
+            </div>
+            <div class="vms-picker">
+                <button
+                    class="btn btn-ghost picker-button"
+                    data-testid="vms-picker"
+                    aria-haspopup="listbox"
+                    aria-expanded=move || menu_open.get().to_string()
+                    on:click=move |_| menu_open.update(|o| *o = !*o)
+                >
+                    <span class="picker-label">
+                        {move || state.current.get().unwrap_or_else(|| "Choose a VMS".into())}
+                    </span>
+                    <span class="muted small">
+                        {move || state.detail.with(|d| d.as_ref().map(|d| d.branch.clone()).unwrap_or_default())}
+                    </span>
+                    <Svg icon=Icon::Chevron />
+                </button>
+                <Show when=move || menu_open.get()>
+                    <ul class="menu" role="listbox" aria-label="VMS">
+                        <For
+                            each=move || state.vms_list.get()
+                            key=|v| v.name.clone()
+                            children=move |v| {
+                                let name = v.name.clone();
+                                let selected = {
+                                    let name = name.clone();
+                                    move || state.current.get().as_deref() == Some(name.as_str())
+                                };
+                                view! {
+                                    <li role="option" aria-selected=move || selected().to_string()>
+                                        <button
+                                            class="menu-item"
+                                            data-testid=format!("vms-item-{}", v.name)
+                                            on:click=move |_| {
+                                                menu_open.set(false);
+                                                state.open_vms(name.clone());
+                                            }
+                                        >
+                                            <span>{v.name.clone()}</span>
+                                            <span class="muted small">{v.description.clone().unwrap_or_default()}</span>
+                                        </button>
+                                    </li>
+                                }
+                            }
+                        />
+                    </ul>
+                </Show>
+            </div>
+            <button class="btn" data-testid="new-vms-button" on:click=move |_| dialog_open.set(true)>
+                <Svg icon=Icon::Plus />
+                <span>"New VMS"</span>
+            </button>
+            <div class="spacer"></div>
+            <span
+                class=move || format!("save-status save-{}", status.get().label().trim_end_matches('…').to_lowercase())
+                data-testid="save-status"
+                role="status"
+                aria-live="polite"
+            >
+                {move || match status.get() {
+                    SaveState::Saved => view! { <Svg icon=Icon::Check /> }.into_any(),
+                    SaveState::Error => view! { <Svg icon=Icon::Error /> }.into_any(),
+                    _ => view! { <span class="dot"></span> }.into_any(),
+                }}
+                <span class="save-text">{move || status.get().label()}</span>
+            </span>
+            <button
+                class="btn btn-icon"
+                data-testid="theme-toggle"
+                aria-label=move || if state.dark.get() { "Switch to the light theme" } else { "Switch to the dark theme" }
+                title="Toggle theme"
+                on:click=move |_| state.dark.update(|d| *d = !*d)
+            >
+                {move || if state.dark.get() { view! { <Svg icon=Icon::Sun /> } } else { view! { <Svg icon=Icon::Moon /> } }}
+            </button>
+        </header>
+        <Show when=move || dialog_open.get()>
+            <NewVmsDialog open=dialog_open />
+        </Show>
+    }
+}
+
+/// The "New VMS" dialog: a name and a template.
+#[component]
+fn NewVmsDialog(open: RwSignal<bool>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let name = RwSignal::new(String::new());
+    let template = RwSignal::new("empty".to_owned());
+    let templates = RwSignal::new(Vec::<api::TemplateInfo>::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    spawn_local(async move {
+        match api::templates().await {
+            Ok(t) => templates.set(t),
+            Err(e) => error.set(Some(e.to_string())),
+        }
+    });
+    let valid = move || starweave_model::vms::disk::is_valid_name(&name.get());
+    let create = move || {
+        if !valid() || busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        let n = name.get_untracked();
+        let t = template.get_untracked();
+        spawn_local(async move {
+            match api::create_vms(&n, &t).await {
+                Ok(summary) => {
+                    state.vms_list.update(|l| {
+                        l.retain(|v| v.name != summary.name);
+                        l.push(summary.clone());
+                        l.sort_by(|a, b| a.name.cmp(&b.name));
+                    });
+                    open.set(false);
+                    state.open_vms(summary.name);
+                }
+                Err(e) => {
+                    error.set(Some(e.message));
+                    busy.set(false);
+                }
+            }
+        });
+    };
+    view! {
+        <div class="dialog-backdrop" on:click=move |_| open.set(false)>
+            <div
+                class="dialog"
+                role="dialog"
+                aria-modal="true"
+                aria-labelledby="new-vms-title"
+                on:click=|ev| ev.stop_propagation()
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        open.set(false);
+                    }
+                }
+            >
+                <h2 id="new-vms-title">"New VMS"</h2>
+                <form on:submit=move |ev| {
+                    ev.prevent_default();
+                    create();
+                }>
+                    <label class="field">
+                        <span>"Name"</span>
+                        <input
+                            data-testid="new-vms-name"
+                            autofocus
+                            placeholder="shop-bff"
+                            prop:value=move || name.get()
+                            on:input=move |ev| name.set(event_target_value(&ev))
+                        />
+                        <span class="hint">"Lower-case letters, digits, - and _."</span>
+                    </label>
+                    <label class="field">
+                        <span>"Template"</span>
+                        <select
+                            data-testid="new-vms-template"
+                            prop:value=move || template.get()
+                            on:change=move |ev| template.set(event_target_value(&ev))
+                        >
+                            <option value="empty">"empty"</option>
+                            <For
+                                each=move || templates.get().into_iter().filter(|t| t.name != "empty")
+                                key=|t| t.name.clone()
+                                children=move |t| view! { <option value=t.name.clone()>{format!("{} — {}", t.name, t.description)}</option> }
+                            />
+                        </select>
+                    </label>
+                    <Show when=move || error.get().is_some()>
+                        <p class="error-text">{move || error.get().unwrap_or_default()}</p>
+                    </Show>
+                    <div class="dialog-actions">
+                        <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                        <button
+                            type="submit"
+                            class="btn btn-primary"
+                            data-testid="new-vms-create"
+                            disabled=move || !valid() || busy.get()
+                        >
+                            "Create"
+                        </button>
+                    </div>
+                </form>
+            </div>
+        </div>
+    }
+}
