@@ -1,14 +1,18 @@
 //! Triggers other than HTTP routes (those are served by [`crate::server::data`]): the loops
-//! that call a deployment's functions on a schedule or for messages. They run for the active
-//! version of each VMS only, and stop when it is replaced or unloaded.
+//! that call a deployment's functions on a schedule or for messages, and the gRPC methods.
+//! Cron and MQ triggers run for the active version of each VMS only, and stop when it is
+//! replaced or unloaded; gRPC methods are routed like HTTP routes, through the routing table.
 //!
 //! | kind | status |
 //! |---|---|
+//! | http | [`crate::server::data`]: routes, input validation, error statuses |
 //! | cron | [`cron`]: time zones, overlap control, missed-run policy |
-//! | mq | not run by this engine yet: the deployment loads and a warning is logged |
+//! | mq (NATS JetStream) | [`mq`]: durable pull consumer, ack after success, nak with backoff, dead-letter subject, bounded concurrency |
+//! | mq (Redis Streams, AMQP) | not run by this engine yet: the deployment loads and a warning is logged |
 //! | grpc | not run by this engine yet: the deployment loads and a warning is logged |
 
 pub mod cron;
+pub mod mq;
 
 use std::sync::Arc;
 
@@ -16,7 +20,7 @@ use starweave_model::vms::Trigger;
 
 use crate::server::registry::Deployment;
 
-/// Starts the cron (and, later, MQ) triggers of a deployment that just became active.
+/// Starts the cron and MQ triggers of a deployment that just became active.
 pub fn start_triggers(deployment: &Arc<Deployment>) {
     for trigger in &deployment.model.triggers {
         match trigger {
@@ -33,6 +37,25 @@ pub fn start_triggers(deployment: &Arc<Deployment>) {
                     );
                 }
             }
+            Trigger::Mq(mq) => match mq::start(deployment, mq) {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    vms = deployment.vms,
+                    version = deployment.version,
+                    function = mq.function,
+                    trigger = "mq",
+                    connector = mq.connector,
+                    "this engine runs subscriptions on NATS JetStream only; this one (Redis Streams or AMQP) does not run"
+                ),
+                Err(error) => tracing::error!(
+                    vms = deployment.vms,
+                    version = deployment.version,
+                    function = mq.function,
+                    trigger = "mq",
+                    error,
+                    "the subscription does not start"
+                ),
+            },
             other => tracing::warn!(
                 vms = deployment.vms,
                 version = deployment.version,

@@ -1,0 +1,689 @@
+//! MQ triggers: a function called for every message of a NATS JetStream subject.
+//!
+//! # The consumer
+//!
+//! Each (VMS, trigger) is a **durable pull consumer** named by the trigger's `durable` (else
+//! `<vms>-<function>`) on the trigger's `stream` (else the connector's), filtered to its
+//! `subject`, with explicit acknowledgements. It is created when missing; the stream too when
+//! the trigger says `create_stream: true` (file storage, capturing `subject` and the
+//! `dead_letter` subject). Every version of a VMS uses the same durable name, so a new version
+//! continues exactly where the previous one stopped: the server remembers what was
+//! acknowledged, and each message goes to one puller at a time.
+//!
+//! # A message
+//!
+//! The payload must be a JSON object: it is the function's input (plus the message's metadata
+//! under `metadata_field`, when set). The message is **acknowledged only after the function
+//! succeeded** (a double ack: the engine waits for the server to confirm it). On failure it is
+//! nak'ed with a delay that grows with each delivery (the trigger's `backoff`, default 1 s
+//! doubling up to 60 s). At the `max_deliveries`-th failed delivery (default 5), or at once for
+//! failures retrying cannot fix (a payload that is not a JSON object, an input the function
+//! refuses), it is published to the `dead_letter` subject with headers saying why
+//! (`Starweave-Error`, `Starweave-Error-Code`, `Starweave-Deliveries`, `Starweave-Subject`,
+//! `Starweave-Stream-Sequence`, `Starweave-Vms`, `Starweave-Version`, `Starweave-Function`,
+//! plus the original headers) and then terminated (`+TERM`), so the server stops
+//! redelivering it. Without a `dead_letter` subject such a message is logged and terminated.
+//! When publishing the dead letter fails, the message is nak'ed and tried again later, so a
+//! message leaves the queue only once it was handled or dead-lettered.
+//!
+//! # Concurrency, fetching and stopping
+//!
+//! At most `max_concurrency` messages (default 8) are handled at once per engine. The loop
+//! asks the server for as many messages as it has free slots (a pull request expiring after
+//! one second), so no message waits in the engine's memory while its `ack_wait` runs; the
+//! consumer's `ack_wait` is the function's deadline plus 30 s. Processing goes through the
+//! deployment's own concurrency limit, like HTTP requests.
+//!
+//! The subscription runs for the active version only. When the version is replaced or
+//! unloaded it finishes the pull request it has open (at most a second), stops fetching, and
+//! lets the messages it holds finish and be acknowledged: unloading drains them like HTTP
+//! requests. The NATS client reconnects by itself; while the server is away, pull requests
+//! time out and are repeated, acknowledgements that do not reach the server make the message
+//! come again (at-least-once delivery), and a consumer or stream that disappeared is looked up
+//! (or created) again.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::{self, stream};
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+use starweave_model::vms::Connector;
+use starweave_model::vms::connector::{Backoff, MqBroker};
+use starweave_model::vms::trigger::MqTrigger;
+use tokio::sync::{Semaphore, watch};
+
+use crate::run::ErrorKind;
+use crate::server::registry::{Deployment, InvokeError, LogLevel};
+
+/// Messages handled at once when the trigger does not say.
+pub const DEFAULT_CONCURRENCY: u32 = 8;
+/// Deliveries before dead-lettering when the trigger does not say.
+pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
+/// How long one pull request waits for messages.
+const PULL_EXPIRY: Duration = Duration::from_secs(1);
+
+/// A subscription's settings, resolved from the trigger, its connector and the deployment.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// The function called.
+    pub function: String,
+    /// The NATS URL.
+    pub url: String,
+    /// The stream name.
+    pub stream: String,
+    /// Create the stream when missing.
+    pub create_stream: bool,
+    /// The filter subject.
+    pub subject: String,
+    /// The durable consumer name.
+    pub durable: String,
+    /// Messages at once.
+    pub concurrency: u32,
+    /// Deliveries before dead-lettering.
+    pub max_deliveries: u32,
+    /// Redelivery delays.
+    pub backoff: Backoff,
+    /// The dead-letter subject.
+    pub dead_letter: Option<String>,
+    /// The input field receiving the metadata.
+    pub metadata_field: Option<String>,
+    /// The consumer's ack wait.
+    pub ack_wait: Duration,
+}
+
+/// The delay before redelivering a message that failed on its `delivered`-th delivery.
+pub fn redelivery_delay(backoff: &Backoff, delivered: u32) -> Duration {
+    let multiplier = backoff.multiplier.unwrap_or(2.0).max(1.0);
+    let exponent = delivered.saturating_sub(1).min(64) as i32;
+    let ms = backoff.initial_ms as f64 * multiplier.powi(exponent);
+    let capped = match backoff.max_ms {
+        Some(max) => ms.min(max as f64),
+        None => ms.min(3_600_000.0),
+    };
+    Duration::from_millis(capped.max(0.0) as u64)
+}
+
+/// A durable name NATS accepts: no `.`, `*`, `>` or whitespace.
+fn durable_name(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == '.' || c == '*' || c == '>' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Resolves a trigger against its deployment; the error says what is missing. `Ok(None)`
+/// for brokers whose subscriptions this engine does not run (the caller warns).
+pub fn subscription(
+    deployment: &Deployment,
+    trigger: &MqTrigger,
+) -> Result<Option<Subscription>, String> {
+    let connector = match deployment.model.connectors.get(&trigger.connector) {
+        Some(Connector::Mq(connector)) => connector,
+        Some(_) => {
+            return Err(format!(
+                "connector `{}` is not an mq connector",
+                trigger.connector
+            ));
+        }
+        None => return Err(format!("there is no connector `{}`", trigger.connector)),
+    };
+    if connector.broker != MqBroker::Nats {
+        return Ok(None);
+    }
+    if !deployment.model.functions.contains_key(&trigger.function) {
+        return Err(format!("there is no function `{}`", trigger.function));
+    }
+    let url = deployment
+        .env
+        .get(&connector.url_env)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "env var {} (the URL of connector `{}`) is not set",
+                connector.url_env, trigger.connector
+            )
+        })?
+        .clone();
+    let stream = trigger
+        .stream
+        .clone()
+        .or_else(|| connector.stream.clone())
+        .ok_or_else(|| {
+            format!(
+                "no stream: set `stream` on the trigger or on connector `{}`",
+                trigger.connector
+            )
+        })?;
+    if trigger.subject.is_empty() {
+        return Err("the subject is empty".into());
+    }
+    let durable = durable_name(
+        trigger
+            .durable
+            .as_deref()
+            .unwrap_or(&format!("{}-{}", deployment.vms, trigger.function)),
+    );
+    let timeout = deployment.timeout_of(&trigger.function);
+    Ok(Some(Subscription {
+        function: trigger.function.clone(),
+        url,
+        stream,
+        create_stream: trigger.create_stream,
+        subject: trigger.subject.clone(),
+        durable,
+        concurrency: trigger
+            .max_concurrency
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .max(1),
+        max_deliveries: trigger
+            .max_deliveries
+            .unwrap_or(DEFAULT_MAX_DELIVERIES)
+            .max(1),
+        backoff: trigger.backoff.clone().unwrap_or(Backoff {
+            initial_ms: 1000,
+            max_ms: Some(60_000),
+            multiplier: Some(2.0),
+        }),
+        dead_letter: trigger.dead_letter.clone().filter(|s| !s.is_empty()),
+        metadata_field: trigger.metadata_field.clone().filter(|s| !s.is_empty()),
+        ack_wait: timeout + Duration::from_secs(30),
+    }))
+}
+
+/// Signals the loop to stop when dropped: the deployment aborts this guard's task when the
+/// version stops being active, and the loop then ends gracefully instead of being cut off
+/// with messages in its hands.
+struct StopOnDrop(watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Starts a deployment's MQ trigger. `Ok(false)` when the broker's subscriptions are not run
+/// by this engine.
+pub fn start(deployment: &Arc<Deployment>, trigger: &MqTrigger) -> Result<bool, String> {
+    let Some(subscription) = subscription(deployment, trigger)? else {
+        return Ok(false);
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let guard = tokio::spawn(async move {
+        let _stop = StopOnDrop(stop_tx);
+        std::future::pending::<()>().await;
+    });
+    deployment.add_background(guard.abort_handle());
+    tokio::spawn(run_subscription(
+        Arc::downgrade(deployment),
+        subscription,
+        stop_rx,
+    ));
+    Ok(true)
+}
+
+fn log_error(deployment: &Weak<Deployment>, subscription: &Subscription, what: &str, error: &str) {
+    if let Some(d) = deployment.upgrade() {
+        tracing::error!(
+            vms = d.vms,
+            version = d.version,
+            function = subscription.function,
+            trigger = "mq",
+            stream = subscription.stream,
+            durable = subscription.durable,
+            error,
+            "{what}"
+        );
+    }
+}
+
+/// Connects and finds (or creates) the stream and the consumer.
+async fn connect(
+    subscription: &Subscription,
+) -> Result<(async_nats::Client, jetstream::Context, PullConsumer), String> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(subscription.url.as_str())
+        .await
+        .map_err(|e| format!("cannot connect to NATS: {e}"))?;
+    let context = jetstream::new(client.clone());
+    let consumer = consumer(&context, subscription).await?;
+    Ok((client, context, consumer))
+}
+
+async fn consumer(
+    context: &jetstream::Context,
+    subscription: &Subscription,
+) -> Result<PullConsumer, String> {
+    let stream = if subscription.create_stream {
+        let mut subjects = vec![subscription.subject.clone()];
+        subjects.extend(subscription.dead_letter.clone());
+        context
+            .get_or_create_stream(stream::Config {
+                name: subscription.stream.clone(),
+                subjects,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("cannot create stream {}: {e}", subscription.stream))?
+    } else {
+        context
+            .get_stream(&subscription.stream)
+            .await
+            .map_err(|e| format!("stream {} is not usable: {e}", subscription.stream))?
+    };
+    stream
+        .get_or_create_consumer(
+            &subscription.durable,
+            pull::Config {
+                durable_name: Some(subscription.durable.clone()),
+                filter_subject: subscription.subject.clone(),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: subscription.ack_wait,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot create consumer {} on stream {}: {e}",
+                subscription.durable, subscription.stream
+            )
+        })
+}
+
+/// The fetch loop of one subscription: see the module docs.
+async fn run_subscription(
+    deployment: Weak<Deployment>,
+    subscription: Subscription,
+    mut stop: watch::Receiver<bool>,
+) {
+    let subscription = Arc::new(subscription);
+    let slots = Arc::new(Semaphore::new(subscription.concurrency as usize));
+    let mut failures: u32 = 0;
+    let retry_wait = |failures: u32| Duration::from_millis((200u64 << failures.min(5)).min(5_000));
+    // Connect, retrying until it works or the trigger stops.
+    let (client, context, mut consumer) = loop {
+        if *stop.borrow() {
+            return;
+        }
+        match connect(&subscription).await {
+            Ok(connected) => break connected,
+            Err(error) => {
+                log_error(
+                    &deployment,
+                    &subscription,
+                    "the subscription cannot start",
+                    &error,
+                );
+                failures += 1;
+                let _ = tokio::time::timeout(retry_wait(failures), stop.changed()).await;
+            }
+        }
+    };
+    failures = 0;
+    if let Some(d) = deployment.upgrade()
+        && d.logs(LogLevel::Info)
+    {
+        tracing::info!(
+            vms = d.vms,
+            version = d.version,
+            function = subscription.function,
+            trigger = "mq",
+            stream = subscription.stream,
+            durable = subscription.durable,
+            subject = subscription.subject,
+            "subscribed"
+        );
+    }
+    while !*stop.borrow() {
+        // Wait for a free slot (or the stop signal), then ask for as many messages as slots.
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let wanted = 1 + slots.available_permits();
+        let Some(alive) = deployment.upgrade() else {
+            break;
+        };
+        // Held while the pull request is open: unloading waits for it (a second at most).
+        let fetching = alive.enter();
+        drop(alive);
+        let batch = consumer
+            .batch()
+            .max_messages(wanted)
+            .expires(PULL_EXPIRY)
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                drop((first, fetching));
+                failures += 1;
+                log_error(
+                    &deployment,
+                    &subscription,
+                    "cannot fetch messages",
+                    &error.to_string(),
+                );
+                let _ = tokio::time::timeout(retry_wait(failures), stop.changed()).await;
+                continue;
+            }
+        };
+        let mut first = Some(first);
+        let mut broken = false;
+        while let Some(item) = batch.next().await {
+            match item {
+                Ok(message) => {
+                    let permit = match first.take() {
+                        Some(permit) => permit,
+                        None => match slots.clone().acquire_owned().await {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                    };
+                    let Some(alive) = deployment.upgrade() else {
+                        // Unloaded under our feet: give the message back at once.
+                        let _ = message.ack_with(AckKind::Nak(None)).await;
+                        continue;
+                    };
+                    let subscription = subscription.clone();
+                    let context = context.clone();
+                    tokio::spawn(async move {
+                        let _in_flight = alive.enter();
+                        handle(&alive, &subscription, &context, message).await;
+                        drop(permit);
+                    });
+                }
+                Err(error) => {
+                    broken = true;
+                    log_error(
+                        &deployment,
+                        &subscription,
+                        "the pull request failed",
+                        &error.to_string(),
+                    );
+                }
+            }
+        }
+        drop(fetching);
+        if broken {
+            // The consumer may be gone (a server restarted without its state): look it up.
+            failures += 1;
+            let _ = tokio::time::timeout(retry_wait(failures), stop.changed()).await;
+            match consumer_again(&context, &subscription).await {
+                Ok(found) => consumer = found,
+                Err(error) => log_error(&deployment, &subscription, "consumer lookup", &error),
+            }
+        } else {
+            failures = 0;
+        }
+    }
+    // Stopped: wait for the messages in hand, then close the connection.
+    let _ = slots.acquire_many(subscription.concurrency).await;
+    drop(client);
+}
+
+async fn consumer_again(
+    context: &jetstream::Context,
+    subscription: &Subscription,
+) -> Result<PullConsumer, String> {
+    consumer(context, subscription).await
+}
+
+/// What became of a message.
+enum Outcome {
+    Done,
+    Retry(String),
+    DeadLetter { code: String, error: String },
+}
+
+/// The function's input for a message: its JSON object payload, plus metadata.
+fn message_input(
+    subscription: &Subscription,
+    message: &jetstream::Message,
+    delivered: u32,
+    stream_name: &str,
+    sequence: u64,
+) -> Result<Value, String> {
+    let mut input = match serde_json::from_slice::<Value>(&message.payload) {
+        Ok(Value::Object(map)) => map,
+        Ok(other) => {
+            return Err(format!(
+                "the payload is JSON but not an object ({})",
+                match other {
+                    Value::Null => "null",
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    Value::String(_) => "a string",
+                    Value::Array(_) => "an array",
+                    Value::Object(_) => "an object",
+                }
+            ));
+        }
+        Err(error) => return Err(format!("the payload is not JSON: {error}")),
+    };
+    if let Some(field) = &subscription.metadata_field {
+        let mut headers = Map::new();
+        if let Some(map) = &message.headers {
+            for (name, values) in map.iter() {
+                if let Some(value) = values.first() {
+                    headers.insert(name.to_string(), Value::String(value.to_string()));
+                }
+            }
+        }
+        input.insert(
+            field.clone(),
+            json!({
+                "subject": message.subject.as_str(),
+                "headers": headers,
+                "stream": stream_name,
+                "sequence": sequence,
+                "delivered": delivered,
+            }),
+        );
+    }
+    Ok(Value::Object(input))
+}
+
+async fn handle(
+    deployment: &Arc<Deployment>,
+    subscription: &Subscription,
+    context: &jetstream::Context,
+    message: jetstream::Message,
+) {
+    let (delivered, stream_name, sequence) = match message.info() {
+        Ok(info) => (
+            u32::try_from(info.delivered.max(1)).unwrap_or(u32::MAX),
+            info.stream.to_owned(),
+            info.stream_sequence,
+        ),
+        Err(_) => (1, subscription.stream.clone(), 0),
+    };
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let started = Instant::now();
+    let outcome = match message_input(subscription, &message, delivered, &stream_name, sequence) {
+        Err(error) => Outcome::DeadLetter {
+            code: "INVALID_PAYLOAD".into(),
+            error,
+        },
+        Ok(input) => match deployment.invoke(&subscription.function, input, None).await {
+            Ok(_) => Outcome::Done,
+            Err(InvokeError::Run(error))
+                if matches!(error.kind, ErrorKind::Input | ErrorKind::Compile) =>
+            {
+                Outcome::DeadLetter {
+                    code: error.code.clone(),
+                    error: error.message,
+                }
+            }
+            Err(error) => {
+                let (code, text) = match error {
+                    InvokeError::Run(e) => (e.code.clone(), e.to_string()),
+                    InvokeError::Panicked(m) => ("PANIC".to_owned(), format!("panic: {m}")),
+                    InvokeError::Overloaded => ("OVERLOADED".to_owned(), "overloaded".to_owned()),
+                    InvokeError::Abandoned => (
+                        "DEADLINE_EXCEEDED".to_owned(),
+                        "abandoned after its deadline".to_owned(),
+                    ),
+                };
+                if delivered >= subscription.max_deliveries {
+                    Outcome::DeadLetter { code, error: text }
+                } else {
+                    Outcome::Retry(text)
+                }
+            }
+        },
+    };
+    let elapsed = started.elapsed();
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let (vms, version, function) = (&deployment.vms, &deployment.version, &subscription.function);
+    let record = |status: &str| {
+        if let Some(metrics) = deployment.metrics.get(function) {
+            metrics.record("mq", status, Some(elapsed));
+        }
+    };
+    match outcome {
+        Outcome::Done => {
+            if let Err(error) = message.double_ack().await {
+                // The server will deliver it again: at-least-once.
+                record("ack_failed");
+                tracing::warn!(vms, version, function, trigger = "mq", trace_id, sequence, error = %error, "the acknowledgement did not reach the server; the message will come again");
+                return;
+            }
+            record("ok");
+            if deployment.logs(LogLevel::Info) {
+                tracing::info!(
+                    vms,
+                    version,
+                    function,
+                    trigger = "mq",
+                    trace_id,
+                    sequence,
+                    delivered,
+                    duration_ms,
+                    "message handled"
+                );
+            }
+        }
+        Outcome::Retry(error) => {
+            record("retry");
+            let delay = redelivery_delay(&subscription.backoff, delivered);
+            tracing::warn!(
+                vms,
+                version,
+                function,
+                trigger = "mq",
+                trace_id,
+                sequence,
+                delivered,
+                retry_in_ms = delay.as_millis() as u64,
+                error,
+                "the message failed; it will be redelivered"
+            );
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+        }
+        Outcome::DeadLetter { code, error } => {
+            let published = match &subscription.dead_letter {
+                Some(subject) => {
+                    let mut headers = message.headers.clone().unwrap_or_default();
+                    headers.insert("Starweave-Error", one_line(&error).as_str());
+                    headers.insert("Starweave-Error-Code", code.as_str());
+                    headers.insert("Starweave-Deliveries", delivered.to_string().as_str());
+                    headers.insert("Starweave-Subject", message.subject.as_str());
+                    headers.insert("Starweave-Stream-Sequence", sequence.to_string().as_str());
+                    headers.insert("Starweave-Vms", vms.as_str());
+                    headers.insert("Starweave-Version", version.as_str());
+                    headers.insert("Starweave-Function", function.as_str());
+                    let sent = async {
+                        context
+                            .publish_with_headers(subject.clone(), headers, message.payload.clone())
+                            .await?
+                            .await
+                            .map(|_| ())
+                            .map_err(async_nats::Error::from)
+                    }
+                    .await;
+                    sent.map_err(|e| e.to_string())
+                }
+                None => Ok(()),
+            };
+            match published {
+                Ok(()) => {
+                    record("dead_letter");
+                    tracing::error!(
+                        vms,
+                        version,
+                        function,
+                        trigger = "mq",
+                        trace_id,
+                        sequence,
+                        delivered,
+                        code,
+                        error,
+                        dead_letter = subscription
+                            .dead_letter
+                            .as_deref()
+                            .unwrap_or("(none: dropped)"),
+                        "the message failed for good"
+                    );
+                    let _ = message.double_ack_with(AckKind::Term).await;
+                }
+                Err(publish_error) => {
+                    record("retry");
+                    let delay = redelivery_delay(&subscription.backoff, delivered);
+                    tracing::error!(
+                        vms,
+                        version,
+                        function,
+                        trigger = "mq",
+                        trace_id,
+                        sequence,
+                        error = publish_error,
+                        "the dead letter could not be published; the message will be redelivered"
+                    );
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                }
+            }
+        }
+    }
+}
+
+/// Header values are one line.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redelivery_waits_grow_and_stop_at_the_cap() {
+        let backoff = Backoff {
+            initial_ms: 100,
+            max_ms: Some(1000),
+            multiplier: Some(3.0),
+        };
+        let waits: Vec<u64> = (1..=5)
+            .map(|d| redelivery_delay(&backoff, d).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [100, 300, 900, 1000, 1000]);
+    }
+
+    #[test]
+    fn durable_names_lose_the_characters_nats_refuses() {
+        assert_eq!(durable_name("shop-on.order *>"), "shop-on_order___");
+    }
+}
