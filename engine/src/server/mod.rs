@@ -6,6 +6,8 @@
 //! * **Data plane** (`--listen`, default `127.0.0.1:8080`): trigger traffic, see [`data`].
 //! * **Admin** (`--admin-listen`, default `127.0.0.1:8081`): `/admin/…` with a bearer token,
 //!   plus open `/healthz`, `/readyz`, `/metrics`; see [`admin`].
+//! * **gRPC** (`--grpc-listen`, off by default): the `grpc` triggers of the active versions,
+//!   unary methods over HTTP/2 without TLS; see [`crate::triggers::grpc`].
 //!
 //! # Ingress: how a request finds its VMS
 //!
@@ -135,6 +137,9 @@ pub struct ServerConfig {
     /// Address of the data plane (trigger traffic).
     #[arg(long, env = "STARWEAVE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address of the gRPC port serving `grpc` triggers (HTTP/2 without TLS); none when absent.
+    #[arg(long, env = "STARWEAVE_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
     /// Address of the admin API, probes and metrics.
     #[arg(long, env = "STARWEAVE_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
     pub admin_listen: SocketAddr,
@@ -269,6 +274,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let data_listener = TcpListener::bind(config.listen).await?;
     let admin_listener = TcpListener::bind(config.admin_listen).await?;
+    let grpc_listener = match config.grpc_listen {
+        Some(address) => Some(TcpListener::bind(address).await?),
+        None => None,
+    };
     let server = Arc::new(Server::new(
         config.engine_options(),
         Some(config.admin_token.clone()),
@@ -314,13 +323,25 @@ pub async fn run(
     };
     let data = axum::serve(data_listener, data::router(server.clone()))
         .with_graceful_shutdown(wait(stopped.clone()));
+    let stopped_grpc = stopped.clone();
     let admin = axum::serve(admin_listener, admin::router(server.clone()))
         .with_graceful_shutdown(wait(stopped));
-    let (data, admin) = tokio::join!(data.into_future(), admin.into_future());
+    let grpc = async {
+        match grpc_listener {
+            Some(listener) => {
+                tracing::info!(grpc = %listener.local_addr()?, "gRPC port listening");
+                axum::serve(listener, crate::triggers::grpc::router(server.clone()))
+                    .with_graceful_shutdown(wait(stopped_grpc))
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    let (data, admin, grpc) = tokio::join!(data.into_future(), admin.into_future(), grpc);
     loader.abort();
     server.registry.undeploy_all().await;
     tracing::info!("engine stopped");
-    data.and(admin)
+    data.and(admin).and(grpc)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight

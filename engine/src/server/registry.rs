@@ -206,6 +206,8 @@ pub struct Deployment {
     pub model: Vms,
     /// HTTP routes, most specific first.
     pub routes: Vec<HttpRoute>,
+    /// gRPC methods served (see [`crate::triggers::grpc`]).
+    pub grpc_routes: Vec<crate::triggers::grpc::GrpcRoute>,
     /// The OpenAPI 3.1 document of the HTTP routes, serialised.
     pub openapi: Vec<u8>,
     /// Env values (declared defaults included).
@@ -848,6 +850,8 @@ fn build(
             ),
         }
     }
+    let (grpc_routes, grpc_problems) = crate::triggers::grpc::compile_routes(&vms);
+    diagnostics.extend(grpc_problems);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(DeployError::Invalid(diagnostics));
     }
@@ -864,6 +868,7 @@ fn build(
         program: compiled.program,
         model: vms,
         routes,
+        grpc_routes,
         openapi,
         env,
         connectors,

@@ -9,9 +9,10 @@
 //! | cron | [`cron`]: time zones, overlap control, missed-run policy |
 //! | mq (NATS JetStream) | [`mq`]: durable pull consumer, ack after success, nak with backoff, dead-letter subject, bounded concurrency |
 //! | mq (Redis Streams, AMQP) | not run by this engine yet: the deployment loads and a warning is logged |
-//! | grpc | not run by this engine yet: the deployment loads and a warning is logged |
+//! | grpc | [`grpc`]: unary methods from a descriptor set on the gRPC port (`--grpc-listen`), routed through the routing table, errors as status codes |
 
 pub mod cron;
+pub mod grpc;
 pub mod mq;
 
 use std::sync::Arc;
@@ -24,7 +25,8 @@ use crate::server::registry::Deployment;
 pub fn start_triggers(deployment: &Arc<Deployment>) {
     for trigger in &deployment.model.triggers {
         match trigger {
-            Trigger::Http(_) => {}
+            // gRPC methods are routed through the routing table, like HTTP routes.
+            Trigger::Http(_) | Trigger::Grpc(_) => {}
             Trigger::Cron(cron) => {
                 if let Err(error) = cron::start(deployment, cron) {
                     tracing::error!(
@@ -56,13 +58,6 @@ pub fn start_triggers(deployment: &Arc<Deployment>) {
                     "the subscription does not start"
                 ),
             },
-            other => tracing::warn!(
-                vms = deployment.vms,
-                version = deployment.version,
-                function = other.function(),
-                trigger = other.kind().as_str(),
-                "this engine does not run this kind of trigger yet"
-            ),
         }
     }
 }
