@@ -98,6 +98,25 @@ async fn request<T: DeserializeOwned>(
     path: &str,
     body: Option<&Value>,
 ) -> ApiResult<T> {
+    let (status, text) = send(method, path, body).await?;
+    if (200..300).contains(&status) {
+        let text = if text.trim().is_empty() {
+            "null"
+        } else {
+            &text
+        };
+        return serde_json::from_str(text).map_err(|e| ApiError {
+            status,
+            code: "decode".into(),
+            message: format!("unexpected answer from {method} {path}: {e}"),
+            details: Value::Null,
+        });
+    }
+    Err(error_of(method, path, status, &text))
+}
+
+/// Sends a request; the status and the body text, whatever the status.
+async fn send(method: &str, path: &str, body: Option<&Value>) -> ApiResult<(u16, String)> {
     let window = web_sys::window().ok_or_else(|| ApiError::transport("network", "no window"))?;
     let init = web_sys::RequestInit::new();
     init.set_method(method);
@@ -127,27 +146,18 @@ async fn request<T: DeserializeOwned>(
             .unwrap_or_default(),
         Err(_) => String::new(),
     };
-    if (200..300).contains(&status) {
-        let text = if text.trim().is_empty() {
-            "null"
-        } else {
-            &text
-        };
-        return serde_json::from_str(text).map_err(|e| ApiError {
-            status,
-            code: "decode".into(),
-            message: format!("unexpected answer from {method} {path}: {e}"),
-            details: Value::Null,
-        });
-    }
-    match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => Err(ApiError {
+    Ok((status, text))
+}
+
+fn error_of(method: &str, path: &str, status: u16, text: &str) -> ApiError {
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(body) => ApiError {
             status,
             code: body.error.code,
             message: body.error.message,
             details: body.error.details,
-        }),
-        Err(_) => Err(ApiError {
+        },
+        Err(_) => ApiError {
             status,
             code: format!("http_{status}"),
             message: if text.is_empty() {
@@ -156,7 +166,7 @@ async fn request<T: DeserializeOwned>(
                 text.chars().take(300).collect()
             },
             details: Value::Null,
-        }),
+        },
     }
 }
 
@@ -669,17 +679,21 @@ pub async fn expressions() -> ApiResult<Vec<BuiltinInfo>> {
 
 /// `GET /reference/ctx?vms=`: a TypeScript declaration of `ctx`.
 pub async fn ctx_declaration(vms: &str) -> ApiResult<String> {
-    let v: Value = get(&format!("/reference/ctx?vms={}", encode(vms))).await?;
-    match v {
-        Value::String(s) => Ok(s),
-        Value::Object(o) => Ok(o
+    let path = format!("/reference/ctx?vms={}", encode(vms));
+    let (status, text) = send("GET", &path, None).await?;
+    if !(200..300).contains(&status) {
+        return Err(error_of("GET", &path, status, &text));
+    }
+    // Plain TypeScript; tolerate a JSON string or `{ "dts": … }` too.
+    Ok(match serde_json::from_str::<Value>(&text) {
+        Ok(Value::String(s)) => s,
+        Ok(Value::Object(o)) => o
             .get("dts")
-            .or_else(|| o.get("declaration"))
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_owned()),
-        _ => Ok(String::new()),
-    }
+            .to_owned(),
+        _ => text,
+    })
 }
 
 /// `POST /vms/{vms}/connectors/{name}/import-openapi`.
