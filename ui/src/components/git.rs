@@ -37,6 +37,13 @@ pub fn GitPanel() -> impl IntoView {
             }
         });
     };
+    // Another VMS: forget what was shown for the previous one.
+    Effect::new(move |_| {
+        state.current.track();
+        diff.set(None);
+        feedback.set(None);
+        status.set(None);
+    });
     // Refresh when the panel opens, the VMS changes, or a save lands.
     Effect::new(move |_| {
         state.current.track();
