@@ -28,6 +28,7 @@ use crate::compile::{Body, Program};
 use crate::connectors::{ConnectorError, ConnectorRequest, Connectors, TransactionId};
 use crate::mocks::Mocks;
 use crate::run::{DEFAULT_TIMEOUT, ErrorKind, RunConfig, RunError, RunOutcome};
+use crate::script::rhai::RhaiAst;
 use crate::script::{
     BoxFuture, CallError, ConnectorCall, FunctionContext, RunControl, ScriptError, ScriptErrorKind,
 };
@@ -255,20 +256,7 @@ impl Runtime {
         result: Option<&Value>,
     ) -> Result<Value, RunError> {
         match expr {
-            Expr::Rhai(ast) => {
-                let rhai = &self.program.scripting.rhai;
-                let value = match result {
-                    None => {
-                        scope.with_visible(|vars| rhai.eval_expression(ast, vars, &self.control))
-                    }
-                    Some(result) => {
-                        let mut vars = scope.visible();
-                        vars.insert("result".to_owned(), result.clone());
-                        rhai.eval_expression(ast, &vars, &self.control)
-                    }
-                };
-                value.map_err(|e| self.script_error(e))
-            }
+            Expr::Rhai(ast) => self.eval_rhai(ast, scope, result),
             Expr::JavaScript(source) => {
                 let mut vars = scope.visible();
                 if let Some(result) = result {
@@ -280,6 +268,19 @@ impl Runtime {
                     .map_err(|e| self.script_error(e))
             }
         }
+    }
+
+    fn eval_rhai(
+        &self,
+        ast: &RhaiAst,
+        scope: &VarScope,
+        result: Option<&Value>,
+    ) -> Result<Value, RunError> {
+        let rhai = &self.program.scripting.rhai;
+        let extra = result.map(|result| ("result", result));
+        scope
+            .with_visible(|vars| rhai.eval_expression_with(ast, vars, extra, &self.control))
+            .map_err(|e| self.script_error(e))
     }
 
     /// Evaluates a condition: `true`, or `false`/`null`; anything else is an error.

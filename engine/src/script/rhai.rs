@@ -77,6 +77,139 @@ pub struct RhaiAst {
     /// code can read. Only those are converted into the scope, so a run with large
     /// variables pays for the ones an expression names, not for all of them.
     names: Arc<[String]>,
+    /// Set for expressions that need no interpreter: see [`Shortcut`].
+    shortcut: Option<Arc<Shortcut>>,
+}
+
+/// An expression simple enough to answer without Rhai. Most IO mappings and connector
+/// templates are of this kind (`id`, `result.orders`, `input.limit`, `true`), and building a
+/// Rhai scope for them cost more than everything else the mapping does.
+#[derive(Debug)]
+enum Shortcut {
+    /// A variable and properties, `result.orders`: the value is copied as it is, numbers
+    /// included (Rhai would turn a whole float such as `2.0` into `2`; a path does not).
+    /// Whatever a path cannot answer the way Rhai would (an unknown variable, a property of
+    /// something that is not a map, a missing property followed further) is left to Rhai, so
+    /// those errors read exactly as before.
+    Path(Box<[Box<str>]>),
+    /// `true`, `false`, a whole number or a string without escapes.
+    Literal(Value),
+}
+// A shortcut does no work worth a deadline check and makes no new data, so neither the
+// run's time budget nor the output size limit applies to it.
+
+/// Words that read like a variable but are not one in Rhai.
+const RHAI_RESERVED: &[&str] = &[
+    "true",
+    "false",
+    "this",
+    "let",
+    "const",
+    "if",
+    "else",
+    "switch",
+    "do",
+    "while",
+    "loop",
+    "until",
+    "for",
+    "in",
+    "continue",
+    "break",
+    "return",
+    "throw",
+    "try",
+    "catch",
+    "fn",
+    "private",
+    "import",
+    "export",
+    "as",
+    "global",
+    "Fn",
+    "call",
+    "curry",
+    "print",
+    "debug",
+    "type_of",
+    "eval",
+    "is_def_var",
+    "is_def_fn",
+    "is_shared",
+    "_",
+];
+
+impl Shortcut {
+    /// The shortcut for `source`, an expression Rhai compiled, if it has one.
+    fn of(source: &str) -> Option<Self> {
+        match source {
+            "true" => return Some(Shortcut::Literal(Value::Bool(true))),
+            "false" => return Some(Shortcut::Literal(Value::Bool(false))),
+            _ => {}
+        }
+        let digits = source.strip_prefix('-').unwrap_or(source);
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'))
+        {
+            return source
+                .parse::<i64>()
+                .ok()
+                .map(|n| Shortcut::Literal(Value::from(n)));
+        }
+        if let Some(text) = source
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+        {
+            return (!text.contains(['"', '\\', '\n', '\r']))
+                .then(|| Shortcut::Literal(Value::String(text.to_owned())));
+        }
+        let is_name = |word: &str| {
+            let mut bytes = word.bytes();
+            bytes
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !RHAI_RESERVED.contains(&word)
+        };
+        source
+            .split('.')
+            .all(is_name)
+            .then(|| Shortcut::Path(source.split('.').map(Box::from).collect()))
+    }
+
+    /// The value, or `None` to let Rhai evaluate.
+    fn eval(&self, vars: &Map<String, Value>, extra: Option<(&str, &Value)>) -> Option<Value> {
+        match self {
+            Shortcut::Literal(value) => Some(value.clone()),
+            Shortcut::Path(path) => {
+                let (name, properties) = path.split_first()?;
+                let root = match extra {
+                    Some((extra_name, value)) if extra_name == &**name => value,
+                    _ => vars.get(&**name)?,
+                };
+                walk(root, properties)
+            }
+        }
+    }
+}
+
+/// Follows `properties` from `value` as a Rhai property access does: a property a map lacks
+/// is `null` when it is the last one. `None` when a step is not a map or a missing property
+/// is followed further (Rhai decides those).
+fn walk(value: &Value, properties: &[Box<str>]) -> Option<Value> {
+    let mut current = value;
+    for (i, property) in properties.iter().enumerate() {
+        let Value::Object(map) = current else {
+            return None;
+        };
+        match map.get(&**property) {
+            Some(next) => current = next,
+            None if i + 1 == properties.len() => return Some(Value::Null),
+            None => return None,
+        }
+    }
+    Some(current.clone())
 }
 
 /// The identifier-like words of `source` (strings and comments included, so interpolated
@@ -230,6 +363,7 @@ impl RhaiEngine {
             .map(|ast| RhaiAst {
                 ast: Arc::new(ast),
                 names: identifiers(source),
+                shortcut: Shortcut::of(source.trim()).map(Arc::new),
             })
             .map_err(|err| compile_error(err.into()))
     }
@@ -241,6 +375,7 @@ impl RhaiEngine {
             .map(|ast| RhaiAst {
                 ast: Arc::new(ast),
                 names: identifiers(source),
+                shortcut: None,
             })
             .map_err(|err| compile_error(err.into()))
     }
@@ -252,8 +387,30 @@ impl RhaiEngine {
         vars: &Map<String, Value>,
         control: &RunControl,
     ) -> Result<Value, ScriptError> {
+        self.eval_expression_with(ast, vars, None, control)
+    }
+
+    /// [`Self::eval_expression`] with one more variable, `extra`, shadowing any variable of
+    /// `vars` with its name (output mappings see the call's `result` this way, without a
+    /// copy of every variable).
+    pub fn eval_expression_with(
+        &self,
+        ast: &RhaiAst,
+        vars: &Map<String, Value>,
+        extra: Option<(&str, &Value)>,
+        control: &RunControl,
+    ) -> Result<Value, ScriptError> {
+        if let Some(value) = ast.shortcut.as_ref().and_then(|s| s.eval(vars, extra)) {
+            return Ok(value);
+        }
         let _run = CurrentRun::enter(control);
         let mut scope = scope_from(vars, &ast.names);
+        if let Some((name, value)) = extra
+            && ast.names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+        {
+            // Rhai looks variables up from the newest: this one shadows any older `name`.
+            scope.push_dynamic(name.to_owned(), json_to_dynamic(value));
+        }
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &ast.ast)
@@ -683,8 +840,16 @@ fn is_bpmn_error(value: &Dynamic) -> bool {
 }
 
 #[cfg(test)]
-mod identifier_tests {
-    use super::identifiers;
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn engine() -> RhaiEngine {
+        RhaiEngine::new(Library::default(), RhaiLimits::default())
+    }
 
     #[test]
     fn identifiers_cover_every_word_a_script_can_name() {
@@ -693,5 +858,129 @@ mod identifier_tests {
             assert!(names.binary_search(&name.to_owned()).is_ok(), "{name}");
         }
         assert!(names.binary_search(&"10".to_owned()).is_err());
+    }
+
+    fn shortcut_kind(source: &str) -> String {
+        match Shortcut::of(source) {
+            None => "rhai".into(),
+            Some(Shortcut::Path(path)) => format!("path {}", path.join("/")),
+            Some(Shortcut::Literal(value)) => format!("literal {value}"),
+        }
+    }
+
+    #[test]
+    fn plain_paths_and_literals_have_a_shortcut_and_nothing_else_does() {
+        assert_eq!(shortcut_kind("id"), "path id");
+        assert_eq!(shortcut_kind("result.orders"), "path result/orders");
+        assert_eq!(shortcut_kind("a_1._b.c"), "path a_1/_b/c");
+        assert_eq!(shortcut_kind("true"), "literal true");
+        assert_eq!(shortcut_kind("-42"), "literal -42");
+        assert_eq!(shortcut_kind("0"), "literal 0");
+        assert_eq!(shortcut_kind("\"gold\""), "literal \"gold\"");
+        for rhai in [
+            "a + 1",
+            "a.len()",
+            "a[0]",
+            "1_000",
+            "007",
+            "1.5",
+            "\"a\\nb\"",
+            "\"a\" + \"b\"",
+            "this",
+            "type_of",
+            "99999999999999999999",
+            "a == b",
+            "`x${a}`",
+            "a..b",
+            "a.",
+        ] {
+            assert_eq!(shortcut_kind(rhai), "rhai", "{rhai}");
+        }
+    }
+
+    #[test]
+    fn a_shortcut_sees_the_extra_variable_over_one_of_the_same_name() {
+        let engine = engine();
+        let ast = engine.compile_expression("result.x").expect("compiles");
+        let vars = json!({"result": {"x": 1}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let extra = json!({"x": 2});
+        let control = RunControl::with_timeout(Duration::from_secs(5));
+        let value = engine
+            .eval_expression_with(&ast, &vars, Some(("result", &extra)), &control)
+            .expect("evaluates");
+        assert_eq!(value, json!(2));
+        let mut slow = ast.clone();
+        slow.shortcut = None;
+        let value = engine
+            .eval_expression_with(&slow, &vars, Some(("result", &extra)), &control)
+            .expect("evaluates");
+        assert_eq!(value, json!(2));
+    }
+
+    mod shortcuts_agree_with_rhai {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// JSON without floats: Rhai turns whole floats into integers and a path copies
+        /// numbers as they are (documented on [`Shortcut::Path`]).
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                "[a-z ]{0,6}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    proptest::collection::btree_map("[abc]", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn a_path_with_a_shortcut_reads_what_rhai_reads(
+                vars in proptest::collection::btree_map("[ab]", value(), 0..3),
+                path in proptest::collection::vec("[abc]", 1..4),
+            ) {
+                let vars: Map<String, Value> = vars.into_iter().collect();
+                let engine = engine();
+                let source = path.join(".");
+                let fast = engine.compile_expression(&source).expect("a path compiles");
+                prop_assert!(fast.shortcut.is_some());
+                let mut slow = fast.clone();
+                slow.shortcut = None;
+                let control = RunControl::with_timeout(Duration::from_secs(5));
+                let fast_value = engine.eval_expression(&fast, &vars, &control);
+                let slow_value = engine.eval_expression(&slow, &vars, &control);
+                match (fast_value, slow_value) {
+                    (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                    (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => prop_assert!(false, "{source} over {vars:?}: {a:?} vs {b:?}"),
+                }
+            }
+
+            #[test]
+            fn a_literal_with_a_shortcut_is_what_rhai_makes_of_it(n in any::<i64>(), text in "[a-z A-Z0-9_%-]{0,12}") {
+                let engine = engine();
+                let control = RunControl::with_timeout(Duration::from_secs(5));
+                for source in [n.to_string(), format!("\"{text}\"")] {
+                    let fast = engine.compile_expression(&source).expect("compiles");
+                    prop_assert!(fast.shortcut.is_some(), "{source}");
+                    let mut slow = fast.clone();
+                    slow.shortcut = None;
+                    let empty = Map::new();
+                    prop_assert_eq!(
+                        engine.eval_expression(&fast, &empty, &control).ok(),
+                        engine.eval_expression(&slow, &empty, &control).ok()
+                    );
+                }
+            }
+        }
     }
 }
