@@ -30,9 +30,11 @@
 //!
 //! At most `max_concurrency` messages (default 8) are handled at once per engine. The loop
 //! asks the server for as many messages as it has free slots (a pull request expiring after
-//! one second), so no message waits in the engine's memory while its `ack_wait` runs; the
-//! consumer's `ack_wait` is the function's deadline plus 30 s. Processing goes through the
-//! deployment's own concurrency limit, like HTTP requests.
+//! one second), so no message waits in the engine's memory while its `ack_wait` runs. The
+//! consumer's `ack_wait` is 10 s and, while the function runs, the engine reports the message
+//! in progress (`+WPI`) every 3 s: a long run keeps its message, and a message lost in transit
+//! (a broker restart while it was being delivered) comes back within 10 s. Processing goes
+//! through the deployment's own concurrency limit, like HTTP requests.
 //!
 //! The subscription runs for the active version only. When the version is replaced or
 //! unloaded it finishes the pull request it has open (at most a second), stops fetching, and
@@ -64,6 +66,11 @@ pub const DEFAULT_CONCURRENCY: u32 = 8;
 pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
 /// How long one pull request waits for messages.
 const PULL_EXPIRY: Duration = Duration::from_secs(1);
+/// The consumer's ack wait: a delivered message not acknowledged (nor reported in progress)
+/// within it is delivered again.
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
+/// How often a message whose function still runs is reported in progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
 /// A subscription's settings, resolved from the trigger, its connector and the deployment.
 #[derive(Debug, Clone)]
@@ -171,7 +178,6 @@ pub fn subscription(
             .as_deref()
             .unwrap_or(&format!("{}-{}", deployment.vms, trigger.function)),
     );
-    let timeout = deployment.timeout_of(&trigger.function);
     Ok(Some(Subscription {
         function: trigger.function.clone(),
         url,
@@ -194,7 +200,7 @@ pub fn subscription(
         }),
         dead_letter: trigger.dead_letter.clone().filter(|s| !s.is_empty()),
         metadata_field: trigger.metadata_field.clone().filter(|s| !s.is_empty()),
-        ack_wait: timeout + Duration::from_secs(30),
+        ack_wait: ACK_WAIT,
     }))
 }
 
@@ -518,7 +524,9 @@ async fn handle(
             code: "INVALID_PAYLOAD".into(),
             error,
         },
-        Ok(input) => match deployment.invoke(&subscription.function, input, None).await {
+        Ok(input) => match invoke_reporting_progress(deployment, subscription, &message, input)
+            .await
+        {
             Ok(_) => Outcome::Done,
             Err(InvokeError::Run(error))
                 if matches!(error.kind, ErrorKind::Input | ErrorKind::Compile) =>
@@ -655,6 +663,27 @@ async fn handle(
                     );
                     let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 }
+            }
+        }
+    }
+}
+
+/// Runs the function, telling the server every few seconds that the message is in progress.
+async fn invoke_reporting_progress(
+    deployment: &Arc<Deployment>,
+    subscription: &Subscription,
+    message: &jetstream::Message,
+    input: Value,
+) -> Result<Value, InvokeError> {
+    let invoke = deployment.invoke(&subscription.function, input, None);
+    tokio::pin!(invoke);
+    let start = tokio::time::Instant::now() + PROGRESS_EVERY;
+    let mut ticker = tokio::time::interval_at(start, PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            result = &mut invoke => return result,
+            _ = ticker.tick() => {
+                let _ = message.ack_with(AckKind::Progress).await;
             }
         }
     }
