@@ -98,6 +98,26 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
+    /// Start the IDE: the web UI and the IDE API over a workspace of VMS Git repositories.
+    ///
+    /// Prints the URL to open. The workspace starts with the example VMS. Stops on Ctrl-C.
+    Up {
+        /// The address to listen on (loopback by default; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: std::net::SocketAddr,
+        /// The workspace folder [default: $XDG_DATA_HOME/starweave/workspace].
+        #[arg(long, env = "STARWEAVE_WORKSPACE")]
+        workspace: Option<PathBuf>,
+        /// Serve the UI from this built folder instead of the one embedded in the binary.
+        #[arg(long)]
+        ui_dir: Option<PathBuf>,
+        /// Require `Authorization: Bearer <TOKEN>` on every API call.
+        #[arg(long, env = "STARWEAVE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Open the IDE in the default browser.
+        #[arg(long)]
+        open: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -149,6 +169,19 @@ pub fn main() -> ExitCode {
         }),
         Command::Test { dir } => crate::run::cmd_test(&dir),
         Command::Dev { dir, port } => crate::dev::cmd_dev(crate::dev::DevArgs { dir, port }),
+        Command::Up {
+            listen,
+            workspace,
+            ui_dir,
+            token,
+            open,
+        } => crate::up::cmd_up(crate::up::UpArgs {
+            listen,
+            workspace,
+            ui_dir,
+            token,
+            open,
+        }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "starweave", &mut io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -194,7 +227,8 @@ fn diagnostics_for(path: &Path) -> Result<Vec<Diagnostic>> {
     })
 }
 
-fn vms_diagnostics(files: &VmsFiles) -> Vec<Diagnostic> {
+/// Every diagnostic of a VMS: reading, validation, and what only compiling finds.
+pub(crate) fn vms_diagnostics(files: &VmsFiles) -> Vec<Diagnostic> {
     let doc = vms::read_vms(files);
     let mut diags = doc.diagnostics.clone();
     diags.extend(validate::validate_vms(&doc));

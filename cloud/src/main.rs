@@ -7,7 +7,9 @@
 mod cli;
 mod dev;
 mod files;
+mod ide;
 mod run;
+mod up;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,206 @@
+//! `/vms/{vms}/files/{path}`: read, write and delete the text files of a VMS.
+//!
+//! Paths are checked before the file system is touched ([`super::paths`]). A write is saved
+//! even when its content is invalid, and answered with the diagnostics of the whole VMS.
+//! With an `etag` (a hash of the content the client last read), a write over a file that
+//! changed on disk since is refused with `409 conflict` and the current content, so neither
+//! side is lost. Writes go to a temporary file renamed over the old one: a crash never
+//! leaves half a file.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use starweave_model::Diagnostic;
+
+use super::error::{ApiError, ApiResult};
+use super::paths::resolve_inside;
+use super::{AppState, Json, Path, blocking};
+
+/// The etag of a content: the first 128 bits of its SHA-256, in hex.
+pub fn etag(content: &[u8]) -> String {
+    hex::encode(&Sha256::digest(content)[..16])
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct FileContent {
+    path: String,
+    content: String,
+    etag: String,
+}
+
+fn resolve(state: &AppState, vms: &str, path: &str) -> ApiResult<(PathBuf, PathBuf)> {
+    let dir = state.workspace().vms_dir(vms)?;
+    let file = resolve_inside(&dir, path)?;
+    Ok((dir, file))
+}
+
+pub(super) async fn read(
+    State(state): State<AppState>,
+    Path((vms, path)): Path<(String, String)>,
+) -> ApiResult<Json<FileContent>> {
+    super::paths::check_relative_path(&path)?;
+    let (_, file) = resolve(&state, &vms, &path)?;
+    blocking(move || {
+        let bytes = match std::fs::read(&file) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::NotFound(format!("no file `{path}` in `{vms}`")));
+            }
+            Err(err) if file.is_dir() => {
+                let _ = err;
+                return Err(ApiError::InvalidPath(format!("`{path}` is a folder")));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let etag = etag(&bytes);
+        let content = String::from_utf8(bytes).map_err(|_| {
+            ApiError::InvalidRequest(format!(
+                "`{path}` is not UTF-8 text; the IDE edits text files only"
+            ))
+        })?;
+        Ok(Json(FileContent {
+            path,
+            content,
+            etag,
+        }))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WriteRequest {
+    content: String,
+    #[serde(default)]
+    etag: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct WriteAnswer {
+    path: String,
+    etag: String,
+    diagnostics: Vec<Diagnostic>,
+}
+
+pub(super) async fn write(
+    State(state): State<AppState>,
+    Path((vms, path)): Path<(String, String)>,
+    Json(request): Json<WriteRequest>,
+) -> ApiResult<Json<WriteAnswer>> {
+    super::paths::check_relative_path(&path)?;
+    let (dir, file) = resolve(&state, &vms, &path)?;
+    if request.content.len() > super::BODY_LIMIT {
+        return Err(ApiError::TooLarge);
+    }
+    let guard = state.lock(&vms).await;
+    let new_etag = {
+        let path = path.clone();
+        blocking(move || {
+            if file.is_dir() {
+                return Err(ApiError::InvalidPath(format!("`{path}` is a folder")));
+            }
+            if let Some(expected) = &request.etag {
+                let current = match std::fs::read(&file) {
+                    Ok(bytes) => Some(bytes),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(err) => return Err(err.into()),
+                };
+                let current_etag = current.as_deref().map(etag);
+                if current_etag.as_deref() != Some(expected.as_str()) {
+                    return Err(ApiError::Conflict {
+                        message: format!(
+                            "`{path}` changed on disk since it was read; the current content is in `details.current`"
+                        ),
+                        details: Some(json!({
+                            "current": current.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                            "etag": current_etag,
+                        })),
+                    });
+                }
+            }
+            write_atomically(&file, request.content.as_bytes())?;
+            Ok(etag(request.content.as_bytes()))
+        })
+        .await?
+    };
+    drop(guard);
+    let (_, diagnostics) = super::vms::vms_diagnostics(dir, state.scripting()).await?;
+    Ok(Json(WriteAnswer {
+        path,
+        etag: new_etag,
+        diagnostics,
+    }))
+}
+
+/// Writes `bytes` to a temporary file next to `file`, then renames it over `file`.
+pub(super) fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let parent = file.parent().expect("a file inside the VMS has a parent");
+    std::fs::create_dir_all(parent)?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = parent.join(format!(".{name}.{}.swtmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut out = std::fs::File::create(&temporary)?;
+        out.write_all(bytes)?;
+        out.sync_all()?;
+        std::fs::rename(&temporary, file)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct DeleteAnswer {
+    diagnostics: Vec<Diagnostic>,
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path((vms, path)): Path<(String, String)>,
+) -> ApiResult<Json<DeleteAnswer>> {
+    super::paths::check_relative_path(&path)?;
+    let (dir, file) = resolve(&state, &vms, &path)?;
+    if path == "vms.yaml" {
+        return Err(ApiError::InvalidRequest(
+            "vms.yaml cannot be deleted: it makes the folder a VMS".into(),
+        ));
+    }
+    let guard = state.lock(&vms).await;
+    {
+        let dir = dir.clone();
+        blocking(move || {
+            match std::fs::symlink_metadata(&file) {
+                Ok(meta) if meta.is_dir() => {
+                    return Err(ApiError::InvalidPath(format!("`{path}` is a folder")));
+                }
+                Ok(_) => std::fs::remove_file(&file)?,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ApiError::NotFound(format!("no file `{path}` in `{vms}`")));
+                }
+                Err(err) => return Err(err.into()),
+            }
+            // Remove folders the deletion left empty, up to the VMS root.
+            let root = std::fs::canonicalize(&dir)?;
+            let mut parent = file.parent();
+            while let Some(p) = parent {
+                if p == root || !p.starts_with(&root) || std::fs::remove_dir(p).is_err() {
+                    break;
+                }
+                parent = p.parent();
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    drop(guard);
+    let (_, diagnostics) = super::vms::vms_diagnostics(dir, state.scripting()).await?;
+    Ok(Json(DeleteAnswer { diagnostics }))
+}

@@ -1,0 +1,866 @@
+//! Git on a VMS repository through libgit2 (`git2`): status, diff, commit, log, branches,
+//! pull and push. Every function here is blocking; handlers call them on the blocking pool.
+//!
+//! Nothing here stashes. Switching branches and pulling use libgit2's *safe* checkout and a
+//! check of the files a merge would touch, so uncommitted work is never overwritten: the
+//! operation is refused with the files in the way. A pull whose merge conflicts leaves the
+//! conflict markers in the files and the repository in the merging state; the next commit
+//! concludes the merge.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use git2::{
+    BranchType, CheckoutNotificationType, Cred, CredentialType, Delta, DiffOptions, ErrorClass,
+    ErrorCode, FetchOptions, IndexAddOption, MergeOptions, Oid, PushOptions, RemoteCallbacks,
+    Repository, RepositoryInitOptions, RepositoryState, Signature, Sort, Status, StatusOptions,
+    build::{CheckoutBuilder, RepoBuilder},
+};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiResult};
+
+/// The author and committer when Git's configuration names none.
+const DEFAULT_AUTHOR: (&str, &str) = ("Starweave IDE", "ide@localhost");
+
+/// Turns a libgit2 error from a local operation into an API error.
+fn local(err: git2::Error) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("git: {err}"))
+}
+
+/// Turns a libgit2 error from talking to a remote into an API error the user can act on.
+fn remote_error(err: git2::Error) -> ApiError {
+    ApiError::RemoteFailed(format!("the Git remote failed: {}", err.message()))
+}
+
+/// Opens the repository of a VMS.
+pub fn open(dir: &Path) -> ApiResult<Repository> {
+    Repository::open(dir).map_err(|err| {
+        if err.code() == ErrorCode::NotFound {
+            ApiError::InvalidRequest("this VMS folder is not a Git repository".into())
+        } else {
+            local(err)
+        }
+    })
+}
+
+fn signature(repo: &Repository) -> ApiResult<Signature<'static>> {
+    repo.signature()
+        .or_else(|_| Signature::now(DEFAULT_AUTHOR.0, DEFAULT_AUTHOR.1))
+        .map_err(local)
+}
+
+/// `git init` on branch `main`, then one commit of every file.
+pub fn init_with_commit(dir: &Path, message: &str) -> anyhow::Result<()> {
+    let mut options = RepositoryInitOptions::new();
+    options.initial_head("main");
+    let repo = Repository::init_opts(dir, &options)?;
+    let mut index = repo.index()?;
+    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let sig = repo
+        .signature()
+        .or_else(|_| Signature::now(DEFAULT_AUTHOR.0, DEFAULT_AUTHOR.1))?;
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[])?;
+    Ok(())
+}
+
+/// The current branch's short name (`HEAD` when detached, the unborn branch's name before
+/// the first commit).
+pub fn current_branch(repo: &Repository) -> String {
+    match repo.head() {
+        Ok(head) if head.is_branch() => head.shorthand().unwrap_or("HEAD").to_owned(),
+        Ok(_) => "HEAD".to_owned(),
+        Err(_) => repo
+            .find_reference("HEAD")
+            .ok()
+            .and_then(|r| r.symbolic_target().ok().flatten().map(str::to_owned))
+            .and_then(|t| t.strip_prefix("refs/heads/").map(str::to_owned))
+            .unwrap_or_else(|| "main".to_owned()),
+    }
+}
+
+/// One changed file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileStatus {
+    /// Relative path with `/`.
+    pub path: String,
+    /// `new`, `modified`, `deleted`, `renamed` or `conflicted`.
+    pub status: String,
+}
+
+/// `GET /git/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The current branch.
+    pub branch: String,
+    /// The commit HEAD points at (none before the first commit).
+    pub head: Option<String>,
+    /// The upstream branch, e.g. `origin/main`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// Commits on this branch that the upstream does not have.
+    pub ahead: usize,
+    /// Commits on the upstream that this branch does not have.
+    pub behind: usize,
+    /// Changed files, working tree and index against HEAD.
+    pub files: Vec<FileStatus>,
+}
+
+/// The changed files of the working tree (and index) against HEAD.
+pub fn changed_files(repo: &Repository) -> ApiResult<Vec<FileStatus>> {
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .renames_head_to_index(true);
+    let statuses = repo.statuses(Some(&mut options)).map_err(local)?;
+    let mut out = Vec::new();
+    for entry in statuses.iter() {
+        let s = entry.status();
+        let Ok(path) = entry.path() else { continue };
+        let status = if s.is_conflicted() {
+            "conflicted"
+        } else if s.intersects(Status::INDEX_RENAMED | Status::WT_RENAMED) {
+            "renamed"
+        } else if s.intersects(Status::WT_NEW | Status::INDEX_NEW) {
+            if s.intersects(Status::WT_DELETED) {
+                continue; // added to the index, then removed from disk: nothing changed
+            }
+            "new"
+        } else if s.intersects(Status::WT_DELETED | Status::INDEX_DELETED) {
+            "deleted"
+        } else if s.intersects(
+            Status::WT_MODIFIED
+                | Status::INDEX_MODIFIED
+                | Status::WT_TYPECHANGE
+                | Status::INDEX_TYPECHANGE,
+        ) {
+            "modified"
+        } else {
+            continue;
+        };
+        out.push(FileStatus {
+            path: path.to_owned(),
+            status: status.to_owned(),
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn upstream_of(repo: &Repository, branch: &str) -> Option<(String, Oid)> {
+    let local = repo.find_branch(branch, BranchType::Local).ok()?;
+    let upstream = local.upstream().ok()?;
+    let name = upstream.name().ok()??.to_owned();
+    let oid = upstream.get().target()?;
+    Some((name, oid))
+}
+
+/// `GET /git/status`.
+pub fn status(dir: &Path) -> ApiResult<StatusReport> {
+    let repo = open(dir)?;
+    let branch = current_branch(&repo);
+    let head = repo.head().ok().and_then(|h| h.target());
+    let upstream = upstream_of(&repo, &branch);
+    let (ahead, behind) = match (head, &upstream) {
+        (Some(h), Some((_, u))) => repo.graph_ahead_behind(h, *u).map_err(local)?,
+        _ => (0, 0),
+    };
+    Ok(StatusReport {
+        branch,
+        head: head.map(|h| h.to_string()),
+        upstream: upstream.map(|(name, _)| name),
+        ahead,
+        behind,
+        files: changed_files(&repo)?,
+    })
+}
+
+/// One line of a hunk.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffLine {
+    /// `context`, `add` or `remove`.
+    pub kind: &'static str,
+    /// The line's text without its line break.
+    pub text: String,
+    /// Its number in the old file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_line: Option<u32>,
+    /// Its number in the new file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_line: Option<u32>,
+}
+
+/// One hunk.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffHunk {
+    /// `@@ -a,b +c,d @@`.
+    pub header: String,
+    /// Its lines.
+    pub lines: Vec<DiffLine>,
+}
+
+/// One file's diff.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileDiff {
+    /// Relative path.
+    pub path: String,
+    /// As in [`FileStatus::status`].
+    pub status: &'static str,
+    /// Whether the file is binary (then it has no hunks).
+    pub binary: bool,
+    /// The hunks.
+    pub hunks: Vec<DiffHunk>,
+}
+
+/// `GET /git/diff`: the working tree against HEAD, optionally for one path.
+pub fn diff(dir: &Path, path: Option<&str>) -> ApiResult<Vec<FileDiff>> {
+    let repo = open(dir)?;
+    let head_tree = match repo.head() {
+        Ok(head) => Some(head.peel_to_tree().map_err(local)?),
+        Err(_) => None,
+    };
+    let mut options = DiffOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .show_untracked_content(true)
+        .context_lines(3);
+    if let Some(path) = path {
+        options.pathspec(path).disable_pathspec_match(true);
+    }
+    let diff = repo
+        .diff_tree_to_workdir_with_index(head_tree.as_ref(), Some(&mut options))
+        .map_err(local)?;
+    let mut files = Vec::new();
+    for (index, delta) in diff.deltas().enumerate() {
+        let status = match delta.status() {
+            Delta::Added | Delta::Untracked | Delta::Copied => "new",
+            Delta::Deleted => "deleted",
+            Delta::Renamed => "renamed",
+            Delta::Conflicted => "conflicted",
+            Delta::Modified | Delta::Typechange => "modified",
+            _ => continue,
+        };
+        let file_path = delta
+            .new_file()
+            .path()
+            .or_else(|| delta.old_file().path())
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
+        let patch = git2::Patch::from_diff(&diff, index).map_err(local)?;
+        let binary = delta.flags().is_binary() || patch.is_none();
+        let mut hunks = Vec::new();
+        if let Some(patch) = patch {
+            for h in 0..patch.num_hunks() {
+                let (hunk, line_count) = patch.hunk(h).map_err(local)?;
+                let header = String::from_utf8_lossy(hunk.header()).trim_end().to_owned();
+                let mut lines = Vec::with_capacity(line_count);
+                for l in 0..line_count {
+                    let line = patch.line_in_hunk(h, l).map_err(local)?;
+                    let kind = match line.origin() {
+                        '+' => "add",
+                        '-' => "remove",
+                        ' ' => "context",
+                        _ => continue, // "no newline at end of file" markers
+                    };
+                    let text = String::from_utf8_lossy(line.content());
+                    lines.push(DiffLine {
+                        kind,
+                        text: text.trim_end_matches(['\n', '\r']).to_owned(),
+                        old_line: line.old_lineno(),
+                        new_line: line.new_lineno(),
+                    });
+                }
+                hunks.push(DiffHunk { header, lines });
+            }
+        }
+        files.push(FileDiff {
+            path: file_path,
+            status,
+            binary,
+            hunks,
+        });
+    }
+    Ok(files)
+}
+
+/// What a commit made.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitInfo {
+    /// The commit id.
+    pub id: String,
+    /// Its first line.
+    pub summary: String,
+}
+
+/// `POST /git/commit`: commits every change, or only `paths`. Concludes a merge in progress.
+pub fn commit(dir: &Path, message: &str, paths: Option<&[String]>) -> ApiResult<CommitInfo> {
+    if message.trim().is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "a commit needs a message".to_owned(),
+        ));
+    }
+    let repo = open(dir)?;
+    let mut index = repo.index().map_err(local)?;
+    match paths {
+        None => {
+            index
+                .add_all(["*"], IndexAddOption::DEFAULT, None)
+                .map_err(local)?;
+            index.update_all(["*"], None).map_err(local)?;
+        }
+        Some(paths) => {
+            if paths.is_empty() {
+                return Err(ApiError::InvalidRequest(
+                    "`paths` is empty; leave it out to commit every change".to_owned(),
+                ));
+            }
+            for path in paths {
+                super::paths::check_relative_path(path)?;
+                if dir.join(path).is_file() {
+                    index.add_path(Path::new(path)).map_err(local)?;
+                } else if index.get_path(Path::new(path), 0).is_some() || index.has_conflicts() {
+                    index.remove_path(Path::new(path)).map_err(local)?;
+                } else {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "`{path}` has no changes to commit"
+                    )));
+                }
+            }
+        }
+    }
+    if index.has_conflicts() {
+        let files = conflicted_paths(&index);
+        return Err(ApiError::MergeConflict {
+            message: "resolve the conflicts in these files before committing".to_owned(),
+            files,
+        });
+    }
+    index.write().map_err(local)?;
+    let tree = repo
+        .find_tree(index.write_tree().map_err(local)?)
+        .map_err(local)?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let merging = repo.state() == RepositoryState::Merge;
+    let merge_head = if merging {
+        repo.find_reference("MERGE_HEAD")
+            .ok()
+            .and_then(|r| r.peel_to_commit().ok())
+    } else {
+        None
+    };
+    if let Some(parent) = &parent
+        && parent.tree_id() == tree.id()
+        && merge_head.is_none()
+    {
+        return Err(ApiError::InvalidRequest(
+            "there is nothing to commit".to_owned(),
+        ));
+    }
+    let sig = signature(&repo)?;
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().chain(merge_head.iter()).collect();
+    let id = repo
+        .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .map_err(local)?;
+    if merging {
+        repo.cleanup_state().map_err(local)?;
+    }
+    Ok(CommitInfo {
+        id: id.to_string(),
+        summary: message.lines().next().unwrap_or("").to_owned(),
+    })
+}
+
+fn conflicted_paths(index: &git2::Index) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    if let Ok(conflicts) = index.conflicts() {
+        for conflict in conflicts.flatten() {
+            let entry = conflict.our.or(conflict.their).or(conflict.ancestor);
+            if let Some(entry) = entry {
+                out.insert(String::from_utf8_lossy(&entry.path).into_owned());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// One commit of the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    /// The commit id.
+    pub id: String,
+    /// The first line of the message.
+    pub summary: String,
+    /// The whole message.
+    pub message: String,
+    /// `Name <email>`.
+    pub author: String,
+    /// When it was authored, RFC 3339 with the author's offset.
+    pub time: String,
+}
+
+/// `GET /git/log`: the newest `limit` commits reachable from HEAD.
+pub fn log(dir: &Path, limit: usize) -> ApiResult<Vec<LogEntry>> {
+    let repo = open(dir)?;
+    if repo.head().is_err() {
+        return Ok(Vec::new());
+    }
+    let mut walk = repo.revwalk().map_err(local)?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+        .map_err(local)?;
+    walk.push_head().map_err(local)?;
+    let mut out = Vec::new();
+    for oid in walk.take(limit) {
+        let commit = repo.find_commit(oid.map_err(local)?).map_err(local)?;
+        let author = commit.author();
+        let time = author.when();
+        let offset = chrono::FixedOffset::east_opt(time.offset_minutes() * 60)
+            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
+        let at = chrono::DateTime::from_timestamp(time.seconds(), 0)
+            .map(|t| t.with_timezone(&offset).to_rfc3339())
+            .unwrap_or_default();
+        out.push(LogEntry {
+            id: commit.id().to_string(),
+            summary: commit.summary().ok().flatten().unwrap_or("").to_owned(),
+            message: commit.message().unwrap_or("").to_owned(),
+            author: format!(
+                "{} <{}>",
+                author.name().unwrap_or(""),
+                author.email().unwrap_or("")
+            ),
+            time: at,
+        });
+    }
+    Ok(out)
+}
+
+/// One local branch.
+#[derive(Debug, Clone, Serialize)]
+pub struct BranchInfo {
+    /// Its short name.
+    pub name: String,
+    /// The commit it points at.
+    pub head: String,
+    /// Its upstream, e.g. `origin/main`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+}
+
+/// `GET /git/branches`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Branches {
+    /// The current branch.
+    pub current: String,
+    /// Every local branch, by name.
+    pub branches: Vec<BranchInfo>,
+}
+
+/// `GET /git/branches`.
+pub fn branches(dir: &Path) -> ApiResult<Branches> {
+    let repo = open(dir)?;
+    let mut out = Vec::new();
+    for item in repo.branches(Some(BranchType::Local)).map_err(local)? {
+        let (branch, _) = item.map_err(local)?;
+        let Some(name) = branch.name().map_err(local)?.map(str::to_owned) else {
+            continue;
+        };
+        let head = branch
+            .get()
+            .target()
+            .map(|o| o.to_string())
+            .unwrap_or_default();
+        let upstream = branch
+            .upstream()
+            .ok()
+            .and_then(|u| u.name().ok().flatten().map(str::to_owned));
+        out.push(BranchInfo {
+            name,
+            head,
+            upstream,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Branches {
+        current: current_branch(&repo),
+        branches: out,
+    })
+}
+
+fn check_branch_name(name: &str) -> ApiResult<()> {
+    if git2::Branch::name_is_valid(name).unwrap_or(false) && !name.starts_with('-') {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidName(format!(
+            "`{name}` is not a valid branch name"
+        )))
+    }
+}
+
+/// `POST /git/branches`: creates `name` at `from` (a branch or commit; HEAD by default).
+pub fn create_branch(dir: &Path, name: &str, from: Option<&str>) -> ApiResult<()> {
+    check_branch_name(name)?;
+    let repo = open(dir)?;
+    if repo.find_branch(name, BranchType::Local).is_ok() {
+        return Err(ApiError::Conflict {
+            message: format!("a branch named `{name}` already exists"),
+            details: None,
+        });
+    }
+    let commit = match from {
+        Some(from) => repo
+            .revparse_single(from)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|_| ApiError::NotFound(format!("no branch or commit `{from}`")))?,
+        None => repo.head().and_then(|h| h.peel_to_commit()).map_err(|_| {
+            ApiError::InvalidRequest("the repository has no commit to branch from yet".into())
+        })?,
+    };
+    repo.branch(name, &commit, false).map_err(local)?;
+    Ok(())
+}
+
+/// Checks out `target` safely: files with local changes that the checkout would overwrite
+/// stop it before anything is written, and come back as `dirty_worktree`.
+fn safe_checkout(repo: &Repository, target: &git2::Object<'_>, what: &str) -> ApiResult<()> {
+    let conflicts = RefCell::new(Vec::<String>::new());
+    let result = {
+        let mut builder = CheckoutBuilder::new();
+        builder
+            .safe()
+            .notify_on(CheckoutNotificationType::CONFLICT)
+            .notify(|_, path, _, _, _| {
+                if let Some(path) = path {
+                    conflicts
+                        .borrow_mut()
+                        .push(path.to_string_lossy().into_owned());
+                }
+                true
+            });
+        repo.checkout_tree(target, Some(&mut builder))
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(err) if err.code() == ErrorCode::Conflict || !conflicts.borrow().is_empty() => {
+            let mut files = conflicts.into_inner();
+            files.sort();
+            files.dedup();
+            Err(ApiError::DirtyWorktree {
+                message: format!(
+                    "{what} would overwrite uncommitted changes; commit or discard them first"
+                ),
+                files,
+            })
+        }
+        Err(err) => Err(local(err)),
+    }
+}
+
+/// `POST /git/checkout`: switches to the local branch `name` (creating it from
+/// `origin/<name>` when only that exists).
+pub fn checkout(dir: &Path, name: &str) -> ApiResult<()> {
+    check_branch_name(name)?;
+    let repo = open(dir)?;
+    if repo.find_branch(name, BranchType::Local).is_err() {
+        let remote = repo
+            .find_branch(&format!("origin/{name}"), BranchType::Remote)
+            .map_err(|_| ApiError::NotFound(format!("no branch named `{name}`")))?;
+        let commit = remote.get().peel_to_commit().map_err(local)?;
+        let mut created = repo.branch(name, &commit, false).map_err(local)?;
+        created
+            .set_upstream(Some(&format!("origin/{name}")))
+            .map_err(local)?;
+    }
+    let refname = format!("refs/heads/{name}");
+    let target = repo.revparse_single(&refname).map_err(local)?;
+    safe_checkout(&repo, &target, &format!("switching to `{name}`"))?;
+    repo.set_head(&refname).map_err(local)?;
+    Ok(())
+}
+
+fn callbacks<'a>(attempts: &'a RefCell<u32>) -> RemoteCallbacks<'a> {
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |url, username, allowed| {
+        *attempts.borrow_mut() += 1;
+        if *attempts.borrow() > 3 {
+            return Err(git2::Error::from_str("authentication failed"));
+        }
+        if allowed.contains(CredentialType::SSH_KEY) {
+            return Cred::ssh_key_from_agent(username.unwrap_or("git"));
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+            && let Ok(config) = git2::Config::open_default()
+        {
+            return Cred::credential_helper(&config, url, username);
+        }
+        Cred::default()
+    });
+    callbacks
+}
+
+fn remote_name(remote: Option<&str>) -> ApiResult<String> {
+    let name = remote.unwrap_or("origin");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ApiError::InvalidName(format!(
+            "`{name}` is not a remote name"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// `POST /vms/clone`: clones `url` into `dir`.
+pub fn clone(url: &str, dir: &Path) -> ApiResult<()> {
+    let attempts = RefCell::new(0);
+    let mut fetch = FetchOptions::new();
+    fetch.remote_callbacks(callbacks(&attempts));
+    RepoBuilder::new()
+        .fetch_options(fetch)
+        .clone(url, dir)
+        .map_err(remote_error)?;
+    Ok(())
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullReport {
+    /// `up_to_date`, `fast_forward`, `merged` or `conflicts`.
+    pub result: &'static str,
+    /// Files left with conflict markers.
+    pub conflicts: Vec<String>,
+}
+
+/// `POST /git/pull`: fetches `remote` and brings its branch in, by fast-forward or a merge
+/// commit; conflicts are left in the files. Refuses when a file it would change has local
+/// changes.
+pub fn pull(dir: &Path, remote: Option<&str>) -> ApiResult<PullReport> {
+    let remote_name = remote_name(remote)?;
+    let repo = open(dir)?;
+    if repo.state() == RepositoryState::Merge {
+        return Err(ApiError::MergeConflict {
+            message: "a merge is in progress: resolve its conflicts and commit first".into(),
+            files: repo
+                .index()
+                .map(|i| conflicted_paths(&i))
+                .unwrap_or_default(),
+        });
+    }
+    let branch = current_branch(&repo);
+    let mut remote = repo
+        .find_remote(&remote_name)
+        .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
+    {
+        let attempts = RefCell::new(0);
+        let mut fetch = FetchOptions::new();
+        fetch.remote_callbacks(callbacks(&attempts));
+        remote
+            .fetch::<&str>(&[], Some(&mut fetch), None)
+            .map_err(remote_error)?;
+    }
+    let upstream_ref = upstream_of(&repo, &branch)
+        .filter(|(name, _)| name.starts_with(&format!("{remote_name}/")))
+        .map(|(name, _)| format!("refs/remotes/{name}"))
+        .unwrap_or_else(|| format!("refs/remotes/{remote_name}/{branch}"));
+    let Ok(their_ref) = repo.find_reference(&upstream_ref) else {
+        return Err(ApiError::NotFound(format!(
+            "the remote `{remote_name}` has no branch `{branch}`"
+        )));
+    };
+    let theirs = repo
+        .reference_to_annotated_commit(&their_ref)
+        .map_err(local)?;
+    let (analysis, _) = repo.merge_analysis(&[&theirs]).map_err(local)?;
+    if analysis.is_up_to_date() {
+        return Ok(PullReport {
+            result: "up_to_date",
+            conflicts: Vec::new(),
+        });
+    }
+    let their_commit = repo.find_commit(theirs.id()).map_err(local)?;
+    let head = repo.head().and_then(|h| h.peel_to_commit()).ok();
+
+    // Files the merge changes = files changed between the merge base and theirs.
+    let base_tree = match &head {
+        Some(ours) => repo
+            .merge_base(ours.id(), their_commit.id())
+            .ok()
+            .and_then(|b| repo.find_commit(b).ok())
+            .and_then(|c| c.tree().ok()),
+        None => None,
+    };
+    let their_tree = their_commit.tree().map_err(local)?;
+    let touched: BTreeSet<String> = {
+        let diff = repo
+            .diff_tree_to_tree(base_tree.as_ref(), Some(&their_tree), None)
+            .map_err(local)?;
+        diff.deltas()
+            .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+            .flatten()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    };
+    let in_the_way: Vec<String> = changed_files(&repo)?
+        .into_iter()
+        .filter(|f| touched.contains(&f.path))
+        .map(|f| f.path)
+        .collect();
+    if !in_the_way.is_empty() {
+        return Err(ApiError::DirtyWorktree {
+            message: "the pull would change files with uncommitted changes; commit them first"
+                .into(),
+            files: in_the_way,
+        });
+    }
+
+    if analysis.is_fast_forward() || analysis.is_unborn() {
+        let target = repo.find_object(theirs.id(), None).map_err(local)?;
+        safe_checkout(&repo, &target, "the pull")?;
+        let refname = format!("refs/heads/{branch}");
+        repo.reference(&refname, theirs.id(), true, "pull: fast-forward")
+            .map_err(local)?;
+        if repo.head().is_err() {
+            repo.set_head(&refname).map_err(local)?;
+        }
+        set_upstream_if_missing(&repo, &branch, &remote_name);
+        return Ok(PullReport {
+            result: "fast_forward",
+            conflicts: Vec::new(),
+        });
+    }
+
+    let Some(ours) = head else {
+        return Err(ApiError::Internal(anyhow::anyhow!("merge without HEAD")));
+    };
+    let mut checkout = CheckoutBuilder::new();
+    checkout
+        .safe()
+        .allow_conflicts(true)
+        .conflict_style_merge(true);
+    if let Err(err) = repo.merge(
+        &[&theirs],
+        Some(&mut MergeOptions::new()),
+        Some(&mut checkout),
+    ) {
+        let _ = repo.cleanup_state();
+        return Err(if err.code() == ErrorCode::Conflict {
+            ApiError::DirtyWorktree {
+                message: "the pull would overwrite uncommitted changes; commit them first".into(),
+                files: Vec::new(),
+            }
+        } else {
+            local(err)
+        });
+    }
+    let mut index = repo.index().map_err(local)?;
+    if index.has_conflicts() {
+        set_upstream_if_missing(&repo, &branch, &remote_name);
+        return Ok(PullReport {
+            result: "conflicts",
+            conflicts: conflicted_paths(&index),
+        });
+    }
+    let tree = repo
+        .find_tree(index.write_tree().map_err(local)?)
+        .map_err(local)?;
+    let sig = signature(&repo)?;
+    let message = format!(
+        "Merge {} into {branch}",
+        upstream_ref.trim_start_matches("refs/remotes/")
+    );
+    repo.commit(
+        Some("HEAD"),
+        &sig,
+        &sig,
+        &message,
+        &tree,
+        &[&ours, &their_commit],
+    )
+    .map_err(local)?;
+    repo.cleanup_state().map_err(local)?;
+    set_upstream_if_missing(&repo, &branch, &remote_name);
+    Ok(PullReport {
+        result: "merged",
+        conflicts: Vec::new(),
+    })
+}
+
+fn set_upstream_if_missing(repo: &Repository, branch: &str, remote: &str) {
+    if let Ok(mut local) = repo.find_branch(branch, BranchType::Local)
+        && local.upstream().is_err()
+        && repo
+            .find_reference(&format!("refs/remotes/{remote}/{branch}"))
+            .is_ok()
+    {
+        let _ = local.set_upstream(Some(&format!("{remote}/{branch}")));
+    }
+}
+
+/// `POST /git/push`: pushes the current branch to the branch of the same name on `remote`.
+pub fn push(dir: &Path, remote: Option<&str>) -> ApiResult<()> {
+    let remote_name = remote_name(remote)?;
+    let repo = open(dir)?;
+    let branch = current_branch(&repo);
+    let head = repo
+        .head()
+        .ok()
+        .and_then(|h| h.target())
+        .ok_or_else(|| ApiError::InvalidRequest("there is no commit to push yet".into()))?;
+    let mut remote = repo
+        .find_remote(&remote_name)
+        .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
+    let rejected = RefCell::new(None::<String>);
+    let attempts = RefCell::new(0);
+    let result = {
+        let mut callbacks = callbacks(&attempts);
+        callbacks.push_update_reference(|_, status| {
+            if let Some(status) = status {
+                *rejected.borrow_mut() = Some(status.to_owned());
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks);
+        let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+        remote.push(&[refspec.as_str()], Some(&mut options))
+    };
+    let non_ff = |message: &str| {
+        ApiError::NonFastForward(format!(
+            "the remote's `{branch}` has commits this branch does not ({message}); pull first"
+        ))
+    };
+    match result {
+        Err(err)
+            if err.code() == ErrorCode::NotFastForward
+                || (err.class() == ErrorClass::Reference && err.message().contains("fast")) =>
+        {
+            return Err(non_ff(err.message()));
+        }
+        Err(err) => return Err(remote_error(err)),
+        Ok(()) => {}
+    }
+    if let Some(status) = rejected.into_inner() {
+        return Err(
+            if status.contains("fast") || status.contains("fetch first") {
+                non_ff(&status)
+            } else {
+                ApiError::RemoteFailed(format!("the remote refused the push: {status}"))
+            },
+        );
+    }
+    repo.reference(
+        &format!("refs/remotes/{remote_name}/{branch}"),
+        head,
+        true,
+        "push",
+    )
+    .map_err(local)?;
+    set_upstream_if_missing(&repo, &branch, &remote_name);
+    Ok(())
+}

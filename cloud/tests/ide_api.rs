@@ -1,0 +1,797 @@
+//! The IDE API over loopback: a real `starweave up` on a temporary workspace.
+
+mod ide_support;
+
+use ide_support::{Server, code};
+use serde_json::{Value, json};
+
+fn workspace() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[tokio::test]
+async fn first_start_creates_the_examples_and_lists_templates() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let (status, health) = server.get("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+
+    let (_, templates) = server.get("/templates").await;
+    let names: Vec<&str> = templates
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "empty",
+        "bff-aggregation",
+        "order-orchestration",
+        "scheduled-report",
+    ] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+
+    let (status, list) = server.get("/vms").await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["bff-aggregation", "order-orchestration", "scheduled-report"]
+    );
+    for vms in list.as_array().unwrap() {
+        assert_eq!(vms["branch"], "main");
+        assert_eq!(vms["dirty"], false);
+    }
+    // Each example is a repository with one commit.
+    let (_, log) = server.get("/vms/bff-aggregation/git/log").await;
+    assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
+
+    let (status, detail) = server.get("/vms/bff-aggregation").await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["functions"].as_array().unwrap().len(), 2, "{detail}");
+    let get_dashboard = detail["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "getDashboard")
+        .unwrap();
+    assert_eq!(get_dashboard["kind"], "bpmn");
+    assert_eq!(get_dashboard["file"], "functions/getDashboard.bpmn");
+    assert!(
+        detail["files"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("vms.yaml"))
+    );
+    assert!(
+        !detail["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with(".git"))
+    );
+    assert_eq!(
+        detail["triggers"][0]["summary"],
+        "GET /users/{id}/dashboard"
+    );
+    assert_eq!(detail["tests"].as_array().unwrap().len(), 4);
+    assert!(
+        detail["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "PROFILE_API_TOKEN" && e["secret"] == true)
+    );
+
+    // A second start does not recreate anything.
+    server.stop();
+    let server = Server::start(dir.path(), &[]);
+    let (_, log) = server.get("/vms/bff-aggregation/git/log").await;
+    assert_eq!(log.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn create_from_templates_with_checked_names() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let (status, created) = server
+        .post(
+            "/vms",
+            &json!({ "name": "shop", "template": "bff-aggregation" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["name"], "shop");
+    assert_eq!(created["dirty"], false);
+    let (_, manifest) = server.get("/vms/shop/files/vms.yaml").await;
+    assert!(
+        manifest["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("name: shop\n"),
+        "{manifest}"
+    );
+    let (_, diagnostics) = server.get("/vms/shop/diagnostics").await;
+    assert!(
+        !diagnostics
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["severity"] == "error"),
+        "{diagnostics}"
+    );
+
+    let (status, body) = server.post("/vms", &json!({ "name": "shop" })).await;
+    assert_eq!((status, code(&body)), (409, "conflict"));
+    let (status, body) = server.post("/vms", &json!({ "name": "../x" })).await;
+    assert_eq!((status, code(&body)), (400, "invalid_name"));
+    let (status, body) = server.post("/vms", &json!({ "name": "Shop" })).await;
+    assert_eq!((status, code(&body)), (400, "invalid_name"));
+    let (status, body) = server
+        .post("/vms", &json!({ "name": "x", "template": "nope" }))
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"));
+    let (status, body) = server.post("/vms", &json!({ "nam": "x" })).await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"));
+    let (status, body) = server.raw("/api/v1/vms", "POST", "127.0.0.1", Some("{not json"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_json"), "{body}");
+
+    let (status, created) = server.post("/vms", &json!({ "name": "blank" })).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, detail) = server.get("/vms/blank").await;
+    assert_eq!(detail["files"], json!(["vms.yaml"]));
+    let (status, body) = server.get("/vms/missing").await;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn files_are_saved_even_when_invalid_and_answered_with_diagnostics() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    server
+        .post("/vms", &json!({ "name": "shop", "template": "http-js" }))
+        .await;
+    let path = "/vms/shop/files/connectors/broken.yaml";
+    let half_typed = "kind: http\nbase_url: [unclosed\n";
+    let (status, answer) = server.put(path, &json!({ "content": half_typed })).await;
+    assert_eq!(status, 200, "{answer}");
+    let diagnostics = answer["diagnostics"].as_array().unwrap();
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d["severity"] == "error" && d["file"] == "connectors/broken.yaml"),
+        "{answer}"
+    );
+    let (_, read) = server.get(path).await;
+    assert_eq!(read["content"], half_typed);
+    assert_eq!(read["etag"], answer["etag"]);
+    let (_, all) = server.get("/vms/shop/diagnostics").await;
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["file"] == "connectors/broken.yaml")
+    );
+
+    // A JavaScript syntax error is reported on the function's file.
+    let (_, answer) = server
+        .put(
+            "/vms/shop/files/functions/hello.js",
+            &json!({ "content": "export default async function (input, ctx) { return {; }\n" }),
+        )
+        .await;
+    assert!(
+        answer["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["file"] == "functions/hello.js" && d["severity"] == "error"),
+        "{answer}"
+    );
+
+    // Delete, then it is gone; deleting again is a 404.
+    let (status, _) = server.delete(path).await;
+    assert_eq!(status, 200);
+    let (status, body) = server.get(path).await;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+    let (status, body) = server.delete(path).await;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+    let (status, body) = server.delete("/vms/shop/files/vms.yaml").await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"));
+}
+
+#[tokio::test]
+async fn a_stale_etag_is_a_conflict_that_loses_nothing() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let path = "/vms/bff-aggregation/files/README.md";
+    let (_, first) = server.get(path).await;
+    let etag = first["etag"].as_str().unwrap().to_owned();
+    let (status, second) = server
+        .put(
+            path,
+            &json!({ "content": "edited elsewhere\n", "etag": etag }),
+        )
+        .await;
+    assert_eq!(status, 200, "{second}");
+    let (status, body) = server
+        .put(path, &json!({ "content": "my stale edit\n", "etag": etag }))
+        .await;
+    assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+    assert_eq!(body["error"]["details"]["current"], "edited elsewhere\n");
+    assert_eq!(body["error"]["details"]["etag"], second["etag"]);
+    let (_, now) = server.get(path).await;
+    assert_eq!(now["content"], "edited elsewhere\n");
+    // With the current etag the write goes through.
+    let (status, _) = server
+        .put(
+            path,
+            &json!({ "content": "merged\n", "etag": second["etag"] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_20_mb_body_is_refused_and_the_file_is_unchanged() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let path = "/vms/bff-aggregation/files/README.md";
+    let (_, before) = server.get(path).await;
+    let huge = "x".repeat(20 * 1024 * 1024);
+    let (status, body) = server.put(path, &json!({ "content": huge })).await;
+    assert_eq!((status, code(&body)), (413, "too_large"), "{body}");
+    let (_, after) = server.get(path).await;
+    assert_eq!(after["content"], before["content"]);
+    assert_eq!(after["etag"], before["etag"]);
+}
+
+#[tokio::test]
+async fn paths_outside_the_vms_are_refused_before_touching_the_disk() {
+    let dir = workspace();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let vms_dir = dir.path().join("bff-aggregation");
+    std::os::unix::fs::symlink(outside.path(), vms_dir.join("escape")).unwrap();
+
+    let base = "/api/v1/vms/bff-aggregation/files";
+    let body = r#"{"content":"pwned"}"#;
+    for target in [
+        format!("{base}/../../../etc/passwd"),
+        format!("{base}/functions/../../scheduled-report/vms.yaml"),
+        format!("{base}/%2e%2e/scheduled-report/vms.yaml"),
+        format!("{base}/%2E%2E%2Fscheduled-report%2Fvms.yaml"),
+        format!("{base}//etc/passwd"),
+        format!("{base}/%2Fetc%2Fpasswd"),
+        format!("{base}/functions%5C..%5C..%5Cx"),
+        format!("{base}/a%00b"),
+        format!("{base}/.git/config"),
+        format!("{base}/.git/hooks/pre-commit"),
+        format!("{base}/escape/secret.txt"),
+        format!("{base}/escape/new.txt"),
+    ] {
+        for method in ["GET", "PUT", "DELETE"] {
+            let (status, answer) = server.raw(
+                &target,
+                method,
+                "127.0.0.1",
+                (method == "PUT").then_some(body),
+            );
+            // `..` in the raw target may be resolved by the router to another route (404);
+            // what must never happen is a success.
+            assert!(
+                status == 400 || status == 404,
+                "{method} {target}: {status} {answer}"
+            );
+            if status == 400 {
+                assert!(
+                    answer.contains("invalid_path"),
+                    "{method} {target}: {answer}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(),
+        "top secret"
+    );
+    assert!(!outside.path().join("new.txt").exists());
+    assert!(!vms_dir.join(".git/hooks/pre-commit").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("scheduled-report/vms.yaml"))
+            .unwrap()
+            .contains("pwned"),
+        false
+    );
+    // A VMS name cannot climb either.
+    let (status, answer) = server.raw("/api/v1/vms/%2e%2e/files/x", "GET", "127.0.0.1", None);
+    assert_eq!(status, 400, "{answer}");
+}
+
+#[tokio::test]
+async fn a_run_with_mocks_has_a_trace_and_its_history_survives_a_restart() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let request = json!({
+        "function": "getDashboard",
+        "input": { "id": "u-1001" },
+        "mocks": {
+            "profile.getUser": { "output": {
+                "id": "u-1001", "displayName": "Ada Lovelace", "email": "ada@example.com",
+                "tier": "gold", "memberSince": "2019-04-02", "preferredCurrency": "EUR" } },
+            "orders.listRecent": { "error": { "code": "ORDERS_UNAVAILABLE", "message": "down" } }
+        }
+    });
+    let (status, result) = server.post("/vms/bff-aggregation/run", &request).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["output"]["user"]["name"], "Ada Lovelace");
+    let trace = result["trace"].as_array().unwrap();
+    assert!(trace.len() > 3, "{result}");
+    assert!(trace.iter().any(|s| s["element_kind"] == "start_event"));
+    let run_id = result["id"].as_str().unwrap().to_owned();
+
+    // A failing run is recorded too.
+    let (_, failed) = server
+        .post(
+            "/vms/bff-aggregation/run",
+            &json!({ "function": "getDashboard", "input": { "id": 42 } }),
+        )
+        .await;
+    assert_eq!(failed["ok"], false, "{failed}");
+    assert!(failed["error"]["code"].is_string());
+
+    let (status, body) = server
+        .post(
+            "/vms/bff-aggregation/run",
+            &json!({ "function": "nope", "input": {} }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+
+    server.stop();
+    let server = Server::start(dir.path(), &[]);
+    let (status, runs) = server
+        .get("/vms/bff-aggregation/runs?function=getDashboard")
+        .await;
+    assert_eq!(status, 200);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0]["result"]["ok"], false, "newest first");
+    assert_eq!(runs[1]["id"], run_id);
+    assert_eq!(runs[1]["result"]["output"]["user"]["name"], "Ada Lovelace");
+    assert_eq!(runs[1]["input"], json!({ "id": "u-1001" }));
+    let (_, other) = server
+        .get("/vms/bff-aggregation/runs?function=buildDashboard")
+        .await;
+    assert_eq!(other, json!([]));
+}
+
+#[tokio::test]
+async fn a_function_that_does_not_compile_is_not_run() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    server
+        .post("/vms", &json!({ "name": "r", "template": "rhai" }))
+        .await;
+    let (_, detail) = server.get("/vms/r").await;
+    let function = detail["functions"][0].clone();
+    server
+        .put(
+            &format!("/vms/r/files/{}", function["file"].as_str().unwrap()),
+            &json!({ "content": "let x = ;" }),
+        )
+        .await;
+    let (status, body) = server
+        .post(
+            "/vms/r/run",
+            &json!({ "function": function["name"], "input": {} }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (422, "invalid_vms"), "{body}");
+    assert!(
+        !body["error"]["details"]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn test_cases_run() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let (status, report) = server
+        .post("/vms/bff-aggregation/tests/run", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["passed"], 4, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    let (_, one) = server
+        .post(
+            "/vms/bff-aggregation/tests/run",
+            &json!({ "function": "getDashboard", "name": "vip_customer" }),
+        )
+        .await;
+    assert_eq!(one["results"].as_array().unwrap().len(), 1);
+    // Break the expectation: the case fails with a message.
+    let case = "/vms/bff-aggregation/files/tests/getDashboard/unknown_user.yaml";
+    let (_, file) = server.get(case).await;
+    let broken = file["content"].as_str().unwrap().replace(
+        "\nerror:\n  code: NOT_FOUND",
+        "\nerror:\n  code: SOMETHING_ELSE",
+    );
+    server.put(case, &json!({ "content": broken })).await;
+    let (_, report) = server
+        .post("/vms/bff-aggregation/tests/run", &json!({}))
+        .await;
+    assert_eq!(report["failed"], 1, "{report}");
+    let failed = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["passed"] == false)
+        .unwrap();
+    assert_eq!(failed["name"], "unknown_user");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("SOMETHING_ELSE"),
+        "{failed}"
+    );
+}
+
+#[tokio::test]
+async fn parameters_are_inferred_and_converted() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let (status, inferred) = server
+        .post(
+            "/params/infer",
+            &json!({ "sample": { "id": 7, "name": "Ada", "tags": ["a", "b"], "address": { "city": "Paris" } } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{inferred}");
+    let names: Vec<&str> = inferred["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["id", "name", "tags", "address"]);
+    assert_eq!(inferred["params"][0]["type"], "integer");
+    assert!(inferred["yaml"].as_str().unwrap().contains("name: address"));
+    assert!(inferred["csv"].as_str().unwrap().contains("address.city"));
+
+    let (_, from_csv) = server
+        .post(
+            "/params/convert",
+            &json!({ "from": "csv", "content": inferred["csv"] }),
+        )
+        .await;
+    assert_eq!(from_csv["params"], inferred["params"]);
+    assert_eq!(from_csv["diagnostics"], json!([]));
+    let (_, from_yaml) = server
+        .post(
+            "/params/convert",
+            &json!({ "from": "yaml", "content": inferred["yaml"] }),
+        )
+        .await;
+    assert_eq!(from_yaml["csv"], inferred["csv"]);
+    let (_, bad) = server
+        .post(
+            "/params/convert",
+            &json!({ "from": "yaml", "content": "- name: [" }),
+        )
+        .await;
+    assert!(!bad["diagnostics"].as_array().unwrap().is_empty(), "{bad}");
+    let (status, body) = server
+        .post("/params/convert", &json!({ "from": "xml", "content": "" }))
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"));
+}
+
+#[tokio::test]
+async fn an_openapi_document_becomes_a_connector_file() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let document = r#"
+openapi: 3.0.3
+info: { title: Pets, version: "1" }
+servers: [{ url: "https://pets.example.com/v1" }]
+paths:
+  /pets/{petId}:
+    get:
+      operationId: getPet
+      parameters:
+        - { name: petId, in: path, required: true, schema: { type: string } }
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema:
+                type: object
+                properties: { id: { type: string }, name: { type: string } }
+        "404": { description: missing }
+"#;
+    let (status, answer) = server
+        .post(
+            "/vms/bff-aggregation/connectors/pets/import-openapi",
+            &json!({ "document": document, "base_url_env": "PETS_URL" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["file"], "connectors/pets.yaml");
+    assert_eq!(answer["methods"], json!(["getPet"]));
+    let (_, file) = server
+        .get("/vms/bff-aggregation/files/connectors/pets.yaml")
+        .await;
+    let content = file["content"].as_str().unwrap();
+    assert!(content.contains("kind: http"), "{content}");
+    assert!(content.contains("{{ env.PETS_URL }}"), "{content}");
+    let (_, detail) = server.get("/vms/bff-aggregation").await;
+    let pets = detail["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "pets")
+        .expect("the imported connector is part of the VMS");
+    assert_eq!(pets["methods"][0]["name"], "getPet");
+
+    let (_, broken) = server
+        .post(
+            "/vms/bff-aggregation/connectors/junk/import-openapi",
+            &json!({ "document": "{ not: [ valid" }),
+        )
+        .await;
+    assert!(
+        !broken["diagnostics"].as_array().unwrap().is_empty(),
+        "{broken}"
+    );
+    let (status, body) = server
+        .post(
+            "/vms/bff-aggregation/connectors/..%2Fx/import-openapi",
+            &json!({ "document": document }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_name"), "{body}");
+}
+
+#[tokio::test]
+async fn try_a_database_method_against_postgresql() {
+    use sqlx::Connection;
+    let url = "postgres://postgres@127.0.0.1:5432/test";
+    let schema = format!("ide_try_{}", std::process::id());
+    let mut db = sqlx::PgConnection::connect(url)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (cargo xtask test starts it)");
+    for statement in [
+        format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        format!("CREATE SCHEMA {schema}"),
+        format!("CREATE TABLE {schema}.items (id integer PRIMARY KEY, name text NOT NULL)"),
+        format!("INSERT INTO {schema}.items VALUES (1, 'bolt'), (2, 'nut'), (3, 'bolt')"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    server.post("/vms", &json!({ "name": "inventory" })).await;
+    let connector = format!(
+        "kind: database\ndriver: postgres\nurl_env: INVENTORY_DB_URL\nmethods:\n- name: byName\n  sql: |\n    SELECT id, name FROM {schema}.items WHERE name = #{{name}} ORDER BY id\n  input:\n  - name: name\n    type: string\n    required: true\n"
+    );
+    let (status, written) = server
+        .put(
+            "/vms/inventory/files/connectors/stock.yaml",
+            &json!({ "content": connector }),
+        )
+        .await;
+    assert_eq!(status, 200, "{written}");
+    let (status, tried) = server
+        .post(
+            "/vms/inventory/connectors/stock/methods/byName/try",
+            &json!({ "input": { "name": "bolt" }, "env": { "INVENTORY_DB_URL": url } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{tried}");
+    assert_eq!(tried["ok"], true, "{tried}");
+    assert_eq!(
+        tried["output"],
+        json!([{ "id": 1, "name": "bolt" }, { "id": 3, "name": "bolt" }])
+    );
+    assert!(tried["duration_ms"].as_f64().unwrap() >= 0.0);
+
+    // Without the env value the call fails with a message, not a server error.
+    let (status, failed) = server
+        .post(
+            "/vms/inventory/connectors/stock/methods/byName/try",
+            &json!({ "input": { "name": "bolt" } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{failed}");
+    assert_eq!(failed["ok"], false, "{failed}");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("INVENTORY_DB_URL"),
+        "{failed}"
+    );
+
+    let (status, body) = server
+        .post(
+            "/vms/inventory/connectors/stock/methods/nope/try",
+            &json!({}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn references_for_the_editors() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let (status, builtins) = server.get("/reference/expressions").await;
+    assert_eq!(status, 200);
+    let builtins = builtins.as_array().unwrap();
+    assert!(builtins.len() > 20);
+    let sha = builtins.iter().find(|b| b["name"] == "sha256").unwrap();
+    for key in ["signature", "description", "example"] {
+        assert!(sha[key].is_string(), "{sha}");
+    }
+    let response = server
+        .client
+        .get(server.url("/reference/ctx?vms=bff-aggregation"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let ts = response.text().await.unwrap();
+    assert!(ts.contains("interface StarweaveCtx"), "{ts}");
+    assert!(ts.contains("listRecent("), "{ts}");
+}
+
+#[tokio::test]
+async fn every_documented_endpoint_is_served() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let (status, document) = server.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20);
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{vms}", "no-such-vms")
+            .replace("{path}", "vms.yaml")
+            .replace("{name}", "c")
+            .replace("{method}", "m");
+        for method in item.as_object().unwrap().keys() {
+            let response = server
+                .client
+                .request(
+                    reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    format!("{}{concrete}", server.base),
+                )
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_ne!(status, 405, "{method} {path}");
+            assert!(
+                !body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("no such API endpoint"),
+                "{method} {path}: {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn foreign_hosts_are_refused_and_the_token_is_required() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &["--token", "s3cret-token"]);
+    let (status, body) = server.raw("/api/v1/health", "GET", "evil.example:7070", None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("forbidden_host"));
+    let (status, _) = server.raw("/api/v1/health", "GET", "localhost:7070", None);
+    assert_eq!(status, 200);
+
+    let response = server.client.get(server.url("/vms")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code(&body), "unauthorized");
+    let response = server
+        .client
+        .get(server.url("/vms"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let (status, _) = server.get("/vms").await; // with the token
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_ui_is_served_with_an_spa_fallback() {
+    let dir = workspace();
+    let ui = tempfile::tempdir().unwrap();
+    let index = "<!doctype html><title>IDE</title><script src=\"/app.js\"></script>";
+    std::fs::write(ui.path().join("index.html"), index).unwrap();
+    std::fs::write(ui.path().join("app_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(
+        ui.path().join("app.js"),
+        "console.log('starweave');\n".repeat(200),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--ui-dir", ui.path().to_str().unwrap()]);
+
+    let get = |path: &str| server.client.get(format!("{}{path}", server.base)).send();
+    let response = get("/").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), index);
+    let response = get("/app_bg.wasm").await.unwrap();
+    assert_eq!(response.headers()["content-type"], "application/wasm");
+    let response = get("/vms/shop/functions/getDashboard").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), index);
+    let response = get("/api/v2/nothing").await.unwrap();
+    assert_eq!(response.status(), 404);
+    let response = server
+        .client
+        .get(format!("{}/app.js", server.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    assert!(response.headers().contains_key("cache-control"));
+    let response = server
+        .client
+        .get(server.url("/openapi.json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    server.stop();
+
+    // Without --ui-dir, a page answers at / (the UI embedded at build time, or a note
+    // saying how to build it).
+    let server = Server::start(dir.path(), &[]);
+    let response = server
+        .client
+        .get(format!("{}/", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+}
