@@ -461,10 +461,55 @@ impl Ide {
         Ok(self.client.find_all(Locator::Css(&testid(id))).await?)
     }
 
-    /// Clicks the element with this `data-testid`.
+    /// Clicks the element with this `data-testid`. Retries while the element is being
+    /// re-rendered (a stale reference) or covered, up to [`WAIT`].
     pub async fn click(&self, id: &str) -> Result<()> {
-        self.find(id).await?.click().await?;
-        Ok(())
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let result = match self.find(id).await {
+                Ok(element) => element.click().await.map_err(anyhow::Error::from),
+                Err(err) => Err(err),
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(err) if Instant::now() > deadline => {
+                    return Err(err.context(format!("clicking [data-testid=\"{id}\"]")));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Clicks the first displayed element matching a CSS selector (inactive tabs stay in the
+    /// DOM, hidden).
+    pub async fn click_visible(&self, css: &str) -> Result<()> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            for element in self.client.find_all(Locator::Css(css)).await? {
+                if element.is_displayed().await.unwrap_or(false) && element.click().await.is_ok() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("no displayed, clickable element matching `{css}` within {WAIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The values of the inputs, selects and textareas inside the element with this
+    /// `data-testid`, joined by newlines (form-like views show their data in fields).
+    pub async fn field_values(&self, id: &str) -> Result<String> {
+        let element = self.find(id).await?;
+        let value = self
+            .client
+            .execute(
+                "return Array.from(arguments[0].querySelectorAll('input, select, textarea')) \
+                   .map(e => e.value).join('\\n')",
+                vec![serde_json::to_value(&element)?],
+            )
+            .await?;
+        Ok(value.as_str().unwrap_or_default().to_string())
     }
 
     /// Replaces the value of an input/textarea with this `data-testid` by typing `text`.

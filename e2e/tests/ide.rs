@@ -149,10 +149,7 @@ async fn run_a_function_with_a_mock_and_see_the_trace() -> Result<()> {
     ide.find("run-button").await?;
     ide.set_value("run-input", r#"{ "id": "u-1001" }"#).await?;
     // Open the mocks and mock both connector methods the flow calls.
-    ide.find_css(".collapsible > .tree-toggle")
-        .await?
-        .click()
-        .await?;
+    ide.click_visible(".collapsible > .tree-toggle").await?;
     for (key, output) in [
         (
             "profile.getUser",
@@ -391,7 +388,7 @@ async fn parameter_views_stay_in_sync() -> Result<()> {
     ide.click("explorer-item-function-buildDashboard").await?;
     // Table view: the function's input parameters as rows.
     ide.click("param-view-table").await?;
-    let table = ide.find("param-table").await?.text().await?;
+    let table = ide.field_values("param-table").await?;
     ide.step("param-table").await?;
     // YAML view: same parameters; change one name there.
     ide.click("param-view-yaml").await?;
@@ -416,7 +413,12 @@ async fn parameter_views_stay_in_sync() -> Result<()> {
     ide.step("param-csv").await?;
     // Back to the table.
     ide.click("param-view-table").await?;
-    ide.wait_text("param-table", "renamedParam").await?;
+    ide.wait_js(
+        "const t = document.querySelector('[data-testid=param-table]'); \
+         return !!t && Array.from(t.querySelectorAll('input')).some(i => i.value === 'renamedParam')",
+        "the table view to show renamedParam",
+    )
+    .await?;
     ide.step("param-table-again").await?;
     ide.close().await
 }

@@ -51,9 +51,7 @@ async fn main_screens() -> Result<()> {
     shot(&mut ide, "explorer-js-editor").await?;
 
     // Parameter editor (table view) of the same function.
-    if let Ok(view) = ide.find("param-view-table").await {
-        view.click().await?;
-    }
+    ide.click("param-view-table").await?;
     ide.find("param-table").await?;
     shot(&mut ide, "parameters").await?;
 
@@ -61,10 +59,7 @@ async fn main_screens() -> Result<()> {
     ide.click("explorer-item-function-getDashboard").await?;
     ide.find("run-button").await?;
     ide.set_value("run-input", r#"{ "id": "u-1001" }"#).await?;
-    ide.find_css(".collapsible > .tree-toggle")
-        .await?
-        .click()
-        .await?;
+    ide.click_visible(".collapsible > .tree-toggle").await?;
     ide.click("mock-enable-profile.getUser").await?;
     ide.set_value(
         "mock-profile.getUser",
@@ -80,6 +75,12 @@ async fn main_screens() -> Result<()> {
     ide.click("run-button").await?;
     ide.wait_text("run-output", "Ada Lovelace").await?;
     ide.find("trace-step-build_dashboard").await?;
+    ide.client
+        .execute(
+            "document.querySelector('[data-testid=run-trace]').scrollIntoView({ block: 'center' })",
+            vec![],
+        )
+        .await?;
     shot(&mut ide, "run-trace").await?;
 
     // Git panel with a changed file.
