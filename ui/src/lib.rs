@@ -15,5 +15,9 @@ use wasm_bindgen::prelude::*;
 /// Mounts the IDE on `<body>` (called by the generated JS glue on load).
 #[wasm_bindgen(start)]
 pub fn start() {
+    // A panic stops the app: say why in the console instead of a bare `unreachable`.
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("starweave-ui panicked: {info}").into());
+    }));
     leptos::mount::mount_to_body(components::app::App);
 }

@@ -173,6 +173,10 @@ pub struct AppState {
     slots: StoredValue<HashMap<String, SaveSlot>>,
 }
 
+thread_local! {
+    static ROOT_OWNER: std::cell::RefCell<Option<Owner>> = const { std::cell::RefCell::new(None) };
+}
+
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
@@ -199,6 +203,7 @@ pub fn remove_local(key: &str) {
 impl AppState {
     /// Fresh state; the theme comes from `localStorage` or the system preference.
     pub fn new() -> AppState {
+        ROOT_OWNER.with(|r| *r.borrow_mut() = Owner::current());
         let dark = match load_local("starweave.theme").as_deref() {
             Some("dark") => true,
             Some("light") => false,
@@ -263,10 +268,15 @@ impl AppState {
         if let Some(doc) = self.docs.with_value(|d| d.get(path).copied()) {
             return doc;
         }
-        let doc = Doc {
+        // Buffers outlive the component that first asked for them (a dialog that closes, a
+        // tab): their signals belong to the app's root owner.
+        let make = || Doc {
             text: RwSignal::new(String::new()),
             loaded: RwSignal::new(false),
         };
+        let doc = ROOT_OWNER
+            .with(|r| r.borrow().as_ref().map(|o| o.with(make)))
+            .unwrap_or_else(make);
         self.docs.update_value(|d| {
             d.insert(path.to_owned(), doc);
         });

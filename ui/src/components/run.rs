@@ -93,17 +93,24 @@ pub fn RunPanel(
         })
     });
     let mock_rows = StoredValue::new(Vec::<MockRow>::new());
+    // Rows are kept across re-renders of the list: their signals belong to the panel.
+    let panel_owner = StoredValue::new(Owner::current());
     let rows_for = move |keys: &[(String, String)]| -> Vec<MockRow> {
         let mut out = Vec::new();
         mock_rows.update_value(|rows| {
             for (k, _) in keys {
                 if !rows.iter().any(|r| &r.key == k) {
-                    rows.push(MockRow {
+                    let make = || MockRow {
                         key: k.clone(),
                         enabled: RwSignal::new(false),
                         error: RwSignal::new(false),
                         text: RwSignal::new("{}".into()),
-                    });
+                    };
+                    let row = match panel_owner.get_value() {
+                        Some(owner) => owner.with(make),
+                        None => make(),
+                    };
+                    rows.push(row);
                 }
             }
             out = rows
