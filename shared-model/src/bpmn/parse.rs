@@ -3,24 +3,113 @@
 //! The tree builder is iterative (an explicit stack), so hostile nesting cannot overflow the
 //! call stack; subtrees deeper than [`super::MAX_DEPTH`] are skipped with a diagnostic, which
 //! bounds every later recursive walk.
+//!
+//! The raw tree borrows from the input: element and attribute names are slices of the text,
+//! attribute values are borrowed unless normalisation changed them, and namespaces are small
+//! ids into a per-document table ([`Namespaces`]). Only what the typed model keeps is copied,
+//! when stage two moves it there. Namespace scoping is quick-xml's own resolver (so binding
+//! rules and their errors are exactly quick-xml's); resolved prefixes are cached until the
+//! bindings in scope change, because a prefix lookup walks every binding in scope.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use quick_xml::XmlVersion;
 use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
+use quick_xml::events::attributes::Attributes;
+use quick_xml::name::{NamespaceError, NamespaceResolver, QName, ResolveResult};
+use quick_xml::reader::Reader;
 
-use super::xml::{XmlAttribute, XmlNode};
-use super::{MAX_DEPTH, XMLNS_NS};
+use super::xml::XmlNode;
+use super::{BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, MAX_DEPTH, STARWEAVE_NS, XMLNS_NS, XSI_NS};
 use crate::{Diagnostic, SourcePos};
+
+/// A namespace URI of the document being read, as an index into its [`Namespaces`].
+pub(crate) type NsId = u32;
+
+/// The BPMN model namespace.
+pub(crate) const NS_BPMN: NsId = 0;
+/// The BPMN DI namespace.
+pub(crate) const NS_BPMNDI: NsId = 1;
+/// The OMG DC namespace.
+pub(crate) const NS_DC: NsId = 2;
+/// The OMG DI namespace.
+pub(crate) const NS_DI: NsId = 3;
+/// XML Schema instance.
+pub(crate) const NS_XSI: NsId = 4;
+/// Starweave's extension namespace.
+pub(crate) const NS_STARWEAVE: NsId = 5;
+/// The namespace of `xmlns` declarations.
+pub(crate) const NS_XMLNS: NsId = 6;
+
+/// The namespaces stage two looks for, at the ids above.
+pub(crate) const WELL_KNOWN: [&str; 7] = [
+    BPMN_NS,
+    BPMNDI_NS,
+    DC_NS,
+    DI_NS,
+    XSI_NS,
+    STARWEAVE_NS,
+    XMLNS_NS,
+];
+
+/// The namespace URIs of one document: the well-known ones at fixed ids, then every other
+/// URI once, in order of first use.
+#[derive(Debug, Default)]
+pub(crate) struct Namespaces {
+    others: Vec<String>,
+    index: HashMap<String, NsId>,
+}
+
+impl Namespaces {
+    /// The URI of `id`.
+    pub fn uri(&self, id: NsId) -> &str {
+        let i = id as usize;
+        match WELL_KNOWN.get(i) {
+            Some(known) => known,
+            None => self
+                .others
+                .get(i - WELL_KNOWN.len())
+                .map_or("", String::as_str),
+        }
+    }
+
+    fn intern(&mut self, uri: Cow<'_, str>) -> NsId {
+        if let Some(i) = WELL_KNOWN.iter().position(|known| *known == uri) {
+            return i as NsId;
+        }
+        if let Some(id) = self.index.get(uri.as_ref()) {
+            return *id;
+        }
+        let id = (WELL_KNOWN.len() + self.others.len()) as NsId;
+        let uri = uri.into_owned();
+        self.index.insert(uri.clone(), id);
+        self.others.push(uri);
+        id
+    }
+}
+
+/// An attribute of the raw tree.
+#[derive(Debug)]
+pub(crate) struct RawAttr<'t> {
+    /// The resolved namespace; `None` for unprefixed attributes.
+    pub ns: Option<NsId>,
+    /// The prefix as written (`""` for none).
+    pub prefix: &'t str,
+    pub local: &'t str,
+    /// The normalised value.
+    pub value: Cow<'t, str>,
+}
 
 /// An element of the raw tree.
 #[derive(Debug)]
-pub(crate) struct RawElement {
-    pub ns: Option<String>,
-    pub prefix: String,
-    pub local: String,
-    pub attrs: Vec<XmlAttribute>,
-    pub children: Vec<RawNode>,
+pub(crate) struct RawElement<'t> {
+    pub ns: Option<NsId>,
+    /// The prefix as written (`""` for none).
+    pub prefix: &'t str,
+    pub local: &'t str,
+    pub attrs: Vec<RawAttr<'t>>,
+    pub children: Vec<RawNode<'t>>,
     /// Byte offset of the `<` of the start tag.
     pub offset: usize,
     /// Whitespace-only text between children, not yet copied: (child index it precedes,
@@ -31,18 +120,26 @@ pub(crate) struct RawElement {
 
 /// A node of the raw tree: elements keep their offsets, everything else is final.
 #[derive(Debug)]
-pub(crate) enum RawNode {
-    Element(RawElement),
+pub(crate) enum RawNode<'t> {
+    Element(RawElement<'t>),
     Other(XmlNode),
 }
 
 /// A diagnostic whose position is still a byte offset.
 pub(crate) type PendingDiagnostic = (Option<usize>, Diagnostic);
 
-impl RawElement {
+impl<'t> RawElement<'t> {
     /// Whether this element is `local` in namespace `ns`.
-    pub fn is(&self, ns: &str, local: &str) -> bool {
-        self.ns.as_deref() == Some(ns) && self.local == local
+    pub fn is(&self, ns: NsId, local: &str) -> bool {
+        self.ns == Some(ns) && self.local == local
+    }
+
+    /// The value of the unprefixed attribute `name`, left in place.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.ns.is_none() && a.local == name)
+            .map(|a| a.value.as_ref())
     }
 
     /// Removes and returns the unprefixed attribute `name`.
@@ -50,26 +147,26 @@ impl RawElement {
         let i = self
             .attrs
             .iter()
-            .position(|a| a.namespace.is_none() && a.local_name == name)?;
-        Some(self.attrs.remove(i).value)
+            .position(|a| a.ns.is_none() && a.local == name)?;
+        Some(self.attrs.remove(i).value.into_owned())
     }
 
     /// Removes and returns the attribute `name` in namespace `ns`.
-    pub fn take_attr_ns(&mut self, ns: &str, name: &str) -> Option<String> {
+    pub fn take_attr_ns(&mut self, ns: NsId, name: &str) -> Option<String> {
         let i = self
             .attrs
             .iter()
-            .position(|a| a.namespace.as_deref() == Some(ns) && a.local_name == name)?;
-        Some(self.attrs.remove(i).value)
+            .position(|a| a.ns == Some(ns) && a.local == name)?;
+        Some(self.attrs.remove(i).value.into_owned())
     }
 
     /// Puts an attribute back (when its value could not be typed), so it is kept verbatim.
-    pub fn restore_attr(&mut self, name: &str, value: String) {
-        self.attrs.push(XmlAttribute {
-            namespace: None,
-            prefix: String::new(),
-            local_name: name.to_owned(),
-            value,
+    pub fn restore_attr(&mut self, name: &'t str, value: String) {
+        self.attrs.push(RawAttr {
+            ns: None,
+            prefix: "",
+            local: name,
+            value: Cow::Owned(value),
         });
     }
 }
@@ -126,22 +223,94 @@ impl<'t> Locator<'t> {
 
 /// The resolver reports namespace URIs as written in the `xmlns` attribute; normalise them
 /// like every other attribute value so declarations and resolved names agree.
-fn normalize_namespace(raw: &str) -> String {
+fn normalize_namespace(raw: &str) -> Cow<'_, str> {
     if !raw.contains(['&', '\t', '\n', '\r']) {
-        return raw.to_owned();
+        return Cow::Borrowed(raw);
     }
     let spaced = raw.replace("\r\n", " ").replace(['\t', '\n', '\r'], " ");
     match quick_xml::escape::unescape(&spaced) {
-        Ok(v) => v.into_owned(),
-        Err(_) => spaced,
+        Ok(v) => Cow::Owned(v.into_owned()),
+        Err(_) => Cow::Owned(spaced),
     }
 }
 
-fn lossy(s: &str) -> String {
-    s.to_owned()
+/// What a prefix resolved to: a namespace, none, or `Err` for an undeclared prefix.
+type Resolved = Result<Option<NsId>, ()>;
+
+/// Namespace scoping with quick-xml's resolver, driven element by element as quick-xml's
+/// namespace-aware reader drives it, plus a cache of resolved prefixes.
+struct Scopes<'t> {
+    resolver: NamespaceResolver,
+    /// One entry per open element (skipped ones included): whether it declared bindings.
+    open: Vec<bool>,
+    /// Prefixes resolved under the current bindings (`None` = the default namespace).
+    cache: Vec<(Option<&'t str>, Resolved)>,
+    namespaces: Namespaces,
 }
 
-fn push_text(children: &mut Vec<RawNode>, text: &str) {
+impl<'t> Scopes<'t> {
+    fn new() -> Self {
+        Scopes {
+            resolver: NamespaceResolver::default(),
+            open: Vec::new(),
+            cache: Vec::new(),
+            namespaces: Namespaces::default(),
+        }
+    }
+
+    /// Opens the scope of a start tag; `attributes` is the tag after its name.
+    fn push(
+        &mut self,
+        start: &quick_xml::events::BytesStart<'_>,
+        attributes: &str,
+    ) -> Result<(), NamespaceError> {
+        // Only `xmlns` attributes add bindings; without one, the new scope adds none.
+        let declares = memchr::memmem::find(attributes.as_bytes(), b"xmlns").is_some();
+        if declares {
+            self.resolver.push(start)?;
+            self.cache.clear();
+        } else {
+            let level = u16::try_from(self.open.len() + 1)
+                .map_err(|_| NamespaceError::TooDeeplyNested(u16::MAX as usize))?;
+            self.resolver.set_level(level);
+        }
+        self.open.push(declares);
+        Ok(())
+    }
+
+    /// Closes the innermost scope.
+    fn pop(&mut self) {
+        if let Some(declared) = self.open.pop() {
+            self.resolver.set_level(self.open.len() as u16);
+            if declared {
+                self.cache.clear();
+            }
+        }
+    }
+
+    /// Resolves the prefix of an element name (`element`) or attribute name.
+    fn resolve(&mut self, name: QName<'t>, element: bool) -> Resolved {
+        let prefix = name.prefix().map(|p| p.into_inner());
+        if prefix.is_none() && !element {
+            return Ok(None);
+        }
+        if let Some((_, resolved)) = self.cache.iter().find(|(p, _)| *p == prefix) {
+            return *resolved;
+        }
+        let resolved = match self.resolver.resolve(name, element).0 {
+            ResolveResult::Bound(ns) => Ok(Some(self.namespaces.intern(normalize_namespace(ns.0)))),
+            ResolveResult::Unbound => Ok(None),
+            ResolveResult::Unknown(_) => Err(()),
+        };
+        if self.cache.len() >= 16 {
+            self.cache.clear();
+        }
+        self.cache.push((prefix, resolved));
+        resolved
+    }
+}
+
+fn push_text(children: &mut Vec<RawNode<'_>>, text: &str) {
     if let Some(RawNode::Other(XmlNode::Text(last))) = children.last_mut() {
         last.push_str(text);
     } else {
@@ -151,7 +320,7 @@ fn push_text(children: &mut Vec<RawNode>, text: &str) {
 
 /// Drops whitespace-only text between child elements: it is formatting, and the writer
 /// re-indents. Text of text-only or mixed-content elements is kept exactly.
-fn finish(el: &mut RawElement, text: &str) {
+fn finish(el: &mut RawElement<'_>, text: &str) {
     let structured = el.children.iter().any(|c| {
         matches!(
             c,
@@ -191,31 +360,30 @@ fn syntax_error(offset: usize, message: String) -> PendingDiagnostic {
     (Some(offset), Diagnostic::error("bpmn.xml-syntax", message))
 }
 
-/// Parses `text` into the raw tree of its root element; `None` when there is no root.
-/// Stops at the first XML syntax error and returns what was read so far.
-pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<RawElement> {
-    let mut reader = NsReader::from_str(text);
+/// Parses `text` into the raw tree of its root element (`None` when there is no root) and
+/// the table of the namespaces it uses. Stops at the first XML syntax error and returns what
+/// was read so far.
+pub(crate) fn parse<'t>(
+    text: &'t str,
+    diags: &mut Vec<PendingDiagnostic>,
+) -> (Option<RawElement<'t>>, Namespaces) {
+    let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     config.check_end_names = true;
     config.expand_empty_elements = false;
     config.trim_text(false);
 
-    let mut stack: Vec<RawElement> = Vec::new();
-    let mut root: Option<RawElement> = None;
+    let mut scopes = Scopes::new();
+    let mut stack: Vec<RawElement<'t>> = Vec::new();
+    let mut root: Option<RawElement<'t>> = None;
     // Depth of the subtree being skipped (too deep, or a second root element); 0 when reading.
     let mut skipping = 0usize;
+    let mut attrs: Vec<RawAttr<'t>> = Vec::new();
 
     loop {
         let offset = reader.buffer_position() as usize;
-        let event = match reader.read_resolved_event() {
-            Ok((resolved, event)) => {
-                let ns = match resolved {
-                    ResolveResult::Bound(ns) => Ok(Some(normalize_namespace(ns.0))),
-                    ResolveResult::Unbound => Ok(None),
-                    ResolveResult::Unknown(prefix) => Err(prefix),
-                };
-                (ns, event)
-            }
+        let event = match reader.read_event() {
+            Ok(event) => event,
             Err(e) => {
                 diags.push(syntax_error(
                     reader.error_position() as usize,
@@ -224,9 +392,31 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                 break;
             }
         };
-        let empty = matches!(event.1, Event::Empty(_));
+        let empty = matches!(event, Event::Empty(_));
         match event {
-            (ns, Event::Start(start)) | (ns, Event::Empty(start)) => {
+            Event::Start(start) | Event::Empty(start) => {
+                // The tag as a slice of the input (from after `<` to before `>` or `/>`),
+                // so names and values can borrow from the input.
+                let tag: &'t str = match text.get(offset + 1..offset + 1 + start.len()) {
+                    Some(tag) if std::ptr::eq(tag.as_ptr(), start.as_ptr()) || tag == &*start => {
+                        tag
+                    }
+                    _ => {
+                        diags.push(syntax_error(
+                            offset,
+                            "internal error: a start tag is not where the reader said".to_owned(),
+                        ));
+                        break;
+                    }
+                };
+                let name_len = start.name().0.len();
+                if let Err(e) = scopes.push(&start, &tag[name_len..]) {
+                    diags.push(syntax_error(
+                        reader.error_position() as usize,
+                        format!("malformed XML: {}", quick_xml::Error::from(e)),
+                    ));
+                    break;
+                }
                 if skipping > 0 || root.is_some() || stack.len() >= MAX_DEPTH {
                     if skipping == 0 {
                         let message = if stack.len() >= MAX_DEPTH {
@@ -245,26 +435,27 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                             diags.push(syntax_error(offset, message));
                         }
                     }
-                    if !empty {
+                    if empty {
+                        scopes.pop();
+                    } else {
                         skipping += 1;
                     }
                     continue;
                 }
-                let name = start.name();
-                let prefix = name.prefix().map(|p| lossy(p.as_ref())).unwrap_or_default();
-                let local = lossy(name.local_name().as_ref());
-                let ns = ns.unwrap_or_else(|unknown_prefix| {
+                let name = QName(&tag[..name_len]);
+                let prefix = name.prefix().map_or("", |p| p.into_inner());
+                let local = name.local_name().into_inner();
+                let ns = scopes.resolve(name, true).unwrap_or_else(|()| {
                     diags.push((
                         Some(offset),
                         Diagnostic::error(
                             "bpmn.unbound-prefix",
-                            format!("the prefix `{unknown_prefix}` of `{prefix}:{local}` is not declared"),
+                            format!("the prefix `{prefix}` of `{prefix}:{local}` is not declared"),
                         ),
                     ));
                     None
                 });
-                let mut attrs = Vec::new();
-                for attr in start.attributes() {
+                for attr in Attributes::new(tag, name_len) {
                     let attr = match attr {
                         Ok(a) => a,
                         Err(e) => {
@@ -276,7 +467,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                         }
                     };
                     let value = match attr.normalized_value(XmlVersion::Implicit1_0) {
-                        Ok(v) => v.into_owned(),
+                        Ok(v) => v,
                         Err(e) => {
                             diags.push((
                                 Some(offset),
@@ -285,44 +476,39 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                                     format!("attribute value kept as written: {e}"),
                                 ),
                             ));
-                            lossy(&attr.value)
+                            attr.value
                         }
                     };
                     let key = attr.key;
                     if key.as_namespace_binding().is_some() {
                         let (prefix, local) = match key.prefix() {
-                            Some(_) => ("xmlns".to_owned(), lossy(key.local_name().as_ref())),
-                            None => (String::new(), "xmlns".to_owned()),
+                            Some(_) => ("xmlns", key.local_name().into_inner()),
+                            None => ("", "xmlns"),
                         };
-                        attrs.push(XmlAttribute {
-                            namespace: Some(XMLNS_NS.to_owned()),
+                        attrs.push(RawAttr {
+                            ns: Some(NS_XMLNS),
                             prefix,
-                            local_name: local,
+                            local,
                             value,
                         });
                         continue;
                     }
-                    let (resolved, local_name) = reader.resolver().resolve_attribute(key);
-                    let prefix = key.prefix().map(|p| lossy(p.as_ref())).unwrap_or_default();
-                    let local_name = lossy(local_name.as_ref());
-                    let namespace = match resolved {
-                        ResolveResult::Bound(ns) => Some(normalize_namespace(ns.0)),
-                        ResolveResult::Unbound => None,
-                        ResolveResult::Unknown(p) => {
-                            diags.push((
-                                Some(offset),
-                                Diagnostic::error(
-                                    "bpmn.unbound-prefix",
-                                    format!("the prefix `{p}` of attribute `{p}:{local_name}` is not declared"),
-                                ),
-                            ));
-                            None
-                        }
-                    };
-                    attrs.push(XmlAttribute {
-                        namespace,
+                    let prefix = key.prefix().map_or("", |p| p.into_inner());
+                    let local_name = key.local_name().into_inner();
+                    let ns = scopes.resolve(key, false).unwrap_or_else(|()| {
+                        diags.push((
+                            Some(offset),
+                            Diagnostic::error(
+                                "bpmn.unbound-prefix",
+                                format!("the prefix `{prefix}` of attribute `{prefix}:{local_name}` is not declared"),
+                            ),
+                        ));
+                        None
+                    });
+                    attrs.push(RawAttr {
+                        ns,
                         prefix,
-                        local_name,
+                        local: local_name,
                         value,
                     });
                 }
@@ -330,18 +516,20 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                     ns,
                     prefix,
                     local,
-                    attrs,
+                    attrs: attrs.drain(..).collect(),
                     children: Vec::new(),
                     offset,
                     blanks: Vec::new(),
                 };
                 if empty {
+                    scopes.pop();
                     close(element, &mut stack, &mut root, text);
                 } else {
                     stack.push(element);
                 }
             }
-            (_, Event::End(_)) => {
+            Event::End(_) => {
+                scopes.pop();
                 if skipping > 0 {
                     skipping -= 1;
                     continue;
@@ -350,7 +538,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                     close(element, &mut stack, &mut root, text);
                 }
             }
-            (_, Event::Text(t)) => {
+            Event::Text(t) => {
                 let end = reader.buffer_position() as usize;
                 let raw = text.get(offset..end).unwrap_or("");
                 let blank =
@@ -373,7 +561,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                     }
                 }
             }
-            (_, Event::GeneralRef(r)) => {
+            Event::GeneralRef(r) => {
                 let resolved = if r.is_char_ref() {
                     match r.resolve_char_ref() {
                         Ok(Some(c)) => c.to_string(),
@@ -407,7 +595,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                 };
                 append_text(text, &mut stack, skipping, &resolved, offset, diags);
             }
-            (_, Event::CData(c)) => {
+            Event::CData(c) => {
                 let content = c.xml10_content().into_owned();
                 if skipping == 0 {
                     match stack.last_mut() {
@@ -421,23 +609,23 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                     }
                 }
             }
-            (_, Event::Comment(c)) => {
+            Event::Comment(c) => {
                 if let (0, Some(parent)) = (skipping, stack.last_mut()) {
                     parent.children.push(RawNode::Other(XmlNode::Comment(
                         c.xml10_content().into_owned(),
                     )));
                 }
             }
-            (_, Event::PI(pi)) => {
+            Event::PI(pi) => {
                 if let (0, Some(parent)) = (skipping, stack.last_mut()) {
-                    let content = lossy(pi.as_ref());
+                    let content = pi.as_ref().to_owned();
                     parent
                         .children
                         .push(RawNode::Other(XmlNode::ProcessingInstruction(content)));
                 }
             }
-            (_, Event::Decl(_)) => {}
-            (_, Event::DocType(_)) => {
+            Event::Decl(_) => {}
+            Event::DocType(_) => {
                 diags.push((
                     Some(offset),
                     Diagnostic::warning(
@@ -446,7 +634,7 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
                     ),
                 ));
             }
-            (_, Event::Eof) => {
+            Event::Eof => {
                 if let Some(open) = stack.last() {
                     diags.push(syntax_error(
                         text.len(),
@@ -469,21 +657,21 @@ pub(crate) fn parse(text: &str, diags: &mut Vec<PendingDiagnostic>) -> Option<Ra
     while let Some(element) = stack.pop() {
         close(element, &mut stack, &mut root, text);
     }
-    root
+    (root, scopes.namespaces)
 }
 
-fn qualified(el: &RawElement) -> String {
+fn qualified(el: &RawElement<'_>) -> String {
     if el.prefix.is_empty() {
-        el.local.clone()
+        el.local.to_owned()
     } else {
         format!("{}:{}", el.prefix, el.local)
     }
 }
 
-fn close(
-    mut element: RawElement,
-    stack: &mut [RawElement],
-    root: &mut Option<RawElement>,
+fn close<'t>(
+    mut element: RawElement<'t>,
+    stack: &mut [RawElement<'t>],
+    root: &mut Option<RawElement<'t>>,
     text: &str,
 ) {
     finish(&mut element, text);
@@ -495,7 +683,7 @@ fn close(
 
 fn append_text(
     text: &str,
-    stack: &mut [RawElement],
+    stack: &mut [RawElement<'_>],
     skipping: usize,
     content: &str,
     offset: usize,
@@ -531,7 +719,7 @@ mod tests {
 
     fn children(xml: &str) -> Vec<String> {
         let mut diags = Vec::new();
-        let root = parse(xml, &mut diags).expect("a root");
+        let root = parse(xml, &mut diags).0.expect("a root");
         assert!(diags.is_empty(), "{diags:?}");
         root.children
             .iter()
