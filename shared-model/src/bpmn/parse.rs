@@ -7,9 +7,14 @@
 //! The raw tree borrows from the input: element and attribute names are slices of the text,
 //! attribute values are borrowed unless normalisation changed them, and namespaces are small
 //! ids into a per-document table ([`Namespaces`]). Only what the typed model keeps is copied,
-//! when stage two moves it there. Namespace scoping is quick-xml's own resolver (so binding
-//! rules and their errors are exactly quick-xml's); resolved prefixes are cached until the
-//! bindings in scope change, because a prefix lookup walks every binding in scope.
+//! when stage two moves it there. Elements outside the namespaces stage two types (vendor
+//! extensions, most of a typical file) can only end up as generic XML, so they are built in
+//! that final form right away ([`GenericElement`]). Children of open elements wait on one
+//! shared stack and move into an exactly sized vector when their parent closes.
+//!
+//! Namespace scoping is quick-xml's own resolver (so binding rules and their errors are
+//! exactly quick-xml's); resolved prefixes are cached until the bindings in scope change,
+//! because a prefix lookup walks every binding in scope.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -20,7 +25,7 @@ use quick_xml::events::attributes::Attributes;
 use quick_xml::name::{NamespaceError, NamespaceResolver, QName, ResolveResult};
 use quick_xml::reader::Reader;
 
-use super::xml::XmlNode;
+use super::xml::{XmlAttribute, XmlElement, XmlNode};
 use super::{BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, MAX_DEPTH, STARWEAVE_NS, XMLNS_NS, XSI_NS};
 use crate::{Diagnostic, SourcePos};
 
@@ -41,6 +46,10 @@ pub(crate) const NS_XSI: NsId = 4;
 pub(crate) const NS_STARWEAVE: NsId = 5;
 /// The namespace of `xmlns` declarations.
 pub(crate) const NS_XMLNS: NsId = 6;
+
+/// Ids below this are the namespaces whose elements stage two types; elements in any other
+/// namespace (or none) are always kept as generic XML.
+const TYPED_NAMESPACES: NsId = NS_STARWEAVE + 1;
 
 /// The namespaces stage two looks for, at the ids above.
 pub(crate) const WELL_KNOWN: [&str; 7] = [
@@ -112,16 +121,23 @@ pub(crate) struct RawElement<'t> {
     pub children: Vec<RawNode<'t>>,
     /// Byte offset of the `<` of the start tag.
     pub offset: usize,
-    /// Whitespace-only text between children, not yet copied: (child index it precedes,
-    /// byte range in the input). Most of it is indentation that [`finish`] drops, so it is
-    /// only turned into text when the element turns out to have text content.
-    blanks: Vec<(usize, std::ops::Range<usize>)>,
+}
+
+/// An element outside the typed namespaces, with its subtree, already in final form.
+#[derive(Debug)]
+pub(crate) struct GenericElement<'t> {
+    pub element: XmlElement,
+    /// The `id` attributes in this subtree with the offsets of their elements, in document
+    /// order. Stage two records them when it adopts the subtree, so the source map is
+    /// filled in the same order as for every other element.
+    pub ids: Vec<(usize, Cow<'t, str>)>,
 }
 
 /// A node of the raw tree: elements keep their offsets, everything else is final.
 #[derive(Debug)]
 pub(crate) enum RawNode<'t> {
     Element(RawElement<'t>),
+    Generic(GenericElement<'t>),
     Other(XmlNode),
 }
 
@@ -288,16 +304,16 @@ impl<'t> Scopes<'t> {
         }
     }
 
-    /// Resolves the prefix of an element name (`element`) or attribute name.
-    fn resolve(&mut self, name: QName<'t>, element: bool) -> Resolved {
-        let prefix = name.prefix().map(|p| p.into_inner());
+    /// Resolves the prefix of an element name (`element`) or attribute name; `prefix` is
+    /// the name's prefix as [`split_name`] found it.
+    fn resolve(&mut self, name: &'t str, prefix: Option<&'t str>, element: bool) -> Resolved {
         if prefix.is_none() && !element {
             return Ok(None);
         }
         if let Some((_, resolved)) = self.cache.iter().find(|(p, _)| *p == prefix) {
             return *resolved;
         }
-        let resolved = match self.resolver.resolve(name, element).0 {
+        let resolved = match self.resolver.resolve(QName(name), element).0 {
             ResolveResult::Bound(ns) => Ok(Some(self.namespaces.intern(normalize_namespace(ns.0)))),
             ResolveResult::Unbound => Ok(None),
             ResolveResult::Unknown(_) => Err(()),
@@ -310,49 +326,227 @@ impl<'t> Scopes<'t> {
     }
 }
 
-fn push_text(children: &mut Vec<RawNode<'_>>, text: &str) {
-    if let Some(RawNode::Other(XmlNode::Text(last))) = children.last_mut() {
-        last.push_str(text);
-    } else {
-        children.push(RawNode::Other(XmlNode::Text(text.to_owned())));
-    }
-}
-
-/// Drops whitespace-only text between child elements: it is formatting, and the writer
-/// re-indents. Text of text-only or mixed-content elements is kept exactly.
-fn finish(el: &mut RawElement<'_>, text: &str) {
-    let structured = el.children.iter().any(|c| {
-        matches!(
-            c,
-            RawNode::Element(_)
-                | RawNode::Other(XmlNode::Comment(_) | XmlNode::ProcessingInstruction(_))
-        )
-    });
-    let significant = el.children.iter().any(|c| match c {
-        RawNode::Other(XmlNode::Text(t)) => !t.trim().is_empty(),
-        RawNode::Other(XmlNode::CData(_)) => true,
-        _ => false,
-    });
-    let blanks = std::mem::take(&mut el.blanks);
-    if structured && !significant {
-        el.children
-            .retain(|c| !matches!(c, RawNode::Other(XmlNode::Text(_))));
-    } else {
-        // Put the deferred whitespace back where it was, last first so indices hold.
-        for (index, range) in blanks.into_iter().rev() {
-            let blank = normalize_newlines(&text[range]);
-            el.children
-                .insert(index, RawNode::Other(XmlNode::Text(blank)));
-        }
-    }
-}
-
 /// XML end-of-line handling for a whitespace slice taken straight from the input.
 fn normalize_newlines(raw: &str) -> String {
     if raw.contains('\r') {
         raw.replace("\r\n", "\n").replace('\r', "\n")
     } else {
         raw.to_owned()
+    }
+}
+
+/// The kept attribute for a raw one.
+pub(crate) fn xml_attribute(a: RawAttr<'_>, namespaces: &Namespaces) -> XmlAttribute {
+    XmlAttribute {
+        namespace: a.ns.map(|id| namespaces.uri(id).to_owned()),
+        prefix: a.prefix.to_owned(),
+        local_name: a.local.to_owned(),
+        value: a.value.into_owned(),
+    }
+}
+
+/// A raw element as generic XML, for the (structurally impossible) case of a raw element
+/// inside a generic one; recursion is bounded by [`MAX_DEPTH`].
+fn to_generic<'t>(raw: RawElement<'t>, namespaces: &Namespaces) -> GenericElement<'t> {
+    let mut ids = Vec::new();
+    if let Some(id) = raw.attr("id") {
+        ids.push((raw.offset, Cow::Owned(id.to_owned())));
+    }
+    let mut children = Vec::with_capacity(raw.children.len());
+    for child in raw.children {
+        children.push(match child {
+            RawNode::Element(e) => {
+                let g = to_generic(e, namespaces);
+                ids.extend(g.ids);
+                XmlNode::Element(g.element)
+            }
+            RawNode::Generic(g) => {
+                ids.extend(g.ids);
+                XmlNode::Element(g.element)
+            }
+            RawNode::Other(o) => o,
+        });
+    }
+    GenericElement {
+        element: XmlElement {
+            namespace: raw.ns.map(|id| namespaces.uri(id).to_owned()),
+            prefix: raw.prefix.to_owned(),
+            local_name: raw.local.to_owned(),
+            attributes: raw
+                .attrs
+                .into_iter()
+                .map(|a| xml_attribute(a, namespaces))
+                .collect(),
+            children,
+        },
+        ids,
+    }
+}
+
+fn is_text(node: &RawNode<'_>) -> bool {
+    matches!(node, RawNode::Other(XmlNode::Text(_)))
+}
+
+/// An element whose end tag has not been read yet.
+struct Open<'t> {
+    /// `Element` or `Generic`, without children yet.
+    node: RawNode<'t>,
+    /// Where its children start on [`Tree::nodes`].
+    first_child: usize,
+    /// Where its deferred whitespace starts on [`Tree::blanks`].
+    first_blank: usize,
+}
+
+/// The tree being built.
+struct Tree<'t> {
+    text: &'t str,
+    open: Vec<Open<'t>>,
+    /// The children read so far of every open element, innermost element's last.
+    nodes: Vec<RawNode<'t>>,
+    /// Whitespace-only text between children, not yet copied: (index among its parent's
+    /// children that it precedes, byte range in the input). Most of it is indentation that
+    /// [`Tree::close`] drops, so it is only turned into text when the element turns out to
+    /// have text content.
+    blanks: Vec<(usize, std::ops::Range<usize>)>,
+    root: Option<RawElement<'t>>,
+}
+
+impl<'t> Tree<'t> {
+    /// How many children the innermost open element has so far.
+    fn child_count(&self) -> usize {
+        self.open
+            .last()
+            .map_or(0, |o| self.nodes.len() - o.first_child)
+    }
+
+    fn last_child_is_text(&self) -> bool {
+        self.child_count() > 0 && self.nodes.last().is_some_and(is_text)
+    }
+
+    fn in_generic(&self) -> bool {
+        matches!(
+            self.open.last(),
+            Some(Open {
+                node: RawNode::Generic(_),
+                ..
+            })
+        )
+    }
+
+    fn push_open(&mut self, node: RawNode<'t>) {
+        self.open.push(Open {
+            node,
+            first_child: self.nodes.len(),
+            first_blank: self.blanks.len(),
+        });
+    }
+
+    /// Adds a finished element to the innermost open element, or makes it the root.
+    fn attach(&mut self, node: RawNode<'t>) {
+        if !self.open.is_empty() {
+            self.nodes.push(node);
+        } else if let RawNode::Element(element) = node {
+            self.root = Some(element);
+        }
+    }
+
+    /// Appends text to the innermost open element, joining it to text just before it.
+    fn push_text(&mut self, text: &str) {
+        if self.last_child_is_text()
+            && let Some(RawNode::Other(XmlNode::Text(last))) = self.nodes.last_mut()
+        {
+            last.push_str(text);
+        } else {
+            self.nodes
+                .push(RawNode::Other(XmlNode::Text(text.to_owned())));
+        }
+    }
+
+    /// Closes the innermost open element. Whitespace-only text between child elements is
+    /// dropped: it is formatting, and the writer re-indents. Text of text-only or
+    /// mixed-content elements is kept exactly.
+    fn close(&mut self, namespaces: &Namespaces) {
+        let Some(open) = self.open.pop() else {
+            return;
+        };
+        let children = &self.nodes[open.first_child..];
+        let structured = children.iter().any(|c| {
+            matches!(
+                c,
+                RawNode::Element(_)
+                    | RawNode::Generic(_)
+                    | RawNode::Other(XmlNode::Comment(_) | XmlNode::ProcessingInstruction(_))
+            )
+        });
+        let significant = children.iter().any(|c| match c {
+            RawNode::Other(XmlNode::Text(t)) => !t.trim().is_empty(),
+            RawNode::Other(XmlNode::CData(_)) => true,
+            _ => false,
+        });
+        let drop_text = structured && !significant;
+        let count = if drop_text {
+            self.blanks.truncate(open.first_blank);
+            children.iter().filter(|c| !is_text(c)).count()
+        } else {
+            children.len() + self.blanks.len() - open.first_blank
+        };
+        let text = self.text;
+        let node = {
+            let mut blanks = self.blanks.drain(open.first_blank..).peekable();
+            let children = self
+                .nodes
+                .drain(open.first_child..)
+                .enumerate()
+                .filter(|(_, c)| !(drop_text && is_text(c)));
+            match open.node {
+                RawNode::Element(mut element) => {
+                    let mut out = Vec::with_capacity(count);
+                    for (i, child) in children {
+                        // Deferred whitespace goes back before the child it preceded.
+                        while let Some((_, range)) = blanks.next_if(|(at, _)| *at <= i) {
+                            out.push(RawNode::Other(XmlNode::Text(normalize_newlines(
+                                &text[range],
+                            ))));
+                        }
+                        out.push(child);
+                    }
+                    for (_, range) in blanks {
+                        out.push(RawNode::Other(XmlNode::Text(normalize_newlines(
+                            &text[range],
+                        ))));
+                    }
+                    element.children = out;
+                    RawNode::Element(element)
+                }
+                RawNode::Generic(mut generic) => {
+                    let mut out = Vec::with_capacity(count);
+                    for (i, child) in children {
+                        while let Some((_, range)) = blanks.next_if(|(at, _)| *at <= i) {
+                            out.push(XmlNode::Text(normalize_newlines(&text[range])));
+                        }
+                        out.push(match child {
+                            RawNode::Generic(g) => {
+                                generic.ids.extend(g.ids);
+                                XmlNode::Element(g.element)
+                            }
+                            RawNode::Element(e) => {
+                                let g = to_generic(e, namespaces);
+                                generic.ids.extend(g.ids);
+                                XmlNode::Element(g.element)
+                            }
+                            RawNode::Other(o) => o,
+                        });
+                    }
+                    for (_, range) in blanks {
+                        out.push(XmlNode::Text(normalize_newlines(&text[range])));
+                    }
+                    generic.element.children = out;
+                    RawNode::Generic(generic)
+                }
+                other => other,
+            }
+        };
+        self.attach(node);
     }
 }
 
@@ -374,8 +568,13 @@ pub(crate) fn parse<'t>(
     config.trim_text(false);
 
     let mut scopes = Scopes::new();
-    let mut stack: Vec<RawElement<'t>> = Vec::new();
-    let mut root: Option<RawElement<'t>> = None;
+    let mut tree = Tree {
+        text,
+        open: Vec::new(),
+        nodes: Vec::new(),
+        blanks: Vec::new(),
+        root: None,
+    };
     // Depth of the subtree being skipped (too deep, or a second root element); 0 when reading.
     let mut skipping = 0usize;
     let mut attrs: Vec<RawAttr<'t>> = Vec::new();
@@ -417,9 +616,10 @@ pub(crate) fn parse<'t>(
                     ));
                     break;
                 }
-                if skipping > 0 || root.is_some() || stack.len() >= MAX_DEPTH {
+                let depth = tree.open.len();
+                if skipping > 0 || tree.root.is_some() || depth >= MAX_DEPTH {
                     if skipping == 0 {
-                        let message = if stack.len() >= MAX_DEPTH {
+                        if depth >= MAX_DEPTH {
                             diags.push((
                                 Some(offset),
                                 Diagnostic::error(
@@ -427,12 +627,11 @@ pub(crate) fn parse<'t>(
                                     format!("elements are nested deeper than {MAX_DEPTH} levels; this subtree is skipped"),
                                 ),
                             ));
-                            None
                         } else {
-                            Some("a second root element is not allowed; it is skipped".to_owned())
-                        };
-                        if let Some(message) = message {
-                            diags.push(syntax_error(offset, message));
+                            diags.push(syntax_error(
+                                offset,
+                                "a second root element is not allowed; it is skipped".to_owned(),
+                            ));
                         }
                     }
                     if empty {
@@ -442,19 +641,22 @@ pub(crate) fn parse<'t>(
                     }
                     continue;
                 }
-                let name = QName(&tag[..name_len]);
-                let prefix = name.prefix().map_or("", |p| p.into_inner());
-                let local = name.local_name().into_inner();
-                let ns = scopes.resolve(name, true).unwrap_or_else(|()| {
-                    diags.push((
+                let name = &tag[..name_len];
+                let (written_prefix, local) = split_name(name);
+                let prefix = written_prefix.unwrap_or("");
+                let ns =
+                    scopes
+                        .resolve(name, written_prefix, true)
+                        .unwrap_or_else(|()| {
+                            diags.push((
                         Some(offset),
                         Diagnostic::error(
                             "bpmn.unbound-prefix",
                             format!("the prefix `{prefix}` of `{prefix}:{local}` is not declared"),
                         ),
                     ));
-                    None
-                });
+                            None
+                        });
                 for attr in Attributes::new(tag, name_len) {
                     let attr = match attr {
                         Ok(a) => a,
@@ -493,9 +695,9 @@ pub(crate) fn parse<'t>(
                         });
                         continue;
                     }
-                    let prefix = key.prefix().map_or("", |p| p.into_inner());
-                    let local_name = key.local_name().into_inner();
-                    let ns = scopes.resolve(key, false).unwrap_or_else(|()| {
+                    let (written_prefix, local_name) = split_name(key.0);
+                    let prefix = written_prefix.unwrap_or("");
+                    let ns = scopes.resolve(key.0, written_prefix, false).unwrap_or_else(|()| {
                         diags.push((
                             Some(offset),
                             Diagnostic::error(
@@ -512,20 +714,46 @@ pub(crate) fn parse<'t>(
                         value,
                     });
                 }
-                let element = RawElement {
-                    ns,
-                    prefix,
-                    local,
-                    attrs: attrs.drain(..).collect(),
-                    children: Vec::new(),
-                    offset,
-                    blanks: Vec::new(),
+                // Below the root, an element outside the typed namespaces, and everything
+                // inside one, can only be kept as generic XML: build it in that form.
+                let generic =
+                    depth > 0 && (tree.in_generic() || ns.is_none_or(|id| id >= TYPED_NAMESPACES));
+                let node = if generic {
+                    let namespaces = &scopes.namespaces;
+                    let ids = attrs
+                        .iter()
+                        .find(|a| a.ns.is_none() && a.local == "id")
+                        .map(|a| (offset, a.value.clone()))
+                        .into_iter()
+                        .collect();
+                    RawNode::Generic(GenericElement {
+                        element: XmlElement {
+                            namespace: ns.map(|id| namespaces.uri(id).to_owned()),
+                            prefix: prefix.to_owned(),
+                            local_name: local.to_owned(),
+                            attributes: attrs
+                                .drain(..)
+                                .map(|a| xml_attribute(a, namespaces))
+                                .collect(),
+                            children: Vec::new(),
+                        },
+                        ids,
+                    })
+                } else {
+                    RawNode::Element(RawElement {
+                        ns,
+                        prefix,
+                        local,
+                        attrs: attrs.drain(..).collect(),
+                        children: Vec::new(),
+                        offset,
+                    })
                 };
                 if empty {
                     scopes.pop();
-                    close(element, &mut stack, &mut root, text);
+                    tree.attach(node);
                 } else {
-                    stack.push(element);
+                    tree.push_open(node);
                 }
             }
             Event::End(_) => {
@@ -534,31 +762,20 @@ pub(crate) fn parse<'t>(
                     skipping -= 1;
                     continue;
                 }
-                if let Some(element) = stack.pop() {
-                    close(element, &mut stack, &mut root, text);
-                }
+                tree.close(&scopes.namespaces);
             }
             Event::Text(t) => {
                 let end = reader.buffer_position() as usize;
                 let raw = text.get(offset..end).unwrap_or("");
                 let blank =
                     !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_whitespace() && b != b'\x0c');
-                match stack.last_mut() {
+                if blank && skipping == 0 && !tree.open.is_empty() && !tree.last_child_is_text() {
                     // Indentation between elements: remember where, copy nothing yet.
-                    Some(parent)
-                        if blank
-                            && skipping == 0
-                            && !matches!(
-                                parent.children.last(),
-                                Some(RawNode::Other(XmlNode::Text(_)))
-                            ) =>
-                    {
-                        parent.blanks.push((parent.children.len(), offset..end));
-                    }
-                    _ => {
-                        let content = t.xml10_content();
-                        append_text(text, &mut stack, skipping, &content, offset, diags);
-                    }
+                    let at = tree.child_count();
+                    tree.blanks.push((at, offset..end));
+                } else {
+                    let content = t.xml10_content();
+                    append_text(&mut tree, skipping, &content, offset, diags);
                 }
             }
             Event::GeneralRef(r) => {
@@ -593,34 +810,32 @@ pub(crate) fn parse<'t>(
                         }
                     }
                 };
-                append_text(text, &mut stack, skipping, &resolved, offset, diags);
+                append_text(&mut tree, skipping, &resolved, offset, diags);
             }
             Event::CData(c) => {
                 let content = c.xml10_content().into_owned();
                 if skipping == 0 {
-                    match stack.last_mut() {
-                        Some(parent) => parent
-                            .children
-                            .push(RawNode::Other(XmlNode::CData(content))),
-                        None => diags.push(syntax_error(
+                    if tree.open.is_empty() {
+                        diags.push(syntax_error(
                             offset,
                             "CDATA outside the root element".to_owned(),
-                        )),
+                        ));
+                    } else {
+                        tree.nodes.push(RawNode::Other(XmlNode::CData(content)));
                     }
                 }
             }
             Event::Comment(c) => {
-                if let (0, Some(parent)) = (skipping, stack.last_mut()) {
-                    parent.children.push(RawNode::Other(XmlNode::Comment(
+                if skipping == 0 && !tree.open.is_empty() {
+                    tree.nodes.push(RawNode::Other(XmlNode::Comment(
                         c.xml10_content().into_owned(),
                     )));
                 }
             }
             Event::PI(pi) => {
-                if let (0, Some(parent)) = (skipping, stack.last_mut()) {
+                if skipping == 0 && !tree.open.is_empty() {
                     let content = pi.as_ref().to_owned();
-                    parent
-                        .children
+                    tree.nodes
                         .push(RawNode::Other(XmlNode::ProcessingInstruction(content)));
                 }
             }
@@ -635,15 +850,15 @@ pub(crate) fn parse<'t>(
                 ));
             }
             Event::Eof => {
-                if let Some(open) = stack.last() {
+                if let Some(open) = tree.open.last() {
                     diags.push(syntax_error(
                         text.len(),
                         format!(
                             "unexpected end of input: element `{}` is not closed",
-                            qualified(open)
+                            qualified(&open.node)
                         ),
                     ));
-                } else if root.is_none() {
+                } else if tree.root.is_none() {
                     diags.push((
                         Some(text.len()),
                         Diagnostic::error("bpmn.empty", "the input has no root element"),
@@ -654,36 +869,35 @@ pub(crate) fn parse<'t>(
         }
     }
     // Return everything read so far: close every element still open.
-    while let Some(element) = stack.pop() {
-        close(element, &mut stack, &mut root, text);
+    while !tree.open.is_empty() {
+        tree.close(&scopes.namespaces);
     }
-    (root, scopes.namespaces)
+    (tree.root, scopes.namespaces)
 }
 
-fn qualified(el: &RawElement<'_>) -> String {
-    if el.prefix.is_empty() {
-        el.local.to_owned()
+/// Splits a qualified name at its first `:` into prefix and local name, as quick-xml does.
+fn split_name(name: &str) -> (Option<&str>, &str) {
+    match memchr::memchr(b':', name.as_bytes()) {
+        Some(i) => (Some(&name[..i]), &name[i + 1..]),
+        None => (None, name),
+    }
+}
+
+fn qualified(node: &RawNode<'_>) -> String {
+    let (prefix, local) = match node {
+        RawNode::Element(e) => (e.prefix, e.local),
+        RawNode::Generic(g) => (g.element.prefix.as_str(), g.element.local_name.as_str()),
+        RawNode::Other(_) => ("", ""),
+    };
+    if prefix.is_empty() {
+        local.to_owned()
     } else {
-        format!("{}:{}", el.prefix, el.local)
-    }
-}
-
-fn close<'t>(
-    mut element: RawElement<'t>,
-    stack: &mut [RawElement<'t>],
-    root: &mut Option<RawElement<'t>>,
-    text: &str,
-) {
-    finish(&mut element, text);
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(RawNode::Element(element)),
-        None => *root = Some(element),
+        format!("{prefix}:{local}")
     }
 }
 
 fn append_text(
-    text: &str,
-    stack: &mut [RawElement<'_>],
+    tree: &mut Tree<'_>,
     skipping: usize,
     content: &str,
     offset: usize,
@@ -692,18 +906,19 @@ fn append_text(
     if skipping > 0 {
         return;
     }
-    match stack.last_mut() {
-        Some(parent) => {
-            if let Some((index, _)) = parent.blanks.last()
-                && *index == parent.children.len()
+    match tree.open.last() {
+        Some(open) => {
+            let at = tree.child_count();
+            if tree.blanks.len() > open.first_blank
+                && tree.blanks.last().is_some_and(|(index, _)| *index == at)
             {
                 // Text continues the whitespace just before it: materialise that first.
-                if let Some((_, range)) = parent.blanks.pop() {
-                    let blank = normalize_newlines(text.get(range).unwrap_or(""));
-                    push_text(&mut parent.children, &blank);
+                if let Some((_, range)) = tree.blanks.pop() {
+                    let blank = normalize_newlines(tree.text.get(range).unwrap_or(""));
+                    tree.push_text(&blank);
                 }
             }
-            push_text(&mut parent.children, content)
+            tree.push_text(content)
         }
         None if content.trim().is_empty() => {}
         None => diags.push(syntax_error(
@@ -725,6 +940,7 @@ mod tests {
             .iter()
             .map(|c| match c {
                 RawNode::Element(e) => format!("<{}>", e.local),
+                RawNode::Generic(g) => format!("<{}>", g.element.local_name),
                 RawNode::Other(XmlNode::Text(t)) => format!("text {t:?}"),
                 RawNode::Other(XmlNode::Comment(t)) => format!("comment {t:?}"),
                 RawNode::Other(other) => format!("{other:?}"),

@@ -3,8 +3,8 @@
 
 use super::model::*;
 use super::parse::{
-    Locator, NS_BPMN, NS_BPMNDI, NS_DC, NS_DI, NS_STARWEAVE, NS_XMLNS, NS_XSI, Namespaces, NsId,
-    PendingDiagnostic, RawAttr, RawElement, RawNode, WELL_KNOWN, parse,
+    GenericElement, Locator, NS_BPMN, NS_BPMNDI, NS_DC, NS_DI, NS_STARWEAVE, NS_XMLNS, NS_XSI,
+    Namespaces, NsId, PendingDiagnostic, RawAttr, RawElement, RawNode, WELL_KNOWN, parse,
 };
 use super::starweave::{Mapping, StarweaveMultiInstance, StarweaveTask, parse_duration_ms};
 use super::xml::{XmlAttribute, XmlElement, XmlNode};
@@ -278,6 +278,7 @@ impl<'t> ModelReader<'t> {
             .into_iter()
             .map(|c| match c {
                 RawNode::Element(e) => XmlNode::Element(self.generic(e)),
+                RawNode::Generic(g) => XmlNode::Element(self.adopt(g)),
                 RawNode::Other(o) => o,
             })
             .collect();
@@ -288,6 +289,14 @@ impl<'t> ModelReader<'t> {
             attributes: self.xml_attrs(el.attrs),
             children,
         }
+    }
+
+    /// Takes over a subtree that was built as generic XML, recording its ids.
+    fn adopt(&mut self, generic: GenericElement<'t>) -> XmlElement {
+        for (offset, id) in &generic.ids {
+            self.record_id(id, *offset, false);
+        }
+        generic.element
     }
 
     /// Stray nodes inside a typed element: whitespace is formatting; text is trimmed.
@@ -337,6 +346,10 @@ impl<'t> ModelReader<'t> {
                     let g = self.generic(c);
                     base.unknown.children.push(XmlNode::Element(g));
                 }
+                RawNode::Generic(c) => {
+                    let g = self.adopt(c);
+                    base.unknown.children.push(XmlNode::Element(g));
+                }
                 RawNode::Other(o) => self.stray(o, &mut base.unknown),
             }
         }
@@ -358,6 +371,10 @@ impl<'t> ModelReader<'t> {
                 }
                 RawNode::Element(e) => {
                     let g = self.generic(e);
+                    unknown.children.push(XmlNode::Element(g));
+                }
+                RawNode::Generic(e) => {
+                    let g = self.adopt(e);
                     unknown.children.push(XmlNode::Element(g));
                 }
                 RawNode::Other(o) => unknown.children.push(o),
@@ -404,6 +421,10 @@ impl<'t> ModelReader<'t> {
                 }
                 RawNode::Element(c) => {
                     let g = self.generic(c);
+                    ext.unknown.children.push(XmlNode::Element(g));
+                }
+                RawNode::Generic(c) => {
+                    let g = self.adopt(c);
                     ext.unknown.children.push(XmlNode::Element(g));
                 }
                 RawNode::Other(o) => self.stray(o, &mut ext.unknown),
@@ -478,6 +499,10 @@ impl<'t> ModelReader<'t> {
                                 let g = self.generic(e);
                                 mi.unknown.children.push(XmlNode::Element(g));
                             }
+                            RawNode::Generic(e) => {
+                                let g = self.adopt(e);
+                                mi.unknown.children.push(XmlNode::Element(g));
+                            }
                             RawNode::Other(o) => self.stray(o, &mut mi.unknown),
                         }
                     }
@@ -486,6 +511,10 @@ impl<'t> ModelReader<'t> {
                 }
                 RawNode::Element(c) => {
                     let g = self.generic(c);
+                    task.unknown.children.push(XmlNode::Element(g));
+                }
+                RawNode::Generic(c) => {
+                    let g = self.adopt(c);
                     task.unknown.children.push(XmlNode::Element(g));
                 }
                 RawNode::Other(o) => self.stray(o, &mut task.unknown),
@@ -503,6 +532,10 @@ impl<'t> ModelReader<'t> {
             match n {
                 RawNode::Element(e) => {
                     let g = self.generic(e);
+                    unknown.children.push(XmlNode::Element(g));
+                }
+                RawNode::Generic(e) => {
+                    let g = self.adopt(e);
                     unknown.children.push(XmlNode::Element(g));
                 }
                 RawNode::Other(o) => self.stray(o, &mut unknown),
@@ -1329,15 +1362,31 @@ impl<'t> ModelReader<'t> {
         &mut self,
         children: Vec<RawNode<'t>>,
         unknown: &mut Unknown,
-    ) -> Vec<RawElement<'t>> {
+    ) -> Vec<RawNode<'t>> {
         let mut rest = Vec::new();
         for child in children {
             match child {
-                RawNode::Element(c) => rest.push(c),
                 RawNode::Other(o) => self.stray(o, unknown),
+                element => rest.push(element),
             }
         }
         rest
+    }
+
+    /// A DI child element to look at; generic ones go straight to `unknown`.
+    fn di_raw(&mut self, child: RawNode<'t>, unknown: &mut Unknown) -> Option<RawElement<'t>> {
+        match child {
+            RawNode::Element(c) => Some(c),
+            RawNode::Generic(g) => {
+                let g = self.adopt(g);
+                unknown.children.push(XmlNode::Element(g));
+                None
+            }
+            RawNode::Other(o) => {
+                self.stray(o, unknown);
+                None
+            }
+        }
     }
 
     fn di_unknown(&mut self, unknown: &mut Unknown, el: RawElement<'t>) {
@@ -1354,6 +1403,9 @@ impl<'t> ModelReader<'t> {
         };
         let mut unknown = Unknown::default();
         for c in self.di_children(el.children, &mut unknown) {
+            let Some(c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
             if c.is(NS_BPMNDI, "BPMNPlane") && d.plane.is_none() {
                 d.plane = Some(self.plane(c));
             } else if c.is(NS_BPMNDI, "BPMNLabelStyle") {
@@ -1376,6 +1428,9 @@ impl<'t> ModelReader<'t> {
         };
         let mut unknown = Unknown::default();
         for c in self.di_children(el.children, &mut unknown) {
+            let Some(c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
             if c.is(NS_BPMNDI, "BPMNShape") {
                 let s = self.shape(c);
                 p.elements.push(DiagramElement::Shape(s));
@@ -1414,6 +1469,9 @@ impl<'t> ModelReader<'t> {
         };
         let mut unknown = Unknown::default();
         for c in self.di_children(el.children, &mut unknown) {
+            let Some(c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
             if c.is(NS_DC, "Bounds") && s.bounds.is_none() {
                 s.bounds = Some(self.bounds(c));
             } else if c.is(NS_BPMNDI, "BPMNLabel") && s.label.is_none() {
@@ -1446,7 +1504,10 @@ impl<'t> ModelReader<'t> {
             ..Default::default()
         };
         let mut unknown = Unknown::default();
-        for mut c in self.di_children(el.children, &mut unknown) {
+        for c in self.di_children(el.children, &mut unknown) {
+            let Some(mut c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
             if c.is(NS_DI, "waypoint") {
                 self.use_ns(NS_DI);
                 let p = Point {
@@ -1473,6 +1534,9 @@ impl<'t> ModelReader<'t> {
         };
         let mut unknown = Unknown::default();
         for c in self.di_children(el.children, &mut unknown) {
+            let Some(c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
             if c.is(NS_DC, "Bounds") && l.bounds.is_none() {
                 l.bounds = Some(self.bounds(c));
             } else {
@@ -1490,7 +1554,10 @@ impl<'t> ModelReader<'t> {
             ..Default::default()
         };
         let mut unknown = Unknown::default();
-        for mut c in self.di_children(el.children, &mut unknown) {
+        for c in self.di_children(el.children, &mut unknown) {
+            let Some(mut c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
             if c.is(NS_DC, "Font") && s.font.is_none() {
                 self.use_ns(NS_DC);
                 let mut font = Font {
@@ -1518,6 +1585,9 @@ impl<'t> ModelReader<'t> {
                 }
                 let mut fu = Unknown::default();
                 for n in self.di_children(c.children, &mut fu) {
+                    let Some(n) = self.di_raw(n, &mut fu) else {
+                        continue;
+                    };
                     self.di_unknown(&mut fu, n);
                 }
                 fu.attributes = self.xml_attrs(c.attrs);
