@@ -25,7 +25,7 @@ use quick_xml::events::attributes::Attributes;
 use quick_xml::name::{NamespaceError, NamespaceResolver, QName, ResolveResult};
 use quick_xml::reader::Reader;
 
-use super::xml::{XmlAttribute, XmlElement, XmlNode};
+use super::xml::{XmlAttribute, XmlElement, XmlName, XmlNode};
 use super::{BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, MAX_DEPTH, STARWEAVE_NS, XMLNS_NS, XSI_NS};
 use crate::{Diagnostic, SourcePos};
 
@@ -63,11 +63,12 @@ pub(crate) const WELL_KNOWN: [&str; 7] = [
 ];
 
 /// The namespace URIs of one document: the well-known ones at fixed ids, then every other
-/// URI once, in order of first use.
+/// URI once, in order of first use. Also shares the names of generic XML ([`Names`]).
 #[derive(Debug, Default)]
 pub(crate) struct Namespaces {
-    others: Vec<String>,
+    others: Vec<XmlName>,
     index: HashMap<String, NsId>,
+    names: Names,
 }
 
 impl Namespaces {
@@ -79,8 +80,26 @@ impl Namespaces {
             None => self
                 .others
                 .get(i - WELL_KNOWN.len())
-                .map_or("", String::as_str),
+                .map_or("", XmlName::as_str),
         }
+    }
+
+    /// The URI of `id`, shared.
+    pub fn uri_name(&self, id: NsId) -> XmlName {
+        let i = id as usize;
+        match WELL_KNOWN.get(i) {
+            Some(known) => XmlName::from_static(known),
+            None => self
+                .others
+                .get(i - WELL_KNOWN.len())
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `name` as a shared name.
+    pub fn name(&mut self, name: &str) -> XmlName {
+        self.names.get(name)
     }
 
     fn intern(&mut self, uri: Cow<'_, str>) -> NsId {
@@ -92,10 +111,60 @@ impl Namespaces {
         }
         let id = (WELL_KNOWN.len() + self.others.len()) as NsId;
         let uri = uri.into_owned();
-        self.index.insert(uri.clone(), id);
-        self.others.push(uri);
+        self.others.push(XmlName::from(uri.as_str()));
+        self.index.insert(uri, id);
         id
     }
+}
+
+/// Slots of the [`Names`] cache; a power of two.
+const NAME_SLOTS: usize = 256;
+
+/// A small direct-mapped cache of shared names: a name hashes to one slot, and the slot
+/// keeps the last name that hashed there. Lookups cost a short hash and one comparison, far
+/// less than the allocation (and later free) of a string, and a document's vendor
+/// extensions use few distinct names. A miss only costs the allocation it replaces.
+#[derive(Debug)]
+pub(crate) struct Names {
+    slots: Vec<XmlName>,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            slots: vec![XmlName::default(); NAME_SLOTS],
+        }
+    }
+}
+
+impl Names {
+    fn get(&mut self, name: &str) -> XmlName {
+        if name.is_empty() {
+            return XmlName::default();
+        }
+        let slot = &mut self.slots[name_hash(name.as_bytes()) & (NAME_SLOTS - 1)];
+        if slot.as_str() != name {
+            *slot = XmlName::from(name);
+        }
+        slot.clone()
+    }
+}
+
+/// A fast, non-cryptographic hash of a short name (multiply-rotate over 8-byte words).
+fn name_hash(bytes: &[u8]) -> usize {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    for b in words.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+    }
+    (h ^ (h >> 29)) as usize
 }
 
 /// An attribute of the raw tree.
@@ -336,18 +405,18 @@ fn normalize_newlines(raw: &str) -> String {
 }
 
 /// The kept attribute for a raw one.
-pub(crate) fn xml_attribute(a: RawAttr<'_>, namespaces: &Namespaces) -> XmlAttribute {
+pub(crate) fn xml_attribute(a: RawAttr<'_>, namespaces: &mut Namespaces) -> XmlAttribute {
     XmlAttribute {
-        namespace: a.ns.map(|id| namespaces.uri(id).to_owned()),
-        prefix: a.prefix.to_owned(),
-        local_name: a.local.to_owned(),
+        namespace: a.ns.map(|id| namespaces.uri_name(id)),
+        prefix: namespaces.name(a.prefix),
+        local_name: namespaces.name(a.local),
         value: a.value.into_owned(),
     }
 }
 
 /// A raw element as generic XML, for the (structurally impossible) case of a raw element
 /// inside a generic one; recursion is bounded by [`MAX_DEPTH`].
-fn to_generic<'t>(raw: RawElement<'t>, namespaces: &Namespaces) -> GenericElement<'t> {
+fn to_generic<'t>(raw: RawElement<'t>, namespaces: &mut Namespaces) -> GenericElement<'t> {
     let mut ids = Vec::new();
     if let Some(id) = raw.attr("id") {
         ids.push((raw.offset, Cow::Owned(id.to_owned())));
@@ -369,9 +438,9 @@ fn to_generic<'t>(raw: RawElement<'t>, namespaces: &Namespaces) -> GenericElemen
     }
     GenericElement {
         element: XmlElement {
-            namespace: raw.ns.map(|id| namespaces.uri(id).to_owned()),
-            prefix: raw.prefix.to_owned(),
-            local_name: raw.local.to_owned(),
+            namespace: raw.ns.map(|id| namespaces.uri_name(id)),
+            prefix: namespaces.name(raw.prefix),
+            local_name: namespaces.name(raw.local),
             attributes: raw
                 .attrs
                 .into_iter()
@@ -465,7 +534,7 @@ impl<'t> Tree<'t> {
     /// Closes the innermost open element. Whitespace-only text between child elements is
     /// dropped: it is formatting, and the writer re-indents. Text of text-only or
     /// mixed-content elements is kept exactly.
-    fn close(&mut self, namespaces: &Namespaces) {
+    fn close(&mut self, namespaces: &mut Namespaces) {
         let Some(open) = self.open.pop() else {
             return;
         };
@@ -719,7 +788,7 @@ pub(crate) fn parse<'t>(
                 let generic =
                     depth > 0 && (tree.in_generic() || ns.is_none_or(|id| id >= TYPED_NAMESPACES));
                 let node = if generic {
-                    let namespaces = &scopes.namespaces;
+                    let namespaces = &mut scopes.namespaces;
                     let ids = attrs
                         .iter()
                         .find(|a| a.ns.is_none() && a.local == "id")
@@ -728,9 +797,9 @@ pub(crate) fn parse<'t>(
                         .collect();
                     RawNode::Generic(GenericElement {
                         element: XmlElement {
-                            namespace: ns.map(|id| namespaces.uri(id).to_owned()),
-                            prefix: prefix.to_owned(),
-                            local_name: local.to_owned(),
+                            namespace: ns.map(|id| namespaces.uri_name(id)),
+                            prefix: namespaces.name(prefix),
+                            local_name: namespaces.name(local),
                             attributes: attrs
                                 .drain(..)
                                 .map(|a| xml_attribute(a, namespaces))
@@ -762,7 +831,7 @@ pub(crate) fn parse<'t>(
                     skipping -= 1;
                     continue;
                 }
-                tree.close(&scopes.namespaces);
+                tree.close(&mut scopes.namespaces);
             }
             Event::Text(t) => {
                 let end = reader.buffer_position() as usize;
@@ -870,7 +939,7 @@ pub(crate) fn parse<'t>(
     }
     // Return everything read so far: close every element still open.
     while !tree.open.is_empty() {
-        tree.close(&scopes.namespaces);
+        tree.close(&mut scopes.namespaces);
     }
     (tree.root, scopes.namespaces)
 }

@@ -5,6 +5,7 @@ use super::model::*;
 use super::parse::{
     GenericElement, Locator, NS_BPMN, NS_BPMNDI, NS_DC, NS_DI, NS_STARWEAVE, NS_XMLNS, NS_XSI,
     Namespaces, NsId, PendingDiagnostic, RawAttr, RawElement, RawNode, WELL_KNOWN, parse,
+    xml_attribute,
 };
 use super::starweave::{Mapping, StarweaveMultiInstance, StarweaveTask, parse_duration_ms};
 use super::xml::{XmlAttribute, XmlElement, XmlNode};
@@ -141,20 +142,15 @@ impl<'t> ModelReader<'t> {
     }
 
     /// Raw attributes as kept verbatim in the model.
-    fn xml_attrs(&self, attrs: Vec<RawAttr<'_>>) -> Vec<XmlAttribute> {
+    fn xml_attrs(&mut self, attrs: Vec<RawAttr<'_>>) -> Vec<XmlAttribute> {
         attrs
             .into_iter()
-            .map(|a| XmlAttribute {
-                namespace: a.ns.map(|id| self.namespaces.uri(id).to_owned()),
-                prefix: a.prefix.to_owned(),
-                local_name: a.local.to_owned(),
-                value: a.value.into_owned(),
-            })
+            .map(|a| xml_attribute(a, &mut self.namespaces))
             .collect()
     }
 
     /// Appends raw attributes to an element's unknown attributes.
-    fn keep_attrs(&self, unknown: &mut Unknown, attrs: Vec<RawAttr<'_>>) {
+    fn keep_attrs(&mut self, unknown: &mut Unknown, attrs: Vec<RawAttr<'_>>) {
         if unknown.attributes.is_empty() {
             unknown.attributes = self.xml_attrs(attrs);
         } else {
@@ -283,9 +279,9 @@ impl<'t> ModelReader<'t> {
             })
             .collect();
         XmlElement {
-            namespace: el.ns.map(|id| self.namespaces.uri(id).to_owned()),
-            prefix: el.prefix.to_owned(),
-            local_name: el.local.to_owned(),
+            namespace: el.ns.map(|id| self.namespaces.uri_name(id)),
+            prefix: self.namespaces.name(el.prefix),
+            local_name: self.namespaces.name(el.local),
             attributes: self.xml_attrs(el.attrs),
             children,
         }
