@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use quick_xml::XmlVersion;
 use quick_xml::events::Event;
-use quick_xml::events::attributes::Attributes;
+use quick_xml::events::attributes::{Attribute, Attributes};
 use quick_xml::name::{NamespaceError, NamespaceResolver, QName, ResolveResult};
 use quick_xml::reader::Reader;
 
@@ -118,7 +118,7 @@ impl Namespaces {
 }
 
 /// Slots of the [`Names`] cache; a power of two.
-const NAME_SLOTS: usize = 256;
+const NAME_SLOTS: usize = 1024;
 
 /// A small direct-mapped cache of shared names: a name hashes to one slot, and the slot
 /// keeps the last name that hashed there. Lookups cost a short hash and one comparison, far
@@ -647,6 +647,7 @@ pub(crate) fn parse<'t>(
     // Depth of the subtree being skipped (too deep, or a second root element); 0 when reading.
     let mut skipping = 0usize;
     let mut attrs: Vec<RawAttr<'t>> = Vec::new();
+    let mut plain: Vec<Attribute<'t>> = Vec::new();
 
     loop {
         let offset = reader.buffer_position() as usize;
@@ -726,7 +727,20 @@ pub(crate) fn parse<'t>(
                     ));
                             None
                         });
-                for attr in Attributes::new(tag, name_len) {
+                // quick-xml's duplicate check allocates per tag; a first pass without it
+                // finds the common case of well-formed, distinct attributes, and only other
+                // tags are read again with quick-xml's checks (so errors stay exactly its).
+                let checked = !unchecked_attributes(tag, name_len, &mut plain);
+                let mut from_plain = plain.drain(..);
+                let mut from_checked = Attributes::new(tag, name_len);
+                let mut next_attr = || {
+                    if checked {
+                        from_checked.next()
+                    } else {
+                        from_plain.next().map(Ok)
+                    }
+                };
+                while let Some(attr) = next_attr() {
                     let attr = match attr {
                         Ok(a) => a,
                         Err(e) => {
@@ -942,6 +956,29 @@ pub(crate) fn parse<'t>(
         tree.close(&mut scopes.namespaces);
     }
     (tree.root, scopes.namespaces)
+}
+
+/// Reads the attributes of `tag` without quick-xml's duplicate check into `out`; `false`
+/// (and `out` empty) when the tag has a malformed or duplicated attribute or too many to
+/// compare pairwise, which the caller then reads with the check.
+fn unchecked_attributes<'t>(tag: &'t str, name_len: usize, out: &mut Vec<Attribute<'t>>) -> bool {
+    /// quick-xml itself compares pairwise up to this many attributes.
+    const MAX_PAIRWISE: usize = 32;
+    out.clear();
+    let mut attributes = Attributes::new(tag, name_len);
+    attributes.with_checks(false);
+    for attr in attributes {
+        match attr {
+            Ok(attr) if out.len() < MAX_PAIRWISE && !out.iter().any(|a| a.key.0 == attr.key.0) => {
+                out.push(attr)
+            }
+            _ => {
+                out.clear();
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Splits a qualified name at its first `:` into prefix and local name, as quick-xml does.
