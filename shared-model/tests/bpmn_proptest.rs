@@ -44,7 +44,7 @@ fn unknown_attributes() -> impl Strategy<Value = Vec<XmlAttribute>> {
                 namespace: Some(X_NS.into()),
                 prefix: "x".into(),
                 local_name: local.into(),
-                value,
+                value: value.into(),
             })
             .collect()
     })

@@ -47,7 +47,7 @@ pub use model::*;
 pub use starweave::{
     Mapping, StarweaveMultiInstance, StarweaveTarget, StarweaveTask, parse_duration_ms,
 };
-pub use xml::{XmlAttribute, XmlElement, XmlName, XmlNode};
+pub use xml::{XmlAttribute, XmlElement, XmlNode, XmlStr};
 
 use crate::{Diagnostic, SourcePos};
 

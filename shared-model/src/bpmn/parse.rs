@@ -25,7 +25,7 @@ use quick_xml::events::attributes::{Attribute, Attributes};
 use quick_xml::name::{NamespaceError, NamespaceResolver, QName, ResolveResult};
 use quick_xml::reader::Reader;
 
-use super::xml::{XmlAttribute, XmlElement, XmlName, XmlNode};
+use super::xml::{XmlAttribute, XmlElement, XmlNode, XmlStr};
 use super::{BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, MAX_DEPTH, STARWEAVE_NS, XMLNS_NS, XSI_NS};
 use crate::{Diagnostic, SourcePos};
 
@@ -66,10 +66,14 @@ pub(crate) const WELL_KNOWN: [&str; 7] = [
 /// URI once, in order of first use. Also shares the names of generic XML ([`Names`]).
 #[derive(Debug, Default)]
 pub(crate) struct Namespaces {
-    others: Vec<XmlName>,
+    others: Vec<XmlStr>,
     index: HashMap<String, NsId>,
     names: Names,
+    values: Names,
 }
+
+/// Attribute values up to this many bytes go through the [`Names`] cache.
+const MAX_SHARED_VALUE: usize = 24;
 
 impl Namespaces {
     /// The URI of `id`.
@@ -80,15 +84,15 @@ impl Namespaces {
             None => self
                 .others
                 .get(i - WELL_KNOWN.len())
-                .map_or("", XmlName::as_str),
+                .map_or("", XmlStr::as_str),
         }
     }
 
     /// The URI of `id`, shared.
-    pub fn uri_name(&self, id: NsId) -> XmlName {
+    pub fn uri_name(&self, id: NsId) -> XmlStr {
         let i = id as usize;
         match WELL_KNOWN.get(i) {
-            Some(known) => XmlName::from_static(known),
+            Some(known) => XmlStr::from_static(known),
             None => self
                 .others
                 .get(i - WELL_KNOWN.len())
@@ -98,8 +102,18 @@ impl Namespaces {
     }
 
     /// `name` as a shared name.
-    pub fn name(&mut self, name: &str) -> XmlName {
+    pub fn name(&mut self, name: &str) -> XmlStr {
         self.names.get(name)
+    }
+
+    /// An attribute value as shared text: short values (codes, flags, numbers) are shared
+    /// like names, longer ones (ids, prose) get their own copy.
+    pub fn value(&mut self, value: Cow<'_, str>) -> XmlStr {
+        if value.len() <= MAX_SHARED_VALUE {
+            self.values.get(&value)
+        } else {
+            XmlStr::from(value.as_ref())
+        }
     }
 
     fn intern(&mut self, uri: Cow<'_, str>) -> NsId {
@@ -111,7 +125,7 @@ impl Namespaces {
         }
         let id = (WELL_KNOWN.len() + self.others.len()) as NsId;
         let uri = uri.into_owned();
-        self.others.push(XmlName::from(uri.as_str()));
+        self.others.push(XmlStr::from(uri.as_str()));
         self.index.insert(uri, id);
         id
     }
@@ -120,31 +134,31 @@ impl Namespaces {
 /// Slots of the [`Names`] cache; a power of two.
 const NAME_SLOTS: usize = 1024;
 
-/// A small direct-mapped cache of shared names: a name hashes to one slot, and the slot
+/// A small direct-mapped cache of shared names (or short values): a name hashes to one slot, and the slot
 /// keeps the last name that hashed there. Lookups cost a short hash and one comparison, far
 /// less than the allocation (and later free) of a string, and a document's vendor
 /// extensions use few distinct names. A miss only costs the allocation it replaces.
 #[derive(Debug)]
 pub(crate) struct Names {
-    slots: Vec<XmlName>,
+    slots: Vec<XmlStr>,
 }
 
 impl Default for Names {
     fn default() -> Self {
         Names {
-            slots: vec![XmlName::default(); NAME_SLOTS],
+            slots: vec![XmlStr::default(); NAME_SLOTS],
         }
     }
 }
 
 impl Names {
-    fn get(&mut self, name: &str) -> XmlName {
+    fn get(&mut self, name: &str) -> XmlStr {
         if name.is_empty() {
-            return XmlName::default();
+            return XmlStr::default();
         }
         let slot = &mut self.slots[name_hash(name.as_bytes()) & (NAME_SLOTS - 1)];
         if slot.as_str() != name {
-            *slot = XmlName::from(name);
+            *slot = XmlStr::from(name);
         }
         slot.clone()
     }
@@ -410,7 +424,7 @@ pub(crate) fn xml_attribute(a: RawAttr<'_>, namespaces: &mut Namespaces) -> XmlA
         namespace: a.ns.map(|id| namespaces.uri_name(id)),
         prefix: namespaces.name(a.prefix),
         local_name: namespaces.name(a.local),
-        value: a.value.into_owned(),
+        value: namespaces.value(a.value),
     }
 }
 

@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// An XML name or namespace URI kept verbatim: immutable text that is cheap to clone.
+/// Text of generic XML kept verbatim — an element or attribute name, a namespace URI, an
+/// attribute value: immutable and cheap to clone.
 ///
-/// Vendor extensions repeat the same few names thousands of times (a 235 KB reference
-/// model holds about 1,900 generic elements and 3,100 attributes), so the reader gives every
-/// occurrence of a name in a document one shared copy instead of a string each. It reads
-/// like a `&str` (it derefs to one and compares with `str`, `&str` and `String`) and is
-/// made from either with `.into()`.
+/// Vendor extensions repeat the same few names and values thousands of times (a 235 KB
+/// reference model holds about 1,900 generic elements and 3,100 attributes), so the reader
+/// gives every occurrence of a name, and of a short value, in a document one shared copy
+/// instead of a string each. It reads like a `&str` (it derefs to one and compares with
+/// `str`, `&str` and `String`) and is made from either with `.into()`.
 #[derive(Clone)]
-pub struct XmlName(NameRepr);
+pub struct XmlStr(NameRepr);
 
 #[derive(Clone)]
 enum NameRepr {
@@ -22,10 +23,10 @@ enum NameRepr {
     Shared(Arc<str>),
 }
 
-impl XmlName {
+impl XmlStr {
     /// A name from static text, without allocating.
     pub const fn from_static(name: &'static str) -> Self {
-        XmlName(NameRepr::Static(name))
+        XmlStr(NameRepr::Static(name))
     }
 
     /// The text.
@@ -42,13 +43,13 @@ impl XmlName {
     }
 }
 
-impl Default for XmlName {
+impl Default for XmlStr {
     fn default() -> Self {
-        XmlName::from_static("")
+        XmlStr::from_static("")
     }
 }
 
-impl Deref for XmlName {
+impl Deref for XmlStr {
     type Target = str;
 
     fn deref(&self) -> &str {
@@ -56,133 +57,133 @@ impl Deref for XmlName {
     }
 }
 
-impl AsRef<str> for XmlName {
+impl AsRef<str> for XmlStr {
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl std::borrow::Borrow<str> for XmlName {
+impl std::borrow::Borrow<str> for XmlStr {
     fn borrow(&self) -> &str {
         self.as_str()
     }
 }
 
-impl From<&str> for XmlName {
+impl From<&str> for XmlStr {
     fn from(s: &str) -> Self {
         if s.is_empty() {
-            XmlName::default()
+            XmlStr::default()
         } else {
-            XmlName(NameRepr::Shared(Arc::from(s)))
+            XmlStr(NameRepr::Shared(Arc::from(s)))
         }
     }
 }
 
-impl From<String> for XmlName {
+impl From<String> for XmlStr {
     fn from(s: String) -> Self {
         if s.is_empty() {
-            XmlName::default()
+            XmlStr::default()
         } else {
-            XmlName(NameRepr::Shared(Arc::from(s)))
+            XmlStr(NameRepr::Shared(Arc::from(s)))
         }
     }
 }
 
-impl From<&String> for XmlName {
+impl From<&String> for XmlStr {
     fn from(s: &String) -> Self {
-        XmlName::from(s.as_str())
+        XmlStr::from(s.as_str())
     }
 }
 
-impl From<XmlName> for String {
-    fn from(name: XmlName) -> Self {
+impl From<XmlStr> for String {
+    fn from(name: XmlStr) -> Self {
         name.as_str().to_owned()
     }
 }
 
-impl PartialEq for XmlName {
+impl PartialEq for XmlStr {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl Eq for XmlName {}
+impl Eq for XmlStr {}
 
-impl PartialOrd for XmlName {
+impl PartialOrd for XmlStr {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for XmlName {
+impl Ord for XmlStr {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.as_str().cmp(other.as_str())
     }
 }
 
-impl std::hash::Hash for XmlName {
+impl std::hash::Hash for XmlStr {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
     }
 }
 
-impl PartialEq<str> for XmlName {
+impl PartialEq<str> for XmlStr {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
 }
 
-impl PartialEq<&str> for XmlName {
+impl PartialEq<&str> for XmlStr {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
 }
 
-impl PartialEq<String> for XmlName {
+impl PartialEq<String> for XmlStr {
     fn eq(&self, other: &String) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl PartialEq<XmlName> for str {
-    fn eq(&self, other: &XmlName) -> bool {
+impl PartialEq<XmlStr> for str {
+    fn eq(&self, other: &XmlStr) -> bool {
         self == other.as_str()
     }
 }
 
-impl PartialEq<XmlName> for &str {
-    fn eq(&self, other: &XmlName) -> bool {
+impl PartialEq<XmlStr> for &str {
+    fn eq(&self, other: &XmlStr) -> bool {
         *self == other.as_str()
     }
 }
 
-impl PartialEq<XmlName> for String {
-    fn eq(&self, other: &XmlName) -> bool {
+impl PartialEq<XmlStr> for String {
+    fn eq(&self, other: &XmlStr) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl fmt::Debug for XmlName {
+impl fmt::Debug for XmlStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
-impl fmt::Display for XmlName {
+impl fmt::Display for XmlStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl Serialize for XmlName {
+impl Serialize for XmlStr {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
 
-impl<'de> Deserialize<'de> for XmlName {
+impl<'de> Deserialize<'de> for XmlStr {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(XmlName::from)
+        String::deserialize(deserializer).map(XmlStr::from)
     }
 }
 
@@ -191,14 +192,14 @@ impl<'de> Deserialize<'de> for XmlName {
 pub struct XmlAttribute {
     /// The resolved namespace URI; `None` for unprefixed attributes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<XmlName>,
+    pub namespace: Option<XmlStr>,
     /// The prefix as written (`""` for none), reused when writing.
-    #[serde(default, skip_serializing_if = "XmlName::is_empty")]
-    pub prefix: XmlName,
+    #[serde(default, skip_serializing_if = "XmlStr::is_empty")]
+    pub prefix: XmlStr,
     /// The local name.
-    pub local_name: XmlName,
+    pub local_name: XmlStr,
     /// The value, unescaped.
-    pub value: String,
+    pub value: XmlStr,
 }
 
 /// An element kept verbatim.
@@ -206,12 +207,12 @@ pub struct XmlAttribute {
 pub struct XmlElement {
     /// The resolved namespace URI; `None` when the element is in no namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<XmlName>,
+    pub namespace: Option<XmlStr>,
     /// The prefix as written (`""` for none), reused when writing.
-    #[serde(default, skip_serializing_if = "XmlName::is_empty")]
-    pub prefix: XmlName,
+    #[serde(default, skip_serializing_if = "XmlStr::is_empty")]
+    pub prefix: XmlStr,
     /// The local name.
-    pub local_name: XmlName,
+    pub local_name: XmlStr,
     /// Attributes in document order, `xmlns` declarations included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<XmlAttribute>,
@@ -245,9 +246,9 @@ mod tests {
     fn names_read_and_compare_like_strings() {
         let attr = XmlAttribute {
             namespace: Some("urn:x".into()),
-            prefix: XmlName::default(),
+            prefix: XmlStr::default(),
             local_name: "loopMaximum".into(),
-            value: "3".to_owned(),
+            value: "3".into(),
         };
         assert!(attr.local_name == "loopMaximum");
         assert!(attr.local_name == *"loopMaximum");
