@@ -270,27 +270,32 @@ impl<'t> RawElement<'t> {
     }
 }
 
-/// Converts byte offsets to line/column positions in linear total time when offsets come
-/// in increasing order (the common case); other lookups fall back to a line table.
+/// Converts byte offsets to line/column positions. Lookups walk from the previous position,
+/// so offsets in increasing order (the common case) cost linear time in total and need no
+/// table of lines; going back also walks, until the walking back adds up to the length of
+/// the text, after which a table of line starts answers every lookup (so hostile orders of
+/// lookups cannot make it quadratic).
 #[derive(Debug)]
 pub(crate) struct Locator<'t> {
     text: &'t str,
-    line_starts: Vec<usize>,
     last_offset: usize,
     last_line: u32,
     last_column: u32,
+    /// Bytes walked over backwards so far.
+    walked_back: usize,
+    /// Offsets where lines start, once walking back became too expensive.
+    line_starts: Option<Vec<usize>>,
 }
 
 impl<'t> Locator<'t> {
     pub fn new(text: &'t str) -> Self {
-        let mut line_starts = vec![0];
-        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
         Locator {
             text,
-            line_starts,
             last_offset: 0,
             last_line: 1,
             last_column: 1,
+            walked_back: 0,
+            line_starts: None,
         }
     }
 
@@ -299,25 +304,63 @@ impl<'t> Locator<'t> {
         while offset > 0 && !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line_index = self.line_starts.partition_point(|s| *s <= offset) - 1;
-        let line_start = self.line_starts[line_index];
-        let (from, mut column) = if offset >= self.last_offset
-            && self.last_offset >= line_start
-            && self.last_line as usize == line_index + 1
-        {
-            (self.last_offset, self.last_column)
+        let bytes = self.text.as_bytes();
+        if self.line_starts.is_none() && offset < self.last_offset {
+            let line_start = memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |i| i + 1);
+            self.walked_back += (self.last_offset - offset) + (offset - line_start);
+            if self.walked_back <= self.text.len() {
+                let newlines = count_newlines(&bytes[offset..self.last_offset]);
+                self.last_line -= newlines as u32;
+                self.last_column = 1 + self.text[line_start..offset].chars().count() as u32;
+                self.last_offset = offset;
+                return self.last();
+            }
+            let mut line_starts = vec![0];
+            line_starts.extend(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
+            self.line_starts = Some(line_starts);
+        }
+        if let Some(line_starts) = &self.line_starts {
+            let line_index = line_starts.partition_point(|s| *s <= offset) - 1;
+            let line_start = line_starts[line_index];
+            let (from, mut column) = if offset >= self.last_offset
+                && self.last_offset >= line_start
+                && self.last_line as usize == line_index + 1
+            {
+                (self.last_offset, self.last_column)
+            } else {
+                (line_start, 1)
+            };
+            column += self.text[from..offset].chars().count() as u32;
+            self.last_line = line_index as u32 + 1;
+            self.last_column = column;
         } else {
-            (line_start, 1)
-        };
-        column += self.text[from..offset].chars().count() as u32;
+            let walked = &bytes[self.last_offset..offset];
+            match memchr::memrchr(b'\n', walked) {
+                Some(i) => {
+                    let line_start = self.last_offset + i + 1;
+                    self.last_line += count_newlines(walked) as u32;
+                    self.last_column = 1 + self.text[line_start..offset].chars().count() as u32;
+                }
+                None => {
+                    self.last_column += self.text[self.last_offset..offset].chars().count() as u32;
+                }
+            }
+        }
         self.last_offset = offset;
-        self.last_line = line_index as u32 + 1;
-        self.last_column = column;
+        self.last()
+    }
+
+    fn last(&self) -> SourcePos {
         SourcePos {
             line: self.last_line,
-            column,
+            column: self.last_column,
         }
     }
+}
+
+fn count_newlines(bytes: &[u8]) -> usize {
+    // The memchr iterator counts with vector instructions.
+    memchr::memchr_iter(b'\n', bytes).count()
 }
 
 /// The resolver reports namespace URIs as written in the `xmlns` attribute; normalise them
@@ -1066,6 +1109,28 @@ mod tests {
                 RawNode::Other(other) => format!("{other:?}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn locator_agrees_with_a_scan_from_the_start_in_any_order() {
+        let text = "ab\ncé\n\n€ x\r\nyz\nlast line without newline";
+        let mut offsets: Vec<usize> = (0..=text.len() + 2).collect();
+        // Forward, then backward, then jumping around (the walk-back budget runs out and
+        // the line table takes over).
+        offsets.extend((0..=text.len()).rev());
+        offsets.extend((0..200).map(|i| (i * 37) % (text.len() + 1)));
+        let mut locator = Locator::new(text);
+        for offset in offsets {
+            let mut boundary = offset.min(text.len());
+            while !text.is_char_boundary(boundary) {
+                boundary -= 1;
+            }
+            assert_eq!(
+                locator.pos(offset),
+                SourcePos::from_offset(text, boundary),
+                "offset {offset}"
+            );
+        }
     }
 
     #[test]
