@@ -880,11 +880,14 @@ pub(crate) fn parse<'t>(
                         ids,
                     })
                 } else {
+                    // Exactly sized; the scratch vector keeps its capacity.
+                    let mut exact = Vec::with_capacity(attrs.len());
+                    exact.append(&mut attrs);
                     RawNode::Element(RawElement {
                         ns,
                         prefix,
                         local,
-                        attrs: attrs.drain(..).collect(),
+                        attrs: exact,
                         children: Vec::new(),
                         offset,
                     })

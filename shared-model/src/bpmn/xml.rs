@@ -252,7 +252,8 @@ mod tests {
         };
         assert!(attr.local_name == "loopMaximum");
         assert!(attr.local_name == *"loopMaximum");
-        assert!(attr.local_name == "loopMaximum".to_owned());
+        let owned = String::from("loopMaximum");
+        assert!(attr.local_name == owned);
         assert!("loopMaximum" == attr.local_name);
         assert!(attr.prefix.is_empty());
         assert_eq!(attr.local_name.len(), 11);
