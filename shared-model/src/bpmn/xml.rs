@@ -252,6 +252,14 @@ mod tests {
         };
         assert!(attr.local_name == "loopMaximum");
         assert!(attr.local_name == *"loopMaximum");
+        // The way the engine reads a vendor attribute keeps compiling.
+        let attributes = [attr.clone()];
+        let maximum: u32 = attributes
+            .iter()
+            .find(|attr| attr.local_name == "loopMaximum")
+            .and_then(|attr| attr.value.trim().parse().ok())
+            .unwrap_or(0);
+        assert_eq!(maximum, 3);
         let owned = String::from("loopMaximum");
         assert!(attr.local_name == owned);
         assert!("loopMaximum" == attr.local_name);
