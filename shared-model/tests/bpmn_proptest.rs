@@ -41,10 +41,10 @@ fn unknown_attributes() -> impl Strategy<Value = Vec<XmlAttribute>> {
     proptest::option::of(("[a-z]{1,6}", "[a-z0-9 <&>\"]{0,8}")).prop_map(|a| {
         a.into_iter()
             .map(|(local, value)| XmlAttribute {
-                namespace: Some(X_NS.to_owned()),
-                prefix: "x".to_owned(),
-                local_name: local,
-                value,
+                namespace: Some(X_NS.into()),
+                prefix: "x".into(),
+                local_name: local.into(),
+                value: value.into(),
             })
             .collect()
     })
@@ -57,9 +57,9 @@ fn xml_element() -> impl Strategy<Value = XmlElement> {
         proptest::option::of("[a-z<&>][a-z <&>]{0,8}"),
     )
         .prop_map(|(local, attributes, text)| XmlElement {
-            namespace: Some(X_NS.to_owned()),
-            prefix: "x".to_owned(),
-            local_name: local,
+            namespace: Some(X_NS.into()),
+            prefix: "x".into(),
+            local_name: local.into(),
             attributes,
             children: text.into_iter().map(XmlNode::Text).collect(),
         });
@@ -75,9 +75,9 @@ fn xml_element() -> impl Strategy<Value = XmlElement> {
             ),
         )
             .prop_map(|(local, children)| XmlElement {
-                namespace: Some(X_NS.to_owned()),
-                prefix: "x".to_owned(),
-                local_name: local,
+                namespace: Some(X_NS.into()),
+                prefix: "x".into(),
+                local_name: local.into(),
                 attributes: Vec::new(),
                 children,
             })

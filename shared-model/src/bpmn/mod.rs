@@ -47,7 +47,7 @@ pub use model::*;
 pub use starweave::{
     Mapping, StarweaveMultiInstance, StarweaveTarget, StarweaveTask, parse_duration_ms,
 };
-pub use xml::{XmlAttribute, XmlElement, XmlNode};
+pub use xml::{XmlAttribute, XmlElement, XmlNode, XmlStr};
 
 use crate::{Diagnostic, SourcePos};
 
@@ -119,11 +119,14 @@ impl SourceMap {
 
     /// Records the first position of `id`; returns `false` when it was already known.
     fn insert(&mut self, id: &str, pos: SourcePos) -> bool {
-        if self.positions.contains_key(id) {
-            return false;
+        // One hash per id; duplicates (rare) pay for a key copy they do not keep.
+        match self.positions.entry(id.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(pos);
+                true
+            }
         }
-        self.positions.insert(id.to_owned(), pos);
-        true
     }
 }
 

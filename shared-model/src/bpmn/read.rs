@@ -1,15 +1,15 @@
 //! Stage two of reading: the raw element tree → the typed model, the source map and
 //! structural diagnostics. Whatever is not typed is moved, not copied, into `unknown`.
 
-use std::collections::HashSet;
-
 use super::model::*;
-use super::parse::{Locator, PendingDiagnostic, RawElement, RawNode, parse};
-use super::starweave::{Mapping, StarweaveMultiInstance, StarweaveTask, parse_duration_ms};
-use super::xml::{XmlElement, XmlNode};
-use super::{
-    BPMN_NS, BPMNDI_NS, BpmnDocument, DC_NS, DI_NS, STARWEAVE_NS, SourceMap, XMLNS_NS, XSI_NS,
+use super::parse::{
+    GenericElement, Locator, NS_BPMN, NS_BPMNDI, NS_DC, NS_DI, NS_STARWEAVE, NS_XMLNS, NS_XSI,
+    Namespaces, NsId, PendingDiagnostic, RawAttr, RawElement, RawNode, WELL_KNOWN, parse,
+    xml_attribute,
 };
+use super::starweave::{Mapping, StarweaveMultiInstance, StarweaveTask, parse_duration_ms};
+use super::xml::{XmlAttribute, XmlElement, XmlNode};
+use super::{BPMN_NS, BpmnDocument, SourceMap};
 use crate::Diagnostic;
 
 /// Decodes bytes to text: UTF-8 (BOM stripped), UTF-16 with BOM, declared ISO-8859-1 /
@@ -90,7 +90,7 @@ pub(crate) fn decode(bytes: &[u8]) -> (String, Vec<Diagnostic>) {
 pub(crate) fn read(text: &str, diags: Vec<Diagnostic>) -> BpmnDocument {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut pending: Vec<PendingDiagnostic> = Vec::new();
-    let root = parse(text, &mut pending);
+    let (root, namespaces) = parse(text, &mut pending);
     let mut locator = Locator::new(text);
     let mut diagnostics = diags;
     diagnostics.extend(pending.into_iter().map(|(offset, d)| match offset {
@@ -98,10 +98,11 @@ pub(crate) fn read(text: &str, diags: Vec<Diagnostic>) -> BpmnDocument {
         None => d,
     }));
     let mut reader = ModelReader {
-        locator: Locator::new(text),
+        locator,
+        namespaces,
         diagnostics,
         source_map: SourceMap::default(),
-        used: HashSet::new(),
+        used: 0,
         current_id: None,
     };
     let definitions = match root {
@@ -119,19 +120,45 @@ pub(crate) fn read(text: &str, diags: Vec<Diagnostic>) -> BpmnDocument {
 
 struct ModelReader<'t> {
     locator: Locator<'t>,
+    /// The namespace URIs behind the raw tree's namespace ids.
+    namespaces: Namespaces,
     diagnostics: Vec<Diagnostic>,
     source_map: SourceMap,
-    /// Standard namespaces the typed model will need when written.
-    used: HashSet<&'static str>,
+    /// Standard namespaces the typed model will need when written: bit `id` for each
+    /// well-known namespace id.
+    used: u32,
     /// The id of the element being read, for diagnostics about its attributes.
     current_id: Option<String>,
 }
 
-fn is_bpmn(el: &RawElement) -> bool {
-    el.ns.as_deref() == Some(BPMN_NS)
+fn is_bpmn(el: &RawElement<'_>) -> bool {
+    el.ns == Some(NS_BPMN)
 }
 
-impl ModelReader<'_> {
+impl<'t> ModelReader<'t> {
+    /// Notes that the typed model uses the well-known namespace `id`.
+    fn use_ns(&mut self, id: NsId) {
+        self.used |= 1 << id;
+    }
+
+    /// Raw attributes as kept verbatim in the model.
+    fn xml_attrs(&mut self, attrs: Vec<RawAttr<'_>>) -> Vec<XmlAttribute> {
+        attrs
+            .into_iter()
+            .map(|a| xml_attribute(a, &mut self.namespaces))
+            .collect()
+    }
+
+    /// Appends raw attributes to an element's unknown attributes.
+    fn keep_attrs(&mut self, unknown: &mut Unknown, attrs: Vec<RawAttr<'_>>) {
+        if unknown.attributes.is_empty() {
+            unknown.attributes = self.xml_attrs(attrs);
+        } else {
+            let more = self.xml_attrs(attrs);
+            unknown.attributes.extend(more);
+        }
+    }
+
     fn report(&mut self, offset: usize, diagnostic: Diagnostic) {
         let pos = self.locator.pos(offset);
         self.diagnostics.push(diagnostic.at(pos));
@@ -155,13 +182,11 @@ impl ModelReader<'_> {
         }
     }
 
-    fn missing(&mut self, el: &RawElement, attr: &str) {
+    fn missing(&mut self, el: &RawElement<'t>, attr: &str) {
         let message = format!("`{}` needs the attribute `{attr}`", el.local);
         let id = el
-            .attrs
-            .iter()
-            .find(|a| a.namespace.is_none() && a.local_name == "id")
-            .map(|a| a.value.clone())
+            .attr("id")
+            .map(str::to_owned)
             // The id was usually taken already; `current_id` remembers it.
             .or_else(|| self.current_id.clone());
         let pos = self.locator.pos(el.offset);
@@ -173,7 +198,7 @@ impl ModelReader<'_> {
     }
 
     /// Takes `id` (recording it), reporting it when `required`.
-    fn id(&mut self, el: &mut RawElement, required: bool) -> Option<String> {
+    fn id(&mut self, el: &mut RawElement<'t>, required: bool) -> Option<String> {
         let id = el.take_attr("id");
         self.current_id.clone_from(&id);
         match &id {
@@ -184,7 +209,7 @@ impl ModelReader<'_> {
         id
     }
 
-    fn required(&mut self, el: &mut RawElement, attr: &str) -> String {
+    fn required(&mut self, el: &mut RawElement<'t>, attr: &str) -> String {
         match el.take_attr(attr) {
             Some(v) => v,
             None => {
@@ -195,7 +220,7 @@ impl ModelReader<'_> {
     }
 
     /// A boolean attribute; values other than `true`/`false` stay verbatim in `unknown`.
-    fn bool_attr(&mut self, el: &mut RawElement, name: &str) -> Option<bool> {
+    fn bool_attr(&mut self, el: &mut RawElement<'t>, name: &'static str) -> Option<bool> {
         let value = el.take_attr(name)?;
         match value.as_str() {
             "true" => Some(true),
@@ -216,7 +241,7 @@ impl ModelReader<'_> {
         }
     }
 
-    fn number(&mut self, el: &mut RawElement, name: &str) -> f64 {
+    fn number(&mut self, el: &mut RawElement<'t>, name: &'static str) -> f64 {
         let Some(value) = el.take_attr(name) else {
             self.missing(el, name);
             return 0.0;
@@ -240,30 +265,34 @@ impl ModelReader<'_> {
     }
 
     /// Converts a subtree Starweave does not model, recording ids for the source map.
-    fn generic(&mut self, el: RawElement) -> XmlElement {
-        if let Some(id) = el
-            .attrs
-            .iter()
-            .find(|a| a.namespace.is_none() && a.local_name == "id")
-        {
-            let id = id.value.clone();
-            self.record_id(&id, el.offset, false);
+    fn generic(&mut self, el: RawElement<'t>) -> XmlElement {
+        if let Some(id) = el.attr("id") {
+            self.record_id(id, el.offset, false);
         }
         let children = el
             .children
             .into_iter()
             .map(|c| match c {
                 RawNode::Element(e) => XmlNode::Element(self.generic(e)),
+                RawNode::Generic(g) => XmlNode::Element(self.adopt(g)),
                 RawNode::Other(o) => o,
             })
             .collect();
         XmlElement {
-            namespace: el.ns,
-            prefix: el.prefix,
-            local_name: el.local,
-            attributes: el.attrs,
+            namespace: el.ns.map(|id| self.namespaces.uri_name(id)),
+            prefix: self.namespaces.name(el.prefix),
+            local_name: self.namespaces.name(el.local),
+            attributes: self.xml_attrs(el.attrs),
             children,
         }
+    }
+
+    /// Takes over a subtree that was built as generic XML, recording its ids.
+    fn adopt(&mut self, generic: GenericElement<'t>) -> XmlElement {
+        for (offset, id) in &generic.ids {
+            self.record_id(id, *offset, false);
+        }
+        generic.element
     }
 
     /// Stray nodes inside a typed element: whitespace is formatting; text is trimmed.
@@ -288,7 +317,11 @@ impl ModelReader<'_> {
 
     /// Splits children: documentation and extension elements go to `base`, non-BPMN
     /// content to `base.unknown`; the BPMN-namespace elements are returned in order.
-    fn base_children(&mut self, children: Vec<RawNode>, base: &mut BaseElement) -> Vec<RawElement> {
+    fn base_children(
+        &mut self,
+        children: Vec<RawNode<'t>>,
+        base: &mut BaseElement,
+    ) -> Vec<RawElement<'t>> {
         let mut rest = Vec::new();
         for child in children {
             match child {
@@ -309,19 +342,23 @@ impl ModelReader<'_> {
                     let g = self.generic(c);
                     base.unknown.children.push(XmlNode::Element(g));
                 }
+                RawNode::Generic(c) => {
+                    let g = self.adopt(c);
+                    base.unknown.children.push(XmlNode::Element(g));
+                }
                 RawNode::Other(o) => self.stray(o, &mut base.unknown),
             }
         }
         rest
     }
 
-    fn unknown_child(&mut self, base: &mut BaseElement, el: RawElement) {
+    fn unknown_child(&mut self, base: &mut BaseElement, el: RawElement<'t>) {
         let g = self.generic(el);
         base.unknown.children.push(XmlNode::Element(g));
     }
 
     /// Text content (text and CDATA joined, exactly); other nodes go to `unknown`.
-    fn text_content(&mut self, children: Vec<RawNode>, unknown: &mut Unknown) -> String {
+    fn text_content(&mut self, children: Vec<RawNode<'t>>, unknown: &mut Unknown) -> String {
         let mut text = String::new();
         for child in children {
             match child {
@@ -332,6 +369,10 @@ impl ModelReader<'_> {
                     let g = self.generic(e);
                     unknown.children.push(XmlNode::Element(g));
                 }
+                RawNode::Generic(e) => {
+                    let g = self.adopt(e);
+                    unknown.children.push(XmlNode::Element(g));
+                }
                 RawNode::Other(o) => unknown.children.push(o),
             }
         }
@@ -339,19 +380,19 @@ impl ModelReader<'_> {
     }
 
     /// A reference element such as `incoming`: its trimmed text.
-    fn reference(&mut self, el: RawElement) -> String {
+    fn reference(&mut self, el: RawElement<'t>) -> String {
         let mut ignored = Unknown::default();
         self.text_content(el.children, &mut ignored)
             .trim()
             .to_owned()
     }
 
-    fn documentation(&mut self, mut el: RawElement) -> Documentation {
+    fn documentation(&mut self, mut el: RawElement<'t>) -> Documentation {
         let id = self.id(&mut el, false);
         let text_format = el.take_attr("textFormat");
         let mut unknown = Unknown::default();
         let text = self.text_content(el.children, &mut unknown);
-        unknown.attributes = el.attrs;
+        unknown.attributes = self.xml_attrs(el.attrs);
         Documentation {
             id,
             text_format,
@@ -360,22 +401,26 @@ impl ModelReader<'_> {
         }
     }
 
-    fn extension_elements(&mut self, el: RawElement) -> ExtensionElements {
+    fn extension_elements(&mut self, el: RawElement<'t>) -> ExtensionElements {
         let mut ext = ExtensionElements {
             starweave: None,
             unknown: Unknown {
-                attributes: el.attrs,
+                attributes: self.xml_attrs(el.attrs),
                 children: Vec::new(),
             },
         };
         for child in el.children {
             match child {
-                RawNode::Element(c) if c.is(STARWEAVE_NS, "task") && ext.starweave.is_none() => {
-                    self.used.insert(STARWEAVE_NS);
+                RawNode::Element(c) if c.is(NS_STARWEAVE, "task") && ext.starweave.is_none() => {
+                    self.use_ns(NS_STARWEAVE);
                     ext.starweave = Some(self.starweave_task(c));
                 }
                 RawNode::Element(c) => {
                     let g = self.generic(c);
+                    ext.unknown.children.push(XmlNode::Element(g));
+                }
+                RawNode::Generic(c) => {
+                    let g = self.adopt(c);
                     ext.unknown.children.push(XmlNode::Element(g));
                 }
                 RawNode::Other(o) => self.stray(o, &mut ext.unknown),
@@ -384,7 +429,7 @@ impl ModelReader<'_> {
         ext
     }
 
-    fn duration_attr(&mut self, el: &mut RawElement, name: &str) -> Option<String> {
+    fn duration_attr(&mut self, el: &mut RawElement<'t>, name: &'static str) -> Option<String> {
         let value = el.take_attr(name)?;
         if parse_duration_ms(&value).is_none() {
             self.report(
@@ -398,7 +443,7 @@ impl ModelReader<'_> {
         Some(value)
     }
 
-    fn starweave_task(&mut self, mut el: RawElement) -> StarweaveTask {
+    fn starweave_task(&mut self, mut el: RawElement<'t>) -> StarweaveTask {
         let mut task = StarweaveTask {
             connector: el.take_attr("connector"),
             method: el.take_attr("method"),
@@ -426,16 +471,16 @@ impl ModelReader<'_> {
         task.retry_backoff = self.duration_attr(&mut el, "retryBackoff");
         for child in el.children {
             match child {
-                RawNode::Element(c) if c.is(STARWEAVE_NS, "input") => {
+                RawNode::Element(c) if c.is(NS_STARWEAVE, "input") => {
                     let m = self.mapping(c);
                     task.inputs.push(m);
                 }
-                RawNode::Element(c) if c.is(STARWEAVE_NS, "output") => {
+                RawNode::Element(c) if c.is(NS_STARWEAVE, "output") => {
                     let m = self.mapping(c);
                     task.outputs.push(m);
                 }
                 RawNode::Element(mut c)
-                    if c.is(STARWEAVE_NS, "multiInstance") && task.multi_instance.is_none() =>
+                    if c.is(NS_STARWEAVE, "multiInstance") && task.multi_instance.is_none() =>
                 {
                     let mut mi = StarweaveMultiInstance {
                         collection: c.take_attr("collection"),
@@ -450,24 +495,32 @@ impl ModelReader<'_> {
                                 let g = self.generic(e);
                                 mi.unknown.children.push(XmlNode::Element(g));
                             }
+                            RawNode::Generic(e) => {
+                                let g = self.adopt(e);
+                                mi.unknown.children.push(XmlNode::Element(g));
+                            }
                             RawNode::Other(o) => self.stray(o, &mut mi.unknown),
                         }
                     }
-                    mi.unknown.attributes = c.attrs;
+                    mi.unknown.attributes = self.xml_attrs(c.attrs);
                     task.multi_instance = Some(mi);
                 }
                 RawNode::Element(c) => {
                     let g = self.generic(c);
                     task.unknown.children.push(XmlNode::Element(g));
                 }
+                RawNode::Generic(c) => {
+                    let g = self.adopt(c);
+                    task.unknown.children.push(XmlNode::Element(g));
+                }
                 RawNode::Other(o) => self.stray(o, &mut task.unknown),
             }
         }
-        task.unknown.attributes = el.attrs;
+        task.unknown.attributes = self.xml_attrs(el.attrs);
         task
     }
 
-    fn mapping(&mut self, mut el: RawElement) -> Mapping {
+    fn mapping(&mut self, mut el: RawElement<'t>) -> Mapping {
         let name = self.required(&mut el, "name");
         let expr = self.required(&mut el, "expr");
         let mut unknown = Unknown::default();
@@ -477,10 +530,14 @@ impl ModelReader<'_> {
                     let g = self.generic(e);
                     unknown.children.push(XmlNode::Element(g));
                 }
+                RawNode::Generic(e) => {
+                    let g = self.adopt(e);
+                    unknown.children.push(XmlNode::Element(g));
+                }
                 RawNode::Other(o) => self.stray(o, &mut unknown),
             }
         }
-        unknown.attributes = el.attrs;
+        unknown.attributes = self.xml_attrs(el.attrs);
         Mapping {
             name,
             expr,
@@ -488,11 +545,15 @@ impl ModelReader<'_> {
         }
     }
 
-    fn definitions(&mut self, mut root: RawElement) -> Definitions {
+    fn definitions(&mut self, mut root: RawElement<'t>) -> Definitions {
         let mut defs = Definitions::default();
-        if !(root.is(BPMN_NS, "definitions")) {
-            let found = match &root.ns {
-                Some(ns) => format!("`{}` in namespace `{ns}`", root.local),
+        if !(root.is(NS_BPMN, "definitions")) {
+            let found = match root.ns {
+                Some(ns) => format!(
+                    "`{}` in namespace `{}`",
+                    root.local,
+                    self.namespaces.uri(ns)
+                ),
                 None => format!("`{}` in no namespace", root.local),
             };
             let (code, message) = if root.local == "definitions" {
@@ -513,7 +574,7 @@ impl ModelReader<'_> {
             defs.base.unknown.children.push(XmlNode::Element(g));
             return defs;
         }
-        self.used.insert(BPMN_NS);
+        self.use_ns(NS_BPMN);
         defs.base.id = self.id(&mut root, false);
         defs.name = root.take_attr("name");
         defs.target_namespace = root.take_attr("targetNamespace");
@@ -523,7 +584,7 @@ impl ModelReader<'_> {
         defs.exporter_version = root.take_attr("exporterVersion");
         let (decls, others): (Vec<_>, Vec<_>) = std::mem::take(&mut root.attrs)
             .into_iter()
-            .partition(|a| a.namespace.as_deref() == Some(XMLNS_NS));
+            .partition(|a| a.ns == Some(NS_XMLNS));
         root.attrs = others;
         let mut declared = decls
             .into_iter()
@@ -531,17 +592,17 @@ impl ModelReader<'_> {
                 prefix: if a.prefix.is_empty() {
                     String::new()
                 } else {
-                    a.local_name
+                    a.local.to_owned()
                 },
-                uri: a.value,
+                uri: a.value.into_owned(),
             })
             .collect::<Vec<_>>();
 
         let mut children = Vec::new();
         for child in root.children {
             match child {
-                RawNode::Element(c) if c.is(BPMNDI_NS, "BPMNDiagram") => {
-                    self.used.insert(BPMNDI_NS);
+                RawNode::Element(c) if c.is(NS_BPMNDI, "BPMNDiagram") => {
+                    self.use_ns(NS_BPMNDI);
                     let d = self.diagram(c);
                     defs.diagrams.push(d);
                 }
@@ -549,7 +610,7 @@ impl ModelReader<'_> {
             }
         }
         for c in self.base_children(children, &mut defs.base) {
-            let root_element = match c.local.as_str() {
+            let root_element = match c.local {
                 "process" => RootElement::Process(self.process(c)),
                 "collaboration" => RootElement::Collaboration(self.collaboration(c)),
                 "message" => {
@@ -629,10 +690,13 @@ impl ModelReader<'_> {
             };
             defs.root_elements.push(root_element);
         }
-        defs.base.unknown.attributes.extend(root.attrs);
+        self.keep_attrs(&mut defs.base.unknown, root.attrs);
         // Standard namespaces the model uses but the root does not declare get their
         // conventional prefix, exactly as the writer will declare them.
-        let mut used: Vec<&'static str> = self.used.iter().copied().collect();
+        let mut used: Vec<&'static str> = (0..WELL_KNOWN.len())
+            .filter(|id| self.used & (1 << id) != 0)
+            .map(|id| WELL_KNOWN[id])
+            .collect();
         used.sort_unstable();
         super::write::complete_namespaces(&mut declared, &used);
         defs.namespaces = declared;
@@ -640,7 +704,7 @@ impl ModelReader<'_> {
     }
 
     /// Starts a base element: takes and records the id. Children come in `base_finish`.
-    fn base_start(&mut self, el: &mut RawElement, id_required: bool) -> BaseElement {
+    fn base_start(&mut self, el: &mut RawElement<'t>, id_required: bool) -> BaseElement {
         BaseElement {
             id: self.id(el, id_required),
             ..Default::default()
@@ -648,15 +712,15 @@ impl ModelReader<'_> {
     }
 
     /// Finishes an element with no typed children of its own.
-    fn base_finish(&mut self, el: RawElement, base: &mut BaseElement) {
+    fn base_finish(&mut self, el: RawElement<'t>, base: &mut BaseElement) {
         let rest = self.base_children(el.children, base);
         for c in rest {
             self.unknown_child(base, c);
         }
-        base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut base.unknown, el.attrs);
     }
 
-    fn process(&mut self, mut el: RawElement) -> Process {
+    fn process(&mut self, mut el: RawElement<'t>) -> Process {
         let base = self.base_start(&mut el, true);
         let mut p = Process {
             base,
@@ -672,19 +736,19 @@ impl ModelReader<'_> {
                 self.unknown_child(&mut p.base, c);
             }
         }
-        p.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut p.base.unknown, el.attrs);
         p
     }
 
     /// Reads a child of a process or sub-process; returns it back when it is not one.
     fn container_child(
         &mut self,
-        c: RawElement,
+        c: RawElement<'t>,
         lane_sets: &mut Vec<LaneSet>,
         flow_elements: &mut Vec<FlowElement>,
         artifacts: &mut Vec<Artifact>,
-    ) -> Option<RawElement> {
-        match c.local.as_str() {
+    ) -> Option<RawElement<'t>> {
+        match c.local {
             "laneSet" => lane_sets.push(self.lane_set(c)),
             "textAnnotation" | "association" | "group" => artifacts.push(self.artifact(c)),
             _ => match self.flow_element(c) {
@@ -695,7 +759,7 @@ impl ModelReader<'_> {
         None
     }
 
-    fn lane_set(&mut self, mut el: RawElement) -> LaneSet {
+    fn lane_set(&mut self, mut el: RawElement<'t>) -> LaneSet {
         let base = self.base_start(&mut el, false);
         let mut ls = LaneSet {
             base,
@@ -710,11 +774,11 @@ impl ModelReader<'_> {
                 self.unknown_child(&mut ls.base, c);
             }
         }
-        ls.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut ls.base.unknown, el.attrs);
         ls
     }
 
-    fn lane(&mut self, mut el: RawElement) -> Lane {
+    fn lane(&mut self, mut el: RawElement<'t>) -> Lane {
         let base = self.base_start(&mut el, false);
         let mut lane = Lane {
             base,
@@ -724,7 +788,7 @@ impl ModelReader<'_> {
             child_lane_set: None,
         };
         for c in self.base_children(el.children, &mut lane.base) {
-            match c.local.as_str() {
+            match c.local {
                 "flowNodeRef" => {
                     let r = self.reference(c);
                     lane.flow_node_refs.push(r);
@@ -735,13 +799,13 @@ impl ModelReader<'_> {
                 _ => self.unknown_child(&mut lane.base, c),
             }
         }
-        lane.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut lane.base.unknown, el.attrs);
         lane
     }
 
-    fn artifact(&mut self, mut el: RawElement) -> Artifact {
+    fn artifact(&mut self, mut el: RawElement<'t>) -> Artifact {
         let mut base = self.base_start(&mut el, true);
-        match el.local.as_str() {
+        match el.local {
             "textAnnotation" => {
                 let text_format = el.take_attr("textFormat");
                 let mut text = None;
@@ -753,7 +817,7 @@ impl ModelReader<'_> {
                         self.unknown_child(&mut base, c);
                     }
                 }
-                base.unknown.attributes.extend(el.attrs);
+                self.keep_attrs(&mut base.unknown, el.attrs);
                 Artifact::TextAnnotation(TextAnnotation {
                     base,
                     text_format,
@@ -783,11 +847,11 @@ impl ModelReader<'_> {
         }
     }
 
-    fn expression(&mut self, mut el: RawElement) -> Expression {
+    fn expression(&mut self, mut el: RawElement<'t>) -> Expression {
         let id = self.id(&mut el, false);
-        let xsi_type = el.take_attr_ns(XSI_NS, "type");
+        let xsi_type = el.take_attr_ns(NS_XSI, "type");
         if xsi_type.is_some() {
-            self.used.insert(XSI_NS);
+            self.use_ns(NS_XSI);
         }
         let language = el.take_attr("language");
         let mut base = BaseElement {
@@ -795,7 +859,7 @@ impl ModelReader<'_> {
             ..Default::default()
         };
         let body = self.text_content(el.children, &mut base.unknown);
-        base.unknown.attributes = el.attrs;
+        base.unknown.attributes = self.xml_attrs(el.attrs);
         Expression {
             base,
             xsi_type,
@@ -805,8 +869,8 @@ impl ModelReader<'_> {
     }
 
     /// A flow element, or the element back when it is not one.
-    fn flow_element(&mut self, el: RawElement) -> Result<FlowElement, RawElement> {
-        let event_kind = match el.local.as_str() {
+    fn flow_element(&mut self, el: RawElement<'t>) -> Result<FlowElement, RawElement<'t>> {
+        let event_kind = match el.local {
             "startEvent" => Some(EventKind::Start),
             "endEvent" => Some(EventKind::End),
             "intermediateCatchEvent" => Some(EventKind::IntermediateCatch),
@@ -817,7 +881,7 @@ impl ModelReader<'_> {
         if let Some(kind) = event_kind {
             return Ok(FlowElement::Event(self.event(kind, el)));
         }
-        let gateway_kind = match el.local.as_str() {
+        let gateway_kind = match el.local {
             "exclusiveGateway" => Some(GatewayKind::Exclusive),
             "parallelGateway" => Some(GatewayKind::Parallel),
             "inclusiveGateway" => Some(GatewayKind::Inclusive),
@@ -828,7 +892,7 @@ impl ModelReader<'_> {
         if let Some(kind) = gateway_kind {
             return Ok(FlowElement::Gateway(self.gateway(kind, el)));
         }
-        match el.local.as_str() {
+        match el.local {
             "task" | "serviceTask" | "scriptTask" | "sendTask" | "receiveTask" | "userTask"
             | "manualTask" | "businessRuleTask" | "callActivity" | "subProcess" | "transaction"
             | "adHocSubProcess" => Ok(FlowElement::Activity(self.activity(el))),
@@ -873,7 +937,7 @@ impl ModelReader<'_> {
         }
     }
 
-    fn sequence_flow(&mut self, mut el: RawElement) -> SequenceFlow {
+    fn sequence_flow(&mut self, mut el: RawElement<'t>) -> SequenceFlow {
         let base = self.base_start(&mut el, true);
         let mut f = SequenceFlow {
             base,
@@ -890,11 +954,11 @@ impl ModelReader<'_> {
                 self.unknown_child(&mut f.base, c);
             }
         }
-        f.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut f.base.unknown, el.attrs);
         f
     }
 
-    fn data_association(&mut self, mut el: RawElement) -> DataAssociation {
+    fn data_association(&mut self, mut el: RawElement<'t>) -> DataAssociation {
         let base = self.base_start(&mut el, false);
         let mut a = DataAssociation {
             base,
@@ -902,7 +966,7 @@ impl ModelReader<'_> {
             target_ref: None,
         };
         for c in self.base_children(el.children, &mut a.base) {
-            match c.local.as_str() {
+            match c.local {
                 "sourceRef" => {
                     let r = self.reference(c);
                     a.source_refs.push(r);
@@ -911,11 +975,11 @@ impl ModelReader<'_> {
                 _ => self.unknown_child(&mut a.base, c),
             }
         }
-        a.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut a.base.unknown, el.attrs);
         a
     }
 
-    fn event(&mut self, kind: EventKind, mut el: RawElement) -> Event {
+    fn event(&mut self, kind: EventKind, mut el: RawElement<'t>) -> Event {
         let base = self.base_start(&mut el, true);
         let mut ev = Event::new(kind, "");
         ev.base = base;
@@ -928,7 +992,7 @@ impl ModelReader<'_> {
         }
         ev.cancel_activity = self.bool_attr(&mut el, "cancelActivity");
         for c in self.base_children(el.children, &mut ev.base) {
-            match c.local.as_str() {
+            match c.local {
                 "incoming" => {
                     let r = self.reference(c);
                     ev.incoming.push(r);
@@ -955,13 +1019,16 @@ impl ModelReader<'_> {
                 },
             }
         }
-        ev.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut ev.base.unknown, el.attrs);
         ev
     }
 
-    fn event_definition(&mut self, mut el: RawElement) -> Result<EventDefinition, RawElement> {
+    fn event_definition(
+        &mut self,
+        mut el: RawElement<'t>,
+    ) -> Result<EventDefinition, RawElement<'t>> {
         if !matches!(
-            el.local.as_str(),
+            el.local,
             "cancelEventDefinition"
                 | "compensateEventDefinition"
                 | "conditionalEventDefinition"
@@ -976,7 +1043,7 @@ impl ModelReader<'_> {
             return Err(el);
         }
         let mut base = self.base_start(&mut el, false);
-        let mut kind = match el.local.as_str() {
+        let mut kind = match el.local {
             "cancelEventDefinition" => EventDefinitionKind::Cancel,
             "compensateEventDefinition" => EventDefinitionKind::Compensate {
                 activity_ref: el.take_attr("activityRef"),
@@ -1009,7 +1076,7 @@ impl ModelReader<'_> {
             },
         };
         for c in self.base_children(el.children, &mut base) {
-            match (&mut kind, c.local.as_str()) {
+            match (&mut kind, c.local) {
                 (EventDefinitionKind::Conditional { condition }, "condition")
                     if condition.is_none() =>
                 {
@@ -1044,18 +1111,18 @@ impl ModelReader<'_> {
                 _ => self.unknown_child(&mut base, c),
             }
         }
-        base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut base.unknown, el.attrs);
         Ok(EventDefinition { base, kind })
     }
 
-    fn gateway(&mut self, kind: GatewayKind, mut el: RawElement) -> Gateway {
+    fn gateway(&mut self, kind: GatewayKind, mut el: RawElement<'t>) -> Gateway {
         let base = self.base_start(&mut el, true);
         let mut g = Gateway::new(kind, "");
         g.base = base;
         g.name = el.take_attr("name");
         g.default = el.take_attr("default");
         for c in self.base_children(el.children, &mut g.base) {
-            match c.local.as_str() {
+            match c.local {
                 "incoming" => {
                     let r = self.reference(c);
                     g.incoming.push(r);
@@ -1070,17 +1137,17 @@ impl ModelReader<'_> {
                 _ => self.unknown_child(&mut g.base, c),
             }
         }
-        g.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut g.base.unknown, el.attrs);
         g
     }
 
-    fn activity(&mut self, mut el: RawElement) -> Activity {
+    fn activity(&mut self, mut el: RawElement<'t>) -> Activity {
         let base = self.base_start(&mut el, true);
-        let sub = |this: &mut Self, el: &mut RawElement| SubProcess {
+        let sub = |this: &mut Self, el: &mut RawElement<'t>| SubProcess {
             triggered_by_event: this.bool_attr(el, "triggeredByEvent"),
             ..Default::default()
         };
-        let kind = match el.local.as_str() {
+        let kind = match el.local {
             "serviceTask" => ActivityKind::ServiceTask,
             "scriptTask" => ActivityKind::ScriptTask {
                 script_format: el.take_attr("scriptFormat"),
@@ -1114,7 +1181,7 @@ impl ModelReader<'_> {
         a.default = el.take_attr("default");
         a.is_for_compensation = self.bool_attr(&mut el, "isForCompensation");
         for c in self.base_children(el.children, &mut a.base) {
-            match c.local.as_str() {
+            match c.local {
                 "incoming" => {
                     let r = self.reference(c);
                     a.incoming.push(r);
@@ -1146,7 +1213,7 @@ impl ModelReader<'_> {
                         {
                             let mut unknown = Unknown::default();
                             let text = self.text_content(c.children, &mut unknown);
-                            unknown.attributes = c.attrs;
+                            unknown.attributes = self.xml_attrs(c.attrs);
                             *script = Some(Script { text, unknown });
                             None
                         }
@@ -1173,11 +1240,11 @@ impl ModelReader<'_> {
                 }
             }
         }
-        a.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut a.base.unknown, el.attrs);
         a
     }
 
-    fn standard_loop(&mut self, mut el: RawElement) -> StandardLoop {
+    fn standard_loop(&mut self, mut el: RawElement<'t>) -> StandardLoop {
         let base = self.base_start(&mut el, false);
         let mut l = StandardLoop {
             base,
@@ -1191,11 +1258,11 @@ impl ModelReader<'_> {
                 self.unknown_child(&mut l.base, c);
             }
         }
-        l.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut l.base.unknown, el.attrs);
         l
     }
 
-    fn multi_instance(&mut self, mut el: RawElement) -> MultiInstance {
+    fn multi_instance(&mut self, mut el: RawElement<'t>) -> MultiInstance {
         let base = self.base_start(&mut el, false);
         let mut m = MultiInstance {
             base,
@@ -1204,7 +1271,7 @@ impl ModelReader<'_> {
             ..Default::default()
         };
         for c in self.base_children(el.children, &mut m.base) {
-            match c.local.as_str() {
+            match c.local {
                 "loopCardinality" if m.loop_cardinality.is_none() => {
                     m.loop_cardinality = Some(self.expression(c))
                 }
@@ -1226,11 +1293,11 @@ impl ModelReader<'_> {
                 _ => self.unknown_child(&mut m.base, c),
             }
         }
-        m.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut m.base.unknown, el.attrs);
         m
     }
 
-    fn data_item(&mut self, mut el: RawElement) -> DataItem {
+    fn data_item(&mut self, mut el: RawElement<'t>) -> DataItem {
         let base = self.base_start(&mut el, false);
         let mut d = DataItem {
             base,
@@ -1242,7 +1309,7 @@ impl ModelReader<'_> {
         d
     }
 
-    fn collaboration(&mut self, mut el: RawElement) -> Collaboration {
+    fn collaboration(&mut self, mut el: RawElement<'t>) -> Collaboration {
         let base = self.base_start(&mut el, true);
         let mut col = Collaboration {
             base,
@@ -1250,7 +1317,7 @@ impl ModelReader<'_> {
             ..Default::default()
         };
         for mut c in self.base_children(el.children, &mut col.base) {
-            match c.local.as_str() {
+            match c.local {
                 "participant" => {
                     let base = self.base_start(&mut c, true);
                     let mut p = Participant {
@@ -1280,30 +1347,50 @@ impl ModelReader<'_> {
                 _ => self.unknown_child(&mut col.base, c),
             }
         }
-        col.base.unknown.attributes.extend(el.attrs);
+        self.keep_attrs(&mut col.base.unknown, el.attrs);
         col
     }
 
     // ----- diagram interchange -----
 
     /// Splits DI children: non-element nodes go to `unknown`, elements are returned.
-    fn di_children(&mut self, children: Vec<RawNode>, unknown: &mut Unknown) -> Vec<RawElement> {
+    fn di_children(
+        &mut self,
+        children: Vec<RawNode<'t>>,
+        unknown: &mut Unknown,
+    ) -> Vec<RawNode<'t>> {
         let mut rest = Vec::new();
         for child in children {
             match child {
-                RawNode::Element(c) => rest.push(c),
                 RawNode::Other(o) => self.stray(o, unknown),
+                element => rest.push(element),
             }
         }
         rest
     }
 
-    fn di_unknown(&mut self, unknown: &mut Unknown, el: RawElement) {
+    /// A DI child element to look at; generic ones go straight to `unknown`.
+    fn di_raw(&mut self, child: RawNode<'t>, unknown: &mut Unknown) -> Option<RawElement<'t>> {
+        match child {
+            RawNode::Element(c) => Some(c),
+            RawNode::Generic(g) => {
+                let g = self.adopt(g);
+                unknown.children.push(XmlNode::Element(g));
+                None
+            }
+            RawNode::Other(o) => {
+                self.stray(o, unknown);
+                None
+            }
+        }
+    }
+
+    fn di_unknown(&mut self, unknown: &mut Unknown, el: RawElement<'t>) {
         let g = self.generic(el);
         unknown.children.push(XmlNode::Element(g));
     }
 
-    fn diagram(&mut self, mut el: RawElement) -> Diagram {
+    fn diagram(&mut self, mut el: RawElement<'t>) -> Diagram {
         let mut d = Diagram {
             id: self.id(&mut el, false),
             name: el.take_attr("name"),
@@ -1312,21 +1399,24 @@ impl ModelReader<'_> {
         };
         let mut unknown = Unknown::default();
         for c in self.di_children(el.children, &mut unknown) {
-            if c.is(BPMNDI_NS, "BPMNPlane") && d.plane.is_none() {
+            let Some(c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
+            if c.is(NS_BPMNDI, "BPMNPlane") && d.plane.is_none() {
                 d.plane = Some(self.plane(c));
-            } else if c.is(BPMNDI_NS, "BPMNLabelStyle") {
+            } else if c.is(NS_BPMNDI, "BPMNLabelStyle") {
                 let s = self.label_style(c);
                 d.label_styles.push(s);
             } else {
                 self.di_unknown(&mut unknown, c);
             }
         }
-        unknown.attributes = el.attrs;
+        unknown.attributes = self.xml_attrs(el.attrs);
         d.unknown = unknown;
         d
     }
 
-    fn plane(&mut self, mut el: RawElement) -> Plane {
+    fn plane(&mut self, mut el: RawElement<'t>) -> Plane {
         let mut p = Plane {
             id: self.id(&mut el, false),
             bpmn_element: el.take_attr("bpmnElement"),
@@ -1334,23 +1424,26 @@ impl ModelReader<'_> {
         };
         let mut unknown = Unknown::default();
         for c in self.di_children(el.children, &mut unknown) {
-            if c.is(BPMNDI_NS, "BPMNShape") {
+            let Some(c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
+            if c.is(NS_BPMNDI, "BPMNShape") {
                 let s = self.shape(c);
                 p.elements.push(DiagramElement::Shape(s));
-            } else if c.is(BPMNDI_NS, "BPMNEdge") {
+            } else if c.is(NS_BPMNDI, "BPMNEdge") {
                 let e = self.edge(c);
                 p.elements.push(DiagramElement::Edge(e));
             } else {
                 self.di_unknown(&mut unknown, c);
             }
         }
-        unknown.attributes = el.attrs;
+        unknown.attributes = self.xml_attrs(el.attrs);
         p.unknown = unknown;
         p
     }
 
-    fn bounds(&mut self, mut el: RawElement) -> Bounds {
-        self.used.insert(DC_NS);
+    fn bounds(&mut self, mut el: RawElement<'t>) -> Bounds {
+        self.use_ns(NS_DC);
         Bounds {
             x: self.number(&mut el, "x"),
             y: self.number(&mut el, "y"),
@@ -1359,7 +1452,7 @@ impl ModelReader<'_> {
         }
     }
 
-    fn shape(&mut self, mut el: RawElement) -> Shape {
+    fn shape(&mut self, mut el: RawElement<'t>) -> Shape {
         let offset = el.offset;
         let mut s = Shape {
             id: self.id(&mut el, false),
@@ -1372,9 +1465,12 @@ impl ModelReader<'_> {
         };
         let mut unknown = Unknown::default();
         for c in self.di_children(el.children, &mut unknown) {
-            if c.is(DC_NS, "Bounds") && s.bounds.is_none() {
+            let Some(c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
+            if c.is(NS_DC, "Bounds") && s.bounds.is_none() {
                 s.bounds = Some(self.bounds(c));
-            } else if c.is(BPMNDI_NS, "BPMNLabel") && s.label.is_none() {
+            } else if c.is(NS_BPMNDI, "BPMNLabel") && s.label.is_none() {
                 s.label = Some(self.label(c));
             } else {
                 self.di_unknown(&mut unknown, c);
@@ -1390,12 +1486,12 @@ impl ModelReader<'_> {
             }
             self.report(offset, d);
         }
-        unknown.attributes = el.attrs;
+        unknown.attributes = self.xml_attrs(el.attrs);
         s.unknown = unknown;
         s
     }
 
-    fn edge(&mut self, mut el: RawElement) -> Edge {
+    fn edge(&mut self, mut el: RawElement<'t>) -> Edge {
         let mut e = Edge {
             id: self.id(&mut el, false),
             bpmn_element: el.take_attr("bpmnElement"),
@@ -1404,26 +1500,29 @@ impl ModelReader<'_> {
             ..Default::default()
         };
         let mut unknown = Unknown::default();
-        for mut c in self.di_children(el.children, &mut unknown) {
-            if c.is(DI_NS, "waypoint") {
-                self.used.insert(DI_NS);
+        for c in self.di_children(el.children, &mut unknown) {
+            let Some(mut c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
+            if c.is(NS_DI, "waypoint") {
+                self.use_ns(NS_DI);
                 let p = Point {
                     x: self.number(&mut c, "x"),
                     y: self.number(&mut c, "y"),
                 };
                 e.waypoints.push(p);
-            } else if c.is(BPMNDI_NS, "BPMNLabel") && e.label.is_none() {
+            } else if c.is(NS_BPMNDI, "BPMNLabel") && e.label.is_none() {
                 e.label = Some(self.label(c));
             } else {
                 self.di_unknown(&mut unknown, c);
             }
         }
-        unknown.attributes = el.attrs;
+        unknown.attributes = self.xml_attrs(el.attrs);
         e.unknown = unknown;
         e
     }
 
-    fn label(&mut self, mut el: RawElement) -> Label {
+    fn label(&mut self, mut el: RawElement<'t>) -> Label {
         let mut l = Label {
             id: self.id(&mut el, false),
             label_style: el.take_attr("labelStyle"),
@@ -1431,26 +1530,32 @@ impl ModelReader<'_> {
         };
         let mut unknown = Unknown::default();
         for c in self.di_children(el.children, &mut unknown) {
-            if c.is(DC_NS, "Bounds") && l.bounds.is_none() {
+            let Some(c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
+            if c.is(NS_DC, "Bounds") && l.bounds.is_none() {
                 l.bounds = Some(self.bounds(c));
             } else {
                 self.di_unknown(&mut unknown, c);
             }
         }
-        unknown.attributes = el.attrs;
+        unknown.attributes = self.xml_attrs(el.attrs);
         l.unknown = unknown;
         l
     }
 
-    fn label_style(&mut self, mut el: RawElement) -> LabelStyle {
+    fn label_style(&mut self, mut el: RawElement<'t>) -> LabelStyle {
         let mut s = LabelStyle {
             id: self.id(&mut el, false),
             ..Default::default()
         };
         let mut unknown = Unknown::default();
-        for mut c in self.di_children(el.children, &mut unknown) {
-            if c.is(DC_NS, "Font") && s.font.is_none() {
-                self.used.insert(DC_NS);
+        for c in self.di_children(el.children, &mut unknown) {
+            let Some(mut c) = self.di_raw(c, &mut unknown) else {
+                continue;
+            };
+            if c.is(NS_DC, "Font") && s.font.is_none() {
+                self.use_ns(NS_DC);
                 let mut font = Font {
                     name: c.take_attr("name"),
                     is_bold: self.bool_attr(&mut c, "isBold"),
@@ -1476,16 +1581,19 @@ impl ModelReader<'_> {
                 }
                 let mut fu = Unknown::default();
                 for n in self.di_children(c.children, &mut fu) {
+                    let Some(n) = self.di_raw(n, &mut fu) else {
+                        continue;
+                    };
                     self.di_unknown(&mut fu, n);
                 }
-                fu.attributes = c.attrs;
+                fu.attributes = self.xml_attrs(c.attrs);
                 font.unknown = fu;
                 s.font = Some(font);
             } else {
                 self.di_unknown(&mut unknown, c);
             }
         }
-        unknown.attributes = el.attrs;
+        unknown.attributes = self.xml_attrs(el.attrs);
         s.unknown = unknown;
         s
     }

@@ -276,7 +276,7 @@ fn generic_element(e: &XmlElement) -> OutElement {
         attrs: e
             .attributes
             .iter()
-            .map(|a| (qname(&a.prefix, &a.local_name), a.value.clone()))
+            .map(|a| (qname(&a.prefix, &a.local_name), a.value.to_string()))
             .collect(),
         children: e.children.iter().filter_map(generic).collect(),
     }
@@ -287,7 +287,7 @@ fn unknown_attrs(el: &mut OutElement, unknown: &Unknown) {
         unknown
             .attributes
             .iter()
-            .map(|a| (qname(&a.prefix, &a.local_name), a.value.clone())),
+            .map(|a| (qname(&a.prefix, &a.local_name), a.value.to_string())),
     );
 }
 
