@@ -48,7 +48,7 @@ pub const CHROME_ARGS: [&str; 9] = [
 ];
 
 /// How long a UI element may take to appear before a test fails.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub const WAIT: Duration = Duration::from_secs(60);
 
 /// The cargo target directory: `CARGO_TARGET_DIR`, else the nearest ancestor of this executable
 /// holding cargo's `CACHEDIR.TAG`.

@@ -62,6 +62,7 @@ async fn javascript_function_with_ctx_completion() -> Result<()> {
     ide.click("new-function-button").await?;
     ide.fill("new-function-name", "greet").await?;
     ide.set_value("new-function-language", "js").await?;
+    ide.step("new-function-form").await?;
     ide.click("new-function-create").await?;
     ide.find("explorer-item-function-greet").await?;
     ide.find_css(&format!("{} .monaco-editor", testid("editor")))
@@ -271,6 +272,7 @@ async fn bad_input_is_reported_and_nothing_is_lost() -> Result<()> {
 
     // Invalid YAML in a connector: saved as typed, and a problem is listed.
     ide.click("explorer-item-connector-orders").await?;
+    ide.click("raw-yaml-toggle").await?;
     ide.find_css(&format!("{} .monaco-editor", testid("editor")))
         .await?;
     let invalid = "kind: http\nbase_url: [unclosed\nmethods:\n  - name: x\n";
