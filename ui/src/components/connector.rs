@@ -471,8 +471,8 @@ fn SqlMethodForm(
             let r = api::try_method(&vms, &connector, &method, &input)
                 .await
                 .map_err(|e| e.to_string());
-            try_result.set(Some(r));
-            trying.set(false);
+            try_result.try_set(Some(r));
+            trying.try_set(false);
         });
     };
     view! {
@@ -643,7 +643,7 @@ fn ImportDialog(connector: String, file: String, open: RwSignal<bool>) -> impl I
                     });
                     state.reload(if r.file.is_empty() { &file } else { &r.file });
                     state.refresh_detail();
-                    message.set(Some((
+                    message.try_set(Some((
                         true,
                         format!(
                             "Imported {} method(s): {}",
@@ -653,9 +653,11 @@ fn ImportDialog(connector: String, file: String, open: RwSignal<bool>) -> impl I
                     )));
                     open.set(false);
                 }
-                Err(e) => message.set(Some((false, e.to_string()))),
+                Err(e) => {
+                    message.try_set(Some((false, e.to_string())));
+                }
             }
-            busy.set(false);
+            busy.try_set(false);
         });
     };
     view! {

@@ -130,7 +130,7 @@ pub fn RunPanel(
         let f = f.clone();
         spawn_local(async move {
             if let Ok(h) = api::runs(&vms, &f).await {
-                history.set(h);
+                history.try_set(h);
             }
         });
     };
@@ -190,9 +190,9 @@ pub fn RunPanel(
         spawn_local(async move {
             match api::run(&vms, &f, &parsed, &Value::Object(mock_map)).await {
                 Ok(r) => {
-                    selected.set(None);
-                    history_pos.set(None);
-                    result.set(Some(r));
+                    selected.try_set(None);
+                    history_pos.try_set(None);
+                    result.try_set(Some(r));
                 }
                 Err(e) => {
                     let details = if e.details.is_null() {
@@ -200,11 +200,11 @@ pub fn RunPanel(
                     } else {
                         format!("\n{}", pretty(&e.details))
                     };
-                    request_error.set(Some(format!("{}{details}", e.message)));
-                    result.set(None);
+                    request_error.try_set(Some(format!("{}{details}", e.message)));
+                    result.try_set(None);
                 }
             }
-            running.set(false);
+            running.try_set(false);
             lh();
         });
     };

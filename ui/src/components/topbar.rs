@@ -115,8 +115,12 @@ fn NewVmsDialog(open: RwSignal<bool>) -> impl IntoView {
     let busy = RwSignal::new(false);
     spawn_local(async move {
         match api::templates().await {
-            Ok(t) => templates.set(t),
-            Err(e) => error.set(Some(e.to_string())),
+            Ok(t) => {
+                templates.try_set(t);
+            }
+            Err(e) => {
+                error.try_set(Some(e.to_string()));
+            }
         }
     });
     let valid = move || starweave_model::vms::disk::is_valid_name(&name.get());
@@ -139,8 +143,8 @@ fn NewVmsDialog(open: RwSignal<bool>) -> impl IntoView {
                     state.open_vms(summary.name);
                 }
                 Err(e) => {
-                    error.set(Some(e.message));
-                    busy.set(false);
+                    error.try_set(Some(e.message));
+                    busy.try_set(false);
                 }
             }
         });
