@@ -73,7 +73,10 @@ async fn javascript_function_with_ctx_completion() -> Result<()> {
     let textarea = ide
         .find_css(&format!("{} .monaco-editor textarea", testid("editor")))
         .await?;
-    textarea.click().await?;
+    ide.find_css(&format!("{} .monaco-editor .view-lines", testid("editor")))
+        .await?
+        .click()
+        .await?;
     // Put the caret on the `return` line, then type above it.
     ide.editor_set("export default async function (input, ctx) {\n  \n  return { ok: true };\n}\n")
         .await?;
@@ -83,21 +86,37 @@ async fn javascript_function_with_ctx_completion() -> Result<()> {
     textarea.send_keys(&Key::Down).await?;
     textarea.send_keys(&Key::End).await?;
     textarea.send_keys("const who = ctx.").await?;
-    let widget = ide
-        .find_css(".monaco-editor .suggest-widget.visible .monaco-list-row")
+    ide.find_css(".monaco-editor .suggest-widget.visible .monaco-list-row")
         .await
         .context("typing `ctx.` opened no completion list")?;
-    let suggestions = ide
-        .find_css(".monaco-editor .suggest-widget.visible")
-        .await?
-        .text()
-        .await?;
+    // The JavaScript language service runs in a worker that may still be starting: until it
+    // answers, Monaco offers words of the file. Ask again (Ctrl+Space) until the `ctx` API shows.
+    let mut suggestions = String::new();
+    for _ in 0..60 {
+        suggestions = ide
+            .find_css(".monaco-editor .suggest-widget.visible")
+            .await?
+            .text()
+            .await?;
+        if suggestions
+            .lines()
+            .any(|l| l.trim() == "env" || l.trim() == "log")
+        {
+            break;
+        }
+        textarea.send_keys(&Key::Escape).await?;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        textarea
+            .send_keys(&(Key::Control + &format!(" {}", &*Key::Null)))
+            .await?;
+    }
     ide.step("ctx-completion").await?;
     ensure!(
-        suggestions.contains("log") || suggestions.contains("env"),
+        suggestions
+            .lines()
+            .any(|l| l.trim() == "env" || l.trim() == "log"),
         "the completion list for `ctx.` lacks `log`/`env`: {suggestions:?}"
     );
-    drop(widget);
     textarea.send_keys(&Key::Escape).await?;
     textarea.send_keys("env;").await?;
     ide.wait_saved().await?;
