@@ -247,7 +247,7 @@ async fn db_try_it(schema: &str) -> Result<()> {
         .await?;
     ide.editor_set(&format!(
         "kind: database\ndriver: postgres\nurl_env: PETS_DB_URL\nmethods:\n\
-         - name: petsFrom\n  sql: SELECT id, name FROM {schema}.pets WHERE id >= #{{minId}} ORDER BY id\n  \
+         - name: petsFrom\n  sql: |\n    SELECT id, name FROM {schema}.pets WHERE id >= #{{minId}} ORDER BY id\n  \
          returns: rows\n  input:\n  - name: minId\n    type: integer\n    required: true\n"
     ))
     .await?;
