@@ -306,11 +306,10 @@ async fn paths_outside_the_vms_are_refused_before_touching_the_disk() {
     );
     assert!(!outside.path().join("new.txt").exists());
     assert!(!vms_dir.join(".git/hooks/pre-commit").exists());
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("scheduled-report/vms.yaml"))
+    assert!(
+        !std::fs::read_to_string(dir.path().join("scheduled-report/vms.yaml"))
             .unwrap()
-            .contains("pwned"),
-        false
+            .contains("pwned")
     );
     // A VMS name cannot climb either.
     let (status, answer) = server.raw("/api/v1/vms/%2e%2e/files/x", "GET", "127.0.0.1", None);

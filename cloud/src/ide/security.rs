@@ -77,6 +77,31 @@ pub async fn require_token(
     next.run(request).await
 }
 
+/// The most a refused body is read to drain it (beyond that the connection is just closed).
+const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// Answers `413 too_large` to a request whose `Content-Length` is over the body limit. The body
+/// is read and dropped first (up to [`DRAIN_LIMIT`]), so the client gets the answer instead of
+/// a connection broken mid-upload.
+pub async fn refuse_large_bodies(request: Request, next: Next) -> Response {
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(length) if length > super::BODY_LIMIT as u64 => {
+            if length <= DRAIN_LIMIT {
+                use http_body_util::BodyExt as _;
+                let mut body = request.into_body();
+                while let Some(Ok(_)) = body.frame().await {}
+            }
+            ApiError::TooLarge.into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::host_allowed;
@@ -112,30 +137,5 @@ mod tests {
             "0.0.0.0:7070",
             Some("0.0.0.0".parse().unwrap())
         ));
-    }
-}
-
-/// The most a refused body is read to drain it (beyond that the connection is just closed).
-const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
-
-/// Answers `413 too_large` to a request whose `Content-Length` is over the body limit. The body
-/// is read and dropped first (up to [`DRAIN_LIMIT`]), so the client gets the answer instead of
-/// a connection broken mid-upload.
-pub async fn refuse_large_bodies(request: Request, next: Next) -> Response {
-    let length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match length {
-        Some(length) if length > super::BODY_LIMIT as u64 => {
-            if length <= DRAIN_LIMIT {
-                use http_body_util::BodyExt as _;
-                let mut body = request.into_body();
-                while let Some(Ok(_)) = body.frame().await {}
-            }
-            ApiError::TooLarge.into_response()
-        }
-        _ => next.run(request).await,
     }
 }
