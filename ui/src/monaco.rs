@@ -140,6 +140,40 @@ function items(model, position, languageId) {
   return out;
 }
 
+// JavaScript: the TypeScript service completes the language, but the `ctx` parameter of
+// `export default async function (input, ctx)` has no declared type, so the `ctx` API is
+// completed here from the VMS detail (env vars, connectors and their methods, log).
+function jsCtxItems(model, position) {
+  const word = model.getWordUntilPosition(position);
+  const range = { startLineNumber: position.lineNumber, endLineNumber: position.lineNumber,
+                  startColumn: word.startColumn, endColumn: word.endColumn };
+  const K = monaco.languages.CompletionItemKind;
+  const line = model.getLineContent(position.lineNumber).slice(0, position.column - 1);
+  const item = (label, kind, detail) => ({ label, kind, detail, insertText: label, range, sortText: '0' + label });
+  if (/\bctx\.env\.\w*$/.test(line)) {
+    return completionData.env.map((e) => item(e.name, K.Variable, e.detail));
+  }
+  if (/\bctx\.log\.\w*$/.test(line)) {
+    return ['info', 'warn', 'error'].map((l) => item(l, K.Method, 'log a line at ' + l + ' level'));
+  }
+  const method = line.match(/\bctx\.connectors\.(\w+)\.\w*$/);
+  if (method) {
+    const c = completionData.connectors.find((c) => c.name === method[1]);
+    return c ? c.methods.map((m) => item(m.name, K.Method, m.detail)) : [];
+  }
+  if (/\bctx\.connectors\.\w*$/.test(line)) {
+    return completionData.connectors.map((c) => item(c.name, K.Module, 'connector'));
+  }
+  if (/\bctx\.\w*$/.test(line)) {
+    return [
+      item('env', K.Property, "the deployment's env vars (strings)"),
+      item('connectors', K.Property, "the VMS's connectors; each method returns a promise"),
+      item('log', K.Property, 'log.info / log.warn / log.error'),
+    ];
+  }
+  return [];
+}
+
 const RHAI_KEYWORDS = ['let', 'const', 'if', 'else', 'switch', 'do', 'while', 'loop', 'until', 'for', 'in', 'continue',
   'break', 'return', 'throw', 'try', 'catch', 'fn', 'private', 'import', 'export', 'as', 'true', 'false', 'this', 'global'];
 
@@ -188,6 +222,10 @@ export function sw_register() {
       provideCompletionItems: (model, position) => ({ suggestions: items(model, position, lang) }),
     });
   }
+  monaco.languages.registerCompletionItemProvider('javascript', {
+    triggerCharacters: ['.'],
+    provideCompletionItems: (model, position) => ({ suggestions: jsCtxItems(model, position) }),
+  });
   const js = monaco.languages.typescript && monaco.languages.typescript.javascriptDefaults;
   if (js) {
     js.setCompilerOptions({ target: 99, allowNonTsExtensions: true, checkJs: false, allowJs: true });
