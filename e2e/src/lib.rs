@@ -34,6 +34,8 @@ use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+pub mod canvas;
+
 /// Chromium's command line in every session.
 pub const CHROME_ARGS: [&str; 9] = [
     "--headless",
