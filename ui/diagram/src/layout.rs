@@ -1,0 +1,558 @@
+//! Automatic layout for models without diagram interchange: layered, left to right.
+//!
+//! Per process or sub-process body: layers by longest path over the sequence flows (back
+//! edges of cycles found by a depth-first search are ignored for layering), order inside a
+//! layer by the barycentre of the predecessors (a few sweeps down and up), then a grid of
+//! layer columns and rows (each row as tall as its tallest member) so that a main path is a
+//! straight line and branches of a gateway sit on the rows below. Edges are orthogonal.
+//! Sub-processes with contents are laid out first (recursively) and drawn expanded around
+//! them. Boundary events sit on their host's bottom border; data elements and annotations
+//! go in a row below the flow. Pools of a collaboration are stacked vertically.
+
+use std::collections::{HashMap, HashSet};
+
+use starweave_model::bpmn::{
+    Artifact, Bounds, Definitions, Diagram, DiagramElement, Edge, EventKind, FlowElement, Plane,
+    Point, RootElement, Shape,
+};
+
+use crate::edit::route;
+
+/// Whether the model has any diagram with at least one shape or edge.
+pub fn has_di(defs: &Definitions) -> bool {
+    defs.diagrams
+        .iter()
+        .any(|d| d.plane.as_ref().is_some_and(|p| !p.elements.is_empty()))
+}
+
+const GAP_X: f64 = 60.0;
+const GAP_Y: f64 = 40.0;
+const PAD: f64 = 25.0;
+const PAD_TOP: f64 = 35.0;
+
+/// A laid-out body, in coordinates relative to its own top-left.
+#[derive(Debug, Default)]
+struct Laid {
+    /// Element id, bounds, drawn expanded.
+    shapes: Vec<(String, Bounds, Option<bool>)>,
+    /// Connection element id and waypoints.
+    edges: Vec<(String, Vec<Point>)>,
+    w: f64,
+    h: f64,
+}
+
+impl Laid {
+    fn translate(&mut self, dx: f64, dy: f64) {
+        for (_, b, _) in &mut self.shapes {
+            b.x += dx;
+            b.y += dy;
+        }
+        for (_, pts) in &mut self.edges {
+            for p in pts {
+                p.x += dx;
+                p.y += dy;
+            }
+        }
+    }
+}
+
+fn node_size(el: &FlowElement) -> (f64, f64) {
+    match el {
+        FlowElement::Event(_) => (36.0, 36.0),
+        FlowElement::Gateway(_) => (50.0, 50.0),
+        FlowElement::DataObjectReference(_) | FlowElement::DataObject(_) => (36.0, 50.0),
+        FlowElement::DataStoreReference(_) => (50.0, 50.0),
+        _ => (100.0, 80.0),
+    }
+}
+
+/// Lays out one process or sub-process body.
+fn layout_body(elements: &[FlowElement], artifacts: &[Artifact], depth: usize) -> Laid {
+    let mut laid = Laid::default();
+    // Nodes that take part in layering: flow nodes except boundary events.
+    let mut nodes: Vec<&FlowElement> = Vec::new();
+    let mut boundary: Vec<&FlowElement> = Vec::new();
+    let mut extras: Vec<(String, (f64, f64))> = Vec::new();
+    for el in elements {
+        match el {
+            FlowElement::Event(e) if e.kind == EventKind::Boundary => boundary.push(el),
+            _ if el.is_flow_node() => nodes.push(el),
+            FlowElement::DataObjectReference(_) | FlowElement::DataStoreReference(_) => {
+                extras.push((el.id().to_owned(), node_size(el)));
+            }
+            _ => {}
+        }
+    }
+    for a in artifacts {
+        if let Artifact::TextAnnotation(t) = a {
+            extras.push((t.base.id().to_owned(), (100.0, 30.0)));
+        }
+    }
+    let index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id(), i)).collect();
+    // Boundary events count as their host for layering.
+    let host_of: HashMap<&str, &str> = boundary
+        .iter()
+        .filter_map(|b| match b {
+            FlowElement::Event(e) => e.attached_to_ref.as_deref().map(|h| (b.id(), h)),
+            _ => None,
+        })
+        .collect();
+    let resolve = |id: &str| -> Option<usize> {
+        index
+            .get(id)
+            .or_else(|| host_of.get(id).and_then(|h| index.get(h)))
+            .copied()
+    };
+    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    let mut flows: Vec<(&str, &str, &str)> = Vec::new();
+    for el in elements {
+        if let FlowElement::SequenceFlow(f) = el {
+            flows.push((f.base.id(), f.source_ref.as_str(), f.target_ref.as_str()));
+            if let (Some(s), Some(t)) = (resolve(&f.source_ref), resolve(&f.target_ref))
+                && s != t
+            {
+                succ[s].push(t);
+            }
+        }
+    }
+    // Sub-process contents first: their size decides the node's size.
+    let mut inner: HashMap<usize, Laid> = HashMap::new();
+    let mut sizes: Vec<(f64, f64)> = nodes.iter().map(|n| node_size(n)).collect();
+    if depth < 64 {
+        for (i, n) in nodes.iter().enumerate() {
+            if let Some(sp) = n.sub_process()
+                && (sp.flow_elements.iter().any(FlowElement::is_flow_node))
+            {
+                let l = layout_body(&sp.flow_elements, &sp.artifacts, depth + 1);
+                sizes[i] = (
+                    (l.w + 2.0 * PAD).max(200.0),
+                    (l.h + PAD_TOP + PAD).max(120.0),
+                );
+                inner.insert(i, l);
+            }
+        }
+    }
+    let layers = assign_layers(nodes.len(), &succ);
+    let order = order_layers(&layers, &succ, nodes.len());
+    // Grid: column widths per layer, row heights per index in layer.
+    let n_layers = order.len();
+    let mut col_w = vec![0.0f64; n_layers];
+    let mut row_h: Vec<f64> = Vec::new();
+    let has_boundary: HashSet<usize> = host_of
+        .values()
+        .filter_map(|h| index.get(h).copied())
+        .collect();
+    for (l, layer) in order.iter().enumerate() {
+        for (r, &n) in layer.iter().enumerate() {
+            col_w[l] = col_w[l].max(sizes[n].0);
+            if row_h.len() <= r {
+                row_h.push(0.0);
+            }
+            let extra = if has_boundary.contains(&n) { 20.0 } else { 0.0 };
+            row_h[r] = row_h[r].max(sizes[n].1 + extra);
+        }
+    }
+    let mut col_x = Vec::with_capacity(n_layers);
+    let mut x = 0.0;
+    for w in &col_w {
+        col_x.push(x);
+        x += w + GAP_X;
+    }
+    let mut row_y = Vec::with_capacity(row_h.len());
+    let mut y = 0.0;
+    for h in &row_h {
+        row_y.push(y);
+        y += h + GAP_Y;
+    }
+    let mut bounds: HashMap<&str, Bounds> = HashMap::new();
+    for (l, layer) in order.iter().enumerate() {
+        for (r, &n) in layer.iter().enumerate() {
+            let (w, h) = sizes[n];
+            let b = Bounds {
+                x: (col_x[l] + (col_w[l] - w) / 2.0).round(),
+                y: (row_y[r] + (row_h[r] - h) / 2.0).round(),
+                width: w,
+                height: h,
+            };
+            bounds.insert(nodes[n].id(), b);
+            let expanded = nodes[n].sub_process().map(|_| inner.contains_key(&n));
+            laid.shapes.push((nodes[n].id().to_owned(), b, expanded));
+            if let Some(mut l) = inner.remove(&n) {
+                l.translate(b.x + PAD, b.y + PAD_TOP);
+                laid.shapes.append(&mut l.shapes);
+                laid.edges.append(&mut l.edges);
+            }
+        }
+    }
+    // Boundary events along the bottom border of their host.
+    let mut per_host: HashMap<&str, usize> = HashMap::new();
+    for b in &boundary {
+        let Some(host) = host_of.get(b.id()) else {
+            continue;
+        };
+        let Some(hb) = bounds.get(host).copied() else {
+            continue;
+        };
+        let k = per_host.entry(host).or_insert(0);
+        let bb = Bounds {
+            x: hb.x + 10.0 + *k as f64 * 44.0,
+            y: hb.y + hb.height - 18.0,
+            width: 36.0,
+            height: 36.0,
+        };
+        *k += 1;
+        bounds.insert(b.id(), bb);
+        laid.shapes.push((b.id().to_owned(), bb, None));
+    }
+    let mut bottom = y.max(0.0);
+    let right = x.max(0.0);
+    // Data elements and annotations in a row below.
+    let mut ex = 0.0;
+    let mut row_max: f64 = 0.0;
+    for (id, (w, h)) in &extras {
+        let b = Bounds {
+            x: ex,
+            y: bottom,
+            width: *w,
+            height: *h,
+        };
+        ex += w + GAP_X;
+        row_max = row_max.max(*h + 20.0);
+        if let Some(id) = elements.iter().find(|e| e.id() == id).map(FlowElement::id) {
+            bounds.insert(id, b);
+        } else if let Some(a) = artifacts.iter().find(|a| a.base().id() == id) {
+            bounds.insert(a.base().id(), b);
+        }
+        laid.shapes.push((id.clone(), b, None));
+    }
+    if !extras.is_empty() {
+        bottom += row_max + GAP_Y;
+    }
+    // Edges.
+    for (id, s, t) in flows {
+        if let (Some(sb), Some(tb)) = (bounds.get(s), bounds.get(t)) {
+            laid.edges.push((id.to_owned(), route(sb, tb)));
+        } else {
+            // An end is missing (an invalid model): still draw something at the origin.
+            laid.edges.push((
+                id.to_owned(),
+                vec![Point::default(), Point { x: 1.0, y: 0.0 }],
+            ));
+        }
+    }
+    for el in elements {
+        let (ins, outs) = match el {
+            FlowElement::Activity(a) => (&a.data_input_associations, &a.data_output_associations),
+            FlowElement::Event(e) => (&e.data_input_associations, &e.data_output_associations),
+            _ => continue,
+        };
+        let Some(ob) = bounds.get(el.id()) else {
+            continue;
+        };
+        for a in ins {
+            if let Some(sb) = a.source_refs.first().and_then(|s| bounds.get(s.as_str())) {
+                laid.edges.push((a.base.id().to_owned(), route(sb, ob)));
+            }
+        }
+        for a in outs {
+            if let Some(tb) = a.target_ref.as_deref().and_then(|t| bounds.get(t)) {
+                laid.edges.push((a.base.id().to_owned(), route(ob, tb)));
+            }
+        }
+    }
+    for a in artifacts {
+        if let Artifact::Association(x) = a
+            && let (Some(sb), Some(tb)) = (
+                bounds.get(x.source_ref.as_str()),
+                bounds.get(x.target_ref.as_str()),
+            )
+        {
+            laid.edges.push((x.base.id().to_owned(), route(sb, tb)));
+        }
+    }
+    let mut w = right - GAP_X;
+    let mut h = bottom - GAP_Y;
+    for (_, b, _) in &laid.shapes {
+        w = w.max(b.x + b.width);
+        h = h.max(b.y + b.height);
+    }
+    laid.w = w.max(0.0);
+    laid.h = h.max(0.0);
+    laid
+}
+
+/// Longest-path layers over the graph minus the back edges of a depth-first search.
+fn assign_layers(n: usize, succ: &[Vec<usize>]) -> Vec<usize> {
+    let mut indeg = vec![0usize; n];
+    for s in succ {
+        for &t in s {
+            indeg[t] += 1;
+        }
+    }
+    // Iterative DFS from sources (then anything left), marking back edges.
+    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    let mut back: HashSet<(usize, usize)> = HashSet::new();
+    let mut topo: Vec<usize> = Vec::with_capacity(n);
+    let roots: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).chain(0..n).collect();
+    for r in roots {
+        if state[r] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(r, 0)];
+        state[r] = 1;
+        while let Some(&mut (v, ref mut k)) = stack.last_mut() {
+            if *k < succ[v].len() {
+                let t = succ[v][*k];
+                *k += 1;
+                match state[t] {
+                    0 => {
+                        state[t] = 1;
+                        stack.push((t, 0));
+                    }
+                    1 => {
+                        back.insert((v, t));
+                    }
+                    _ => {}
+                }
+            } else {
+                state[v] = 2;
+                topo.push(v);
+                stack.pop();
+            }
+        }
+    }
+    topo.reverse();
+    let mut layer = vec![0usize; n];
+    for &v in &topo {
+        for &t in &succ[v] {
+            if !back.contains(&(v, t)) {
+                layer[t] = layer[t].max(layer[v] + 1);
+            }
+        }
+    }
+    layer
+}
+
+/// Nodes per layer, ordered by the barycentre of their neighbours in the previous layer.
+fn order_layers(layer: &[usize], succ: &[Vec<usize>], n: usize) -> Vec<Vec<usize>> {
+    let count = layer.iter().copied().max().map_or(0, |m| m + 1);
+    let mut order: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for v in 0..n {
+        order[layer[v]].push(v);
+    }
+    let mut pred: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (v, s) in succ.iter().enumerate() {
+        for &t in s {
+            pred[t].push(v);
+        }
+    }
+    let mut pos = vec![0.0f64; n];
+    let set_pos = |order: &Vec<Vec<usize>>, pos: &mut Vec<f64>| {
+        for l in order {
+            for (i, &v) in l.iter().enumerate() {
+                pos[v] = i as f64;
+            }
+        }
+    };
+    set_pos(&order, &mut pos);
+    for sweep in 0..4 {
+        let down = sweep % 2 == 0;
+        let layers: Vec<usize> = if down {
+            (1..count).collect()
+        } else {
+            (0..count.saturating_sub(1)).rev().collect()
+        };
+        for l in layers {
+            let mut keyed: Vec<(f64, usize)> = order[l]
+                .iter()
+                .map(|&v| {
+                    let neigh: Vec<usize> = if down {
+                        pred[v]
+                            .iter()
+                            .copied()
+                            .filter(|&p| layer[p] + 1 == l || layer[p] < l)
+                            .collect()
+                    } else {
+                        succ[v].iter().copied().filter(|&s| layer[s] > l).collect()
+                    };
+                    let key = if neigh.is_empty() {
+                        pos[v]
+                    } else {
+                        neigh.iter().map(|&u| pos[u]).sum::<f64>() / neigh.len() as f64
+                    };
+                    (key, v)
+                })
+                .collect();
+            keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+            order[l] = keyed.into_iter().map(|(_, v)| v).collect();
+            for (i, &v) in order[l].iter().enumerate() {
+                pos[v] = i as f64;
+            }
+        }
+    }
+    order
+}
+
+fn push_laid(elements: &mut Vec<DiagramElement>, laid: Laid) {
+    for (id, b, expanded) in laid.shapes {
+        elements.push(DiagramElement::Shape(Shape {
+            id: Some(format!("{id}_di")),
+            bpmn_element: Some(id),
+            is_expanded: expanded,
+            bounds: Some(b),
+            ..Default::default()
+        }));
+    }
+    for (id, pts) in laid.edges {
+        elements.push(DiagramElement::Edge(Edge {
+            id: Some(format!("{id}_di")),
+            bpmn_element: Some(id),
+            waypoints: pts,
+            ..Default::default()
+        }));
+    }
+}
+
+/// Gives every process that no diagram draws a diagram of its own, laid out left to right;
+/// when a collaboration exists and none of its pools is drawn, one diagram of the whole
+/// collaboration with the pools stacked. Processes already drawn are left alone.
+pub fn auto_layout(defs: &mut Definitions) {
+    let mut drawn: HashSet<String> = HashSet::new();
+    for d in &defs.diagrams {
+        if let Some(p) = &d.plane {
+            drawn.extend(p.bpmn_element.clone());
+            for el in &p.elements {
+                if let DiagramElement::Shape(s) = el {
+                    drawn.extend(s.bpmn_element.clone());
+                }
+            }
+        }
+    }
+    let process_drawn = |defs: &Definitions, pid: &str, drawn: &HashSet<String>| {
+        drawn.contains(pid)
+            || defs
+                .process(pid)
+                .is_some_and(|p| p.all_flow_elements().iter().any(|e| drawn.contains(e.id())))
+    };
+    let mut new_diagrams = Vec::new();
+    let mut covered: HashSet<String> = HashSet::new();
+    for c in defs.collaborations() {
+        let cid = c.base.id();
+        if drawn.contains(cid) || c.participants.iter().any(|p| drawn.contains(p.base.id())) {
+            continue;
+        }
+        if c.participants.iter().any(|p| {
+            p.process_ref
+                .as_deref()
+                .is_some_and(|pr| process_drawn(defs, pr, &drawn))
+        }) {
+            continue;
+        }
+        let mut elements = Vec::new();
+        let mut y = 80.0;
+        let mut pool_bounds: HashMap<String, Bounds> = HashMap::new();
+        let mut node_bounds: HashMap<String, Bounds> = HashMap::new();
+        let mut laids = Vec::new();
+        for part in &c.participants {
+            let laid = part
+                .process_ref
+                .as_deref()
+                .and_then(|pr| defs.process(pr))
+                .map(|p| layout_body(&p.flow_elements, &p.artifacts, 0));
+            laids.push((part, laid));
+        }
+        let width = laids
+            .iter()
+            .filter_map(|(_, l)| l.as_ref().map(|l| l.w))
+            .fold(400.0f64, f64::max)
+            + crate::notation::BAND
+            + 2.0 * 40.0;
+        for (part, laid) in laids {
+            let h = laid.as_ref().map_or(80.0, |l| (l.h + 80.0).max(160.0));
+            let b = Bounds {
+                x: 120.0,
+                y,
+                width,
+                height: h,
+            };
+            elements.push(DiagramElement::Shape(Shape {
+                id: Some(format!("{}_di", part.base.id())),
+                bpmn_element: Some(part.base.id().to_owned()),
+                is_horizontal: Some(true),
+                bounds: Some(b),
+                ..Default::default()
+            }));
+            pool_bounds.insert(part.base.id().to_owned(), b);
+            if let Some(mut laid) = laid {
+                laid.translate(120.0 + crate::notation::BAND + 40.0, y + 40.0);
+                for (id, b, _) in &laid.shapes {
+                    node_bounds.insert(id.clone(), *b);
+                }
+                push_laid(&mut elements, laid);
+                covered.extend(part.process_ref.clone());
+            }
+            y += h + 40.0;
+        }
+        for mf in &c.message_flows {
+            let find = |id: &str| node_bounds.get(id).or_else(|| pool_bounds.get(id)).copied();
+            if let (Some(sb), Some(tb)) = (find(&mf.source_ref), find(&mf.target_ref)) {
+                elements.push(DiagramElement::Edge(Edge {
+                    id: Some(format!("{}_di", mf.base.id())),
+                    bpmn_element: Some(mf.base.id().to_owned()),
+                    waypoints: route(&sb, &tb),
+                    ..Default::default()
+                }));
+            }
+        }
+        new_diagrams.push(Diagram {
+            id: Some(format!("{cid}_diagram")),
+            plane: Some(Plane {
+                id: Some(format!("{cid}_plane")),
+                bpmn_element: Some(cid.to_owned()),
+                elements,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    for root in &defs.root_elements {
+        let RootElement::Process(p) = root else {
+            continue;
+        };
+        let pid = p.base.id();
+        if covered.contains(pid) || process_drawn(defs, pid, &drawn) {
+            continue;
+        }
+        let mut laid = layout_body(&p.flow_elements, &p.artifacts, 0);
+        laid.translate(160.0, 80.0);
+        let mut elements = Vec::new();
+        push_laid(&mut elements, laid);
+        new_diagrams.push(Diagram {
+            id: Some(format!("{pid}_diagram")),
+            plane: Some(Plane {
+                id: Some(format!("{pid}_plane")),
+                bpmn_element: Some(pid.to_owned()),
+                elements,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    // Replace empty diagrams of the same plane rather than adding a second one.
+    for nd in new_diagrams {
+        let target = nd.plane.as_ref().and_then(|p| p.bpmn_element.clone());
+        let slot = defs.diagrams.iter_mut().find(|d| {
+            d.plane
+                .as_ref()
+                .is_some_and(|p| p.elements.is_empty() && p.bpmn_element == target)
+        });
+        match slot {
+            Some(d) => {
+                if let (Some(p), Some(np)) = (d.plane.as_mut(), nd.plane) {
+                    p.elements = np.elements;
+                }
+            }
+            None => defs.diagrams.push(nd),
+        }
+    }
+}
