@@ -18,9 +18,9 @@ use serde_json::json;
 use starweave_e2e::{
     Ide,
     canvas::{
-        self, CANVAS_JS, CanvasState, canvas_has_focus, canvas_rect, canvas_state, click_at,
-        compare_with_di, di_of, drag_element, node_center, open_bpmn_function, press_keys,
-        to_client, wait_canvas, wait_until,
+        self, CanvasState, canvas_has_focus, canvas_rect, canvas_state, click_at, compare_with_di,
+        di_of, drag_element, node_center, open_bpmn_function, press_keys, to_client, wait_canvas,
+        wait_until,
     },
     repo_root, testid,
 };
@@ -63,15 +63,9 @@ async fn select_diagram(ide: &Ide, index: usize) -> Result<()> {
     Ok(())
 }
 
-/// Focuses the canvas and fits the view (`0`), then waits two frames for the paint.
+/// Fits the view with the toolbar button, then waits two frames for the paint.
 async fn fit_view(ide: &Ide) -> Result<()> {
-    ide.client
-        .execute(
-            &format!("{CANVAS_JS} if (canvas) canvas.focus(); return true;"),
-            vec![],
-        )
-        .await?;
-    press_keys(&ide.client, '0', 1, &[]).await?;
+    ide.click("bpmn-fit").await?;
     ide.client
         .execute_async(
             "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
@@ -303,18 +297,37 @@ async fn select_node(ide: &Ide, id: &str) -> Result<()> {
     .map(|_| ())
 }
 
-/// Types into a properties-panel field like a user: clear, type, leave the field.
+/// Types into a properties-panel field like a user: a plain field is cleared and typed into;
+/// an expression field (a compact Monaco editor) is clicked, its text selected and typed over.
 async fn set_prop(ide: &Ide, prop: &str, text: &str) -> Result<()> {
     let css = format!("{} [data-prop=\"{prop}\"]", testid("bpmn-properties"));
     let field = ide.find_css(&css).await?;
-    field.clear().await?;
-    field.send_keys(text).await?;
-    ide.client
-        .execute(
-            "const f = arguments[0]; f.dispatchEvent(new Event('change', { bubbles: true })); f.blur(); return true;",
-            vec![serde_json::to_value(&field)?],
-        )
+    let tag = field.tag_name().await?.to_ascii_lowercase();
+    if matches!(tag.as_str(), "input" | "textarea" | "select") {
+        field.clear().await?;
+        field.send_keys(text).await?;
+        ide.client
+            .execute(
+                "const f = arguments[0]; f.dispatchEvent(new Event('change', { bubbles: true })); f.blur(); return true;",
+                vec![serde_json::to_value(&field)?],
+            )
+            .await?;
+        return Ok(());
+    }
+    ide.find_css(&format!("{css} .monaco-editor .view-lines"))
+        .await
+        .with_context(|| format!("[data-prop={prop}] is neither a field nor a Monaco editor"))?
+        .click()
         .await?;
+    let textarea = ide
+        .find_css(&format!("{css} .monaco-editor textarea"))
+        .await?;
+    textarea
+        .send_keys(&(Key::Control + &format!("a{}", &*Key::Null)))
+        .await?;
+    textarea.send_keys(&Key::Backspace).await?;
+    textarea.send_keys(text).await?;
+    textarea.send_keys(&Key::Escape).await?;
     Ok(())
 }
 
@@ -650,9 +663,17 @@ async fn export_and_undo() -> Result<()> {
         parsed["shapes"].as_u64().unwrap_or(0) >= 5,
         "the exported SVG draws fewer shapes than the diagram has: {parsed}"
     );
-    if let Some(name) = &download.file_name {
-        ensure!(name.ends_with(".svg"), "the export is offered as `{name}`");
-    }
+    ensure!(
+        download.file_name.as_deref() == Some("steps.svg"),
+        "the export is offered as {:?}, expected steps.svg",
+        download.file_name
+    );
+    // The link stays on screen for another click.
+    let link = ide.find("bpmn-export-link").await?;
+    ensure!(
+        link.attr("download").await?.as_deref() == Some("steps.svg"),
+        "bpmn-export-link does not download steps.svg"
+    );
     fs::write(ide.artifacts.join("export.svg"), &download.text)?;
     ide.step("exported").await?;
     ide.close().await
