@@ -19,6 +19,7 @@ use starweave_model::bpmn::{
 use crate::index::{Elem, Index, kind_of};
 use crate::notation;
 use crate::scene::{edge_id, plane_node_ids, scene, semantic_ends};
+use starweave_model::bpmn::{BPMN_NS, NamespaceDecl, XSI_NS};
 
 /// Why an edit could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -476,6 +477,65 @@ impl IdGen {
 // ---------------------------------------------------------------------------------------
 // Model access
 
+/// The `xsi:type` value of a formal expression, with the file's prefix for BPMN.
+fn formal_type(defs: &Definitions) -> String {
+    match defs.namespaces.iter().find(|n| n.uri == BPMN_NS) {
+        Some(n) if n.prefix.is_empty() => "tFormalExpression".to_owned(),
+        Some(n) => format!("{}:tFormalExpression", n.prefix),
+        None => "bpmn:tFormalExpression".to_owned(),
+    }
+}
+
+/// Declares the XML Schema instance namespace (for `xsi:type`) when the file's declarations
+/// lack it, exactly as the writer would, so that the model reads back unchanged.
+fn ensure_xsi(defs: &mut Definitions) {
+    if defs.namespaces.is_empty()
+        || defs
+            .namespaces
+            .iter()
+            .any(|n| n.uri == XSI_NS && !n.prefix.is_empty())
+    {
+        return;
+    }
+    let mut prefix = "xsi".to_owned();
+    let mut n = 1;
+    while defs.namespaces.iter().any(|d| d.prefix == prefix) {
+        prefix = format!("xsi{n}");
+        n += 1;
+    }
+    defs.namespaces.push(NamespaceDecl {
+        prefix,
+        uri: XSI_NS.to_owned(),
+    });
+}
+
+/// A formal expression as this file writes them.
+fn formal(defs: &mut Definitions, body: String) -> Expression {
+    ensure_xsi(defs);
+    Expression {
+        xsi_type: Some(formal_type(defs)),
+        ..Expression::formal(body, None)
+    }
+}
+
+/// Adapts the expressions of a new element to the file's namespace prefixes.
+fn adapt_new(defs: &mut Definitions, el: &mut FlowElement) {
+    if let FlowElement::Event(e) = el {
+        for d in e.event_definitions.iter_mut() {
+            if let EventDefinitionKind::Timer {
+                time_date,
+                time_duration,
+                time_cycle,
+            } = &mut d.kind
+            {
+                for x in [time_date, time_duration, time_cycle].into_iter().flatten() {
+                    *x = formal(defs, std::mem::take(&mut x.body));
+                }
+            }
+        }
+    }
+}
+
 /// A new document: one executable process (`process_id`, `name`) and an empty diagram of
 /// it — what an empty BPMN function contains. It is normalised through the writer so that
 /// a write/read round trip returns it unchanged.
@@ -904,7 +964,10 @@ pub fn add_element(
         let t = drop_target(defs, d, center_at)?;
         (t.scope, t.lane, None)
     };
-    let element = kind.element(&id, host.as_deref());
+    let mut element = kind.element(&id, host.as_deref());
+    if let NewElement::Flow(f) = &mut element {
+        adapt_new(defs, f);
+    }
     let body = body_mut(defs, &scope).ok_or(EditError::NoProcess)?;
     match element {
         NewElement::Flow(f) => body.flow_elements.push(f),
@@ -1889,13 +1952,24 @@ pub fn rename(defs: &mut Definitions, element_id: &str, name: Option<String>) {
 /// Sets (or with `None`/blank, removes) the condition expression body of a sequence flow,
 /// keeping the expression's language and type when it had one.
 pub fn set_condition(defs: &mut Definitions, flow_id: &str, expr: Option<String>) {
+    let fresh = match flow_element_mut(defs, flow_id) {
+        Some(FlowElement::SequenceFlow(f)) => f.condition_expression.is_none(),
+        _ => return,
+    };
+    let body = expr.filter(|e| !e.trim().is_empty());
+    let new = match (&body, fresh) {
+        (Some(b), true) => Some(formal(defs, b.clone())),
+        _ => None,
+    };
     if let Some(FlowElement::SequenceFlow(f)) = flow_element_mut(defs, flow_id) {
-        match expr.filter(|e| !e.trim().is_empty()) {
-            None => f.condition_expression = None,
-            Some(body) => match f.condition_expression.as_mut() {
-                Some(c) => c.body = body,
-                None => f.condition_expression = Some(Expression::formal(body, None)),
-            },
+        match (body, new) {
+            (None, _) => f.condition_expression = None,
+            (Some(_), Some(expr)) => f.condition_expression = Some(expr),
+            (Some(b), None) => {
+                if let Some(c) = f.condition_expression.as_mut() {
+                    c.body = b;
+                }
+            }
         }
     }
 }
@@ -1998,6 +2072,7 @@ pub fn change_type(
             "a flow node cannot become an annotation".into(),
         ));
     };
+    adapt_new(defs, &mut new);
     let old_base = old.base().clone();
     let old_name = old.name().map(str::to_owned);
     match &mut new {

@@ -11,14 +11,14 @@ use crate::scene::{SceneEdge, scene};
 /// `marker_end` ids: sequence flow arrow, default-flow slash, conditional-flow diamond,
 /// message flow circle and open arrow, association and data association arrows.
 pub const DEFS: &str = concat!(
-    r##"<marker id="sw-seq-end" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 5 L 11 10 L 1 15 Z" fill="#22242a" stroke="#22242a" stroke-width="1" stroke-linejoin="round"/></marker>"##,
-    r##"<marker id="sw-default-start" viewBox="0 0 20 20" refX="0" refY="10" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path d="M 6 5 L 11 15" fill="none" stroke="#22242a" stroke-width="2"/></marker>"##,
-    r##"<marker id="sw-cond-start" viewBox="0 0 20 20" refX="0" refY="10" markerWidth="16" markerHeight="16" markerUnits="userSpaceOnUse" orient="auto"><path d="M 0 10 L 8 6 L 16 10 L 8 14 Z" fill="#ffffff" stroke="#22242a" stroke-width="1"/></marker>"##,
+    r##"<marker id="sw-seq-end" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="20" markerHeight="20" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 5 L 11 10 L 1 15 Z" fill="#22242a" stroke="#22242a" stroke-width="1" stroke-linejoin="round"/></marker>"##,
+    r##"<marker id="sw-default-start" viewBox="0 0 20 20" refX="0" refY="10" markerWidth="20" markerHeight="20" markerUnits="userSpaceOnUse" orient="auto"><path d="M 6 5 L 11 15" fill="none" stroke="#22242a" stroke-width="2"/></marker>"##,
+    r##"<marker id="sw-cond-start" viewBox="0 0 20 20" refX="0" refY="10" markerWidth="20" markerHeight="20" markerUnits="userSpaceOnUse" orient="auto"><path d="M 0 10 L 8 6 L 16 10 L 8 14 Z" fill="#ffffff" stroke="#22242a" stroke-width="1"/></marker>"##,
     r##"<marker id="sw-msg-start" viewBox="0 0 20 20" refX="6" refY="6" markerWidth="20" markerHeight="20" markerUnits="userSpaceOnUse" orient="auto"><circle cx="6" cy="6" r="3.5" fill="#ffffff" stroke="#22242a" stroke-width="1"/></marker>"##,
-    r##"<marker id="sw-msg-end" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="12" markerHeight="12" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 5 L 11 10 L 1 15 Z" fill="#ffffff" stroke="#22242a" stroke-width="1" stroke-linejoin="round"/></marker>"##,
-    r##"<marker id="sw-assoc-end" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 5 L 11 10 L 1 15" fill="none" stroke="#22242a" stroke-width="1.5"/></marker>"##,
-    r##"<marker id="sw-assoc-start" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M 1 5 L 11 10 L 1 15" fill="none" stroke="#22242a" stroke-width="1.5"/></marker>"##,
-    r##"<marker id="sw-data-end" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 5 L 11 10 L 1 15" fill="none" stroke="#22242a" stroke-width="1.5"/></marker>"##,
+    r##"<marker id="sw-msg-end" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="20" markerHeight="20" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 5 L 11 10 L 1 15 Z" fill="#ffffff" stroke="#22242a" stroke-width="1" stroke-linejoin="round"/></marker>"##,
+    r##"<marker id="sw-assoc-end" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="20" markerHeight="20" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 5 L 11 10 L 1 15" fill="none" stroke="#22242a" stroke-width="1.5"/></marker>"##,
+    r##"<marker id="sw-assoc-start" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="20" markerHeight="20" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M 1 5 L 11 10 L 1 15" fill="none" stroke="#22242a" stroke-width="1.5"/></marker>"##,
+    r##"<marker id="sw-data-end" viewBox="0 0 20 20" refX="11" refY="10" markerWidth="20" markerHeight="20" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 5 L 11 10 L 1 15" fill="none" stroke="#22242a" stroke-width="1.5"/></marker>"##,
 );
 
 /// Inline stylesheet of exported files (the markup also carries explicit colours).

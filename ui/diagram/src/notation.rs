@@ -19,7 +19,7 @@ pub const FONT_SIZE: f64 = 12.0;
 pub const LINE_HEIGHT: f64 = 14.4;
 /// Approximate advance of one character at [`FONT_SIZE`]; labels are wrapped by character
 /// count because a pure-Rust crate cannot measure fonts.
-pub const CHAR_WIDTH: f64 = 6.4;
+pub const CHAR_WIDTH: f64 = 6.0;
 /// Width of the name band of pools and lanes.
 pub const BAND: f64 = 30.0;
 
@@ -157,8 +157,26 @@ pub fn text_lines(out: &mut String, lines: &[String], x: f64, top: f64, anchor: 
 
 /// A label inside a box (tasks, collapsed sub-processes): wrapped, centred.
 pub fn label_inside(out: &mut String, text: &str, w: f64, h: f64, c: &Colors) {
-    let lines = wrap(text, (w - 10.0).max(CHAR_WIDTH));
-    text_centered(out, &lines, w / 2.0, h / 2.0, c);
+    label_inside_between(out, text, (w, h), (0.0, 0.0), c);
+}
+
+/// A label inside a box, kept between `top_reserved` pixels at the top (a task type icon)
+/// and `bottom_reserved` at the bottom (markers) when it fits there, else centred.
+fn label_inside_between(
+    out: &mut String,
+    text: &str,
+    (w, h): (f64, f64),
+    (top_reserved, bottom_reserved): (f64, f64),
+    c: &Colors,
+) {
+    let lines = wrap(text, (w - 8.0).max(CHAR_WIDTH));
+    let block = lines.len() as f64 * LINE_HEIGHT;
+    let room = h - top_reserved - bottom_reserved;
+    let mut top = (h - block) / 2.0;
+    if block <= room {
+        top = top.clamp(top_reserved, h - bottom_reserved - block);
+    }
+    text_lines(out, &lines, w / 2.0, top, "middle", c);
 }
 
 /// A label of an event, gateway or data element: at the DI label box when given (local
@@ -446,7 +464,9 @@ pub fn activity(w: f64, h: f64, look: &ActivityLook, name: Option<&str>, c: &Col
             let x = if look.icon.is_empty() { 10.0 } else { 30.0 };
             text_lines(&mut out, &lines, x, 6.0, "start", c);
         } else {
-            label_inside(&mut out, name, w, h, c);
+            let top = if look.icon.is_empty() { 0.0 } else { 22.0 };
+            let bottom = if markers.is_empty() { 0.0 } else { 20.0 };
+            label_inside_between(&mut out, name, (w, h), (top, bottom), c);
         }
     }
     out

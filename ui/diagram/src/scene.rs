@@ -183,10 +183,13 @@ pub fn scene(defs: &Definitions, diagram: usize) -> Scene {
             Some(e) => kind_of(e.elem),
             None => "unknown".to_owned(),
         };
-        let expanded = entry.is_some_and(
-            |e| matches!(e.elem, Elem::Flow(FlowElement::Activity(a)) if a.sub_process().is_some()),
-        ) && (s.is_expanded == Some(true)
-            || element.is_some_and(|el| has_children.contains(el)));
+        // Sub-processes with their children on this plane, and any activity the DI marks
+        // expanded (tools draw called processes inside expanded call activities), are
+        // containers drawn before what they contain.
+        let is_activity =
+            entry.is_some_and(|e| matches!(e.elem, Elem::Flow(FlowElement::Activity(_))));
+        let expanded = is_activity
+            && (s.is_expanded == Some(true) || element.is_some_and(|el| has_children.contains(el)));
         let parent = entry.and_then(|e| parent_node(&ix, e, element, &node_of));
         let name = entry.and_then(|e| element_name(&ix, e));
         let (order, container, connectable) = match kind.as_str() {

@@ -172,8 +172,8 @@ fn every_corpus_diagram_builds_a_faithful_scene() {
 
 #[test]
 fn edges_resolve_their_ends_and_markers() {
-    let path = corpus_dirs()[0].join("A.2.0.bpmn");
-    let defs = read_bpmn(&std::fs::read_to_string(path).expect("A.2.0 exists")).definitions;
+    let path = corpus_dirs()[0].join("A.2.1.bpmn");
+    let defs = read_bpmn(&std::fs::read_to_string(path).expect("A.2.1 exists")).definitions;
     let sc = scene(&defs, 0);
     assert!(!sc.edges.is_empty());
     for e in &sc.edges {
@@ -182,7 +182,7 @@ fn edges_resolve_their_ends_and_markers() {
             assert_eq!(e.marker_end.as_deref(), Some("sw-seq-end"));
         }
     }
-    // A.2.0 has an exclusive gateway with a default flow.
+    // A.2.1 has an exclusive gateway with a default flow.
     assert!(
         sc.edges
             .iter()
