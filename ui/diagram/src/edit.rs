@@ -799,6 +799,30 @@ pub(crate) fn route(a: &Bounds, b: &Bounds) -> Vec<Point> {
     ]
 }
 
+/// An orthogonal route leaving and entering vertically when one box is above the other
+/// (message flows between stacked pools), else [`route`].
+pub(crate) fn route_vertical(a: &Bounds, b: &Bounds) -> Vec<Point> {
+    let ac = center(a);
+    let bc = center(b);
+    let p = |x: f64, y: f64| Point { x, y };
+    let (sy, ty) = if b.y >= a.y + a.height {
+        (a.y + a.height, b.y)
+    } else if a.y >= b.y + b.height {
+        (a.y, b.y + b.height)
+    } else {
+        return route(a, b);
+    };
+    // Keep the line straight when the boxes overlap horizontally.
+    let lo = a.x.max(b.x);
+    let hi = (a.x + a.width).min(b.x + b.width);
+    if hi - lo >= 10.0 {
+        let x = ((lo + hi) / 2.0).round();
+        return vec![p(x, sy), p(x, ty)];
+    }
+    let my = ((sy + ty) / 2.0).round();
+    vec![p(ac.x, sy), p(ac.x, my), p(bc.x, my), p(bc.x, ty)]
+}
+
 // ---------------------------------------------------------------------------------------
 // Adding
 
@@ -1361,7 +1385,11 @@ pub fn connect(
     plane.elements.push(DiagramElement::Edge(Edge {
         id: Some(edge.clone()),
         bpmn_element: Some(id),
-        waypoints: route(&sb, &tb),
+        waypoints: if link == Link::Message {
+            route_vertical(&sb, &tb)
+        } else {
+            route(&sb, &tb)
+        },
         ..Default::default()
     }));
     Ok(edge)
@@ -1625,10 +1653,19 @@ fn reroute(
             .map(|(id, s)| (id, s.bounds.unwrap_or_default()))
             .collect()
     };
-    let ends: HashMap<&str, (Option<&str>, Option<&str>)> = sc
+    let ends: HashMap<&str, (Option<&str>, Option<&str>, bool)> = sc
         .edges
         .iter()
-        .map(|e| (e.id.as_str(), (e.source.as_deref(), e.target.as_deref())))
+        .map(|e| {
+            (
+                e.id.as_str(),
+                (
+                    e.source.as_deref(),
+                    e.target.as_deref(),
+                    e.kind == "messageFlow",
+                ),
+            )
+        })
         .collect();
     let Some(plane) = plane_mut(defs, d) else {
         return;
@@ -1642,7 +1679,7 @@ fn reroute(
         if !seen.insert(id.clone()) {
             id = format!("{id}_{i}");
         }
-        let Some((s, t)) = ends.get(id.as_str()).copied() else {
+        let Some((s, t, message)) = ends.get(id.as_str()).copied() else {
             continue;
         };
         let s_in = s.is_some_and(|s| changed.contains(s));
@@ -1664,7 +1701,11 @@ fn reroute(
                 else {
                     continue;
                 };
-                e.waypoints = route(sb, tb);
+                e.waypoints = if message {
+                    route_vertical(sb, tb)
+                } else {
+                    route(sb, tb)
+                };
             }
         }
         let new_mid = crate::scene::polyline_midpoint(&e.waypoints);

@@ -16,7 +16,7 @@ use starweave_model::bpmn::{
     Point, RootElement, Shape,
 };
 
-use crate::edit::route;
+use crate::edit::{route, route_vertical};
 
 /// Whether the model has any diagram with at least one shape or edge.
 pub fn has_di(defs: &Definitions) -> bool {
@@ -499,7 +499,7 @@ pub fn auto_layout(defs: &mut Definitions) {
                 elements.push(DiagramElement::Edge(Edge {
                     id: Some(format!("{}_di", mf.base.id())),
                     bpmn_element: Some(mf.base.id().to_owned()),
-                    waypoints: route(&sb, &tb),
+                    waypoints: route_vertical(&sb, &tb),
                     ..Default::default()
                 }));
             }
