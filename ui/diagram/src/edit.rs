@@ -988,17 +988,42 @@ pub fn add_element(
         let t = drop_target(defs, d, center_at)?;
         (t.scope, t.lane, None)
     };
-    let mut element = kind.element(&id, host.as_deref());
+    insert_new(
+        defs,
+        d,
+        kind,
+        id,
+        &scope,
+        lane.as_deref(),
+        host.as_deref(),
+        bounds,
+    )
+}
+
+/// Adds a new element of `kind` with id `id` to the body `scope` (and `lane`), drawn at
+/// `bounds` in diagram `d`. Returns the node id.
+#[allow(clippy::too_many_arguments)]
+fn insert_new(
+    defs: &mut Definitions,
+    d: usize,
+    kind: PaletteKind,
+    id: String,
+    scope: &str,
+    lane: Option<&str>,
+    host: Option<&str>,
+    bounds: Bounds,
+) -> Result<String, EditError> {
+    let mut element = kind.element(&id, host);
     if let NewElement::Flow(f) = &mut element {
         adapt_new(defs, f);
     }
-    let body = body_mut(defs, &scope).ok_or(EditError::NoProcess)?;
+    let body = body_mut(defs, scope).ok_or(EditError::NoProcess)?;
     match element {
         NewElement::Flow(f) => body.flow_elements.push(f),
         NewElement::Artifact(a) => body.artifacts.push(a),
     }
     if let Some(lane) = lane {
-        add_to_lane(defs, &lane, &id);
+        add_to_lane(defs, lane, &id);
     }
     let plane = plane_mut(defs, d).ok_or(EditError::NoProcess)?;
     let node = format!("{id}_di");
@@ -1119,13 +1144,135 @@ pub fn append(
         }
         c.y += h.max(50.0) + 40.0;
     }
+    let from_el = element_of_node(defs, d, from_node)
+        .ok_or_else(|| EditError::UnknownNode(from_node.into()))?;
+    let (scope, lane) = {
+        let ix = Index::new(defs);
+        let entry = ix
+            .get(&from_el)
+            .ok_or_else(|| EditError::UnknownNode(from_node.into()))?;
+        let scope = entry
+            .container
+            .or(entry.process)
+            .ok_or(EditError::NoProcess)?
+            .to_owned();
+        let lane = if entry.container.is_none() {
+            ix.lane_of.get(from_el.as_str()).map(|l| (*l).to_owned())
+        } else {
+            None
+        };
+        (scope, lane)
+    };
     let before = defs.clone();
-    let node = add_element(defs, d, kind, c)?;
+    let id = IdGen::new(defs).fresh(kind.id_prefix());
+    let node = insert_new(
+        defs,
+        d,
+        kind,
+        id,
+        &scope,
+        lane.as_deref(),
+        None,
+        centered(c, (w, h)),
+    )?;
     if let Err(e) = connect(defs, d, from_node, &node) {
         *defs = before;
         return Err(e);
     }
+    grow_to_fit(defs, d, &node);
     Ok(node)
+}
+
+/// Grows the containers of `node` (expanded sub-processes, lanes, pools) to the right and
+/// down so that it fits inside them with a margin; lanes follow their pool's width.
+fn grow_to_fit(defs: &mut Definitions, d: usize, node: &str) {
+    const MARGIN: f64 = 30.0;
+    let sc = scene(defs, d);
+    let by_id: HashMap<&str, &crate::SceneNode> =
+        sc.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let Some(mut cur) = by_id.get(node).copied() else {
+        return;
+    };
+    let mut inner = cur.bounds;
+    let mut changes: Vec<(String, Bounds)> = Vec::new();
+    let mut pools: Vec<String> = Vec::new();
+    for _ in 0..64 {
+        let Some(parent) = cur.parent.as_deref().and_then(|p| by_id.get(p).copied()) else {
+            break;
+        };
+        if !parent.container {
+            break;
+        }
+        let mut b = changes
+            .iter()
+            .find(|(id, _)| *id == parent.id)
+            .map_or(parent.bounds, |(_, b)| *b);
+        let right = inner.x + inner.width + MARGIN;
+        let bottom = inner.y + inner.height + MARGIN;
+        let mut changed = false;
+        if right > b.x + b.width {
+            b.width = right - b.x;
+            changed = true;
+        }
+        if parent.kind != "lane" && bottom > b.y + b.height {
+            b.height = bottom - b.y;
+            changed = true;
+        }
+        if changed {
+            changes.push((parent.id.clone(), b));
+        }
+        if parent.kind == "participant" {
+            pools.push(parent.id.clone());
+        }
+        inner = b;
+        cur = parent;
+    }
+    // Lanes of a grown pool reach its right edge; the bottom lane reaches its bottom.
+    for pool in pools {
+        let Some(pb) = changes.iter().find(|(id, _)| *id == pool).map(|(_, b)| *b) else {
+            continue;
+        };
+        let lanes: Vec<&crate::SceneNode> = sc
+            .nodes
+            .iter()
+            .filter(|n| n.kind == "lane" && pool_of(&by_id, n) == Some(pool.as_str()))
+            .collect();
+        let lowest = lanes
+            .iter()
+            .map(|l| l.bounds.y + l.bounds.height)
+            .fold(f64::MIN, f64::max);
+        for l in lanes {
+            let mut b = l.bounds;
+            b.width = pb.x + pb.width - b.x;
+            if (b.y + b.height - lowest).abs() < 0.5 {
+                b.height = pb.y + pb.height - b.y;
+            }
+            if b != l.bounds {
+                changes.push((l.id.clone(), b));
+            }
+        }
+    }
+    if let Some(plane) = plane_mut(defs, d) {
+        for (id, b) in changes {
+            if let Some(shape) = shape_mut(plane, &id) {
+                shape.bounds = Some(b);
+            }
+        }
+    }
+}
+
+fn pool_of<'a>(
+    by_id: &HashMap<&str, &'a crate::SceneNode>,
+    n: &'a crate::SceneNode,
+) -> Option<&'a str> {
+    let mut cur = n;
+    for _ in 0..64 {
+        if cur.kind == "participant" {
+            return Some(cur.id.as_str());
+        }
+        cur = by_id.get(cur.parent.as_deref()?)?;
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1610,7 +1757,39 @@ pub fn move_nodes(defs: &mut Definitions, d: usize, ids: &[String], dx: f64, dy:
         return;
     }
     let sc = scene(defs, d);
-    let moved = with_descendants(&sc, ids);
+    let by_id: HashMap<&str, &crate::SceneNode> =
+        sc.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    // A lane moves with its pool.
+    let roots: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let mut cur = id.as_str();
+            while let Some(n) = by_id.get(cur).filter(|n| n.kind == "lane")
+                && let Some(p) = n.parent.as_deref()
+            {
+                cur = p;
+            }
+            cur.to_owned()
+        })
+        .collect();
+    let moved = with_descendants(&sc, &roots);
+    // Boundary events moved without their host slide along its border.
+    let mut snapped: HashMap<String, (f64, f64)> = HashMap::new();
+    for n in &sc.nodes {
+        if n.kind == "boundaryEvent"
+            && moved.contains(&n.id)
+            && let Some(host) = n.parent.as_deref()
+            && !moved.contains(host)
+            && let Some(h) = by_id.get(host)
+        {
+            let c = Point {
+                x: n.bounds.x + dx + n.bounds.width / 2.0,
+                y: n.bounds.y + dy + n.bounds.height / 2.0,
+            };
+            let p = snap_to_border(&h.bounds, c);
+            snapped.insert(n.id.clone(), (dx + p.x - c.x, dy + p.y - c.y));
+        }
+    }
     let Some(plane) = plane_mut(defs, d) else {
         return;
     };
@@ -1621,18 +1800,81 @@ pub fn move_nodes(defs: &mut Definitions, d: usize, ids: &[String], dx: f64, dy:
     let mut k = 0;
     for el in plane.elements.iter_mut() {
         if let DiagramElement::Shape(s) = el {
-            if moved.contains(&node_ids[k]) {
+            let id = &node_ids[k];
+            if moved.contains(id) {
+                let (mx, my) = snapped.get(id).copied().unwrap_or((dx, dy));
                 if let Some(b) = s.bounds.as_mut() {
-                    translate(b, dx, dy);
+                    translate(b, mx, my);
                 }
                 if let Some(b) = s.label.as_mut().and_then(|l| l.bounds.as_mut()) {
-                    translate(b, dx, dy);
+                    translate(b, mx, my);
                 }
             }
             k += 1;
         }
     }
     reroute(defs, d, &sc, &moved, Some((dx, dy)));
+    update_lanes(defs, d, &sc, &roots);
+}
+
+/// Puts moved flow nodes into the lane their centre is now in (when it changed).
+fn update_lanes(defs: &mut Definitions, d: usize, before: &crate::Scene, roots: &[String]) {
+    if !before.nodes.iter().any(|n| n.kind == "lane") {
+        return;
+    }
+    let sc = scene(defs, d);
+    let ix = Index::new(defs);
+    let mut changes: Vec<(String, String, String)> = Vec::new(); // element, process, lane
+    for n in sc.nodes.iter().filter(|n| roots.contains(&n.id)) {
+        let Some(el) = n.element_id.as_deref() else {
+            continue;
+        };
+        let Some(entry) = ix.get(el) else {
+            continue;
+        };
+        let movable = matches!(entry.elem, Elem::Flow(f) if f.is_flow_node())
+            && entry.container.is_none()
+            && n.kind != "boundaryEvent";
+        let Some(process) = entry.process.filter(|_| movable) else {
+            continue;
+        };
+        let c = center(&n.bounds);
+        // Lanes are drawn outer first: the last one containing the centre is the deepest.
+        let lane = sc
+            .nodes
+            .iter()
+            .filter(|l| l.kind == "lane" && contains(&l.bounds, c))
+            .filter_map(|l| l.element_id.as_deref())
+            .filter(|l| ix.get(l).is_some_and(|e| e.process == Some(process)))
+            .last();
+        if let Some(lane) = lane
+            && ix.lane_of.get(el).copied() != Some(lane)
+        {
+            changes.push((el.to_owned(), process.to_owned(), lane.to_owned()));
+        }
+    }
+    drop(ix);
+    for (el, process, lane) in changes {
+        for root in defs.root_elements.iter_mut() {
+            if let RootElement::Process(p) = root
+                && p.base.id() == process
+            {
+                remove_from_lanes(&mut p.lane_sets, &el);
+            }
+        }
+        add_to_lane(defs, &lane, &el);
+    }
+}
+
+fn remove_from_lanes(sets: &mut [LaneSet], el: &str) {
+    for set in sets.iter_mut() {
+        for l in set.lanes.iter_mut() {
+            l.flow_node_refs.retain(|n| n != el);
+            if let Some(child) = l.child_lane_set.as_mut() {
+                remove_from_lanes(std::slice::from_mut(child), el);
+            }
+        }
+    }
 }
 
 /// Re-routes the edges touching `changed` nodes; with `shift`, edges whose both ends

@@ -580,3 +580,130 @@ fn copy_paste_gives_fresh_ids_and_keeps_internal_flows() {
         panic!("the second pasted node is the end event");
     };
 }
+
+#[test]
+fn append_in_a_pool_stays_in_its_process_and_lane_and_grows_the_pool() {
+    let mut defs = corpus("bpmn-io-18.6.1/A.4.0-export.bpmn");
+    let sc = scene(&defs, 0);
+    // The right-most task of a lane: appending past it needs a wider pool.
+    let task = sc
+        .nodes
+        .iter()
+        .filter(|n| is_task(&n.kind))
+        .filter(|n| {
+            sc.nodes
+                .iter()
+                .any(|l| l.kind == "lane" && Some(&l.id) == n.parent.as_ref())
+        })
+        .max_by(|a, b| a.bounds.x.total_cmp(&b.bounds.x))
+        .expect("a task in a lane")
+        .clone();
+    let lane = task.parent.clone().unwrap();
+    let pool = sc
+        .nodes
+        .iter()
+        .find(|n| n.id == lane)
+        .unwrap()
+        .parent
+        .clone()
+        .unwrap();
+    let pool_before = sc.nodes.iter().find(|n| n.id == pool).unwrap().bounds;
+    let new = append(&mut defs, 0, &task.id, PaletteKind::Task).unwrap();
+    assert_round_trips(&defs);
+    let after = scene(&defs, 0);
+    let node = after.nodes.iter().find(|n| n.id == new).unwrap();
+    assert_eq!(
+        node.parent.as_deref(),
+        Some(lane.as_str()),
+        "in the same lane"
+    );
+    let pool_after = after.nodes.iter().find(|n| n.id == pool).unwrap().bounds;
+    assert!(pool_after.x + pool_after.width >= node.bounds.x + node.bounds.width + 30.0);
+    assert!(pool_after.width >= pool_before.width);
+    for l in after
+        .nodes
+        .iter()
+        .filter(|n| n.kind == "lane" && n.parent.as_deref() == Some(pool.as_str()))
+    {
+        assert_eq!(
+            l.bounds.x + l.bounds.width,
+            pool_after.x + pool_after.width,
+            "lanes follow the pool"
+        );
+    }
+}
+
+#[test]
+fn moving_a_lane_moves_its_pool_and_nodes_change_lanes() {
+    let mut defs = corpus("bpmn-io-18.6.1/A.4.0-export.bpmn");
+    let sc = scene(&defs, 0);
+    let lanes: Vec<_> = sc
+        .nodes
+        .iter()
+        .filter(|n| n.kind == "lane")
+        .cloned()
+        .collect();
+    assert!(lanes.len() >= 2);
+    let pool = lanes[0].parent.clone().unwrap();
+    move_nodes(&mut defs, 0, std::slice::from_ref(&lanes[0].id), 10.0, 0.0);
+    let after = scene(&defs, 0);
+    let moved_pool = after.nodes.iter().find(|n| n.id == pool).unwrap();
+    let old_pool = sc.nodes.iter().find(|n| n.id == pool).unwrap();
+    assert_eq!(moved_pool.bounds.x, old_pool.bounds.x + 10.0);
+    // A task dragged from one lane into the other changes lane.
+    let mut defs = corpus("bpmn-io-18.6.1/A.4.0-export.bpmn");
+    let task = sc
+        .nodes
+        .iter()
+        .find(|n| is_task(&n.kind) && n.parent.as_deref() == Some(lanes[0].id.as_str()))
+        .expect("a task in the first lane")
+        .clone();
+    let other = &lanes[1];
+    let dy =
+        other.bounds.y + other.bounds.height / 2.0 - (task.bounds.y + task.bounds.height / 2.0);
+    move_nodes(&mut defs, 0, std::slice::from_ref(&task.id), 0.0, dy);
+    assert_round_trips(&defs);
+    let after = scene(&defs, 0);
+    assert_eq!(
+        after
+            .nodes
+            .iter()
+            .find(|n| n.id == task.id)
+            .unwrap()
+            .parent
+            .as_deref(),
+        Some(other.id.as_str())
+    );
+}
+
+#[test]
+fn a_boundary_event_moved_alone_stays_on_its_host_border() {
+    let (mut defs, n) = build_flow();
+    let host = scene(&defs, 0)
+        .nodes
+        .into_iter()
+        .find(|x| x.id == n[1])
+        .unwrap()
+        .bounds;
+    let ev = add_element(
+        &mut defs,
+        0,
+        PaletteKind::BoundaryTimerEvent,
+        pt(host.x + 30.0, host.y + host.height),
+    )
+    .unwrap();
+    move_nodes(&mut defs, 0, std::slice::from_ref(&ev), 40.0, 25.0);
+    assert_round_trips(&defs);
+    let b = scene(&defs, 0)
+        .nodes
+        .into_iter()
+        .find(|x| x.id == ev)
+        .unwrap()
+        .bounds;
+    assert_eq!(b.x + 18.0, host.x + 70.0);
+    assert_eq!(
+        b.y + 18.0,
+        host.y + host.height,
+        "back on the bottom border"
+    );
+}
