@@ -544,8 +544,12 @@ pub fn FlowCanvas(
                     if closest(&target, ".flow-port").is_some() {
                         return;
                     }
-                    let hovered = closest_attr(&target, "[data-node-id]", "data-node-id")
-                        .filter(|id| store.node(id).is_some_and(|n| n.connectable));
+                    let hovered =
+                        closest_attr(&target, "[data-node-id]", "data-node-id").filter(|id| {
+                            store
+                                .node_signal(id)
+                                .is_some_and(|s| s.with_untracked(|n| n.connectable))
+                        });
                     if store.hover.get_untracked() != hovered {
                         store.hover.set(hovered);
                     }
@@ -849,7 +853,10 @@ pub fn FlowCanvas(
         };
         let (dx, dy) = (ev.delta_x() * scale, ev.delta_y() * scale);
         if ev.ctrl_key() || ev.meta_key() {
-            let factor = (-dy.clamp(-50.0, 50.0) * 0.01).exp();
+            // Trackpad pinches arrive as many small ctrl+wheel deltas, mouse wheels as ~100 px
+            // notches: both should feel like a steady zoom.
+            let k = if dy.abs() < 50.0 { 0.01 } else { 0.002 };
+            let factor = (-dy.clamp(-150.0, 150.0) * k).exp();
             store.zoom_at(f64::from(ev.client_x()), f64::from(ev.client_y()), factor);
         } else if ev.shift_key() && dx == 0.0 {
             store.pan_by(-dy, 0.0);
