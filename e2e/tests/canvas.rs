@@ -174,6 +174,16 @@ async fn miwg_reference_diagrams_render_at_their_di_bounds() -> Result<()> {
                 problems.len()
             );
         }
+        // Close the tab: hidden editors stay mounted, and the page needs only one.
+        ide.client
+            .execute(
+                &format!(
+                    "const b = document.querySelector('[data-testid=\"tab-function-{name}\"] .tab-close'); \
+                     if (b) b.click(); return !!b;"
+                ),
+                vec![],
+            )
+            .await?;
     }
     ensure!(
         failures.is_empty(),
@@ -372,35 +382,35 @@ async fn build_the_bff_flow_on_the_canvas() -> Result<()> {
     let start = drop_on_canvas(
         &mut ide,
         "[data-palette=\"startEvent\"]",
-        (0.12, 0.45),
+        (0.1, 0.45),
         "start-event",
     )
     .await?;
     let call = drop_on_canvas(
         &mut ide,
         "[data-library-kind=\"connector\"][data-library-ref=\"profile.getUser\"]",
-        (0.32, 0.45),
+        (0.27, 0.45),
         "service-task",
     )
     .await?;
     let gateway = drop_on_canvas(
         &mut ide,
         "[data-palette=\"exclusiveGateway\"]",
-        (0.52, 0.45),
+        (0.42, 0.45),
         "gateway",
     )
     .await?;
     let known = drop_on_canvas(
         &mut ide,
         "[data-palette=\"endEvent\"]",
-        (0.75, 0.2),
+        (0.58, 0.2),
         "end-known",
     )
     .await?;
     let unknown = drop_on_canvas(
         &mut ide,
         "[data-palette=\"endEvent\"]",
-        (0.75, 0.7),
+        (0.58, 0.72),
         "end-unknown",
     )
     .await?;
