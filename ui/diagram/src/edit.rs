@@ -1843,10 +1843,10 @@ fn update_lanes(defs: &mut Definitions, d: usize, before: &crate::Scene, roots: 
         let lane = sc
             .nodes
             .iter()
+            .rev()
             .filter(|l| l.kind == "lane" && contains(&l.bounds, c))
             .filter_map(|l| l.element_id.as_deref())
-            .filter(|l| ix.get(l).is_some_and(|e| e.process == Some(process)))
-            .last();
+            .find(|l| ix.get(l).is_some_and(|e| e.process == Some(process)));
         if let Some(lane) = lane
             && ix.lane_of.get(el).copied() != Some(lane)
         {
