@@ -59,6 +59,20 @@ export function sw_create(container, value, language, theme, onChange, onFocus) 
   return ed;
 }
 
+export function sw_create_compact(container, value, language, theme, onChange) {
+  const ed = monaco.editor.create(container, {
+    value, language, theme, automaticLayout: true, minimap: { enabled: false },
+    fontSize: 12, lineHeight: 18, scrollBeyondLastLine: false, tabSize: 2, wordWrap: 'on',
+    lineNumbers: 'off', glyphMargin: false, folding: false, lineDecorationsWidth: 4,
+    lineNumbersMinChars: 0, renderLineHighlight: 'none', overviewRulerLanes: 0,
+    scrollbar: { vertical: 'auto', horizontal: 'hidden', verticalScrollbarSize: 6 },
+    fixedOverflowWidgets: true, wordBasedSuggestions: 'currentDocument', padding: { top: 4, bottom: 4 },
+  });
+  ed.onDidChangeModelContent(() => onChange(ed.getValue()));
+  ed.onDidFocusEditorText(() => { active = ed; });
+  return ed;
+}
+
 export function sw_set_active(ed) { active = ed; }
 
 export function sw_set_value(ed, text) {
@@ -250,6 +264,13 @@ extern "C" {
         on_change: &Closure<dyn FnMut(String)>,
         on_focus: &Closure<dyn FnMut()>,
     ) -> Editor;
+    fn sw_create_compact(
+        container: &web_sys::HtmlElement,
+        value: &str,
+        language: &str,
+        theme: &str,
+        on_change: &Closure<dyn FnMut(String)>,
+    ) -> Editor;
     fn sw_set_active(ed: &Editor);
     fn sw_set_value(ed: &Editor, text: &str);
     fn sw_set_language(ed: &Editor, language: &str);
@@ -322,6 +343,25 @@ pub fn create(
         &on_change,
         &on_focus,
     );
+    EditorHandle {
+        editor,
+        _on_change: on_change,
+        _on_focus: on_focus,
+    }
+}
+
+/// A compact editor for one expression or a short script (no line numbers, wrapped lines),
+/// as used in the BPMN properties panel; focusing it makes it the active editor.
+pub fn create_compact(
+    container: &web_sys::HtmlElement,
+    value: &str,
+    language: &str,
+    dark: bool,
+    on_change: impl FnMut(String) + 'static,
+) -> EditorHandle {
+    let on_change = Closure::<dyn FnMut(String)>::new(on_change);
+    let on_focus = Closure::<dyn FnMut()>::new(|| {});
+    let editor = sw_create_compact(container, value, language, theme_name(dark), &on_change);
     EditorHandle {
         editor,
         _on_change: on_change,

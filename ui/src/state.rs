@@ -169,6 +169,8 @@ pub struct AppState {
     pub bottom: RwSignal<BottomPanel>,
     /// A global error line (failed loads).
     pub banner: RwSignal<Option<String>>,
+    /// A request to select a BPMN element on its diagram: (path, element id, nonce).
+    pub reveal_element: RwSignal<Option<(String, String, u64)>>,
     docs: StoredValue<HashMap<String, Doc>>,
     slots: StoredValue<HashMap<String, SaveSlot>>,
 }
@@ -227,6 +229,7 @@ impl AppState {
             builtins: RwSignal::new(Vec::new()),
             bottom: RwSignal::new(BottomPanel::Problems),
             banner: RwSignal::new(None),
+            reveal_element: RwSignal::new(None),
             docs: StoredValue::new(HashMap::new()),
             slots: StoredValue::new(HashMap::new()),
         }
@@ -688,6 +691,16 @@ impl AppState {
         let nonce = js_sys::Date::now() as u64;
         self.reveal
             .set(Some((path.to_owned(), line, column, nonce)));
+    }
+}
+
+impl AppState {
+    /// Shows a BPMN element: opens the function of `path` and selects the element's shape.
+    pub fn reveal_element_in(&self, path: &str, element: &str) {
+        self.reveal_at(path, 1, 1);
+        let nonce = js_sys::Date::now() as u64;
+        self.reveal_element
+            .set(Some((path.to_owned(), element.to_owned(), nonce)));
     }
 }
 

@@ -240,7 +240,11 @@ fn NewItemForm(what: NewItem, adding: RwSignal<bool>) -> impl IntoView {
         "new-connector"
     };
     let options: &'static [(&'static str, &'static str)] = if what == NewItem::Function {
-        &[("js", "JavaScript"), ("rhai", "Rhai")]
+        &[
+            ("js", "JavaScript"),
+            ("rhai", "Rhai"),
+            ("bpmn", "BPMN flow"),
+        ]
     } else {
         &[
             ("http", "HTTP"),
@@ -258,7 +262,10 @@ fn NewItemForm(what: NewItem, adding: RwSignal<bool>) -> impl IntoView {
         }
         let k = kind.get_untracked();
         if what == NewItem::Function {
-            let source = if k == "rhai" {
+            let source = if k == "bpmn" {
+                // An empty executable process with an empty diagram, drawn on the canvas.
+                starweave_model::bpmn::write_bpmn(&starweave_diagram::new_definitions(&n, &n))
+            } else if k == "rhai" {
                 "// input: the function's input; return its output.\nlet result = #{ ok: true };\nresult\n".to_owned()
             } else {
                 "export default async function (input, ctx) {\n  return { ok: true };\n}\n"

@@ -1,13 +1,14 @@
-//! A function tab: its source (or, for BPMN, the diagram slot), its parameters, and the run &
+//! A function tab: its source (or, for BPMN, the diagram editor), its parameters, and the run &
 //! debug panel.
 
 use leptos::prelude::*;
 use starweave_model::vms::disk::{function_spec_to_yaml, parse_function_spec};
 use starweave_model::vms::{FunctionSpec, Parameter};
 
+use super::bpmn::BpmnEditor;
 use super::editor::CodeEditor;
 use super::params::ParamsEditor;
-use super::run::RunPanel;
+use super::run::{RunPanel, RunView};
 use super::{tid, yaml_model};
 use crate::state::AppState;
 
@@ -50,6 +51,9 @@ pub fn FunctionTab(name: String, tab_id: String) -> impl IntoView {
 #[component]
 fn FunctionBody(name: String, tab_id: String, files: FunctionFiles) -> impl IntoView {
     let state = expect_context::<AppState>();
+    provide_context(RunView {
+        result: RwSignal::new(None),
+    });
     let spec = yaml_model(state, &files.params_file, parse_function_spec);
     let which = RwSignal::new(true);
     let params_file = files.params_file.clone();
@@ -84,13 +88,14 @@ fn FunctionBody(name: String, tab_id: String, files: FunctionFiles) -> impl Into
     };
     let is_bpmn = files.kind == "bpmn";
     let source = if is_bpmn {
-        view! { <DiagramSlot path=files.file.clone() tab_id=tab_id.clone() /> }.into_any()
+        view! { <BpmnEditor path=files.file.clone() tab_id=tab_id.clone() function=name.clone() /> }
+            .into_any()
     } else {
         view! { <CodeEditor path=files.file.clone() tab_id=tab_id.clone() primary=true /> }
             .into_any()
     };
     view! {
-        <div class="function-tab">
+        <div class="function-tab" class:is-bpmn=is_bpmn>
             <div class="pane-column">
                 <div class="pane-header">
                     <span class="badge">{files.kind.clone()}</span>
@@ -115,23 +120,6 @@ fn FunctionBody(name: String, tab_id: String, files: FunctionFiles) -> impl Into
                 </section>
             </div>
             <RunPanel function=name tab_id=tab_id input_params=input_params />
-        </div>
-    }
-}
-
-/// Where the BPMN canvas goes (a later issue). Until then a `.bpmn` function opens as XML in
-/// Monaco, so it can be read and edited.
-#[component]
-pub fn DiagramSlot(
-    /// The `.bpmn` file.
-    path: String,
-    /// The tab it lives in.
-    tab_id: String,
-) -> impl IntoView {
-    view! {
-        <div class="diagram-slot" data-slot="bpmn-canvas">
-            <div class="notice small">"BPMN process, shown as XML. The diagram canvas will replace this view."</div>
-            <CodeEditor path=path tab_id=tab_id primary=true language="xml" />
         </div>
     }
 }

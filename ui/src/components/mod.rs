@@ -1,6 +1,7 @@
 //! The components of the IDE, one file per area of the screen.
 
 pub mod app;
+pub mod bpmn;
 pub mod completion;
 pub mod connector;
 pub mod editor;

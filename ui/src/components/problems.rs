@@ -28,13 +28,19 @@ pub fn ProblemsPanel() -> impl IntoView {
                 }).collect_view()}
                 {move || state.diagnostics.get().into_iter().map(|d| {
                     let file = d.file.clone();
+                    let element = d.element.clone();
                     let (line, col) = d.pos.map(|p| (p.line, p.column)).unwrap_or((1, 1));
                     let sev = match d.severity { Severity::Error => "error", Severity::Warning => "warning", _ => "info" };
                     let location = format!("{}{}", d.file.clone().unwrap_or_default(), d.pos.map(|p| format!(":{}:{}", p.line, p.column)).unwrap_or_default());
                     view! {
                         <li>
                             <button class=format!("problem sev-{sev}") data-testid="problem-item"
-                                on:click=move |_| { if let Some(f) = &file { state.reveal_at(f, line, col) } }>
+                                on:click=move |_| match (&file, &element) {
+                                    // A problem of a BPMN element selects its shape on the diagram.
+                                    (Some(f), Some(e)) if f.ends_with(".bpmn") => state.reveal_element_in(f, e),
+                                    (Some(f), _) => state.reveal_at(f, line, col),
+                                    _ => {}
+                                }>
                                 {if sev == "error" { view! { <Svg icon=Icon::Error /> } } else { view! { <Svg icon=Icon::Warning /> } }}
                                 <span class="msg">{d.message.clone()}</span>
                                 <span class="muted mono small">{d.code.clone()}</span>

@@ -11,6 +11,14 @@ use super::{TabCtx, pretty, tid, tid_owned};
 use crate::api::{self, RunRecord, RunResult, TraceStepInfo};
 use crate::state::AppState;
 
+/// The run a function tab shows, provided by the tab so that the BPMN diagram paints the same
+/// run as the run panel (including one picked from the history).
+#[derive(Debug, Clone, Copy)]
+pub struct RunView {
+    /// The run shown, if any.
+    pub result: RwSignal<Option<RunResult>>,
+}
+
 /// A placeholder value for a parameter list: examples and defaults when given, else a value
 /// of the right type.
 pub fn sample_input(params: &[Parameter]) -> Value {
@@ -64,7 +72,10 @@ pub fn RunPanel(
     let _ = tab_id;
     let input = RwSignal::new(String::new());
     let input_touched = RwSignal::new(false);
-    let result = RwSignal::new(None::<RunResult>);
+    // Shared with the diagram of a BPMN function, which paints the run shown here.
+    let result = use_context::<RunView>()
+        .map(|v| v.result)
+        .unwrap_or_else(|| RwSignal::new(None::<RunResult>));
     let request_error = RwSignal::new(None::<String>);
     let running = RwSignal::new(false);
     let selected = RwSignal::new(None::<usize>);
