@@ -257,6 +257,13 @@ pub fn FlowCanvas(
             let _ = el.set_pointer_capture(pointer);
         }
     };
+    let focus = move || {
+        if let Some(el) = root.get_untracked() {
+            let opts = web_sys::FocusOptions::new();
+            opts.set_prevent_scroll(true);
+            let _ = el.focus_with_options(&opts);
+        }
+    };
     let step = if grid > 0.0 { grid } else { 1.0 };
 
     // Keep the canvas box up to date: on mount, on resize of the element and of the window.
@@ -302,9 +309,7 @@ pub fn FlowCanvas(
             if over {
                 let at = store.to_diagram(cx, cy);
                 emit(FlowEvent::Drop { payload, at });
-                if let Some(el) = root.get_untracked() {
-                    let _ = el.focus();
-                }
+                focus();
             }
         }
     });
@@ -321,6 +326,29 @@ pub fn FlowCanvas(
         ext_key.remove();
     });
 
+    // Undoes the live preview of an unfinished gesture.
+    let revert = move |gesture: Gesture| {
+        match gesture {
+            Gesture::Drag(d) => {
+                if let Some(plan) = d.plan {
+                    store.cancel_drag(&plan);
+                }
+            }
+            Gesture::Reconnect { edge, .. } => store.set_waypoints(&edge.id, edge.waypoints),
+            Gesture::Bend { edge, original, .. } => store.set_waypoints(&edge, original),
+            Gesture::Resize { node, original, .. } => store.set_rect(&node, original),
+            _ => {}
+        }
+        if store.guides.with_untracked(|g| !g.is_empty()) {
+            store.guides.set(Vec::new());
+        }
+        if store.connect_target.with_untracked(Option::is_some) {
+            store.connect_target.set(None);
+        }
+        box_rect.set(None);
+        rubber.set(None);
+    };
+
     // ---- pointer input on the canvas ----
     let on_pointerdown = {
         let ui = ui.clone();
@@ -332,9 +360,7 @@ pub fn FlowCanvas(
                 return;
             }
             measure();
-            if let Some(el) = root.get_untracked() {
-                let _ = el.focus();
-            }
+            focus();
             let (cx, cy) = (f64::from(ev.client_x()), f64::from(ev.client_y()));
             let p = store.to_diagram(cx, cy);
             let pointer = ev.pointer_id();
@@ -362,7 +388,10 @@ pub fn FlowCanvas(
                 return;
             }
             if !matches!(st.gesture, Gesture::Idle) {
-                return;
+                // A gesture whose release never arrived (released outside the window): drop it.
+                let stale = std::mem::take(&mut st.gesture);
+                st.pointers.retain(|k, _| *k == pointer);
+                revert(stale);
             }
             let button = ev.button();
             if button == 2 {
@@ -901,25 +930,7 @@ pub fn FlowCanvas(
                 }
                 KeyCommand::Escape => {
                     let gesture = std::mem::take(&mut ui.borrow_mut().gesture);
-                    match gesture {
-                        Gesture::Drag(d) => {
-                            if let Some(plan) = d.plan {
-                                store.cancel_drag(&plan);
-                            }
-                        }
-                        Gesture::Reconnect { edge, .. } => {
-                            store.set_waypoints(&edge.id, edge.waypoints);
-                        }
-                        Gesture::Bend { edge, original, .. } => {
-                            store.set_waypoints(&edge, original);
-                        }
-                        Gesture::Resize { node, original, .. } => store.set_rect(&node, original),
-                        _ => {}
-                    }
-                    store.guides.set(Vec::new());
-                    store.connect_target.set(None);
-                    box_rect.set(None);
-                    rubber.set(None);
+                    revert(gesture);
                     store.cancel_external();
                     set_selection(Vec::new());
                 }
@@ -961,7 +972,14 @@ pub fn FlowCanvas(
         if closest(&target, ".flow-children, .flow-minimap").is_some() {
             return;
         }
-        if let Some(id) = closest_attr(&target, "[data-node-id]", "data-node-id") {
+        let at = store.to_diagram(f64::from(ev.client_x()), f64::from(ev.client_y()));
+        let zoom = store.viewport().get_untracked().zoom;
+        let node = closest_attr(&target, "[data-node-id]", "data-node-id").filter(|id| {
+            store.node_signal(id).is_some_and(|s| {
+                s.with_untracked(|n| !n.container || container_grab(n.rect, at, 8.0 / zoom))
+            })
+        });
+        if let Some(id) = node {
             emit(FlowEvent::NodeDoubleClick { id });
         } else if let Some(id) = closest_attr(&target, "[data-edge-id]", "data-edge-id") {
             emit(FlowEvent::EdgeDoubleClick { id });

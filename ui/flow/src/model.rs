@@ -248,8 +248,11 @@ pub fn follow_edge(
 }
 
 /// The delta a drag applies, given the raw pointer delta (dx, dy) and the start rect of the
-/// pressed node: alignment with `others` (within `tolerance`) wins on each axis where it applies,
-/// otherwise the node's centre snaps to the grid. The guides are the alignments found.
+/// pressed node. On each axis, alignment with `others` (within `tolerance`) wins; otherwise the
+/// node keeps whatever grid alignment it had: its centre snaps to the grid if it was on the grid,
+/// else its top-left edge if that was, else the delta itself is rounded to the grid (so an
+/// off-grid node does not jump on the axis the user did not move along). The guides are the
+/// alignments found. Results are rounded to 1e-6 so float noise does not reach the model.
 pub fn drag_delta(
     primary: Rect,
     dx: f64,
@@ -258,22 +261,32 @@ pub fn drag_delta(
     others: &[Rect],
     tolerance: f64,
 ) -> Alignment {
-    let moved = primary.translate(dx, dy);
-    let c = moved.center();
-    let a = align(moved, others, tolerance);
+    let a = align(primary.translate(dx, dy), others, tolerance);
     let x_aligned = a.guides.iter().any(|g| g.from.x == g.to.x);
     let y_aligned = a.guides.iter().any(|g| g.from.y == g.to.y);
+    let on_grid = |v: f64| grid > 0.0 && (v - snap(v, grid)).abs() < 1e-6;
+    let snap_axis = |start: f64, size: f64, d: f64| {
+        let centre = start + size / 2.0;
+        if on_grid(centre) {
+            snap(centre + d, grid) - centre
+        } else if on_grid(start) {
+            snap(start + d, grid) - start
+        } else {
+            snap(d, grid)
+        }
+    };
+    let clean = |v: f64| (v * 1e6).round() / 1e6;
     Alignment {
-        dx: if x_aligned {
+        dx: clean(if x_aligned {
             dx + a.dx
         } else {
-            dx + snap(c.x, grid) - c.x
-        },
-        dy: if y_aligned {
+            snap_axis(primary.x, primary.w, dx)
+        }),
+        dy: clean(if y_aligned {
             dy + a.dy
         } else {
-            dy + snap(c.y, grid) - c.y
-        },
+            snap_axis(primary.y, primary.h, dy)
+        }),
         guides: a.guides,
     }
 }
@@ -561,21 +574,45 @@ mod tests {
 
     #[test]
     fn drag_delta_snaps_centres_unless_aligned() {
-        let primary = Rect::new(0.0, 0.0, 36.0, 36.0); // centre (18, 18)
-        // No neighbours: the centre lands on the grid.
-        let a = drag_delta(primary, 23.0, 47.0, 10.0, &[], 5.0);
-        assert_eq!((a.dx, a.dy), (22.0, 52.0));
+        // Centre on the grid (a 100x80 task at 0,0: centre 50,40): the centre snaps.
+        let task = Rect::new(0.0, 0.0, 100.0, 80.0);
+        let a = drag_delta(task, 23.0, 47.0, 10.0, &[], 5.0);
+        assert_eq!((a.dx, a.dy), (20.0, 50.0));
         assert!(a.guides.is_empty());
+        // Centre on the grid but not the corner (a 36x36 event centred at 170,120).
+        let event = Rect::new(152.0, 102.0, 36.0, 36.0);
+        let b = drag_delta(event, 14.0, -6.0, 10.0, &[], 5.0);
+        assert_eq!((b.dx, b.dy), (10.0, -10.0));
+        assert_eq!(
+            event.translate(b.dx, b.dy).center(),
+            Point::new(180.0, 110.0)
+        );
+        // Corner on the grid, centre not (a 600x250 pool): the corner snaps; a horizontal drag
+        // does not move it vertically.
+        let pool = Rect::new(50.0, 550.0, 600.0, 250.0);
+        let c = drag_delta(pool, 83.0, 2.0, 10.0, &[], 5.0);
+        assert_eq!((c.dx, c.dy), (80.0, 0.0));
+        // Neither: the delta is rounded.
+        let odd = Rect::new(3.0, 7.0, 33.0, 33.0);
+        let d = drag_delta(odd, 26.0, 4.0, 10.0, &[], 5.0);
+        assert_eq!((d.dx, d.dy), (30.0, 0.0));
         // Grid off: raw delta.
-        let b = drag_delta(primary, 23.0, 47.0, 0.0, &[], 5.0);
-        assert_eq!((b.dx, b.dy), (23.0, 47.0));
+        let e = drag_delta(task, 23.5, 47.25, 0.0, &[], 5.0);
+        assert_eq!((e.dx, e.dy), (23.5, 47.25));
         // A neighbour whose centre row is 2 px away: y aligns, x still snaps to the grid.
-        let other = Rect::new(300.0, 40.0, 100.0, 80.0); // centre y 80
-        let c = drag_delta(primary, 23.0, 60.0, 10.0, &[other], 5.0);
-        assert_eq!(c.dx, 22.0);
-        assert_eq!(c.dy, 62.0);
-        assert_eq!(primary.translate(c.dx, c.dy).center().y, 80.0);
-        assert_eq!(c.guides.len(), 1);
+        let other = Rect::new(300.0, 60.0, 100.0, 80.0); // centre y 100
+        let f = drag_delta(task, 23.0, 62.0, 10.0, &[other], 5.0);
+        assert_eq!(f.dx, 20.0);
+        assert_eq!(f.dy, 60.0);
+        assert_eq!(task.translate(f.dx, f.dy).center().y, 100.0);
+        assert_eq!(
+            f.guides.len(),
+            3,
+            "top, centre and bottom rows all coincide"
+        );
+        // Float noise is rounded away.
+        let g = drag_delta(Rect::new(0.1, 0.2, 10.0, 10.0), 0.7, 0.0, 0.0, &[], 0.0);
+        assert_eq!(g.dx, 0.7);
     }
 
     #[test]
