@@ -505,13 +505,16 @@ fn task_icon(icon: &str, c: &Colors) -> String {
     match icon {
         "service" => {
             let mut out = String::new();
-            for (ox, oy, r) in [(7.0, 7.0, 6.5), (12.5, 12.5, 6.0)] {
+            // The gear outlines are constant: computed once.
+            static GEARS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+            let gears =
+                GEARS.get_or_init(|| [gear_path(7.0, 7.0, 6.5), gear_path(12.5, 12.5, 6.0)]);
+            for (d, (cx, cy, r)) in gears.iter().zip([(7.0, 7.0, 6.5), (12.5, 12.5, 6.0)]) {
                 let _ = write!(
                     out,
-                    r#"<path d="{}" stroke="{s}" fill="{f}" stroke-width="1"/><circle cx="{}" cy="{}" r="{}" stroke="{s}" fill="{f}" stroke-width="1"/>"#,
-                    gear_path(ox, oy, r),
-                    num(ox),
-                    num(oy),
+                    r#"<path d="{d}" stroke="{s}" fill="{f}" stroke-width="1"/><circle cx="{}" cy="{}" r="{}" stroke="{s}" fill="{f}" stroke-width="1"/>"#,
+                    num(cx),
+                    num(cy),
                     num(r * 0.35)
                 );
             }
