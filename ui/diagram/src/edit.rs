@@ -2454,11 +2454,14 @@ pub fn change_type(
 // ---------------------------------------------------------------------------------------
 // Clipboard
 
-/// Copied elements with their shapes, and the sequence flows between them.
+/// Copied elements with their shapes, the sequence flows between them, and the contents of
+/// copied sub-processes with their drawing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Clipboard {
     nodes: Vec<(FlowElement, Shape)>,
     flows: Vec<(SequenceFlow, Edge)>,
+    /// Shapes and edges of elements inside copied sub-processes.
+    inner: Vec<DiagramElement>,
     origin: Point,
 }
 
@@ -2469,8 +2472,103 @@ impl Clipboard {
     }
 }
 
-/// Copies nodes (events, activities, gateways, data references; sub-processes without their
-/// contents) and the sequence flows between them.
+/// Keeps what a pasted sub-process can carry: events, activities, gateways and the sequence
+/// flows between them (data, artifacts and lanes stay behind).
+fn strip_for_copy(el: &mut FlowElement, ids: &mut HashSet<String>) -> bool {
+    match el {
+        FlowElement::Event(e) => {
+            e.data_input_associations.clear();
+            e.data_output_associations.clear();
+        }
+        FlowElement::Activity(a) => {
+            a.data_input_associations.clear();
+            a.data_output_associations.clear();
+            if let Some(sp) = sub_mut(&mut a.kind) {
+                sp.artifacts.clear();
+                sp.lane_sets.clear();
+                sp.flow_elements.retain_mut(|c| strip_for_copy(c, ids));
+            }
+        }
+        FlowElement::Gateway(_) | FlowElement::SequenceFlow(_) => {}
+        _ => return false,
+    }
+    ids.insert(el.id().to_owned());
+    true
+}
+
+fn collect_ids(els: &[FlowElement], out: &mut Vec<(String, &'static str)>) {
+    for el in els {
+        let prefix = match el {
+            FlowElement::Event(_) => "Event",
+            FlowElement::Gateway(_) => "Gateway",
+            FlowElement::Activity(_) => "Activity",
+            FlowElement::SequenceFlow(_) => "Flow",
+            _ => "DataReference",
+        };
+        out.push((el.id().to_owned(), prefix));
+        if let Some(sp) = el.sub_process() {
+            collect_ids(&sp.flow_elements, out);
+        }
+    }
+}
+
+/// Gives a pasted element its new id and rewrites its references; `false` when it cannot
+/// come along (a flow or boundary event whose other end was not copied).
+fn remap(el: &mut FlowElement, map: &HashMap<String, String>) -> bool {
+    let Some(new_id) = map.get(el.id()).cloned() else {
+        return false;
+    };
+    let ids =
+        |v: &[String]| -> Vec<String> { v.iter().filter_map(|x| map.get(x).cloned()).collect() };
+    match el {
+        FlowElement::Event(e) => {
+            e.incoming = ids(&e.incoming);
+            e.outgoing = ids(&e.outgoing);
+            for (i, def) in e.event_definitions.iter_mut().enumerate() {
+                if def.base.id.is_some() {
+                    def.base.id = Some(format!("{new_id}_def{i}"));
+                }
+            }
+            if let Some(host) = e.attached_to_ref.as_ref() {
+                match map.get(host) {
+                    Some(h) => e.attached_to_ref = Some(h.clone()),
+                    None => return false,
+                }
+            }
+            e.base.id = Some(new_id);
+        }
+        FlowElement::Activity(a) => {
+            a.incoming = ids(&a.incoming);
+            a.outgoing = ids(&a.outgoing);
+            a.default = a.default.as_ref().and_then(|x| map.get(x).cloned());
+            if let Some(sp) = sub_mut(&mut a.kind) {
+                sp.flow_elements.retain_mut(|c| remap(c, map));
+            }
+            a.base.id = Some(new_id);
+        }
+        FlowElement::Gateway(g) => {
+            g.incoming = ids(&g.incoming);
+            g.outgoing = ids(&g.outgoing);
+            g.default = g.default.as_ref().and_then(|x| map.get(x).cloned());
+            g.base.id = Some(new_id);
+        }
+        FlowElement::SequenceFlow(f) => {
+            let (Some(s), Some(t)) = (map.get(&f.source_ref), map.get(&f.target_ref)) else {
+                return false;
+            };
+            f.source_ref = s.clone();
+            f.target_ref = t.clone();
+            f.base.id = Some(new_id);
+        }
+        FlowElement::DataObjectReference(r) => r.base.id = Some(new_id),
+        FlowElement::DataStoreReference(r) => r.base.id = Some(new_id),
+        FlowElement::DataObject(_) => return false,
+    }
+    true
+}
+
+/// Copies nodes (events, activities with the contents of sub-processes, gateways, data
+/// references) and the sequence flows between them.
 pub fn copy(defs: &Definitions, d: usize, ids: &[String]) -> Clipboard {
     let Some(plane) = defs.diagrams.get(d).and_then(|g| g.plane.as_ref()) else {
         return Clipboard::default();
@@ -2478,6 +2576,7 @@ pub fn copy(defs: &Definitions, d: usize, ids: &[String]) -> Clipboard {
     let ix = Index::new(defs);
     let mut clip = Clipboard::default();
     let mut chosen = HashSet::new();
+    let mut nested: HashSet<String> = HashSet::new();
     for (id, shape) in plane_node_ids(plane) {
         if !ids.contains(&id) {
             continue;
@@ -2487,33 +2586,42 @@ pub fn copy(defs: &Definitions, d: usize, ids: &[String]) -> Clipboard {
         };
         if let Some(Elem::Flow(f)) = ix.get(el).map(|e| e.elem)
             && !matches!(f, FlowElement::SequenceFlow(_) | FlowElement::DataObject(_))
+            && !chosen.contains(el)
         {
             let mut f = f.clone();
             if let FlowElement::Activity(a) = &mut f
                 && let Some(sp) = sub_mut(&mut a.kind)
             {
-                *sp = SubProcess {
-                    triggered_by_event: sp.triggered_by_event,
-                    ordering: sp.ordering.clone(),
-                    completion_condition: sp.completion_condition.clone(),
-                    ..Default::default()
-                };
+                sp.artifacts.clear();
+                sp.lane_sets.clear();
+                sp.flow_elements
+                    .retain_mut(|c| strip_for_copy(c, &mut nested));
             }
             chosen.insert(el.to_owned());
             clip.nodes.push((f, shape.clone()));
         }
     }
     for el in &plane.elements {
-        if let DiagramElement::Edge(e) = el
-            && let Some(Elem::Flow(FlowElement::SequenceFlow(f))) = e
-                .bpmn_element
-                .as_deref()
-                .and_then(|x| ix.get(x))
-                .map(|x| x.elem)
-            && chosen.contains(&f.source_ref)
-            && chosen.contains(&f.target_ref)
-        {
-            clip.flows.push((f.clone(), e.clone()));
+        match el {
+            DiagramElement::Edge(e) => {
+                if let Some(Elem::Flow(FlowElement::SequenceFlow(f))) = e
+                    .bpmn_element
+                    .as_deref()
+                    .and_then(|x| ix.get(x))
+                    .map(|x| x.elem)
+                    && chosen.contains(&f.source_ref)
+                    && chosen.contains(&f.target_ref)
+                {
+                    clip.flows.push((f.clone(), e.clone()));
+                } else if e.bpmn_element.as_ref().is_some_and(|x| nested.contains(x)) {
+                    clip.inner.push(el.clone());
+                }
+            }
+            DiagramElement::Shape(s) => {
+                if s.bpmn_element.as_ref().is_some_and(|x| nested.contains(x)) {
+                    clip.inner.push(el.clone());
+                }
+            }
         }
     }
     let (mut x0, mut y0) = (f64::MAX, f64::MAX);
@@ -2530,8 +2638,41 @@ pub fn copy(defs: &Definitions, d: usize, ids: &[String]) -> Clipboard {
     clip
 }
 
+fn translate_di(el: &mut DiagramElement, dx: f64, dy: f64, map: &HashMap<String, String>) -> bool {
+    let (bpmn_element, id, label) = match el {
+        DiagramElement::Shape(s) => {
+            if let Some(b) = s.bounds.as_mut() {
+                translate(b, dx, dy);
+            }
+            (&mut s.bpmn_element, &mut s.id, &mut s.label)
+        }
+        DiagramElement::Edge(e) => {
+            for p in e.waypoints.iter_mut() {
+                p.x += dx;
+                p.y += dy;
+            }
+            e.source_element = None;
+            e.target_element = None;
+            (&mut e.bpmn_element, &mut e.id, &mut e.label)
+        }
+    };
+    let Some(new) = bpmn_element.as_ref().and_then(|x| map.get(x)).cloned() else {
+        return false;
+    };
+    *id = Some(format!("{new}_di"));
+    *bpmn_element = Some(new);
+    if let Some(l) = label.as_mut() {
+        l.id = None;
+        if let Some(b) = l.bounds.as_mut() {
+            translate(b, dx, dy);
+        }
+    }
+    true
+}
+
 /// Pastes a clipboard with fresh ids, its top-left corner at `at`, into the process or
-/// container found there. Returns the new node ids.
+/// container found there. Returns the new node ids (of the copied nodes, not of their
+/// contents).
 pub fn paste(defs: &mut Definitions, d: usize, clip: &Clipboard, at: Point) -> Vec<String> {
     if clip.is_empty() {
         return Vec::new();
@@ -2539,122 +2680,66 @@ pub fn paste(defs: &mut Definitions, d: usize, clip: &Clipboard, at: Point) -> V
     let Ok(target) = drop_target(defs, d, at) else {
         return Vec::new();
     };
-    let before = defs.clone();
-    let mut ids = IdGen::new(defs);
-    let mut map: HashMap<String, String> = HashMap::new();
-    for (f, _) in &clip.nodes {
-        let prefix = match f {
-            FlowElement::Event(_) => "Event",
-            FlowElement::Gateway(_) => "Gateway",
-            FlowElement::Activity(_) => "Activity",
-            _ => "DataReference",
-        };
-        map.insert(f.id().to_owned(), ids.fresh(prefix));
-    }
+    let mut fresh_ids = IdGen::new(defs);
+    let mut old: Vec<(String, &'static str)> = Vec::new();
+    let tops: Vec<FlowElement> = clip.nodes.iter().map(|(f, _)| f.clone()).collect();
+    collect_ids(&tops, &mut old);
     for (f, _) in &clip.flows {
-        map.insert(f.base.id().to_owned(), ids.fresh("Flow"));
+        old.push((f.base.id().to_owned(), "Flow"));
     }
+    let map: HashMap<String, String> = old
+        .into_iter()
+        .map(|(id, prefix)| (id, fresh_ids.fresh(prefix)))
+        .collect();
     let (dx, dy) = (at.x - clip.origin.x, at.y - clip.origin.y);
     let mut new_elements = Vec::new();
-    let mut shapes = Vec::new();
+    let mut di = Vec::new();
     let mut nodes = Vec::new();
     for (f, s) in &clip.nodes {
-        let new_id = map[f.id()].clone();
-        let remap = |v: &[String]| -> Vec<String> {
-            v.iter().filter_map(|x| map.get(x).cloned()).collect()
-        };
         let mut f = f.clone();
-        match &mut f {
-            FlowElement::Event(e) => {
-                e.base.id = Some(new_id.clone());
-                e.incoming = remap(&e.incoming);
-                e.outgoing = remap(&e.outgoing);
-                e.data_input_associations.clear();
-                e.data_output_associations.clear();
-                for (i, def) in e.event_definitions.iter_mut().enumerate() {
-                    if def.base.id.is_some() {
-                        def.base.id = Some(format!("{new_id}_def{i}"));
-                    }
-                }
-                if let Some(host) = e.attached_to_ref.as_ref() {
-                    match map.get(host) {
-                        Some(h) => e.attached_to_ref = Some(h.clone()),
-                        // A boundary event without its host is not pasted.
-                        None => continue,
-                    }
-                }
-            }
-            FlowElement::Activity(a) => {
-                a.base.id = Some(new_id.clone());
-                a.incoming = remap(&a.incoming);
-                a.outgoing = remap(&a.outgoing);
-                a.default = a.default.as_ref().and_then(|x| map.get(x).cloned());
-                a.data_input_associations.clear();
-                a.data_output_associations.clear();
-            }
-            FlowElement::Gateway(g) => {
-                g.base.id = Some(new_id.clone());
-                g.incoming = remap(&g.incoming);
-                g.outgoing = remap(&g.outgoing);
-                g.default = g.default.as_ref().and_then(|x| map.get(x).cloned());
-            }
-            FlowElement::DataObjectReference(r) => r.base.id = Some(new_id.clone()),
-            FlowElement::DataStoreReference(r) => r.base.id = Some(new_id.clone()),
-            _ => continue,
+        if !remap(&mut f, &map) {
+            continue;
+        }
+        let mut shape = DiagramElement::Shape(s.clone());
+        if translate_di(&mut shape, dx, dy, &map) {
+            nodes.push(format!("{}_di", f.id()));
+            di.push(shape);
         }
         new_elements.push(f);
-        let mut s = s.clone();
-        s.id = Some(format!("{new_id}_di"));
-        s.bpmn_element = Some(new_id.clone());
-        if let Some(b) = s.bounds.as_mut() {
-            translate(b, dx, dy);
-        }
-        if let Some(l) = s.label.as_mut() {
-            l.id = None;
-            if let Some(b) = l.bounds.as_mut() {
-                translate(b, dx, dy);
-            }
-        }
-        nodes.push(format!("{new_id}_di"));
-        shapes.push(DiagramElement::Shape(s));
     }
     for (f, e) in &clip.flows {
-        let new_id = map[f.base.id()].clone();
-        let mut f = f.clone();
-        f.base.id = Some(new_id.clone());
-        f.source_ref = map[&f.source_ref].clone();
-        f.target_ref = map[&f.target_ref].clone();
-        new_elements.push(FlowElement::SequenceFlow(f));
-        let mut e = e.clone();
-        e.id = Some(format!("{new_id}_di"));
-        e.bpmn_element = Some(new_id);
-        e.source_element = None;
-        e.target_element = None;
-        for p in e.waypoints.iter_mut() {
-            p.x += dx;
-            p.y += dy;
+        let mut f = FlowElement::SequenceFlow(f.clone());
+        if !remap(&mut f, &map) {
+            continue;
         }
-        if let Some(l) = e.label.as_mut() {
-            l.id = None;
-            if let Some(b) = l.bounds.as_mut() {
-                translate(b, dx, dy);
-            }
+        let mut edge = DiagramElement::Edge(e.clone());
+        if translate_di(&mut edge, dx, dy, &map) {
+            di.push(edge);
         }
-        shapes.push(DiagramElement::Edge(e));
+        new_elements.push(f);
     }
+    for el in &clip.inner {
+        let mut el = el.clone();
+        if translate_di(&mut el, dx, dy, &map) {
+            di.push(el);
+        }
+    }
+    let lane_members: Vec<String> = new_elements
+        .iter()
+        .filter(|e| e.is_flow_node())
+        .map(|e| e.id().to_owned())
+        .collect();
     let Some(body) = body_mut(defs, &target.scope) else {
-        *defs = before;
         return Vec::new();
     };
     body.flow_elements.extend(new_elements);
     if let Some(lane) = &target.lane {
-        for n in &nodes {
-            let el = n.trim_end_matches("_di").to_owned();
-            add_to_lane(defs, lane, &el);
+        for el in &lane_members {
+            add_to_lane(defs, lane, el);
         }
     }
     if let Some(plane) = plane_mut(defs, d) {
-        plane.elements.extend(shapes);
+        plane.elements.extend(di);
     }
     nodes
 }

@@ -517,7 +517,7 @@ fn delete_removes_flows_references_and_shapes() {
     assert!(!xml.contains(&gw_el));
     let errs: Vec<String> = errors(&defs)
         .into_iter()
-        .filter(|e| e.contains("dangling") || e.contains("nowhere"))
+        .filter(|e| e.contains("dangling") || e.contains("flow-to-nowhere"))
         .collect();
     assert!(errs.is_empty(), "{errs:?}");
 }
@@ -706,4 +706,49 @@ fn a_boundary_event_moved_alone_stays_on_its_host_border() {
         host.y + host.height,
         "back on the bottom border"
     );
+}
+
+#[test]
+fn copying_a_sub_process_takes_its_contents_with_fresh_ids() {
+    let mut defs = new_definitions("p", "P");
+    let sub = add_element(&mut defs, 0, PaletteKind::SubProcess, pt(400.0, 300.0)).unwrap();
+    let start = add_element(&mut defs, 0, PaletteKind::StartEvent, pt(300.0, 300.0)).unwrap();
+    let task = add_element(&mut defs, 0, PaletteKind::Task, pt(450.0, 300.0)).unwrap();
+    connect(&mut defs, 0, &start, &task).unwrap();
+    let before = scene(&defs, 0);
+    let clip = copy(&defs, 0, std::slice::from_ref(&sub));
+    let pasted = paste(&mut defs, 0, &clip, pt(225.0, 600.0));
+    assert_round_trips(&defs);
+    assert_eq!(pasted.len(), 1);
+    let after = scene(&defs, 0);
+    assert_eq!(after.nodes.len(), before.nodes.len() * 2);
+    assert_eq!(after.edges.len(), 2);
+    let inside: Vec<_> = after
+        .nodes
+        .iter()
+        .filter(|n| n.parent.as_deref() == Some(pasted[0].as_str()))
+        .collect();
+    assert_eq!(inside.len(), 2, "start and task inside the copy");
+    for n in &inside {
+        assert!(n.bounds.y > 450.0, "moved with the copy");
+    }
+    let copied_edge = after
+        .edges
+        .iter()
+        .find(|e| {
+            e.source
+                .as_ref()
+                .is_some_and(|s| inside.iter().any(|n| &n.id == s))
+        })
+        .unwrap();
+    assert!(
+        inside
+            .iter()
+            .any(|n| Some(&n.id) == copied_edge.target.as_ref())
+    );
+    let errs: Vec<String> = errors(&defs)
+        .into_iter()
+        .filter(|e| e.contains("dangling") || e.contains("flow-to-nowhere"))
+        .collect();
+    assert!(errs.is_empty(), "{errs:?}");
 }
