@@ -18,7 +18,7 @@ use web_sys::{Element, KeyboardEvent, MouseEvent, PointerEvent, WheelEvent};
 use crate::geom::{GuideLine, Point, Rect, Side, path_data, snap, waypoints_attr};
 use crate::model::{
     FlowEdge, FlowNode, KeyCommand, container_grab, drag_delta, drag_roots, key_command,
-    minimap_to_diagram, minimap_view, node_at, nodes_in_box, toggle,
+    minimap_to_diagram, minimap_view, move_segment, nearest_segment, node_at, nodes_in_box, toggle,
 };
 use crate::store::{DragPlan, FlowStore, Pending};
 
@@ -152,6 +152,13 @@ enum Gesture {
         node: String,
         original: Rect,
         current: Rect,
+    },
+    Segment {
+        pointer: i32,
+        edge: String,
+        index: usize,
+        original: Vec<Point>,
+        current: Vec<Point>,
     },
     Pinch {
         a: i32,
@@ -335,7 +342,9 @@ pub fn FlowCanvas(
                 }
             }
             Gesture::Reconnect { edge, .. } => store.set_waypoints(&edge.id, edge.waypoints),
-            Gesture::Bend { edge, original, .. } => store.set_waypoints(&edge, original),
+            Gesture::Bend { edge, original, .. } | Gesture::Segment { edge, original, .. } => {
+                store.set_waypoints(&edge, original)
+            }
             Gesture::Resize { node, original, .. } => store.set_rect(&node, original),
             _ => {}
         }
@@ -526,6 +535,23 @@ pub fn FlowCanvas(
             }
             if let Some(edge_id) = closest_attr(&target, "[data-edge-id]", "data-edge-id") {
                 let selection = store.selection().get_untracked();
+                // Pressing a middle segment of an already selected edge drags that segment.
+                if !shift
+                    && selection.contains(&edge_id)
+                    && let Some(edge) = store.edge(&edge_id)
+                    && let Some(index) = nearest_segment(&edge.waypoints, p)
+                    && move_segment(&edge.waypoints, index, p, 0.0).is_some()
+                {
+                    st.gesture = Gesture::Segment {
+                        pointer,
+                        edge: edge_id,
+                        index,
+                        original: edge.waypoints.clone(),
+                        current: edge.waypoints,
+                    };
+                    capture(pointer);
+                    return;
+                }
                 let next = if shift {
                     toggle(&selection, &edge_id)
                 } else {
@@ -706,6 +732,18 @@ pub fn FlowCanvas(
                     *current = Rect::new(original.x, original.y, w, h);
                     store.set_rect(node, *current);
                 }
+                Gesture::Segment {
+                    pointer: id,
+                    edge,
+                    index,
+                    original,
+                    current,
+                } if *id == pointer => {
+                    if let Some(pts) = move_segment(original, *index, p, grid) {
+                        *current = pts;
+                        store.set_waypoints(edge, current.clone());
+                    }
+                }
                 Gesture::Pinch { a, b } => {
                     let (a, b) = (*a, *b);
                     let mut before = st.pointers.clone();
@@ -742,7 +780,8 @@ pub fn FlowCanvas(
                     | Gesture::Connect { pointer: id, .. }
                     | Gesture::Reconnect { pointer: id, .. }
                     | Gesture::Bend { pointer: id, .. }
-                    | Gesture::Resize { pointer: id, .. } => *id == pointer,
+                    | Gesture::Resize { pointer: id, .. }
+                    | Gesture::Segment { pointer: id, .. } => *id == pointer,
                     Gesture::Drag(d) => d.pointer == pointer,
                     Gesture::Pinch { a, b } => *a == pointer || *b == pointer,
                 };
@@ -822,6 +861,12 @@ pub fn FlowCanvas(
                     }
                 }
                 Gesture::Bend {
+                    edge,
+                    original,
+                    current,
+                    ..
+                }
+                | Gesture::Segment {
                     edge,
                     original,
                     current,

@@ -291,6 +291,38 @@ pub fn drag_delta(
     }
 }
 
+/// The segment of a polyline nearest to `p`: its index `i` (from `pts[i]` to `pts[i + 1]`).
+pub fn nearest_segment(pts: &[Point], p: Point) -> Option<usize> {
+    pts.windows(2)
+        .enumerate()
+        .map(|(i, w)| (i, crate::geom::distance_to_segment(p, w[0], w[1])))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+}
+
+/// Drags segment `i` of an orthogonal polyline so it passes through `p`: a horizontal segment
+/// moves vertically, a vertical one horizontally, snapped to the grid. The first and last
+/// segments stay (they are attached to the nodes), as do slanted ones: `None` then.
+pub fn move_segment(pts: &[Point], i: usize, p: Point, grid: f64) -> Option<Vec<Point>> {
+    if i == 0 || i + 2 >= pts.len() {
+        return None;
+    }
+    let (a, b) = (pts[i], pts[i + 1]);
+    let mut out = pts.to_vec();
+    if a.y == b.y {
+        let y = snap(p.y, grid);
+        out[i].y = y;
+        out[i + 1].y = y;
+    } else if a.x == b.x {
+        let x = snap(p.x, grid);
+        out[i].x = x;
+        out[i + 1].x = x;
+    } else {
+        return None;
+    }
+    Some(out)
+}
+
 /// The topmost node under `p` (the last in draw order), optionally only connectable ones.
 pub fn node_at(nodes: &[FlowNode], p: Point, connectable_only: bool) -> Option<&FlowNode> {
     nodes
@@ -613,6 +645,50 @@ mod tests {
         // Float noise is rounded away.
         let g = drag_delta(Rect::new(0.1, 0.2, 10.0, 10.0), 0.7, 0.0, 0.0, &[], 0.0);
         assert_eq!(g.dx, 0.7);
+    }
+
+    #[test]
+    fn segments_move_perpendicular_and_ends_stay() {
+        let pts = vec![
+            Point::new(100.0, 40.0),
+            Point::new(150.0, 40.0),
+            Point::new(150.0, 300.0),
+            Point::new(200.0, 300.0),
+        ];
+        assert_eq!(nearest_segment(&pts, Point::new(153.0, 170.0)), Some(1));
+        assert_eq!(nearest_segment(&pts, Point::new(120.0, 35.0)), Some(0));
+        assert_eq!(nearest_segment(&[], Point::new(0.0, 0.0)), None);
+        // The vertical middle segment moves horizontally, snapped.
+        assert_eq!(
+            move_segment(&pts, 1, Point::new(176.0, 999.0), 10.0),
+            Some(vec![
+                Point::new(100.0, 40.0),
+                Point::new(180.0, 40.0),
+                Point::new(180.0, 300.0),
+                Point::new(200.0, 300.0),
+            ])
+        );
+        // End segments are attached to the nodes.
+        assert_eq!(move_segment(&pts, 0, Point::new(0.0, 0.0), 10.0), None);
+        assert_eq!(move_segment(&pts, 2, Point::new(0.0, 0.0), 10.0), None);
+        // A horizontal middle segment moves vertically.
+        let z = vec![
+            Point::new(0.0, 0.0),
+            Point::new(0.0, 50.0),
+            Point::new(100.0, 50.0),
+            Point::new(100.0, 100.0),
+        ];
+        let moved = move_segment(&z, 1, Point::new(40.0, 73.0), 0.0).unwrap();
+        assert_eq!(moved[1], Point::new(0.0, 73.0));
+        assert_eq!(moved[2], Point::new(100.0, 73.0));
+        // Slanted: not movable.
+        let slanted = vec![
+            Point::new(0.0, 0.0),
+            Point::new(5.0, 5.0),
+            Point::new(9.0, 20.0),
+            Point::new(9.0, 30.0),
+        ];
+        assert_eq!(move_segment(&slanted, 1, Point::new(0.0, 0.0), 0.0), None);
     }
 
     #[test]
