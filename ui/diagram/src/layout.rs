@@ -229,9 +229,17 @@ fn layout_body(elements: &[FlowElement], artifacts: &[Artifact], depth: usize) -
         bottom += row_max + GAP_Y;
     }
     // Edges.
+    let obstacles: Vec<Bounds> = bounds.values().copied().collect();
+    let mut back_edges = 0;
     for (id, s, t) in flows {
         if let (Some(sb), Some(tb)) = (bounds.get(s), bounds.get(t)) {
-            laid.edges.push((id.to_owned(), route(sb, tb)));
+            let route = if host_of.contains_key(s) {
+                boundary_route(sb, tb)
+            } else {
+                None
+            };
+            let route = route.unwrap_or_else(|| flow_route(sb, tb, &obstacles, &mut back_edges));
+            laid.edges.push((id.to_owned(), route));
         } else {
             // An end is missing (an invalid model): still draw something at the origin.
             laid.edges.push((
@@ -276,9 +284,96 @@ fn layout_body(elements: &[FlowElement], artifacts: &[Artifact], depth: usize) -
         w = w.max(b.x + b.width);
         h = h.max(b.y + b.height);
     }
+    for (_, pts) in &laid.edges {
+        for p in pts {
+            w = w.max(p.x);
+            h = h.max(p.y);
+        }
+    }
     laid.w = w.max(0.0);
     laid.h = h.max(0.0);
     laid
+}
+
+/// Whether an axis-parallel segment passes through the inside of a box.
+fn crosses(a: Point, b: Point, r: &Bounds) -> bool {
+    let (x0, x1) = (a.x.min(b.x), a.x.max(b.x));
+    let (y0, y1) = (a.y.min(b.y), a.y.max(b.y));
+    x1 > r.x + 1.0 && x0 < r.x + r.width - 1.0 && y1 > r.y + 1.0 && y0 < r.y + r.height - 1.0
+}
+
+fn blocked(path: &[Point], obstacles: &[Bounds], ends: [&Bounds; 2]) -> bool {
+    path.windows(2).any(|w| {
+        obstacles
+            .iter()
+            .filter(|o| !ends.contains(o))
+            .any(|o| crosses(w[0], w[1], o))
+    })
+}
+
+/// A flow leaving a boundary event: down from the event, then right into the target, when
+/// the target is below and to the right.
+fn boundary_route(sb: &Bounds, tb: &Bounds) -> Option<Vec<Point>> {
+    let cx = sb.x + sb.width / 2.0;
+    let bottom = sb.y + sb.height;
+    let ty = tb.y + tb.height / 2.0;
+    (ty > bottom + 5.0 && tb.x > cx + 5.0).then(|| {
+        vec![
+            Point { x: cx, y: bottom },
+            Point { x: cx, y: ty },
+            Point { x: tb.x, y: ty },
+        ]
+    })
+}
+
+/// The route of a sequence flow in a layered layout. Forward flows bend in the gap before
+/// the target's column (or after the source's, when that is clear of other shapes); flows
+/// going back leave right, run below every shape in between and enter from the left.
+fn flow_route(
+    sb: &Bounds,
+    tb: &Bounds,
+    obstacles: &[Bounds],
+    back_edges: &mut usize,
+) -> Vec<Point> {
+    let p = |x: f64, y: f64| Point { x, y };
+    let sy = sb.y + sb.height / 2.0;
+    let ty = tb.y + tb.height / 2.0;
+    let (sr, tl) = (sb.x + sb.width, tb.x);
+    if tl >= sr + 10.0 {
+        if (sy - ty).abs() < 0.5 {
+            return vec![p(sr, sy), p(tl, ty)];
+        }
+        let xa = (tl - GAP_X / 2.0).max(sr + 5.0).round();
+        let a = vec![p(sr, sy), p(xa, sy), p(xa, ty), p(tl, ty)];
+        if !blocked(&a, obstacles, [sb, tb]) {
+            return a;
+        }
+        let xb = (sr + GAP_X / 2.0).min(tl - 5.0).round();
+        let b = vec![p(sr, sy), p(xb, sy), p(xb, ty), p(tl, ty)];
+        if !blocked(&b, obstacles, [sb, tb]) {
+            return b;
+        }
+        return a;
+    }
+    let x1 = (sr + GAP_X / 2.0 - 8.0).round();
+    let x2 = (tl - GAP_X / 2.0 + 8.0).round();
+    let (lo, hi) = (x1.min(x2), x1.max(x2));
+    let mut low = (sb.y + sb.height).max(tb.y + tb.height);
+    for o in obstacles {
+        if o.x < hi && o.x + o.width > lo {
+            low = low.max(o.y + o.height);
+        }
+    }
+    let low = low + 20.0 + (*back_edges % 4) as f64 * 8.0;
+    *back_edges += 1;
+    vec![
+        p(sr, sy),
+        p(x1, sy),
+        p(x1, low),
+        p(x2, low),
+        p(x2, ty),
+        p(tl, ty),
+    ]
 }
 
 /// Longest-path layers over the graph minus the back edges of a depth-first search.
