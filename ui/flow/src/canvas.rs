@@ -1049,7 +1049,16 @@ pub fn FlowCanvas(
     // ---- rendering ----
     let viewport = store.viewport();
     let zoom = Memo::new(move |_| viewport.with(|v| v.zoom));
-    let grid_size = if grid > 0.0 { grid } else { 10.0 };
+    // The dot grid coarsens by factors of 5 when zoomed out so dots stay at least 8 px apart.
+    let base_grid = if grid > 0.0 { grid } else { 10.0 };
+    let grid_size = Memo::new(move |_| {
+        let z = zoom.get();
+        let mut size = base_grid;
+        while size * z < 8.0 {
+            size *= 5.0;
+        }
+        size
+    });
 
     view! {
         <div
@@ -1072,8 +1081,8 @@ pub fn FlowCanvas(
                 <defs>
                     <pattern
                         id="sw-flow-grid"
-                        width=grid_size
-                        height=grid_size
+                        width=move || grid_size.get()
+                        height=move || grid_size.get()
                         patternUnits="userSpaceOnUse"
                         patternTransform=move || viewport.with(|v| v.transform())
                     >
@@ -1180,6 +1189,12 @@ pub fn FlowCanvas(
     }
 }
 
+/// Reads a row's signal, tolerating its disposal: a row can outlive its item by one update
+/// when the owner replaces the graph twice before the list re-renders.
+fn read<V: Send + Sync + 'static, T: Default>(sig: RwSignal<V>, f: impl FnOnce(&V) -> T) -> T {
+    sig.try_with(f).unwrap_or_default()
+}
+
 /// One node row. Containers and other nodes live in two layers so containers are always
 /// below; each layer renders only its kind (the other gets an empty placeholder).
 fn node_view(store: FlowStore, id: String, containers: bool) -> AnyView {
@@ -1203,11 +1218,11 @@ fn node_view(store: FlowStore, id: String, containers: bool) -> AnyView {
             })
         }
     });
-    let rect = Memo::new(move |_| sig.with(|n| n.rect));
-    let markup = Memo::new(move |_| sig.with(|n| n.markup.clone()));
-    let key = Memo::new(move |_| sig.with(|n| n.key.clone()));
+    let rect = Memo::new(move |_| read(sig, |n| n.rect));
+    let markup = Memo::new(move |_| read(sig, |n| n.markup.clone()));
+    let key = Memo::new(move |_| read(sig, |n| n.key.clone()));
     let class = Memo::new(move |_| {
-        sig.with(|n| {
+        read(sig, |n| {
             let mut c = format!("flow-node kind-{}", n.kind);
             if !n.class.is_empty() {
                 c.push(' ');
@@ -1258,11 +1273,11 @@ fn edge_view(store: FlowStore, id: String) -> AnyView {
         let id = id.clone();
         move |_| selection.with(|s| s.contains(&id))
     });
-    let points = Memo::new(move |_| sig.with(|e| e.waypoints.clone()));
+    let points = Memo::new(move |_| read(sig, |e| e.waypoints.clone()));
     let d = Memo::new(move |_| points.with(|p| path_data(p)));
-    let key = Memo::new(move |_| sig.with(|e| e.key.clone()));
+    let key = Memo::new(move |_| read(sig, |e| e.key.clone()));
     let class = Memo::new(move |_| {
-        sig.with(|e| {
+        read(sig, |e| {
             let mut c = format!("flow-edge kind-{}", e.kind);
             if !e.class.is_empty() {
                 c.push(' ');
@@ -1272,12 +1287,12 @@ fn edge_view(store: FlowStore, id: String) -> AnyView {
         })
     });
     let marker = move |end: bool| {
-        sig.with(|e| {
+        read(sig, |e| {
             let m = if end { &e.marker_end } else { &e.marker_start };
             m.as_ref().map(|m| format!("url(#{m})"))
         })
     };
-    let label = Memo::new(move |_| sig.with(|e| e.label.clone()));
+    let label = Memo::new(move |_| read(sig, |e| e.label.clone()));
     view! {
         <g
             class=move || {
@@ -1486,7 +1501,7 @@ fn Minimap(store: FlowStore, frozen: RwSignal<Option<Rect>>) -> impl IntoView {
                 children=move |id| {
                     let rect = store
                         .node_signal(&id)
-                        .map(|sig| Memo::new(move |_| sig.with(|n| (n.rect, n.container))));
+                        .map(|sig| Memo::new(move |_| read(sig, |n| (n.rect, n.container))));
                     rect.map(|rect| {
                         view! {
                             <rect
