@@ -87,6 +87,8 @@ fn FunctionBody(name: String, tab_id: String, files: FunctionFiles) -> impl Into
         })
     };
     let is_bpmn = files.kind == "bpmn";
+    // The diagram needs the room: a BPMN function's parameters start folded.
+    let params_open = RwSignal::new(!is_bpmn);
     let source = if is_bpmn {
         view! { <BpmnEditor path=files.file.clone() tab_id=tab_id.clone() function=name.clone() /> }
             .into_any()
@@ -104,18 +106,27 @@ fn FunctionBody(name: String, tab_id: String, files: FunctionFiles) -> impl Into
                     <span class="muted small ellipsis">{description}</span>
                 </div>
                 <div class="source-area">{source}</div>
-                <section class="params-area" aria-label="Parameters">
+                <section class="params-area" class:collapsed=move || !params_open.get() aria-label="Parameters">
                     <div class="pane-header sub">
                         <div class="segmented" role="tablist" aria-label="Parameter list">
-                            <button class="seg" class:active=move || which.get() data-testid=tid("params-input") on:click=move |_| which.set(true)>"Input"</button>
-                            <button class="seg" class:active=move || !which.get() data-testid=tid("params-output") on:click=move |_| which.set(false)>"Output"</button>
+                            <button class="seg" class:active=move || which.get() && params_open.get() data-testid=tid("params-input")
+                                on:click=move |_| { which.set(true); params_open.set(true); }>"Input"</button>
+                            <button class="seg" class:active=move || !which.get() && params_open.get() data-testid=tid("params-output")
+                                on:click=move |_| { which.set(false); params_open.set(true); }>"Output"</button>
                         </div>
                         <span class="muted mono small">{files.params_file.clone()}</span>
+                        <div class="spacer"></div>
+                        <button class="btn btn-icon btn-small" data-testid=tid("params-toggle")
+                            aria-label=move || if params_open.get() { "Hide parameters" } else { "Show parameters" }
+                            aria-expanded=move || params_open.get().to_string()
+                            on:click=move |_| params_open.update(|o| *o = !*o)>
+                            {move || if params_open.get() { "▾" } else { "▸" }}
+                        </button>
                     </div>
                     // Re-created when switching between input and output, so each view starts fresh.
                     {move || {
                         which.track();
-                        view! { <ParamsEditor params=params on_change=on_change /> }
+                        params_open.get().then(|| view! { <ParamsEditor params=params on_change=on_change /> })
                     }}
                 </section>
             </div>

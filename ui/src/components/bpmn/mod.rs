@@ -512,6 +512,7 @@ pub fn BpmnEditor(
     let xml_tab = tab_id.clone();
     view! {
         <div class="bpmn-editor" data-testid=tid("bpmn-editor")>
+            <style>{starweave_flow::FLOW_CSS}</style>
             <div class="bpmn-toolbar pane-header sub">
                 <div class="segmented" role="tablist" aria-label="View">
                     <button class="seg" class:active=move || !show_xml.get() data-testid=tid("bpmn-view-diagram")
