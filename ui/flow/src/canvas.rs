@@ -17,8 +17,9 @@ use web_sys::{Element, KeyboardEvent, MouseEvent, PointerEvent, WheelEvent};
 
 use crate::geom::{GuideLine, Point, Rect, Side, path_data, snap, waypoints_attr};
 use crate::model::{
-    FlowEdge, FlowNode, KeyCommand, container_grab, drag_delta, drag_roots, key_command,
-    minimap_to_diagram, minimap_view, move_segment, nearest_segment, node_at, nodes_in_box, toggle,
+    FlowEdge, FlowNode, KeyCommand, autopan_speed, container_grab, drag_delta, drag_roots,
+    key_command, minimap_to_diagram, minimap_view, move_segment, nearest_segment, node_at,
+    nodes_in_box, toggle,
 };
 use crate::store::{DragPlan, FlowStore, Pending};
 
@@ -173,6 +174,42 @@ struct Interaction {
     pointers: HashMap<i32, (f64, f64)>,
     /// Last pointer position over the canvas, in diagram coordinates (paste target).
     last_pointer: Option<Point>,
+    /// Whether the auto-pan frame loop is running.
+    autopan: bool,
+}
+
+type Advance = Rc<dyn Fn(Option<&web_sys::Event>, i32, f64, f64)>;
+
+/// The pointer of a gesture that auto-pans near the canvas border.
+fn autopan_pointer(st: &Interaction) -> Option<i32> {
+    match &st.gesture {
+        Gesture::Drag(d) => d.plan.is_some().then_some(d.pointer),
+        Gesture::Connect { pointer, .. }
+        | Gesture::Reconnect { pointer, .. }
+        | Gesture::BoxSelect { pointer, .. }
+        | Gesture::Bend { pointer, .. }
+        | Gesture::Segment { pointer, .. }
+        | Gesture::Resize { pointer, .. } => Some(*pointer),
+        _ => None,
+    }
+}
+
+/// One auto-pan frame: pans while the gesture's pointer stays near the border, and moves the
+/// gesture along so the dragged thing stays under the pointer.
+fn autopan(ui: Rc<RefCell<Interaction>>, store: FlowStore, advance: Advance) {
+    let next = {
+        let st = ui.borrow();
+        autopan_pointer(&st).and_then(|p| st.pointers.get(&p).map(|c| (p, *c)))
+    };
+    let speed = next.map(|(_, (cx, cy))| autopan_speed(store.bounds.get_untracked(), cx, cy));
+    match (next, speed) {
+        (Some((pointer, (cx, cy))), Some((vx, vy))) if (vx, vy) != (0.0, 0.0) => {
+            store.pan_by(vx, vy);
+            advance(None, pointer, cx, cy);
+            request_animation_frame(move || autopan(ui, store, advance));
+        }
+        _ => ui.borrow_mut().autopan = false,
+    }
 }
 
 fn target_element(ev: &web_sys::Event) -> Option<Element> {
@@ -580,11 +617,11 @@ pub fn FlowCanvas(
         }
     };
 
-    let on_pointermove = {
+    // Advances the gesture of `pointer` to the client point (cx, cy); `ev` is the DOM event
+    // when there is one (auto-pan frames have none).
+    let advance: Advance = Rc::new({
         let ui = ui.clone();
-        move |ev: PointerEvent| {
-            let (cx, cy) = (f64::from(ev.client_x()), f64::from(ev.client_y()));
-            let pointer = ev.pointer_id();
+        move |ev: Option<&web_sys::Event>, pointer: i32, cx: f64, cy: f64| {
             let p = store.to_diagram(cx, cy);
             let mut st = ui.borrow_mut();
             let prev = st.pointers.insert(pointer, (cx, cy));
@@ -593,7 +630,7 @@ pub fn FlowCanvas(
             match &mut st.gesture {
                 Gesture::Idle => {
                     // Hover: which node shows its ports.
-                    let Some(target) = target_element(&ev) else {
+                    let Some(target) = ev.and_then(target_element) else {
                         return;
                     };
                     if closest(&target, ".flow-port").is_some() {
@@ -760,6 +797,27 @@ pub fn FlowCanvas(
                     }
                 }
                 _ => {}
+            }
+        }
+    });
+
+    let on_pointermove = {
+        let ui = ui.clone();
+        let advance = advance.clone();
+        move |ev: PointerEvent| {
+            let (cx, cy) = (f64::from(ev.client_x()), f64::from(ev.client_y()));
+            advance(Some(&ev), ev.pointer_id(), cx, cy);
+            // Near the border during a drag-like gesture: scroll the view along.
+            let start = {
+                let st = ui.borrow();
+                !st.autopan
+                    && autopan_pointer(&st).is_some()
+                    && autopan_speed(store.bounds.get_untracked(), cx, cy) != (0.0, 0.0)
+            };
+            if start {
+                ui.borrow_mut().autopan = true;
+                let (ui, advance) = (ui.clone(), advance.clone());
+                request_animation_frame(move || autopan(ui, store, advance));
             }
         }
     };

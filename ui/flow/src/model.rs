@@ -323,6 +323,33 @@ pub fn move_segment(pts: &[Point], i: usize, p: Point, grid: f64) -> Option<Vec<
     Some(out)
 }
 
+/// Width of the border band (screen pixels) where drags scroll the view.
+pub const AUTOPAN_BAND: f64 = 24.0;
+/// Fastest auto-pan, in screen pixels per frame.
+pub const AUTOPAN_MAX: f64 = 12.0;
+
+/// How far to pan the view this frame (screen pixels, as for `pan_by`) while dragging at the
+/// client point (cx, cy) in a canvas whose client box is `bounds`: faster the deeper into the
+/// border band (or beyond it), zero in the middle.
+pub fn autopan_speed(bounds: Rect, cx: f64, cy: f64) -> (f64, f64) {
+    if bounds.w <= 2.0 * AUTOPAN_BAND || bounds.h <= 2.0 * AUTOPAN_BAND {
+        return (0.0, 0.0);
+    }
+    let axis = |near: f64, far: f64| {
+        if near < AUTOPAN_BAND {
+            AUTOPAN_MAX * ((AUTOPAN_BAND - near) / AUTOPAN_BAND).min(1.0)
+        } else if far < AUTOPAN_BAND {
+            -AUTOPAN_MAX * ((AUTOPAN_BAND - far) / AUTOPAN_BAND).min(1.0)
+        } else {
+            0.0
+        }
+    };
+    (
+        axis(cx - bounds.x, bounds.right() - cx),
+        axis(cy - bounds.y, bounds.bottom() - cy),
+    )
+}
+
 /// The topmost node under `p` (the last in draw order), optionally only connectable ones.
 pub fn node_at(nodes: &[FlowNode], p: Point, connectable_only: bool) -> Option<&FlowNode> {
     nodes
@@ -689,6 +716,19 @@ mod tests {
             Point::new(9.0, 30.0),
         ];
         assert_eq!(move_segment(&slanted, 1, Point::new(0.0, 0.0), 0.0), None);
+    }
+
+    #[test]
+    fn autopan_only_near_the_border() {
+        let b = Rect::new(100.0, 50.0, 800.0, 600.0);
+        assert_eq!(autopan_speed(b, 500.0, 350.0), (0.0, 0.0));
+        // Halfway into the left band: half speed to the right (revealing the left).
+        assert_eq!(autopan_speed(b, 112.0, 350.0), (AUTOPAN_MAX / 2.0, 0.0));
+        // Beyond the bottom-right corner: full speed up and left.
+        assert_eq!(autopan_speed(b, 950.0, 700.0), (-AUTOPAN_MAX, -AUTOPAN_MAX));
+        assert_eq!(autopan_speed(b, 500.0, 50.0), (0.0, AUTOPAN_MAX));
+        // No canvas yet: never.
+        assert_eq!(autopan_speed(Rect::default(), 0.0, 0.0), (0.0, 0.0));
     }
 
     #[test]
