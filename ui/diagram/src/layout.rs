@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use starweave_model::bpmn::{
-    Artifact, Bounds, Definitions, Diagram, DiagramElement, Edge, EventKind, FlowElement, Plane,
-    Point, RootElement, Shape,
+    Artifact, Bounds, Definitions, Diagram, DiagramElement, Edge, EventKind, FlowElement, LaneSet,
+    Plane, Point, RootElement, Shape,
 };
 
 use crate::edit::{route, route_vertical};
@@ -29,6 +29,7 @@ const GAP_X: f64 = 60.0;
 const GAP_Y: f64 = 40.0;
 const PAD: f64 = 25.0;
 const PAD_TOP: f64 = 35.0;
+const LANE_PAD: f64 = 20.0;
 
 /// A laid-out body, in coordinates relative to its own top-left.
 #[derive(Debug, Default)]
@@ -37,12 +38,61 @@ struct Laid {
     shapes: Vec<(String, Bounds, Option<bool>)>,
     /// Connection element id and waypoints.
     edges: Vec<(String, Vec<Point>)>,
+    /// Leaf lanes: index into [`Lanes::leaves`], top and bottom of the band of its rows.
+    bands: Vec<(usize, f64, f64)>,
     w: f64,
     h: f64,
 }
 
+/// The lanes of a process, flattened: leaves in document order with their depth, every
+/// lane with its leaves, and the leaf each flow node goes in.
+#[derive(Debug, Default)]
+struct Lanes {
+    /// Leaf lane ids and depth (1 = top level).
+    leaves: Vec<(String, usize)>,
+    /// Every lane (parents included), its depth and the range of its leaves.
+    all: Vec<(String, usize, usize, usize)>,
+    /// Flow node id → leaf index.
+    node_leaf: HashMap<String, usize>,
+}
+
+impl Lanes {
+    fn of(sets: &[LaneSet]) -> Lanes {
+        fn walk(sets: &[LaneSet], depth: usize, out: &mut Lanes) {
+            for set in sets {
+                for lane in &set.lanes {
+                    let first = out.leaves.len();
+                    match lane.child_lane_set.as_ref().filter(|c| !c.lanes.is_empty()) {
+                        Some(child) => walk(std::slice::from_ref(child), depth + 1, out),
+                        None => out.leaves.push((lane.base.id().to_owned(), depth)),
+                    }
+                    let last = out.leaves.len().max(first + 1) - 1;
+                    // Nodes listed here and not in a deeper lane go in its first leaf.
+                    for n in &lane.flow_node_refs {
+                        out.node_leaf.entry(n.clone()).or_insert(first);
+                    }
+                    out.all
+                        .push((lane.base.id().to_owned(), depth, first, last));
+                }
+            }
+        }
+        let mut lanes = Lanes::default();
+        walk(sets, 1, &mut lanes);
+        // Deeper lanes were visited first and claimed their nodes; parents only fill gaps.
+        lanes
+    }
+
+    fn max_depth(&self) -> usize {
+        self.leaves.iter().map(|(_, d)| *d).max().unwrap_or(0)
+    }
+}
+
 impl Laid {
     fn translate(&mut self, dx: f64, dy: f64) {
+        for (_, top, bottom) in &mut self.bands {
+            *top += dy;
+            *bottom += dy;
+        }
         for (_, b, _) in &mut self.shapes {
             b.x += dx;
             b.y += dy;
@@ -67,7 +117,12 @@ fn node_size(el: &FlowElement) -> (f64, f64) {
 }
 
 /// Lays out one process or sub-process body.
-fn layout_body(elements: &[FlowElement], artifacts: &[Artifact], depth: usize) -> Laid {
+fn layout_body(
+    elements: &[FlowElement],
+    artifacts: &[Artifact],
+    depth: usize,
+    lanes: Option<&Lanes>,
+) -> Laid {
     let mut laid = Laid::default();
     // Nodes that take part in layering: flow nodes except boundary events.
     let mut nodes: Vec<&FlowElement> = Vec::new();
@@ -123,7 +178,7 @@ fn layout_body(elements: &[FlowElement], artifacts: &[Artifact], depth: usize) -
             if let Some(sp) = n.sub_process()
                 && (sp.flow_elements.iter().any(FlowElement::is_flow_node))
             {
-                let l = layout_body(&sp.flow_elements, &sp.artifacts, depth + 1);
+                let l = layout_body(&sp.flow_elements, &sp.artifacts, depth + 1, None);
                 sizes[i] = (
                     (l.w + 2.0 * PAD).max(200.0),
                     (l.h + PAD_TOP + PAD).max(120.0),
@@ -133,23 +188,57 @@ fn layout_body(elements: &[FlowElement], artifacts: &[Artifact], depth: usize) -
         }
     }
     let layers = assign_layers(nodes.len(), &succ);
-    let order = order_layers(&layers, &succ, nodes.len());
-    // Grid: column widths per layer, row heights per index in layer.
+    let mut order = order_layers(&layers, &succ, nodes.len());
+    // Lanes: each lane gets its own rows, in lane order; inside a lane, barycentre order.
+    let n_lanes = lanes.map_or(1, |l| l.leaves.len().max(1));
+    let lane_of: Vec<usize> = nodes
+        .iter()
+        .map(|n| {
+            lanes
+                .and_then(|l| l.node_leaf.get(n.id()))
+                .copied()
+                .unwrap_or(0)
+                .min(n_lanes - 1)
+        })
+        .collect();
+    for layer in order.iter_mut() {
+        layer.sort_by_key(|&n| lane_of[n]);
+    }
+    let mut rows_in_lane = vec![1usize; n_lanes];
+    let mut row_of = vec![0usize; nodes.len()];
+    for layer in &order {
+        let mut count = vec![0usize; n_lanes];
+        for &n in layer {
+            row_of[n] = count[lane_of[n]];
+            count[lane_of[n]] += 1;
+        }
+        for (l, c) in count.into_iter().enumerate() {
+            rows_in_lane[l] = rows_in_lane[l].max(c);
+        }
+    }
+    let mut lane_row0 = Vec::with_capacity(n_lanes);
+    let mut total_rows = 0;
+    for r in &rows_in_lane {
+        lane_row0.push(total_rows);
+        total_rows += r;
+    }
+    for (n, row) in row_of.iter_mut().enumerate() {
+        *row += lane_row0[lane_of[n]];
+    }
+    // Grid: column widths per layer, row heights per row.
     let n_layers = order.len();
     let mut col_w = vec![0.0f64; n_layers];
-    let mut row_h: Vec<f64> = Vec::new();
+    // An empty lane still gets some height.
+    let mut row_h: Vec<f64> = vec![if lanes.is_some() { 40.0 } else { 0.0 }; total_rows];
     let has_boundary: HashSet<usize> = host_of
         .values()
         .filter_map(|h| index.get(h).copied())
         .collect();
     for (l, layer) in order.iter().enumerate() {
-        for (r, &n) in layer.iter().enumerate() {
+        for &n in layer {
             col_w[l] = col_w[l].max(sizes[n].0);
-            if row_h.len() <= r {
-                row_h.push(0.0);
-            }
             let extra = if has_boundary.contains(&n) { 20.0 } else { 0.0 };
-            row_h[r] = row_h[r].max(sizes[n].1 + extra);
+            row_h[row_of[n]] = row_h[row_of[n]].max(sizes[n].1 + extra);
         }
     }
     let mut col_x = Vec::with_capacity(n_layers);
@@ -160,13 +249,24 @@ fn layout_body(elements: &[FlowElement], artifacts: &[Artifact], depth: usize) -
     }
     let mut row_y = Vec::with_capacity(row_h.len());
     let mut y = 0.0;
-    for h in &row_h {
-        row_y.push(y);
-        y += h + GAP_Y;
+    for (lane, (&first, &count)) in lane_row0.iter().zip(&rows_in_lane).enumerate() {
+        if lanes.is_some() && lane > 0 {
+            y += 2.0 * LANE_PAD;
+        }
+        let top = y;
+        for r in first..first + count {
+            row_y.push(y);
+            y += row_h[r] + GAP_Y;
+        }
+        if lanes.is_some() {
+            laid.bands
+                .push((lane, top - LANE_PAD, y - GAP_Y + LANE_PAD));
+        }
     }
     let mut bounds: HashMap<&str, Bounds> = HashMap::new();
     for (l, layer) in order.iter().enumerate() {
-        for (r, &n) in layer.iter().enumerate() {
+        for &n in layer {
+            let r = row_of[n];
             let (w, h) = sizes[n];
             let b = Bounds {
                 x: (col_x[l] + (col_w[l] - w) / 2.0).round(),
@@ -227,6 +327,10 @@ fn layout_body(elements: &[FlowElement], artifacts: &[Artifact], depth: usize) -
     }
     if !extras.is_empty() {
         bottom += row_max + GAP_Y;
+        // Data and annotations sit in the last lane's band.
+        if let Some(last) = laid.bands.last_mut() {
+            last.2 = last.2.max(bottom - GAP_Y + LANE_PAD);
+        }
     }
     // Edges.
     let obstacles: Vec<Bounds> = bounds.values().copied().collect();
@@ -488,6 +592,44 @@ fn order_layers(layer: &[usize], succ: &[Vec<usize>], n: usize) -> Vec<Vec<usize
     order
 }
 
+/// Lane shapes tiling a pool: leaves split the height at the middle between their bands,
+/// parents span their leaves; each level is indented by a name band.
+fn lane_shapes(
+    elements: &mut Vec<DiagramElement>,
+    lanes: &Lanes,
+    bands: &[(usize, f64, f64)],
+    pool: &Bounds,
+) {
+    if lanes.leaves.is_empty() || bands.len() != lanes.leaves.len() {
+        return;
+    }
+    let mut cuts = vec![pool.y];
+    for w in bands.windows(2) {
+        cuts.push(((w[0].2 + w[1].1) / 2.0).round());
+    }
+    cuts.push(pool.y + pool.height);
+    let band = crate::notation::BAND;
+    // Parents first so that they are drawn below their children.
+    let mut all: Vec<&(String, usize, usize, usize)> = lanes.all.iter().collect();
+    all.sort_by_key(|(_, depth, _, _)| *depth);
+    for (id, depth, first, last) in all {
+        let x = pool.x + band * *depth as f64;
+        let b = Bounds {
+            x,
+            y: cuts[*first],
+            width: pool.x + pool.width - x,
+            height: cuts[*last + 1] - cuts[*first],
+        };
+        elements.push(DiagramElement::Shape(Shape {
+            id: Some(format!("{id}_di")),
+            bpmn_element: Some(id.clone()),
+            is_horizontal: Some(true),
+            bounds: Some(b),
+            ..Default::default()
+        }));
+    }
+}
+
 fn push_laid(elements: &mut Vec<DiagramElement>, laid: Laid) {
     for (id, b, expanded) in laid.shapes {
         elements.push(DiagramElement::Shape(Shape {
@@ -553,17 +695,27 @@ pub fn auto_layout(defs: &mut Definitions) {
                 .process_ref
                 .as_deref()
                 .and_then(|pr| defs.process(pr))
-                .map(|p| layout_body(&p.flow_elements, &p.artifacts, 0));
+                .map(|p| {
+                    let lanes = Lanes::of(&p.lane_sets);
+                    let laid = layout_body(
+                        &p.flow_elements,
+                        &p.artifacts,
+                        0,
+                        (!lanes.leaves.is_empty()).then_some(&lanes),
+                    );
+                    (laid, lanes)
+                });
             laids.push((part, laid));
         }
+        let band = crate::notation::BAND;
+        let indent = |l: &Lanes| band * (1 + l.max_depth()) as f64 + 30.0;
         let width = laids
             .iter()
-            .filter_map(|(_, l)| l.as_ref().map(|l| l.w))
+            .filter_map(|(_, l)| l.as_ref().map(|(l, lanes)| l.w + indent(lanes)))
             .fold(400.0f64, f64::max)
-            + crate::notation::BAND
-            + 2.0 * 40.0;
+            + 40.0;
         for (part, laid) in laids {
-            let h = laid.as_ref().map_or(80.0, |l| (l.h + 80.0).max(160.0));
+            let h = laid.as_ref().map_or(80.0, |(l, _)| (l.h + 80.0).max(160.0));
             let b = Bounds {
                 x: 120.0,
                 y,
@@ -578,8 +730,9 @@ pub fn auto_layout(defs: &mut Definitions) {
                 ..Default::default()
             }));
             pool_bounds.insert(part.base.id().to_owned(), b);
-            if let Some(mut laid) = laid {
-                laid.translate(120.0 + crate::notation::BAND + 40.0, y + 40.0);
+            if let Some((mut laid, lanes)) = laid {
+                laid.translate(b.x + indent(&lanes), y + 40.0);
+                lane_shapes(&mut elements, &lanes, &laid.bands, &b);
                 for (id, b, _) in &laid.shapes {
                     node_bounds.insert(id.clone(), *b);
                 }
@@ -618,7 +771,7 @@ pub fn auto_layout(defs: &mut Definitions) {
         if covered.contains(pid) || process_drawn(defs, pid, &drawn) {
             continue;
         }
-        let mut laid = layout_body(&p.flow_elements, &p.artifacts, 0);
+        let mut laid = layout_body(&p.flow_elements, &p.artifacts, 0, None);
         laid.translate(160.0, 80.0);
         let mut elements = Vec::new();
         push_laid(&mut elements, laid);
