@@ -977,7 +977,7 @@ pub fn FlowCanvas(
             return;
         }
         ev.prevent_default();
-        measure();
+        // No re-measuring here: a forced layout per wheel event would cost more than the zoom.
         let scale = match ev.delta_mode() {
             1 => 16.0,
             2 => 400.0,
