@@ -254,9 +254,9 @@ fn layout_body(
             y += 2.0 * LANE_PAD;
         }
         let top = y;
-        for r in first..first + count {
+        for h in &row_h[first..first + count] {
             row_y.push(y);
-            y += row_h[r] + GAP_Y;
+            y += h + GAP_Y;
         }
         if lanes.is_some() {
             laid.bands
