@@ -1262,10 +1262,9 @@ fn node_view(store: FlowStore, id: String, containers: bool) -> AnyView {
     if sig.with_untracked(|n| n.container) != containers {
         return ().into_any();
     }
-    let selection = store.selection();
     let selected = Memo::new({
         let id = id.clone();
-        move |_| selection.with(|s| s.contains(&id))
+        move |_| store.is_selected(&id)
     });
     let connect_state = Memo::new({
         let id = id.clone();
@@ -1326,10 +1325,9 @@ fn edge_view(store: FlowStore, id: String) -> AnyView {
     let Some(sig) = store.edge_signal(&id) else {
         return ().into_any();
     };
-    let selection = store.selection();
     let selected = Memo::new({
         let id = id.clone();
-        move |_| selection.with(|s| s.contains(&id))
+        move |_| store.is_selected(&id)
     });
     let points = Memo::new(move |_| read(sig, |e| e.waypoints.clone()));
     let d = Memo::new(move |_| points.with(|p| path_data(p)));

@@ -43,6 +43,8 @@ pub struct FlowStore {
     graveyard: StoredValue<Vec<Grave>>,
     viewport: RwSignal<Viewport>,
     selection: RwSignal<Vec<String>>,
+    /// The selection as a set, so each row's "am I selected" check is O(1).
+    selected_set: Memo<HashSet<String>>,
     /// The canvas element's box in client coordinates (set by the canvas).
     pub(crate) bounds: RwSignal<Rect>,
     /// Union of all node rects, recomputed by `set_graph` and after drags (minimap, fit).
@@ -104,6 +106,7 @@ impl DragPlan {
 
 impl FlowStore {
     pub fn new() -> Self {
+        let selection = RwSignal::new(Vec::<String>::new());
         Self {
             node_ids: RwSignal::new(Vec::new()),
             nodes: StoredValue::new(HashMap::new()),
@@ -111,7 +114,8 @@ impl FlowStore {
             edges: StoredValue::new(HashMap::new()),
             graveyard: StoredValue::new(Vec::new()),
             viewport: RwSignal::new(Viewport::default()),
-            selection: RwSignal::new(Vec::new()),
+            selection,
+            selected_set: Memo::new(move |_| selection.with(|s| s.iter().cloned().collect())),
             bounds: RwSignal::new(Rect::default()),
             extent: RwSignal::new(None),
             fit_pending: StoredValue::new(false),
@@ -260,6 +264,11 @@ impl FlowStore {
     /// Selected node and edge ids.
     pub fn selection(&self) -> RwSignal<Vec<String>> {
         self.selection
+    }
+
+    /// Whether an item is selected (tracked; cheap for many callers).
+    pub fn is_selected(&self, id: &str) -> bool {
+        self.selected_set.with(|s| s.contains(id))
     }
 
     /// Replaces the selection (no event: the caller knows).
@@ -624,6 +633,7 @@ mod tests {
         assert!(store.node("a").is_none());
         assert!(store.edge("ab").is_none());
         assert_eq!(store.selection().get_untracked(), vec!["b"]);
+        assert!(store.is_selected("b") && !store.is_selected("a"));
         // The removed signal is still readable until the next set_graph...
         assert!(sig_a.try_get_untracked().is_some());
         store.set_graph(store.nodes(), vec![]);
