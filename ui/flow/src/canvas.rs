@@ -908,7 +908,11 @@ pub fn FlowCanvas(
                 } => {
                     store.connect_target.set(None);
                     store.set_waypoints(&edge.id, edge.waypoints.clone());
-                    let current = if source_end { &edge.source } else { &edge.target };
+                    let current = if source_end {
+                        &edge.source
+                    } else {
+                        &edge.target
+                    };
                     if let Some((node, true)) = target
                         && !cancelled
                         && current.as_deref() != Some(node.as_str())

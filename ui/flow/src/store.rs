@@ -780,6 +780,61 @@ mod tests {
     }
 
     #[test]
+    fn edges_are_diffed_like_nodes() {
+        let owner = Owner::new();
+        owner.set();
+        let store = FlowStore::new();
+        let (nodes, edges) = graph();
+        store.set_graph(nodes.clone(), edges.clone());
+        let ab = store.edge_signal("ab").unwrap();
+        let ac = store.edge_signal("ac").unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let memo = Memo::new(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+            ab.with(|e| e.waypoints.len())
+        });
+        memo.get_untracked();
+        let mut changed = edges.clone();
+        changed[1].label = Some(("yes".into(), Rect::new(0.0, 0.0, 20.0, 10.0)));
+        store.set_graph(nodes.clone(), changed.clone());
+        memo.get_untracked();
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "ab untouched");
+        assert_eq!(ac.get_untracked().label.unwrap().0, "yes");
+        // Reordering edges changes the id list only.
+        changed.reverse();
+        store.set_graph(nodes, changed);
+        assert_eq!(store.edge_ids().get_untracked(), vec!["ac", "ab"]);
+        memo.get_untracked();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn free_edge_ends_stay_put_while_the_other_end_moves() {
+        let owner = Owner::new();
+        owner.set();
+        let store = FlowStore::new();
+        let mut dangling = edge(
+            "free",
+            "a",
+            "x",
+            &[(100.0, 40.0), (150.0, 40.0), (150.0, 500.0)],
+        );
+        dangling.target = None;
+        store.set_graph(vec![node("a", 0.0, 0.0)], vec![dangling]);
+        let plan = store.plan_drag(vec!["a".into()]);
+        store.apply_drag(&plan, 10.0, 20.0);
+        assert_eq!(
+            store.edge("free").unwrap().waypoints,
+            vec![
+                Point::new(110.0, 60.0),
+                Point::new(150.0, 40.0),
+                Point::new(150.0, 500.0)
+            ]
+        );
+    }
+
+    #[test]
     fn external_drag_and_placement() {
         let owner = Owner::new();
         owner.set();
