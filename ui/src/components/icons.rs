@@ -41,6 +41,10 @@ pub enum Icon {
     Chevron,
     /// Cloud upload (import).
     Import,
+    /// Trash can (delete).
+    Trash,
+    /// Arrow to the right (connect).
+    Arrow,
 }
 
 fn path(icon: Icon) -> &'static str {
@@ -77,6 +81,8 @@ fn path(icon: Icon) -> &'static str {
         }
         Icon::Chevron => "M4 6l4 4 4-4",
         Icon::Import => "M8 10V2 M5 5l3-3 3 3 M2.5 10v3.5h11V10",
+        Icon::Trash => "M2.5 4h11 M6 4V2.5h4V4 M4 4l.8 9.5h6.4L12 4 M6.8 6.5v4.5 M9.2 6.5v4.5",
+        Icon::Arrow => "M2 8h11 M9.5 4.5 13 8l-3.5 3.5",
     }
 }
 

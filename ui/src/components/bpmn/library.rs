@@ -231,8 +231,7 @@ pub(crate) fn Palette() -> impl IntoView {
                         view! {
                             <div class="library-item" data-library-kind="connector" data-library-ref=reference title=title>
                                 <DragItem payload=payload>
-                                    <span class="badge">{kind}</span>
-                                    <span class="small ellipsis">{connector}"."<strong>{method}</strong></span>
+                                    <span class="lib-text"><strong class="small">{method}</strong><span class="muted small">{connector}" · "{kind}</span></span>
                                 </DragItem>
                             </div>
                         }
@@ -253,8 +252,7 @@ pub(crate) fn Palette() -> impl IntoView {
                         view! {
                             <div class="library-item" data-library-kind="function" data-library-ref=r title=title>
                                 <DragItem payload=payload>
-                                    <span class="badge">{kind}</span>
-                                    <span class="small ellipsis">{name}</span>
+                                    <span class="lib-text"><strong class="small">{name}</strong><span class="muted small">{kind}</span></span>
                                 </DragItem>
                             </div>
                         }

@@ -25,6 +25,7 @@ use starweave_model::bpmn::{Definitions, FlowElement, Point, read_bpmn, write_bp
 use wasm_bindgen::JsCast;
 
 use super::editor::CodeEditor;
+use super::icons::{Icon, Svg};
 use super::pretty;
 use super::run::RunView;
 use super::tid;
@@ -779,13 +780,13 @@ fn ContextPad() -> impl IntoView {
                             on:click={
                                 let id = id_connect.clone();
                                 move |_| ed.connecting_from.set(Some(id.clone()))
-                            }>"→"</button>
+                            }><Svg icon=Icon::Arrow /></button>
                         <button class="pad-btn" data-pad="delete" title="Delete (Del)"
                             on:click=move |_| {
                                 let ids = vec![id_delete.clone()];
                                 ed.commit(|defs, d| { diagram::delete(defs, d, &ids); Ok(()) });
                                 ed.store.select(Vec::new());
-                            }>"🗑"</button>
+                            }><Svg icon=Icon::Trash /></button>
                         {family.map(|family| {
                             let element = element_change.clone();
                             view! {
