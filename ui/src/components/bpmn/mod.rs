@@ -249,12 +249,28 @@ fn point(p: &Point) -> FlowPoint {
     FlowPoint { x: p.x, y: p.y }
 }
 
+/// Edge markers are looked up by id in the whole document, and hidden tabs keep their canvas:
+/// each editor gets its own marker ids (`sw-…` becomes `sw<n>-…`).
+fn marker_prefix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    format!("sw{}-", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn prefixed(marker: Option<String>, prefix: &str) -> Option<String> {
+    marker.map(|m| match m.strip_prefix("sw-") {
+        Some(rest) => format!("{prefix}{rest}"),
+        None => m,
+    })
+}
+
 /// The canvas graph of a diagram, with the run and the problems painted on it.
 fn graph(
     defs: &Definitions,
     d: usize,
     paint: &Paint,
     problems: &HashMap<String, Severity>,
+    markers: &str,
 ) -> (Vec<FlowNode>, Vec<FlowEdge>) {
     let scene = diagram::scene(defs, d);
     let taken = taken_flows(defs, paint);
@@ -302,8 +318,8 @@ fn graph(
                 class: format!("{painted}{}", problem_class(element))
                     .trim()
                     .to_owned(),
-                marker_start: e.marker_start,
-                marker_end: e.marker_end,
+                marker_start: prefixed(e.marker_start, markers),
+                marker_end: prefixed(e.marker_end, markers),
                 label: e.label.map(|(text, b)| (text, rect(&b))),
                 kind: e.kind,
                 key: e.element_id,
@@ -444,13 +460,15 @@ pub fn BpmnEditor(
 
     // Redraw the canvas from the model; the store re-renders only what changed.
     let shown = StoredValue::new(None::<usize>);
+    let markers = marker_prefix();
+    let marker_defs = diagram::DEFS.replace("id=\"sw-", &format!("id=\"{markers}"));
     Effect::new(move |_| {
         let d = ed.diagram.get();
         let paint = paint.get();
         let problems = problems.get();
         ed.defs.with(|defs| {
             let Some(defs) = defs else { return };
-            let (nodes, edges) = graph(defs, d, &paint, &problems);
+            let (nodes, edges) = graph(defs, d, &paint, &problems, &markers);
             let count = nodes.len();
             ed.store.set_graph(nodes, edges);
             let first = shown.get_value() != Some(d);
@@ -578,7 +596,7 @@ pub fn BpmnEditor(
                     <div class="bpmn-body">
                         <library::Palette />
                         <div class="bpmn-canvas-wrap">
-                            <FlowCanvas store=ed.store on_event=on_event can_connect=can_connect defs=diagram::DEFS.to_owned()>
+                            <FlowCanvas store=ed.store on_event=on_event can_connect=can_connect defs=marker_defs.clone()>
                                 <ContextPad />
                                 <LabelEditor />
                             </FlowCanvas>
