@@ -226,27 +226,7 @@ fn closest_attr(el: &Element, selector: &str, attr: &str) -> Option<String> {
 
 /// Node copies without markup, for hit testing during a gesture.
 fn light_nodes(store: FlowStore) -> Vec<FlowNode> {
-    store
-        .node_ids()
-        .with_untracked(|ids| {
-            ids.iter()
-                .filter_map(|id| store.node_signal(id))
-                .collect::<Vec<_>>()
-        })
-        .into_iter()
-        .map(|sig| {
-            sig.with_untracked(|n| FlowNode {
-                id: n.id.clone(),
-                rect: n.rect,
-                parent: n.parent.clone(),
-                container: n.container,
-                connectable: n.connectable,
-                draggable: n.draggable,
-                resizable: n.resizable,
-                ..FlowNode::default()
-            })
-        })
-        .collect()
+    store.light_nodes()
 }
 
 fn pinch_metrics(pointers: &HashMap<i32, (f64, f64)>, a: i32, b: i32) -> Option<(f64, (f64, f64))> {

@@ -347,6 +347,30 @@ impl FlowStore {
             .with_untracked(|ids| ids.iter().filter_map(|id| self.node(id)).collect())
     }
 
+    /// Untracked read of all nodes in draw order without their markup, for geometry.
+    pub fn light_nodes(&self) -> Vec<FlowNode> {
+        self.node_ids
+            .with_untracked(|ids| {
+                ids.iter()
+                    .filter_map(|id| self.node_signal(id))
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .map(|sig| {
+                sig.with_untracked(|n| FlowNode {
+                    id: n.id.clone(),
+                    rect: n.rect,
+                    parent: n.parent.clone(),
+                    container: n.container,
+                    connectable: n.connectable,
+                    draggable: n.draggable,
+                    resizable: n.resizable,
+                    ..FlowNode::default()
+                })
+            })
+            .collect()
+    }
+
     /// Untracked read of all edges in draw order.
     pub fn edges(&self) -> Vec<FlowEdge> {
         self.edge_ids
@@ -409,7 +433,7 @@ impl FlowStore {
     /// Captures what dragging `roots` moves: the roots and their descendants, and the edges
     /// touching any of them.
     pub fn plan_drag(&self, roots: Vec<String>) -> DragPlan {
-        let nodes = self.nodes();
+        let nodes = self.light_nodes();
         let moved_ids = with_descendants(&nodes, &roots);
         let rects: HashMap<&str, Rect> = nodes.iter().map(|n| (n.id.as_str(), n.rect)).collect();
         let moved_set: HashSet<&str> = moved_ids.iter().map(String::as_str).collect();
@@ -417,16 +441,20 @@ impl FlowStore {
             .iter()
             .filter_map(|id| rects.get(id.as_str()).map(|r| (id.clone(), *r)))
             .collect();
-        let mut fixed_ends = HashMap::new();
+        let touches =
+            |end: &Option<String>| end.as_deref().is_some_and(|id| moved_set.contains(id));
         let edges: Vec<FlowEdge> = self
-            .edges()
-            .into_iter()
-            .filter(|e| {
-                let touches =
-                    |end: &Option<String>| end.as_deref().is_some_and(|id| moved_set.contains(id));
-                touches(&e.source) || touches(&e.target)
+            .edge_ids
+            .with_untracked(|ids| {
+                ids.iter()
+                    .filter_map(|id| self.edge_signal(id))
+                    .collect::<Vec<_>>()
             })
+            .into_iter()
+            .filter(|sig| sig.with_untracked(|e| touches(&e.source) || touches(&e.target)))
+            .map(|sig| sig.get_untracked())
             .collect();
+        let mut fixed_ends = HashMap::new();
         for e in &edges {
             for end in [&e.source, &e.target].into_iter().flatten() {
                 if !moved_set.contains(end.as_str())
