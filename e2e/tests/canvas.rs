@@ -223,7 +223,8 @@ async fn canvas_point(ide: &Ide, fx: f64, fy: f64) -> Result<(f64, f64)> {
 }
 
 /// Drags the element matching `css` onto the canvas and returns the node it created;
-/// `at` is a position as fractions of the canvas's width and height.
+/// `at` is a position as fractions of the canvas's width and height, clear of the minimap
+/// (bottom right).
 async fn drop_on_canvas(ide: &mut Ide, css: &str, at: (f64, f64), step: &str) -> Result<String> {
     let to = canvas_point(ide, at.0, at.1).await?;
     let before = canvas_state(&ide.client).await?.node_ids();
@@ -388,35 +389,35 @@ async fn build_the_bff_flow_on_the_canvas() -> Result<()> {
     let start = drop_on_canvas(
         &mut ide,
         "[data-palette=\"startEvent\"]",
-        (0.1, 0.45),
+        (0.08, 0.35),
         "start-event",
     )
     .await?;
     let call = drop_on_canvas(
         &mut ide,
         "[data-library-kind=\"connector\"][data-library-ref=\"profile.getUser\"]",
-        (0.27, 0.45),
+        (0.25, 0.35),
         "service-task",
     )
     .await?;
     let gateway = drop_on_canvas(
         &mut ide,
         "[data-palette=\"exclusiveGateway\"]",
-        (0.42, 0.45),
+        (0.42, 0.35),
         "gateway",
     )
     .await?;
     let known = drop_on_canvas(
         &mut ide,
         "[data-palette=\"endEvent\"]",
-        (0.58, 0.2),
+        (0.6, 0.1),
         "end-known",
     )
     .await?;
     let unknown = drop_on_canvas(
         &mut ide,
         "[data-palette=\"endEvent\"]",
-        (0.58, 0.72),
+        (0.42, 0.75),
         "end-unknown",
     )
     .await?;
@@ -583,12 +584,12 @@ async fn export_and_undo() -> Result<()> {
     let start = drop_on_canvas(
         &mut ide,
         "[data-palette=\"startEvent\"]",
-        (0.15, 0.5),
+        (0.1, 0.35),
         "start",
     )
     .await?;
-    let task = drop_on_canvas(&mut ide, "[data-palette=\"task\"]", (0.4, 0.5), "task").await?;
-    let end = drop_on_canvas(&mut ide, "[data-palette=\"endEvent\"]", (0.65, 0.5), "end").await?;
+    let task = drop_on_canvas(&mut ide, "[data-palette=\"task\"]", (0.35, 0.35), "task").await?;
+    let end = drop_on_canvas(&mut ide, "[data-palette=\"endEvent\"]", (0.6, 0.35), "end").await?;
     connect(&mut ide, &start, &task, "flow-1").await?;
     connect(&mut ide, &task, &end, "flow-2").await?;
     let built = canvas_state(&ide.client).await?;
