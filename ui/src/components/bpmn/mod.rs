@@ -420,8 +420,13 @@ pub fn BpmnEditor(
         read_error.set(None);
         let mut defs = read.definitions;
         if !diagram::has_di(&defs) {
+            let drawn_before = write_bpmn(&defs);
             diagram::auto_layout(&mut defs);
-            laid_out.set(true);
+            // An empty process gains an empty diagram: nothing worth a notice.
+            let has_nodes = defs
+                .processes()
+                .any(|p| p.flow_elements.iter().any(FlowElement::is_flow_node));
+            laid_out.set(has_nodes && write_bpmn(&defs) != drawn_before);
         }
         ed.last_written.set_value(text);
         ed.history.update_value(|h| h.clear());
