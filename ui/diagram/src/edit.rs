@@ -18,7 +18,7 @@ use starweave_model::bpmn::{
 
 use crate::index::{Elem, Index, kind_of};
 use crate::notation;
-use crate::scene::{edge_id, plane_node_ids, scene, semantic_ends};
+use crate::scene::{edge_id, plane_node_ids, scene, semantic_ends, structure};
 use starweave_model::bpmn::{BPMN_NS, NamespaceDecl, XSI_NS};
 
 /// Why an edit could not be applied.
@@ -840,7 +840,7 @@ fn drop_target(defs: &Definitions, d: usize, at: Point) -> Result<Target, EditEr
         .and_then(|g| g.plane.as_ref())
         .ok_or_else(|| EditError::UnknownNode(format!("diagram {d}")))?;
     let ix = Index::new(defs);
-    let sc = scene(defs, d);
+    let sc = structure(defs, d);
     // Innermost container: the last one (in draw order) containing the point.
     let mut best: Option<&crate::SceneNode> = None;
     for n in &sc.nodes {
@@ -949,7 +949,7 @@ pub fn add_element(
     let size = kind.default_size();
     let mut bounds = centered(center_at, size);
     let (scope, lane, host) = if kind.is_boundary() {
-        let sc = scene(defs, d);
+        let sc = structure(defs, d);
         let ix = Index::new(defs);
         let host = sc
             .nodes
@@ -1120,7 +1120,7 @@ pub fn append(
     }
     let from =
         bounds_of(defs, d, from_node).ok_or_else(|| EditError::UnknownNode(from_node.into()))?;
-    let sc = scene(defs, d);
+    let sc = structure(defs, d);
     let (w, h) = kind.default_size();
     let fc = center(&from);
     let mut c = Point {
@@ -1187,7 +1187,7 @@ pub fn append(
 /// down so that it fits inside them with a margin; lanes follow their pool's width.
 fn grow_to_fit(defs: &mut Definitions, d: usize, node: &str) {
     const MARGIN: f64 = 30.0;
-    let sc = scene(defs, d);
+    let sc = structure(defs, d);
     let by_id: HashMap<&str, &crate::SceneNode> =
         sc.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     let Some(mut cur) = by_id.get(node).copied() else {
@@ -1595,7 +1595,7 @@ pub fn reconnect(
     source_end: bool,
     node: &str,
 ) -> Result<(), EditError> {
-    let sc = scene(defs, d);
+    let sc = structure(defs, d);
     let e = sc
         .edges
         .iter()
@@ -1756,7 +1756,7 @@ pub fn move_nodes(defs: &mut Definitions, d: usize, ids: &[String], dx: f64, dy:
     if !(dx.is_finite() && dy.is_finite()) || (dx == 0.0 && dy == 0.0) {
         return;
     }
-    let sc = scene(defs, d);
+    let sc = structure(defs, d);
     let by_id: HashMap<&str, &crate::SceneNode> =
         sc.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     // A lane moves with its pool.
@@ -1822,7 +1822,7 @@ fn update_lanes(defs: &mut Definitions, d: usize, before: &crate::Scene, roots: 
     if !before.nodes.iter().any(|n| n.kind == "lane") {
         return;
     }
-    let sc = scene(defs, d);
+    let sc = structure(defs, d);
     let ix = Index::new(defs);
     let mut changes: Vec<(String, String, String)> = Vec::new(); // element, process, lane
     for n in sc.nodes.iter().filter(|n| roots.contains(&n.id)) {
@@ -1967,7 +1967,7 @@ pub fn resize_node(defs: &mut Definitions, d: usize, id: &str, bounds: Bounds) {
     {
         return;
     }
-    let sc = scene(defs, d);
+    let sc = structure(defs, d);
     let Some(shape) = plane_mut(defs, d).and_then(|p| shape_mut(p, id)) else {
         return;
     };
@@ -2440,7 +2440,7 @@ pub fn change_type(
             s.is_marker_visible = (kind == PaletteKind::ExclusiveGateway).then_some(true);
         }
     }
-    let sc = scene(defs, d);
+    let sc = structure(defs, d);
     let changed: HashSet<String> = sc
         .nodes
         .iter()

@@ -151,6 +151,16 @@ fn safe_color(v: &str) -> bool {
 /// Builds the scene of diagram `diagram` (an index into `defs.diagrams`); empty when there
 /// is no such diagram or it has no plane.
 pub fn scene(defs: &Definitions, diagram: usize) -> Scene {
+    build(defs, diagram, true)
+}
+
+/// The scene without markup: ids, kinds, bounds, parents and edge ends, which is what
+/// editing and layout need (markup is most of a scene's cost).
+pub(crate) fn structure(defs: &Definitions, diagram: usize) -> Scene {
+    build(defs, diagram, false)
+}
+
+fn build(defs: &Definitions, diagram: usize, with_markup: bool) -> Scene {
     let Some(plane) = defs.diagrams.get(diagram).and_then(|d| d.plane.as_ref()) else {
         return Scene::default();
     };
@@ -200,7 +210,11 @@ pub fn scene(defs: &Definitions, diagram: usize) -> Scene {
             _ if expanded => (100 + depth_of_container(&ix, entry), true, true),
             _ => (1000, false, true),
         };
-        let markup = shape_markup(&ix, entry, s, &bounds, name.as_deref(), expanded);
+        let markup = if with_markup {
+            shape_markup(&ix, entry, s, &bounds, name.as_deref(), expanded)
+        } else {
+            String::new()
+        };
         nodes.push((
             order,
             SceneNode {
