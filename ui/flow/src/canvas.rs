@@ -1262,6 +1262,7 @@ fn node_view(store: FlowStore, id: String, containers: bool) -> AnyView {
         }
     });
     let rect = Memo::new(move |_| read(sig, |n| n.rect));
+    let size = Memo::new(move |_| rect.with(|r| (r.w, r.h)));
     let markup = Memo::new(move |_| read(sig, |n| n.markup.clone()));
     let key = Memo::new(move |_| read(sig, |n| n.key.clone()));
     let class = Memo::new(move |_| {
@@ -1301,8 +1302,23 @@ fn node_view(store: FlowStore, id: String, containers: bool) -> AnyView {
                 let r = rect.get();
                 format!("translate({} {})", r.x, r.y)
             }
-            inner_html=move || markup.get()
-        ></g>
+        >
+            <g class="flow-node-body" inner_html=move || markup.get()></g>
+            {move || {
+                (selected.get() || connect_state.get().is_some())
+                    .then(|| {
+                        view! {
+                            <rect
+                                class="flow-selection-outline"
+                                x="-4"
+                                y="-4"
+                                width=move || size.get().0 + 8.0
+                                height=move || size.get().1 + 8.0
+                            ></rect>
+                        }
+                    })
+            }}
+        </g>
     }
     .into_any()
 }
@@ -1414,12 +1430,16 @@ fn ports(store: FlowStore, zoom: f64) -> impl IntoView {
         .collect_view()
 }
 
-/// End handles (reconnect) and bendpoint handles of the selected edges.
+/// End handles (reconnect) and bendpoint handles of the selected edge.
 fn edge_handles(store: FlowStore, zoom: f64) -> impl IntoView {
     let r = HANDLE_RADIUS / zoom;
-    store
-        .selection()
-        .get()
+    // Handles for one selected edge only: a select-all would otherwise draw thousands.
+    let selection = store.selection().get();
+    let single = match selection.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    };
+    single
         .into_iter()
         .filter_map(|id| store.edge_signal(&id))
         .map(|sig| {
