@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use starweave_model::bpmn::{
-    Artifact, Bounds, Definitions, Diagram, DiagramElement, Edge, EventKind, FlowElement, LaneSet,
-    Plane, Point, RootElement, Shape,
+    Artifact, Bounds, Definitions, Diagram, DiagramElement, Edge, EventKind, FlowElement, Label,
+    LaneSet, Plane, Point, RootElement, Shape,
 };
 
 use crate::edit::{route, route_vertical};
@@ -38,6 +38,8 @@ struct Laid {
     shapes: Vec<(String, Bounds, Option<bool>)>,
     /// Connection element id and waypoints.
     edges: Vec<(String, Vec<Point>)>,
+    /// Label boxes of named flows.
+    labels: HashMap<String, Bounds>,
     /// Leaf lanes: index into [`Lanes::leaves`], top and bottom of the band of its rows.
     bands: Vec<(usize, f64, f64)>,
     w: f64,
@@ -94,6 +96,10 @@ impl Laid {
             *bottom += dy;
         }
         for (_, b, _) in &mut self.shapes {
+            b.x += dx;
+            b.y += dy;
+        }
+        for b in self.labels.values_mut() {
             b.x += dx;
             b.y += dy;
         }
@@ -160,9 +166,13 @@ fn layout_body(
     };
     let mut succ: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     let mut flows: Vec<(&str, &str, &str)> = Vec::new();
+    let mut names: HashMap<&str, &str> = HashMap::new();
     for el in elements {
         if let FlowElement::SequenceFlow(f) = el {
             flows.push((f.base.id(), f.source_ref.as_str(), f.target_ref.as_str()));
+            if let Some(n) = f.name.as_deref().filter(|n| !n.trim().is_empty()) {
+                names.insert(f.base.id(), n);
+            }
             if let (Some(s), Some(t)) = (resolve(&f.source_ref), resolve(&f.target_ref))
                 && s != t
             {
@@ -337,12 +347,21 @@ fn layout_body(
     let mut back_edges = 0;
     for (id, s, t) in flows {
         if let (Some(sb), Some(tb)) = (bounds.get(s), bounds.get(t)) {
+            let from_gateway = index
+                .get(s)
+                .is_some_and(|&i| matches!(nodes[i], FlowElement::Gateway(_)));
             let route = if host_of.contains_key(s) {
                 boundary_route(sb, tb)
+            } else if from_gateway {
+                gateway_branch_route(sb, tb, &obstacles)
             } else {
                 None
             };
             let route = route.unwrap_or_else(|| flow_route(sb, tb, &obstacles, &mut back_edges));
+            if let Some(name) = names.get(id) {
+                laid.labels
+                    .insert(id.to_owned(), label_on_last_segment(&route, name));
+            }
             laid.edges.push((id.to_owned(), route));
         } else {
             // An end is missing (an invalid model): still draw something at the origin.
@@ -413,6 +432,63 @@ fn blocked(path: &[Point], obstacles: &[Bounds], ends: [&Bounds; 2]) -> bool {
             .filter(|o| !ends.contains(o))
             .any(|o| crosses(w[0], w[1], o))
     })
+}
+
+/// A label box above the last segment of a route (the one entering the target), so that the
+/// branches of a gateway get labels on their own rows.
+fn label_on_last_segment(route: &[Point], text: &str) -> Bounds {
+    let lines = crate::notation::wrap(text, 90.0);
+    let width = lines
+        .iter()
+        .map(|l| crate::notation::text_width(l))
+        .fold(10.0, f64::max)
+        .round();
+    let height = (lines.len().max(1) as f64 * crate::notation::LINE_HEIGHT).round();
+    let (a, b) = match route {
+        [.., a, b] => (*a, *b),
+        [a] => (*a, *a),
+        [] => (Point::default(), Point::default()),
+    };
+    if (a.y - b.y).abs() < 0.5 {
+        // Horizontal: above the line, just after the bend.
+        Bounds {
+            x: a.x + 6.0,
+            y: a.y - height - 2.0,
+            width,
+            height,
+        }
+    } else {
+        // Vertical: right of the line.
+        let y = if b.y > a.y {
+            a.y + 4.0
+        } else {
+            a.y - height - 4.0
+        };
+        Bounds {
+            x: a.x + 5.0,
+            y,
+            width,
+            height,
+        }
+    }
+}
+
+/// A branch leaving a gateway for another row: out of the diamond's bottom or top corner,
+/// then straight into the target, when that path is clear.
+fn gateway_branch_route(sb: &Bounds, tb: &Bounds, obstacles: &[Bounds]) -> Option<Vec<Point>> {
+    let cx = sb.x + sb.width / 2.0;
+    let sy = sb.y + sb.height / 2.0;
+    let ty = tb.y + tb.height / 2.0;
+    if tb.x < sb.x + sb.width + 10.0 || (ty - sy).abs() < 0.5 {
+        return None;
+    }
+    let start = if ty > sy { sb.y + sb.height } else { sb.y };
+    let route = vec![
+        Point { x: cx, y: start },
+        Point { x: cx, y: ty },
+        Point { x: tb.x, y: ty },
+    ];
+    (!blocked(&route, obstacles, [sb, tb])).then_some(route)
 }
 
 /// A flow leaving a boundary event: down from the event, then right into the target, when
@@ -641,10 +717,15 @@ fn push_laid(elements: &mut Vec<DiagramElement>, laid: Laid) {
         }));
     }
     for (id, pts) in laid.edges {
+        let label = laid.labels.get(&id).map(|b| Label {
+            bounds: Some(*b),
+            ..Default::default()
+        });
         elements.push(DiagramElement::Edge(Edge {
             id: Some(format!("{id}_di")),
             bpmn_element: Some(id),
             waypoints: pts,
+            label,
             ..Default::default()
         }));
     }
