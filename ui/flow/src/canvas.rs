@@ -1142,9 +1142,9 @@ pub fn FlowCanvas(
                 >
                     <g class="flow-nodes flow-containers">
                         <For
-                            each=move || store.node_ids().get()
+                            each=move || store.container_ids().get()
                             key=|id| id.clone()
-                            children=move |id| node_view(store, id, true)
+                            children=move |id| node_view(store, id)
                         />
                     </g>
                     <g class="flow-edges">
@@ -1156,9 +1156,9 @@ pub fn FlowCanvas(
                     </g>
                     <g class="flow-nodes">
                         <For
-                            each=move || store.node_ids().get()
+                            each=move || store.plain_ids().get()
                             key=|id| id.clone()
-                            children=move |id| node_view(store, id, false)
+                            children=move |id| node_view(store, id)
                         />
                     </g>
                     <g class="flow-overlay">
@@ -1239,15 +1239,12 @@ fn read<V: Send + Sync + 'static, T: Default>(sig: RwSignal<V>, f: impl FnOnce(&
     sig.try_with(f).unwrap_or_default()
 }
 
-/// One node row. Containers and other nodes live in two layers so containers are always
-/// below; each layer renders only its kind (the other gets an empty placeholder).
-fn node_view(store: FlowStore, id: String, containers: bool) -> AnyView {
+/// One node row. Containers and other nodes live in two layers (the store keeps the two id
+/// lists) so containers are always below the edges and the other nodes.
+fn node_view(store: FlowStore, id: String) -> AnyView {
     let Some(sig) = store.node_signal(&id) else {
         return ().into_any();
     };
-    if sig.with_untracked(|n| n.container) != containers {
-        return ().into_any();
-    }
     let selected = Memo::new({
         let id = id.clone();
         move |_| store.is_selected(&id)

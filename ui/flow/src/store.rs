@@ -35,6 +35,9 @@ impl Pending {
 #[derive(Clone, Copy, Debug)]
 pub struct FlowStore {
     node_ids: RwSignal<Vec<String>>,
+    /// The two drawing layers of `node_ids`: containers, then everything else.
+    container_ids: RwSignal<Vec<String>>,
+    plain_ids: RwSignal<Vec<String>>,
     nodes: StoredValue<HashMap<String, RwSignal<FlowNode>>>,
     edge_ids: RwSignal<Vec<String>>,
     edges: StoredValue<HashMap<String, RwSignal<FlowEdge>>>,
@@ -109,6 +112,8 @@ impl FlowStore {
         let selection = RwSignal::new(Vec::<String>::new());
         Self {
             node_ids: RwSignal::new(Vec::new()),
+            container_ids: RwSignal::new(Vec::new()),
+            plain_ids: RwSignal::new(Vec::new()),
             nodes: StoredValue::new(HashMap::new()),
             edge_ids: RwSignal::new(Vec::new()),
             edges: StoredValue::new(HashMap::new()),
@@ -171,8 +176,7 @@ impl FlowStore {
                 }
             }
         }
-        containers.extend(others);
-        let node_ids = containers;
+        let node_ids: Vec<String> = containers.iter().chain(&others).cloned().collect();
 
         let mut edge_ids = Vec::new();
         let mut new_edges = Vec::new();
@@ -217,6 +221,12 @@ impl FlowStore {
         });
         self.graveyard.set_value(graves);
 
+        if self.container_ids.with_untracked(|cur| *cur != containers) {
+            self.container_ids.set(containers);
+        }
+        if self.plain_ids.with_untracked(|cur| *cur != others) {
+            self.plain_ids.set(others);
+        }
         if self.node_ids.with_untracked(|cur| *cur != node_ids) {
             self.node_ids.set(node_ids);
         }
@@ -241,6 +251,16 @@ impl FlowStore {
     /// Node ids in draw order (tracked).
     pub fn node_ids(&self) -> RwSignal<Vec<String>> {
         self.node_ids
+    }
+
+    /// Container node ids in draw order (tracked): the lower drawing layer.
+    pub fn container_ids(&self) -> RwSignal<Vec<String>> {
+        self.container_ids
+    }
+
+    /// Non-container node ids in draw order (tracked): the layer above the edges.
+    pub fn plain_ids(&self) -> RwSignal<Vec<String>> {
+        self.plain_ids
     }
 
     /// Edge ids in draw order (tracked).
@@ -686,6 +706,8 @@ mod tests {
             vec![],
         );
         assert_eq!(store.node_ids().get_untracked(), vec!["pool", "a", "b"]);
+        assert_eq!(store.container_ids().get_untracked(), vec!["pool"]);
+        assert_eq!(store.plain_ids().get_untracked(), vec!["a", "b"]);
         assert_eq!(store.node("a").unwrap().rect.x, 0.0);
     }
 
