@@ -2168,10 +2168,22 @@ fn purge(defs: &mut Definitions, dead: &HashSet<String>) {
 // ---------------------------------------------------------------------------------------
 // Properties
 
+/// Text as XML can carry it: line ends normalised to `\n`, other control characters dropped.
+fn clean_text(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .chars()
+        .map(|c| if c == '\r' { '\n' } else { c })
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+        .collect()
+}
+
 /// Sets (or with `None`/blank, removes) the name of an element; for text annotations, the
 /// text.
 pub fn rename(defs: &mut Definitions, element_id: &str, name: Option<String>) {
-    let name = name.filter(|n| !n.trim().is_empty());
+    let name = name
+        .map(|n| clean_text(&n))
+        .filter(|n| !n.trim().is_empty());
     if let Some(el) = flow_element_mut(defs, element_id) {
         match el {
             FlowElement::Event(x) => x.name = name,
@@ -2239,7 +2251,9 @@ pub fn set_condition(defs: &mut Definitions, flow_id: &str, expr: Option<String>
         Some(FlowElement::SequenceFlow(f)) => f.condition_expression.is_none(),
         _ => return,
     };
-    let body = expr.filter(|e| !e.trim().is_empty());
+    let body = expr
+        .map(|e| clean_text(&e))
+        .filter(|e| !e.trim().is_empty());
     let new = match (&body, fresh) {
         (Some(b), true) => Some(formal(defs, b.clone())),
         _ => None,

@@ -371,9 +371,13 @@ fn shape_markup(
                 .iter()
                 .map(|d| definition_name(&d.kind))
                 .collect();
-            // Definitions declared at the root count by reference; their kind is unknown
-            // here, so they show as a generic "multiple" only when several.
-            icons.extend(e.event_definition_refs.iter().map(|_| "multiple"));
+            // Definitions declared at the root and referenced are not typed here: one alone
+            // shows no icon, several make a multiple event.
+            if !e.event_definition_refs.is_empty()
+                && icons.len() + e.event_definition_refs.len() > 1
+            {
+                icons = vec!["multiple", "multiple"];
+            }
             let throw = matches!(e.kind, EventKind::End | EventKind::IntermediateThrow);
             let dashed = (e.kind == EventKind::Boundary && e.cancel_activity == Some(false))
                 || (e.kind == EventKind::Start && e.is_interrupting == Some(false));

@@ -42,7 +42,8 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<usize>(), coord.clone(), coord.clone()).prop_map(|(e, x, y)| Op::Waypoints(e, x, y)),
         any::<usize>().prop_map(Op::Delete),
         any::<usize>().prop_map(Op::DeleteEdge),
-        (any::<usize>(), "[ -~<>&\"'\\n]{0,20}").prop_map(|(n, s)| Op::Rename(n, s)),
+        (any::<usize>(), "[ -~<>&\"'\\n\\r\\t\\u{1}é€😀]{0,20}")
+            .prop_map(|(n, s)| Op::Rename(n, s)),
         (any::<usize>(), proptest::option::of("[ -~<>&]{0,16}"))
             .prop_map(|(e, c)| Op::Condition(e, c)),
         any::<usize>().prop_map(Op::Default),
