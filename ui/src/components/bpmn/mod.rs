@@ -750,7 +750,8 @@ fn ContextPad() -> impl IntoView {
         let [id] = selection.as_slice() else {
             return None;
         };
-        let node = ed.store.node(id)?;
+        // Tracked, so the pad follows the node while it is dragged.
+        let node = ed.store.node_signal(id)?.get();
         if !node.connectable {
             return None;
         }
