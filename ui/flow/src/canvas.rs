@@ -94,8 +94,8 @@ const HANDLE_RADIUS: f64 = 7.0;
 const ALIGN_TOLERANCE: f64 = 6.0;
 /// Smallest size a resize leaves.
 const MIN_SIZE: f64 = 20.0;
-const MINIMAP_W: f64 = 200.0;
-const MINIMAP_H: f64 = 140.0;
+const MINIMAP_W: f64 = 150.0;
+const MINIMAP_H: f64 = 100.0;
 
 #[derive(Debug)]
 struct DragState {
