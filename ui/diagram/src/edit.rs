@@ -911,6 +911,20 @@ fn drop_target(defs: &Definitions, d: usize, at: Point) -> Result<Target, EditEr
     }
 }
 
+/// The collaboration diagram `d` shows, if it shows one.
+fn plane_collaboration(defs: &Definitions, d: usize) -> Option<String> {
+    let target = defs
+        .diagrams
+        .get(d)?
+        .plane
+        .as_ref()?
+        .bpmn_element
+        .as_deref()?;
+    defs.collaborations()
+        .find(|c| c.base.id() == target)
+        .map(|c| c.base.id().to_owned())
+}
+
 /// Adds a new element of `kind` centred at `center` to diagram `d` and returns its node
 /// id. A boundary kind must be dropped on an activity and attaches to it (snapped to its
 /// border); anything else dropped inside an expanded sub-process, lane or pool goes into it.
@@ -985,8 +999,17 @@ pub fn add_element(
         bounds = centered(snap_to_border(&host.bounds, center_at), size);
         (scope, lane, Some(host_el))
     } else {
-        let t = drop_target(defs, d, center_at)?;
-        (t.scope, t.lane, None)
+        match drop_target(defs, d, center_at) {
+            Ok(t) => (t.scope, t.lane, None),
+            // Annotations outside every pool belong to the collaboration.
+            Err(EditError::NotAllowed(_))
+                if kind == PaletteKind::TextAnnotation
+                    && let Some(c) = plane_collaboration(defs, d) =>
+            {
+                (c, None, None)
+            }
+            Err(e) => return Err(e),
+        }
     };
     insert_new(
         defs,
@@ -1017,10 +1040,21 @@ fn insert_new(
     if let NewElement::Flow(f) = &mut element {
         adapt_new(defs, f);
     }
-    let body = body_mut(defs, scope).ok_or(EditError::NoProcess)?;
-    match element {
-        NewElement::Flow(f) => body.flow_elements.push(f),
-        NewElement::Artifact(a) => body.artifacts.push(a),
+    match (body_mut(defs, scope), element) {
+        (Some(body), NewElement::Flow(f)) => body.flow_elements.push(f),
+        (Some(body), NewElement::Artifact(a)) => body.artifacts.push(a),
+        (None, NewElement::Artifact(a)) => {
+            let c = defs
+                .root_elements
+                .iter_mut()
+                .find_map(|r| match r {
+                    RootElement::Collaboration(c) if c.base.id() == scope => Some(c),
+                    _ => None,
+                })
+                .ok_or(EditError::NoProcess)?;
+            c.artifacts.push(a);
+        }
+        (None, NewElement::Flow(_)) => return Err(EditError::NoProcess),
     }
     if let Some(lane) = lane {
         add_to_lane(defs, lane, &id);

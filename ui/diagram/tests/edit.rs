@@ -791,3 +791,40 @@ fn random_edits_on_every_corpus_file_round_trip() {
     }
     assert!(files >= 40);
 }
+
+#[test]
+fn annotations_outside_pools_belong_to_the_collaboration() {
+    let mut defs = corpus("bpmn-io-18.6.1/C.1.0-export.bpmn");
+    let far = pt(-2000.0, -2000.0);
+    assert!(
+        add_element(&mut defs, 0, PaletteKind::Task, far).is_err(),
+        "tasks need a pool"
+    );
+    let note = add_element(&mut defs, 0, PaletteKind::TextAnnotation, far).unwrap();
+    assert_round_trips(&defs);
+    let el = element_of_node(&defs, 0, &note).unwrap();
+    assert!(
+        defs.collaborations()
+            .next()
+            .unwrap()
+            .artifacts
+            .iter()
+            .any(|a| a.base().id() == el)
+    );
+    let task = scene(&defs, 0)
+        .nodes
+        .into_iter()
+        .find(|n| is_task(&n.kind))
+        .unwrap();
+    let assoc = connect(&mut defs, 0, &note, &task.id).unwrap();
+    assert_round_trips(&defs);
+    assert_eq!(
+        scene(&defs, 0)
+            .edges
+            .iter()
+            .find(|e| e.id == assoc)
+            .unwrap()
+            .kind,
+        "association"
+    );
+}
