@@ -461,7 +461,7 @@ async fn main() -> Result<()> {
                  const r = canvas.getBoundingClientRect();
                  const cx = r.left + r.width * 0.4, cy = r.top + r.height * 0.4;
                  let best = null, dist = Infinity;
-                 for (const n of canvas.querySelectorAll('.flow-nodes [data-node-id].kind-serviceTask, .flow-nodes [data-node-id].kind-task')) {{
+                 for (const n of canvas.querySelectorAll('[data-node-id].kind-serviceTask, [data-node-id].kind-task')) {{
                    const b = n.getBoundingClientRect();
                    const x = b.left + b.width / 2, y = b.top + b.height / 2;
                    const hit = document.elementFromPoint(x, y);
