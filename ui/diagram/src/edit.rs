@@ -799,6 +799,23 @@ pub(crate) fn route(a: &Bounds, b: &Bounds) -> Vec<Point> {
     ]
 }
 
+/// A branch out of a gateway: from the diamond's bottom (or top) corner down (or up) to the
+/// target's row and right into it, when the target is right of the gateway on another row;
+/// else [`route`].
+pub(crate) fn route_from_gateway(a: &Bounds, b: &Bounds) -> Vec<Point> {
+    let ac = center(a);
+    let bc = center(b);
+    if b.x < a.x + a.width + 10.0 || (bc.y > a.y && bc.y < a.y + a.height) {
+        return route(a, b);
+    }
+    let start = if bc.y > ac.y { a.y + a.height } else { a.y };
+    vec![
+        Point { x: ac.x, y: start },
+        Point { x: ac.x, y: bc.y },
+        Point { x: b.x, y: bc.y },
+    ]
+}
+
 /// An orthogonal route leaving and entering vertically when one box is above the other
 /// (message flows between stacked pools), else [`route`].
 pub(crate) fn route_vertical(a: &Bounds, b: &Bounds) -> Vec<Point> {
@@ -1477,6 +1494,7 @@ pub fn connect(
     let s_scope = s_entry.container.or(s_entry.process).map(str::to_owned);
     let t_scope = t_entry.container.or(t_entry.process).map(str::to_owned);
     let s_annotation = matches!(s_entry.elem, Elem::Artifact(Artifact::TextAnnotation(_)));
+    let s_gateway = matches!(s_entry.elem, Elem::Flow(FlowElement::Gateway(_)));
     let t_annotation = matches!(t_entry.elem, Elem::Artifact(Artifact::TextAnnotation(_)));
     drop(ix);
     let id;
@@ -1566,10 +1584,10 @@ pub fn connect(
     plane.elements.push(DiagramElement::Edge(Edge {
         id: Some(edge.clone()),
         bpmn_element: Some(id),
-        waypoints: if link == Link::Message {
-            route_vertical(&sb, &tb)
-        } else {
-            route(&sb, &tb)
+        waypoints: match link {
+            Link::Message => route_vertical(&sb, &tb),
+            Link::Sequence if s_gateway => route_from_gateway(&sb, &tb),
+            _ => route(&sb, &tb),
         },
         ..Default::default()
     }));
@@ -1911,6 +1929,14 @@ fn remove_from_lanes(sets: &mut [LaneSet], el: &str) {
     }
 }
 
+/// How an edge is routed when one of its ends moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EdgeRoute {
+    Plain,
+    Message,
+    Gateway,
+}
+
 /// Re-routes the edges touching `changed` nodes; with `shift`, edges whose both ends
 /// changed are translated instead.
 fn reroute(
@@ -1929,7 +1955,13 @@ fn reroute(
             .map(|(id, s)| (id, s.bounds.unwrap_or_default()))
             .collect()
     };
-    let ends: HashMap<&str, (Option<&str>, Option<&str>, bool)> = sc
+    let gateways: HashSet<&str> = sc
+        .nodes
+        .iter()
+        .filter(|n| n.kind.ends_with("Gateway"))
+        .map(|n| n.id.as_str())
+        .collect();
+    let ends: HashMap<&str, (Option<&str>, Option<&str>, EdgeRoute)> = sc
         .edges
         .iter()
         .map(|e| {
@@ -1938,7 +1970,15 @@ fn reroute(
                 (
                     e.source.as_deref(),
                     e.target.as_deref(),
-                    e.kind == "messageFlow",
+                    if e.kind == "messageFlow" {
+                        EdgeRoute::Message
+                    } else if e.kind == "sequenceFlow"
+                        && e.source.as_deref().is_some_and(|s| gateways.contains(s))
+                    {
+                        EdgeRoute::Gateway
+                    } else {
+                        EdgeRoute::Plain
+                    },
                 ),
             )
         })
@@ -1955,7 +1995,7 @@ fn reroute(
         if !seen.insert(id.clone()) {
             id = format!("{id}_{i}");
         }
-        let Some((s, t, message)) = ends.get(id.as_str()).copied() else {
+        let Some((s, t, how)) = ends.get(id.as_str()).copied() else {
             continue;
         };
         let s_in = s.is_some_and(|s| changed.contains(s));
@@ -1977,10 +2017,10 @@ fn reroute(
                 else {
                     continue;
                 };
-                e.waypoints = if message {
-                    route_vertical(sb, tb)
-                } else {
-                    route(sb, tb)
+                e.waypoints = match how {
+                    EdgeRoute::Message => route_vertical(sb, tb),
+                    EdgeRoute::Gateway => route_from_gateway(sb, tb),
+                    EdgeRoute::Plain => route(sb, tb),
                 };
             }
         }

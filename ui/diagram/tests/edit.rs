@@ -828,3 +828,29 @@ fn annotations_outside_pools_belong_to_the_collaboration() {
         "association"
     );
 }
+
+#[test]
+fn gateway_branches_leave_through_the_diamond_corners() {
+    let (defs, n) = build_flow();
+    let sc = scene(&defs, 0);
+    let gw = sc.nodes.iter().find(|x| x.id == n[2]).unwrap().bounds;
+    let b = sc.nodes.iter().find(|x| x.id == n[4]).unwrap().bounds;
+    assert!(
+        b.y > gw.y + gw.height,
+        "the second branch is on a lower row"
+    );
+    let edge = sc
+        .edges
+        .iter()
+        .find(|e| {
+            e.source.as_deref() == Some(n[2].as_str()) && e.target.as_deref() == Some(n[4].as_str())
+        })
+        .unwrap();
+    assert_eq!(edge.waypoints.len(), 3);
+    assert_eq!(
+        edge.waypoints[0],
+        pt(gw.x + gw.width / 2.0, gw.y + gw.height),
+        "bottom corner"
+    );
+    assert_eq!(edge.waypoints[2].x, b.x, "enters from the left");
+}
