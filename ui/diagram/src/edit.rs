@@ -1866,7 +1866,96 @@ pub fn move_nodes(defs: &mut Definitions, d: usize, ids: &[String], dx: f64, dy:
         }
     }
     reroute(defs, d, &sc, &moved, Some((dx, dy)));
+    reparent(defs, d, &roots);
     update_lanes(defs, d, &sc, &roots);
+}
+
+/// Moves unconnected events, tasks and gateways into the process or sub-process they were
+/// dropped in. Connected nodes keep their container: their flows could not cross into it.
+fn reparent(defs: &mut Definitions, d: usize, roots: &[String]) {
+    let sc = structure(defs, d);
+    let mut moves: Vec<(String, String, String)> = Vec::new(); // element, from, to
+    {
+        let ix = Index::new(defs);
+        let hosts: HashSet<&str> = ix
+            .map
+            .values()
+            .filter_map(|e| match e.elem {
+                Elem::Flow(FlowElement::Event(ev)) => ev.attached_to_ref.as_deref(),
+                _ => None,
+            })
+            .collect();
+        for n in sc.nodes.iter().filter(|n| roots.contains(&n.id)) {
+            let Some(el) = n.element_id.as_deref() else {
+                continue;
+            };
+            let Some(entry) = ix.get(el) else {
+                continue;
+            };
+            let free = match entry.elem {
+                Elem::Flow(FlowElement::Event(e)) => {
+                    e.kind != EventKind::Boundary
+                        && e.incoming.is_empty()
+                        && e.outgoing.is_empty()
+                        && e.data_input_associations.is_empty()
+                        && e.data_output_associations.is_empty()
+                }
+                Elem::Flow(FlowElement::Activity(a)) => {
+                    a.sub_process().is_none()
+                        && a.incoming.is_empty()
+                        && a.outgoing.is_empty()
+                        && a.data_input_associations.is_empty()
+                        && a.data_output_associations.is_empty()
+                        && !hosts.contains(el)
+                }
+                Elem::Flow(FlowElement::Gateway(g)) => {
+                    g.incoming.is_empty() && g.outgoing.is_empty()
+                }
+                _ => false,
+            };
+            // Flows may name a node without listing it in incoming/outgoing.
+            let referenced = ix.map.values().any(|e| {
+                let (s, t) = semantic_ends(e);
+                s == Some(el) || t == Some(el)
+            });
+            let Some(from) = entry
+                .container
+                .or(entry.process)
+                .filter(|_| free && !referenced)
+            else {
+                continue;
+            };
+            let Ok(target) = drop_target(defs, d, center(&n.bounds)) else {
+                continue;
+            };
+            if target.scope != from && target.scope != el {
+                moves.push((el.to_owned(), from.to_owned(), target.scope));
+            }
+        }
+    }
+    for (el, from, to) in moves {
+        let Some(body) = body_mut(defs, &from) else {
+            continue;
+        };
+        let Some(i) = body.flow_elements.iter().position(|f| f.id() == el) else {
+            continue;
+        };
+        let element = body.flow_elements.remove(i);
+        for root in defs.root_elements.iter_mut() {
+            if let RootElement::Process(p) = root {
+                remove_from_lanes(&mut p.lane_sets, &el);
+            }
+        }
+        match body_mut(defs, &to) {
+            Some(body) => body.flow_elements.push(element),
+            None => {
+                // The target vanished in between: put it back.
+                if let Some(body) = body_mut(defs, &from) {
+                    body.flow_elements.insert(i, element);
+                }
+            }
+        }
+    }
 }
 
 /// Puts moved flow nodes into the lane their centre is now in (when it changed).

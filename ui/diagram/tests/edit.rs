@@ -854,3 +854,51 @@ fn gateway_branches_leave_through_the_diamond_corners() {
     );
     assert_eq!(edge.waypoints[2].x, b.x, "enters from the left");
 }
+
+#[test]
+fn unconnected_nodes_dragged_into_a_sub_process_move_into_it() {
+    let mut defs = new_definitions("p", "P");
+    let sub = add_element(&mut defs, 0, PaletteKind::SubProcess, pt(600.0, 300.0)).unwrap();
+    let inner = add_element(&mut defs, 0, PaletteKind::StartEvent, pt(500.0, 300.0)).unwrap();
+    let loose = add_element(&mut defs, 0, PaletteKind::Task, pt(100.0, 600.0)).unwrap();
+    let start = add_element(&mut defs, 0, PaletteKind::StartEvent, pt(100.0, 800.0)).unwrap();
+    let wired = append(&mut defs, 0, &start, PaletteKind::Task).unwrap();
+    assert!(
+        can_connect(&defs, 0, &inner, &loose).is_err(),
+        "outside the sub-process"
+    );
+    // Drag the loose task into the sub-process: it becomes part of it.
+    move_nodes(&mut defs, 0, std::slice::from_ref(&loose), 550.0, -300.0);
+    assert_round_trips(&defs);
+    let sc = scene(&defs, 0);
+    assert_eq!(
+        sc.nodes
+            .iter()
+            .find(|n| n.id == loose)
+            .unwrap()
+            .parent
+            .as_deref(),
+        Some(sub.as_str())
+    );
+    assert!(can_connect(&defs, 0, &inner, &loose).is_ok());
+    // A connected task keeps its container.
+    let wb = sc.nodes.iter().find(|n| n.id == wired).unwrap().bounds;
+    move_nodes(
+        &mut defs,
+        0,
+        std::slice::from_ref(&wired),
+        600.0 - wb.x - 50.0,
+        300.0 - wb.y - 40.0 + 60.0,
+    );
+    assert_round_trips(&defs);
+    let wired_el = element_of_node(&defs, 0, &wired).unwrap();
+    assert!(
+        defs.processes()
+            .next()
+            .unwrap()
+            .flow_elements
+            .iter()
+            .any(|e| e.id() == wired_el),
+        "still at process level"
+    );
+}
