@@ -26,13 +26,11 @@ use starweave_e2e::{
 };
 use starweave_model::bpmn::{Definitions, EventKind, FlowElement, GatewayKind, Point, read_bpmn};
 
-const MIWG: &str = "/work/shared/corpus/bpmn-miwg/reference";
-
-/// The MIWG reference folder: `STARWEAVE_MIWG_DIR`, else the shared corpus.
+/// The MIWG reference folder: `STARWEAVE_MIWG_DIR`, else the copy in the model's test data.
 fn miwg_dir() -> PathBuf {
     std::env::var_os("STARWEAVE_MIWG_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(MIWG))
+        .unwrap_or_else(|| repo_root().join("shared-model/testdata/bpmn-miwg/reference"))
 }
 
 /// `A.1.0` → `a_1_0`: a function name (letters, digits, `_`).
