@@ -7,6 +7,10 @@
 //! `<!-- bench-ui:start -->` and `<!-- bench-ui:end -->` in BENCHMARKS.md.
 //!
 //! `cargo xtask bench ui [runs]` (default 5 cold loads, the median is reported).
+//!
+//! `cargo xtask bench canvas [runs]` does the same for the BPMN canvas
+//! (`e2e/src/bin/bench-canvas.rs`): opening a generated 300-node diagram, drag and pan frame
+//! rates, and exact undo of 100 steps, into `## BPMN canvas (headless Chromium)`.
 
 use anyhow::{Result, bail};
 
@@ -14,11 +18,20 @@ use crate::{cargo, exec, root, target_dir, ui};
 
 /// Runs the UI benchmark.
 pub fn bench_ui(args: &[String]) -> Result<()> {
+    run_browser_bench("ui", "bench-ui", args)
+}
+
+/// Runs the BPMN canvas benchmark.
+pub fn bench_canvas(args: &[String]) -> Result<()> {
+    run_browser_bench("canvas", "bench-canvas", args)
+}
+
+fn run_browser_bench(group: &str, program: &str, args: &[String]) -> Result<()> {
     let runs = match args.first() {
         None => 5,
         Some(n) => match n.parse::<u32>() {
             Ok(n) if n > 0 => n,
-            _ => bail!("usage: cargo xtask bench ui [runs]"),
+            _ => bail!("usage: cargo xtask bench {group} [runs]"),
         },
     };
     let dist = ui::build_ui(true)?;
@@ -32,7 +45,7 @@ pub fn bench_ui(args: &[String]) -> Result<()> {
                 "-p",
                 "starweave-e2e",
                 "--bin",
-                "bench-ui",
+                program,
                 "--",
                 "--runs",
                 &runs.to_string(),

@@ -266,8 +266,11 @@ fn bench(args: &[String]) -> Result<()> {
         Some("engine") => vec!["starweave-engine"],
         Some("http") => return bench_http::bench_http(&args[1..]),
         Some("ui") => return bench_ui::bench_ui(&args[1..]),
+        Some("canvas") => return bench_ui::bench_canvas(&args[1..]),
         Some(other) => {
-            bail!("unknown bench group `{other}` (expected `model`, `engine`, `http` or `ui`)")
+            bail!(
+                "unknown bench group `{other}` (expected `model`, `engine`, `http`, `ui` or `canvas`)"
+            )
         }
     };
     for package in packages {
