@@ -2,7 +2,7 @@
 //!
 //! Always saved as artifacts (`<target>/e2e-artifacts/main_screens/`); with
 //! `STARWEAVE_SCREENSHOTS=1` also copied to `docs/screenshots/` (linked from the README):
-//! `explorer-js-editor.png`, `run-trace.png`, `git-panel.png`, `parameters.png`,
+//! `explorer-js-editor.png`, `run-trace.png`, `bpmn-canvas.png`, `git-panel.png`, `parameters.png`,
 //! `dark-theme.png`.
 
 use std::path::Path;
@@ -83,6 +83,12 @@ async fn main_screens() -> Result<()> {
         .await?;
     shot(&mut ide, "run-trace").await?;
 
+    // The same run painted on the BPMN canvas, with a node's output.
+    ide.click_visible(".tabpanel:not(.hidden) [data-key=\"build_dashboard\"]")
+        .await?;
+    ide.wait_text("bpmn-trace-detail", "Ada Lovelace").await?;
+    shot(&mut ide, "bpmn-canvas").await?;
+
     // Git panel with a changed file.
     ide.click("explorer-item-function-buildDashboard").await?;
     editor(&ide).await?;
@@ -107,6 +113,7 @@ async fn main_screens() -> Result<()> {
             "explorer-js-editor",
             "parameters",
             "run-trace",
+            "bpmn-canvas",
             "git-panel",
             "dark-theme",
         ] {
