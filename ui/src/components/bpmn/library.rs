@@ -26,12 +26,15 @@ pub(crate) enum Family {
     Event,
     Activity,
     Gateway,
+    Artifact,
 }
 
 /// The family of a palette kind.
 pub(crate) fn family(kind: PaletteKind) -> Family {
     let name = kind.name();
-    if name.ends_with("Gateway") {
+    if name == "textAnnotation" {
+        Family::Artifact
+    } else if name.ends_with("Gateway") {
         Family::Gateway
     } else if name.ends_with("Event") {
         Family::Event
