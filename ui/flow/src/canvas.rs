@@ -1411,7 +1411,7 @@ fn ports(store: FlowStore, zoom: f64) -> impl IntoView {
         .filter_map(|sig| sig.with(|n| n.connectable.then(|| (n.id.clone(), n.rect))))
         // A node smaller on screen than its ports would be covered by them: no ports (zoom in
         // to connect), so a press selects or drags it.
-        .filter(|(_, rect)| rect.w.min(rect.h) * zoom >= 4.0 * HANDLE_RADIUS)
+        .filter(|(_, rect)| rect.w.min(rect.h) * zoom >= 3.0 * HANDLE_RADIUS)
         .flat_map(|(id, rect)| {
             Side::ALL.into_iter().map(move |side| {
                 let p = rect.side_point(side);
