@@ -473,6 +473,19 @@ async fn build_the_bff_flow_on_the_canvas() -> Result<()> {
         "the saved BPMN has errors: {:?}",
         doc.diagnostics
     );
+    // What the canvas wrote passes the validator and re-imports unchanged.
+    let problems: Vec<_> = starweave_model::validate::validate_bpmn(&doc)
+        .into_iter()
+        .filter(|d| d.is_error())
+        .collect();
+    ensure!(
+        problems.is_empty(),
+        "the validator refuses what the canvas drew: {problems:?}"
+    );
+    ensure!(
+        starweave_model::bpmn::write_bpmn(&doc.definitions) == saved,
+        "the saved diagram does not re-import unchanged"
+    );
     let els = elements(&doc.definitions)?;
     let flows: Vec<(String, String, Option<String>)> = els
         .iter()
