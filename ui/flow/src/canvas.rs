@@ -256,6 +256,12 @@ pub fn FlowCanvas(
     children: Option<Children>,
 ) -> impl IntoView {
     let root: NodeRef<leptos::html::Div> = NodeRef::new();
+    // SVG ids are global to the document and hidden canvases stay mounted: one id per canvas.
+    let grid_id = {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        format!("sw-flow-grid-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    };
     let ui = Rc::new(RefCell::new(Interaction::default()));
     let box_rect = RwSignal::new(None::<Rect>);
     let rubber = RwSignal::new(None::<(Point, Point)>);
@@ -1124,7 +1130,7 @@ pub fn FlowCanvas(
             <svg class="flow-svg" width="100%" height="100%">
                 <defs>
                     <pattern
-                        id="sw-flow-grid"
+                        id=grid_id.clone()
                         width=move || grid_size.get()
                         height=move || grid_size.get()
                         patternUnits="userSpaceOnUse"
@@ -1134,7 +1140,7 @@ pub fn FlowCanvas(
                     </pattern>
                 </defs>
                 <defs inner_html=defs></defs>
-                <rect class="flow-grid" width="100%" height="100%" fill="url(#sw-flow-grid)"></rect>
+                <rect class="flow-grid" width="100%" height="100%" fill=format!("url(#{grid_id})")></rect>
                 <g
                     class="flow-viewport"
                     transform=move || viewport.with(|v| v.transform())
