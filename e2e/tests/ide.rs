@@ -305,8 +305,9 @@ async fn bad_input_is_reported_and_nothing_is_lost() -> Result<()> {
         "the invalid YAML was not kept as typed:\n{on_disk}"
     );
 
-    // A broken BPMN file: a diagnostic, the file kept.
+    // A broken BPMN file, typed in the XML view of the BPMN editor: a diagnostic, the file kept.
     ide.click("explorer-item-function-getDashboard").await?;
+    ide.click("bpmn-view-xml").await?;
     ide.find_css(&format!("{} .monaco-editor", testid("editor")))
         .await?;
     let broken = "<?xml version=\"1.0\"?><definitions><process id=\"p\"><startEvent id=\"s\"/>";
