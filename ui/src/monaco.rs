@@ -333,21 +333,16 @@ pub fn create(
     dark: bool,
     on_change: impl FnMut(String) + 'static,
 ) -> EditorHandle {
-    let on_change = Closure::<dyn FnMut(String)>::new(on_change);
-    let on_focus = Closure::<dyn FnMut()>::new(|| {});
-    let editor = sw_create(
-        container,
-        value,
-        language,
-        theme_name(dark),
-        &on_change,
-        &on_focus,
-    );
-    EditorHandle {
-        editor,
-        _on_change: on_change,
-        _on_focus: on_focus,
-    }
+    handle(on_change, |on_change, on_focus| {
+        sw_create(
+            container,
+            value,
+            language,
+            theme_name(dark),
+            on_change,
+            on_focus,
+        )
+    })
 }
 
 /// A compact editor for one expression or a short script (no line numbers, wrapped lines),
@@ -359,9 +354,19 @@ pub fn create_compact(
     dark: bool,
     on_change: impl FnMut(String) + 'static,
 ) -> EditorHandle {
+    handle(on_change, |on_change, _| {
+        sw_create_compact(container, value, language, theme_name(dark), on_change)
+    })
+}
+
+/// Wraps the callbacks an editor holds and the editor `make` creates with them.
+fn handle(
+    on_change: impl FnMut(String) + 'static,
+    make: impl FnOnce(&Closure<dyn FnMut(String)>, &Closure<dyn FnMut()>) -> Editor,
+) -> EditorHandle {
     let on_change = Closure::<dyn FnMut(String)>::new(on_change);
     let on_focus = Closure::<dyn FnMut()>::new(|| {});
-    let editor = sw_create_compact(container, value, language, theme_name(dark), &on_change);
+    let editor = make(&on_change, &on_focus);
     EditorHandle {
         editor,
         _on_change: on_change,
