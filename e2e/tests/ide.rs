@@ -8,35 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use fantoccini::key::Key;
 use serde_json::json;
+use starweave_e2e::canvas::new_vms;
 use starweave_e2e::{Ide, git, testid};
-
-/// Creates a VMS through the "New VMS" dialog and waits until the explorer shows it.
-async fn new_vms(ide: &mut Ide, name: &str, template: &str) -> Result<()> {
-    ide.click("new-vms-button").await?;
-    ide.fill("new-vms-name", name).await?;
-    // The template list is loaded by the dialog; wait for the option before choosing it.
-    ide.find_css(&format!(
-        "{} option[value=\"{template}\"]",
-        testid("new-vms-template")
-    ))
-    .await?;
-    ide.set_value("new-vms-template", template).await?;
-    ide.click("new-vms-create").await?;
-    ide.wait_js(
-        &format!(
-            "return !!document.querySelector('[data-testid=vms-picker]') && \
-             document.querySelector('[data-testid=vms-picker]').textContent.includes('{name}')"
-        ),
-        &format!("the VMS picker to show `{name}`"),
-    )
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_vms_from_the_bff_template() -> Result<()> {
     let mut ide = Ide::start("create_vms_from_the_bff_template").await?;
     ide.step("ide-loaded").await?;
-    new_vms(&mut ide, "shop-bff", "bff-aggregation").await?;
+    new_vms(&ide, "shop-bff", "bff-aggregation").await?;
     ide.find("explorer-item-function-getDashboard").await?;
     ide.find("explorer-item-function-buildDashboard").await?;
     ide.find("explorer-item-connector-orders").await?;
@@ -58,7 +37,7 @@ async fn create_vms_from_the_bff_template() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn javascript_function_with_ctx_completion() -> Result<()> {
     let mut ide = Ide::start("javascript_function_with_ctx_completion").await?;
-    new_vms(&mut ide, "greeter", "bff-aggregation").await?;
+    new_vms(&ide, "greeter", "bff-aggregation").await?;
     ide.click("new-function-button").await?;
     ide.fill("new-function-name", "greet").await?;
     ide.set_value("new-function-language", "js").await?;
@@ -132,7 +111,7 @@ async fn javascript_function_with_ctx_completion() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn http_connector_from_an_openapi_file() -> Result<()> {
     let mut ide = Ide::start("http_connector_from_an_openapi_file").await?;
-    new_vms(&mut ide, "petshop", "empty").await?;
+    new_vms(&ide, "petshop", "empty").await?;
     ide.click("new-connector-button").await?;
     ide.fill("new-connector-name", "pets").await?;
     ide.set_value("new-connector-kind", "http").await?;
@@ -164,7 +143,7 @@ async fn http_connector_from_an_openapi_file() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_a_function_with_a_mock_and_see_the_trace() -> Result<()> {
     let mut ide = Ide::start("run_a_function_with_a_mock_and_see_the_trace").await?;
-    new_vms(&mut ide, "dashboard", "bff-aggregation").await?;
+    new_vms(&ide, "dashboard", "bff-aggregation").await?;
     ide.click("explorer-item-function-getDashboard").await?;
     ide.find("run-button").await?;
     ide.set_value("run-input", r#"{ "id": "u-1001" }"#).await?;
@@ -218,7 +197,7 @@ async fn db_method_try_it_against_postgresql() -> Result<()> {
 
 async fn db_try_it(schema: &str) -> Result<()> {
     let mut ide = Ide::start("db_method_try_it_against_postgresql").await?;
-    new_vms(&mut ide, "petstore", "empty").await?;
+    new_vms(&ide, "petstore", "empty").await?;
     // The database URL comes from the VMS's env var defaults, edited as a file.
     let pg = std::env::var("STARWEAVE_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -286,7 +265,7 @@ fn psql(sql: &str) -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_reported_and_nothing_is_lost() -> Result<()> {
     let mut ide = Ide::start("bad_input_is_reported_and_nothing_is_lost").await?;
-    new_vms(&mut ide, "broken", "bff-aggregation").await?;
+    new_vms(&ide, "broken", "bff-aggregation").await?;
     let dir = ide.workspace().join("broken");
 
     // Invalid YAML in a connector: saved as typed, and a problem is listed.
@@ -343,7 +322,7 @@ async fn bad_input_is_reported_and_nothing_is_lost() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn commit_through_the_git_panel() -> Result<()> {
     let mut ide = Ide::start("commit_through_the_git_panel").await?;
-    new_vms(&mut ide, "committed", "bff-aggregation").await?;
+    new_vms(&ide, "committed", "bff-aggregation").await?;
     let dir = ide.workspace().join("committed");
     ide.click("explorer-item-function-buildDashboard").await?;
     ide.find_css(&format!("{} .monaco-editor", testid("editor")))
@@ -379,7 +358,7 @@ async fn commit_through_the_git_panel() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn everything_is_still_there_after_a_reload() -> Result<()> {
     let mut ide = Ide::start("everything_is_still_there_after_a_reload").await?;
-    new_vms(&mut ide, "durable", "bff-aggregation").await?;
+    new_vms(&ide, "durable", "bff-aggregation").await?;
     ide.click("explorer-item-function-buildDashboard").await?;
     ide.find_css(&format!("{} .monaco-editor", testid("editor")))
         .await?;
@@ -406,7 +385,7 @@ async fn everything_is_still_there_after_a_reload() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn parameter_views_stay_in_sync() -> Result<()> {
     let mut ide = Ide::start("parameter_views_stay_in_sync").await?;
-    new_vms(&mut ide, "params", "bff-aggregation").await?;
+    new_vms(&ide, "params", "bff-aggregation").await?;
     ide.click("explorer-item-function-buildDashboard").await?;
     // Table view: the function's input parameters as rows.
     ide.click("param-view-table").await?;
