@@ -83,8 +83,7 @@ async fn serve(args: UpArgs, workspace: Workspace) -> Result<()> {
         ui_dir: args.ui_dir.clone(),
         listen_ip: Some(address.ip()),
     };
-    let state = AppState::new(workspace, config).await?;
-    let app = ide::app(state);
+    let app = ide_router(workspace, config).await?;
     let host = if address.ip().is_unspecified() {
         "127.0.0.1".to_owned()
     } else if address.is_ipv6() {
@@ -104,12 +103,28 @@ async fn serve(args: UpArgs, workspace: Workspace) -> Result<()> {
     if args.open {
         open_browser(&format!("{url}{fragment}"));
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(starweave_engine::server::shutdown_signal())
-        .await
-        .context("the server failed")?;
+    serve_on(listener, app, starweave_engine::server::shutdown_signal()).await?;
     eprintln!("Starweave IDE stopped");
     Ok(())
+}
+
+/// The whole IDE (the API under `/api/v1` and the UI) over an opened workspace: what
+/// `starweave up` serves, and what the desktop app serves in process.
+pub async fn ide_router(workspace: Workspace, config: Config) -> Result<axum::Router> {
+    let state = AppState::new(workspace, config).await?;
+    Ok(ide::app(state))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; requests under way are finished.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the server failed")
 }
 
 /// Opens `url` in the default browser; failures are only reported.
