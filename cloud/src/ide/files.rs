@@ -99,6 +99,8 @@ pub(super) async fn write(
     let guard = state.lock(&vms).await;
     let new_etag = {
         let path = path.clone();
+        let vms = vms.clone();
+        let state = state.clone();
         blocking(move || {
             if file.is_dir() {
                 return Err(ApiError::InvalidPath(format!("`{path}` is a folder")));
@@ -122,8 +124,13 @@ pub(super) async fn write(
                     });
                 }
             }
-            write_atomically(&file, request.content.as_bytes())?;
-            Ok(etag(request.content.as_bytes()))
+            // The watcher learns the new version together with the write, so it does not
+            // report the IDE's own save as a change made outside.
+            let bytes = request.content.as_bytes();
+            state
+                .watch()
+                .own_write(&vms, &path, bytes, || write_atomically(&file, bytes))?;
+            Ok(etag(bytes))
         })
         .await?
     };
@@ -176,12 +183,15 @@ pub(super) async fn delete(
     let guard = state.lock(&vms).await;
     {
         let dir = dir.clone();
+        let state = state.clone();
         blocking(move || {
             match std::fs::symlink_metadata(&file) {
                 Ok(meta) if meta.is_dir() => {
                     return Err(ApiError::InvalidPath(format!("`{path}` is a folder")));
                 }
-                Ok(_) => std::fs::remove_file(&file)?,
+                Ok(_) => state
+                    .watch()
+                    .own_delete(&vms, &path, || std::fs::remove_file(&file))?,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                     return Err(ApiError::NotFound(format!("no file `{path}` in `{vms}`")));
                 }

@@ -19,6 +19,7 @@ mod security;
 mod tools;
 pub mod ui;
 mod vms;
+pub mod watch;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -66,12 +67,15 @@ struct Inner {
     scripting: Scripting,
     /// Per-VMS locks: writes and Git operations on one VMS go one at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Changes made outside the IDE, for `GET /events`.
+    watch: watch::Watch,
 }
 
 impl AppState {
     /// Opens the workspace's database and wraps everything handlers need.
     pub async fn new(workspace: Workspace, config: Config) -> anyhow::Result<AppState> {
         let db = db::open(&workspace.database_path()).await?;
+        let watch = watch::Watch::start(&workspace.root);
         Ok(AppState {
             inner: Arc::new(Inner {
                 workspace,
@@ -79,6 +83,7 @@ impl AppState {
                 config,
                 scripting: Scripting::default(),
                 locks: Mutex::new(HashMap::new()),
+                watch,
             }),
         })
     }
@@ -94,6 +99,11 @@ impl AppState {
 
     fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The workspace watcher.
+    fn watch(&self) -> &watch::Watch {
+        &self.inner.watch
     }
 
     fn scripting(&self) -> &Scripting {
@@ -151,6 +161,7 @@ pub fn api_routes() -> ApiRoutes {
     let routes = run::routes(routes);
     let routes = tools::routes(routes);
     let routes = git_api::routes(routes);
+    let routes = watch::routes(routes);
     routes.route(
         "/openapi.json",
         &["get"],

@@ -351,6 +351,17 @@ fn operations() -> Vec<Operation> {
             object(json!({ "pushed": { "type": "boolean" } }), &["pushed"]),
         ),
         op(
+            "/events",
+            "get",
+            "Long poll for changes made outside the IDE (`?after=<seq>&stream=<id>&timeout=<s>`): without `after`, the current position at once; with it, the events newer than `after` as soon as there are any, or none after `timeout` seconds (25 at most). `reset` means events were missed: reload everything",
+            None,
+            "200",
+            object(
+                json!({ "stream": { "type": "string" }, "seq": { "type": "integer" }, "reset": { "type": "boolean" }, "events": array(r("ChangeEvent")) }),
+                &["stream", "seq", "reset", "events"],
+            ),
+        ),
+        op(
             "/openapi.json",
             "get",
             "This document",
@@ -396,6 +407,11 @@ fn schemas() -> Value {
             "start_offset_us": { "type": "integer" }, "duration_us": { "type": "integer" }, "input": {}, "output": {},
             "error": object(json!({ "code": string, "message": string }), &["code", "message"]),
             "taken_flows": array(string.clone()) }), &["element_id", "element_kind", "start_offset_us", "duration_us"]),
+        "ChangeEvent": object(json!({
+            "seq": { "type": "integer" }, "vms": string,
+            "files": array(object(json!({ "path": string, "change": { "enum": ["created", "modified", "deleted"] }, "etag": string,
+                "note": { "enum": ["too_large", "link_outside"] }, "size": { "type": "integer" } }), &["path", "change"])),
+            "git": object(json!({ "branch": string, "head": { "type": ["string", "null"] }, "upstream": { "type": ["string", "null"] }, "merging": { "type": "boolean" } }), &["branch", "merging"]) }), &["seq", "vms", "files"]),
         "FileStatus": object(json!({ "path": string, "status": { "enum": ["new", "modified", "deleted", "renamed", "conflicted"] } }), &["path", "status"]),
         "FileDiff": object(json!({ "path": string, "status": string, "binary": { "type": "boolean" },
             "hunks": array(object(json!({ "header": string, "lines": array(object(json!({ "kind": { "enum": ["context", "add", "remove"] }, "text": string, "old_line": { "type": "integer" }, "new_line": { "type": "integer" } }), &["kind", "text"])) }), &["header", "lines"])) }), &["path", "status", "hunks"]),
