@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 pub mod canvas;
+pub mod desktop;
 
 /// Chromium's command line in every session.
 pub const CHROME_ARGS: [&str; 9] = [

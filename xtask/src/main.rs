@@ -5,6 +5,8 @@
 //! - `test`  everything CI checks: formatting, clippy with `-D warnings`, every test.
 //! - `bench` the benchmarks (`cargo xtask bench [model|engine|http|ui]`).
 //! - `fuzz`  a fuzz target for a while (`cargo xtask fuzz bpmn_read 600`).
+//! - `dist`  the desktop app's `.deb` under `<target>/dist/` (`xtask/src/dist.rs`).
+//! - `test-desktop` the desktop app's WebDriver tests, offline (`xtask/src/desktop.rs`).
 //!
 //! Each step prints the command it runs, so a failure can be reproduced by hand.
 
@@ -18,6 +20,8 @@ use anyhow::{Context, Result, bail};
 
 mod bench_http;
 mod bench_ui;
+mod desktop;
+mod dist;
 mod services;
 mod ui;
 
@@ -30,9 +34,11 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         Some("services") => services::ensure_services(),
         Some("ui") => ui::ui_command(&args[1..]),
+        Some("dist") => dist::dist(),
+        Some("test-desktop") => desktop::test_command(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run|test|ui [--release]|bench [model|engine|http|ui]|fuzz <target> [seconds]>"
+                "usage: cargo xtask <run|test|test-desktop|ui [--release]|dist|bench [model|engine|http|ui]|fuzz <target> [seconds]>"
             );
             return ExitCode::from(2);
         }
@@ -120,6 +126,8 @@ fn cargo_sub_ok(sub: &str) -> bool {
 fn test() -> Result<()> {
     ensure_tools()?;
     exec(cargo().args(["fmt", "--all", "--check"]))?;
+    // The workspace includes the desktop app, which builds against WebKitGTK's dev packages.
+    desktop::ensure_packages()?;
     exec(cargo().args([
         "clippy",
         "--workspace",
@@ -172,8 +180,12 @@ fn test() -> Result<()> {
                 "--no-fail-fast",
                 "--test-threads",
                 "2",
+                // The desktop tests run below, offline, against the desktop app.
+                "-E",
+                "not binary(desktop)",
             ]),
     )?;
+    desktop::test(&dist)?;
     // The UI links the model, so it must keep compiling to wasm32.
     exec(cargo().args([
         "check",
