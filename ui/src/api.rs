@@ -512,6 +512,12 @@ pub struct GitStatus {
     /// Current branch.
     #[serde(default)]
     pub branch: String,
+    /// The upstream branch (`origin/main`), when there is one.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// Whether a merge is in progress (a pull with conflicts).
+    #[serde(default)]
+    pub merging: bool,
     /// Commits ahead of upstream.
     #[serde(default)]
     pub ahead: u32,
@@ -772,6 +778,115 @@ pub async fn git_checkout(vms: &str, branch: &str) -> ApiResult<Value> {
     post(
         &format!("{}/git/checkout", vms_path(vms)),
         &json!({ "branch": branch }),
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Changes made outside the IDE (`GET /events`), and Git with a remote
+// ---------------------------------------------------------------------------------------
+
+/// One file of a [`ChangeEvent`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FileChange {
+    /// Relative to the VMS.
+    pub path: String,
+    /// `created`, `modified` or `deleted`.
+    pub change: String,
+    /// The new etag, for readable files.
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// `too_large` or `link_outside`: the server did not read the file.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Branch and HEAD after a Git change.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GitHead {
+    /// The current branch.
+    #[serde(default)]
+    pub branch: String,
+    /// The commit HEAD points at.
+    #[serde(default)]
+    pub head: Option<String>,
+    /// Whether a merge is in progress.
+    #[serde(default)]
+    pub merging: bool,
+}
+
+/// What changed in one VMS outside the IDE.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChangeEvent {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The VMS.
+    pub vms: String,
+    /// Changed files.
+    #[serde(default)]
+    pub files: Vec<FileChange>,
+    /// Set when the branch or HEAD moved.
+    #[serde(default)]
+    pub git: Option<GitHead>,
+}
+
+/// The answer of a poll.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EventsAnswer {
+    /// This server run's id.
+    pub stream: String,
+    /// Poll again with `after` = this.
+    pub seq: u64,
+    /// Events were missed: reload what is shown.
+    #[serde(default)]
+    pub reset: bool,
+    /// The events.
+    #[serde(default)]
+    pub events: Vec<ChangeEvent>,
+}
+
+/// `GET /events`: without a position, the current one at once; with it, a long poll (the
+/// server answers when something changed, or after 25 s with nothing).
+pub async fn events(position: Option<(&str, u64)>) -> ApiResult<EventsAnswer> {
+    match position {
+        None => get("/events").await,
+        Some((stream, after)) => {
+            get(&format!("/events?after={after}&stream={}", encode(stream))).await
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PullReport {
+    /// `up_to_date`, `fast_forward`, `merged` or `conflicts`.
+    pub result: String,
+    /// Files left with conflict markers.
+    #[serde(default)]
+    pub conflicts: Vec<String>,
+}
+
+/// `POST /vms/{vms}/git/fetch`.
+pub async fn git_fetch(vms: &str) -> ApiResult<Value> {
+    post(&format!("{}/git/fetch", vms_path(vms)), &json!({})).await
+}
+
+/// `POST /vms/{vms}/git/pull`.
+pub async fn git_pull(vms: &str) -> ApiResult<PullReport> {
+    post(&format!("{}/git/pull", vms_path(vms)), &json!({})).await
+}
+
+/// `POST /vms/{vms}/git/push`.
+pub async fn git_push(vms: &str) -> ApiResult<Value> {
+    post(&format!("{}/git/push", vms_path(vms)), &json!({})).await
+}
+
+/// `POST /vms/{vms}/git/resolve`: `take` is `ours`, `theirs` or `file` (mark the file as
+/// it is now resolved).
+pub async fn git_resolve(vms: &str, path: &str, take: &str) -> ApiResult<Value> {
+    post(
+        &format!("{}/git/resolve", vms_path(vms)),
+        &json!({ "path": path, "take": take }),
     )
     .await
 }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod components;
+pub mod diff;
 pub mod monaco;
 pub mod state;
 

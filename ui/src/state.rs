@@ -118,13 +118,18 @@ pub struct SaveProblem {
     pub message: String,
 }
 
-/// A write refused because the file changed on disk.
+/// A file whose buffer has edits the disk copy does not have, while the disk copy changed
+/// too: a write refused with `409`, or a change made outside the IDE (the file watcher).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conflict {
     /// The file.
     pub path: String,
-    /// What is on disk now.
+    /// What is on disk now (empty when it was deleted).
     pub theirs: String,
+    /// The etag of `theirs`, when known: "keep mine" writes over exactly that version.
+    pub theirs_etag: Option<String>,
+    /// The file was deleted on disk.
+    pub deleted: bool,
 }
 
 /// Which bottom panel is shown.
@@ -171,6 +176,9 @@ pub struct AppState {
     pub banner: RwSignal<Option<String>>,
     /// A request to select a BPMN element on its diagram: (path, element id, nonce).
     pub reveal_element: RwSignal<Option<(String, String, u64)>>,
+    /// Bumped when the open VMS's files or Git state changed outside the IDE: the Git panel
+    /// refreshes.
+    pub outside_changes: RwSignal<u64>,
     docs: StoredValue<HashMap<String, Doc>>,
     slots: StoredValue<HashMap<String, SaveSlot>>,
 }
@@ -230,6 +238,7 @@ impl AppState {
             bottom: RwSignal::new(BottomPanel::Problems),
             banner: RwSignal::new(None),
             reveal_element: RwSignal::new(None),
+            outside_changes: RwSignal::new(0),
             docs: StoredValue::new(HashMap::new()),
             slots: StoredValue::new(HashMap::new()),
         }
@@ -478,9 +487,16 @@ impl AppState {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
+            let theirs_etag = err
+                .details
+                .get("etag")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             self.conflict.set(Some(Conflict {
                 path: path.to_owned(),
+                deleted: err.details.get("current").is_some_and(Value::is_null),
                 theirs,
+                theirs_etag,
             }));
         }
         let message = match err.code.as_str() {
@@ -498,17 +514,32 @@ impl AppState {
         self.bottom.set(BottomPanel::Problems);
     }
 
-    /// Resolves a conflict: overwrite the disk copy with the buffer.
+    /// Resolves a conflict: overwrite the disk copy with the buffer. The write names the
+    /// disk version the user saw, so a third change meanwhile asks again.
     pub fn keep_mine(&self, path: &str) {
+        let base = self
+            .conflict
+            .get_untracked()
+            .filter(|c| c.path == path)
+            .and_then(|c| c.theirs_etag);
         self.conflict.set(None);
         self.slots
-            .update_value(|s| s.entry(path.to_owned()).or_default().etag = None);
+            .update_value(|s| s.entry(path.to_owned()).or_default().etag = base);
+        self.set_status(path, SaveState::Unsaved);
         self.flush(path);
     }
 
     /// Resolves a conflict: replace the buffer with the disk copy.
     pub fn take_theirs(&self, path: &str, theirs: String) {
+        let deleted = self
+            .conflict
+            .get_untracked()
+            .is_some_and(|c| c.path == path && c.deleted);
         self.conflict.set(None);
+        if deleted {
+            self.forget_deleted(path);
+            return;
+        }
         let doc = self.doc(path);
         doc.text.set(theirs);
         remove_local(&self.local_key(path));
@@ -702,6 +733,224 @@ impl AppState {
         self.reveal_element
             .set(Some((path.to_owned(), element.to_owned(), nonce)));
     }
+}
+
+impl AppState {
+    /// Follows `GET /events` for as long as the page lives: files changed outside the IDE
+    /// reload in open tabs (or raise the conflict prompt when the tab has unsaved edits), the
+    /// explorer, the VMS list, the branch and the Git panel refresh.
+    pub fn follow_outside_changes(&self) {
+        let this = *self;
+        spawn_local(async move {
+            let mut position: Option<(String, u64)> = None;
+            loop {
+                let answer = api::events(position.as_ref().map(|(s, n)| (s.as_str(), *n))).await;
+                match answer {
+                    Ok(answer) => {
+                        if answer.reset {
+                            this.resync();
+                        }
+                        for event in answer.events {
+                            this.apply_outside_change(event);
+                        }
+                        position = Some((answer.stream, answer.seq));
+                    }
+                    // The server is gone for now (restarting, or the laptop slept): try again
+                    // a bit later from the same position; a new server run answers `reset`.
+                    Err(_) => sleep_ms(2000).await,
+                }
+            }
+        });
+    }
+
+    fn apply_outside_change(&self, event: api::ChangeEvent) {
+        let listed = self
+            .vms_list
+            .with_untracked(|l| l.iter().any(|v| v.name == event.vms));
+        if !listed || event.git.is_some() || event.files.iter().any(|f| f.path == "vms.yaml") {
+            self.refresh_vms_list();
+        }
+        if self.current.get_untracked().as_deref() != Some(event.vms.as_str()) {
+            return;
+        }
+        for file in &event.files {
+            self.file_changed_on_disk(file);
+        }
+        self.refresh_detail_and_diagnostics();
+        self.outside_changes.update(|n| *n += 1);
+    }
+
+    /// Events were missed (a new server run): compare every open buffer with the disk.
+    fn resync(&self) {
+        self.refresh_vms_list();
+        let paths: Vec<String> = self.docs.with_value(|d| d.keys().cloned().collect());
+        for path in paths {
+            self.file_changed_on_disk(&api::FileChange {
+                path,
+                change: "modified".into(),
+                etag: None,
+                note: None,
+            });
+        }
+        self.refresh_detail_and_diagnostics();
+        self.outside_changes.update(|n| *n += 1);
+    }
+
+    fn refresh_vms_list(&self) {
+        let this = *self;
+        spawn_local(async move {
+            if let Ok(list) = api::list_vms().await {
+                this.vms_list.set(list);
+            }
+        });
+    }
+
+    fn refresh_detail_and_diagnostics(&self) {
+        let Some(vms) = self.current.get_untracked() else {
+            return;
+        };
+        let this = *self;
+        spawn_local(async move {
+            if let Ok(detail) = api::vms_detail(&vms).await
+                && this.current.get_untracked().as_deref() == Some(detail.name.as_str())
+            {
+                this.update_completions(&detail);
+                this.diagnostics.set(detail.diagnostics.clone());
+                this.detail.set(Some(detail));
+            }
+        });
+    }
+
+    /// One file changed on disk: reload a clean buffer, ask about one with edits.
+    fn file_changed_on_disk(&self, change: &api::FileChange) {
+        let path = change.path.clone();
+        let Some(doc) = self.docs.with_value(|d| d.get(&path).copied()) else {
+            return; // not open: the explorer refresh is enough
+        };
+        if !doc.loaded.get_untracked() {
+            return; // its first read is on the way and will see the new content
+        }
+        let (known, in_flight) = self.slots.with_value(|s| {
+            s.get(&path)
+                .map(|s| (s.etag.clone(), s.in_flight))
+                .unwrap_or_default()
+        });
+        if change.etag.is_some() && change.etag == known {
+            return; // the buffer is based on this very version
+        }
+        let status = self
+            .statuses
+            .with_untracked(|s| s.get(&path).copied().unwrap_or_default());
+        if in_flight || status == SaveState::Saving {
+            // The write in flight names the version it was based on: the server refuses it
+            // with 409 when the disk changed, which raises the prompt.
+            return;
+        }
+        if self
+            .conflict
+            .with_untracked(|c| c.as_ref().is_some_and(|c| c.path == path))
+        {
+            return; // already asking; the choice re-reads the disk
+        }
+        let Some(vms) = self.current.get_untracked() else {
+            return;
+        };
+        let this = *self;
+        let before = doc.text.get_untracked();
+        spawn_local(async move {
+            let disk = api::read_file(&vms, &path).await;
+            if this.current.get_untracked().as_deref() != Some(vms.as_str()) {
+                return;
+            }
+            let (theirs, theirs_etag, deleted) = match disk {
+                Ok(file) => (file.content, file.etag, false),
+                Err(err) if err.status == 404 => (String::new(), None, true),
+                // Unreadable (too large, a link out of the VMS): keep the buffer, say why.
+                Err(err) => {
+                    this.save_problems.update(|p| {
+                        p.retain(|p| p.path != path);
+                        p.push(SaveProblem {
+                            path: path.clone(),
+                            message: format!("changed on disk but cannot be read: {err}"),
+                        });
+                    });
+                    return;
+                }
+            };
+            let status = this
+                .statuses
+                .with_untracked(|s| s.get(&path).copied().unwrap_or_default());
+            let untouched = status == SaveState::Saved && doc.text.with_untracked(|t| *t == before);
+            let mine = doc.text.get_untracked();
+            if !deleted && mine == theirs {
+                // Same text on both sides: only the version moved.
+                this.slots
+                    .update_value(|s| s.entry(path.clone()).or_default().etag = theirs_etag);
+                if status != SaveState::Saving {
+                    remove_local(&this.local_key(&path));
+                    this.set_status(&path, SaveState::Saved);
+                }
+                return;
+            }
+            if untouched {
+                if deleted {
+                    this.forget_deleted(&path);
+                } else {
+                    this.slots
+                        .update_value(|s| s.entry(path.clone()).or_default().etag = theirs_etag);
+                    remove_local(&this.local_key(&path));
+                    doc.text.set(theirs);
+                    this.set_status(&path, SaveState::Saved);
+                }
+                return;
+            }
+            // Edits on both sides: nothing is written until the user chooses.
+            this.slots.update_value(|s| {
+                if let Some(t) = s.entry(path.clone()).or_default().timer.take() {
+                    t.clear();
+                }
+            });
+            this.set_status(&path, SaveState::Unsaved);
+            this.conflict.set(Some(Conflict {
+                path,
+                theirs,
+                theirs_etag,
+                deleted,
+            }));
+        });
+    }
+
+    /// A file deleted on disk whose buffer holds nothing unsaved: its raw tab closes and the
+    /// buffer goes (the explorer refresh removes its item).
+    fn forget_deleted(&self, path: &str) {
+        remove_local(&self.local_key(path));
+        self.docs.update_value(|d| {
+            d.remove(path);
+        });
+        self.slots.update_value(|s| {
+            if let Some(t) = s.remove(path).and_then(|s| s.timer) {
+                t.clear();
+            }
+        });
+        self.statuses.update(|s| {
+            s.remove(path);
+        });
+        self.save_problems.update(|p| p.retain(|p| p.path != path));
+        let tab = Tab::new(TabKind::File(path.to_owned())).id;
+        if self.tabs.with_untracked(|t| t.iter().any(|t| t.id == tab)) {
+            self.close_tab(&tab);
+        }
+    }
+}
+
+/// Waits `ms` milliseconds.
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 impl Default for AppState {

@@ -107,6 +107,9 @@ pub struct StatusReport {
     pub behind: usize,
     /// Changed files, working tree and index against HEAD.
     pub files: Vec<FileStatus>,
+    /// A merge is in progress (a pull with conflicts): resolve the `conflicted` files, then
+    /// commit to conclude it.
+    pub merging: bool,
 }
 
 /// The changed files of the working tree (and index) against HEAD.
@@ -177,6 +180,7 @@ pub fn status(dir: &Path) -> ApiResult<StatusReport> {
         ahead,
         behind,
         files: changed_files(&repo)?,
+        merging: repo.state() == RepositoryState::Merge,
     })
 }
 
@@ -307,6 +311,23 @@ pub fn commit(dir: &Path, message: &str, paths: Option<&[String]>) -> ApiResult<
     }
     let repo = open(dir)?;
     let mut index = repo.index().map_err(local)?;
+    // Staging a conflicted file resolves it with whatever the working tree holds: refuse
+    // while that still has Git's conflict markers, so they never end up in a commit.
+    let still_marked: Vec<String> = conflicted_paths(&index)
+        .into_iter()
+        .filter(|p| paths.is_none_or(|only| only.iter().any(|o| o == p)))
+        .filter(|p| {
+            std::fs::read(dir.join(p))
+                .ok()
+                .is_some_and(|text| conflict_marker_line(&text).is_some())
+        })
+        .collect();
+    if !still_marked.is_empty() {
+        return Err(ApiError::MergeConflict {
+            message: "these files still have conflict markers: edit them away or take one side, then commit".to_owned(),
+            files: still_marked,
+        });
+    }
     match paths {
         None => {
             index
@@ -863,4 +884,103 @@ pub fn push(dir: &Path, remote: Option<&str>) -> ApiResult<()> {
     .map_err(local)?;
     set_upstream_if_missing(&repo, &branch, &remote_name);
     Ok(())
+}
+
+/// `POST /git/fetch`: fetches `remote` (updating its remote-tracking branches only; the
+/// working tree is not touched) and answers the status, whose `ahead`/`behind` then compare
+/// with what the remote has now.
+pub fn fetch(dir: &Path, remote: Option<&str>) -> ApiResult<StatusReport> {
+    let remote_name = remote_name(remote)?;
+    {
+        let repo = open(dir)?;
+        let mut remote = repo
+            .find_remote(&remote_name)
+            .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
+        let attempts = RefCell::new(0);
+        let mut fetch = FetchOptions::new();
+        fetch.remote_callbacks(callbacks(&attempts));
+        remote
+            .fetch::<&str>(&[], Some(&mut fetch), None)
+            .map_err(remote_error)?;
+        let branch = current_branch(&repo);
+        set_upstream_if_missing(&repo, &branch, &remote_name);
+    }
+    status(dir)
+}
+
+/// How a conflicted file is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// This branch's version (index stage 2).
+    Ours,
+    /// The merged-in version (index stage 3).
+    Theirs,
+    /// The file as it is now in the working tree, conflict markers edited away by hand.
+    File,
+}
+
+/// `POST /git/resolve`: resolves the conflict of `path` and stages the result. When every
+/// conflict is resolved, `POST /git/commit` concludes the merge.
+pub fn resolve(dir: &Path, path: &str, how: Resolution) -> ApiResult<()> {
+    super::paths::check_relative_path(path)?;
+    let file = super::paths::resolve_inside(dir, path)?;
+    let repo = open(dir)?;
+    let mut index = repo.index().map_err(local)?;
+    let conflict = index
+        .conflicts()
+        .map_err(local)?
+        .flatten()
+        .find(|c| {
+            [&c.our, &c.their, &c.ancestor]
+                .into_iter()
+                .flatten()
+                .any(|e| e.path == path.as_bytes())
+        })
+        .ok_or_else(|| ApiError::InvalidRequest(format!("`{path}` has no merge conflict")))?;
+    let chosen = match how {
+        Resolution::Ours => Some(conflict.our),
+        Resolution::Theirs => Some(conflict.their),
+        Resolution::File => None,
+    };
+    match chosen {
+        // The chosen side's blob becomes the file (or its deletion, when that side deleted it).
+        Some(Some(entry)) => {
+            let blob = repo.find_blob(entry.id).map_err(local)?;
+            super::files::write_atomically(&file, blob.content())?;
+            index.add_path(Path::new(path)).map_err(local)?;
+        }
+        Some(None) => {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err.into()),
+            }
+            index.remove_path(Path::new(path)).map_err(local)?;
+        }
+        None => {
+            if file.is_file() {
+                let text = std::fs::read(&file)?;
+                if let Some(line) = conflict_marker_line(&text) {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "`{path}` still has a conflict marker on line {line}; edit it away, or take one side"
+                    )));
+                }
+                index.add_path(Path::new(path)).map_err(local)?;
+            } else {
+                index.remove_path(Path::new(path)).map_err(local)?;
+            }
+        }
+    }
+    index.write().map_err(local)?;
+    Ok(())
+}
+
+/// The first line (from 1) that is a conflict marker Git writes (`<<<<<<< `, `=======`,
+/// `>>>>>>> `).
+fn conflict_marker_line(text: &[u8]) -> Option<usize> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .position(|l| l.starts_with("<<<<<<< ") || l == "=======" || l.starts_with(">>>>>>> "))
+        .map(|i| i + 1)
 }

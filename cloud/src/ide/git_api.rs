@@ -24,6 +24,8 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
         .route("/vms/{vms}/git/checkout", &["post"], post(checkout))
         .route("/vms/{vms}/git/pull", &["post"], post(pull))
         .route("/vms/{vms}/git/push", &["post"], post(push))
+        .route("/vms/{vms}/git/fetch", &["post"], post(fetch))
+        .route("/vms/{vms}/git/resolve", &["post"], post(resolve))
 }
 
 async fn status(
@@ -168,6 +170,37 @@ async fn push(
     blocking(move || {
         git::push(&dir, request.remote.as_deref())?;
         Ok(Json(json!({ "pushed": true })))
+    })
+    .await
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Path(vms): Path<String>,
+    Json(request): Json<RemoteRequest>,
+) -> ApiResult<Json<git::StatusReport>> {
+    let dir = state.workspace().vms_dir(&vms)?;
+    let _guard = state.lock(&vms).await;
+    blocking(move || git::fetch(&dir, request.remote.as_deref()).map(Json)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveRequest {
+    path: String,
+    take: git::Resolution,
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    Path(vms): Path<String>,
+    Json(request): Json<ResolveRequest>,
+) -> ApiResult<Json<git::StatusReport>> {
+    let dir = state.workspace().vms_dir(&vms)?;
+    let _guard = state.lock(&vms).await;
+    blocking(move || {
+        git::resolve(&dir, &request.path, request.take)?;
+        git::status(&dir).map(Json)
     })
     .await
 }

@@ -260,10 +260,7 @@ fn operations() -> Vec<Operation> {
             "Branch, upstream, ahead/behind and changed files",
             None,
             "200",
-            object(
-                json!({ "branch": { "type": "string" }, "head": { "type": ["string", "null"] }, "upstream": { "type": "string" }, "ahead": { "type": "integer" }, "behind": { "type": "integer" }, "files": array(r("FileStatus")) }),
-                &["branch", "ahead", "behind", "files"],
-            ),
+            r("GitStatus"),
         ),
         op(
             "/vms/{vms}/git/diff",
@@ -351,6 +348,28 @@ fn operations() -> Vec<Operation> {
             object(json!({ "pushed": { "type": "boolean" } }), &["pushed"]),
         ),
         op(
+            "/vms/{vms}/git/fetch",
+            "post",
+            "Fetch the remote (the working tree is not touched); answers the status with ahead/behind against the updated upstream",
+            Some(object(
+                json!({ "remote": { "type": "string", "default": "origin" } }),
+                &[],
+            )),
+            "200",
+            r("GitStatus"),
+        ),
+        op(
+            "/vms/{vms}/git/resolve",
+            "post",
+            "Resolve a merge conflict of `path`: `ours` (this branch's version), `theirs` (the merged-in one) or `file` (as edited by hand; refused while conflict markers remain); answers the status",
+            Some(object(
+                json!({ "path": { "type": "string" }, "take": { "enum": ["ours", "theirs", "file"] } }),
+                &["path", "take"],
+            )),
+            "200",
+            r("GitStatus"),
+        ),
+        op(
             "/events",
             "get",
             "Long poll for changes made outside the IDE (`?after=<seq>&stream=<id>&timeout=<s>`): without `after`, the current position at once; with it, the events newer than `after` as soon as there are any, or none after `timeout` seconds (25 at most). `reset` means events were missed: reload everything",
@@ -412,6 +431,10 @@ fn schemas() -> Value {
             "files": array(object(json!({ "path": string, "change": { "enum": ["created", "modified", "deleted"] }, "etag": string,
                 "note": { "enum": ["too_large", "link_outside"] }, "size": { "type": "integer" } }), &["path", "change"])),
             "git": object(json!({ "branch": string, "head": { "type": ["string", "null"] }, "upstream": { "type": ["string", "null"] }, "merging": { "type": "boolean" } }), &["branch", "merging"]) }), &["seq", "vms", "files"]),
+        "GitStatus": object(
+            json!({ "branch": string, "head": { "type": ["string", "null"] }, "upstream": string, "ahead": { "type": "integer" }, "behind": { "type": "integer" }, "files": array(r("FileStatus")), "merging": { "type": "boolean" } }),
+            &["branch", "ahead", "behind", "files", "merging"],
+        ),
         "FileStatus": object(json!({ "path": string, "status": { "enum": ["new", "modified", "deleted", "renamed", "conflicted"] } }), &["path", "status"]),
         "FileDiff": object(json!({ "path": string, "status": string, "binary": { "type": "boolean" },
             "hunks": array(object(json!({ "header": string, "lines": array(object(json!({ "kind": { "enum": ["context", "add", "remove"] }, "text": string, "old_line": { "type": "integer" }, "new_line": { "type": "integer" } }), &["kind", "text"])) }), &["header", "lines"])) }), &["path", "status", "hunks"]),

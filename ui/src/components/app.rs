@@ -46,6 +46,7 @@ pub fn App() -> impl IntoView {
                     Some(name) => state.open_vms(name),
                     None => mark_ready(),
                 }
+                state.follow_outside_changes();
             }
             Err(e) => {
                 state
@@ -130,22 +131,63 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Asked when a write is refused because the file changed on disk.
+/// Asked when a file with unsaved edits changed on disk too (a write refused with 409, or
+/// a change the file watcher reported): keep mine (overwrite on save), take the disk version,
+/// or compare the two first. Nothing is written until the user chooses.
 #[component]
 fn ConflictDialog() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let comparing = RwSignal::new(false);
+    Effect::new(move |_| {
+        state.conflict.track();
+        comparing.set(false);
+    });
     view! {
         {move || state.conflict.get().map(|c| {
             let p1 = c.path.clone();
             let p2 = c.path.clone();
             let theirs = c.theirs.clone();
+            let compare_path = c.path.clone();
+            let compare_theirs = c.theirs.clone();
+            let what = if c.deleted {
+                " was deleted on disk (by another program or a Git command) while it has edits here. Nothing is lost: choose which version to keep."
+            } else {
+                " changed on disk (by another program or a Git command) while it has edits here. Nothing is lost: choose which version to keep."
+            };
             view! {
                 <div class="dialog-backdrop">
-                    <div class="dialog" role="alertdialog" aria-modal="true" aria-labelledby="conflict-title" data-testid="conflict-dialog">
-                        <h2 id="conflict-title">"The file changed on disk"</h2>
-                        <p><span class="mono">{c.path.clone()}</span>" was changed by someone else since you opened it. Nothing is lost: choose which version to keep."</p>
+                    <div class="dialog conflict-dialog" role="alertdialog" aria-modal="true" aria-labelledby="conflict-title" data-testid="conflict-dialog">
+                        <h2 id="conflict-title">{if c.deleted { "The file was deleted on disk" } else { "The file changed on disk" }}</h2>
+                        <p><span class="mono">{c.path.clone()}</span>{what}</p>
+                        <Show when=move || comparing.get()>
+                            {
+                                let lines = crate::diff::line_diff(
+                                    &compare_theirs,
+                                    &state.doc(&compare_path).text.get_untracked(),
+                                );
+                                view! {
+                                    <p class="muted small">"− on disk, + yours"</p>
+                                    <div class="conflict-diff mono small" data-testid="conflict-diff" aria-label="Differences between the disk and your version">
+                                        {lines.into_iter().map(|l| view! {
+                                            <div class=format!("diff-line {}", l.kind)>
+                                                <span class="ln">{l.old_line.map(|n| n.to_string()).unwrap_or_default()}</span>
+                                                <span class="ln">{l.new_line.map(|n| n.to_string()).unwrap_or_default()}</span>
+                                                <span class="sign">{match l.kind.as_str() { "add" => "+", "remove" => "-", _ => " " }}</span>
+                                                <span class="code">{l.text}</span>
+                                            </div>
+                                        }).collect_view()}
+                                    </div>
+                                }
+                            }
+                        </Show>
                         <div class="dialog-actions">
-                            <button class="btn" data-testid="conflict-take-theirs" on:click=move |_| state.take_theirs(&p2, theirs.clone())>"Take theirs"</button>
+                            <button class="btn btn-ghost" data-testid="conflict-compare" aria-pressed=move || comparing.get().to_string()
+                                on:click=move |_| comparing.update(|c| *c = !*c)>
+                                {move || if comparing.get() { "Hide comparison" } else { "Compare" }}
+                            </button>
+                            <button class="btn" data-testid="conflict-take-theirs" on:click=move |_| state.take_theirs(&p2, theirs.clone())>
+                                {if c.deleted { "Delete mine" } else { "Take the disk version" }}
+                            </button>
                             <button class="btn btn-primary" data-testid="conflict-keep-mine" on:click=move |_| state.keep_mine(&p1)>"Keep mine"</button>
                         </div>
                     </div>

@@ -44,9 +44,11 @@ pub fn GitPanel() -> impl IntoView {
         feedback.set(None);
         status.set(None);
     });
-    // Refresh when the panel opens, the VMS changes, or a save lands.
+    // Refresh when the panel opens, the VMS changes, a save lands, or the files or the
+    // repository changed outside the IDE (a terminal `git commit`, `git checkout`…).
     Effect::new(move |_| {
         state.current.track();
+        state.outside_changes.track();
         let saved = state.overall_status();
         if state.bottom.get() == crate::state::BottomPanel::Git
             && saved == crate::state::SaveState::Saved
@@ -115,6 +117,86 @@ pub fn GitPanel() -> impl IntoView {
             refresh();
         });
     };
+    // Fetch / pull / push: the answer is shown, the status refreshed.
+    let remote_op = move |op: &'static str| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        if op != "fetch" {
+            state.flush_all();
+        }
+        spawn_local(async move {
+            let outcome = match op {
+                "fetch" => api::git_fetch(&vms).await.map(|s| {
+                    let behind = s.get("behind").and_then(|v| v.as_u64()).unwrap_or(0);
+                    let ahead = s.get("ahead").and_then(|v| v.as_u64()).unwrap_or(0);
+                    format!("Fetched: {ahead} to push, {behind} to pull")
+                }),
+                "pull" => api::git_pull(&vms).await.map(|r| match r.result.as_str() {
+                    "up_to_date" => "Already up to date".to_owned(),
+                    "fast_forward" => "Pulled (fast-forward)".to_owned(),
+                    "merged" => "Pulled and merged".to_owned(),
+                    _ => format!(
+                        "Pulled with conflicts in {}: resolve them below, then commit",
+                        r.conflicts.join(", ")
+                    ),
+                }),
+                _ => api::git_push(&vms).await.map(|_| "Pushed".to_owned()),
+            };
+            match outcome {
+                Ok(m) => feedback.set(Some((true, m))),
+                Err(e) => feedback.set(Some((false, e.message))),
+            }
+            busy.set(false);
+            refresh();
+            state.refresh_detail();
+        });
+    };
+    // Resolve one conflicted file; `file` first saves the buffer the user edited.
+    let resolve = move |path: String, take: &'static str| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        spawn_local(async move {
+            if take == "file" {
+                state.flush_all();
+                for _ in 0..50 {
+                    if state.overall_status() == crate::state::SaveState::Saved {
+                        break;
+                    }
+                    crate::state::sleep_ms(100).await;
+                }
+            }
+            match api::git_resolve(&vms, &path, take).await {
+                Ok(_) => {
+                    let how = match take {
+                        "ours" => "kept this branch's version",
+                        "theirs" => "took the incoming version",
+                        _ => "marked resolved",
+                    };
+                    feedback.set(Some((true, format!("{path}: {how}"))));
+                    state.reload(&path);
+                }
+                Err(e) => feedback.set(Some((false, e.message))),
+            }
+            refresh();
+            state.refresh_detail();
+        });
+    };
+    let conflicted = move || {
+        status.with(|s| {
+            s.iter()
+                .flat_map(|s| s.files.iter())
+                .filter(|f| f.status == "conflicted")
+                .map(|f| f.path.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+
     let create_branch = move || {
         let Some(vms) = state.current.get_untracked() else {
             return;
@@ -145,6 +227,48 @@ pub fn GitPanel() -> impl IntoView {
                     <div class="spacer"></div>
                     <button class="btn btn-small btn-ghost" on:click=move |_| refresh()>"Refresh"</button>
                 </div>
+                <div class="git-remote" data-testid="git-remote">
+                    {move || status.with(|s| match s.as_ref().and_then(|s| s.upstream.clone().map(|u| (u, s.ahead, s.behind))) {
+                        Some((upstream, ahead, behind)) => view! {
+                            <span class="muted small" title="The upstream branch">{upstream}</span>
+                            <span class="divergence small" data-testid="git-ahead" title="Commits to push">{format!("↑{ahead}")}</span>
+                            <span class="divergence small" class:behind={behind > 0} data-testid="git-behind" title="Commits to pull">{format!("↓{behind}")}</span>
+                        }.into_any(),
+                        None => view! { <span class="muted small">"No upstream branch"</span> }.into_any(),
+                    })}
+                    <div class="spacer"></div>
+                    <button class="btn btn-small" data-testid="git-fetch" disabled=move || busy.get() on:click=move |_| remote_op("fetch")>"Fetch"</button>
+                    <button class="btn btn-small" data-testid="git-pull" disabled=move || busy.get() on:click=move |_| remote_op("pull")>"Pull"</button>
+                    <button class="btn btn-small" data-testid="git-push" disabled=move || busy.get() on:click=move |_| remote_op("push")>"Push"</button>
+                </div>
+                <Show when=move || status.with(|s| s.as_ref().is_some_and(|s| s.merging)) || !conflicted().is_empty()>
+                    <div class="git-conflicts" data-testid="git-conflicts" role="region" aria-label="Merge conflicts">
+                        {move || {
+                            let files = conflicted();
+                            if files.is_empty() {
+                                view! { <p class="small">"Every conflict is resolved: commit to conclude the merge."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <p class="small">"Merge conflicts: take one side, or open the file, edit the markers away and mark it resolved. Then commit."</p>
+                                    <ul>
+                                        {files.into_iter().map(|path| {
+                                            let (p1, p2, p3, p4) = (path.clone(), path.clone(), path.clone(), path.clone());
+                                            view! {
+                                                <li data-testid=format!("git-conflict-{path}")>
+                                                    <span class="mono small" title=path.clone()>{path.clone()}</span>
+                                                    <button class="btn btn-small btn-ghost" data-testid=format!("git-conflict-open-{path}") on:click=move |_| state.reveal_at(&p1, 1, 1)>"Open"</button>
+                                                    <button class="btn btn-small" data-testid=format!("git-conflict-ours-{path}") on:click=move |_| resolve(p2.clone(), "ours")>"Take mine"</button>
+                                                    <button class="btn btn-small" data-testid=format!("git-conflict-theirs-{path}") on:click=move |_| resolve(p3.clone(), "theirs")>"Take theirs"</button>
+                                                    <button class="btn btn-small btn-primary" data-testid=format!("git-conflict-resolved-{path}") on:click=move |_| resolve(p4.clone(), "file")>"Mark resolved"</button>
+                                                </li>
+                                            }
+                                        }).collect_view()}
+                                    </ul>
+                                }.into_any()
+                            }
+                        }}
+                    </div>
+                </Show>
                 <ul class="git-files">
                     {move || status.with(|s| s.iter().flat_map(|s| s.files.clone()).map(|f| {
                         let p = f.path.clone();

@@ -1,0 +1,241 @@
+//! Divergence and merge conflicts through the IDE API: two real clones of one bare
+//! repository (the IDE's and "another developer's" with the `git` command) produce real
+//! conflicts, resolved each way: this branch's version, theirs, and edited by hand.
+
+mod ide_support;
+
+use std::path::{Path, PathBuf};
+
+use ide_support::{Server, code, git};
+use serde_json::json;
+
+const BASE: &str = "line 1\nline 2\nline 3\n";
+
+/// A bare repository holding a small VMS, and a working clone of "another developer".
+fn remote_with_vms(root: &Path) -> (PathBuf, PathBuf) {
+    let bare = root.join("team.git");
+    let other = root.join("other");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "--bare", "--initial-branch=main"]);
+    git(root, &["clone", bare.to_str().unwrap(), "other"]);
+    git(&other, &["checkout", "-B", "main"]);
+    std::fs::write(other.join("vms.yaml"), "name: team\n").unwrap();
+    for file in ["mine.txt", "theirs.txt", "by-hand.txt", "calm.txt"] {
+        std::fs::write(other.join(file), BASE).unwrap();
+    }
+    git(&other, &["add", "-A"]);
+    git(&other, &["commit", "-m", "Start"]);
+    git(&other, &["push", "origin", "main"]);
+    (bare, other)
+}
+
+fn version(who: &str) -> String {
+    format!("line 1\nline 2 ({who})\nline 3\n")
+}
+
+#[tokio::test]
+async fn divergence_then_conflicts_resolved_each_way() {
+    let root = tempfile::tempdir().unwrap();
+    let (bare, other) = remote_with_vms(root.path());
+    let workspace = root.path().join("workspace");
+    let server = Server::start(&workspace, &[]);
+    let (status, cloned) = server
+        .post(
+            "/vms/clone",
+            &json!({ "url": format!("file://{}", bare.display()) }),
+        )
+        .await;
+    assert_eq!(status, 201, "{cloned}");
+    let vms = "/vms/team";
+    let ide_dir = workspace.join("team");
+
+    // Both sides change the same three lines.
+    for file in ["mine.txt", "theirs.txt", "by-hand.txt"] {
+        let (status, _) = server
+            .put(
+                &format!("{vms}/files/{file}"),
+                &json!({ "content": version("ide") }),
+            )
+            .await;
+        assert_eq!(status, 200);
+        std::fs::write(other.join(file), version("other")).unwrap();
+    }
+    let (status, _) = server
+        .post(
+            &format!("{vms}/git/commit"),
+            &json!({ "message": "IDE edits" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    git(&other, &["commit", "-am", "Other edits"]);
+    git(&other, &["push", "origin", "main"]);
+
+    // Before a fetch the IDE does not know; after it, one ahead and one behind.
+    let (_, before) = server.get(&format!("{vms}/git/status")).await;
+    assert_eq!(
+        (before["ahead"].as_u64(), before["behind"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let (status, fetched) = server.post(&format!("{vms}/git/fetch"), &json!({})).await;
+    assert_eq!(status, 200, "{fetched}");
+    assert_eq!(fetched["upstream"], "origin/main");
+    assert_eq!(
+        (fetched["ahead"].as_u64(), fetched["behind"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(fetched["merging"], false);
+    let (status, body) = server.post(&format!("{vms}/git/push"), &json!({})).await;
+    assert_eq!((status, code(&body)), (409, "non_fast_forward"), "{body}");
+    let (status, body) = server
+        .post(&format!("{vms}/git/fetch"), &json!({ "remote": "nowhere" }))
+        .await;
+    assert_eq!((status, code(&body)), (404, "not_found"), "{body}");
+
+    // The pull conflicts: markers in the files, the repository merging.
+    let (status, pulled) = server.post(&format!("{vms}/git/pull"), &json!({})).await;
+    assert_eq!(status, 200, "{pulled}");
+    assert_eq!(pulled["result"], "conflicts");
+    assert_eq!(
+        pulled["conflicts"],
+        json!(["by-hand.txt", "mine.txt", "theirs.txt"])
+    );
+    let (_, merging) = server.get(&format!("{vms}/git/status")).await;
+    assert_eq!(merging["merging"], true);
+    let conflicted: Vec<&str> = merging["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "conflicted")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(conflicted, ["by-hand.txt", "mine.txt", "theirs.txt"]);
+    let (status, body) = server
+        .post(
+            &format!("{vms}/git/commit"),
+            &json!({ "message": "too early" }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (409, "merge_conflict"), "{body}");
+
+    // Take mine, take theirs.
+    let (status, after) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "mine.txt", "take": "ours" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(
+        std::fs::read_to_string(ide_dir.join("mine.txt")).unwrap(),
+        version("ide")
+    );
+    let (status, _) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "theirs.txt", "take": "theirs" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, theirs) = server.get(&format!("{vms}/files/theirs.txt")).await;
+    assert_eq!(theirs["content"], version("other"));
+
+    // By hand: refused while markers remain, accepted once they are gone.
+    let (_, marked) = server.get(&format!("{vms}/files/by-hand.txt")).await;
+    assert!(
+        marked["content"].as_str().unwrap().contains("<<<<<<< "),
+        "{marked}"
+    );
+    let (status, body) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "by-hand.txt", "take": "file" }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2"),
+        "{body}"
+    );
+    let merged_by_hand = "line 1\nline 2 (ide and other)\nline 3\n";
+    server
+        .put(
+            &format!("{vms}/files/by-hand.txt"),
+            &json!({ "content": merged_by_hand }),
+        )
+        .await;
+    let (status, after) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "by-hand.txt", "take": "file" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert!(
+        after["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["status"] != "conflicted"),
+        "{after}"
+    );
+    assert_eq!(after["merging"], true, "the merge still needs its commit");
+
+    // Bad requests say so.
+    let (status, body) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "calm.txt", "take": "ours" }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    let (status, body) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "mine.txt", "take": "both" }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    let (status, body) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "../x", "take": "ours" }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_path"), "{body}");
+
+    // The commit concludes the merge; the other developer gets exactly these files.
+    let (status, committed) = server
+        .post(
+            &format!("{vms}/git/commit"),
+            &json!({ "message": "Merge the team's work" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{committed}");
+    let parents = git(&ide_dir, &["log", "-1", "--format=%P"]);
+    assert_eq!(parents.split_whitespace().count(), 2);
+    let (_, done) = server.get(&format!("{vms}/git/status")).await;
+    assert_eq!(done["merging"], false);
+    assert_eq!(
+        (done["ahead"].as_u64(), done["behind"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let (status, pushed) = server.post(&format!("{vms}/git/push"), &json!({})).await;
+    assert_eq!(status, 200, "{pushed}");
+    git(&other, &["pull", "--no-rebase", "origin", "main"]);
+    for (file, content) in [
+        ("mine.txt", version("ide")),
+        ("theirs.txt", version("other")),
+        ("by-hand.txt", merged_by_hand.to_owned()),
+        ("calm.txt", BASE.to_owned()),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(other.join(file)).unwrap(),
+            content,
+            "{file}"
+        );
+    }
+    server.stop();
+}
