@@ -203,7 +203,8 @@ const vp = canvas.querySelector('.flow-viewport');
 const nodeEl = () => canvas.querySelector(`[data-node-id=\"${CSS.escape(nodeId)}\"]`);
 const state = () => mode === 'drag'
   ? (nodeEl() ? nodeEl().getAttribute('transform') + ' ' + nodeEl().getAttribute('data-x') : '')
-  : vp.getAttribute('transform');
+  // A pan moves the drawing's layer first (the svg's CSS transform) and commits at its end.
+  : vp.getAttribute('transform') + ' ' + canvas.querySelector('svg.flow-svg').style.transform;
 let x, y, target;
 const rect = canvas.getBoundingClientRect();
 if (mode === 'drag') {

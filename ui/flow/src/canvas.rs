@@ -17,9 +17,9 @@ use web_sys::{Element, KeyboardEvent, MouseEvent, PointerEvent, WheelEvent};
 
 use crate::geom::{GuideLine, Point, Rect, Side, path_data, snap, waypoints_attr};
 use crate::model::{
-    FlowEdge, FlowNode, KeyCommand, autopan_speed, container_grab, drag_delta, drag_roots,
-    key_command, minimap_to_diagram, minimap_view, move_segment, nearest_segment, node_at,
-    nodes_in_box, toggle,
+    FlowEdge, FlowNode, KeyCommand, Viewport, autopan_speed, container_grab, drag_delta,
+    drag_roots, key_command, minimap_to_diagram, minimap_view, move_segment, nearest_segment,
+    node_at, nodes_in_box, toggle,
 };
 use crate::store::{DragPlan, FlowStore, Pending};
 
@@ -88,6 +88,8 @@ pub enum FlowEvent {
 
 /// Pointer travel (screen pixels) before a press becomes a drag.
 const DRAG_THRESHOLD: f64 = 3.0;
+/// How long the wheel must rest before a wheel scroll commits its viewport to the drawing.
+const WHEEL_REST_MS: u64 = 150;
 /// Radius of ports and handles in screen pixels (hit areas of at least 12 px).
 const HANDLE_RADIUS: f64 = 7.0;
 /// Alignment tolerance in screen pixels.
@@ -266,6 +268,14 @@ pub fn FlowCanvas(
     let box_rect = RwSignal::new(None::<Rect>);
     let rubber = RwSignal::new(None::<(Point, Point)>);
     let minimap_frozen = RwSignal::new(None::<Rect>);
+    // Panning moves the drawing as one composited layer: while a pan gesture (pointer or wheel)
+    // runs, the SVG keeps the viewport it had when the gesture began (`pan_anchor`) and a CSS
+    // translate on the `<svg>` element makes up the difference. The browser then moves
+    // already-rastered tiles instead of repainting every shape each frame; the viewport is
+    // committed to the SVG when the gesture ends. The store's viewport stays the truth for
+    // hit-testing, the minimap and overlays throughout.
+    let pan_anchor = RwSignal::new(None::<Viewport>);
+    let wheel_timer = Rc::new(RefCell::new(None::<TimeoutHandle>));
 
     let emit = move |e: FlowEvent| on_event.run(e);
     let allowed =
@@ -358,6 +368,9 @@ pub fn FlowCanvas(
 
     // Undoes the live preview of an unfinished gesture.
     let revert = move |gesture: Gesture| {
+        if pan_anchor.with_untracked(Option::is_some) {
+            pan_anchor.set(None);
+        }
         match gesture {
             Gesture::Drag(d) => {
                 if let Some(plan) = d.plan {
@@ -641,6 +654,7 @@ pub fn FlowCanvas(
                     if !*moved && (cx - start.0).hypot(cy - start.1) >= DRAG_THRESHOLD {
                         *moved = true;
                         capture(pointer);
+                        pan_anchor.set(Some(vp));
                     }
                     if *moved {
                         store.pan_by(cx - last.0, cy - last.1);
@@ -837,6 +851,7 @@ pub fn FlowCanvas(
             match gesture {
                 Gesture::Idle | Gesture::Pinch { .. } => {}
                 Gesture::Pan { moved, .. } => {
+                    pan_anchor.set(None);
                     if !moved && !cancelled {
                         set_selection(Vec::new());
                         emit(FlowEvent::CanvasClick { at: p });
@@ -977,15 +992,35 @@ pub fn FlowCanvas(
         };
         let (dx, dy) = (ev.delta_x() * scale, ev.delta_y() * scale);
         if ev.ctrl_key() || ev.meta_key() {
+            // A zoom repaints anyway: the pan layer commits first.
+            if let Some(h) = wheel_timer.borrow_mut().take() {
+                h.clear();
+            }
+            pan_anchor.set(None);
             // Trackpad pinches arrive as many small ctrl+wheel deltas, mouse wheels as ~100 px
             // notches: both should feel like a steady zoom.
             let k = if dy.abs() < 50.0 { 0.01 } else { 0.002 };
             let factor = (-dy.clamp(-150.0, 150.0) * k).exp();
             store.zoom_at(f64::from(ev.client_x()), f64::from(ev.client_y()), factor);
-        } else if ev.shift_key() && dx == 0.0 {
-            store.pan_by(-dy, 0.0);
         } else {
-            store.pan_by(-dx, -dy);
+            // A wheel scroll has no end event: it is committed once the wheel rests.
+            if pan_anchor.with_untracked(Option::is_none) {
+                pan_anchor.set(Some(store.viewport().get_untracked()));
+            }
+            if ev.shift_key() && dx == 0.0 {
+                store.pan_by(-dy, 0.0);
+            } else {
+                store.pan_by(-dx, -dy);
+            }
+            let mut timer = wheel_timer.borrow_mut();
+            if let Some(h) = timer.take() {
+                h.clear();
+            }
+            *timer = set_timeout_with_handle(
+                move || pan_anchor.set(None),
+                std::time::Duration::from_millis(WHEEL_REST_MS),
+            )
+            .ok();
         }
     };
 
@@ -1099,6 +1134,18 @@ pub fn FlowCanvas(
     // ---- rendering ----
     let viewport = store.viewport();
     let zoom = Memo::new(move |_| viewport.with(|v| v.zoom));
+    // What the SVG draws: the anchored viewport during a pan (at the same zoom), else the live one.
+    let painted = Memo::new(move |_| {
+        let vp = viewport.get();
+        match pan_anchor.get() {
+            Some(a) if a.zoom == vp.zoom => a,
+            _ => vp,
+        }
+    });
+    let layer_shift = Memo::new(move |_| {
+        let (vp, p) = (viewport.get(), painted.get());
+        (vp.x - p.x, vp.y - p.y)
+    });
     // The dot grid coarsens by factors of 5 when zoomed out so dots stay at least 8 px apart.
     let base_grid = if grid > 0.0 { grid } else { 10.0 };
     let grid_size = Memo::new(move |_| {
@@ -1127,23 +1174,40 @@ pub fn FlowCanvas(
             on:dblclick=on_dblclick
             on:contextmenu=on_contextmenu
         >
-            <svg class="flow-svg" width="100%" height="100%">
+            <svg
+                class="flow-svg"
+                width="100%"
+                height="100%"
+                class:flow-panning=move || pan_anchor.with(Option::is_some)
+                style:transform=move || {
+                    let (x, y) = layer_shift.get();
+                    if x == 0.0 && y == 0.0 { String::new() } else { format!("translate({x}px, {y}px)") }
+                }
+            >
                 <defs>
                     <pattern
                         id=grid_id.clone()
                         width=move || grid_size.get()
                         height=move || grid_size.get()
                         patternUnits="userSpaceOnUse"
-                        patternTransform=move || viewport.with(|v| v.transform())
+                        patternTransform=move || painted.with(|v| v.transform())
                     >
                         <circle class="flow-grid-dot" cx="0.75" cy="0.75" r="0.75"></circle>
                     </pattern>
                 </defs>
                 <defs inner_html=defs></defs>
-                <rect class="flow-grid" width="100%" height="100%" fill=format!("url(#{grid_id})")></rect>
+                // The grid reaches past the canvas on every side so a pan layer never shows its edge.
+                <rect
+                    class="flow-grid"
+                    x="-400%"
+                    y="-400%"
+                    width="900%"
+                    height="900%"
+                    fill=format!("url(#{grid_id})")
+                ></rect>
                 <g
                     class="flow-viewport"
-                    transform=move || viewport.with(|v| v.transform())
+                    transform=move || painted.with(|v| v.transform())
                     data-zoom=move || zoom.get().to_string()
                 >
                     <g class="flow-nodes flow-containers">
