@@ -493,6 +493,43 @@ pub async fn drag(client: &Client, from: (f64, f64), to: (f64, f64)) -> Result<(
     Ok(())
 }
 
+/// The first half of a drag: press at `from` and move to `to` in steps, holding the button
+/// (finish it with [`release_button`]), so a test can look at the page mid-gesture.
+pub async fn press_and_move(client: &Client, from: (f64, f64), to: (f64, f64)) -> Result<()> {
+    const STEPS: u32 = 8;
+    let mut mouse = MouseActions::new("mouse".into())
+        .then(move_to(from.0, from.1, 0))
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .pause(Duration::from_millis(60));
+    for i in 1..=STEPS {
+        let t = f64::from(i) / f64::from(STEPS);
+        mouse = mouse.then(move_to(
+            from.0 + (to.0 - from.0) * t,
+            from.1 + (to.1 - from.1) * t,
+            25,
+        ));
+    }
+    client
+        .perform_actions(mouse)
+        .await
+        .with_context(|| format!("pressing at {from:?} and moving to {to:?}"))
+}
+
+/// Releases the left button pressed by [`press_and_move`].
+pub async fn release_button(client: &Client) -> Result<()> {
+    let mouse = MouseActions::new("mouse".into()).then(PointerAction::Up {
+        button: MOUSE_BUTTON_LEFT,
+    });
+    client
+        .perform_actions(mouse)
+        .await
+        .context("releasing the mouse button")?;
+    client.release_actions().await?;
+    Ok(())
+}
+
 /// Drags an element (from its centre) to a client point.
 pub async fn drag_element(client: &Client, element: &Element, to: (f64, f64)) -> Result<()> {
     let from = element_center(client, element).await?;

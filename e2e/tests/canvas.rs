@@ -658,6 +658,9 @@ async fn export_and_undo() -> Result<()> {
         );
     }
 
+    pan_moves_the_layer_then_commits(&ide, &task).await?;
+    ide.step("panned").await?;
+
     // SVG export: the page hands over a standalone SVG document of the diagram.
     canvas::record_downloads(&ide.client).await?;
     ide.click("bpmn-export-svg").await?;
@@ -705,4 +708,84 @@ async fn export_and_undo() -> Result<()> {
     fs::write(ide.artifacts.join("export.svg"), &download.text)?;
     ide.step("exported").await?;
     ide.close().await
+}
+
+/// A background pan: while the button is held the drawing moves as one layer (a CSS translate
+/// on the `<svg>`, the viewport group untouched) and the shapes are where the pointer put them;
+/// on release the viewport is committed and the layer's translate is gone, with the shapes in
+/// the same place.
+async fn pan_moves_the_layer_then_commits(ide: &Ide, node: &str) -> Result<()> {
+    const STATE: &str = "CANVAS_JS
+        const svg = canvas.querySelector('svg.flow-svg');
+        const vp = canvas.querySelector('.flow-viewport');
+        const n = canvas.querySelector(`[data-node-id=\"${CSS.escape(arguments[0])}\"]`);
+        const r = n.getBoundingClientRect();
+        const c = canvas.getBoundingClientRect();
+        // An empty background point: low on the canvas, left of the minimap.
+        let empty = null;
+        for (let fy = 0.9; fy > 0.5 && !empty; fy -= 0.05) {
+          for (let fx = 0.2; fx < 0.6 && !empty; fx += 0.05) {
+            const x = c.left + c.width * fx, y = c.top + c.height * fy;
+            const e = document.elementFromPoint(x, y);
+            if (e && svg.contains(e) && !e.closest('[data-node-id], [data-edge-id], .flow-minimap')) empty = [x, y];
+          }
+        }
+        return { layer: svg.style.transform, viewport: vp.getAttribute('transform'),
+                 node: [r.left, r.top], empty };";
+    let script = STATE.replace("CANVAS_JS", canvas::CANVAS_JS);
+    let read = || async {
+        ide.client
+            .execute(&script, vec![json!(node)])
+            .await
+            .context("reading the pan state")
+    };
+    let before = read().await?;
+    let from = before["empty"]
+        .as_array()
+        .and_then(|p| Some((p.first()?.as_f64()?, p.get(1)?.as_f64()?)))
+        .context("no empty background point on the canvas")?;
+    let delta = (-120.0, -60.0);
+    let to = (from.0 + delta.0, from.1 + delta.1);
+    let at = |v: &serde_json::Value| -> Result<(f64, f64)> {
+        Ok((
+            v["node"][0].as_f64().context("no node x")?,
+            v["node"][1].as_f64().context("no node y")?,
+        ))
+    };
+    let start = at(&before)?;
+    let near = |p: (f64, f64)| {
+        (p.0 - (start.0 + delta.0)).abs() <= 1.5 && (p.1 - (start.1 + delta.1)).abs() <= 1.5
+    };
+    ensure!(
+        before["layer"].as_str().unwrap_or_default().is_empty(),
+        "the drawing is translated before any pan: {before}"
+    );
+
+    canvas::press_and_move(&ide.client, from, to).await?;
+    let during = read().await;
+    canvas::release_button(&ide.client).await?;
+    let during = during?;
+    ensure!(
+        !during["layer"].as_str().unwrap_or_default().is_empty()
+            && during["viewport"] == before["viewport"],
+        "mid-pan the drawing should move as a layer with the viewport group untouched: before {before}, during {during}"
+    );
+    ensure!(
+        near(at(&during)?),
+        "mid-pan the node is at {:?}, expected {start:?} moved by {delta:?}",
+        at(&during)?
+    );
+
+    let after = read().await?;
+    ensure!(
+        after["layer"].as_str().unwrap_or_default().is_empty()
+            && after["viewport"] != before["viewport"],
+        "after the pan the viewport should be committed and the layer reset: before {before}, after {after}"
+    );
+    ensure!(
+        near(at(&after)?),
+        "after the pan the node is at {:?}, expected {start:?} moved by {delta:?}",
+        at(&after)?
+    );
+    Ok(())
 }
