@@ -762,27 +762,25 @@ async fn events(
     }
 }
 
-/// Resolves when the process is asked to stop (Ctrl+C, or SIGTERM on Unix).
+/// Set once the server is shutting down: pending polls answer at once.
+static POLLS_ENDED: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+
+fn polls_ended() -> &'static watch::Sender<bool> {
+    POLLS_ENDED.get_or_init(|| watch::channel(false).0)
+}
+
+/// Makes every pending and future `GET /events` poll of this process answer at once. Call it
+/// from the shutdown future given to `axum::serve(…).with_graceful_shutdown`, so an open IDE's
+/// pending poll does not hold a graceful shutdown for up to [`LONGEST_POLL`]. (The handler does
+/// not listen to signals itself: registering a SIGTERM handler would stop a process that
+/// relies on SIGTERM's default action, like the desktop app, from terminating.)
+pub fn end_long_polls() {
+    polls_ended().send_replace(true);
+}
+
 async fn shutting_down() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    let mut ended = polls_ended().subscribe();
+    let _ = ended.wait_for(|ended| *ended).await;
 }
 
 #[cfg(test)]
