@@ -113,8 +113,10 @@ async fn unsaved_edits_and_a_change_on_disk_ask_first() -> Result<()> {
         "// Written on disk (1).\nexport default async function () { return { from: 'disk' }; }\n";
     let mine =
         "// Typed in the IDE (1).\nexport default async function () { return { from: 'ide' }; }\n";
-    std::fs::write(&file, disk)?;
+    // The edit first, then the disk: the write the edit schedules (500 ms later) or the
+    // watcher's event, whichever comes first, finds both changed.
     ide.editor_set(mine).await?;
+    std::fs::write(&file, disk)?;
     ide.find("conflict-dialog")
         .await
         .context("no prompt for a file changed on disk under unsaved edits")?;
@@ -135,8 +137,8 @@ async fn unsaved_edits_and_a_change_on_disk_ask_first() -> Result<()> {
     // 2. Keep mine: the buffer is written over the disk version.
     let disk = "// Written on disk (2).\nexport default async function () { return 2; }\n";
     let mine = "// Typed in the IDE (2).\nexport default async function () { return 'two'; }\n";
-    std::fs::write(&file, disk)?;
     ide.editor_set(mine).await?;
+    std::fs::write(&file, disk)?;
     ide.find("conflict-dialog").await?;
     ide.click("conflict-keep-mine").await?;
     ide.wait_saved().await?;
