@@ -14,7 +14,7 @@
 #![windows_subsystem = "windows"]
 
 use std::ffi::OsString;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -93,40 +93,68 @@ fn run(options: Options, started: Instant) -> Result<ExitCode> {
         .build()
         .context("cannot start the tokio runtime")?;
     let token = launch::new_token()?;
-    let (desktop, address, shutdown) = runtime.block_on(start_server(&options, &token, started))?;
+    // Only the port is taken before Tauri starts; the workspace is opened in `setup`, after the
+    // single-instance plugin had its say, so a second launch that hands over to the first
+    // changes nothing on disk.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .context("cannot listen on 127.0.0.1")?;
+    let address = listener.local_addr()?;
     // Tauri's own async work (plugins, dialogs) shares the server's runtime.
     tauri::async_runtime::set(runtime.handle().clone());
 
-    println!("Starweave IDE: http://{address}/");
-    println!("workspace: {}", desktop.root().display());
     let url: tauri::Url = format!("http://{address}/#token={token}")
         .parse()
         .context("the IDE's URL")?;
     let probe = READY_PROBE.replace("__TOKEN__", &token);
     let port = address.port();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
 
     let mut builder = tauri::Builder::default();
     if options.single_instance {
         // Registered first, as the plugin asks: a second launch hands over its arguments and
         // exits; this instance comes to the front and opens the folder it was given.
-        let desktop = desktop.clone();
         builder = builder.plugin(tauri_plugin_single_instance::init(
             move |app, argv, _cwd| {
                 focus_main(app);
                 let args = argv.into_iter().skip(1).map(OsString::from);
                 if let Ok(Launch::Run(other)) = launch::parse(args, |_| None)
                     && !other.default_workspace
+                    && let Some(desktop) = app.try_state::<Desktop>()
                 {
-                    open_folder(app, desktop.clone(), other.workspace);
+                    open_folder(app, desktop.inner().clone(), other.workspace);
                 }
             },
         ));
     }
-    let menu_desktop = desktop.clone();
     let app = builder
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
         .setup(move |app| {
+            let settings = Settings {
+                token: token.clone(),
+                ui_dir: options.ui_dir.clone(),
+                listen_ip: address.ip(),
+                recent_file: launch::recent_file()?,
+                started,
+            };
+            let desktop = tauri::async_runtime::block_on(Desktop::start(
+                &options.workspace,
+                options.default_workspace,
+                settings,
+            ))?;
+            println!("Starweave IDE: http://{address}/");
+            println!("workspace: {}", desktop.root().display());
+            let router = desktop.router();
+            tauri::async_runtime::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(err) = starweave_cloud::up::serve_on(listener, router, shutdown).await {
+                    eprintln!("starweave-app: the IDE server stopped: {err:#}");
+                }
+            });
+            app.manage(desktop);
             let menu = build_menu(app.handle())?;
             app.set_menu(menu)?;
             WebviewWindowBuilder::new(app, MAIN, WebviewUrl::External(url.clone()))
@@ -136,7 +164,11 @@ fn run(options: Options, started: Instant) -> Result<ExitCode> {
                 .build()?;
             Ok(())
         })
-        .on_menu_event(move |app, event| on_menu(app, &event, &menu_desktop))
+        .on_menu_event(|app, event| {
+            if let Some(desktop) = app.try_state::<Desktop>() {
+                on_menu(app, &event, desktop.inner());
+            }
+        })
         .on_page_load(move |webview, payload| {
             if payload.event() == PageLoadEvent::Finished
                 && payload.url().port() == Some(port)
@@ -146,7 +178,7 @@ fn run(options: Options, started: Instant) -> Result<ExitCode> {
             }
         })
         .build(tauri::generate_context!())
-        .context("cannot create the window")?;
+        .context("cannot start the app")?;
     let mut shutdown = Some(shutdown);
     app.run(move |_app, event| {
         if let RunEvent::Exit = event
@@ -157,37 +189,6 @@ fn run(options: Options, started: Instant) -> Result<ExitCode> {
     });
     drop(runtime);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Opens the workspace and serves it on a random loopback port until the sender fires.
-async fn start_server(
-    options: &Options,
-    token: &str,
-    started: Instant,
-) -> Result<(Desktop, SocketAddr, tokio::sync::oneshot::Sender<()>)> {
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .context("cannot listen on 127.0.0.1")?;
-    let address = listener.local_addr()?;
-    let settings = Settings {
-        token: token.to_owned(),
-        ui_dir: options.ui_dir.clone(),
-        listen_ip: address.ip(),
-        recent_file: launch::recent_file()?,
-        started,
-    };
-    let desktop = Desktop::start(&options.workspace, options.default_workspace, settings).await?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let router = desktop.router();
-    tokio::spawn(async move {
-        let shutdown = async {
-            let _ = rx.await;
-        };
-        if let Err(err) = starweave_cloud::up::serve_on(listener, router, shutdown).await {
-            eprintln!("starweave-app: the IDE server stopped: {err:#}");
-        }
-    });
-    Ok((desktop, address, tx))
 }
 
 /// File: Open Folder as Workspace… (Ctrl+O), Reload (Ctrl+R), Quit (Ctrl+Q);

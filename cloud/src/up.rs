@@ -115,12 +115,17 @@ pub async fn ide_router(workspace: Workspace, config: Config) -> Result<axum::Ro
     Ok(ide::app(state))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; requests under way are finished.
+/// Serves `app` on `listener` until `shutdown` resolves; requests under way are finished, and
+/// pending `GET /events` long polls answer at once so they do not hold the shutdown.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let shutdown = async move {
+        shutdown.await;
+        ide::watch::end_long_polls();
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

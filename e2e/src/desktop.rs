@@ -119,6 +119,9 @@ impl XDisplay {
 
 /// Starts `Xvfb` on a free display number; the guard stops it.
 fn start_xvfb(log: &Path) -> Result<(String, Guard)> {
+    // Tests of one binary start their displays one after the other.
+    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
     let mut number = 140;
     loop {
         if number > 400 {
@@ -142,7 +145,12 @@ fn start_xvfb(log: &Path) -> Result<(String, Guard)> {
             .context("starting Xvfb (apt package `xvfb`)")?;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if socket.exists() {
+            // Ours when the display's lock file names our process: another Xvfb that won the
+            // race for this number owns the socket too.
+            let owner = fs::read_to_string(&lock)
+                .ok()
+                .and_then(|pid| pid.trim().parse::<u32>().ok());
+            if socket.exists() && owner == Some(child.id()) {
                 return Ok((format!(":{number}"), Guard(child)));
             }
             if child.try_wait()?.is_some() {

@@ -220,6 +220,15 @@ async fn push_to_a_loopback_git_server_and_clone_it_back() -> Result<()> {
 
     new_vms(&app.ide, "desk", "bff-aggregation").await?;
     let vms_dir = app.ide.workspace().join("desk");
+    let branch = git(&vms_dir, &["rev-parse", "--abbrev-ref", "HEAD"])?
+        .trim()
+        .to_owned();
+    let served_repo = served.path().join("desk.git");
+    // The served repository's HEAD names the VMS's branch, so a clone checks it out.
+    git(
+        &served_repo,
+        &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")],
+    )?;
     // The remote is the user's setup; the push is the app's.
     git(
         &vms_dir,
@@ -246,12 +255,14 @@ async fn push_to_a_loopback_git_server_and_clone_it_back() -> Result<()> {
             .await?;
         ensure!(answer["status"] == 200, "push failed: {answer}");
     }
-    let served_repo = served.path().join("desk.git");
     let head = git(&vms_dir, &["rev-parse", "HEAD"])?;
     wait_until("the push to reach the git daemon", || {
-        git(&served_repo, &["rev-parse", "HEAD"])
-            .map(|h| h == head)
-            .unwrap_or(false)
+        git(
+            &served_repo,
+            &["rev-parse", &format!("refs/heads/{branch}")],
+        )
+        .map(|h| h == head)
+        .unwrap_or(false)
     })
     .await?;
     app.ide.step("pushed").await?;

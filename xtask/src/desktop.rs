@@ -121,9 +121,13 @@ pub fn build_app(dist: &Path) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// `cargo xtask test-desktop`: builds the UI (release) and runs [`test`].
+/// `cargo xtask test-desktop`: builds the UI (release) and runs [`test`]. With
+/// `STARWEAVE_UI_DIST` set, that built UI is used as it is.
 pub fn test_command() -> Result<()> {
-    let dist = ui::build_ui(true)?;
+    let dist = match std::env::var_os(ui::DIST_ENV).filter(|d| !d.is_empty()) {
+        Some(dist) => PathBuf::from(dist),
+        None => ui::build_ui(true)?,
+    };
     test(&dist)
 }
 

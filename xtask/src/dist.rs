@@ -1,6 +1,6 @@
 //! `cargo xtask dist`: the desktop app as a Debian package under `<target>/dist/`.
 //!
-//! Steps: the UI in release, the app in release with the UI embedded (`custom-protocol` is on by
+//! Steps: the UI in release (or the one `STARWEAVE_UI_DIST` names), the app in release with the UI embedded (`custom-protocol` is on by
 //! default in `starweave-app`), then a `.deb` staged by hand and packed with
 //! `dpkg-deb --build`. Tauri's own bundler would need `tauri-cli` (a long extra build); a
 //! staged tree is a few files and fully under our control:
@@ -32,7 +32,11 @@ pub const PACKAGE: &str = "starweave-desktop";
 /// `cargo xtask dist`.
 pub fn dist() -> Result<()> {
     desktop::ensure_packages()?;
-    let dist = ui::build_ui(true)?;
+    // A UI already built (`STARWEAVE_UI_DIST`) is packed as it is.
+    let dist = match std::env::var_os(ui::DIST_ENV).filter(|d| !d.is_empty()) {
+        Some(dist) => PathBuf::from(dist),
+        None => ui::build_ui(true)?,
+    };
     let app = desktop::build_app(&dist)?;
     let deb = build_deb(&app)?;
     let size = fs::metadata(&deb)?.len();
