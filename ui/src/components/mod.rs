@@ -16,6 +16,7 @@ pub mod run;
 pub mod tabs;
 pub mod topbar;
 pub mod trigger;
+pub mod workspace;
 
 use leptos::prelude::*;
 use starweave_model::Diagnostic;

@@ -1,9 +1,11 @@
-//! The top bar: VMS picker, new VMS dialog, theme toggle, save status.
+//! The top bar: VMS picker, new VMS dialog, theme toggle, save status, and in the desktop app
+//! the workspace switcher.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::icons::{Icon, Svg};
+use super::workspace::WorkspaceSwitcher;
 use crate::api;
 use crate::state::{AppState, SaveState};
 
@@ -75,6 +77,7 @@ pub fn TopBar() -> impl IntoView {
                 <span>"New VMS"</span>
             </button>
             <div class="spacer"></div>
+            <WorkspaceSwitcher />
             <span
                 class=move || format!("save-status save-{}", status.get().label().trim_end_matches('…').to_lowercase())
                 data-testid="save-status"
