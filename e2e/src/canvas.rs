@@ -463,8 +463,8 @@ fn move_to(x: f64, y: f64, ms: u64) -> PointerAction {
     }
 }
 
-/// A left-button drag with real pointer events: press at `from`, move in steps, release at `to`.
-pub async fn drag(client: &Client, from: (f64, f64), to: (f64, f64)) -> Result<()> {
+/// Pointer actions that press the left button at `from` and move to `to` in steps.
+fn press_and_move_actions(from: (f64, f64), to: (f64, f64)) -> MouseActions {
     const STEPS: u32 = 8;
     let mut mouse = MouseActions::new("mouse".into())
         .then(move_to(from.0, from.1, 0))
@@ -480,7 +480,12 @@ pub async fn drag(client: &Client, from: (f64, f64), to: (f64, f64)) -> Result<(
             25,
         ));
     }
-    mouse = mouse
+    mouse
+}
+
+/// A left-button drag with real pointer events: press at `from`, move in steps, release at `to`.
+pub async fn drag(client: &Client, from: (f64, f64), to: (f64, f64)) -> Result<()> {
+    let mouse = press_and_move_actions(from, to)
         .pause(Duration::from_millis(60))
         .then(PointerAction::Up {
             button: MOUSE_BUTTON_LEFT,
@@ -496,23 +501,8 @@ pub async fn drag(client: &Client, from: (f64, f64), to: (f64, f64)) -> Result<(
 /// The first half of a drag: press at `from` and move to `to` in steps, holding the button
 /// (finish it with [`release_button`]), so a test can look at the page mid-gesture.
 pub async fn press_and_move(client: &Client, from: (f64, f64), to: (f64, f64)) -> Result<()> {
-    const STEPS: u32 = 8;
-    let mut mouse = MouseActions::new("mouse".into())
-        .then(move_to(from.0, from.1, 0))
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        })
-        .pause(Duration::from_millis(60));
-    for i in 1..=STEPS {
-        let t = f64::from(i) / f64::from(STEPS);
-        mouse = mouse.then(move_to(
-            from.0 + (to.0 - from.0) * t,
-            from.1 + (to.1 - from.1) * t,
-            25,
-        ));
-    }
     client
-        .perform_actions(mouse)
+        .perform_actions(press_and_move_actions(from, to))
         .await
         .with_context(|| format!("pressing at {from:?} and moving to {to:?}"))
 }
