@@ -28,10 +28,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use fantoccini::ClientBuilder;
+use fantoccini::error::NewSessionError;
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::{Driver, Guard, Ide, Server, free_port, target_dir};
+use crate::{Driver, Guard, Ide, Server, free_port, fresh_artifacts};
 
 /// The env var naming the built `starweave-app`.
 pub const APP_ENV: &str = "STARWEAVE_APP_BIN";
@@ -184,14 +185,7 @@ impl DesktopApp {
     pub async fn start(name: &str) -> Result<DesktopApp> {
         let app = app_binary()?;
         let driver_bin = tauri_driver()?;
-        let artifacts = target_dir()?
-            .join("e2e-artifacts")
-            .join(format!("desktop-{name}"));
-        if artifacts.exists() {
-            fs::remove_dir_all(&artifacts).ok();
-        }
-        fs::create_dir_all(&artifacts)
-            .with_context(|| format!("creating {}", artifacts.display()))?;
+        let artifacts = fresh_artifacts(&format!("desktop-{name}"))?;
         let workspace = tempfile::Builder::new()
             .prefix("starweave-desktop-ws-")
             .tempdir()?;
@@ -242,16 +236,35 @@ impl DesktopApp {
             }),
         );
         let driver_url = format!("http://127.0.0.1:{port}");
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&driver_url)
-            .await
-            .with_context(|| {
-                format!(
-                    "opening a session on the app through tauri-driver (log: {})",
-                    log.display()
-                )
-            })?;
+        // tauri-driver listens before the WebKitWebDriver behind it does: a session request in
+        // that moment fails at the connection level, so it is retried a few times.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            let result =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&driver_url)
+                    .await;
+            match result {
+                Ok(client) => break client,
+                Err(
+                    NewSessionError::Failed(_)
+                    | NewSessionError::FailedC(_)
+                    | NewSessionError::Lost(_),
+                ) if attempt < 10 => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => {
+                    return Err(err).with_context(|| {
+                        format!(
+                            "opening a session on the app through tauri-driver, attempt {attempt} (log: {})",
+                            log.display()
+                        )
+                    });
+                }
+            }
+        };
         let url = client.current_url().await?;
         let mut origin = url.clone();
         origin.set_fragment(None);

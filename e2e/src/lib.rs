@@ -356,16 +356,22 @@ pub struct Ide {
     step: u32,
 }
 
+/// An empty `<target>/e2e-artifacts/<name>` folder for a test's screenshots and logs (what an
+/// earlier run left there is removed).
+pub fn fresh_artifacts(name: &str) -> Result<PathBuf> {
+    let artifacts = target_dir()?.join("e2e-artifacts").join(name);
+    if artifacts.exists() {
+        fs::remove_dir_all(&artifacts).ok();
+    }
+    fs::create_dir_all(&artifacts).with_context(|| format!("creating {}", artifacts.display()))?;
+    Ok(artifacts)
+}
+
 impl Ide {
     /// Starts server and browser for the test `name`, opens the IDE and waits until it is ready.
     pub async fn start(name: &str) -> Result<Ide> {
         let build = prepare()?;
-        let artifacts = target_dir()?.join("e2e-artifacts").join(name);
-        if artifacts.exists() {
-            fs::remove_dir_all(&artifacts).ok();
-        }
-        fs::create_dir_all(&artifacts)
-            .with_context(|| format!("creating {}", artifacts.display()))?;
+        let artifacts = fresh_artifacts(name)?;
         let workspace = tempfile::Builder::new()
             .prefix("starweave-e2e-ws-")
             .tempdir()?;
