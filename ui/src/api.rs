@@ -116,7 +116,11 @@ async fn request<T: DeserializeOwned>(
 }
 
 /// Sends a request; the status and the body text, whatever the status.
-async fn send(method: &str, path: &str, body: Option<&Value>) -> ApiResult<(u16, String)> {
+pub(crate) async fn send(
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> ApiResult<(u16, String)> {
     let window = web_sys::window().ok_or_else(|| ApiError::transport("network", "no window"))?;
     let init = web_sys::RequestInit::new();
     init.set_method(method);

@@ -10,11 +10,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
-/// The desktop endpoint.
-const ENDPOINT: &str = "/api/v1/desktop/workspace";
+/// The desktop endpoint, under the API's base path.
+const ENDPOINT: &str = "/desktop/workspace";
 
 /// What the endpoint answers.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -210,54 +208,10 @@ fn error_message(body: &str) -> String {
         .unwrap_or_else(|| body.chars().take(300).collect())
 }
 
-/// The page's bearer token: from `#token=…` on the first load, else where the API client
-/// keeps it (session storage, `starweave.token`).
-fn token() -> Option<String> {
-    let window = web_sys::window()?;
-    let hash = window.location().hash().unwrap_or_default();
-    if let Some(t) = hash.strip_prefix("#token=")
-        && !t.is_empty()
-    {
-        return Some(t.to_owned());
-    }
-    window
-        .session_storage()
-        .ok()
-        .flatten()?
-        .get_item("starweave.token")
-        .ok()
-        .flatten()
-}
-
-/// Sends one request to the desktop endpoint; the status and body text, or a transport error.
+/// Sends one request to the desktop endpoint through the API client (same token and
+/// headers); the status and body text, or a transport error.
 async fn call(method: &str, body: Option<&Value>) -> Result<(u16, String), String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
-    let _ = headers.set("accept", "application/json");
-    if let Some(t) = token() {
-        let _ = headers.set("authorization", &format!("Bearer {t}"));
-    }
-    if let Some(body) = body {
-        let _ = headers.set("content-type", "application/json");
-        init.set_body(&JsValue::from_str(&body.to_string()));
-    }
-    init.set_headers(&headers);
-    let request =
-        web_sys::Request::new_with_str_and_init(ENDPOINT, &init).map_err(|e| format!("{e:?}"))?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+    crate::api::send(method, ENDPOINT, body)
         .await
-        .map_err(|e| format!("the app did not answer: {e:?}"))?
-        .unchecked_into();
-    let status = response.status();
-    let text = match response.text() {
-        Ok(promise) => JsFuture::from(promise)
-            .await
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    };
-    Ok((status, text))
+        .map_err(|e| e.message)
 }
