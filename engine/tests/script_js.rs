@@ -151,6 +151,90 @@ async fn a_module_is_compiled_once_and_called_many_times() {
     }
 }
 
+/// Input and output cross between JSON and QuickJS with `JSON.parse`/`JSON.stringify`
+/// meaning, and what JSON text cannot carry is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_cross_as_json_with_its_rules() {
+    let pool = pool();
+    let source = r#"
+        export default function (input) {
+            switch (input.case) {
+                case "echo": return { input, proto: Object.getPrototypeOf(input.obj) === Object.prototype,
+                                      own: Object.keys(input.obj) };
+                case "rules": return { a: undefined, f() {}, list: [undefined, () => 1, NaN, 1.5, 2 ** 40],
+                                       when: { toJSON() { return "converted"; } }, big: 10n };
+                case "cycle": { const a = {}; a.self = a; return a; }
+                case "deep": { let v = []; for (let i = 0; i < 200; i++) v = [v]; return v; }
+                case "tojson-throws": return { x: { toJSON() { throw new Error("no JSON for you"); } } };
+                case "big": return { text: "x".repeat(2000) };
+            }
+        }
+    "#;
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
+    let ctx = FunctionContext::default();
+    let run = control();
+    let call = |input: Value| pool.call(&module, input, &ctx, &run);
+
+    let input = json!({ "case": "echo", "obj": { "__proto__": { "polluted": true }, "n": 1 },
+                        "nested": [1, "two", null, { "three": [3.5] }] });
+    let out = call(input.clone()).await.unwrap().value;
+    assert_eq!(out["input"], input);
+    assert_eq!(
+        out["proto"],
+        json!(true),
+        "a __proto__ key is an own property"
+    );
+    assert_eq!(out["own"], json!(["__proto__", "n"]));
+
+    // BigInt has no JSON text: the member-by-member converter answers it as a string.
+    let out = call(json!({ "case": "rules" })).await.unwrap().value;
+    assert_eq!(
+        out,
+        json!({ "list": [null, null, null, 1.5, 1099511627776_i64], "when": "converted", "big": "10" })
+    );
+
+    let err = call(json!({ "case": "cycle" })).await.unwrap_err();
+    assert!(err.to_string().contains("cycle"), "{err}");
+    // Deeper than serde's parser goes, within the converter's limit: still converted.
+    let out = call(json!({ "case": "deep" })).await.unwrap().value;
+    let mut depth = 0;
+    let mut v = &out;
+    while let Some(inner) = v.as_array().and_then(|a| a.first()) {
+        depth += 1;
+        v = inner;
+    }
+    assert_eq!(depth, 200);
+    let err = call(json!({ "case": "tojson-throws" })).await.unwrap_err();
+    assert!(err.to_string().contains("no JSON for you"), "{err}");
+
+    let small = JsPool::new(JsPoolConfig {
+        workers: 1,
+        limits: starweave_engine::script::js::JsLimits {
+            max_output_bytes: 1000,
+            ..Default::default()
+        },
+        ..JsPoolConfig::default()
+    });
+    let module = small
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
+    let err = small
+        .call(&module, json!({ "case": "big" }), &ctx, &control())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            ScriptErrorKind::OutputTooLarge { limit_bytes: 1000 }
+        ),
+        "{err:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connector_failures_reject_the_promise_and_can_be_caught() {
     let pool = pool();

@@ -152,7 +152,8 @@ pub(crate) fn call_function(
                     ..frame
                 };
                 region::run_region(rt.clone(), region.clone(), frame).await?;
-                let mut vars = scope.locals();
+                // The region has ended: its variables become the answer.
+                let mut vars = scope.take_locals();
                 if function.declared_outputs.is_empty() {
                     Value::Object(vars)
                 } else {

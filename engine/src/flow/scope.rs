@@ -69,6 +69,12 @@ impl VarScope {
         self.read().clone()
     }
 
+    /// This scope's own variables, moved out: for the end of a run, when nothing reads the
+    /// scope any more (the answer is built from them without copying each value).
+    pub(crate) fn take_locals(&self) -> Map<String, Value> {
+        std::mem::take(&mut *self.vars.write().unwrap_or_else(|p| p.into_inner()))
+    }
+
     fn has(&self, name: &str) -> bool {
         self.read().contains_key(name) || self.parent.as_ref().is_some_and(|p| p.has(name))
     }
@@ -106,5 +112,21 @@ mod tests {
         assert_eq!(Value::Object(root.locals()), json!({"a": 2}));
         assert_eq!(Value::Object(child.locals()), json!({"b": 3}));
         assert_eq!(Value::Object(child.visible()), json!({"a": 2, "b": 3}));
+    }
+
+    #[test]
+    fn take_locals_moves_the_variables_out() {
+        let root = VarScope::root(
+            json!({"a": [1, 2]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        root.set("b", json!("x"));
+        assert_eq!(
+            Value::Object(root.take_locals()),
+            json!({"a": [1, 2], "b": "x"})
+        );
+        assert_eq!(Value::Object(root.locals()), json!({}));
     }
 }

@@ -226,7 +226,7 @@ impl HttpClient {
         )
     }
 
-    pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {
+    pub(crate) async fn call(&self, method: &str, args: Value) -> Result<Value, ConnectorError> {
         let plan = match self.methods.get(method) {
             Some(Ok(plan)) => plan,
             Some(Err(e)) => {
@@ -246,7 +246,7 @@ impl HttpClient {
             )));
         };
         let rhai = &self.context.rhai;
-        let vars = self.context.vars(args);
+        let vars = self.context.vars_owned(args);
         let control = self.context.control(self.timeout(method));
         let base = base_url
             .render(rhai, &vars, &control)
@@ -358,7 +358,7 @@ impl HttpClient {
             HttpVerb::Options => reqwest::Method::OPTIONS,
         };
         let client = self.client()?;
-        let label = format!("{}.{method} ({} {})", self.name, verb, plan.path_text);
+        let label = || format!("{}.{method} ({} {})", self.name, verb, plan.path_text);
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
@@ -393,7 +393,8 @@ impl HttpClient {
                     return Err(ConnectorError {
                         code,
                         message: self.context.secrets.redact(&format!(
-                            "{label} failed after {attempt} attempt(s): {detail}"
+                            "{} failed after {attempt} attempt(s): {detail}",
+                            label()
                         )),
                     });
                 }
@@ -401,8 +402,11 @@ impl HttpClient {
         };
 
         let status = response.status().as_u16();
+        // The headers are only visible to a `response` expression: without one, they are not
+        // copied out of the response.
         let mut header_map = Map::new();
-        for (key, value) in response.headers() {
+        let wants_headers = plan.response.is_some();
+        for (key, value) in response.headers().iter().filter(|_| wants_headers) {
             let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
             match header_map.get_mut(key.as_str()) {
                 Some(Value::String(existing)) => {
@@ -416,7 +420,8 @@ impl HttpClient {
         }
         let bytes = response.bytes().await.map_err(|err| {
             technical(self.context.secrets.redact(&format!(
-                "{label}: reading the body failed: {}",
+                "{}: reading the body failed: {}",
+                label(),
                 err.without_url()
             )))
         })?;
@@ -430,18 +435,18 @@ impl HttpClient {
             let code = error_code(&plan.error_statuses, status);
             return Err(ConnectorError {
                 code: Some(code),
-                message: format!("{label} answered HTTP {status}"),
+                message: format!("{} answered HTTP {status}", label()),
             });
         }
-        let response = json!({ "status": status, "headers": header_map, "body": body });
         match &plan.response {
             Some(ast) => {
+                let response = json!({ "status": status, "headers": header_map, "body": body });
                 let mut vars = vars;
                 vars.insert("response".into(), response);
                 rhai.eval_expression(ast, &vars, &control)
                     .map_err(|e| self.render_error(method, "response", e.to_string()))
             }
-            None => Ok(response.get("body").cloned().unwrap_or(Value::Null)),
+            None => Ok(body),
         }
     }
 

@@ -104,8 +104,13 @@ pub(crate) struct Context {
 impl Context {
     /// The variables templates see: `input` and `env`.
     pub(crate) fn vars(&self, input: &Value) -> Map<String, Value> {
+        self.vars_owned(input.clone())
+    }
+
+    /// [`Context::vars`] taking the input by value.
+    pub(crate) fn vars_owned(&self, input: Value) -> Map<String, Value> {
         let mut vars = Map::new();
-        vars.insert("input".into(), input.clone());
+        vars.insert("input".into(), input);
         vars.insert("env".into(), self.env.clone());
         vars
     }
@@ -314,7 +319,7 @@ impl LiveConnectors {
         };
         let work = async {
             match live {
-                Live::Http(c) => c.call(method, &args).await,
+                Live::Http(c) => c.call(method, args).await,
                 Live::Database(db) => match transaction {
                     Some(id) => {
                         self.call_in_transaction(connector, db, id, method, &args)

@@ -26,7 +26,23 @@ impl From<rquickjs::Error> for ConvertError {
 }
 
 /// Builds the JavaScript value for a JSON value.
+///
+/// Arrays and objects go through their JSON text and QuickJS' own parser: one pass in C
+/// instead of an atom lookup and a property definition from Rust per member. It is also
+/// `JSON.parse`'s meaning exactly (a `"__proto__"` key is an own property, not the prototype).
 pub(super) fn json_to_js<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
+    match value {
+        Value::Array(_) | Value::Object(_) => {
+            // Serialising a `Value` cannot fail: its keys are strings.
+            let text = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+            ctx.json_parse(text)
+        }
+        _ => json_to_js_member(ctx, value),
+    }
+}
+
+/// [`json_to_js`] member by member.
+fn json_to_js_member<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
     Ok(match value {
         Value::Null => JsValue::new_null(ctx.clone()),
         Value::Bool(b) => JsValue::new_bool(ctx.clone(), *b),
@@ -38,14 +54,14 @@ pub(super) fn json_to_js<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result
         Value::Array(items) => {
             let array = Array::new(ctx.clone())?;
             for (index, item) in items.iter().enumerate() {
-                array.set(index, json_to_js(ctx, item)?)?;
+                array.set(index, json_to_js_member(ctx, item)?)?;
             }
             array.into_value()
         }
         Value::Object(map) => {
             let object = Object::new(ctx.clone())?;
             for (key, item) in map {
-                object.set(key.as_str(), json_to_js(ctx, item)?)?;
+                object.set(key.as_str(), json_to_js_member(ctx, item)?)?;
             }
             object.into_value()
         }
@@ -59,7 +75,46 @@ pub(super) fn js_to_json<'js>(
     value: &JsValue<'js>,
     budget: &mut usize,
 ) -> Result<Value, ConvertError> {
+    if matches!(value.type_of(), Type::Array | Type::Object)
+        && let Some(json) = through_json_text(value, budget)?
+    {
+        return Ok(json);
+    }
     convert(value, budget, 0)
+}
+
+/// The fast way for arrays and objects: QuickJS' `JSON.stringify` (in C, with the same
+/// rules) and serde's parser. `None` leaves the value to the member-by-member converter,
+/// which reports what the text cannot carry: a cycle, a `BigInt`, nesting deeper than the
+/// parser's limit, a lone surrogate, an output over the budget that the runtime's memory
+/// cannot even hold as text.
+fn through_json_text<'js>(
+    value: &JsValue<'js>,
+    budget: &mut usize,
+) -> Result<Option<Value>, ConvertError> {
+    let ctx = value.ctx();
+    let text = match ctx.json_stringify(value.clone()) {
+        Ok(Some(text)) => text.to_string()?,
+        Ok(None) => return Ok(None),
+        Err(rquickjs::Error::Exception) => {
+            // A cycle, a `BigInt`, a `toJSON` that throws, or a text too large for the
+            // runtime's memory: the member-by-member converter meets the same value with its
+            // budget and reports what is wrong (a `toJSON` runs again there).
+            let _ = ctx.catch();
+            return Ok(None);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if text.len() > *budget {
+        return Err(ConvertError::TooLarge);
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(json) => {
+            *budget -= text.len();
+            Ok(Some(json))
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 fn spend(budget: &mut usize, bytes: usize) -> Result<(), ConvertError> {
