@@ -1,12 +1,18 @@
 //! Monaco, bound through wasm-bindgen.
 //!
-//! The page loads the bundled Monaco as a classic script that sets `globalThis.monaco`
-//! (`ui/index.html`). Plain externs on `monaco.editor` cover the calls whose arguments are
-//! simple; a small inline ES module holds what is awkward from Rust: option objects, the
+//! Monaco is loaded on first use, not with the page: the first editor shown calls [`load`],
+//! which adds `/monaco/monaco.css` and the classic script `/monaco/monaco.js` (it sets
+//! `globalThis.monaco`) to the page. Until then an IDE that only browses, runs and commits
+//! does not pay for parsing Monaco (about 30 MB of the page's memory, and the time to compile
+//! it at start). Plain externs on `monaco.editor` cover the calls whose arguments are simple;
+//! a small inline ES module holds what is awkward from Rust: the loader, option objects, the
 //! Monarch grammar for Rhai, the completion providers and the two `window` helpers the
-//! end-to-end tests use. When Monaco is missing (a build without the bundle) every helper
-//! degrades to a no-op and the editor component falls back to a `<textarea>`.
+//! end-to-end tests use. When Monaco is missing (a build without the bundle) the loader
+//! reports it and the editors fall back to a `<textarea>`.
 
+use std::cell::OnceCell;
+
+use leptos::prelude::*;
 use serde_json::{Value, json};
 use starweave_model::{Diagnostic, Severity};
 use wasm_bindgen::prelude::*;
@@ -42,7 +48,37 @@ let completionData = { builtins: [], env: [], connectors: [], functions: [] };
 let jsLib = null;
 let registered = false;
 
+let loading = null;
+let pendingDts = null;
+
 export function sw_available() { return typeof globalThis.monaco === 'object' && !!globalThis.monaco.editor; }
+
+// Adds Monaco's stylesheet and script to the page, once; resolves to whether Monaco is there.
+export function sw_load() {
+  if (sw_available()) { sw_register(); return Promise.resolve(true); }
+  if (!loading) {
+    loading = new Promise((resolve) => {
+      const css = document.createElement('link');
+      css.rel = 'stylesheet';
+      css.href = '/monaco/monaco.css';
+      document.head.appendChild(css);
+      const script = document.createElement('script');
+      script.src = '/monaco/monaco.js';
+      const done = () => {
+        const ok = sw_available();
+        if (ok) {
+          sw_register();
+          if (pendingDts !== null) { const dts = pendingDts; pendingDts = null; sw_set_js_lib(dts); }
+        }
+        resolve(ok);
+      };
+      script.onload = done;
+      script.onerror = () => resolve(false);
+      document.head.appendChild(script);
+    });
+  }
+  return loading;
+}
 
 export function sw_create(container, value, language, theme, onChange, onFocus) {
   const ed = monaco.editor.create(container, {
@@ -247,7 +283,7 @@ export function sw_register() {
 }
 
 export function sw_set_js_lib(dts) {
-  if (!sw_available()) return;
+  if (!sw_available()) { pendingDts = dts; return; }
   const js = monaco.languages.typescript && monaco.languages.typescript.javascriptDefaults;
   if (!js) return;
   if (jsLib) jsLib.dispose();
@@ -256,6 +292,7 @@ export function sw_set_js_lib(dts) {
 "#)]
 extern "C" {
     fn sw_available() -> bool;
+    fn sw_load() -> js_sys::Promise;
     fn sw_create(
         container: &web_sys::HtmlElement,
         value: &str,
@@ -286,14 +323,59 @@ pub fn available() -> bool {
     sw_available()
 }
 
-/// Registers the Rhai language and the completion providers (once).
-pub fn register_languages() {
-    sw_register();
+/// Where Monaco is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Not asked for yet.
+    NotLoaded,
+    /// Its script is on its way.
+    Loading,
+    /// Loaded, languages registered: editors can be created.
+    Ready,
+    /// The build has no Monaco bundle (or it failed to load): editors are `<textarea>`s.
+    Missing,
 }
 
-/// Installs `window.__starweave_editor_value()` and `window.__starweave_editor_set(text)`.
-pub fn install_window_helpers() {
+thread_local! {
+    static STATUS: OnceCell<RwSignal<Status>> = const { OnceCell::new() };
+}
+
+/// Sets up the loader; called once by the app's root component, whose reactive owner keeps the
+/// status signal alive for the page's life.
+pub fn init() {
+    STATUS.with(|cell| {
+        cell.get_or_init(|| {
+            RwSignal::new(if sw_available() {
+                sw_register();
+                Status::Ready
+            } else {
+                Status::NotLoaded
+            })
+        });
+    });
     sw_install_helpers();
+}
+
+/// Monaco's status, loading it on the first call; editors wait for [`Status::Ready`].
+pub fn load() -> Signal<Status> {
+    let Some(status) = STATUS.with(|cell| cell.get().copied()) else {
+        // Without `init` (a component rendered on its own) there is no loader.
+        return Signal::stored(Status::Missing);
+    };
+    if status.get_untracked() == Status::NotLoaded {
+        status.set(Status::Loading);
+        leptos::task::spawn_local(async move {
+            let loaded = wasm_bindgen_futures::JsFuture::from(sw_load())
+                .await
+                .is_ok_and(|v| v.as_bool() == Some(true));
+            status.set(if loaded {
+                Status::Ready
+            } else {
+                Status::Missing
+            });
+        });
+    }
+    status.into()
 }
 
 /// Monaco's language id for a file path.

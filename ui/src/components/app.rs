@@ -17,8 +17,8 @@ use crate::state::{AppState, BottomPanel, load_local, mark_ready, store_local};
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
-    monaco::register_languages();
-    monaco::install_window_helpers();
+    // Monaco itself loads when the first editor is shown (see `monaco::load`).
+    monaco::init();
 
     Effect::new(move |_| {
         let dark = state.dark.get();

@@ -582,9 +582,9 @@ pub fn FieldEditor(
     let node = NodeRef::<leptos::html::Div>::new();
     let handle: StoredValue<Option<monaco::EditorHandle>, LocalStorage> =
         StoredValue::new_local(None);
-    let use_monaco = monaco::available();
+    let status = monaco::load();
     Effect::new(move |_| {
-        if !use_monaco {
+        if status.get() != monaco::Status::Ready {
             return;
         }
         let Some(el) = node.get() else { return };
@@ -612,11 +612,12 @@ pub fn FieldEditor(
     });
     view! {
         <div class="field-editor" data-testid=tid(testid)>
-            {if use_monaco {
-                view! { <div class="monaco-host" node_ref=node></div> }.into_any()
-            } else {
-                view! { <textarea class="code-fallback" spellcheck="false" prop:value=move || value.get() on:input=move |ev| on_change.run(event_target_value(&ev))></textarea> }.into_any()
-            }}
+            <Show
+                when=move || status.get() != monaco::Status::Missing
+                fallback=move || view! { <textarea class="code-fallback" spellcheck="false" prop:value=move || value.get() on:input=move |ev| on_change.run(event_target_value(&ev))></textarea> }
+            >
+                <div class="monaco-host" node_ref=node></div>
+            </Show>
         </div>
     }
 }

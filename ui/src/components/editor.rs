@@ -1,4 +1,5 @@
-//! The code editor: Monaco on a file's buffer, or a `<textarea>` when Monaco is not loaded.
+//! The code editor: Monaco on a file's buffer (loaded on first use), or a `<textarea>` when
+//! the build has no Monaco.
 
 use leptos::prelude::*;
 
@@ -27,14 +28,14 @@ pub fn CodeEditor(
     let doc = state.doc(&path);
     let node = NodeRef::<leptos::html::Div>::new();
     let handle: StoredValue<Option<EditorHandle>, LocalStorage> = StoredValue::new_local(None);
-    let use_monaco = monaco::available();
+    let status = monaco::load();
     let language = language.unwrap_or_else(|| monaco::language_for(&path));
     let tab = tab_id.clone();
     let is_active = Memo::new(move |_| state.active.with(|a| a.as_deref() == Some(tab.as_str())));
 
     let p = path.clone();
     Effect::new(move |_| {
-        if !use_monaco || !doc.loaded.get() {
+        if status.get() != monaco::Status::Ready || !doc.loaded.get() {
             return;
         }
         let Some(el) = node.get() else { return };
@@ -123,23 +124,26 @@ pub fn CodeEditor(
         }
     };
     let p = path.clone();
-    let body = if use_monaco {
-        view! { <div class="monaco-host" node_ref=node></div> }.into_any()
-    } else {
+    let fallback = move || {
+        let p = p.clone();
         view! {
             <textarea
                 class="code-fallback"
                 spellcheck="false"
-                aria-label=format!("Source of {path}")
+                aria-label=format!("Source of {p}")
                 prop:value=move || doc.text.get()
                 on:input=move |ev| state.edit(&p, event_target_value(&ev))
             ></textarea>
         }
-        .into_any()
+    };
+    let body = view! {
+        <Show when=move || status.get() != monaco::Status::Missing fallback=fallback>
+            <div class="monaco-host" node_ref=node></div>
+        </Show>
     };
     view! {
         <div class="editor-host" data-testid=testid>
-            <Show when=move || !doc.loaded.get()>
+            <Show when=move || !doc.loaded.get() || status.get() == monaco::Status::Loading>
                 <div class="skeleton-block" aria-hidden="true">
                     <span></span><span></span><span></span><span></span>
                 </div>

@@ -108,32 +108,40 @@ fn ExprEditor(
     on_change: Callback<String>,
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
-    if !monaco::available() {
-        return view! {
-            <textarea class="input mono small expr-fallback" data-prop=prop rows=if tall { "8" } else { "2" }
-                spellcheck="false" prop:value=value
-                on:input=move |ev| on_change.run(event_target_value(&ev))></textarea>
-        }
-        .into_any();
-    }
+    let status = monaco::load();
     let node = NodeRef::<leptos::html::Div>::new();
     let handle: StoredValue<Option<EditorHandle>, LocalStorage> = StoredValue::new_local(None);
+    let initial = value.clone();
     Effect::new(move |_| {
+        if status.get() != monaco::Status::Ready {
+            return;
+        }
         let Some(el) = node.get() else { return };
         if handle.with_value(|h| h.is_some()) {
             return;
         }
         let h = monaco::create_compact(
             &el,
-            &value,
+            &initial,
             language,
             state.dark.get_untracked(),
             move |v| on_change.run(v),
         );
         handle.set_value(Some(h));
     });
-    view! { <div class="expr-editor" class:tall=tall data-prop=prop node_ref=node></div> }
-        .into_any()
+    let fallback_prop = prop.clone();
+    let fallback = move || {
+        view! {
+            <textarea class="input mono small expr-fallback" data-prop=fallback_prop.clone() rows=if tall { "8" } else { "2" }
+                spellcheck="false" prop:value=value.clone()
+                on:input=move |ev| on_change.run(event_target_value(&ev))></textarea>
+        }
+    };
+    view! {
+        <Show when=move || status.get() != monaco::Status::Missing fallback=fallback>
+            <div class="expr-editor" class:tall=tall data-prop=prop.clone() node_ref=node></div>
+        </Show>
+    }
 }
 
 /// The properties of the selection, or of the process when nothing is selected.
