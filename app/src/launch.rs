@@ -14,7 +14,8 @@ pub struct Options {
     /// Whether `workspace` is the default one (the default one gets the example VMS when
     /// empty; a folder the user names is left as it is).
     pub default_workspace: bool,
-    /// `--ui-dir <dir>`: serve the UI from a built folder instead of the embedded one.
+    /// `--ui-dir <dir>`: serve the UI from a built folder instead of the embedded one (`main`
+    /// fills in [`installed_ui_dir`] when the flag is absent).
     pub ui_dir: Option<PathBuf>,
     /// `STARWEAVE_APP_SINGLE_INSTANCE=0` turns the single-instance rule off (tests run
     /// several windows side by side).
@@ -30,7 +31,8 @@ Usage: starweave-app [--workspace <dir>] [--ui-dir <dir>]
 Options:
   --workspace <dir>  the workspace folder [env: STARWEAVE_WORKSPACE]
                      [default: <data dir>/starweave/workspaces/default]
-  --ui-dir <dir>     serve the UI from this built folder instead of the embedded one
+  --ui-dir <dir>     serve the UI from this built folder [default: <prefix>/share/starweave/ui
+                     when installed there, else the UI embedded in the executable]
   --version          print the version
   --help             print this text
 
@@ -99,6 +101,16 @@ pub fn parse(
         ui_dir,
         single_instance,
     }))
+}
+
+/// The UI installed next to the executable, `<prefix>/share/starweave/ui` for
+/// `<prefix>/bin/starweave-app` (the `.deb` puts it in `/usr/share/starweave/ui`), when it has
+/// an `index.html`. Served from files, the UI stays in the page cache instead of adding the
+/// embedded copy's pages to the app's own memory.
+pub fn installed_ui_dir(executable: &Path) -> Option<PathBuf> {
+    let prefix = executable.parent()?.parent()?;
+    let dir = prefix.join("share").join("starweave").join("ui");
+    dir.join("index.html").is_file().then_some(dir)
 }
 
 /// `<data dir>/starweave/workspaces/default` (`~/.local/share/…` on Linux).
@@ -209,6 +221,22 @@ mod tests {
         assert!(
             matches!(parse_with(&["--version"], &[]).unwrap(), Launch::Print(v) if v.starts_with("starweave-app "))
         );
+    }
+
+    #[test]
+    fn the_installed_ui_is_found_beside_the_executable() {
+        let prefix = tempfile::tempdir().unwrap();
+        let exe = prefix.path().join("bin/starweave-app");
+        assert_eq!(installed_ui_dir(&exe), None);
+        let ui = prefix.path().join("share/starweave/ui");
+        std::fs::create_dir_all(&ui).unwrap();
+        assert_eq!(
+            installed_ui_dir(&exe),
+            None,
+            "a folder without index.html is no UI"
+        );
+        std::fs::write(ui.join("index.html"), "<!doctype html>").unwrap();
+        assert_eq!(installed_ui_dir(&exe), Some(ui));
     }
 
     #[test]

@@ -49,7 +49,7 @@ const READY_PROBE: &str = r#"(function () {
 fn main() -> ExitCode {
     let started = Instant::now();
     let launch = launch::parse(std::env::args_os().skip(1), |name| std::env::var_os(name));
-    let options = match launch {
+    let mut options = match launch {
         Ok(Launch::Run(options)) => options,
         Ok(Launch::Print(text)) => {
             println!("{text}");
@@ -60,6 +60,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if options.ui_dir.is_none() {
+        options.ui_dir = std::env::current_exe()
+            .ok()
+            .and_then(|exe| launch::installed_ui_dir(&exe));
+    }
     prepare_webkit_environment();
     match run(options, started) {
         Ok(code) => code,

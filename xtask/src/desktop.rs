@@ -104,16 +104,16 @@ pub fn ensure_tauri_driver() -> Result<()> {
     exec(cargo().args(["install", "tauri-driver", "--locked"]))
 }
 
-/// `cargo build --release -p starweave-app` with the UI in `dist` embedded (through the cloud
-/// crate's `STARWEAVE_UI_DIST`); returns the binary.
-pub fn build_app(dist: &Path) -> Result<PathBuf> {
-    exec(cargo().env(ui::DIST_ENV, dist).args([
-        "build",
-        "--locked",
-        "--release",
-        "-p",
-        "starweave-app",
-    ]))?;
+/// `cargo build --release -p starweave-app` with the UI in `embed` embedded (through the cloud
+/// crate's `STARWEAVE_UI_DIST`), or with no UI inside when `embed` is `None` (the package
+/// installs the UI as files); returns the binary.
+pub fn build_app(embed: Option<&Path>) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    match embed {
+        Some(dist) => cmd.env(ui::DIST_ENV, dist),
+        None => cmd.env(ui::DIST_ENV, ""),
+    };
+    exec(cmd.args(["build", "--locked", "--release", "-p", "starweave-app"]))?;
     let bin = target_dir().join("release/starweave-app");
     if !bin.is_file() {
         bail!("the build left no {}", bin.display());
@@ -137,7 +137,7 @@ pub fn test(dist: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     ensure_packages()?;
     ensure_tauri_driver()?;
-    let app = build_app(dist)?;
+    let app = build_app(Some(dist))?;
     let tests = build_test_binary()?;
     eprintln!(
         "xtask: desktop app and tests built in {:.0?}",

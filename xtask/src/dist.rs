@@ -1,13 +1,16 @@
 //! `cargo xtask dist`: the desktop app as a Debian package under `<target>/dist/`.
 //!
-//! Steps: the UI in release (or the one `STARWEAVE_UI_DIST` names), the app in release with the UI embedded (`custom-protocol` is on by
-//! default in `starweave-app`), then a `.deb` staged by hand and packed with
+//! Steps: the UI in release (or the one `STARWEAVE_UI_DIST` names), the app in release without
+//! the UI embedded (`custom-protocol` is on by default in `starweave-app`; the package installs
+//! the UI as files, which the app serves from the page cache instead of its own memory), then
+//! a `.deb` staged by hand and packed with
 //! `dpkg-deb --build`. Tauri's own bundler would need `tauri-cli` (a long extra build); a
 //! staged tree is a few files and fully under our control:
 //!
 //! ```text
 //! DEBIAN/control                                   Depends computed from the binary (below)
 //! usr/bin/starweave-app                            stripped of debug info
+//! usr/share/starweave/ui/                          the built UI (index.html, pkg/, monaco/, style/)
 //! usr/share/applications/starweave.desktop
 //! usr/share/icons/hicolor/<size>/apps/starweave.png   from app/icons/
 //! usr/share/doc/starweave-desktop/copyright
@@ -37,8 +40,8 @@ pub fn dist() -> Result<()> {
         Some(dist) => PathBuf::from(dist),
         None => ui::build_ui(true)?,
     };
-    let app = desktop::build_app(&dist)?;
-    let deb = build_deb(&app)?;
+    let app = desktop::build_app(None)?;
+    let deb = build_deb(&app, &dist)?;
     let size = fs::metadata(&deb)?.len();
     eprintln!(
         "xtask: {} ({:.1} MiB)",
@@ -67,8 +70,9 @@ fn output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Stages the package tree for `app` and packs it; returns the `.deb`.
-pub fn build_deb(app: &Path) -> Result<PathBuf> {
+/// Stages the package tree for `app` and the built UI `ui_dist` and packs it; returns the
+/// `.deb`.
+pub fn build_deb(app: &Path, ui_dist: &Path) -> Result<PathBuf> {
     let arch = output(Command::new("dpkg").arg("--print-architecture"))?
         .trim()
         .to_owned();
@@ -87,6 +91,9 @@ pub fn build_deb(app: &Path) -> Result<PathBuf> {
             .arg(&bin)
             .arg(app),
     )?;
+
+    // The UI as files: the app finds it beside its executable (`../share/starweave/ui`).
+    ui::copy_dir(ui_dist, &stage.join("usr/share/starweave/ui"))?;
 
     let applications = stage.join("usr/share/applications");
     fs::create_dir_all(&applications)?;
