@@ -404,20 +404,11 @@ impl HttpClient {
         let status = response.status().as_u16();
         // The headers are only visible to a `response` expression: without one, they are not
         // copied out of the response.
-        let mut header_map = Map::new();
-        let wants_headers = plan.response.is_some();
-        for (key, value) in response.headers().iter().filter(|_| wants_headers) {
-            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            match header_map.get_mut(key.as_str()) {
-                Some(Value::String(existing)) => {
-                    existing.push_str(", ");
-                    existing.push_str(&text);
-                }
-                _ => {
-                    header_map.insert(key.as_str().to_owned(), Value::String(text));
-                }
-            }
-        }
+        let header_map = if plan.response.is_some() {
+            header_map(response.headers())
+        } else {
+            Map::new()
+        };
         let bytes = response.bytes().await.map_err(|err| {
             technical(self.context.secrets.redact(&format!(
                 "{}: reading the body failed: {}",
@@ -519,6 +510,24 @@ impl HttpClient {
         *cached = Some((token.to_owned(), expires));
         Ok(token.to_owned())
     }
+}
+
+/// Response headers as a JSON object: names lower-case, repeated headers joined by `, `.
+fn header_map(headers: &reqwest::header::HeaderMap) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (key, value) in headers {
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match map.get_mut(key.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&text);
+            }
+            _ => {
+                map.insert(key.as_str().to_owned(), Value::String(text));
+            }
+        }
+    }
+    map
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
