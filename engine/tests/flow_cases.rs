@@ -30,7 +30,7 @@ use serde_json::Value;
 use starweave_engine::compile::{Scripting, compile_bpmn};
 use starweave_engine::connectors::{FakeConnectors, FakeEvent, FakeReply};
 use starweave_engine::mocks::Mocks;
-use starweave_engine::run::{CancelToken, RunConfig, RunError, run_function};
+use starweave_engine::run::{CancelToken, RunConfig, RunError, RunOutcome, run_function};
 use starweave_engine::testing::json_equal;
 use starweave_model::bpmn::read_bpmn;
 use starweave_model::trace::Trace;
@@ -128,34 +128,52 @@ fn run_case(dir: &Path, scripting: &Scripting) -> Result<(), String> {
             .unwrap_or_default(),
     };
 
-    let mut fake = FakeConnectors::new();
-    for (method, replies) in &case.fake {
-        fake = fake.with(method, replies.clone());
-    }
-    let fake = Arc::new(fake);
-    let cancel = CancelToken::new();
-    let config = RunConfig {
-        timeout: case.timeout_ms.map(Duration::from_millis),
-        trace: true,
-        mocks: Arc::new(Mocks::from_model(&case.mocks)),
-        connectors: fake.clone(),
-        cancel: cancel.clone(),
-        ..RunConfig::default()
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(case.paused_time)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let outcome = runtime.block_on(async {
-        if let Some(ms) = case.cancel_after_ms {
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                cancel.cancel();
-            });
+    let run = |trace: bool| -> Result<(RunOutcome, Arc<FakeConnectors>), String> {
+        let mut fake = FakeConnectors::new();
+        for (method, replies) in &case.fake {
+            fake = fake.with(method, replies.clone());
         }
-        run_function(&program, &function, case.input.clone(), config).await
-    });
+        let fake = Arc::new(fake);
+        let cancel = CancelToken::new();
+        let config = RunConfig {
+            timeout: case.timeout_ms.map(Duration::from_millis),
+            trace,
+            mocks: Arc::new(Mocks::from_model(&case.mocks)),
+            connectors: fake.clone(),
+            cancel: cancel.clone(),
+            ..RunConfig::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(case.paused_time)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let outcome = runtime.block_on(async {
+            if let Some(ms) = case.cancel_after_ms {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    cancel.cancel();
+                });
+            }
+            run_function(&program, &function, case.input.clone(), config).await
+        });
+        Ok((outcome, fake))
+    };
+    // A run without a trace takes shortcuts (values are moved, not copied, where nothing
+    // reads them again): it must end exactly as the traced run does.
+    let (untraced, _) = run(false)?;
+    let (outcome, fake) = run(true)?;
+    let same = match (&untraced.output, &outcome.output) {
+        (Ok(a), Ok(b)) => json_equal(a, b),
+        (Err(a), Err(b)) => a == b,
+        _ => false,
+    };
+    if !same {
+        return Err(format!(
+            "without a trace the run gave {:?}, with one {:?}",
+            untraced.output, outcome.output
+        ));
+    }
 
     match (&case.output, &case.error, &outcome.output) {
         (Some(expected), _, Ok(actual)) if json_equal(expected, actual) => {}

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use super::region::run_region;
 use super::{Frame, Runtime, VarScope, call_function};
 use crate::compile::graph::{
-    CallSpec, Callee, Looping, MultiInstanceSpec, NodeIx, NodeKind, Region, ScriptCode,
+    CallSpec, Callee, Expr, Looping, MultiInstanceSpec, NodeIx, NodeKind, Region, ScriptCode,
 };
 use crate::connectors::TransactionId;
 use crate::run::{ErrorKind, RunError};
@@ -320,6 +320,13 @@ async fn execute(
                 .scope
                 .with_visible(|vars| rhai.run_script(ast, vars, &rt.control))
                 .map_err(|e| rt.script_error(e))?;
+            if rt.trace.is_none() && n.looping.is_none() {
+                // Nothing reads the activity's result (see `NodeKind::Call` below).
+                for (name, value) in changed {
+                    frame.scope.set(&name, value);
+                }
+                return Ok(Value::Null);
+            }
             for (name, value) in &changed {
                 frame.scope.set(name, value.clone());
             }
@@ -346,7 +353,12 @@ async fn execute(
             }
             Ok(Value::Object(changed))
         }
-        NodeKind::Call(spec) => call(rt, spec, &n.id, frame, step).await,
+        NodeKind::Call(spec) => {
+            // A trace records the result and a loop collects it; otherwise nothing reads it
+            // after the output mappings, which may then move values out of it.
+            let keep_result = rt.trace.is_some() || n.looping.is_some();
+            call(rt, spec, &n.id, frame, step, keep_result).await
+        }
         NodeKind::SubProcess {
             region: inner,
             transaction,
@@ -404,6 +416,7 @@ async fn call(
     id: &str,
     frame: &Frame,
     step: Option<usize>,
+    keep_result: bool,
 ) -> Result<Value, RunError> {
     let input = if spec.inputs.is_empty() {
         Value::Object(frame.scope.visible())
@@ -417,12 +430,19 @@ async fn call(
     if let (Some(trace), Some(step)) = (&rt.trace, step) {
         trace.input(step, input.clone());
     }
+    let mut input = input;
     let mut attempt = 0;
     let result = loop {
+        // Only an attempt that may be retried needs the input afterwards.
+        let input = if attempt < spec.retries {
+            input.clone()
+        } else {
+            std::mem::take(&mut input)
+        };
         let outcome = match spec.timeout {
-            None => invoke(rt, &spec.callee, input.clone(), frame, step).await,
+            None => invoke(rt, &spec.callee, input, frame, step).await,
             Some(limit) => {
-                tokio::time::timeout(limit, invoke(rt, &spec.callee, input.clone(), frame, step))
+                tokio::time::timeout(limit, invoke(rt, &spec.callee, input, frame, step))
                     .await
                     .unwrap_or_else(|_| {
                         Err(RunError::bpmn(
@@ -445,23 +465,69 @@ async fn call(
             other => break other?,
         }
     };
+    let mut result = result;
+    let give = |value: &mut Value| {
+        if keep_result {
+            value.clone()
+        } else {
+            std::mem::take(value)
+        }
+    };
     if spec.outputs.is_empty() {
-        match &result {
+        match &mut result {
             Value::Object(fields) => {
-                for (name, value) in fields {
-                    frame.scope.set(name, value.clone());
+                for (name, value) in fields.iter_mut() {
+                    frame.scope.set(name, give(value));
                 }
             }
             Value::Null => {}
-            other => frame.scope.set(id, other.clone()),
+            other => frame.scope.set(id, give(other)),
         }
     } else {
-        for (name, expr) in &spec.outputs {
-            let value = rt.eval(expr, &frame.scope, Some(&result)).await?;
+        for (index, (name, expr)) in spec.outputs.iter().enumerate() {
+            let moved = if keep_result {
+                None
+            } else {
+                take_result_path(&mut result, expr, &spec.outputs[index + 1..])
+            };
+            let value = match moved {
+                Some(value) => value,
+                None => rt.eval(expr, &frame.scope, Some(&result)).await?,
+            };
             frame.scope.set(name, value);
         }
     }
     Ok(result)
+}
+
+/// Moves the value an output mapping reads out of `result`, when the mapping is a plain path
+/// into it (`result.orders`) that exists and no later mapping can read that value again (each
+/// later one that mentions `result` is a path into another part of it). `None` means: evaluate
+/// the mapping as usual.
+fn take_result_path(result: &mut Value, expr: &Expr, later: &[(Arc<str>, Expr)]) -> Option<Value> {
+    let Expr::Rhai(ast) = expr else {
+        return None;
+    };
+    let path = ast.path_from("result")?;
+    let overlaps = |other: &[Box<str>]| {
+        let shorter = path.len().min(other.len());
+        path[..shorter] == other[..shorter]
+    };
+    let later_safe = later.iter().all(|(_, later)| match later {
+        Expr::Rhai(later) if !later.mentions("result") => true,
+        Expr::Rhai(later) => later
+            .path_from("result")
+            .is_some_and(|other| !overlaps(other)),
+        Expr::JavaScript(_) => false,
+    });
+    if !later_safe {
+        return None;
+    }
+    let mut current = result;
+    for property in path {
+        current = current.as_object_mut()?.get_mut(&**property)?;
+    }
+    Some(std::mem::take(current))
 }
 
 async fn invoke(

@@ -194,6 +194,28 @@ impl Shortcut {
     }
 }
 
+impl RhaiAst {
+    /// For an expression that is a plain path starting at variable `root` (`result.user`,
+    /// or `result` itself), the properties after it.
+    pub(crate) fn path_from(&self, root: &str) -> Option<&[Box<str>]> {
+        match self.shortcut.as_deref()? {
+            Shortcut::Path(path) => match path.split_first() {
+                Some((first, properties)) if &**first == root => Some(properties),
+                _ => None,
+            },
+            Shortcut::Literal(_) => None,
+        }
+    }
+
+    /// Whether the source may read variable `name` (any identifier-like word of the source
+    /// counts, so `false` only when it certainly does not).
+    pub(crate) fn mentions(&self, name: &str) -> bool {
+        self.names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .is_ok()
+    }
+}
+
 /// Follows `properties` from `value` as a Rhai property access does: a property a map lacks
 /// is `null` when it is the last one. `None` when a step is not a map or a missing property
 /// is followed further (Rhai decides those).
