@@ -310,6 +310,9 @@ async fn execute(
     step: Option<usize>,
 ) -> Result<Value, RunError> {
     let n = &region.nodes[node];
+    // A trace records the activity's result and a loop collects it; otherwise nothing reads
+    // it after its variables are set, which may then move values out of it.
+    let keep_result = rt.trace.is_some() || n.looping.is_some();
     match &n.kind {
         NodeKind::Script(ScriptCode::Rhai(ast)) => {
             if let (Some(trace), Some(step)) = (&rt.trace, step) {
@@ -320,8 +323,7 @@ async fn execute(
                 .scope
                 .with_visible(|vars| rhai.run_script(ast, vars, &rt.control))
                 .map_err(|e| rt.script_error(e))?;
-            if rt.trace.is_none() && n.looping.is_none() {
-                // Nothing reads the activity's result (see `NodeKind::Call` below).
+            if !keep_result {
                 for (name, value) in changed {
                     frame.scope.set(&name, value);
                 }
@@ -353,12 +355,7 @@ async fn execute(
             }
             Ok(Value::Object(changed))
         }
-        NodeKind::Call(spec) => {
-            // A trace records the result and a loop collects it; otherwise nothing reads it
-            // after the output mappings, which may then move values out of it.
-            let keep_result = rt.trace.is_some() || n.looping.is_some();
-            call(rt, spec, &n.id, frame, step, keep_result).await
-        }
+        NodeKind::Call(spec) => call(rt, spec, &n.id, frame, step, keep_result).await,
         NodeKind::SubProcess {
             region: inner,
             transaction,

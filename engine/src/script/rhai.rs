@@ -428,7 +428,7 @@ impl RhaiEngine {
         let _run = CurrentRun::enter(control);
         let mut scope = scope_from(vars, &ast.names);
         if let Some((name, value)) = extra
-            && ast.names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+            && ast.mentions(name)
         {
             // Rhai looks variables up from the newest: this one shadows any older `name`.
             scope.push_dynamic(name.to_owned(), json_to_dynamic(value));
