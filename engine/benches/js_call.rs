@@ -1,5 +1,6 @@
-//! Calling an empty JavaScript code function through the pool, against evaluating a trivial
-//! compiled Rhai expression, in the same run.
+//! Calling an empty JavaScript code function through the pool — inline on the calling thread
+//! (the default) and handed to a worker thread — against evaluating a trivial compiled Rhai
+//! expression, in the same run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +21,18 @@ fn js_call(c: &mut Criterion) {
         workers: 1,
         ..JsPoolConfig::default()
     });
+    let on_workers = JsPool::new(JsPoolConfig {
+        workers: 1,
+        inline_budget: None,
+        ..JsPoolConfig::default()
+    });
+    let worker_module = runtime
+        .block_on(on_workers.compile_module(
+            "empty.js",
+            "export default function (input, ctx) {}",
+            &BTreeMap::new(),
+        ))
+        .expect("compile");
     let module = runtime
         .block_on(pool.compile_module(
             "empty.js",
@@ -49,14 +62,21 @@ fn js_call(c: &mut Criterion) {
                 .expect("rhai")
         })
     });
-    group.bench_function("js_empty_function_via_pool", |b| {
+    group.bench_function("js_empty_function_on_a_worker", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(on_workers.call(&worker_module, Value::Null, &ctx, &control))
+                .expect("js")
+        })
+    });
+    group.bench_function("js_empty_function_inline", |b| {
         b.iter(|| {
             runtime
                 .block_on(pool.call(&module, Value::Null, &ctx, &control))
                 .expect("js")
         })
     });
-    group.bench_function("js_empty_async_function_via_pool", |b| {
+    group.bench_function("js_empty_async_function_inline", |b| {
         b.iter(|| {
             runtime
                 .block_on(pool.call(&async_module, json!({"a": 1}), &ctx, &control))

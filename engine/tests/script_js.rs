@@ -488,3 +488,122 @@ async fn cancellation_stops_a_waiting_function() {
         "{err:?}"
     );
 }
+
+/// Short functions answer on the calling thread; a function that runs past the inline budget
+/// or calls a connector is answered by a worker, with the logs and result of that run only,
+/// and its later calls go straight to the workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_calls_run_inline_and_the_others_move_to_workers() {
+    let pool = JsPool::new(JsPoolConfig {
+        workers: 1,
+        inline_budget: Some(Duration::from_millis(5)),
+        ..JsPoolConfig::default()
+    });
+    let ctx = FunctionContext {
+        connectors: Arc::new(EchoConnectors::default()),
+        ..Default::default()
+    };
+    let short = pool
+        .compile_module("short.js", "export default (n) => n + 1;", &BTreeMap::new())
+        .await
+        .unwrap();
+    for n in 0..10 {
+        let out = pool.call(&short, json!(n), &ctx, &control()).await.unwrap();
+        assert_eq!(out.value, json!(n + 1));
+    }
+    assert_eq!(pool.calls().inline, 10);
+    assert_eq!(pool.calls().workers, 0);
+
+    // Busy for 60 ms: well past the budget, well within the deadline.
+    let busy = r#"
+        export default (input) => {
+            const start = Date.now();
+            let spins = 0;
+            while (Date.now() - start < 60) spins++;
+            return { done: input.tag, spun: spins > 0 };
+        };
+    "#;
+    let busy = pool
+        .compile_module("busy.js", busy, &BTreeMap::new())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let out = pool
+            .call(&busy, json!({ "tag": "b" }), &ctx, &control())
+            .await
+            .unwrap();
+        assert_eq!(out.value, json!({ "done": "b", "spun": true }));
+    }
+    assert_eq!(pool.calls().inline, 10);
+    assert_eq!(pool.calls().workers, 2);
+
+    // The inline attempt meets the connector, catches its refusal and logs: none of that may
+    // leak into the answer, which is the worker's run with the connector's result.
+    let uses_connector = r#"
+        export default async (input, ctx) => {
+            ctx.log.info("asking");
+            try {
+                const answer = await ctx.connectors.crm.get({ id: input });
+                return { from: answer.connector, id: answer.args.id };
+            } catch (err) {
+                return { failed: err.message };
+            }
+        };
+    "#;
+    let uses_connector = pool
+        .compile_module("conn.js", uses_connector, &BTreeMap::new())
+        .await
+        .unwrap();
+    for id in [1, 2] {
+        let out = pool
+            .call(&uses_connector, json!(id), &ctx, &control())
+            .await
+            .unwrap();
+        assert_eq!(out.value, json!({ "from": "crm", "id": id }));
+        assert_eq!(out.logs.len(), 1, "{:?}", out.logs);
+    }
+    assert_eq!(pool.calls().workers, 4);
+
+    // The short function is still answered inline.
+    let out = pool
+        .call(&short, json!(41), &ctx, &control())
+        .await
+        .unwrap();
+    assert_eq!(out.value, json!(42));
+    assert_eq!(pool.calls().inline, 11);
+}
+
+/// Without an inline budget every call goes to a worker, and the answers are the same.
+#[tokio::test(flavor = "current_thread")]
+async fn without_an_inline_budget_every_call_goes_to_a_worker() {
+    let pool = JsPool::new(JsPoolConfig {
+        workers: 1,
+        inline_budget: None,
+        ..JsPoolConfig::default()
+    });
+    let module = pool
+        .compile_module(
+            "f.js",
+            "export default (s) => s.toUpperCase();",
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    let out = pool
+        .call(
+            &module,
+            json!("abc"),
+            &FunctionContext::default(),
+            &control(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.value, json!("ABC"));
+    assert_eq!(
+        pool.calls(),
+        starweave_engine::script::js::JsCalls {
+            inline: 0,
+            workers: 1
+        }
+    );
+}

@@ -86,6 +86,37 @@ fn script_tasks_return_new_and_changed_variables() {
     );
 }
 
+/// Changes deep inside a value are changes; writing back what was there is not; a shadowing
+/// `let` reports its last value; new variables come back in the order they were declared.
+#[test]
+fn script_tasks_see_deep_changes_and_ignore_rewritten_equal_values() {
+    let rhai = engine();
+    let ast = rhai
+        .compile_script(
+            "profile.address.city = \"Lyon\";\nitems.push(#{ id: 3 });\nsame = #{ a: [1, 2.5, \"x\", ()], b: true };\nlet zeta = 1;\nlet alpha = 2;\nlet zeta = zeta + 10;\nratio = 1.0;",
+        )
+        .unwrap();
+    let input = vars(json!({
+        "profile": { "name": "Ana", "address": { "city": "Paris" } },
+        "items": [{ "id": 1 }, { "id": 2 }],
+        "same": { "b": true, "a": [1, 2.5, "x", null] },
+        "ratio": 1,
+        "untouched": { "deep": [1, 2, 3] },
+    }));
+    let changed = rhai.run_script(&ast, &input, &control()).unwrap();
+    assert_eq!(
+        Value::Object(changed.clone()),
+        json!({
+            "profile": { "name": "Ana", "address": { "city": "Lyon" } },
+            "items": [{ "id": 1 }, { "id": 2 }, { "id": 3 }],
+            "zeta": 11,
+            "alpha": 2,
+        })
+    );
+    let order: Vec<&str> = changed.keys().map(String::as_str).collect();
+    assert_eq!(order, ["profile", "items", "zeta", "alpha"]);
+}
+
 #[test]
 fn throw_bpmn_error_is_typed_and_runtime_errors_have_lines() {
     let rhai = engine();

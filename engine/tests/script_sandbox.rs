@@ -56,6 +56,7 @@ async fn javascript_faults_fail_their_run_while_healthy_runs_finish() {
             max_output_bytes: 4 << 20,
         },
         library: Library::default(),
+        inline_budget: JsPoolConfig::default().inline_budget,
     }));
     let modules = BTreeMap::new();
     let healthy = pool

@@ -454,9 +454,20 @@ impl RhaiEngine {
             .run_ast_with_scope(&mut scope, &ast.ast)
             .map_err(|err| runtime_error(*err))?;
         let mut changed = Map::new();
-        for (name, _, value) in scope.iter() {
-            let value = dynamic_to_json(&value)?;
-            if vars.get(name) != Some(&value) {
+        // `iter_raw` lends the values (`iter` would deep-copy each) but walks the scope
+        // backwards; a later entry of a name (shadowing) must win, as in the scope.
+        let entries: Vec<(&str, &Dynamic)> = scope
+            .iter_raw()
+            .map(|(name, _, value)| (name, value))
+            .collect();
+        for (name, value) in entries.into_iter().rev() {
+            let before = vars.get(name);
+            if before.is_some_and(|before| same_as_json(value, before)) {
+                changed.remove(name);
+                continue;
+            }
+            let value = dynamic_to_json(value)?;
+            if before != Some(&value) {
                 changed.insert(name.to_owned(), value);
             } else {
                 changed.remove(name);
@@ -722,6 +733,36 @@ pub fn json_to_dynamic(value: &Value) -> Dynamic {
                 .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
                 .collect(),
         ),
+    }
+}
+
+/// Whether `value` is certainly what [`dynamic_to_json`] makes of it equal to `json`, found
+/// without building that JSON. `false` means "convert and compare" (shared values, floats).
+fn same_as_json(value: &Dynamic, json: &Value) -> bool {
+    if value.is_shared() {
+        return false;
+    }
+    match json {
+        Value::Null => value.is_unit(),
+        Value::Bool(b) => value.as_bool().is_ok_and(|v| v == *b),
+        Value::Number(n) => matches!((value.as_int(), n.as_i64()), (Ok(a), Some(b)) if a == b),
+        Value::String(s) => value
+            .read_lock::<ImmutableString>()
+            .is_some_and(|v| v.as_str() == s),
+        Value::Array(items) => value.read_lock::<rhai::Array>().is_some_and(|array| {
+            array.len() == items.len()
+                && array
+                    .iter()
+                    .zip(items)
+                    .all(|(item, json)| same_as_json(item, json))
+        }),
+        Value::Object(fields) => value.read_lock::<rhai::Map>().is_some_and(|map| {
+            map.len() == fields.len()
+                && fields.iter().all(|(key, json)| {
+                    map.get(key.as_str())
+                        .is_some_and(|item| same_as_json(item, json))
+                })
+        }),
     }
 }
 

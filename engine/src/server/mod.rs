@@ -164,6 +164,10 @@ pub struct ServerConfig {
     /// JavaScript worker threads per deployment.
     #[arg(long, env = "STARWEAVE_JS_WORKERS")]
     pub js_workers: Option<usize>,
+    /// How long a JavaScript code function may run on the calling thread before its call
+    /// moves to a worker thread, in milliseconds; 0 sends every call to a worker.
+    #[arg(long, env = "STARWEAVE_JS_INLINE_BUDGET_MS", default_value_t = 2)]
+    pub js_inline_budget_ms: u64,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `starweave_engine=debug`.
     #[arg(long, env = "STARWEAVE_LOG", default_value = "info")]
     pub log: String,
@@ -182,6 +186,8 @@ impl ServerConfig {
             queue_timeout: Duration::from_millis(self.queue_timeout_ms),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),
             js_workers: self.js_workers.unwrap_or(defaults.js_workers).max(1),
+            js_inline_budget: (self.js_inline_budget_ms > 0)
+                .then(|| Duration::from_millis(self.js_inline_budget_ms)),
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct EngineOptions {
     /// JavaScript worker threads of each deployment (started on its first JavaScript run), so
     /// one VMS's looping scripts cannot hold the workers of another.
     pub js_workers: usize,
+    /// How long a JavaScript code function may run on the calling thread before its call
+    /// moves to a worker; `None` sends every call to a worker (see the `script::js` docs).
+    pub js_inline_budget: Option<Duration>,
 }
 
 impl Default for EngineOptions {
@@ -69,6 +72,7 @@ impl Default for EngineOptions {
             js_workers: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
                 .min(4),
+            js_inline_budget: JsPoolConfig::default().inline_budget,
         }
     }
 }
@@ -713,6 +717,7 @@ impl Registry {
         let library = Library::new(Arc::new(SystemClock));
         let js = JsPoolConfig {
             workers: self.options.js_workers,
+            inline_budget: self.options.js_inline_budget,
             ..JsPoolConfig::default()
         };
         let mut scripting = Scripting::new(library, RhaiLimits::default(), js);

@@ -38,20 +38,34 @@
 //!
 //! Module-level state lives as long as the worker's context for that module, as in a warm
 //! serverless container: functions must not rely on it either way.
+//!
+//! # Inline calls
+//!
+//! Handing a call to a worker thread and its answer back costs two thread wake-ups, often more
+//! than a short function itself. So a code function is first called *inline*, on the calling
+//! thread, in a runtime of that thread kept for the pool, with a small time budget
+//! ([`JsPoolConfig::inline_budget`]). When the call needs more — it runs past the budget, or it
+//! calls a connector (connector calls are awaited only by workers) — the inline attempt is
+//! discarded, the same call runs on a worker from the start, and that module is called on the
+//! workers only from then on. A function therefore may be started twice, which is invisible to
+//! it except through module-level state (see above); its logs are those of the run that
+//! answered.
 
 mod convert;
 mod loader;
 mod worker;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, Weak, mpsc};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::library::Library;
 use super::{FunctionContext, FunctionOutput, RunControl, ScriptError};
-use worker::{Job, Task};
+use worker::{Inline, Job, Task, Worker};
 
 /// Budgets of every JavaScript run in a pool (time and cancellation come per run from
 /// [`RunControl`]).
@@ -84,6 +98,9 @@ pub struct JsPoolConfig {
     pub limits: JsLimits,
     /// The built-in library (and its clock) exposed as `sw`.
     pub library: Library,
+    /// How long a code function may run on the calling thread before its call moves to a
+    /// worker (see [Inline calls](self#inline-calls)); `None` sends every call to a worker.
+    pub inline_budget: Option<Duration>,
 }
 
 impl Default for JsPoolConfig {
@@ -93,6 +110,7 @@ impl Default for JsPoolConfig {
             workers,
             limits: JsLimits::default(),
             library: Library::default(),
+            inline_budget: Some(Duration::from_millis(2)),
         }
     }
 }
@@ -110,6 +128,8 @@ struct ModuleSource {
     /// The module's own path among `files`.
     path: String,
     files: Arc<BTreeMap<String, String>>,
+    /// Calls may be tried inline (cleared when one needed a worker).
+    inline: AtomicBool,
 }
 
 /// A fixed set of worker threads running JavaScript; see the [module docs](self).
@@ -117,6 +137,45 @@ struct ModuleSource {
 pub struct JsPool {
     queue: Mutex<mpsc::Sender<Job>>,
     next_module: AtomicU64,
+    /// Names this pool's inline runtimes in the threads that call it.
+    id: u64,
+    /// Lets those runtimes see that the pool is gone.
+    alive: Arc<()>,
+    library: Library,
+    limits: JsLimits,
+    inline_budget: Option<Duration>,
+    inline_calls: AtomicU64,
+    worker_calls: AtomicU64,
+}
+
+/// How a pool's code-function calls were answered (see [`JsPool::calls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JsCalls {
+    /// Answered inline, on the calling thread.
+    pub inline: u64,
+    /// Answered by a worker thread (after an inline attempt or without one).
+    pub workers: u64,
+}
+
+/// Pools get ids from here (module ids are per pool, so inline runtimes must be too).
+static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
+
+/// Inline runtimes one thread keeps, one per pool that called on it.
+const INLINE_RUNTIMES_PER_THREAD: usize = 16;
+
+/// An inline runtime idle this long may give way to another pool's.
+const INLINE_IDLE: Duration = Duration::from_secs(1);
+
+/// A thread's runtime for one pool's inline calls.
+struct InlineRuntime {
+    pool: u64,
+    alive: Weak<()>,
+    last_used: Instant,
+    worker: Worker,
+}
+
+thread_local! {
+    static INLINE_RUNTIMES: RefCell<Vec<InlineRuntime>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Sets the job's abort flag when the caller stops waiting (its future was dropped).
@@ -149,6 +208,21 @@ impl JsPool {
         Self {
             queue: Mutex::new(sender),
             next_module: AtomicU64::new(1),
+            id: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
+            alive: Arc::new(()),
+            library: config.library,
+            limits: config.limits,
+            inline_budget: config.inline_budget,
+            inline_calls: AtomicU64::new(0),
+            worker_calls: AtomicU64::new(0),
+        }
+    }
+
+    /// How the code-function calls so far were answered.
+    pub fn calls(&self) -> JsCalls {
+        JsCalls {
+            inline: self.inline_calls.load(Ordering::Relaxed),
+            workers: self.worker_calls.load(Ordering::Relaxed),
         }
     }
 
@@ -167,6 +241,7 @@ impl JsPool {
                 id: self.next_module.fetch_add(1, Ordering::Relaxed),
                 path: path.to_owned(),
                 files: Arc::new(worker::module_files(path, source, node_modules)),
+                inline: AtomicBool::new(true),
             }),
         };
         let control = RunControl::with_timeout(std::time::Duration::from_secs(10));
@@ -183,6 +258,14 @@ impl JsPool {
         ctx: &FunctionContext,
         control: &RunControl,
     ) -> Result<FunctionOutput, ScriptError> {
+        if let Some(budget) = self.inline_budget
+            && module.source.inline.load(Ordering::Relaxed)
+            && let Some(answer) = self.call_inline(module, &input, ctx, control, budget)
+        {
+            self.inline_calls.fetch_add(1, Ordering::Relaxed);
+            return answer;
+        }
+        self.worker_calls.fetch_add(1, Ordering::Relaxed);
         let task = Task::Call {
             module: module.source.clone(),
             input,
@@ -217,6 +300,66 @@ impl JsPool {
             vars,
         };
         Ok(self.submit(task, control).await?.value)
+    }
+
+    /// Tries the call on this thread's inline runtime for this pool; `None` when it has to go
+    /// to a worker.
+    fn call_inline(
+        &self,
+        module: &JsModule,
+        input: &Value,
+        ctx: &FunctionContext,
+        control: &RunControl,
+        budget: Duration,
+    ) -> Option<Result<FunctionOutput, ScriptError>> {
+        INLINE_RUNTIMES.with(|runtimes| {
+            // Busy means a call from inside an inline run: that one goes to a worker.
+            let mut runtimes = runtimes.try_borrow_mut().ok()?;
+            runtimes.retain(|runtime| runtime.alive.strong_count() > 0);
+            let index = match runtimes.iter().position(|r| r.pool == self.id) {
+                Some(index) => index,
+                None => {
+                    if runtimes.len() >= INLINE_RUNTIMES_PER_THREAD {
+                        let (oldest, runtime) = runtimes
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, runtime)| runtime.last_used)?;
+                        if runtime.last_used.elapsed() < INLINE_IDLE {
+                            return None;
+                        }
+                        runtimes.swap_remove(oldest);
+                    }
+                    let worker = Worker::new(self.library.clone(), self.limits.clone()).ok()?;
+                    runtimes.push(InlineRuntime {
+                        pool: self.id,
+                        alive: Arc::downgrade(&self.alive),
+                        last_used: Instant::now(),
+                        worker,
+                    });
+                    runtimes.len() - 1
+                }
+            };
+            let runtime = &mut runtimes[index];
+            runtime.last_used = Instant::now();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runtime
+                    .worker
+                    .call_inline(&module.source, input, ctx, control, budget)
+            }));
+            match outcome {
+                Ok(Inline::Done(answer)) => Some(answer),
+                Ok(Inline::Declined) => {
+                    module.source.inline.store(false, Ordering::Relaxed);
+                    None
+                }
+                Err(_) => {
+                    // The runtime may be half-way through anything: a worker retries afresh.
+                    runtimes.swap_remove(index);
+                    module.source.inline.store(false, Ordering::Relaxed);
+                    None
+                }
+            }
+        })
     }
 
     async fn submit(

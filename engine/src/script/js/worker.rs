@@ -64,7 +64,23 @@ struct Active {
     stopped: Cell<Option<Stop>>,
     calls: RefCell<Option<Calls>>,
     logs: RefCell<Vec<LogLine>>,
+    /// The job runs inline, on the caller's thread, where connectors are not available.
+    inline: Cell<bool>,
+    /// An inline run tried to call a connector: its result is void, the job goes to a worker.
+    wanted_connector: Cell<bool>,
 }
+
+/// The outcome of [`Worker::call_inline`].
+pub(super) enum Inline {
+    /// The call ran to its end (or failed on its own account): this is its answer.
+    Done(Result<FunctionOutput, ScriptError>),
+    /// The call needs a worker thread (it ran out of the inline budget or wanted a
+    /// connector); whatever it did inline is discarded.
+    Declined,
+}
+
+/// An inline run may spend this many times its budget evaluating a module the first time.
+const INLINE_LOAD_FACTOR: u32 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -189,7 +205,6 @@ impl Worker {
     }
 
     pub(super) fn run(&mut self, job: Job) {
-        self.sweep();
         let Job {
             task,
             control,
@@ -197,17 +212,78 @@ impl Worker {
             handle,
             reply,
         } = job;
+        let result = self.execute(control, abort, |worker| match task {
+            Task::Compile(module) => worker.module(&module).map(|_| Value::Null),
+            Task::Call { module, input, ctx } => {
+                worker.call(&module, &input, &ctx, handle.as_ref())
+            }
+            Task::Script { source, vars } => worker.script(&source, vars, true),
+            Task::Expression { source, vars } => worker.script(&source, vars, false),
+        });
+        let _ = reply.send(result);
+    }
+
+    /// Calls a module's default export on this thread, giving up (without an answer) when the
+    /// call would need what an inline run does not have: more than `budget` of time, or a
+    /// connector. See [`super::JsPoolConfig::inline_budget`].
+    pub(super) fn call_inline(
+        &mut self,
+        module: &Arc<ModuleSource>,
+        input: &Value,
+        fctx: &FunctionContext,
+        control: &RunControl,
+        budget: Duration,
+    ) -> Inline {
+        let cut = |budget: Duration| RunControl {
+            deadline: (Instant::now() + budget).min(control.deadline),
+            cancel: control.cancel.clone(),
+        };
+        let abort = Arc::new(AtomicBool::new(false));
+        if !self.modules.contains_key(&module.id) {
+            // Evaluating the module here the first time may take longer than a call.
+            let load = cut(budget * INLINE_LOAD_FACTOR);
+            if self
+                .execute(load, abort.clone(), |worker| {
+                    worker.module(module).map(|_| Value::Null)
+                })
+                .is_err()
+            {
+                return Inline::Declined;
+            }
+        }
+        self.active.inline.set(true);
+        let short = cut(budget);
+        let result = self.execute(short, abort, |worker| {
+            worker.call(module, input, fctx, None)
+        });
+        self.active.inline.set(false);
+        if self.active.wanted_connector.replace(false) {
+            return Inline::Declined;
+        }
+        match result {
+            Err(ScriptError {
+                kind: ScriptErrorKind::Timeout { .. },
+                ..
+            }) if Instant::now() < control.deadline => Inline::Declined,
+            result => Inline::Done(result),
+        }
+    }
+
+    /// Runs one job's work under its control: budgets set before, logs collected and the
+    /// runtime renewed after a fault.
+    fn execute(
+        &mut self,
+        control: RunControl,
+        abort: Arc<AtomicBool>,
+        work: impl FnOnce(&mut Self) -> Result<Value, ScriptError>,
+    ) -> Result<FunctionOutput, ScriptError> {
+        self.sweep();
         *self.active.control.borrow_mut() = Some((control, abort));
         self.active.stopped.set(None);
         self.active.logs.borrow_mut().clear();
         self.runtime.set_memory_limit(self.limits.memory_bytes);
 
-        let result = match task {
-            Task::Compile(module) => self.module(&module).map(|_| Value::Null),
-            Task::Call { module, input, ctx } => self.call(&module, &input, &ctx, handle.as_ref()),
-            Task::Script { source, vars } => self.script(&source, vars, true),
-            Task::Expression { source, vars } => self.script(&source, vars, false),
-        };
+        let result = work(self);
         let logs = std::mem::take(&mut *self.active.logs.borrow_mut());
         *self.active.calls.borrow_mut() = None;
         *self.active.control.borrow_mut() = None;
@@ -223,10 +299,9 @@ impl Worker {
             })
         );
         if faulted && let Err(err) = self.reset() {
-            let _ = reply.send(Err(err));
-            return;
+            return Err(err);
         }
-        let _ = reply.send(result.map(|value| FunctionOutput { value, logs }));
+        result.map(|value| FunctionOutput { value, logs })
     }
 
     /// Drops contexts of modules nobody holds any more.
@@ -764,6 +839,9 @@ fn install_globals<'js>(
                 let (promise, resolve, reject) = ctx.promise()?;
                 let mut calls = call_active.calls.borrow_mut();
                 let Some(calls) = calls.as_mut() else {
+                    if call_active.inline.get() {
+                        call_active.wanted_connector.set(true);
+                    }
                     return Err(rquickjs::Exception::throw_message(
                         &ctx,
                         "connectors are not available here",
