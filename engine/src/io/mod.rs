@@ -317,26 +317,30 @@ impl LiveConnectors {
             Live::Grpc(c) => c.timeout(),
             _ => context.default_timeout,
         };
-        let work = async {
-            match live {
-                Live::Http(c) => c.call(method, args).await,
-                Live::Database(db) => match transaction {
-                    Some(id) => {
-                        self.call_in_transaction(connector, db, id, method, &args)
-                            .await
-                    }
-                    None => db.call(method, &args, None).await,
-                },
-                Live::Cache(c) => c.call(method, &args).await,
-                Live::Mq(c) => c.call(method, &args).await,
-                Live::Amqp(c) => c.call(method, &args).await,
-                Live::Grpc(c) => c.call(method, &args).await,
-                Live::Config(values) => match values.get(method) {
+        // Each kind's future is boxed at its own size: one `async` block over all of them
+        // would be as large as the largest (the database and gRPC ones run to kilobytes),
+        // and every move of it on the way to the executor would copy that much per call.
+        let work: BoxFuture<'_, Result<Value, ConnectorError>> = match live {
+            Live::Http(c) => Box::pin(c.call(method, args)),
+            Live::Database(db) => match transaction {
+                Some(id) => Box::pin(async move {
+                    self.call_in_transaction(connector, db, id, method, &args)
+                        .await
+                }),
+                None => Box::pin(async move { db.call(method, &args, None).await }),
+            },
+            Live::Cache(c) => Box::pin(async move { c.call(method, &args).await }),
+            Live::Mq(c) => Box::pin(async move { c.call(method, &args).await }),
+            Live::Amqp(c) => Box::pin(async move { c.call(method, &args).await }),
+            Live::Grpc(c) => Box::pin(async move { c.call(method, &args).await }),
+            Live::Config(values) => {
+                let answer = match values.get(method) {
                     Some(value) => Ok(value.clone()),
                     None => Err(technical(format!(
                         "config connector `{connector}` has no value `{method}`"
                     ))),
-                },
+                };
+                return answer;
             }
         };
         match tokio::time::timeout(timeout, work).await {
