@@ -151,6 +151,42 @@ async fn a_module_is_compiled_once_and_called_many_times() {
     }
 }
 
+/// Input members are defined, not assigned: setters a module puts on `Object.prototype` or
+/// `Array.prototype` do not see (or change) the values a call receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_members_are_defined_past_prototype_setters() {
+    let pool = pool();
+    let source = r#"
+        let seen = [];
+        Object.defineProperty(Object.prototype, "secret", {
+            set(v) { seen.push(v); }, get() { return "from the prototype"; }, configurable: true });
+        Object.defineProperty(Array.prototype, "0", {
+            set(v) { seen.push(v); }, get() { return "from the prototype"; }, configurable: true });
+        export default function (input) {
+            return { secret: input.secret, first: input.list[0], own: Object.keys(input),
+                     length: input.list.length, seen };
+        }
+    "#;
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
+    let out = pool
+        .call(
+            &module,
+            json!({ "secret": "s3", "list": ["a", "b"] }),
+            &FunctionContext::default(),
+            &control(),
+        )
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(
+        out,
+        json!({ "secret": "s3", "first": "a", "own": ["secret", "list"], "length": 2, "seen": [] })
+    );
+}
+
 /// Input and output cross between JSON and QuickJS with `JSON.parse`/`JSON.stringify`
 /// meaning, and what JSON text cannot carry is still answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
