@@ -57,7 +57,27 @@ impl ObjectCheck {
         let Value::Object(map) = value else {
             return Err(format!("expected an object, got {}", type_name(value)));
         };
-        check_fields(&self.fields, map, "")
+        check_fields(&self.fields, map, Path::Root)
+    }
+}
+
+/// Where a checked value sits, for error messages: built as the check descends (no
+/// allocation) and written out only when a value fails.
+#[derive(Debug, Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Field(Path::Root, name) => f.write_str(name),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
     }
 }
 
@@ -102,7 +122,7 @@ impl ParamCheck {
         }
     }
 
-    fn check(&self, value: &mut Value, path: &str) -> Result<(), String> {
+    fn check(&self, value: &mut Value, path: Path<'_>) -> Result<(), String> {
         if value.is_null() {
             // A null for a required field is only fine when the field is nullable; an
             // optional field may be null (JSON clients send null for "absent").
@@ -141,10 +161,13 @@ impl ParamCheck {
             return Err(format!("{path} is out of range"));
         }
         if let Value::String(s) = value {
-            let len = s.chars().count() as u64;
-            if self.min_length.is_some_and(|m| len < m) || self.max_length.is_some_and(|m| len > m)
-            {
-                return Err(format!("{path} has a length out of range"));
+            if self.min_length.is_some() || self.max_length.is_some() {
+                let len = s.chars().count() as u64;
+                if self.min_length.is_some_and(|m| len < m)
+                    || self.max_length.is_some_and(|m| len > m)
+                {
+                    return Err(format!("{path} has a length out of range"));
+                }
             }
             if let Some(regex) = &self.pattern
                 && !regex.is_match(s)
@@ -165,11 +188,13 @@ impl ParamCheck {
                 }
                 if let Some(item) = &self.items {
                     for (i, v) in items.iter_mut().enumerate() {
-                        item.check(v, &format!("{path}[{i}]"))?;
+                        item.check(v, Path::Index(&path, i))?;
                     }
                 }
             }
-            Value::Object(map) if !self.fields.is_empty() => check_fields(&self.fields, map, path)?,
+            Value::Object(map) if !self.fields.is_empty() => {
+                check_fields(&self.fields, map, path)?;
+            }
             _ => {}
         }
         Ok(())
@@ -179,16 +204,12 @@ impl ParamCheck {
 fn check_fields(
     fields: &[ParamCheck],
     map: &mut Map<String, Value>,
-    path: &str,
+    path: Path<'_>,
 ) -> Result<(), String> {
     for field in fields {
-        let field_path = if path.is_empty() {
-            field.name.clone()
-        } else {
-            format!("{path}.{}", field.name)
-        };
+        let field_path = Path::Field(&path, &field.name);
         match map.get_mut(&field.name) {
-            Some(v) => field.check(v, &field_path)?,
+            Some(v) => field.check(v, field_path)?,
             None => {
                 if let Some(default) = &field.default {
                     map.insert(field.name.clone(), default.clone());
@@ -243,5 +264,42 @@ mod tests {
             Err("id must be of type string, got integer".into())
         );
         assert!(check.apply(&mut json!({"id": "a", "tag": "A1"})).is_err());
+    }
+
+    #[test]
+    fn errors_name_the_path_of_the_value() {
+        let mut diags = Vec::new();
+        let order = Parameter {
+            fields: vec![
+                Parameter::new("id", ParamType::String).required(),
+                Parameter {
+                    enum_values: vec![json!("PLACED"), json!("SHIPPED")],
+                    ..Parameter::new("status", ParamType::String)
+                },
+            ],
+            ..Parameter::new("order", ParamType::Object)
+        };
+        let params = vec![Parameter {
+            fields: vec![Parameter {
+                items: Some(Box::new(order)),
+                ..Parameter::new("orders", ParamType::Array)
+            }],
+            ..Parameter::new("result", ParamType::Object)
+        }];
+        let check = ObjectCheck::new(&params, &mut diags, "output");
+        assert!(diags.is_empty());
+        let mut bad =
+            json!({"result": {"orders": [{"id": "a", "status": "PLACED"}, {"status": "LOST"}]}});
+        assert_eq!(
+            check.apply(&mut bad),
+            Err(r#"result.orders[1].id is required"#.into())
+        );
+        let mut bad = json!({"result": {"orders": [{"id": "a", "status": "LOST"}]}});
+        assert_eq!(
+            check.apply(&mut bad),
+            Err(r#"result.orders[0].status must be one of ["PLACED","SHIPPED"]"#.into())
+        );
+        let mut good = json!({"result": {"orders": [{"id": "a", "status": "SHIPPED"}]}});
+        assert_eq!(check.apply(&mut good), Ok(()));
     }
 }
