@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use starweave_engine::script::js::{JsPool, JsPoolConfig, run_js_script};
 use starweave_engine::script::{
-    BoxFuture, CallError, ConnectorCall, FunctionContext, LogLevel, LogLine, RunControl,
-    ScriptErrorKind,
+    BoxFuture, CallError, ConnectorCall, FunctionContext, FunctionOutput, LogLevel, LogLine,
+    RunControl, ScriptError, ScriptErrorKind,
 };
 
 /// Answers every call with what it was asked, after a short delay; records the calls.
@@ -52,6 +52,19 @@ fn pool() -> JsPool {
         workers: 2,
         ..JsPoolConfig::default()
     })
+}
+
+/// Compiles `source` as `f.js` on `pool` and calls it once with `input`.
+async fn call_once(
+    pool: &JsPool,
+    source: &str,
+    input: Value,
+    ctx: &FunctionContext,
+) -> Result<FunctionOutput, ScriptError> {
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await?;
+    pool.call(&module, input, ctx, &control()).await
 }
 
 fn fixtures() -> BTreeMap<String, String> {
@@ -97,7 +110,10 @@ async fn async_function_calls_two_connectors_in_parallel_and_uses_env_and_log() 
         .unwrap();
     let connectors = Arc::new(EchoConnectors::default());
     let ctx = FunctionContext {
-        env: BTreeMap::from([("REGION".to_owned(), "eu-west".to_owned())]),
+        env: Arc::new(BTreeMap::from([(
+            "REGION".to_owned(),
+            "eu-west".to_owned(),
+        )])),
         connectors: connectors.clone(),
     };
     let output = pool
@@ -167,17 +183,8 @@ async fn input_members_are_defined_past_prototype_setters() {
                      length: input.list.length, seen };
         }
     "#;
-    let module = pool
-        .compile_module("f.js", source, &BTreeMap::new())
-        .await
-        .unwrap();
-    let out = pool
-        .call(
-            &module,
-            json!({ "secret": "s3", "list": ["a", "b"] }),
-            &FunctionContext::default(),
-            &control(),
-        )
+    let input = json!({ "secret": "s3", "list": ["a", "b"] });
+    let out = call_once(&pool, source, input, &FunctionContext::default())
         .await
         .unwrap()
         .value;
@@ -198,7 +205,10 @@ async fn values_cross_as_json_with_its_rules() {
                 case "echo": return { input, proto: Object.getPrototypeOf(input.obj) === Object.prototype,
                                       own: Object.keys(input.obj) };
                 case "rules": return { a: undefined, f() {}, list: [undefined, () => 1, NaN, 1.5, 2 ** 40],
-                                       when: { toJSON() { return "converted"; } }, big: 10n };
+                                       when: { toJSON() { return "converted"; } }, big: 10n,
+                                       boxed: [new String("s"), new Number(2), Object(2.5),
+                                               new Boolean(false), Object(true)],
+                                       notBoxed: Object.create(Number.prototype) };
                 case "cycle": { const a = {}; a.self = a; return a; }
                 case "deep": { let v = []; for (let i = 0; i < 200; i++) v = [v]; return v; }
                 case "tojson-throws": return { x: { toJSON() { throw new Error("no JSON for you"); } } };
@@ -229,7 +239,8 @@ async fn values_cross_as_json_with_its_rules() {
     let out = call(json!({ "case": "rules" })).await.unwrap().value;
     assert_eq!(
         out,
-        json!({ "list": [null, null, null, 1.5, 1099511627776_i64], "when": "converted", "big": "10" })
+        json!({ "list": [null, null, null, 1.5, 1099511627776_i64], "when": "converted", "big": "10",
+                "boxed": ["s", 2, 2.5, false, true], "notBoxed": {} })
     );
 
     let err = call(json!({ "case": "cycle" })).await.unwrap_err();
@@ -280,18 +291,11 @@ async fn connector_failures_reject_the_promise_and_can_be_caught() {
             catch (err) { return "caught: " + err.message; }
         }
     "#;
-    let module = pool
-        .compile_module("f.js", source, &BTreeMap::new())
-        .await
-        .unwrap();
     let ctx = FunctionContext {
         connectors: Arc::new(EchoConnectors::default()),
         ..Default::default()
     };
-    let out = pool
-        .call(&module, Value::Null, &ctx, &control())
-        .await
-        .unwrap();
+    let out = call_once(&pool, source, Value::Null, &ctx).await.unwrap();
     assert_eq!(out.value, json!("caught: crm.fail: refused"));
 }
 
@@ -399,32 +403,12 @@ async fn there_are_no_os_std_or_file_modules() {
     }
     // Dynamic import fails the same way, at run time.
     let source = r#"export default async () => { try { await import("os"); return "loaded"; } catch (e) { return "refused"; } };"#;
-    let module = pool
-        .compile_module("f.js", source, &BTreeMap::new())
-        .await
-        .unwrap();
-    let out = pool
-        .call(
-            &module,
-            Value::Null,
-            &FunctionContext::default(),
-            &control(),
-        )
+    let out = call_once(&pool, source, Value::Null, &FunctionContext::default())
         .await
         .unwrap();
     assert_eq!(out.value, json!("refused"));
     let source = "export default () => [typeof require, typeof process, typeof std, typeof os, typeof fetch];";
-    let module = pool
-        .compile_module("f.js", source, &BTreeMap::new())
-        .await
-        .unwrap();
-    let out = pool
-        .call(
-            &module,
-            Value::Null,
-            &FunctionContext::default(),
-            &control(),
-        )
+    let out = call_once(&pool, source, Value::Null, &FunctionContext::default())
         .await
         .unwrap();
     assert_eq!(

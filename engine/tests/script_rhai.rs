@@ -221,7 +221,7 @@ async fn functions_get_the_same_ctx_as_javascript() {
         )
         .unwrap();
     let ctx = FunctionContext {
-        env: BTreeMap::from([("REGION".to_owned(), "eu".to_owned())]),
+        env: Arc::new(BTreeMap::from([("REGION".to_owned(), "eu".to_owned())])),
         connectors: Arc::new(Echo),
     };
     let out = rhai

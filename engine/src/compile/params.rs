@@ -201,6 +201,9 @@ impl ParamCheck {
     }
 }
 
+/// Objects with at most this many members are searched by key comparison in [`check_fields`].
+const SCAN_KEYS: usize = 12;
+
 fn check_fields(
     fields: &[ParamCheck],
     map: &mut Map<String, Value>,
@@ -208,7 +211,16 @@ fn check_fields(
 ) -> Result<(), String> {
     for field in fields {
         let field_path = Path::Field(&path, &field.name);
-        match map.get_mut(&field.name) {
+        // Small objects (most are) are searched by comparing keys, which costs less than
+        // hashing the name (serde_json's map hashes with SipHash).
+        let value = if map.len() <= SCAN_KEYS {
+            map.iter_mut()
+                .find(|(key, _)| **key == field.name)
+                .map(|(_, v)| v)
+        } else {
+            map.get_mut(&field.name)
+        };
+        match value {
             Some(v) => field.check(v, field_path)?,
             None => {
                 if let Some(default) = &field.default {

@@ -169,12 +169,14 @@ impl Scheduler {
             | NodeKind::Script(_)
             | NodeKind::Call(_)
             | NodeKind::SubProcess { .. } => {
-                let future = run_activity(
+                // Boxed: an activity's future holds its whole body (connector call, script
+                // run…), so moving it into a spawned task copies a pointer, not the state.
+                let future = Box::pin(run_activity(
                     self.rt.clone(),
                     self.region.clone(),
                     node,
                     self.frame.clone(),
-                );
+                ));
                 if self.ready.is_empty() && self.running.is_empty() {
                     let (step, result) = future.await;
                     self.finish_activity(node, step, result).await?;

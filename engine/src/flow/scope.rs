@@ -88,13 +88,11 @@ impl VarScope {
             parent.set(name, value);
             return;
         }
-        let mut vars = self.vars.write().unwrap_or_else(|p| p.into_inner());
-        match vars.get_mut(name) {
-            Some(slot) => *slot = value,
-            None => {
-                vars.insert(name.to_owned(), value);
-            }
-        }
+        // One hash of the name: `insert` replaces an existing value in its place.
+        self.vars
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), value);
     }
 }
 

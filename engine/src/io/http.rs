@@ -14,7 +14,7 @@
 //! to the output; without one the output is the body. A non-2xx status raises the code that
 //! `error_statuses` gives it (`"404"`, or a class such as `"5xx"`), else `HTTP_<status>`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
@@ -41,6 +41,10 @@ pub(crate) struct HttpClient {
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
     token_url: Option<Template>,
     context: Arc<Context>,
+    /// The last base URL rendered and its parse: a base URL comes from the env and rarely
+    /// changes, so a call sets only the path and query of a copy instead of parsing (and
+    /// IDNA-mapping the host of) the whole URL again.
+    parsed_base: Mutex<Option<(String, reqwest::Url)>>,
 }
 
 #[derive(Debug)]
@@ -54,6 +58,43 @@ struct MethodPlan {
     response: Option<RhaiAst>,
     error_statuses: IndexMap<String, String>,
     timeout: Option<Duration>,
+}
+
+/// `base` + `path` + `?query` (as [`HttpClient::call`] writes it) as a parsed URL, from the
+/// cached parse of `base`; `None` when that shortcut does not apply (a base with a query or
+/// fragment, a path with `?` or `#`, a base that does not parse) and the caller passes the
+/// text instead.
+fn url_from_base(
+    cache: &Mutex<Option<(String, reqwest::Url)>>,
+    base: &str,
+    path: &str,
+    query: &str,
+) -> Option<reqwest::Url> {
+    if path.contains(['?', '#']) {
+        return None;
+    }
+    let mut cached = cache.lock().ok()?;
+    if cached.as_ref().is_none_or(|(text, _)| text != base) {
+        *cached = Some((base.to_owned(), reqwest::Url::parse(base).ok()?));
+    }
+    let (_, base_url) = cached.as_ref()?;
+    if base_url.query().is_some() || base_url.fragment().is_some() || base_url.cannot_be_a_base() {
+        return None;
+    }
+    let mut url = base_url.clone();
+    drop(cached);
+    let base_path = url.path().trim_end_matches('/');
+    let mut full = String::with_capacity(base_path.len() + 1 + path.len());
+    full.push_str(base_path);
+    if !path.is_empty() && !path.starts_with('/') {
+        full.push('/');
+    }
+    full.push_str(path);
+    url.set_path(&full);
+    if !query.is_empty() {
+        url.set_query(Some(query));
+    }
+    Some(url)
 }
 
 fn compile_pairs(
@@ -151,6 +192,7 @@ impl HttpClient {
             token: tokio::sync::Mutex::new(None),
             token_url,
             context,
+            parsed_base: Mutex::new(None),
         }
     }
 
@@ -323,13 +365,15 @@ impl HttpClient {
                 headers.push(("Authorization".into(), format!("Bearer {token}")));
             }
         }
-        if !query.is_empty() {
+        let encoded_query = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode_path_segment(k), encode_path_segment(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let parsed = url_from_base(&self.parsed_base, &base, &path, &encoded_query);
+        if !encoded_query.is_empty() {
             url.push(if url.contains('?') { '&' } else { '?' });
-            let encoded: Vec<String> = query
-                .iter()
-                .map(|(k, v)| format!("{}={}", encode_path_segment(k), encode_path_segment(v)))
-                .collect();
-            url.push_str(&encoded.join("&"));
+            url.push_str(&encoded_query);
         }
         let body = match &plan.body {
             Some(template) => Some(
@@ -362,7 +406,11 @@ impl HttpClient {
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
-            let mut request = client.request(verb.clone(), &url).timeout(per_attempt);
+            let request = match &parsed {
+                Some(parsed) => client.request(verb.clone(), parsed.clone()),
+                None => client.request(verb.clone(), &url),
+            };
+            let mut request = request.timeout(per_attempt);
             for (key, value) in &headers {
                 request = request.header(key.as_str(), value.as_str());
             }
@@ -570,5 +618,64 @@ mod tests {
         assert_eq!(error_code(&statuses, 404), "NOT_FOUND");
         assert_eq!(error_code(&statuses, 503), "UPSTREAM");
         assert_eq!(error_code(&statuses, 409), "HTTP_409");
+    }
+
+    /// The URL built from the cached base is the URL the whole text parses to, whenever the
+    /// shortcut applies; where it does not, the text is used.
+    #[test]
+    fn a_url_from_the_cached_base_equals_the_parsed_text() {
+        let cache = Mutex::new(None);
+        let bases = [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "https://api.example.com/v1/",
+            "https://API.Example.com:443/a/../b",
+            "http://user:pw@host/base%20dir",
+            "http://host/search?key=1",
+            "http://host/#top",
+            "mailto:someone@example.com",
+            "not a url",
+        ];
+        let paths = [
+            "",
+            "/",
+            "/orders/a%20b",
+            "items/7",
+            "/x/./y/../z",
+            "/q?x=1",
+            "/é",
+            "/a#b",
+        ];
+        let queries = ["", "limit=5&sort=-placedAt", "q=a%26b"];
+        let mut shortcuts = 0;
+        for base in bases {
+            for path in paths {
+                for query in queries {
+                    let mut text = base.trim_end_matches('/').to_owned();
+                    if !path.is_empty() && !path.starts_with('/') {
+                        text.push('/');
+                    }
+                    text.push_str(path);
+                    if !query.is_empty() {
+                        text.push(if text.contains('?') { '&' } else { '?' });
+                        text.push_str(query);
+                    }
+                    match url_from_base(&cache, base, path, query) {
+                        Some(url) => {
+                            shortcuts += 1;
+                            let parsed = reqwest::Url::parse(&text).expect("the text parses");
+                            assert_eq!(url, parsed, "{base} + {path} + {query}");
+                        }
+                        None => assert!(
+                            path.contains(['?', '#'])
+                                || base.contains(['?', '#'])
+                                || reqwest::Url::parse(base).map_or(true, |u| u.cannot_be_a_base()),
+                            "{base} + {path} + {query}: no shortcut"
+                        ),
+                    }
+                }
+            }
+        }
+        assert_eq!(shortcuts, 5 * 6 * 3);
     }
 }

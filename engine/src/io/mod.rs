@@ -334,13 +334,12 @@ impl LiveConnectors {
             Live::Amqp(c) => Box::pin(async move { c.call(method, &args).await }),
             Live::Grpc(c) => Box::pin(async move { c.call(method, &args).await }),
             Live::Config(values) => {
-                let answer = match values.get(method) {
+                return match values.get(method) {
                     Some(value) => Ok(value.clone()),
                     None => Err(technical(format!(
                         "config connector `{connector}` has no value `{method}`"
                     ))),
                 };
-                return answer;
             }
         };
         match tokio::time::timeout(timeout, work).await {

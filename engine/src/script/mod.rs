@@ -254,11 +254,15 @@ impl ConnectorCall for NoConnectors {
     }
 }
 
+/// A deployment's env var values by name, shared by every run and call that reads them.
+pub type Env = Arc<BTreeMap<String, String>>;
+
 /// What a code function's `ctx` gives it, in Rhai and JavaScript alike.
 #[derive(Debug, Clone)]
 pub struct FunctionContext {
-    /// `ctx.env`: the VMS's environment variables for this deployment.
-    pub env: BTreeMap<String, String>,
+    /// `ctx.env`: the VMS's environment variables for this deployment (shared: a run's
+    /// calls all see the same map).
+    pub env: Env,
     /// `ctx.connectors`: where connector calls go.
     pub connectors: Arc<dyn ConnectorCall>,
 }
@@ -266,7 +270,7 @@ pub struct FunctionContext {
 impl Default for FunctionContext {
     fn default() -> Self {
         Self {
-            env: BTreeMap::new(),
+            env: Arc::default(),
             connectors: Arc::new(NoConnectors),
         }
     }

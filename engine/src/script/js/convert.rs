@@ -71,7 +71,8 @@ fn data_property(value: JsValue<'_>) -> Property<JsValue<'_>> {
 }
 
 /// Converts a JavaScript value to JSON as `JSON.stringify` would (functions, symbols and
-/// `undefined` are dropped from objects and become `null` elsewhere; `toJSON` is honoured),
+/// `undefined` are dropped from objects and become `null` elsewhere; `toJSON` is honoured;
+/// `Number`, `String` and `Boolean` wrapper objects become their primitive),
 /// spending at most `budget` bytes of serialised JSON (counted as the text would be written,
 /// numbers at their widest).
 ///
@@ -83,7 +84,7 @@ pub(super) fn js_to_json<'js>(
     value: &JsValue<'js>,
     budget: &mut usize,
 ) -> Result<Value, ConvertError> {
-    convert(value, budget, 0)
+    convert(value, budget, 0, &mut Intrinsics::default())
 }
 
 fn spend(budget: &mut usize, bytes: usize) -> Result<(), ConvertError> {
@@ -98,14 +99,131 @@ fn is_skipped(value: &JsValue<'_>) -> bool {
     )
 }
 
+/// What the converter looks up in the context once per conversion, when it first needs it.
+#[derive(Default)]
+struct Intrinsics<'js> {
+    /// `Object.prototype`: an object with exactly this prototype is a plain object.
+    object_prototype: Option<Option<Object<'js>>>,
+    /// `valueOf` of `Number.prototype`, `String.prototype` and `Boolean.prototype`.
+    unwrappers: Option<Vec<Function<'js>>>,
+}
+
+impl<'js> Intrinsics<'js> {
+    fn is_plain(&mut self, object: &Object<'js>) -> bool {
+        let prototype = self.object_prototype.get_or_insert_with(|| {
+            Object::new(object.ctx().clone())
+                .ok()
+                .and_then(|o| o.get_prototype())
+        });
+        prototype.is_some() && object.get_prototype() == *prototype
+    }
+
+    /// The primitive inside a `Number`, `String` or `Boolean` wrapper object
+    /// (`new String("x")`, `Object(1)`), as `JSON.stringify` unwraps them; `None` for any
+    /// other object. Each prototype's `valueOf` accepts only its own kind of wrapper (it
+    /// throws for anything else, whatever its prototype claims), so the test cannot be
+    /// fooled by `Object.create(Number.prototype)`.
+    fn unwrap(&mut self, object: &Object<'js>) -> Option<JsValue<'js>> {
+        let ctx = object.ctx().clone();
+        let unwrappers = self.unwrappers.get_or_insert_with(|| {
+            let globals = ctx.globals();
+            ["Number", "String", "Boolean"]
+                .into_iter()
+                .filter_map(|name| {
+                    globals
+                        .get::<_, Object<'js>>(name)
+                        .and_then(|c| c.get::<_, Object<'js>>("prototype"))
+                        .and_then(|p| p.get::<_, Function<'js>>("valueOf"))
+                        .ok()
+                })
+                .collect()
+        });
+        unwrappers.iter().find_map(|value_of| {
+            match value_of.call::<_, JsValue<'js>>((rquickjs::function::This(object.clone()),)) {
+                Ok(primitive) => Some(primitive),
+                Err(_) => {
+                    // Not this kind of wrapper: drop the exception `valueOf` threw.
+                    let _ = ctx.catch();
+                    None
+                }
+            }
+        })
+    }
+}
+
 fn convert<'js>(
     value: &JsValue<'js>,
     budget: &mut usize,
     depth: usize,
+    intrinsics: &mut Intrinsics<'js>,
 ) -> Result<Value, ConvertError> {
     if depth > MAX_DEPTH {
         return Err(ConvertError::TooDeep);
     }
+    // Only the two recursive cases are handled here; everything else is in functions of
+    // its own, so that a level of nesting costs as little native stack as possible.
+    match value.type_of() {
+        Type::Array => {
+            let Some(array) = value.as_array() else {
+                return Ok(Value::Null);
+            };
+            spend(budget, 2)?;
+            let mut items = Vec::with_capacity(array.len().min(1 << 16));
+            for index in 0..array.len() {
+                let item: JsValue<'js> = array.get(index)?;
+                spend(budget, 1)?;
+                items.push(if is_skipped(&item) {
+                    Value::Null
+                } else {
+                    convert(&item, budget, depth + 1, intrinsics)?
+                });
+            }
+            Ok(Value::Array(items))
+        }
+        Type::Object | Type::Exception | Type::Proxy => {
+            let Some(object) = value.as_object() else {
+                return Ok(Value::Null);
+            };
+            if let Some(replaced) = replacement(object, intrinsics)? {
+                return convert(&replaced, budget, depth + 1, intrinsics);
+            }
+            spend(budget, 2)?;
+            let mut map = Map::new();
+            for entry in object.props::<String, JsValue<'js>>() {
+                let (key, item) = entry?;
+                if is_skipped(&item) {
+                    continue;
+                }
+                spend(budget, key.len() + 4)?;
+                let converted = convert(&item, budget, depth + 1, intrinsics)?;
+                map.insert(key, converted);
+            }
+            Ok(Value::Object(map))
+        }
+        _ => scalar(value, budget),
+    }
+}
+
+/// What an object stands for in JSON when it is not its own members: what its `toJSON`
+/// returns, or the primitive inside a wrapper object.
+#[inline(never)]
+fn replacement<'js>(
+    object: &Object<'js>,
+    intrinsics: &mut Intrinsics<'js>,
+) -> Result<Option<JsValue<'js>>, ConvertError> {
+    if let Ok(to_json) = object.get::<_, Function<'js>>("toJSON") {
+        let replaced: JsValue<'js> = to_json.call((rquickjs::function::This(object.clone()),))?;
+        return Ok(Some(replaced));
+    }
+    if intrinsics.is_plain(object) {
+        return Ok(None);
+    }
+    Ok(intrinsics.unwrap(object))
+}
+
+/// A value that is neither an array nor an object.
+#[inline(never)]
+fn scalar(value: &JsValue<'_>, budget: &mut usize) -> Result<Value, ConvertError> {
     match value.type_of() {
         Type::Bool => {
             spend(budget, 5)?;
@@ -131,45 +249,6 @@ fn convert<'js>(
             let text: String = value.get::<rquickjs::Coerced<String>>()?.0;
             spend(budget, text.len() + 2)?;
             Ok(Value::String(text))
-        }
-        Type::Array => {
-            let Some(array) = value.as_array() else {
-                return Ok(Value::Null);
-            };
-            spend(budget, 2)?;
-            let mut items = Vec::with_capacity(array.len().min(1 << 16));
-            for index in 0..array.len() {
-                let item: JsValue<'js> = array.get(index)?;
-                spend(budget, 1)?;
-                items.push(if is_skipped(&item) {
-                    Value::Null
-                } else {
-                    convert(&item, budget, depth + 1)?
-                });
-            }
-            Ok(Value::Array(items))
-        }
-        Type::Object | Type::Exception | Type::Proxy => {
-            let Some(object) = value.as_object() else {
-                return Ok(Value::Null);
-            };
-            if let Ok(to_json) = object.get::<_, Function<'js>>("toJSON") {
-                let replaced: JsValue<'js> =
-                    to_json.call((rquickjs::function::This(object.clone()),))?;
-                return convert(&replaced, budget, depth + 1);
-            }
-            spend(budget, 2)?;
-            let mut map = Map::new();
-            for entry in object.props::<String, JsValue<'js>>() {
-                let (key, item) = entry?;
-                if is_skipped(&item) {
-                    continue;
-                }
-                spend(budget, key.len() + 4)?;
-                let converted = convert(&item, budget, depth + 1)?;
-                map.insert(key, converted);
-            }
-            Ok(Value::Object(map))
         }
         _ => {
             spend(budget, 4)?;

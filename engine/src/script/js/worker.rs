@@ -22,7 +22,7 @@ use super::loader::{ModuleFiles, VendoredModules, module_name};
 use super::{JsLimits, ModuleSource};
 use crate::script::library::Library;
 use crate::script::{
-    CallError, ConnectorCall, FunctionContext, FunctionOutput, LogLevel, LogLine, RunControl,
+    CallError, ConnectorCall, Env, FunctionContext, FunctionOutput, LogLevel, LogLine, RunControl,
     ScriptError, ScriptErrorKind, log_message,
 };
 
@@ -115,6 +115,9 @@ struct ModuleEntry {
     source: Weak<ModuleSource>,
     context: Context,
     main: Persistent<Function<'static>>,
+    /// The frozen `ctx` object of the last call and the env it was made for: calls of one
+    /// deployment share their env, so the object is built once, not per call.
+    js_ctx: Option<(Env, Persistent<JsValue<'static>>)>,
 }
 
 /// The context for inline scripts and expressions, with compiled wrappers by source.
@@ -387,6 +390,7 @@ impl Worker {
                 source: Arc::downgrade(module),
                 context: context.clone(),
                 main: main.clone(),
+                js_ctx: None,
             },
         );
         Ok((context, main))
@@ -410,22 +414,42 @@ impl Worker {
                 pending: HashMap::new(),
             });
         }
+        // `ctx` is frozen (and so is its `env`): one object serves every call with this env.
+        let cached = self
+            .modules
+            .get(&module.id)
+            .and_then(|entry| entry.js_ctx.as_ref())
+            .filter(|(env, _)| Arc::ptr_eq(env, &fctx.env) || **env == *fctx.env)
+            .map(|(_, js_ctx)| js_ctx.clone());
+        let mut made = None;
         let returned =
             context.with(|ctx| -> Result<Persistent<JsValue<'static>>, ScriptError> {
                 let run = || -> rquickjs::Result<JsValue<'_>> {
                     let main = main.clone().restore(&ctx)?;
                     let input = json_to_js(&ctx, input)?;
-                    let env = Object::new(ctx.clone())?;
-                    for (key, value) in &fctx.env {
-                        env.set(key.as_str(), value.as_str())?;
-                    }
-                    let make_ctx: Function = ctx.globals().get("__sw_ctx")?;
-                    let js_ctx: JsValue = make_ctx.call((env,))?;
+                    let js_ctx = match cached {
+                        Some(js_ctx) => js_ctx.restore(&ctx)?,
+                        None => {
+                            let env = Object::new(ctx.clone())?;
+                            for (key, value) in fctx.env.iter() {
+                                env.set(key.as_str(), value.as_str())?;
+                            }
+                            let make_ctx: Function = ctx.globals().get("__sw_ctx")?;
+                            let js_ctx: JsValue = make_ctx.call((env,))?;
+                            made = Some(Persistent::save(&ctx, js_ctx.clone()));
+                            js_ctx
+                        }
+                    };
                     main.call((input, js_ctx))
                 };
                 let value = run().catch(&ctx).map_err(|err| self.caught(err, false))?;
                 Ok(Persistent::save(&ctx, value))
             })?;
+        if let Some(js_ctx) = made
+            && let Some(entry) = self.modules.get_mut(&module.id)
+        {
+            entry.js_ctx = Some((fctx.env.clone(), js_ctx));
+        }
         self.drive_with(&context, returned, &receiver)
     }
 
