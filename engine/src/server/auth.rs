@@ -35,8 +35,9 @@ pub enum Authenticator {
     },
     /// JWT HS256.
     Jwt {
-        /// The HMAC secret.
-        secret: Vec<u8>,
+        /// The HMAC keyed with the secret, cloned for each token (keying it hashes two
+        /// blocks, which then happens once per deployment instead of once per request).
+        key: JwtKey,
         /// Required `iss`.
         issuer: Option<String>,
         /// Required `aud`.
@@ -93,7 +94,7 @@ impl Authenticator {
                 issuer,
                 audience,
             } => Authenticator::Jwt {
-                secret: value(secret_env)?.into_bytes(),
+                key: jwt_key(value(secret_env)?.as_bytes())?,
                 issuer: issuer.clone(),
                 audience: audience.clone(),
             },
@@ -141,15 +142,15 @@ impl Authenticator {
                 }
             }
             Authenticator::Jwt {
-                secret,
+                key,
                 issuer,
                 audience,
             } => {
                 let token =
                     authorization(headers, "Bearer ").ok_or(AuthFailure("missing bearer token"))?;
-                check_jwt(
+                verify_jwt(
                     token.trim(),
-                    secret,
+                    key,
                     issuer.as_deref(),
                     audience.as_deref(),
                     unix_now(),
@@ -174,10 +175,47 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// HMAC-SHA-256 keyed with a route's secret.
+pub type JwtKey = hmac::Hmac<sha2::Sha256>;
+
+/// The HMAC keyed with `secret` (HMAC takes keys of any length, so this does not fail in
+/// practice; if it did, the route would not load rather than check with another key).
+fn jwt_key(secret: &[u8]) -> Result<JwtKey, String> {
+    JwtKey::new_from_slice(secret).map_err(|err| format!("the JWT secret is not usable: {err}"))
+}
+
+/// The members of a JWT header the engine reads.
+#[derive(serde::Deserialize)]
+struct JwtHeader {
+    alg: Option<Value>,
+}
+
+/// The claims the engine checks; any other claim is skipped without being kept.
+#[derive(serde::Deserialize)]
+struct JwtClaims {
+    exp: Option<Value>,
+    nbf: Option<Value>,
+    iss: Option<Value>,
+    aud: Option<Value>,
+}
+
 /// Verifies an HS256 JWT: signature, `exp`, `nbf`, and `iss`/`aud` when required.
 pub fn check_jwt(
     token: &str,
     secret: &[u8],
+    issuer: Option<&str>,
+    audience: Option<&str>,
+    now: i64,
+) -> Result<(), AuthFailure> {
+    let key = jwt_key(secret).map_err(|_| AuthFailure("malformed token"))?;
+    verify_jwt(token, &key, issuer, audience, now)
+}
+
+/// [`check_jwt`] with the keyed HMAC. The header and claims are read into the few members
+/// checked (a claim given twice makes the token malformed).
+fn verify_jwt(
+    token: &str,
+    key: &JwtKey,
     issuer: Option<&str>,
     audience: Option<&str>,
     now: i64,
@@ -191,41 +229,43 @@ pub fn check_jwt(
     };
     let signing_input = &token[..header.len() + 1 + payload.len()];
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header: Value = serde_json::from_slice(&b64.decode(header).map_err(|_| malformed.clone())?)
-        .map_err(|_| malformed.clone())?;
-    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+    let header: JwtHeader =
+        serde_json::from_slice(&b64.decode(header).map_err(|_| malformed.clone())?)
+            .map_err(|_| malformed.clone())?;
+    if header.alg.as_ref().and_then(Value::as_str) != Some("HS256") {
         return Err(AuthFailure("unsupported token algorithm"));
     }
     let signature = b64.decode(signature).map_err(|_| malformed.clone())?;
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).map_err(|_| malformed.clone())?;
+    let mut mac = key.clone();
     mac.update(signing_input.as_bytes());
     mac.verify_slice(&signature)
         .map_err(|_| AuthFailure("bad token signature"))?;
-    let claims: Value =
+    let claims: JwtClaims =
         serde_json::from_slice(&b64.decode(payload).map_err(|_| malformed.clone())?)
             .map_err(|_| malformed)?;
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_some_and(|exp| now >= exp)
-    {
+    // `exp` and `nbf` are NumericDates (seconds, possibly fractional): anything else there
+    // makes the token malformed rather than unlimited.
+    let date = |claim: &Option<Value>| match claim {
+        None => Ok(None),
+        Some(value) => value
+            .as_f64()
+            .map(Some)
+            .ok_or(AuthFailure("malformed token")),
+    };
+    let now = now as f64;
+    if date(&claims.exp)?.is_some_and(|exp| now >= exp) {
         return Err(AuthFailure("expired token"));
     }
-    if claims
-        .get("nbf")
-        .and_then(Value::as_i64)
-        .is_some_and(|nbf| now < nbf)
-    {
+    if date(&claims.nbf)?.is_some_and(|nbf| now < nbf) {
         return Err(AuthFailure("token not valid yet"));
     }
     if let Some(issuer) = issuer
-        && claims.get("iss").and_then(Value::as_str) != Some(issuer)
+        && claims.iss.as_ref().and_then(Value::as_str) != Some(issuer)
     {
         return Err(AuthFailure("wrong token issuer"));
     }
     if let Some(audience) = audience {
-        let ok = match claims.get("aud") {
+        let ok = match &claims.aud {
             Some(Value::String(aud)) => aud == audience,
             Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
             _ => false,
@@ -278,6 +318,53 @@ mod tests {
         assert_eq!(
             check_jwt("a.b", b"k", None, None, 50),
             Err(AuthFailure("malformed token"))
+        );
+        // Claims the engine does not check are skipped, whatever their shape; an issuer that
+        // is not a string is not the issuer.
+        let token = sign_jwt(
+            &json!({"sub": {"deep": [1, {"x": null}]}, "exp": 60.5, "iss": 7, "aud": "a"}),
+            b"k",
+        );
+        assert_eq!(check_jwt(&token, b"k", None, Some("a"), 60), Ok(()));
+        assert_eq!(
+            check_jwt(&token, b"k", None, None, 61),
+            Err(AuthFailure("expired token"))
+        );
+        assert_eq!(
+            check_jwt(&token, b"k", Some("7"), None, 50),
+            Err(AuthFailure("wrong token issuer"))
+        );
+        // An expiry that is not a date does not make a token unlimited.
+        for exp in [json!("soon"), json!([1]), json!({})] {
+            let token = sign_jwt(&json!({ "exp": exp }), b"k");
+            assert_eq!(
+                check_jwt(&token, b"k", None, None, 50),
+                Err(AuthFailure("malformed token")),
+                "{exp}"
+            );
+        }
+        // A claim given twice is refused rather than read one way or the other.
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = b64.encode(br#"{"exp":1,"exp":999}"#);
+        let mut mac = jwt_key(b"k").expect("any key length");
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let signature = b64.encode(mac.finalize().into_bytes());
+        assert_eq!(
+            check_jwt(
+                &format!("{header}.{payload}.{signature}"),
+                b"k",
+                None,
+                None,
+                50
+            ),
+            Err(AuthFailure("malformed token"))
+        );
+        // The algorithm must be HS256, by name.
+        let none = format!("{}.{}.", b64.encode(br#"{"alg":"none"}"#), b64.encode("{}"));
+        assert_eq!(
+            check_jwt(&none, b"k", None, None, 50),
+            Err(AuthFailure("unsupported token algorithm"))
         );
     }
 
