@@ -1,7 +1,10 @@
 //! Authentication of HTTP trigger routes ([`RouteAuth`]): an API key header, HTTP basic, or
 //! a JWT bearer token signed with HS256. Secrets come from the deployment's env values and
 //! are resolved when the deployment loads: a route whose secret has no value does not load.
-//! Every comparison of a secret is constant-time.
+//! Every comparison of a secret is constant-time. A JWT must name `HS256`; its `exp` and
+//! `nbf`, when present, must be NumericDates (numbers of seconds, fractions allowed) — a
+//! token with anything else there is malformed, not unlimited — and a claim may not appear
+//! twice.
 //!
 //! JWKS (`jwks_url`, RS256/ES256) is not supported by this engine yet; a route asking for
 //! it does not load, rather than being served unauthenticated.
