@@ -19,6 +19,7 @@
 
 use std::any::TypeId;
 use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -77,6 +78,11 @@ pub struct RhaiAst {
     /// code can read. Only those are converted into the scope, so a run with large
     /// variables pays for the ones an expression names, not for all of them.
     names: Arc<[String]>,
+    /// Expressions only: the variables every use of which reads a property (`summary.count`,
+    /// never `summary` alone, `summary[…]` or `summary.keys()`), with those properties, sorted
+    /// by variable name. Such a variable's object goes into the scope with only those members:
+    /// a condition that reads two fields of a large object converts two fields.
+    properties: Arc<[(String, Box<[String]>)]>,
     /// Set for expressions that need no interpreter: see [`Shortcut`].
     shortcut: Option<Arc<Shortcut>>,
 }
@@ -385,6 +391,7 @@ impl RhaiEngine {
             .map(|ast| RhaiAst {
                 ast: Arc::new(ast),
                 names: identifiers(source),
+                properties: property_uses(source),
                 shortcut: Shortcut::of(source.trim()).map(Arc::new),
             })
             .map_err(|err| compile_error(err.into()))
@@ -397,6 +404,8 @@ impl RhaiEngine {
             .map(|ast| RhaiAst {
                 ast: Arc::new(ast),
                 names: identifiers(source),
+                // A script can change a variable; it gets the whole of every one it names.
+                properties: Arc::new([]),
                 shortcut: None,
             })
             .map_err(|err| compile_error(err.into()))
@@ -426,7 +435,7 @@ impl RhaiEngine {
             return Ok(value);
         }
         let _run = CurrentRun::enter(control);
-        let mut scope = scope_from(vars, &ast.names);
+        let mut scope = scope_from(vars, &ast.names, &ast.properties);
         if let Some((name, value)) = extra
             && ast.mentions(name)
         {
@@ -449,7 +458,7 @@ impl RhaiEngine {
         control: &RunControl,
     ) -> Result<Map<String, Value>, ScriptError> {
         let _run = CurrentRun::enter(control);
-        let mut scope = scope_from(vars, &ast.names);
+        let mut scope = scope_from(vars, &ast.names, &ast.properties);
         self.engine
             .run_ast_with_scope(&mut scope, &ast.ast)
             .map_err(|err| runtime_error(*err))?;
@@ -529,16 +538,96 @@ impl RhaiEngine {
     }
 }
 
-/// The scope of one evaluation: the variables among `names` (see [`RhaiAst::names`]).
-fn scope_from(vars: &Map<String, Value>, names: &[String]) -> Scope<'static> {
+/// The scope of one evaluation: the variables among `names` (see [`RhaiAst::names`]), an
+/// object among `properties` with only the members read.
+fn scope_from(
+    vars: &Map<String, Value>,
+    names: &[String],
+    properties: &[(String, Box<[String]>)],
+) -> Scope<'static> {
     // In the variables' own order, so what a script task reports back keeps that order.
     let mut scope = Scope::with_capacity(names.len().min(vars.len()));
     for (name, value) in vars {
-        if names.binary_search(name).is_ok() {
-            scope.push_dynamic(name.as_str(), json_to_dynamic(value));
+        if names.binary_search(name).is_err() {
+            continue;
         }
+        let read = properties
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| &properties[i].1);
+        let dynamic = match (read, value) {
+            (Some(read), Value::Object(map)) => Dynamic::from_map(
+                read.iter()
+                    .filter_map(|key| Some((key.as_str().into(), json_to_dynamic(map.get(key)?))))
+                    .collect(),
+            ),
+            _ => json_to_dynamic(value),
+        };
+        scope.push_dynamic(name.as_str(), dynamic);
     }
     scope
+}
+
+/// The variables of an expression every use of which is a property read, `name.property`
+/// (spaces allowed around the dot) not followed by `(`, with the properties read; see
+/// [`RhaiAst::properties`]. Judged on the text, like [`identifiers`]: a word in a string or
+/// a comment, `name` alone, `name[…]`, `name?.…` or a method call disqualifies the name,
+/// which only costs converting the whole value. A word after a dot is itself a property,
+/// not a use of a variable.
+fn property_uses(source: &str) -> Arc<[(String, Box<[String]>)]> {
+    let bytes = source.as_bytes();
+    let is_start = |b: u8| b.is_ascii_alphabetic() || b == b'_';
+    let is_part = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let skip_space = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut uses: BTreeMap<&str, Option<BTreeSet<&str>>> = BTreeMap::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_start(bytes[i]) || (i > 0 && is_part(bytes[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_part(bytes[i]) {
+            i += 1;
+        }
+        let name = &source[start..i];
+        let before = source[..start].trim_end().as_bytes().last().copied();
+        if before == Some(b'.') {
+            continue;
+        }
+        // `name` `.` `property`, and no call after it.
+        let dot = skip_space(i);
+        let property = if bytes.get(dot) == Some(&b'.') {
+            let from = skip_space(dot + 1);
+            let mut to = from;
+            if bytes.get(from).copied().is_some_and(is_start) {
+                while to < bytes.len() && is_part(bytes[to]) {
+                    to += 1;
+                }
+            }
+            (to > from && bytes.get(skip_space(to)) != Some(&b'(')).then(|| &source[from..to])
+        } else {
+            None
+        };
+        let entry = uses.entry(name).or_insert_with(|| Some(BTreeSet::new()));
+        match (property, entry.as_mut()) {
+            (Some(property), Some(read)) => {
+                read.insert(property);
+            }
+            _ => *entry = None,
+        }
+    }
+    uses.into_iter()
+        .filter_map(|(name, read)| {
+            let read: Box<[String]> = read?.into_iter().map(str::to_owned).collect();
+            Some((name.to_owned(), read))
+        })
+        .collect()
 }
 
 fn register_library(engine: &mut rhai::Engine, library: Library) {
@@ -983,9 +1072,73 @@ mod tests {
         assert_eq!(value, json!(2));
     }
 
+    #[test]
+    fn properties_read_are_found_and_anything_else_reads_the_whole_value() {
+        let uses = |source: &str| -> Vec<(String, Vec<String>)> {
+            property_uses(source)
+                .iter()
+                .map(|(name, read)| (name.clone(), read.to_vec()))
+                .collect()
+        };
+        let pair = |name: &str, read: &[&str]| {
+            (
+                name.to_owned(),
+                read.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            uses(
+                r#"user.tier == "gold" || summary . recentSpendCents >= 10 && user.tier != x.user"#
+            ),
+            [
+                pair("summary", &["recentSpendCents"]),
+                pair("user", &["tier"]),
+                pair("x", &["user"])
+            ],
+            "`.user` after a dot is a property of `x`, not a use of `user`; `gold` (in a string) \
+             is a word used alone"
+        );
+        assert_eq!(uses("a.b.c + a.d"), [pair("a", &["b", "d"])]);
+        for source in [
+            "summary",
+            "summary.keys()",
+            "summary.len ()",
+            r#"summary["a"]"#,
+            "summary?.a",
+            "`${summary}`",
+            "summary.a + summary",
+            r#""summary" + summary.a"#,
+            "summary.a // summary",
+            "summary..a",
+        ] {
+            assert!(
+                uses(source).iter().all(|(name, _)| name != "summary"),
+                "{source}: {:?}",
+                uses(source)
+            );
+        }
+    }
+
     mod shortcuts_agree_with_rhai {
         use super::*;
         use proptest::prelude::*;
+
+        /// Pieces of expressions over `a` and `b`: property reads and other uses.
+        const ATOMS: [&str; 12] = [
+            "a.a",
+            "a.b",
+            "b.a",
+            "a.a.c",
+            "a",
+            "b",
+            "a.keys()",
+            r#"a["b"]"#,
+            "type_of(b.c)",
+            r#"`${a.b}`"#,
+            "a.c.len()",
+            "b.b.a",
+        ];
+        const JOINS: [&str; 3] = [" == ", " + ", " != "];
 
         /// JSON without floats: Rhai turns whole floats into integers and a path copies
         /// numbers as they are (documented on [`Shortcut::Path`]).
@@ -1023,6 +1176,39 @@ mod tests {
                 let slow_value = engine.eval_expression(&slow, &vars, &control);
                 match (fast_value, slow_value) {
                     (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                    (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => prop_assert!(false, "{source} over {vars:?}: {a:?} vs {b:?}"),
+                }
+            }
+
+            /// An expression gets the same answer (or the same error) with the objects it
+            /// reads only properties of cut down to those properties as with the whole ones.
+            #[test]
+            fn reading_only_the_properties_used_changes_no_answer(
+                vars in proptest::collection::btree_map("[ab]", value(), 0..3),
+                atoms in proptest::collection::vec(0..ATOMS.len(), 1..4),
+                joins in proptest::collection::vec(0..JOINS.len(), 3),
+            ) {
+                let vars: Map<String, Value> = vars.into_iter().collect();
+                let mut source = String::new();
+                for (i, atom) in atoms.iter().enumerate() {
+                    if i > 0 {
+                        source.push_str(JOINS[joins[i - 1]]);
+                    }
+                    source.push_str(ATOMS[*atom]);
+                }
+                let engine = engine();
+                let Ok(cut) = engine.compile_expression(&source) else {
+                    return Ok(());
+                };
+                let mut whole = cut.clone();
+                whole.properties = Arc::new([]);
+                let control = RunControl::with_timeout(Duration::from_secs(5));
+                match (
+                    engine.eval_expression(&cut, &vars, &control),
+                    engine.eval_expression(&whole, &vars, &control),
+                ) {
+                    (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", source),
                     (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
                     (a, b) => prop_assert!(false, "{source} over {vars:?}: {a:?} vs {b:?}"),
                 }
