@@ -60,7 +60,22 @@ struct MethodPlan {
     timeout: Option<Duration>,
 }
 
-/// `base` + `path` + `?query` (as [`HttpClient::call`] writes it) as a parsed URL, from the
+/// The request URL as text: `base` without trailing slashes, `path` (after a `/` it lacks),
+/// then `query` after `?`, or `&` when the text has a query already.
+fn url_text(base: &str, path: &str, query: &str) -> String {
+    let mut url = base.trim_end_matches('/').to_owned();
+    if !path.is_empty() && !path.starts_with('/') {
+        url.push('/');
+    }
+    url.push_str(path);
+    if !query.is_empty() {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(query);
+    }
+    url
+}
+
+/// [`url_text`] as a parsed URL, from the
 /// cached parse of `base`; `None` when that shortcut does not apply (a base with a query or
 /// fragment, a path with `?` or `#`, a base that does not parse) and the caller passes the
 /// text instead.
@@ -303,11 +318,6 @@ impl HttpClient {
             .path
             .render(rhai, &vars, &control)
             .map_err(|e| self.render_error(method, "path", e))?;
-        let mut url = base.trim_end_matches('/').to_owned();
-        if !path.is_empty() && !path.starts_with('/') {
-            url.push('/');
-        }
-        url.push_str(&path);
         let mut query = Vec::new();
         for (key, template) in &plan.query {
             let value = template
@@ -370,11 +380,11 @@ impl HttpClient {
             .map(|(k, v)| format!("{}={}", encode_path_segment(k), encode_path_segment(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let parsed = url_from_base(&self.parsed_base, &base, &path, &encoded_query);
-        if !encoded_query.is_empty() {
-            url.push(if url.contains('?') { '&' } else { '?' });
-            url.push_str(&encoded_query);
-        }
+        // The URL as text only when the cached base cannot give it parsed.
+        let target = match url_from_base(&self.parsed_base, &base, &path, &encoded_query) {
+            Some(parsed) => Ok(parsed),
+            None => Err(url_text(&base, &path, &encoded_query)),
+        };
         let body = match &plan.body {
             Some(template) => Some(
                 template
@@ -406,9 +416,9 @@ impl HttpClient {
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
-            let request = match &parsed {
-                Some(parsed) => client.request(verb.clone(), parsed.clone()),
-                None => client.request(verb.clone(), &url),
+            let request = match &target {
+                Ok(parsed) => client.request(verb.clone(), parsed.clone()),
+                Err(text) => client.request(verb.clone(), text),
             };
             let mut request = request.timeout(per_attempt);
             for (key, value) in &headers {
@@ -651,15 +661,7 @@ mod tests {
         for base in bases {
             for path in paths {
                 for query in queries {
-                    let mut text = base.trim_end_matches('/').to_owned();
-                    if !path.is_empty() && !path.starts_with('/') {
-                        text.push('/');
-                    }
-                    text.push_str(path);
-                    if !query.is_empty() {
-                        text.push(if text.contains('?') { '&' } else { '?' });
-                        text.push_str(query);
-                    }
+                    let text = url_text(base, path, query);
                     match url_from_base(&cache, base, path, query) {
                         Some(url) => {
                             shortcuts += 1;
