@@ -36,6 +36,7 @@ use tempfile::TempDir;
 
 pub mod canvas;
 pub mod desktop;
+pub mod git_http;
 
 /// Chromium's command line in every session.
 pub const CHROME_ARGS: [&str; 9] = [
@@ -230,6 +231,9 @@ impl Server {
             .arg(workspace)
             .arg("--ui-dir")
             .arg(&build.dist)
+            // Git tokens a test gives stay in the server's memory, never in the keyring of
+            // whoever runs the tests.
+            .env("STARWEAVE_CREDENTIALS", "memory")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)

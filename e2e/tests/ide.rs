@@ -356,6 +356,145 @@ async fn commit_through_the_git_panel() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn clone_with_an_access_token_and_push_after_the_prompt() -> Result<()> {
+    const USER: &str = "ann";
+    const TOKEN: &str = "tok-e2e-7c41";
+    let mut ide = Ide::start("clone_with_an_access_token_and_push_after_the_prompt").await?;
+    // A team repository behind a Git server that wants a username and token.
+    let served = tempfile::Builder::new()
+        .prefix("starweave-e2e-git-")
+        .tempdir()?;
+    let bare = served.path().join("team.git");
+    let seed = served.path().join("seed");
+    std::fs::create_dir_all(&seed)?;
+    git(
+        served.path(),
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            "team.git",
+        ],
+    )?;
+    git(&seed, &["init", "--quiet", "--initial-branch=main"])?;
+    std::fs::write(seed.join("vms.yaml"), "name: team\n")?;
+    std::fs::write(seed.join("notes.txt"), "first\n")?;
+    git(&seed, &["add", "-A"])?;
+    git(
+        &seed,
+        &[
+            "-c",
+            "user.name=Seed",
+            "-c",
+            "user.email=seed@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "Start",
+        ],
+    )?;
+    git(
+        &seed,
+        &[
+            "push",
+            "--quiet",
+            bare.to_str().context("UTF-8 path")?,
+            "main",
+        ],
+    )?;
+    let remote = starweave_e2e::git_http::GitHttp::start(served.path(), USER, TOKEN).await;
+    let url = format!("{}/team.git", remote.base);
+
+    // Clone without a token: the dialog says the server refused and asks for one.
+    ide.click("clone-vms-button").await?;
+    ide.fill("clone-url", &url).await?;
+    ide.click("clone-submit").await?;
+    let refused = ide.wait_text("clone-error", "access token").await?;
+    ensure!(
+        refused.contains(&remote.base),
+        "the error does not name the server: {refused}"
+    );
+    ide.find("token-value").await?;
+    ide.step("clone-needs-a-token").await?;
+    ide.fill("token-username", USER).await?;
+    ide.fill("token-value", TOKEN).await?;
+    ide.click("clone-submit").await?;
+    ide.wait_js(
+        "const p = document.querySelector('[data-testid=vms-picker]'); \
+         return !!p && p.textContent.includes('team')",
+        "the cloned VMS to open",
+    )
+    .await?;
+    ensure!(ide.workspace().join("team/notes.txt").is_file());
+    ensure!(remote.authenticated() > 0, "the server never saw the token");
+
+    // The Git panel lists the kept token (never shows it) and forgets it.
+    ide.click("git-tab").await?;
+    ide.find("git-panel").await?;
+    ide.click_visible(&format!("{} summary", testid("git-tokens")))
+        .await?;
+    let store = ide.wait_text("git-tokens-store", "memory").await?;
+    ensure!(!store.contains(TOKEN));
+    let listed = format!("git-token-{}", remote.base);
+    let row = ide.wait_text(&listed, USER).await?;
+    ensure!(!row.contains(TOKEN), "the token is shown: {row}");
+    ide.click_visible(&format!("{} button", testid(&listed)))
+        .await?;
+    wait_until_gone(&ide, &listed).await?;
+
+    // A commit, then Push: the remote refuses, the panel asks for a token and pushes with it.
+    let answer = ide
+        .api(
+            "PUT",
+            "/api/v1/vms/team/files/notes.txt",
+            Some(json!({ "content": "second\n" })),
+        )
+        .await?;
+    ensure!(answer["status"] == 200, "write failed: {answer}");
+    let answer = ide
+        .api(
+            "POST",
+            "/api/v1/vms/team/git/commit",
+            Some(json!({ "message": "notes: second" })),
+        )
+        .await?;
+    ensure!(
+        answer["status"].as_u64().is_some_and(|s| s < 300),
+        "commit failed: {answer}"
+    );
+    ide.click("git-push").await?;
+    ide.find("git-token-prompt").await?;
+    ide.step("push-asks-for-a-token").await?;
+    ide.fill("token-username", USER).await?;
+    ide.fill("token-value", TOKEN).await?;
+    ide.click("git-token-save").await?;
+    wait_until(|| {
+        git(&bare, &["log", "-1", "--format=%s", "main"])
+            .map(|s| s.trim() == "notes: second")
+            .unwrap_or(false)
+    })
+    .await
+    .context("the push never reached the Git server")?;
+    ide.wait_js(
+        "return !document.querySelector('[data-testid=git-token-prompt]')",
+        "the token prompt to close",
+    )
+    .await?;
+    ide.step("pushed-with-the-token").await?;
+    ide.close().await
+}
+
+/// Waits until no element carries this `data-testid`.
+async fn wait_until_gone(ide: &Ide, id: &str) -> Result<()> {
+    ide.wait_js(
+        &format!("return !document.querySelector('[data-testid=\"{id}\"]')"),
+        &format!("[data-testid=\"{id}\"] to disappear"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn everything_is_still_there_after_a_reload() -> Result<()> {
     let mut ide = Ide::start("everything_is_still_there_after_a_reload").await?;
     new_vms(&ide, "durable", "bff-aggregation").await?;

@@ -634,6 +634,76 @@ pub async fn create_vms(name: &str, template: &str) -> ApiResult<VmsSummary> {
     post("/vms", &json!({ "name": name, "template": template })).await
 }
 
+/// `POST /vms/clone`: clones `url` into the workspace. `token` (with `username`) is sent if
+/// the remote asks for a password, and kept for its server when `remember` and the clone
+/// worked. The answer is the new VMS's summary, plus `token: { stored, store, message? }`.
+pub async fn clone_vms(
+    url: &str,
+    name: Option<&str>,
+    username: &str,
+    token: &str,
+    remember: bool,
+) -> ApiResult<Value> {
+    let mut body = json!({ "url": url, "remember": remember });
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        body["name"] = json!(name);
+    }
+    if !token.trim().is_empty() {
+        body["token"] = json!(token);
+        body["username"] = json!(username);
+    }
+    post("/vms/clone", &body).await
+}
+
+/// A token kept for a Git server (the token itself is never answered).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoredCredential {
+    /// `https://host[:port]`.
+    pub origin: String,
+    /// The username sent with it.
+    pub username: String,
+}
+
+/// Where tokens of HTTPS remotes are kept, and for which servers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CredentialStore {
+    /// `keyring` or `memory`.
+    pub store: String,
+    /// Whether they outlive the server.
+    pub persistent: bool,
+    /// Why the keyring is not used.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The kept tokens.
+    #[serde(default)]
+    pub credentials: Vec<StoredCredential>,
+}
+
+/// `GET /git/credentials`.
+pub async fn credentials() -> ApiResult<CredentialStore> {
+    get("/git/credentials").await
+}
+
+/// `PUT /git/credentials`: keeps `token` for the server of `url`.
+pub async fn store_credential(url: &str, username: &str, token: &str) -> ApiResult<Value> {
+    request(
+        "PUT",
+        "/git/credentials",
+        Some(&json!({ "url": url, "username": username, "token": token })),
+    )
+    .await
+}
+
+/// `DELETE /git/credentials?url=…`.
+pub async fn remove_credential(url: &str) -> ApiResult<Value> {
+    request(
+        "DELETE",
+        &format!("/git/credentials?url={}", encode(url)),
+        None,
+    )
+    .await
+}
+
 /// `GET /vms/{vms}`.
 pub async fn vms_detail(vms: &str) -> ApiResult<VmsDetail> {
     get(&vms_path(vms)).await

@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, exec, target_dir, ui};
 
 /// The Debian packages the desktop app needs to build and its tests need to run.
-pub const PACKAGES: [&str; 12] = [
+pub const PACKAGES: [&str; 14] = [
     // Building (Tauri on Linux: WebKitGTK 4.1, GTK 3, tray, SVG icons, libxdo for menus).
     "libwebkit2gtk-4.1-dev",
     "libayatana-appindicator3-dev",
@@ -31,12 +31,16 @@ pub const PACKAGES: [&str; 12] = [
     "xauth",
     "webkit2gtk-driver",
     "imagemagick",
-    // A private D-Bus session for the single-instance test; the offline namespace (`unshare`,
+    // A private D-Bus session for the single-instance and keyring tests; the offline namespace (`unshare`,
     // `ip`); the loopback Git server.
     "dbus-daemon",
     "util-linux",
     "iproute2",
     "git",
+    // A real Secret Service for the Git token tests (`cloud/tests/ide_git_credentials.rs`),
+    // and libsecret's command-line client to check what it holds.
+    "gnome-keyring",
+    "libsecret-tools",
 ];
 
 fn installed(package: &str) -> bool {

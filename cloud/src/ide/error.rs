@@ -61,6 +61,16 @@ pub enum ApiError {
     },
     /// 502: a Git remote or a connector's server answered badly.
     RemoteFailed(String),
+    /// 502: a Git remote wanted a username and password and refused what it got (or got
+    /// none); `origin` is where an access token for it would be kept.
+    RemoteAuth {
+        /// What happened and what to do.
+        message: String,
+        /// `https://host[:port]` of the remote, when it takes tokens.
+        origin: Option<String>,
+    },
+    /// 503: the system keyring (Secret Service) is locked, refused or stopped answering.
+    KeyringFailed(String),
     /// 500: a failure of the server itself; logged, never shown.
     Internal(anyhow::Error),
 }
@@ -88,6 +98,8 @@ impl ApiError {
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::InvalidVms { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_vms"),
             ApiError::RemoteFailed(_) => (StatusCode::BAD_GATEWAY, "remote_failed"),
+            ApiError::RemoteAuth { .. } => (StatusCode::BAD_GATEWAY, "remote_auth_failed"),
+            ApiError::KeyringFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "keyring_failed"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -128,13 +140,15 @@ impl IntoResponse for ApiError {
             | ApiError::ForbiddenHost(m)
             | ApiError::NotFound(m)
             | ApiError::NonFastForward(m)
-            | ApiError::RemoteFailed(m) => (m, Value::Null),
+            | ApiError::RemoteFailed(m)
+            | ApiError::KeyringFailed(m) => (m, Value::Null),
             ApiError::Unauthorized => (
                 "this server needs `Authorization: Bearer <token>` (the token `starweave up` was started with)"
                     .to_owned(),
                 Value::Null,
             ),
             ApiError::Conflict { message, details } => (message, details.unwrap_or(Value::Null)),
+            ApiError::RemoteAuth { message, origin } => (message, json!({ "origin": origin })),
             ApiError::DirtyWorktree { message, files }
             | ApiError::MergeConflict { message, files } => (message, json!({ "files": files })),
             ApiError::TooLarge => (

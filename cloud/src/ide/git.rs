@@ -7,7 +7,7 @@
 //! conflict markers in the files and the repository in the merging state; the next commit
 //! concludes the merge.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -19,6 +19,7 @@ use git2::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::credentials::{self, Credential};
 use super::error::{ApiError, ApiResult};
 
 /// The author and committer when Git's configuration names none.
@@ -603,24 +604,106 @@ pub fn checkout(dir: &Path, name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn callbacks<'a>(attempts: &'a RefCell<u32>) -> RemoteCallbacks<'a> {
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(move |url, username, allowed| {
-        *attempts.borrow_mut() += 1;
-        if *attempts.borrow() > 3 {
-            return Err(git2::Error::from_str("authentication failed"));
+/// Where a remote operation's credentials come from: the token store (through a lookup by
+/// remote URL), then Git's credential helpers, then the SSH agent for SSH remotes. It also
+/// remembers whether the remote asked for a password, to tell a refused credential from
+/// other failures.
+pub struct RemoteAuth<'a> {
+    tokens: &'a (dyn Fn(&str) -> Option<Credential> + 'a),
+    attempts: Cell<u32>,
+    /// The URL the remote asked a username and password for.
+    asked: RefCell<Option<String>>,
+    /// A credential was sent and the remote asked again: it was refused.
+    refused: Cell<bool>,
+    /// The remote asked for a password and there was none to give.
+    gave_up: Cell<bool>,
+}
+
+impl std::fmt::Debug for RemoteAuth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteAuth")
+            .field("attempts", &self.attempts.get())
+            .field("asked", &self.asked.borrow())
+            .field("refused", &self.refused.get())
+            .field("gave_up", &self.gave_up.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> RemoteAuth<'a> {
+    /// Credentials from `tokens` (by remote URL) first, then Git's credential helpers.
+    pub fn new(tokens: &'a (dyn Fn(&str) -> Option<Credential> + 'a)) -> Self {
+        RemoteAuth {
+            tokens,
+            attempts: Cell::new(0),
+            asked: RefCell::new(None),
+            refused: Cell::new(false),
+            gave_up: Cell::new(false),
         }
-        if allowed.contains(CredentialType::SSH_KEY) {
-            return Cred::ssh_key_from_agent(username.unwrap_or("git"));
+    }
+
+    fn callbacks(&'a self) -> RemoteCallbacks<'a> {
+        let mut callbacks = RemoteCallbacks::new();
+        let mut token_sent = false;
+        callbacks.credentials(move |url, username, allowed| {
+            let attempt = self.attempts.get() + 1;
+            self.attempts.set(attempt);
+            if attempt > 1 {
+                self.refused.set(true);
+            }
+            if attempt > 3 {
+                return Err(git2::Error::from_str("authentication failed"));
+            }
+            if allowed.contains(CredentialType::SSH_KEY) {
+                return Cred::ssh_key_from_agent(username.unwrap_or("git"));
+            }
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                *self.asked.borrow_mut() = Some(url.to_owned());
+                if !token_sent {
+                    token_sent = true;
+                    if let Some(credential) = (self.tokens)(url) {
+                        return Cred::userpass_plaintext(&credential.username, &credential.token);
+                    }
+                }
+                let helped = git2::Config::open_default()
+                    .and_then(|config| Cred::credential_helper(&config, url, username));
+                if helped.is_err() {
+                    // Nothing left to offer: the operation fails for want of a credential.
+                    self.gave_up.set(true);
+                }
+                return helped;
+            }
+            Cred::default()
+        });
+        callbacks
+    }
+
+    /// The API error for a failed remote operation: `remote_auth_failed` (with the origin
+    /// a token would be kept under) when the remote wanted a password and got none or
+    /// refused the one sent, `remote_failed` otherwise.
+    fn error(&self, err: git2::Error) -> ApiError {
+        let asked = self.asked.borrow().clone();
+        let auth = err.code() == ErrorCode::Auth
+            || (asked.is_some() && (self.refused.get() || self.gave_up.get()));
+        match asked {
+            Some(url) if auth => {
+                let origin = credentials::origin(&url);
+                let server = origin.as_deref().unwrap_or("the remote");
+                let message = if self.refused.get() {
+                    format!("{server} refused the credentials sent; update its access token")
+                } else {
+                    format!("{server} asks for a username and password; add an access token for it")
+                };
+                tracing::info!(
+                    server,
+                    detail = err.message(),
+                    "Git remote wants credentials"
+                );
+                ApiError::RemoteAuth { message, origin }
+            }
+            _ => remote_error(err),
         }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
-            && let Ok(config) = git2::Config::open_default()
-        {
-            return Cred::credential_helper(&config, url, username);
-        }
-        Cred::default()
-    });
-    callbacks
+    }
 }
 
 fn remote_name(remote: Option<&str>) -> ApiResult<String> {
@@ -638,14 +721,11 @@ fn remote_name(remote: Option<&str>) -> ApiResult<String> {
 }
 
 /// `POST /vms/clone`: clones `url` into `dir`.
-pub fn clone(url: &str, dir: &Path) -> ApiResult<()> {
-    let attempts = RefCell::new(0);
+pub fn clone(url: &str, dir: &Path, auth: &RemoteAuth) -> ApiResult<()> {
     let mut fetch = FetchOptions::new();
-    fetch.remote_callbacks(callbacks(&attempts));
-    RepoBuilder::new()
-        .fetch_options(fetch)
-        .clone(url, dir)
-        .map_err(remote_error)?;
+    fetch.remote_callbacks(auth.callbacks());
+    let result = RepoBuilder::new().fetch_options(fetch).clone(url, dir);
+    result.map_err(|err| auth.error(err))?;
     Ok(())
 }
 
@@ -661,7 +741,7 @@ pub struct PullReport {
 /// `POST /git/pull`: fetches `remote` and brings its branch in, by fast-forward or a merge
 /// commit; conflicts are left in the files. Refuses when a file it would change has local
 /// changes.
-pub fn pull(dir: &Path, remote: Option<&str>) -> ApiResult<PullReport> {
+pub fn pull(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<PullReport> {
     let remote_name = remote_name(remote)?;
     let repo = open(dir)?;
     if repo.state() == RepositoryState::Merge {
@@ -678,12 +758,11 @@ pub fn pull(dir: &Path, remote: Option<&str>) -> ApiResult<PullReport> {
         .find_remote(&remote_name)
         .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
     {
-        let attempts = RefCell::new(0);
         let mut fetch = FetchOptions::new();
-        fetch.remote_callbacks(callbacks(&attempts));
+        fetch.remote_callbacks(auth.callbacks());
         remote
             .fetch::<&str>(&[], Some(&mut fetch), None)
-            .map_err(remote_error)?;
+            .map_err(|err| auth.error(err))?;
     }
     let upstream_ref = upstream_of(&repo, &branch)
         .filter(|(name, _)| name.starts_with(&format!("{remote_name}/")))
@@ -824,7 +903,7 @@ fn set_upstream_if_missing(repo: &Repository, branch: &str, remote: &str) {
 }
 
 /// `POST /git/push`: pushes the current branch to the branch of the same name on `remote`.
-pub fn push(dir: &Path, remote: Option<&str>) -> ApiResult<()> {
+pub fn push(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<()> {
     let remote_name = remote_name(remote)?;
     let repo = open(dir)?;
     let branch = current_branch(&repo);
@@ -837,9 +916,8 @@ pub fn push(dir: &Path, remote: Option<&str>) -> ApiResult<()> {
         .find_remote(&remote_name)
         .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
     let rejected = RefCell::new(None::<String>);
-    let attempts = RefCell::new(0);
     let result = {
-        let mut callbacks = callbacks(&attempts);
+        let mut callbacks = auth.callbacks();
         callbacks.push_update_reference(|_, status| {
             if let Some(status) = status {
                 *rejected.borrow_mut() = Some(status.to_owned());
@@ -863,7 +941,7 @@ pub fn push(dir: &Path, remote: Option<&str>) -> ApiResult<()> {
         {
             return Err(non_ff(err.message()));
         }
-        Err(err) => return Err(remote_error(err)),
+        Err(err) => return Err(auth.error(err)),
         Ok(()) => {}
     }
     if let Some(status) = rejected.into_inner() {
@@ -889,19 +967,18 @@ pub fn push(dir: &Path, remote: Option<&str>) -> ApiResult<()> {
 /// `POST /git/fetch`: fetches `remote` (updating its remote-tracking branches only; the
 /// working tree is not touched) and answers the status, whose `ahead`/`behind` then compare
 /// with what the remote has now.
-pub fn fetch(dir: &Path, remote: Option<&str>) -> ApiResult<StatusReport> {
+pub fn fetch(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<StatusReport> {
     let remote_name = remote_name(remote)?;
     {
         let repo = open(dir)?;
         let mut remote = repo
             .find_remote(&remote_name)
             .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
-        let attempts = RefCell::new(0);
         let mut fetch = FetchOptions::new();
-        fetch.remote_callbacks(callbacks(&attempts));
+        fetch.remote_callbacks(auth.callbacks());
         remote
             .fetch::<&str>(&[], Some(&mut fetch), None)
-            .map_err(remote_error)?;
+            .map_err(|err| auth.error(err))?;
         let branch = current_branch(&repo);
         set_upstream_if_missing(&repo, &branch, &remote_name);
     }

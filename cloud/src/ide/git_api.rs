@@ -7,8 +7,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::ApiResult;
-use super::{ApiRoutes, AppState, Json, Path, Query, blocking, git};
+use super::error::{ApiError, ApiResult};
+use super::{ApiRoutes, AppState, Json, Path, Query, blocking, credentials, git};
 
 pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
     routes
@@ -26,6 +26,13 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
         .route("/vms/{vms}/git/push", &["post"], post(push))
         .route("/vms/{vms}/git/fetch", &["post"], post(fetch))
         .route("/vms/{vms}/git/resolve", &["post"], post(resolve))
+        .route(
+            "/git/credentials",
+            &["get", "put", "delete"],
+            get(list_credentials)
+                .put(store_credential)
+                .delete(remove_credential),
+        )
 }
 
 async fn status(
@@ -157,7 +164,16 @@ async fn pull(
 ) -> ApiResult<Json<git::PullReport>> {
     let dir = state.workspace().vms_dir(&vms)?;
     let _guard = state.lock(&vms).await;
-    blocking(move || git::pull(&dir, request.remote.as_deref()).map(Json)).await
+    blocking(move || {
+        let tokens = |url: &str| state.credentials().lookup(url);
+        git::pull(
+            &dir,
+            request.remote.as_deref(),
+            &git::RemoteAuth::new(&tokens),
+        )
+        .map(Json)
+    })
+    .await
 }
 
 async fn push(
@@ -168,7 +184,12 @@ async fn push(
     let dir = state.workspace().vms_dir(&vms)?;
     let _guard = state.lock(&vms).await;
     blocking(move || {
-        git::push(&dir, request.remote.as_deref())?;
+        let tokens = |url: &str| state.credentials().lookup(url);
+        git::push(
+            &dir,
+            request.remote.as_deref(),
+            &git::RemoteAuth::new(&tokens),
+        )?;
         Ok(Json(json!({ "pushed": true })))
     })
     .await
@@ -181,7 +202,16 @@ async fn fetch(
 ) -> ApiResult<Json<git::StatusReport>> {
     let dir = state.workspace().vms_dir(&vms)?;
     let _guard = state.lock(&vms).await;
-    blocking(move || git::fetch(&dir, request.remote.as_deref()).map(Json)).await
+    blocking(move || {
+        let tokens = |url: &str| state.credentials().lookup(url);
+        git::fetch(
+            &dir,
+            request.remote.as_deref(),
+            &git::RemoteAuth::new(&tokens),
+        )
+        .map(Json)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +231,74 @@ async fn resolve(
     blocking(move || {
         git::resolve(&dir, &request.path, request.take)?;
         git::status(&dir).map(Json)
+    })
+    .await
+}
+
+/// `GET /git/credentials`: where tokens are kept and for which servers (never the tokens).
+async fn list_credentials(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let credentials = state.credentials();
+        let info = credentials.info();
+        let list = credentials.list()?;
+        Ok(Json(json!({
+            "store": info.store,
+            "persistent": info.persistent,
+            "reason": info.reason,
+            "credentials": list,
+        })))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialRequest {
+    /// Any URL of the server (a repository's clone URL will do).
+    url: String,
+    #[serde(default)]
+    username: Option<String>,
+    token: String,
+}
+
+/// `PUT /git/credentials`: keeps a token for the server of `url`, replacing the old one.
+async fn store_credential(
+    State(state): State<AppState>,
+    Json(request): Json<CredentialRequest>,
+) -> ApiResult<Json<Value>> {
+    let origin = credentials::origin_or_error(&request.url)?;
+    let credential = credentials::Credential::new(request.username.as_deref(), &request.token)?;
+    blocking(move || {
+        let credentials = state.credentials();
+        credentials.store(&origin, &credential)?;
+        let info = credentials.info();
+        Ok(Json(json!({
+            "origin": origin,
+            "username": credential.username,
+            "store": info.store,
+            "persistent": info.persistent,
+        })))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct RemoveCredentialQuery {
+    url: String,
+}
+
+/// `DELETE /git/credentials?url=…`: forgets the token of that server.
+async fn remove_credential(
+    State(state): State<AppState>,
+    Query(query): Query<RemoveCredentialQuery>,
+) -> ApiResult<StatusCode> {
+    let origin = credentials::origin_or_error(&query.url)?;
+    blocking(move || {
+        if state.credentials().remove(&origin)? {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(ApiError::NotFound(format!("no token is kept for {origin}")))
+        }
     })
     .await
 }

@@ -6,6 +6,7 @@
 //! compression. Every handler answers `Result<_, ApiError>`; [`error`] maps failures to a
 //! status and a stable code, and keeps internal detail in the server log.
 
+pub mod credentials;
 pub mod db;
 pub mod embedded;
 pub mod error;
@@ -69,6 +70,8 @@ struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Changes made outside the IDE, for `GET /events`.
     watch: watch::Watch,
+    /// Access tokens of HTTPS Git remotes.
+    credentials: credentials::Credentials,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
                 scripting: Scripting::default(),
                 locks: Mutex::new(HashMap::new()),
                 watch,
+                credentials: credentials::Credentials::new(),
             }),
         })
     }
@@ -104,6 +108,11 @@ impl AppState {
     /// The workspace watcher.
     fn watch(&self) -> &watch::Watch {
         &self.inner.watch
+    }
+
+    /// The token store of HTTPS Git remotes.
+    pub fn credentials(&self) -> &credentials::Credentials {
+        &self.inner.credentials
     }
 
     fn scripting(&self) -> &Scripting {

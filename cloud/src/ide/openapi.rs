@@ -87,9 +87,15 @@ fn operations() -> Vec<Operation> {
         op(
             "/vms/clone",
             "post",
-            "Clone a VMS repository into the workspace",
+            "Clone a VMS repository into the workspace; `token` (with `username`, default `git`) is sent when an HTTPS remote asks for a password and kept for its server once the clone worked, unless `remember` is false. 502 `remote_auth_failed` (details.origin) when the remote refuses",
             Some(object(
-                json!({ "url": { "type": "string" }, "name": { "type": "string" } }),
+                json!({
+                    "url": { "type": "string" },
+                    "name": { "type": "string" },
+                    "username": { "type": "string" },
+                    "token": { "type": "string" },
+                    "remember": { "type": "boolean", "default": true }
+                }),
                 &["url"],
             )),
             "201",
@@ -370,6 +376,44 @@ fn operations() -> Vec<Operation> {
             r("GitStatus"),
         ),
         op(
+            "/git/credentials",
+            "get",
+            "Where access tokens of HTTPS Git remotes are kept (`keyring`: the system's Secret Service; `memory`: until the server stops) and for which servers; never the tokens",
+            None,
+            "200",
+            object(
+                json!({
+                    "store": { "enum": ["keyring", "memory"] },
+                    "persistent": { "type": "boolean" },
+                    "reason": { "type": ["string", "null"] },
+                    "credentials": array(object(json!({ "origin": { "type": "string" }, "username": { "type": "string" } }), &["origin", "username"]))
+                }),
+                &["store", "persistent", "credentials"],
+            ),
+        ),
+        op(
+            "/git/credentials",
+            "put",
+            "Keep an access token for the server (`https://host[:port]`) of `url`, replacing its old one; 400 for SSH and file remotes, empty or over-long tokens, control characters",
+            Some(object(
+                json!({ "url": { "type": "string" }, "username": { "type": "string", "default": "git" }, "token": { "type": "string" } }),
+                &["url", "token"],
+            )),
+            "200",
+            object(
+                json!({ "origin": { "type": "string" }, "username": { "type": "string" }, "store": { "enum": ["keyring", "memory"] }, "persistent": { "type": "boolean" } }),
+                &["origin", "username", "store", "persistent"],
+            ),
+        ),
+        op(
+            "/git/credentials",
+            "delete",
+            "Forget the token of the server of `?url=`; 404 when none is kept",
+            None,
+            "204",
+            json!({}),
+        ),
+        op(
             "/events",
             "get",
             "Long poll for changes made outside the IDE (`?after=<seq>&stream=<id>&timeout=<s>`): without `after`, the current position at once; with it, the events newer than `after` as soon as there are any, or none after `timeout` seconds (25 at most). `reset` means events were missed: reload everything",
@@ -395,7 +439,7 @@ fn schemas() -> Value {
     let string = json!({ "type": "string" });
     json!({
         "Error": object(json!({ "error": object(json!({
-            "code": { "enum": ["invalid_path", "invalid_name", "invalid_json", "invalid_request", "unauthorized", "forbidden_host", "not_found", "conflict", "dirty_worktree", "merge_conflict", "non_fast_forward", "too_large", "invalid_vms", "remote_failed", "internal"] },
+            "code": { "enum": ["invalid_path", "invalid_name", "invalid_json", "invalid_request", "unauthorized", "forbidden_host", "not_found", "conflict", "dirty_worktree", "merge_conflict", "non_fast_forward", "too_large", "invalid_vms", "remote_failed", "remote_auth_failed", "keyring_failed", "internal"] },
             "message": string, "details": {} }), &["code", "message", "details"]) }), &["error"]),
         "Diagnostic": object(json!({
             "severity": { "enum": ["error", "warning", "info"] }, "code": string, "file": { "type": ["string", "null"] },

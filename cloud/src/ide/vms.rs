@@ -7,14 +7,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use starweave_engine::compile::{Scripting, compile_vms};
 use starweave_model::Diagnostic;
 use starweave_model::vms::{self, FunctionBody, Trigger, VmsFiles, connector::Connector};
 
 use super::error::{ApiError, ApiResult};
 use super::paths::check_vms_name;
-use super::{ApiRoutes, AppState, Json, Path, blocking, git, workspace};
+use super::{ApiRoutes, AppState, Json, Path, blocking, credentials, git, workspace};
 
 pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
     routes
@@ -111,6 +111,19 @@ struct CloneRequest {
     url: String,
     #[serde(default)]
     name: Option<String>,
+    /// An access token for an HTTPS remote, sent if the remote asks for a password.
+    #[serde(default)]
+    token: Option<String>,
+    /// The username sent with `token` (default `git`).
+    #[serde(default)]
+    username: Option<String>,
+    /// Keep `token` for the remote's server once the clone succeeded (default: yes).
+    #[serde(default = "yes")]
+    remember: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The VMS name a clone URL suggests: its last segment without `.git`.
@@ -126,13 +139,21 @@ fn name_from_url(url: &str) -> String {
 async fn clone(
     State(state): State<AppState>,
     Json(request): Json<CloneRequest>,
-) -> ApiResult<(StatusCode, Json<VmsSummary>)> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let url = request.url.trim().to_owned();
     if url.is_empty() {
         return Err(ApiError::InvalidRequest("give the `url` to clone".into()));
     }
     let name = request.name.unwrap_or_else(|| name_from_url(&url));
     check_vms_name(&name)?;
+    // A token given with the clone is checked (and tied to its server) before anything runs.
+    let given = match request.token.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(token) => Some((
+            credentials::origin_or_error(&url)?,
+            credentials::Credential::new(request.username.as_deref(), token)?,
+        )),
+        None => None,
+    };
     let _guard = state.lock(&name).await;
     let dir = state.workspace().root.join(&name);
     blocking(move || {
@@ -142,7 +163,13 @@ async fn clone(
                 details: None,
             });
         }
-        if let Err(err) = git::clone(&url, &dir) {
+        let tokens = |asked: &str| match &given {
+            Some((origin, credential)) if credentials::origin(asked).as_ref() == Some(origin) => {
+                Some(credential.clone())
+            }
+            _ => state.credentials().lookup(asked),
+        };
+        if let Err(err) = git::clone(&url, &dir, &git::RemoteAuth::new(&tokens)) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(err);
         }
@@ -152,7 +179,26 @@ async fn clone(
                 "the repository at `{url}` has no vms.yaml at its root, so it is not a VMS"
             )));
         }
-        Ok((StatusCode::CREATED, Json(summary(&name, &dir)?)))
+        let mut answer = serde_json::to_value(summary(&name, &dir)?).map_err(ApiError::internal)?;
+        if let Some((origin, credential)) = given.filter(|_| request.remember) {
+            // The clone worked with this token, so it is worth keeping; a keyring that
+            // refuses does not undo the clone, the answer says what happened.
+            let kept = match state.credentials().store(&origin, &credential) {
+                Ok(()) => {
+                    let info = state.credentials().info();
+                    json!({ "origin": origin, "stored": true, "store": info.store, "persistent": info.persistent })
+                }
+                Err(err) => {
+                    let message = match &err {
+                        ApiError::KeyringFailed(m) | ApiError::InvalidRequest(m) => m.clone(),
+                        _ => "the token could not be kept".to_owned(),
+                    };
+                    json!({ "origin": origin, "stored": false, "message": message })
+                }
+            };
+            answer["token"] = kept;
+        }
+        Ok((StatusCode::CREATED, Json(answer)))
     })
     .await
 }

@@ -29,12 +29,18 @@ pub struct Server {
 impl Server {
     /// Starts `starweave up --listen 127.0.0.1:0 --workspace <workspace> <extra…>`.
     pub fn start(workspace: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(workspace, extra, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables for the server process.
+    pub fn start_with_env(workspace: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_starweave"))
             .args(["up", "--listen", "127.0.0.1:0", "--workspace"])
             .arg(workspace)
             .args(extra)
             .env_remove("STARWEAVE_TOKEN")
             .env_remove("STARWEAVE_WORKSPACE")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

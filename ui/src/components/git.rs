@@ -19,6 +19,19 @@ pub fn GitPanel() -> impl IntoView {
     let feedback = RwSignal::new(None::<(bool, String)>);
     let new_branch = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
+    // A remote that refused: (its origin, the operation to retry once a token is saved).
+    let token_prompt = RwSignal::new(None::<(String, &'static str)>);
+    let prompt_user = RwSignal::new(String::new());
+    let prompt_token = RwSignal::new(String::new());
+    let tokens = RwSignal::new(None::<api::CredentialStore>);
+    let load_tokens = move || {
+        spawn_local(async move {
+            match api::credentials().await {
+                Ok(t) => tokens.set(Some(t)),
+                Err(e) => feedback.set(Some((false, e.message))),
+            }
+        });
+    };
 
     let refresh = move || {
         let Some(vms) = state.current.get_untracked() else {
@@ -148,8 +161,18 @@ pub fn GitPanel() -> impl IntoView {
                 _ => api::git_push(&vms).await.map(|_| "Pushed".to_owned()),
             };
             match outcome {
-                Ok(m) => feedback.set(Some((true, m))),
-                Err(e) => feedback.set(Some((false, e.message))),
+                Ok(m) => {
+                    token_prompt.set(None);
+                    feedback.set(Some((true, m)));
+                }
+                Err(e) => {
+                    if e.code == "remote_auth_failed"
+                        && let Some(origin) = e.details.get("origin").and_then(|o| o.as_str())
+                    {
+                        token_prompt.set(Some((origin.to_owned(), op)));
+                    }
+                    feedback.set(Some((false, e.message)));
+                }
             }
             busy.set(false);
             refresh();
@@ -241,6 +264,39 @@ pub fn GitPanel() -> impl IntoView {
                     <button class="btn btn-small" data-testid="git-pull" disabled=move || busy.get() on:click=move |_| remote_op("pull")>"Pull"</button>
                     <button class="btn btn-small" data-testid="git-push" disabled=move || busy.get() on:click=move |_| remote_op("push")>"Push"</button>
                 </div>
+                {move || token_prompt.get().map(|(origin, op)| {
+                    let save_origin = origin.clone();
+                    let save = move || {
+                        let origin = save_origin.clone();
+                        let (user, token) = (prompt_user.get_untracked(), prompt_token.get_untracked());
+                        spawn_local(async move {
+                            match api::store_credential(&origin, &user, &token).await {
+                                Ok(answer) => {
+                                    prompt_token.set(String::new());
+                                    token_prompt.set(None);
+                                    let kept = if answer["persistent"] == true { "kept in the system keyring" } else { "kept until Starweave stops (no system keyring)" };
+                                    feedback.set(Some((true, format!("Token for {origin} {kept}"))));
+                                    if tokens.get_untracked().is_some() {
+                                        load_tokens();
+                                    }
+                                    remote_op(op);
+                                }
+                                Err(e) => feedback.set(Some((false, e.message))),
+                            }
+                        });
+                    };
+                    view! {
+                        <form class="git-token-prompt" data-testid="git-token-prompt" on:submit=move |ev| { ev.prevent_default(); save(); }>
+                            <p class="small">{format!("{origin} wants an access token.")}</p>
+                            <super::topbar::TokenFields username=prompt_user token=prompt_token />
+                            <div class="dialog-actions">
+                                <button type="button" class="btn btn-small" on:click=move |_| token_prompt.set(None)>"Cancel"</button>
+                                <button type="submit" class="btn btn-small btn-primary" data-testid="git-token-save"
+                                    disabled=move || prompt_token.with(|t| t.trim().is_empty())>{format!("Save and {op}")}</button>
+                            </div>
+                        </form>
+                    }
+                })}
                 <Show when=move || status.with(|s| s.as_ref().is_some_and(|s| s.merging)) || !conflicted().is_empty()>
                     <div class="git-conflicts" data-testid="git-conflicts" role="region" aria-label="Merge conflicts">
                         {move || {
@@ -294,6 +350,40 @@ pub fn GitPanel() -> impl IntoView {
                         disabled=move || busy.get() || message.with(|m| m.trim().is_empty())>"Commit all"</button>
                 </form>
                 {move || feedback.get().map(|(ok, m)| view! { <p class={if ok { "ok-text small" } else { "error-text small" }} role="status">{m}</p> })}
+                <details class="git-tokens" data-testid="git-tokens" on:toggle=move |_| { if tokens.get_untracked().is_none() { load_tokens(); } }>
+                    <summary class="small">"Access tokens"</summary>
+                    {move || tokens.get().map(|t| {
+                        let where_ = if t.persistent {
+                            "Kept in the system keyring.".to_owned()
+                        } else {
+                            format!("Kept in memory until Starweave stops: {}.", t.reason.clone().unwrap_or_default())
+                        };
+                        view! {
+                            <p class="muted small" data-testid="git-tokens-store">{where_}</p>
+                            <ul>
+                                {t.credentials.into_iter().map(|c| {
+                                    let origin = c.origin.clone();
+                                    view! {
+                                        <li data-testid=format!("git-token-{}", c.origin)>
+                                            <span class="mono small">{c.origin.clone()}</span>
+                                            <span class="muted small">{c.username.clone()}</span>
+                                            <button class="btn btn-small btn-ghost" on:click=move |_| {
+                                                let origin = origin.clone();
+                                                spawn_local(async move {
+                                                    match api::remove_credential(&origin).await {
+                                                        Ok(_) => feedback.set(Some((true, format!("Forgot the token for {origin}")))),
+                                                        Err(e) => feedback.set(Some((false, e.message))),
+                                                    }
+                                                    load_tokens();
+                                                });
+                                            }>"Forget"</button>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }
+                    })}
+                </details>
             </div>
             <div class="git-diff" aria-label="Diff">
                 {move || match diff.get() {

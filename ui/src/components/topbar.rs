@@ -15,6 +15,7 @@ pub fn TopBar() -> impl IntoView {
     let state = expect_context::<AppState>();
     let menu_open = RwSignal::new(false);
     let dialog_open = RwSignal::new(false);
+    let clone_open = RwSignal::new(false);
     let status = Memo::new(move |_| state.overall_status());
 
     view! {
@@ -76,6 +77,10 @@ pub fn TopBar() -> impl IntoView {
                 <Svg icon=Icon::Plus />
                 <span>"New VMS"</span>
             </button>
+            <button class="btn" data-testid="clone-vms-button" title="Clone a VMS from a Git remote" on:click=move |_| clone_open.set(true)>
+                <Svg icon=Icon::Branch />
+                <span>"Clone"</span>
+            </button>
             <div class="spacer"></div>
             <WorkspaceSwitcher />
             <span
@@ -103,6 +108,9 @@ pub fn TopBar() -> impl IntoView {
         </header>
         <Show when=move || dialog_open.get()>
             <NewVmsDialog open=dialog_open />
+        </Show>
+        <Show when=move || clone_open.get()>
+            <CloneVmsDialog open=clone_open />
         </Show>
     }
 }
@@ -213,6 +221,187 @@ fn NewVmsDialog(open: RwSignal<bool>) -> impl IntoView {
                     </div>
                 </form>
             </div>
+        </div>
+    }
+}
+
+/// The name a clone URL suggests: its last segment without `.git` (what the server picks
+/// when no name is given).
+fn name_from_url(url: &str) -> String {
+    url.trim()
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(".git")
+        .to_owned()
+}
+
+/// The "Clone" dialog: a Git URL, an optional name, and for HTTPS remotes an access token
+/// (kept in the system keyring when the clone works, if the user wants).
+#[component]
+fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let url = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let username = RwSignal::new(String::new());
+    let token = RwSignal::new(String::new());
+    let remember = RwSignal::new(true);
+    let show_token = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let https = move || {
+        url.with(|u| {
+            u.trim_start().starts_with("https://") || u.trim_start().starts_with("http://")
+        })
+    };
+    let clone = move || {
+        if url.with_untracked(|u| u.trim().is_empty()) || busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let (u, n, user, t, keep) = (
+            url.get_untracked(),
+            name.get_untracked(),
+            username.get_untracked(),
+            token.get_untracked(),
+            remember.get_untracked(),
+        );
+        spawn_local(async move {
+            let name = if n.trim().is_empty() {
+                None
+            } else {
+                Some(n.trim())
+            };
+            match api::clone_vms(u.trim(), name, &user, &t, keep).await {
+                Ok(answer) => {
+                    if let Ok(summary) = serde_json::from_value::<api::VmsSummary>(answer.clone()) {
+                        state.vms_list.update(|l| {
+                            l.retain(|v| v.name != summary.name);
+                            l.push(summary.clone());
+                            l.sort_by(|a, b| a.name.cmp(&b.name));
+                        });
+                        if answer["token"]["stored"] == false {
+                            let why = answer["token"]["message"].as_str().unwrap_or("");
+                            state
+                                .banner
+                                .set(Some(format!("Cloned, but the token was not kept: {why}")));
+                        }
+                        open.set(false);
+                        state.open_vms(summary.name);
+                    }
+                }
+                Err(e) => {
+                    if e.code == "remote_auth_failed" {
+                        show_token.try_set(true);
+                    }
+                    error.try_set(Some(e.message));
+                    busy.try_set(false);
+                }
+            }
+        });
+    };
+    view! {
+        <div class="dialog-backdrop" on:click=move |_| open.set(false)>
+            <div
+                class="dialog"
+                role="dialog"
+                aria-modal="true"
+                aria-labelledby="clone-vms-title"
+                on:click=|ev| ev.stop_propagation()
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        open.set(false);
+                    }
+                }
+            >
+                <h2 id="clone-vms-title">"Clone a VMS"</h2>
+                <form on:submit=move |ev| {
+                    ev.prevent_default();
+                    clone();
+                }>
+                    <label class="field">
+                        <span>"Git URL"</span>
+                        <input
+                            data-testid="clone-url"
+                            autofocus
+                            placeholder="https://git.example.com/team/shop-bff.git"
+                            prop:value=move || url.get()
+                            on:input=move |ev| url.set(event_target_value(&ev))
+                        />
+                        <span class="hint">"HTTPS with an access token, or SSH with your SSH agent's keys."</span>
+                    </label>
+                    <label class="field">
+                        <span>"Name in the workspace"</span>
+                        <input
+                            data-testid="clone-name"
+                            placeholder=move || name_from_url(&url.get())
+                            prop:value=move || name.get()
+                            on:input=move |ev| name.set(event_target_value(&ev))
+                        />
+                    </label>
+                    <Show when=move || https() && !show_token.get()>
+                        <button type="button" class="btn btn-small btn-ghost" data-testid="clone-add-token" on:click=move |_| show_token.set(true)>
+                            "Add an access token…"
+                        </button>
+                    </Show>
+                    <Show when=move || https() && show_token.get()>
+                        <TokenFields username=username token=token />
+                        <label class="field check-row">
+                            <input type="checkbox" data-testid="clone-remember"
+                                prop:checked=move || remember.get()
+                                on:change=move |ev| remember.set(event_target_checked(&ev)) />
+                            <span>"Remember the token for this server (system keyring)"</span>
+                        </label>
+                    </Show>
+                    <Show when=move || error.get().is_some()>
+                        <p class="error-text" data-testid="clone-error">{move || error.get().unwrap_or_default()}</p>
+                    </Show>
+                    <div class="dialog-actions">
+                        <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                        <button
+                            type="submit"
+                            class="btn btn-primary"
+                            data-testid="clone-submit"
+                            disabled=move || url.with(|u| u.trim().is_empty()) || busy.get()
+                        >
+                            {move || if busy.get() { "Cloning…" } else { "Clone" }}
+                        </button>
+                    </div>
+                </form>
+            </div>
+        </div>
+    }
+}
+
+/// Username and access token inputs (the token masked), shared by the clone dialog and the
+/// Git panel's token prompt.
+#[component]
+pub fn TokenFields(username: RwSignal<String>, token: RwSignal<String>) -> impl IntoView {
+    view! {
+        <div class="field-row token-fields">
+            <label class="field narrow">
+                <span>"Username"</span>
+                <input
+                    data-testid="token-username"
+                    placeholder="git"
+                    autocomplete="username"
+                    prop:value=move || username.get()
+                    on:input=move |ev| username.set(event_target_value(&ev))
+                />
+            </label>
+            <label class="field">
+                <span>"Access token"</span>
+                <input
+                    type="password"
+                    data-testid="token-value"
+                    autocomplete="off"
+                    placeholder="personal access token"
+                    prop:value=move || token.get()
+                    on:input=move |ev| token.set(event_target_value(&ev))
+                />
+            </label>
         </div>
     }
 }

@@ -1,0 +1,472 @@
+//! Access tokens for HTTPS Git remotes, and where they are kept.
+//!
+//! A token belongs to an *origin* (`https://host[:port]`): every repository on that server
+//! uses it, the way Git's own credential helpers key credentials by host. The store is:
+//!
+//! - the desktop's **Secret Service** (GNOME Keyring, KWallet, KeePassXC…) over the D-Bus
+//!   session bus, when one answers: tokens survive restarts and live encrypted in the user's
+//!   keyring, where the system's keyring tools see them (schema `dev.starweave.GitToken`,
+//!   attributes `origin` and `username`);
+//! - otherwise this process's **memory**: tokens last until the server stops, and the API says
+//!   so (`persistent: false`). Tokens are never written to a plain file.
+//!
+//! `STARWEAVE_CREDENTIALS=memory` picks memory even when a keyring is there. The choice is
+//! made on first use, not at start, so a server that never talks to an HTTPS remote never
+//! touches the session bus.
+//!
+//! Git asks for a credential only when the remote demands one; [`Credentials::lookup`] is
+//! called from libgit2's credential callback (see `git::callbacks`), so public remotes,
+//! `file://` and SSH remotes never read the keyring.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Mutex, OnceLock};
+
+use secret_service::EncryptionType;
+use secret_service::blocking::SecretService;
+use serde::Serialize;
+
+use super::error::{ApiError, ApiResult};
+
+/// The Secret Service schema of Starweave's items.
+const SCHEMA: &str = "dev.starweave.GitToken";
+/// The username sent with a token when none is given; servers that take a token as the
+/// password accept any non-empty name.
+pub const DEFAULT_USERNAME: &str = "git";
+/// The longest token accepted.
+const MAX_TOKEN: usize = 4096;
+/// The longest username accepted.
+const MAX_USERNAME: usize = 256;
+
+/// A username and the token sent as its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The username.
+    pub username: String,
+    /// The token; never logged, never answered by the API.
+    pub token: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credential {
+    /// Checks a username (empty means [`DEFAULT_USERNAME`]) and a token as a user typed them.
+    pub fn new(username: Option<&str>, token: &str) -> ApiResult<Credential> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ApiError::InvalidRequest("the token is empty".into()));
+        }
+        if token.len() > MAX_TOKEN {
+            return Err(ApiError::InvalidRequest(format!(
+                "the token is longer than {MAX_TOKEN} bytes"
+            )));
+        }
+        if token.chars().any(char::is_control) {
+            return Err(ApiError::InvalidRequest(
+                "the token has control characters (a line break pasted with it?)".into(),
+            ));
+        }
+        let username = username.map(str::trim).unwrap_or("");
+        let username = if username.is_empty() {
+            DEFAULT_USERNAME
+        } else {
+            username
+        };
+        if username.len() > MAX_USERNAME || username.chars().any(|c| c.is_control() || c == ':') {
+            return Err(ApiError::InvalidRequest(
+                "the username is too long or has a `:` or control characters".into(),
+            ));
+        }
+        Ok(Credential {
+            username: username.to_owned(),
+            token: token.to_owned(),
+        })
+    }
+}
+
+/// The origin (`scheme://host[:port]`, lowercase, default port left out) a token of `url`
+/// is kept under, or `None` for remotes that do not take tokens (SSH, `file://`, paths).
+pub fn origin(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return None;
+    }
+    let host = parsed.host_str()?.to_ascii_lowercase();
+    Some(match parsed.port() {
+        Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
+        None => format!("{}://{host}", parsed.scheme()),
+    })
+}
+
+/// [`origin`], or a request error explaining which remotes take tokens.
+pub fn origin_or_error(url: &str) -> ApiResult<String> {
+    origin(url).ok_or_else(|| {
+        ApiError::InvalidRequest(format!(
+            "`{url}` is not an HTTPS remote: tokens are for https:// (and http://) remotes; \
+             SSH remotes use the keys of your SSH agent"
+        ))
+    })
+}
+
+/// One stored token, as the API lists it (without the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredCredential {
+    /// `https://host[:port]`.
+    pub origin: String,
+    /// The username sent with the token.
+    pub username: String,
+}
+
+/// Which store holds the tokens, as the API reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreInfo {
+    /// `keyring` or `memory`.
+    pub store: &'static str,
+    /// Whether tokens outlive this server.
+    pub persistent: bool,
+    /// Why the keyring is not used, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Keyring,
+    Memory { reason: String },
+}
+
+/// The token store of one IDE server.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    backend: OnceLock<Backend>,
+    /// Tokens of the memory store, by origin.
+    memory: Mutex<BTreeMap<String, Credential>>,
+}
+
+fn keyring_error(err: secret_service::Error) -> ApiError {
+    let message = match err {
+        secret_service::Error::Locked | secret_service::Error::Prompt => {
+            "the system keyring is locked and was not unlocked; unlock it and try again".to_owned()
+        }
+        secret_service::Error::Unavailable => {
+            "the system keyring stopped answering; is its service still running?".to_owned()
+        }
+        other => format!("the system keyring failed: {other}"),
+    };
+    ApiError::KeyringFailed(message)
+}
+
+fn schema_attributes(origin: &str) -> HashMap<&str, &str> {
+    HashMap::from([("xdg:schema", SCHEMA), ("origin", origin)])
+}
+
+impl Credentials {
+    /// A store that chooses its backend on first use.
+    pub fn new() -> Credentials {
+        Credentials::default()
+    }
+
+    fn backend(&self) -> &Backend {
+        self.backend.get_or_init(|| {
+            if std::env::var("STARWEAVE_CREDENTIALS").is_ok_and(|v| v == "memory") {
+                return Backend::Memory {
+                    reason: "STARWEAVE_CREDENTIALS=memory".into(),
+                };
+            }
+            match SecretService::connect(EncryptionType::Dh)
+                .and_then(|service| service.get_default_collection().map(|_| ()))
+            {
+                Ok(()) => {
+                    tracing::info!("Git tokens are kept in the system keyring");
+                    Backend::Keyring
+                }
+                Err(err) => {
+                    let reason = match err {
+                        secret_service::Error::Unavailable => {
+                            "no Secret Service (system keyring) on the session bus".to_owned()
+                        }
+                        other => format!("the system keyring did not answer: {other}"),
+                    };
+                    tracing::info!(
+                        reason,
+                        "Git tokens are kept in memory until the server stops"
+                    );
+                    Backend::Memory { reason }
+                }
+            }
+        })
+    }
+
+    /// Which store is used (choosing it if that has not happened yet).
+    pub fn info(&self) -> StoreInfo {
+        match self.backend() {
+            Backend::Keyring => StoreInfo {
+                store: "keyring",
+                persistent: true,
+                reason: None,
+            },
+            Backend::Memory { reason } => StoreInfo {
+                store: "memory",
+                persistent: false,
+                reason: Some(reason.clone()),
+            },
+        }
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Credential>> {
+        self.memory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every stored token's origin and username.
+    pub fn list(&self) -> ApiResult<Vec<StoredCredential>> {
+        match self.backend() {
+            Backend::Memory { .. } => Ok(self
+                .memory()
+                .iter()
+                .map(|(origin, c)| StoredCredential {
+                    origin: origin.clone(),
+                    username: c.username.clone(),
+                })
+                .collect()),
+            Backend::Keyring => {
+                let service = SecretService::connect(EncryptionType::Dh).map_err(keyring_error)?;
+                let found = service
+                    .search_items(HashMap::from([("xdg:schema", SCHEMA)]))
+                    .map_err(keyring_error)?;
+                let mut list = Vec::new();
+                for item in found.unlocked.iter().chain(found.locked.iter()) {
+                    let attributes = item.get_attributes().map_err(keyring_error)?;
+                    if let Some(origin) = attributes.get("origin") {
+                        list.push(StoredCredential {
+                            origin: origin.clone(),
+                            username: attributes
+                                .get("username")
+                                .cloned()
+                                .unwrap_or_else(|| DEFAULT_USERNAME.to_owned()),
+                        });
+                    }
+                }
+                list.sort_by(|a, b| a.origin.cmp(&b.origin));
+                list.dedup_by(|a, b| a.origin == b.origin);
+                Ok(list)
+            }
+        }
+    }
+
+    /// Keeps `credential` for `origin`, replacing what was kept for it.
+    pub fn store(&self, origin: &str, credential: &Credential) -> ApiResult<()> {
+        match self.backend() {
+            Backend::Memory { .. } => {
+                self.memory().insert(origin.to_owned(), credential.clone());
+                Ok(())
+            }
+            Backend::Keyring => {
+                let service = SecretService::connect(EncryptionType::Dh).map_err(keyring_error)?;
+                // One item per origin: the old one goes, whatever its username was.
+                let old = service
+                    .search_items(schema_attributes(origin))
+                    .map_err(keyring_error)?;
+                let collection = service.get_default_collection().map_err(keyring_error)?;
+                collection.ensure_unlocked().map_err(keyring_error)?;
+                let mut attributes = schema_attributes(origin);
+                attributes.insert("username", &credential.username);
+                collection
+                    .create_item(
+                        &format!("Starweave Git token for {origin}"),
+                        attributes,
+                        credential.token.as_bytes(),
+                        true,
+                        "text/plain",
+                    )
+                    .map_err(keyring_error)?;
+                for item in old.unlocked.iter().chain(old.locked.iter()) {
+                    let same_user = item
+                        .get_attributes()
+                        .ok()
+                        .and_then(|a| a.get("username").cloned())
+                        .is_some_and(|u| u == credential.username);
+                    // `replace` already overwrote the item with the same attributes.
+                    if !same_user {
+                        item.delete().map_err(keyring_error)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Forgets the token of `origin`; answers whether there was one.
+    pub fn remove(&self, origin: &str) -> ApiResult<bool> {
+        match self.backend() {
+            Backend::Memory { .. } => Ok(self.memory().remove(origin).is_some()),
+            Backend::Keyring => {
+                let service = SecretService::connect(EncryptionType::Dh).map_err(keyring_error)?;
+                let found = service
+                    .search_items(schema_attributes(origin))
+                    .map_err(keyring_error)?;
+                let mut removed = false;
+                for item in found.unlocked.iter().chain(found.locked.iter()) {
+                    item.delete().map_err(keyring_error)?;
+                    removed = true;
+                }
+                Ok(removed)
+            }
+        }
+    }
+
+    /// The token kept for `origin`, unlocking the keyring item if it is locked (the keyring
+    /// may ask the user).
+    pub fn get(&self, origin: &str) -> ApiResult<Option<Credential>> {
+        match self.backend() {
+            Backend::Memory { .. } => Ok(self.memory().get(origin).cloned()),
+            Backend::Keyring => {
+                let service = SecretService::connect(EncryptionType::Dh).map_err(keyring_error)?;
+                let found = service
+                    .search_items(schema_attributes(origin))
+                    .map_err(keyring_error)?;
+                let Some(item) = found.unlocked.first().or(found.locked.first()) else {
+                    return Ok(None);
+                };
+                item.ensure_unlocked().map_err(keyring_error)?;
+                let secret = item.get_secret().map_err(keyring_error)?;
+                let token = String::from_utf8(secret).map_err(|_| {
+                    ApiError::KeyringFailed(format!(
+                        "the keyring's token for {origin} is not text; store it again"
+                    ))
+                })?;
+                let username = item
+                    .get_attributes()
+                    .map_err(keyring_error)?
+                    .get("username")
+                    .cloned()
+                    .unwrap_or_else(|| DEFAULT_USERNAME.to_owned());
+                Ok(Some(Credential { username, token }))
+            }
+        }
+    }
+
+    /// What libgit2's credential callback sends for `url`: the kept token of its origin, if
+    /// any. Keyring failures are logged and count as "no token" (Git then tries its own
+    /// credential helpers).
+    pub fn lookup(&self, url: &str) -> Option<Credential> {
+        let origin = origin(url)?;
+        match self.get(&origin) {
+            Ok(found) => found,
+            Err(err) => {
+                let (_, code) = err.status_and_code();
+                tracing::warn!(
+                    origin,
+                    code,
+                    "could not read the Git token from the keyring"
+                );
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_key_tokens_by_server() {
+        assert_eq!(
+            origin("https://Git.Example.com/team/a.git").as_deref(),
+            Some("https://git.example.com")
+        );
+        assert_eq!(
+            origin("https://user:pw@git.example.com:8443/a.git").as_deref(),
+            Some("https://git.example.com:8443")
+        );
+        assert_eq!(
+            origin("https://git.example.com:443/a").as_deref(),
+            Some("https://git.example.com")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:9000/r.git").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        for no_token in [
+            "git@github.com:team/a.git",
+            "ssh://git@host/a.git",
+            "file:///srv/a.git",
+            "/srv/a.git",
+            "",
+            "https://",
+        ] {
+            assert_eq!(origin(no_token), None, "{no_token}");
+        }
+        assert!(matches!(
+            origin_or_error("git@host:a.git"),
+            Err(ApiError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn tokens_are_checked_and_never_printed() {
+        let c = Credential::new(None, "  ghp_secret  ").unwrap();
+        assert_eq!(c.username, DEFAULT_USERNAME);
+        assert_eq!(c.token, "ghp_secret");
+        assert!(!format!("{c:?}").contains("ghp_secret"));
+        assert_eq!(Credential::new(Some(" ann "), "t").unwrap().username, "ann");
+        for (user, token) in [
+            (None, ""),
+            (None, "   "),
+            (None, "a\nb"),
+            (None, "a\u{0}b"),
+            (Some("a:b"), "t"),
+            (Some("a\nb"), "t"),
+        ] {
+            assert!(Credential::new(user, token).is_err(), "{user:?} {token:?}");
+        }
+        assert!(Credential::new(None, &"x".repeat(MAX_TOKEN + 1)).is_err());
+        assert!(Credential::new(None, &"x".repeat(MAX_TOKEN)).is_ok());
+    }
+
+    #[test]
+    fn the_memory_store_keeps_one_token_per_origin() {
+        let store = Credentials::default();
+        store
+            .backend
+            .set(Backend::Memory {
+                reason: "test".into(),
+            })
+            .unwrap();
+        let info = store.info();
+        assert_eq!((info.store, info.persistent), ("memory", false));
+        let origin = "https://git.example.com";
+        assert_eq!(store.get(origin).unwrap(), None);
+        store
+            .store(origin, &Credential::new(Some("a"), "one").unwrap())
+            .unwrap();
+        store
+            .store(origin, &Credential::new(Some("b"), "two").unwrap())
+            .unwrap();
+        assert_eq!(
+            store.list().unwrap(),
+            vec![StoredCredential {
+                origin: origin.into(),
+                username: "b".into()
+            }]
+        );
+        assert_eq!(
+            store.lookup("https://GIT.example.com/x/y.git"),
+            Some(Credential::new(Some("b"), "two").unwrap())
+        );
+        assert_eq!(store.lookup("https://other.example.com/x.git"), None);
+        assert_eq!(store.lookup("file:///srv/x.git"), None);
+        assert!(store.remove(origin).unwrap());
+        assert!(!store.remove(origin).unwrap());
+        assert_eq!(store.get(origin).unwrap(), None);
+    }
+}
