@@ -14,7 +14,7 @@ use super::editor::CodeEditor;
 use super::icons::{Icon, Svg};
 use super::params::ParamsEditor;
 use super::run::sample_input;
-use super::{pretty, tid, yaml_model};
+use super::{Modal, pretty, tid, yaml_model};
 use crate::api;
 use crate::monaco;
 use crate::state::AppState;
@@ -662,10 +662,7 @@ fn ImportDialog(connector: String, file: String, open: RwSignal<bool>) -> impl I
         });
     };
     view! {
-        <div class="dialog-backdrop" on:click=move |_| open.set(false)>
-            <div class="dialog wide" role="dialog" aria-modal="true" aria-labelledby="import-title" on:click=|ev| ev.stop_propagation()
-                on:keydown=move |ev| { if ev.key() == "Escape" { open.set(false) } }>
-                <h2 id="import-title">"Import OpenAPI"</h2>
+        <Modal open=open id="import" title="Import OpenAPI" class="wide">
                 <p class="muted small">"Paste an OpenAPI 3 document (JSON or YAML). Its operations become methods of this connector; the file is rewritten."</p>
                 <textarea class="mono" rows="14" spellcheck="false" data-testid="openapi-input" autofocus
                     prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
@@ -676,7 +673,6 @@ fn ImportDialog(connector: String, file: String, open: RwSignal<bool>) -> impl I
                         {move || if busy.get() { "Importing…" } else { "Import" }}
                     </button>
                 </div>
-            </div>
-        </div>
+        </Modal>
     }
 }

@@ -70,6 +70,48 @@ where
     })
 }
 
+/// A modal dialog: its title as the heading that labels it, closed by Escape or a click on
+/// the backdrop around it.
+#[component]
+pub fn Modal(
+    /// Cleared to close the dialog.
+    open: RwSignal<bool>,
+    /// The dialog's id; its heading is `<id>-title`.
+    id: &'static str,
+    /// The heading.
+    title: &'static str,
+    /// Extra classes besides `dialog`.
+    #[prop(optional)]
+    class: &'static str,
+    /// The `data-testid` of the dialog, if tests look for it.
+    #[prop(optional)]
+    testid: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    let title_id = format!("{id}-title");
+    let labelled_by = title_id.clone();
+    view! {
+        <div class="dialog-backdrop" on:click=move |_| open.set(false)>
+            <div
+                class=format!("dialog {class}")
+                role="dialog"
+                aria-modal="true"
+                aria-labelledby=labelled_by
+                data-testid=testid
+                on:click=|ev| ev.stop_propagation()
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        open.set(false);
+                    }
+                }
+            >
+                <h2 id=title_id>{title}</h2>
+                {children()}
+            </div>
+        </div>
+    }
+}
+
 /// Pretty JSON for display.
 pub fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()

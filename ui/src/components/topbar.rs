@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::Modal;
 use super::icons::{Icon, Svg};
 use super::workspace::WorkspaceSwitcher;
 use crate::api;
@@ -161,20 +162,7 @@ fn NewVmsDialog(open: RwSignal<bool>) -> impl IntoView {
         });
     };
     view! {
-        <div class="dialog-backdrop" on:click=move |_| open.set(false)>
-            <div
-                class="dialog"
-                role="dialog"
-                aria-modal="true"
-                aria-labelledby="new-vms-title"
-                on:click=|ev| ev.stop_propagation()
-                on:keydown=move |ev| {
-                    if ev.key() == "Escape" {
-                        open.set(false);
-                    }
-                }
-            >
-                <h2 id="new-vms-title">"New VMS"</h2>
+        <Modal open=open id="new-vms" title="New VMS">
                 <form on:submit=move |ev| {
                     ev.prevent_default();
                     create();
@@ -220,8 +208,7 @@ fn NewVmsDialog(open: RwSignal<bool>) -> impl IntoView {
                         </button>
                     </div>
                 </form>
-            </div>
-        </div>
+        </Modal>
     }
 }
 
@@ -303,20 +290,7 @@ fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
         });
     };
     view! {
-        <div class="dialog-backdrop" on:click=move |_| open.set(false)>
-            <div
-                class="dialog"
-                role="dialog"
-                aria-modal="true"
-                aria-labelledby="clone-vms-title"
-                on:click=|ev| ev.stop_propagation()
-                on:keydown=move |ev| {
-                    if ev.key() == "Escape" {
-                        open.set(false);
-                    }
-                }
-            >
-                <h2 id="clone-vms-title">"Clone a VMS"</h2>
+        <Modal open=open id="clone-vms" title="Clone a VMS">
                 <form on:submit=move |ev| {
                     ev.prevent_default();
                     clone();
@@ -370,8 +344,7 @@ fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
                         </button>
                     </div>
                 </form>
-            </div>
-        </div>
+        </Modal>
     }
 }
 

@@ -11,6 +11,8 @@ use leptos::task::spawn_local;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Modal;
+
 /// The desktop endpoint, under the API's base path.
 const ENDPOINT: &str = "/desktop/workspace";
 
@@ -105,21 +107,7 @@ fn WorkspaceDialog(open: RwSignal<bool>, info: RwSignal<Option<WorkspaceInfo>>) 
         })
     };
     view! {
-        <div class="dialog-backdrop" on:click=move |_| open.set(false)>
-            <div
-                class="dialog workspace-dialog"
-                role="dialog"
-                aria-modal="true"
-                aria-labelledby="workspace-title"
-                data-testid="workspace-dialog"
-                on:click=|ev| ev.stop_propagation()
-                on:keydown=move |ev| {
-                    if ev.key() == "Escape" {
-                        open.set(false);
-                    }
-                }
-            >
-                <h2 id="workspace-title">"Workspace"</h2>
+        <Modal open=open id="workspace" title="Workspace" class="workspace-dialog" testid="workspace-dialog">
                 <p class="workspace-current">
                     <span class="muted small">"Current folder"</span>
                     <code data-testid="workspace-current">{current}</code>
@@ -185,8 +173,7 @@ fn WorkspaceDialog(open: RwSignal<bool>, info: RwSignal<Option<WorkspaceInfo>>) 
                         </button>
                     </div>
                 </form>
-            </div>
-        </div>
+        </Modal>
     }
 }
 
