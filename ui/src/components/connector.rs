@@ -663,16 +663,16 @@ fn ImportDialog(connector: String, file: String, open: RwSignal<bool>) -> impl I
     };
     view! {
         <Modal open=open id="import" title="Import OpenAPI" class="wide">
-                <p class="muted small">"Paste an OpenAPI 3 document (JSON or YAML). Its operations become methods of this connector; the file is rewritten."</p>
-                <textarea class="mono" rows="14" spellcheck="false" data-testid="openapi-input" autofocus
-                    prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
-                {move || message.get().map(|(ok, m)| view! { <p class={if ok { "ok-text" } else { "error-text" }}>{m}</p> })}
-                <div class="dialog-actions">
-                    <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
-                    <button class="btn btn-primary" data-testid="openapi-import-button" disabled=move || busy.get() || text.with(|t| t.trim().is_empty()) on:click=import>
-                        {move || if busy.get() { "Importing…" } else { "Import" }}
-                    </button>
-                </div>
+            <p class="muted small">"Paste an OpenAPI 3 document (JSON or YAML). Its operations become methods of this connector; the file is rewritten."</p>
+            <textarea class="mono" rows="14" spellcheck="false" data-testid="openapi-input" autofocus
+                prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+            {move || message.get().map(|(ok, m)| view! { <p class={if ok { "ok-text" } else { "error-text" }}>{m}</p> })}
+            <div class="dialog-actions">
+                <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                <button class="btn btn-primary" data-testid="openapi-import-button" disabled=move || busy.get() || text.with(|t| t.trim().is_empty()) on:click=import>
+                    {move || if busy.get() { "Importing…" } else { "Import" }}
+                </button>
+            </div>
         </Modal>
     }
 }

@@ -163,51 +163,51 @@ fn NewVmsDialog(open: RwSignal<bool>) -> impl IntoView {
     };
     view! {
         <Modal open=open id="new-vms" title="New VMS">
-                <form on:submit=move |ev| {
-                    ev.prevent_default();
-                    create();
-                }>
-                    <label class="field">
-                        <span>"Name"</span>
-                        <input
-                            data-testid="new-vms-name"
-                            autofocus
-                            placeholder="shop-bff"
-                            prop:value=move || name.get()
-                            on:input=move |ev| name.set(event_target_value(&ev))
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                create();
+            }>
+                <label class="field">
+                    <span>"Name"</span>
+                    <input
+                        data-testid="new-vms-name"
+                        autofocus
+                        placeholder="shop-bff"
+                        prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))
+                    />
+                    <span class="hint">"Lower-case letters, digits, - and _."</span>
+                </label>
+                <label class="field">
+                    <span>"Template"</span>
+                    <select
+                        data-testid="new-vms-template"
+                        prop:value=move || template.get()
+                        on:change=move |ev| template.set(event_target_value(&ev))
+                    >
+                        <option value="empty">"empty"</option>
+                        <For
+                            each=move || templates.get().into_iter().filter(|t| t.name != "empty")
+                            key=|t| t.name.clone()
+                            children=move |t| view! { <option value=t.name.clone()>{format!("{} — {}", t.name, t.description)}</option> }
                         />
-                        <span class="hint">"Lower-case letters, digits, - and _."</span>
-                    </label>
-                    <label class="field">
-                        <span>"Template"</span>
-                        <select
-                            data-testid="new-vms-template"
-                            prop:value=move || template.get()
-                            on:change=move |ev| template.set(event_target_value(&ev))
-                        >
-                            <option value="empty">"empty"</option>
-                            <For
-                                each=move || templates.get().into_iter().filter(|t| t.name != "empty")
-                                key=|t| t.name.clone()
-                                children=move |t| view! { <option value=t.name.clone()>{format!("{} — {}", t.name, t.description)}</option> }
-                            />
-                        </select>
-                    </label>
-                    <Show when=move || error.get().is_some()>
-                        <p class="error-text">{move || error.get().unwrap_or_default()}</p>
-                    </Show>
-                    <div class="dialog-actions">
-                        <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
-                        <button
-                            type="submit"
-                            class="btn btn-primary"
-                            data-testid="new-vms-create"
-                            disabled=move || !valid() || busy.get()
-                        >
-                            "Create"
-                        </button>
-                    </div>
-                </form>
+                    </select>
+                </label>
+                <Show when=move || error.get().is_some()>
+                    <p class="error-text">{move || error.get().unwrap_or_default()}</p>
+                </Show>
+                <div class="dialog-actions">
+                    <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                    <button
+                        type="submit"
+                        class="btn btn-primary"
+                        data-testid="new-vms-create"
+                        disabled=move || !valid() || busy.get()
+                    >
+                        "Create"
+                    </button>
+                </div>
+            </form>
         </Modal>
     }
 }
@@ -291,59 +291,59 @@ fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
     };
     view! {
         <Modal open=open id="clone-vms" title="Clone a VMS">
-                <form on:submit=move |ev| {
-                    ev.prevent_default();
-                    clone();
-                }>
-                    <label class="field">
-                        <span>"Git URL"</span>
-                        <input
-                            data-testid="clone-url"
-                            autofocus
-                            placeholder="https://git.example.com/team/shop-bff.git"
-                            prop:value=move || url.get()
-                            on:input=move |ev| url.set(event_target_value(&ev))
-                        />
-                        <span class="hint">"HTTPS with an access token, or SSH with your SSH agent's keys."</span>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                clone();
+            }>
+                <label class="field">
+                    <span>"Git URL"</span>
+                    <input
+                        data-testid="clone-url"
+                        autofocus
+                        placeholder="https://git.example.com/team/shop-bff.git"
+                        prop:value=move || url.get()
+                        on:input=move |ev| url.set(event_target_value(&ev))
+                    />
+                    <span class="hint">"HTTPS with an access token, or SSH with your SSH agent's keys."</span>
+                </label>
+                <label class="field">
+                    <span>"Name in the workspace"</span>
+                    <input
+                        data-testid="clone-name"
+                        placeholder=move || name_from_url(&url.get())
+                        prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))
+                    />
+                </label>
+                <Show when=move || https() && !show_token.get()>
+                    <button type="button" class="btn btn-small btn-ghost" data-testid="clone-add-token" on:click=move |_| show_token.set(true)>
+                        "Add an access token…"
+                    </button>
+                </Show>
+                <Show when=move || https() && show_token.get()>
+                    <TokenFields username=username token=token />
+                    <label class="field check-row">
+                        <input type="checkbox" data-testid="clone-remember"
+                            prop:checked=move || remember.get()
+                            on:change=move |ev| remember.set(event_target_checked(&ev)) />
+                        <span>"Remember the token for this server (system keyring)"</span>
                     </label>
-                    <label class="field">
-                        <span>"Name in the workspace"</span>
-                        <input
-                            data-testid="clone-name"
-                            placeholder=move || name_from_url(&url.get())
-                            prop:value=move || name.get()
-                            on:input=move |ev| name.set(event_target_value(&ev))
-                        />
-                    </label>
-                    <Show when=move || https() && !show_token.get()>
-                        <button type="button" class="btn btn-small btn-ghost" data-testid="clone-add-token" on:click=move |_| show_token.set(true)>
-                            "Add an access token…"
-                        </button>
-                    </Show>
-                    <Show when=move || https() && show_token.get()>
-                        <TokenFields username=username token=token />
-                        <label class="field check-row">
-                            <input type="checkbox" data-testid="clone-remember"
-                                prop:checked=move || remember.get()
-                                on:change=move |ev| remember.set(event_target_checked(&ev)) />
-                            <span>"Remember the token for this server (system keyring)"</span>
-                        </label>
-                    </Show>
-                    <Show when=move || error.get().is_some()>
-                        <p class="error-text" data-testid="clone-error">{move || error.get().unwrap_or_default()}</p>
-                    </Show>
-                    <div class="dialog-actions">
-                        <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
-                        <button
-                            type="submit"
-                            class="btn btn-primary"
-                            data-testid="clone-submit"
-                            disabled=move || url.with(|u| u.trim().is_empty()) || busy.get()
-                        >
-                            {move || if busy.get() { "Cloning…" } else { "Clone" }}
-                        </button>
-                    </div>
-                </form>
+                </Show>
+                <Show when=move || error.get().is_some()>
+                    <p class="error-text" data-testid="clone-error">{move || error.get().unwrap_or_default()}</p>
+                </Show>
+                <div class="dialog-actions">
+                    <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                    <button
+                        type="submit"
+                        class="btn btn-primary"
+                        data-testid="clone-submit"
+                        disabled=move || url.with(|u| u.trim().is_empty()) || busy.get()
+                    >
+                        {move || if busy.get() { "Cloning…" } else { "Clone" }}
+                    </button>
+                </div>
+            </form>
         </Modal>
     }
 }

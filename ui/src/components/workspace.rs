@@ -108,71 +108,71 @@ fn WorkspaceDialog(open: RwSignal<bool>, info: RwSignal<Option<WorkspaceInfo>>) 
     };
     view! {
         <Modal open=open id="workspace" title="Workspace" class="workspace-dialog" testid="workspace-dialog">
-                <p class="workspace-current">
-                    <span class="muted small">"Current folder"</span>
-                    <code data-testid="workspace-current">{current}</code>
-                </p>
-                <Show when=move || !recent().is_empty()>
-                    <div class="workspace-recent">
-                        <span class="muted small">"Recent"</span>
-                        <ul>
-                            <For
-                                each=recent
-                                key=|(_, p)| p.clone()
-                                children=move |(i, p)| {
-                                    let target = p.clone();
-                                    view! {
-                                        <li>
-                                            <button
-                                                class="menu-item"
-                                                data-testid=format!("workspace-recent-{i}")
-                                                title=p.clone()
-                                                disabled=move || busy.get()
-                                                on:click=move |_| open_path(target.clone())
-                                            >
-                                                <span>{folder_name(&p)}</span>
-                                                <span class="muted small">{p.clone()}</span>
-                                            </button>
-                                        </li>
-                                    }
+            <p class="workspace-current">
+                <span class="muted small">"Current folder"</span>
+                <code data-testid="workspace-current">{current}</code>
+            </p>
+            <Show when=move || !recent().is_empty()>
+                <div class="workspace-recent">
+                    <span class="muted small">"Recent"</span>
+                    <ul>
+                        <For
+                            each=recent
+                            key=|(_, p)| p.clone()
+                            children=move |(i, p)| {
+                                let target = p.clone();
+                                view! {
+                                    <li>
+                                        <button
+                                            class="menu-item"
+                                            data-testid=format!("workspace-recent-{i}")
+                                            title=p.clone()
+                                            disabled=move || busy.get()
+                                            on:click=move |_| open_path(target.clone())
+                                        >
+                                            <span>{folder_name(&p)}</span>
+                                            <span class="muted small">{p.clone()}</span>
+                                        </button>
+                                    </li>
                                 }
-                            />
-                        </ul>
-                    </div>
-                </Show>
-                <form on:submit=move |ev| {
-                    ev.prevent_default();
-                    open_path(path.get_untracked());
-                }>
-                    <label class="field">
-                        <span>"Open a folder"</span>
-                        <input
-                            data-testid="workspace-path"
-                            autofocus
-                            placeholder="/home/me/starweave-work"
-                            prop:value=move || path.get()
-                            on:input=move |ev| path.set(event_target_value(&ev))
+                            }
                         />
-                        <span class="hint">
-                            "An existing folder; its VMS are the Git repositories directly inside it. "
-                            "File › Open Folder as Workspace… picks one with the system dialog."
-                        </span>
-                    </label>
-                    <Show when=move || error.get().is_some()>
-                        <p class="error-text" data-testid="workspace-error">{move || error.get().unwrap_or_default()}</p>
-                    </Show>
-                    <div class="dialog-actions">
-                        <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
-                        <button
-                            type="submit"
-                            class="btn btn-primary"
-                            data-testid="workspace-open"
-                            disabled=move || path.get().trim().is_empty() || busy.get()
-                        >
-                            "Open"
-                        </button>
-                    </div>
-                </form>
+                    </ul>
+                </div>
+            </Show>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                open_path(path.get_untracked());
+            }>
+                <label class="field">
+                    <span>"Open a folder"</span>
+                    <input
+                        data-testid="workspace-path"
+                        autofocus
+                        placeholder="/home/me/starweave-work"
+                        prop:value=move || path.get()
+                        on:input=move |ev| path.set(event_target_value(&ev))
+                    />
+                    <span class="hint">
+                        "An existing folder; its VMS are the Git repositories directly inside it. "
+                        "File › Open Folder as Workspace… picks one with the system dialog."
+                    </span>
+                </label>
+                <Show when=move || error.get().is_some()>
+                    <p class="error-text" data-testid="workspace-error">{move || error.get().unwrap_or_default()}</p>
+                </Show>
+                <div class="dialog-actions">
+                    <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                    <button
+                        type="submit"
+                        class="btn btn-primary"
+                        data-testid="workspace-open"
+                        disabled=move || path.get().trim().is_empty() || busy.get()
+                    >
+                        "Open"
+                    </button>
+                </div>
+            </form>
         </Modal>
     }
 }
