@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
-use secret_service::EncryptionType;
-use secret_service::blocking::SecretService;
+use secret_service::blocking::{Item, SecretService};
+use secret_service::{EncryptionType, SearchItemsResult};
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
@@ -167,6 +167,21 @@ fn schema_attributes(origin: &str) -> HashMap<&str, &str> {
     HashMap::from([("xdg:schema", SCHEMA), ("origin", origin)])
 }
 
+/// A session with the Secret Service (its secrets encrypted on the bus).
+fn connect() -> ApiResult<SecretService<'static>> {
+    SecretService::connect(EncryptionType::Dh).map_err(keyring_error)
+}
+
+/// The keyring items kept for `origin`.
+fn search<'a>(
+    service: &'a SecretService<'a>,
+    origin: &str,
+) -> ApiResult<SearchItemsResult<Item<'a>>> {
+    service
+        .search_items(schema_attributes(origin))
+        .map_err(keyring_error)
+}
+
 impl Credentials {
     /// A store that chooses its backend on first use.
     pub fn new() -> Credentials {
@@ -238,7 +253,7 @@ impl Credentials {
                 })
                 .collect()),
             Backend::Keyring => {
-                let service = SecretService::connect(EncryptionType::Dh).map_err(keyring_error)?;
+                let service = connect()?;
                 let found = service
                     .search_items(HashMap::from([("xdg:schema", SCHEMA)]))
                     .map_err(keyring_error)?;
@@ -270,11 +285,9 @@ impl Credentials {
                 Ok(())
             }
             Backend::Keyring => {
-                let service = SecretService::connect(EncryptionType::Dh).map_err(keyring_error)?;
+                let service = connect()?;
                 // One item per origin: the old one goes, whatever its username was.
-                let old = service
-                    .search_items(schema_attributes(origin))
-                    .map_err(keyring_error)?;
+                let old = search(&service, origin)?;
                 let collection = service.get_default_collection().map_err(keyring_error)?;
                 collection.ensure_unlocked().map_err(keyring_error)?;
                 let mut attributes = schema_attributes(origin);
@@ -309,10 +322,8 @@ impl Credentials {
         match self.backend() {
             Backend::Memory { .. } => Ok(self.memory().remove(origin).is_some()),
             Backend::Keyring => {
-                let service = SecretService::connect(EncryptionType::Dh).map_err(keyring_error)?;
-                let found = service
-                    .search_items(schema_attributes(origin))
-                    .map_err(keyring_error)?;
+                let service = connect()?;
+                let found = search(&service, origin)?;
                 let mut removed = false;
                 for item in found.unlocked.iter().chain(found.locked.iter()) {
                     item.delete().map_err(keyring_error)?;
@@ -329,10 +340,8 @@ impl Credentials {
         match self.backend() {
             Backend::Memory { .. } => Ok(self.memory().get(origin).cloned()),
             Backend::Keyring => {
-                let service = SecretService::connect(EncryptionType::Dh).map_err(keyring_error)?;
-                let found = service
-                    .search_items(schema_attributes(origin))
-                    .map_err(keyring_error)?;
+                let service = connect()?;
+                let found = search(&service, origin)?;
                 let Some(item) = found.unlocked.first().or(found.locked.first()) else {
                     return Ok(None);
                 };

@@ -165,7 +165,7 @@ async fn pull(
     let dir = state.workspace().vms_dir(&vms)?;
     let _guard = state.lock(&vms).await;
     blocking(move || {
-        let tokens = |url: &str| state.credentials().lookup(url);
+        let tokens = state.token_lookup();
         git::pull(
             &dir,
             request.remote.as_deref(),
@@ -184,7 +184,7 @@ async fn push(
     let dir = state.workspace().vms_dir(&vms)?;
     let _guard = state.lock(&vms).await;
     blocking(move || {
-        let tokens = |url: &str| state.credentials().lookup(url);
+        let tokens = state.token_lookup();
         git::push(
             &dir,
             request.remote.as_deref(),
@@ -203,7 +203,7 @@ async fn fetch(
     let dir = state.workspace().vms_dir(&vms)?;
     let _guard = state.lock(&vms).await;
     blocking(move || {
-        let tokens = |url: &str| state.credentials().lookup(url);
+        let tokens = state.token_lookup();
         git::fetch(
             &dir,
             request.remote.as_deref(),

@@ -115,6 +115,11 @@ impl AppState {
         &self.inner.credentials
     }
 
+    /// What a remote operation's credential callback asks: the token kept for a URL's server.
+    fn token_lookup(&self) -> impl Fn(&str) -> Option<credentials::Credential> + '_ {
+        |url| self.credentials().lookup(url)
+    }
+
     fn scripting(&self) -> &Scripting {
         &self.inner.scripting
     }
