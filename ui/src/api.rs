@@ -694,6 +694,21 @@ pub async fn store_credential(url: &str, username: &str, token: &str) -> ApiResu
     .await
 }
 
+/// `POST /git/known-hosts`: trusts the SSH host key an `unknown_host_key` error's details
+/// carry (`host`, `port`, `key_type`, `key`), adding it to `~/.ssh/known_hosts`.
+pub async fn trust_host_key(key: &Value) -> ApiResult<Value> {
+    post(
+        "/git/known-hosts",
+        &json!({
+            "host": key["host"],
+            "port": key["port"],
+            "key_type": key["key_type"],
+            "key": key["key"],
+        }),
+    )
+    .await
+}
+
 /// `DELETE /git/credentials?url=…`.
 pub async fn remove_credential(url: &str) -> ApiResult<Value> {
     request(

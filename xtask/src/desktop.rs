@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, exec, target_dir, ui};
 
 /// The Debian packages the desktop app needs to build and its tests need to run.
-pub const PACKAGES: [&str; 14] = [
+pub const PACKAGES: [&str; 16] = [
     // Building (Tauri on Linux: WebKitGTK 4.1, GTK 3, tray, SVG icons, libxdo for menus).
     "libwebkit2gtk-4.1-dev",
     "libayatana-appindicator3-dev",
@@ -41,6 +41,10 @@ pub const PACKAGES: [&str; 14] = [
     // and libsecret's command-line client to check what it holds.
     "gnome-keyring",
     "libsecret-tools",
+    // An SSH Git server for the SSH remote tests (`cloud/tests/ide_git_ssh.rs`, which start
+    // their own `sshd` on loopback) and `ssh-keygen`.
+    "openssh-server",
+    "openssh-client",
 ];
 
 fn installed(package: &str) -> bool {
@@ -83,8 +87,38 @@ pub fn ensure_packages() -> Result<()> {
     }
     eprintln!("xtask: installing {}", missing.join(" "));
     exec(&mut apt_get(&["update"]))?;
+    let _hold = HoldServices::new();
     exec(apt_get(&["install", "-y"]).args(&missing))?;
     Ok(())
+}
+
+/// While it lives, Debian's maintainer scripts start no services (`policy-rc.d` answering
+/// 101): installing `openssh-server` for the tests must not leave an `sshd` listening on
+/// port 22 — the tests start their own on loopback. Only as root, and only when the machine
+/// has no policy of its own.
+struct HoldServices(Option<PathBuf>);
+
+impl HoldServices {
+    fn new() -> HoldServices {
+        let path = PathBuf::from("/usr/sbin/policy-rc.d");
+        if !is_root() || path.exists() {
+            return HoldServices(None);
+        }
+        let written = std::fs::write(&path, "#!/bin/sh\n# held by cargo xtask while it installs test packages\nexit 101\n")
+            .and_then(|()| {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            });
+        HoldServices(written.is_ok().then_some(path))
+    }
+}
+
+impl Drop for HoldServices {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// `tauri-driver` from `~/.cargo/bin` or `PATH`; `cargo install tauri-driver --locked` when

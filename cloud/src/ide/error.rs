@@ -69,6 +69,9 @@ pub enum ApiError {
         /// `https://host[:port]` of the remote, when it takes tokens.
         origin: Option<String>,
     },
+    /// 502: an SSH remote presented a host key `~/.ssh/known_hosts` does not hold (or holds
+    /// another key for); `details` carries the key and its fingerprint for the user to check.
+    UnknownHostKey(Box<super::ssh::HostKey>),
     /// 503: the system keyring (Secret Service) is locked, refused or stopped answering.
     KeyringFailed(String),
     /// 500: a failure of the server itself; logged, never shown.
@@ -99,6 +102,7 @@ impl ApiError {
             ApiError::InvalidVms { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_vms"),
             ApiError::RemoteFailed(_) => (StatusCode::BAD_GATEWAY, "remote_failed"),
             ApiError::RemoteAuth { .. } => (StatusCode::BAD_GATEWAY, "remote_auth_failed"),
+            ApiError::UnknownHostKey(_) => (StatusCode::BAD_GATEWAY, "unknown_host_key"),
             ApiError::KeyringFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "keyring_failed"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -149,6 +153,27 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Conflict { message, details } => (message, details.unwrap_or(Value::Null)),
             ApiError::RemoteAuth { message, origin } => (message, json!({ "origin": origin })),
+            ApiError::UnknownHostKey(key) => {
+                let message = if key.changed {
+                    format!(
+                        "the SSH host key of {} has CHANGED (now {} {}): the server was \
+                         reinstalled, or someone is in between; trust the new key only if its \
+                         owner confirms it",
+                        key.pattern(),
+                        key.key_type,
+                        key.fingerprint
+                    )
+                } else {
+                    format!(
+                        "{} is not a known SSH host: its {} key has the fingerprint {}; trust \
+                         it if that is what its owner publishes",
+                        key.pattern(),
+                        key.key_type,
+                        key.fingerprint
+                    )
+                };
+                (message, json!(key))
+            }
             ApiError::DirtyWorktree { message, files }
             | ApiError::MergeConflict { message, files } => (message, json!({ "files": files })),
             ApiError::TooLarge => (

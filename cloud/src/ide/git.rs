@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::credentials::{self, Credential};
 use super::error::{ApiError, ApiResult};
+use super::ssh;
 
 /// The author and committer when Git's configuration names none.
 const DEFAULT_AUTHOR: (&str, &str) = ("Starweave IDE", "ide@localhost");
@@ -604,9 +605,10 @@ pub fn checkout(dir: &Path, name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Where a remote operation's credentials come from: the token store (through a lookup by
-/// remote URL), then Git's credential helpers, then the SSH agent for SSH remotes. It also
-/// remembers whether the remote asked for a password, to tell a refused credential from
+/// Where a remote operation's credentials come from: for HTTPS, the token store (through a
+/// lookup by remote URL), then Git's credential helpers; for SSH, the keys of `ssh-agent`,
+/// then the user's key files ([`ssh::key_files`]). It also remembers what the remote asked
+/// for and what it was offered, to tell a refused credential or an unknown host key from
 /// other failures.
 pub struct RemoteAuth<'a> {
     tokens: &'a (dyn Fn(&str) -> Option<Credential> + 'a),
@@ -617,6 +619,12 @@ pub struct RemoteAuth<'a> {
     refused: Cell<bool>,
     /// The remote asked for a password and there was none to give.
     gave_up: Cell<bool>,
+    /// SSH: what was offered so far (`ssh-agent`, then key files), in order.
+    ssh_offered: RefCell<Vec<String>>,
+    /// SSH: every key was offered and the server wanted another.
+    ssh_exhausted: Cell<bool>,
+    /// SSH: the host key the server presented.
+    host_key: RefCell<Option<ssh::HostKey>>,
 }
 
 impl std::fmt::Debug for RemoteAuth<'_> {
@@ -626,8 +634,15 @@ impl std::fmt::Debug for RemoteAuth<'_> {
             .field("asked", &self.asked.borrow())
             .field("refused", &self.refused.get())
             .field("gave_up", &self.gave_up.get())
+            .field("ssh_offered", &self.ssh_offered.borrow())
             .finish_non_exhaustive()
     }
+}
+
+/// An SSH credential to offer: the agent's keys or one key file.
+enum SshOffer {
+    Agent,
+    File(std::path::PathBuf),
 }
 
 impl<'a> RemoteAuth<'a> {
@@ -639,13 +654,24 @@ impl<'a> RemoteAuth<'a> {
             asked: RefCell::new(None),
             refused: Cell::new(false),
             gave_up: Cell::new(false),
+            ssh_offered: RefCell::new(Vec::new()),
+            ssh_exhausted: Cell::new(false),
+            host_key: RefCell::new(None),
         }
     }
 
-    fn callbacks(&'a self) -> RemoteCallbacks<'a> {
+    /// The callbacks of one operation on the remote at `url`.
+    fn callbacks(&'a self, url: &str) -> RemoteCallbacks<'a> {
         let mut callbacks = RemoteCallbacks::new();
         let mut token_sent = false;
         callbacks.credentials(move |url, username, allowed| {
+            if allowed.contains(CredentialType::SSH_KEY) {
+                return self.next_ssh_key(username.unwrap_or("git"));
+            }
+            if allowed.contains(CredentialType::USERNAME) {
+                // An SSH URL without a user: Git servers take `git`.
+                return Cred::username(username.unwrap_or("git"));
+            }
             let attempt = self.attempts.get() + 1;
             self.attempts.set(attempt);
             if attempt > 1 {
@@ -653,9 +679,6 @@ impl<'a> RemoteAuth<'a> {
             }
             if attempt > 3 {
                 return Err(git2::Error::from_str("authentication failed"));
-            }
-            if allowed.contains(CredentialType::SSH_KEY) {
-                return Cred::ssh_key_from_agent(username.unwrap_or("git"));
             }
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
                 *self.asked.borrow_mut() = Some(url.to_owned());
@@ -675,13 +698,82 @@ impl<'a> RemoteAuth<'a> {
             }
             Cred::default()
         });
+        let port = ssh_port(url);
+        callbacks.certificate_check(move |cert, host| {
+            // libgit2 has already checked the key against `~/.ssh/known_hosts` and decides
+            // (passthrough); the key is kept to tell the user what to compare.
+            if let Some(blob) = cert.as_hostkey().and_then(|k| k.hostkey()) {
+                *self.host_key.borrow_mut() = ssh::HostKey::from_blob(host, port, blob);
+            }
+            Ok(git2::CertificateCheckStatus::CertificatePassthrough)
+        });
         callbacks
     }
 
-    /// The API error for a failed remote operation: `remote_auth_failed` (with the origin
-    /// a token would be kept under) when the remote wanted a password and got none or
-    /// refused the one sent, `remote_failed` otherwise.
+    /// The next SSH credential: the agent (when one runs), then each key file; an error once
+    /// all were refused.
+    fn next_ssh_key(&self, username: &str) -> Result<Cred, git2::Error> {
+        let mut offers = Vec::new();
+        if std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
+            offers.push(SshOffer::Agent);
+        }
+        offers.extend(ssh::key_files().into_iter().map(SshOffer::File));
+        let mut offered = self.ssh_offered.borrow_mut();
+        let Some(offer) = offers.into_iter().nth(offered.len()) else {
+            self.ssh_exhausted.set(true);
+            return Err(git2::Error::from_str("no SSH key left to offer"));
+        };
+        match offer {
+            SshOffer::Agent => {
+                offered.push("ssh-agent".to_owned());
+                Cred::ssh_key_from_agent(username)
+            }
+            SshOffer::File(path) => {
+                offered.push(path.display().to_string());
+                Cred::ssh_key(username, None, &path, None)
+            }
+        }
+    }
+
+    /// The API error for a failed remote operation: `unknown_host_key` when an SSH server's
+    /// key is not in `known_hosts`; `remote_auth_failed` when the remote wanted a password
+    /// and got none or refused the one sent (with the origin a token would be kept under),
+    /// or refused every SSH key; `remote_failed` otherwise.
     fn error(&self, err: git2::Error) -> ApiError {
+        if err.code() == ErrorCode::Certificate
+            && let Some(key) = self.host_key.borrow_mut().take()
+        {
+            tracing::info!(
+                host = key.pattern(),
+                fingerprint = key.fingerprint,
+                changed = key.changed,
+                "SSH host key not trusted"
+            );
+            return ApiError::UnknownHostKey(Box::new(key));
+        }
+        let offered = self.ssh_offered.borrow();
+        if !offered.is_empty() && (self.ssh_exhausted.get() || err.code() == ErrorCode::Auth) {
+            let message = format!(
+                "the SSH server refused the keys offered ({}); add your public key to your \
+                 account there, load the right key into ssh-agent, or name its file in \
+                 STARWEAVE_SSH_KEY",
+                offered.join(", ")
+            );
+            tracing::info!(detail = err.message(), "SSH remote refused the keys");
+            return ApiError::RemoteAuth {
+                message,
+                origin: None,
+            };
+        }
+        if self.ssh_exhausted.get() {
+            return ApiError::RemoteAuth {
+                message: "the SSH server wants a key and there is none: no ssh-agent runs and \
+                          ~/.ssh has no id_ed25519, id_ecdsa or id_rsa (STARWEAVE_SSH_KEY \
+                          names another file)"
+                    .to_owned(),
+                origin: None,
+            };
+        }
         let asked = self.asked.borrow().clone();
         let auth = err.code() == ErrorCode::Auth
             || (asked.is_some() && (self.refused.get() || self.gave_up.get()));
@@ -706,6 +798,22 @@ impl<'a> RemoteAuth<'a> {
     }
 }
 
+/// The port of an `ssh://` URL, when it names one (`git@host:path` has none).
+fn ssh_port(url: &str) -> Option<u16> {
+    let rest = url
+        .strip_prefix("ssh://")
+        .or_else(|| url.strip_prefix("git+ssh://"))
+        .or_else(|| url.strip_prefix("ssh+git://"))?;
+    let authority = rest.split('/').next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let port = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split_once("]:")?.1
+    } else {
+        host_port.rsplit_once(':')?.1
+    };
+    port.parse().ok()
+}
+
 fn remote_name(remote: Option<&str>) -> ApiResult<String> {
     let name = remote.unwrap_or("origin");
     if name.is_empty()
@@ -723,7 +831,7 @@ fn remote_name(remote: Option<&str>) -> ApiResult<String> {
 /// `POST /vms/clone`: clones `url` into `dir`.
 pub fn clone(url: &str, dir: &Path, auth: &RemoteAuth) -> ApiResult<()> {
     let mut fetch = FetchOptions::new();
-    fetch.remote_callbacks(auth.callbacks());
+    fetch.remote_callbacks(auth.callbacks(url));
     let result = RepoBuilder::new().fetch_options(fetch).clone(url, dir);
     result.map_err(|err| auth.error(err))?;
     Ok(())
@@ -759,7 +867,7 @@ pub fn pull(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<Pu
         .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
     {
         let mut fetch = FetchOptions::new();
-        fetch.remote_callbacks(auth.callbacks());
+        fetch.remote_callbacks(auth.callbacks(&remote.url().unwrap_or_default().to_owned()));
         remote
             .fetch::<&str>(&[], Some(&mut fetch), None)
             .map_err(|err| auth.error(err))?;
@@ -917,7 +1025,8 @@ pub fn push(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<()
         .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
     let rejected = RefCell::new(None::<String>);
     let result = {
-        let mut callbacks = auth.callbacks();
+        let url = remote.url().unwrap_or_default().to_owned();
+        let mut callbacks = auth.callbacks(&url);
         callbacks.push_update_reference(|_, status| {
             if let Some(status) = status {
                 *rejected.borrow_mut() = Some(status.to_owned());
@@ -975,7 +1084,7 @@ pub fn fetch(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<S
             .find_remote(&remote_name)
             .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
         let mut fetch = FetchOptions::new();
-        fetch.remote_callbacks(auth.callbacks());
+        fetch.remote_callbacks(auth.callbacks(&remote.url().unwrap_or_default().to_owned()));
         remote
             .fetch::<&str>(&[], Some(&mut fetch), None)
             .map_err(|err| auth.error(err))?;

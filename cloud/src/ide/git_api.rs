@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::{ApiRoutes, AppState, Json, Path, Query, blocking, credentials, git};
+use super::{ApiRoutes, AppState, Json, Path, Query, blocking, credentials, git, ssh};
 
 pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
     routes
@@ -26,6 +26,7 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
         .route("/vms/{vms}/git/push", &["post"], post(push))
         .route("/vms/{vms}/git/fetch", &["post"], post(fetch))
         .route("/vms/{vms}/git/resolve", &["post"], post(resolve))
+        .route("/git/known-hosts", &["post"], post(trust_host_key))
         .route(
             "/git/credentials",
             &["get", "put", "delete"],
@@ -212,6 +213,13 @@ async fn fetch(
         .map(Json)
     })
     .await
+}
+
+/// `POST /git/known-hosts`: trusts an SSH host key the user compared with what the server's
+/// owner publishes (the details of an `unknown_host_key` error), by adding it to
+/// `~/.ssh/known_hosts`.
+async fn trust_host_key(Json(request): Json<ssh::TrustRequest>) -> ApiResult<Json<ssh::HostKey>> {
+    blocking(move || ssh::trust(&request).map(Json)).await
 }
 
 #[derive(Debug, Deserialize)]

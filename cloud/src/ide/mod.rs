@@ -17,6 +17,7 @@ mod openapi;
 pub mod paths;
 mod run;
 mod security;
+pub mod ssh;
 mod tools;
 pub mod ui;
 mod vms;

@@ -376,6 +376,20 @@ fn operations() -> Vec<Operation> {
             r("GitStatus"),
         ),
         op(
+            "/git/known-hosts",
+            "post",
+            "Trust an SSH host key (the details of a 502 `unknown_host_key`, after the user compared its fingerprint): appends it to `~/.ssh/known_hosts`; 400 when the key is not base64 of an SSH public key of `key_type` or the host is not a plain name or address",
+            Some(object(
+                json!({ "host": { "type": "string" }, "port": { "type": ["integer", "null"] }, "key_type": { "type": "string" }, "key": { "type": "string" } }),
+                &["host", "key_type", "key"],
+            )),
+            "200",
+            object(
+                json!({ "host": { "type": "string" }, "port": { "type": ["integer", "null"] }, "key_type": { "type": "string" }, "key": { "type": "string" }, "fingerprint": { "type": "string" }, "changed": { "type": "boolean" } }),
+                &["host", "port", "key_type", "key", "fingerprint", "changed"],
+            ),
+        ),
+        op(
             "/git/credentials",
             "get",
             "Where access tokens of HTTPS Git remotes are kept (`keyring`: the system's Secret Service; `memory`: until the server stops) and for which servers; never the tokens",

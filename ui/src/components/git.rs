@@ -21,6 +21,7 @@ pub fn GitPanel() -> impl IntoView {
     let busy = RwSignal::new(false);
     // A remote that refused: (its origin, the operation to retry once a token is saved).
     let token_prompt = RwSignal::new(None::<(String, &'static str)>);
+    let host_prompt = RwSignal::new(None::<(serde_json::Value, &'static str)>);
     let prompt_user = RwSignal::new(String::new());
     let prompt_token = RwSignal::new(String::new());
     let tokens = RwSignal::new(None::<api::CredentialStore>);
@@ -163,6 +164,7 @@ pub fn GitPanel() -> impl IntoView {
             match outcome {
                 Ok(m) => {
                     token_prompt.set(None);
+                    host_prompt.set(None);
                     feedback.set(Some((true, m)));
                 }
                 Err(e) => {
@@ -170,6 +172,9 @@ pub fn GitPanel() -> impl IntoView {
                         && let Some(origin) = e.details.get("origin").and_then(|o| o.as_str())
                     {
                         token_prompt.set(Some((origin.to_owned(), op)));
+                    }
+                    if e.code == "unknown_host_key" {
+                        host_prompt.set(Some((e.details.clone(), op)));
                     }
                     feedback.set(Some((false, e.message)));
                 }
@@ -264,6 +269,11 @@ pub fn GitPanel() -> impl IntoView {
                     <button class="btn btn-small" data-testid="git-pull" disabled=move || busy.get() on:click=move |_| remote_op("pull")>"Pull"</button>
                     <button class="btn btn-small" data-testid="git-push" disabled=move || busy.get() on:click=move |_| remote_op("push")>"Push"</button>
                 </div>
+                {move || host_prompt.get().map(|(key, op)| view! {
+                    <super::topbar::HostKeyPrompt key=key action=op
+                        on_trusted=Callback::new(move |()| { host_prompt.set(None); remote_op(op); })
+                        on_cancel=Callback::new(move |()| host_prompt.set(None)) />
+                })}
                 {move || token_prompt.get().map(|(origin, op)| {
                     let save_origin = origin.clone();
                     let save = move || {

@@ -236,6 +236,7 @@ fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
     let remember = RwSignal::new(true);
     let show_token = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    let host_key = RwSignal::new(None::<serde_json::Value>);
     let busy = RwSignal::new(false);
     let https = move || {
         url.with(|u| {
@@ -283,6 +284,9 @@ fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
                     if e.code == "remote_auth_failed" {
                         show_token.try_set(true);
                     }
+                    if e.code == "unknown_host_key" {
+                        host_key.try_set(Some(e.details.clone()));
+                    }
                     error.try_set(Some(e.message));
                     busy.try_set(false);
                 }
@@ -304,7 +308,7 @@ fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
                         prop:value=move || url.get()
                         on:input=move |ev| url.set(event_target_value(&ev))
                     />
-                    <span class="hint">"HTTPS with an access token, or SSH with your SSH agent's keys."</span>
+                    <span class="hint">"HTTPS with an access token, or SSH with your ssh-agent's keys or ~/.ssh/id_ed25519."</span>
                 </label>
                 <label class="field">
                     <span>"Name in the workspace"</span>
@@ -329,9 +333,14 @@ fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
                         <span>"Remember the token for this server (system keyring)"</span>
                     </label>
                 </Show>
-                <Show when=move || error.get().is_some()>
+                <Show when=move || error.get().is_some() && host_key.with(Option::is_none)>
                     <p class="error-text" data-testid="clone-error">{move || error.get().unwrap_or_default()}</p>
                 </Show>
+                {move || host_key.get().map(|key| view! {
+                    <HostKeyPrompt key=key action="clone"
+                        on_trusted=Callback::new(move |()| { host_key.set(None); error.set(None); clone(); })
+                        on_cancel=Callback::new(move |()| host_key.set(None)) />
+                })}
                 <div class="dialog-actions">
                     <button type="button" class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
                     <button
@@ -345,6 +354,64 @@ fn CloneVmsDialog(open: RwSignal<bool>) -> impl IntoView {
                 </div>
             </form>
         </Modal>
+    }
+}
+
+/// The question `ssh` asks on first contact with a host, as a form: the host key's type and
+/// fingerprint (from an `unknown_host_key` error's details), trusted with one click. A key
+/// that replaces a known one is shown as a warning, not as a routine question.
+#[component]
+pub fn HostKeyPrompt(
+    /// The error's details: `host`, `port`, `key_type`, `key`, `fingerprint`, `changed`.
+    key: serde_json::Value,
+    /// What runs again once the key is trusted (`clone`, `push`…), for the button.
+    action: &'static str,
+    on_trusted: Callback<()>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let text = |name: &str| key[name].as_str().unwrap_or_default().to_owned();
+    let host = match key["port"].as_u64() {
+        Some(port) => format!("[{}]:{port}", text("host")),
+        None => text("host"),
+    };
+    let changed = key["changed"] == true;
+    let (key_type, fingerprint) = (text("key_type"), text("fingerprint"));
+    let trust = move || {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        let key = key.clone();
+        spawn_local(async move {
+            match api::trust_host_key(&key).await {
+                Ok(_) => on_trusted.run(()),
+                Err(e) => {
+                    error.try_set(Some(e.message));
+                    busy.try_set(false);
+                }
+            }
+        });
+    };
+    view! {
+        <form class="host-key-prompt" class:warning=changed data-testid="host-key-prompt"
+            on:submit=move |ev| { ev.prevent_default(); trust(); }>
+            {if changed {
+                view! { <p class="small error-text">{format!("The host key of {host} has CHANGED. The server may have been reinstalled, or someone may be in between. Trust the new key only if the server's owner confirms it.")}</p> }.into_any()
+            } else {
+                view! { <p class="small">{format!("{host} is not a known SSH host. Compare its key with what the server's owner publishes:")}</p> }.into_any()
+            }}
+            <p class="small mono" data-testid="host-key-fingerprint">{format!("{key_type} {fingerprint}")}</p>
+            <Show when=move || error.get().is_some()>
+                <p class="error-text small">{move || error.get().unwrap_or_default()}</p>
+            </Show>
+            <div class="dialog-actions">
+                <button type="button" class="btn btn-small" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+                <button type="submit" class="btn btn-small btn-primary" data-testid="host-key-trust"
+                    disabled=move || busy.get()>{format!("Trust and {action}")}</button>
+            </div>
+        </form>
     }
 }
 
