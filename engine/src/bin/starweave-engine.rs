@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use starweave_engine::server::{ServerConfig, init_logging, run, shutdown_signal};
+use std::time::Duration;
+
+use starweave_engine::server::{ServerConfig, init_logging, logbuf, run, shutdown_signal};
 
 /// The engine allocates many small, short-lived JSON values per request (inputs, connector
 /// answers, variables, script results) across threads; mimalloc's per-thread free lists serve
@@ -13,7 +15,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let config = ServerConfig::parse();
-    init_logging(&config.log, config.log_format);
+    init_logging(
+        &config.log,
+        config.log_format,
+        Duration::from_millis(config.log_flush_ms),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -24,11 +30,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, shutdown_signal())) {
+    let code = match runtime.block_on(run(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "the engine stopped on an error");
             ExitCode::FAILURE
         }
-    }
+    };
+    logbuf::flush();
+    code
 }

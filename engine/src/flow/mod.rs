@@ -1,9 +1,9 @@
 //! The interpreter: runs compiled functions on tokio.
 //!
 //! - [`region`] moves tokens through one level of a process: events and gateways are handled
-//!   in place, activities are awaited in place while only one token is alive and spawned on
-//!   a `JoinSet` (so they run concurrently, on any worker thread) when several are; joins
-//!   count arrivals per incoming flow.
+//!   in place, activities are awaited in place while only one token is alive and polled
+//!   together in the run's task when several are (they wait on their I/O at the same time);
+//!   joins count arrivals per incoming flow.
 //! - [`activity`] runs one activity: script, call, sub-process, with its loop or
 //!   multi-instance marker, its timer boundary (an interrupting timeout) and its error
 //!   boundaries.

@@ -1,10 +1,13 @@
 //! The token scheduler of one region (a process level or the inside of a sub-process).
 //!
 //! Tokens wait in a FIFO queue. Events and gateways are handled in place. An activity is
-//! awaited in place when it is the only live token — the common sequential path spawns
-//! nothing — and spawned on the region's `JoinSet` otherwise, so parallel branches really
-//! run at once. Dropping the scheduler (the region failed, was terminated or interrupted)
-//! aborts every spawned branch.
+//! awaited in place when it is the only live token, and otherwise joins the region's set of
+//! running branches, which the scheduler polls together in the run's own task: parallel
+//! branches wait on their connectors at the same time, without a task spawned per branch
+//! or a wake-up crossing to another worker thread. Work that needs a core of its own gets
+//! one where it is done (a JavaScript call over its inline budget moves to the pool's
+//! worker threads). Dropping the scheduler (the region failed, was terminated or was
+//! interrupted) drops every running branch at once.
 //!
 //! Joins count arrivals per incoming flow. A parallel join fires when every incoming flow
 //! has a token. An inclusive join fires when at least one incoming flow has a token and no
@@ -13,9 +16,10 @@
 //! passes on.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tokio::task::JoinSet;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use super::activity::{Exit, run_activity};
 use super::{Frame, Runtime};
@@ -48,7 +52,10 @@ struct Scheduler {
     frame: Frame,
     /// Tokens about to enter a node: (node, incoming slot).
     ready: VecDeque<(NodeIx, usize)>,
-    running: JoinSet<Finished>,
+    /// The branches running besides the scheduler. Only ever reached through `&mut self`
+    /// (`Mutex::get_mut`, no locking): the mutex is what makes the scheduler `Sync`, which
+    /// its future needs to be `Send` while `&self` methods await.
+    running: Mutex<FuturesUnordered<BoxFuture<'static, Finished>>>,
     running_nodes: Vec<NodeIx>,
     joins: Vec<JoinState>,
     handled: u32,
@@ -66,7 +73,7 @@ pub(crate) fn run_region(
             rt,
             region,
             frame,
-            running: JoinSet::new(),
+            running: Mutex::new(FuturesUnordered::new()),
             running_nodes: Vec::new(),
             joins: Vec::new(),
             handled: 0,
@@ -93,16 +100,9 @@ impl Scheduler {
             if self.fire_inclusive_joins().await? {
                 continue;
             }
-            let Some(joined) = self.running.join_next().await else {
+            let Some((node, step, result)) = self.running().next().await else {
                 break;
             };
-            let (node, step, result) = joined.map_err(|err| {
-                RunError::new(
-                    ErrorKind::Flow,
-                    "INTERNAL",
-                    format!("a branch stopped unexpectedly: {err}"),
-                )
-            })?;
             if let Some(i) = self.running_nodes.iter().position(|&n| n == node) {
                 self.running_nodes.swap_remove(i);
             }
@@ -170,26 +170,34 @@ impl Scheduler {
             | NodeKind::Call(_)
             | NodeKind::SubProcess { .. } => {
                 // Boxed: an activity's future holds its whole body (connector call, script
-                // run…), so moving it into a spawned task copies a pointer, not the state.
-                let future = Box::pin(run_activity(
-                    self.rt.clone(),
-                    self.region.clone(),
-                    node,
-                    self.frame.clone(),
-                ));
-                if self.ready.is_empty() && self.running.is_empty() {
-                    let (step, result) = future.await;
+                // run…), so the scheduler's own future stays small.
+                if self.ready.is_empty() && self.running().is_empty() {
+                    let (step, result) = Box::pin(run_activity(
+                        self.rt.clone(),
+                        self.region.clone(),
+                        node,
+                        self.frame.clone(),
+                    ))
+                    .await;
                     self.finish_activity(node, step, result).await?;
                 } else {
+                    let (rt, region, frame) =
+                        (self.rt.clone(), self.region.clone(), self.frame.clone());
                     self.running_nodes.push(node);
-                    self.running.spawn(async move {
-                        let (step, result) = future.await;
+                    self.running().push(Box::pin(async move {
+                        let (step, result) = run_activity(rt, region, node, frame).await;
                         (node, step, result)
-                    });
+                    }));
                 }
             }
         }
         Ok(None)
+    }
+
+    fn running(&mut self) -> &mut FuturesUnordered<BoxFuture<'static, Finished>> {
+        self.running
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn join_state(&mut self, node: NodeIx) -> &mut JoinState {

@@ -286,7 +286,14 @@ pub struct FunctionOutput {
 }
 
 /// Checks that `value` serialises to at most `limit` bytes of JSON.
+///
+/// Most values are far below the limit: a walk that bounds their size from above (every
+/// string as if each byte needed a six-byte escape) settles those without writing anything;
+/// only a value whose bound passes the limit is serialised and counted exactly.
 pub(crate) fn check_output_size(value: &Value, limit: usize) -> Result<(), ScriptError> {
+    if json_size_bound(value, limit).is_some() {
+        return Ok(());
+    }
     struct Counter {
         written: usize,
         limit: usize,
@@ -308,6 +315,37 @@ pub(crate) fn check_output_size(value: &Value, limit: usize) -> Result<(), Scrip
         .map_err(|_| ScriptErrorKind::OutputTooLarge { limit_bytes: limit }.into())
 }
 
+/// An upper bound of `value`'s JSON size, or `None` once it passes `limit`.
+fn json_size_bound(value: &Value, limit: usize) -> Option<usize> {
+    fn walk(value: &Value, total: &mut usize, limit: usize) -> Option<()> {
+        let size = match value {
+            Value::Null | Value::Bool(_) => 5,
+            // The widest number serde_json writes (`-1.7976931348623157e308`).
+            Value::Number(_) => 24,
+            Value::String(s) => s.len().saturating_mul(6).saturating_add(2),
+            Value::Array(items) => {
+                *total = total.saturating_add(items.len() + 2);
+                for item in items {
+                    walk(item, total, limit)?;
+                }
+                0
+            }
+            Value::Object(map) => {
+                *total = total.saturating_add(2);
+                for (key, item) in map {
+                    *total = total.saturating_add(key.len().saturating_mul(6).saturating_add(4));
+                    walk(item, total, limit)?;
+                }
+                0
+            }
+        };
+        *total = total.saturating_add(size);
+        (*total <= limit).then_some(())
+    }
+    let mut total = 0;
+    walk(value, &mut total, limit).map(|()| total)
+}
+
 /// Formats `ctx.log` arguments: strings as they are, other values as JSON, joined by spaces.
 pub(crate) fn log_message(args: &[Value]) -> String {
     args.iter()
@@ -317,4 +355,44 @@ pub(crate) fn log_message(args: &[Value]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn exact(value: &Value) -> usize {
+        serde_json::to_vec(value).unwrap().len()
+    }
+
+    #[test]
+    fn the_size_bound_never_undercounts() {
+        let values = [
+            json!(null),
+            json!(-1.7976931348623157e308),
+            json!(u64::MAX),
+            json!("\u{0}\u{1f}\"\\ plain é ✓"),
+            json!({ "a\n": [1, "x", { "": null }], "b": true }),
+            json!([[], {}, [[]], ""]),
+        ];
+        for value in &values {
+            let bound = json_size_bound(value, usize::MAX).unwrap();
+            assert!(bound >= exact(value), "{value}: {bound} < {}", exact(value));
+        }
+    }
+
+    #[test]
+    fn the_limit_is_exact_at_its_edge() {
+        // Escapes make the bound pass the limit; the exact count decides.
+        let value = json!({ "text": "\n".repeat(100) });
+        let size = exact(&value);
+        assert!(check_output_size(&value, size).is_ok());
+        assert!(check_output_size(&value, size - 1).is_err());
+        let plain = json!(["a".repeat(1000)]);
+        let size = exact(&plain);
+        assert!(check_output_size(&plain, size).is_ok());
+        assert!(check_output_size(&plain, size - 1).is_err());
+        assert!(check_output_size(&plain, 10 * size).is_ok());
+    }
 }

@@ -78,10 +78,12 @@ pub struct RhaiAst {
     /// code can read. Only those are converted into the scope, so a run with large
     /// variables pays for the ones an expression names, not for all of them.
     names: Arc<[String]>,
-    /// Expressions only: the variables every use of which reads a property (`summary.count`,
-    /// never `summary` alone, `summary[…]` or `summary.keys()`), with those properties, sorted
-    /// by variable name. Such a variable's object goes into the scope with only those members:
-    /// a condition that reads two fields of a large object converts two fields.
+    /// The variables every use of which reads a property (`summary.count`, never `summary`
+    /// alone, `summary[…]` or `summary.keys()`; in a script also never followed by an
+    /// assignment, an index or a further property, which could change the variable), with
+    /// those properties, sorted by variable name. Such a variable's object goes into the
+    /// scope with only those members: a condition that reads two fields of a large object
+    /// converts two fields, and a script task does not report it back (it cannot change).
     properties: Arc<[(String, Box<[String]>)]>,
     /// Set for expressions that need no interpreter: see [`Shortcut`].
     shortcut: Option<Arc<Shortcut>>,
@@ -391,7 +393,7 @@ impl RhaiEngine {
             .map(|ast| RhaiAst {
                 ast: Arc::new(ast),
                 names: identifiers(source),
-                properties: property_uses(source),
+                properties: property_uses(source, false),
                 shortcut: Shortcut::of(source.trim()).map(Arc::new),
             })
             .map_err(|err| compile_error(err.into()))
@@ -404,8 +406,9 @@ impl RhaiEngine {
             .map(|ast| RhaiAst {
                 ast: Arc::new(ast),
                 names: identifiers(source),
-                // A script can change a variable; it gets the whole of every one it names.
-                properties: Arc::new([]),
+                // A script can change a variable: only those it reads properties of and never
+                // writes through are cut down.
+                properties: property_uses(source, true),
                 shortcut: None,
             })
             .map_err(|err| compile_error(err.into()))
@@ -470,6 +473,15 @@ impl RhaiEngine {
             .map(|(name, _, value)| (name, value))
             .collect();
         for (name, value) in entries.into_iter().rev() {
+            // Given with only the properties read, and nothing writes through it (a `let`
+            // of the name would have used it alone): unchanged by construction.
+            if ast
+                .properties
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+                .is_ok()
+            {
+                continue;
+            }
             let before = vars.get(name);
             if before.is_some_and(|before| same_as_json(value, before)) {
                 changed.remove(name);
@@ -573,8 +585,9 @@ fn scope_from(
 /// [`RhaiAst::properties`]. Judged on the text, like [`identifiers`]: a word in a string or
 /// a comment, `name` alone, `name[…]`, `name?.…` or a method call disqualifies the name,
 /// which only costs converting the whole value. A word after a dot is itself a property,
-/// not a use of a variable.
-fn property_uses(source: &str) -> Arc<[(String, Box<[String]>)]> {
+/// not a use of a variable. In a `script`, a property followed by `.`, `[`, `?` or an
+/// assignment operator disqualifies its variable too: the script could change it.
+fn property_uses(source: &str, script: bool) -> Arc<[(String, Box<[String]>)]> {
     let bytes = source.as_bytes();
     let is_start = |b: u8| b.is_ascii_alphabetic() || b == b'_';
     let is_part = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
@@ -610,7 +623,9 @@ fn property_uses(source: &str) -> Arc<[(String, Box<[String]>)]> {
                     to += 1;
                 }
             }
-            (to > from && bytes.get(skip_space(to)) != Some(&b'(')).then(|| &source[from..to])
+            let next = skip_space(to);
+            let writes = script && may_write(&bytes[next.min(bytes.len())..]);
+            (to > from && bytes.get(next) != Some(&b'(') && !writes).then(|| &source[from..to])
         } else {
             None
         };
@@ -628,6 +643,20 @@ fn property_uses(source: &str) -> Arc<[(String, Box<[String]>)]> {
             Some((name.to_owned(), read))
         })
         .collect()
+}
+
+/// Whether what follows a property (`rest`, spaces skipped) could write through it: an
+/// assignment (`=` but not `==`, or a compound `+=`, `<<=`…), an index, a further property
+/// or an optional chain.
+fn may_write(rest: &[u8]) -> bool {
+    const COMPOUND: [&[u8]; 11] = [
+        b"+=", b"-=", b"*=", b"/=", b"%=", b"&=", b"|=", b"^=", b"**=", b"<<=", b">>=",
+    ];
+    match rest.first() {
+        Some(b'.' | b'[' | b'?') => true,
+        Some(b'=') => rest.get(1) != Some(&b'='),
+        _ => COMPOUND.iter().any(|op| rest.starts_with(op)),
+    }
 }
 
 fn register_library(engine: &mut rhai::Engine, library: Library) {
@@ -1073,9 +1102,61 @@ mod tests {
     }
 
     #[test]
+    fn scripts_cut_down_only_variables_they_cannot_change() {
+        let cut = |source: &str| -> Vec<String> {
+            property_uses(source, true)
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        assert_eq!(cut("let n = summary.count > 0;"), ["summary"]);
+        assert_eq!(
+            cut("if s.a == 1 && s.b <= 2 && s.c != 3 { x = s.d; }"),
+            ["s"]
+        );
+        for source in [
+            "summary.count = 1;",
+            "summary.count += 1;",
+            "summary.count <<= 1;",
+            "summary.count **= 2;",
+            "summary.items[0] = 1;",
+            "summary.items.push(1);",
+            "summary.inner.count = 2;",
+            "summary?.count",
+            "let summary = summary.count;",
+        ] {
+            assert!(!cut(source).contains(&"summary".to_owned()), "{source}");
+        }
+        // Cut down or not, a script reports the same variables.
+        let engine = engine();
+        let vars: Map<String, Value> = serde_json::from_value(json!({
+            "summary": { "count": 2, "total": 7, "big": [1, 2, 3] },
+            "other": { "count": 1 }
+        }))
+        .unwrap();
+        let control = RunControl::with_timeout(Duration::from_secs(5));
+        for source in [
+            "let many = summary.count > 1; let t = summary.total + other.count;",
+            "summary.count += 1; let t = summary.total;",
+            "other.count = summary.count;",
+            "let seen = `${summary.count}/${summary.total}`;",
+            "if summary.count > 1 { let x = 1; other = #{ count: summary.total }; }",
+        ] {
+            let fast = engine.compile_script(source).unwrap();
+            let mut slow = fast.clone();
+            slow.properties = Arc::new([]);
+            assert_eq!(
+                engine.run_script(&fast, &vars, &control).unwrap(),
+                engine.run_script(&slow, &vars, &control).unwrap(),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
     fn properties_read_are_found_and_anything_else_reads_the_whole_value() {
         let uses = |source: &str| -> Vec<(String, Vec<String>)> {
-            property_uses(source)
+            property_uses(source, false)
                 .iter()
                 .map(|(name, read)| (name.clone(), read.to_vec()))
                 .collect()

@@ -46,6 +46,8 @@ pub mod auth;
 pub mod data;
 pub mod error;
 pub mod input;
+pub mod logbuf;
+pub mod logfmt;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;
@@ -174,6 +176,10 @@ pub struct ServerConfig {
     /// Log line format.
     #[arg(long, env = "STARWEAVE_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// How long info lines may wait to be written together, in milliseconds; warnings and
+    /// errors are written at once, and 0 writes every line at once (see `server::logbuf`).
+    #[arg(long, env = "STARWEAVE_LOG_FLUSH_MS", default_value_t = 100)]
+    pub log_flush_ms: u64,
 }
 
 impl ServerConfig {
@@ -192,19 +198,16 @@ impl ServerConfig {
     }
 }
 
-/// Installs the global tracing subscriber (once; later calls do nothing).
-pub fn init_logging(filter: &str, format: LogFormat) {
+/// Installs the global tracing subscriber (once; later calls do nothing), writing to
+/// standard error through [`logbuf::LogSink`] with lines waiting at most `flush`.
+pub fn init_logging(filter: &str, format: LogFormat, flush: Duration) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(logbuf::LogSink::new(flush));
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Json => builder.event_format(logfmt::JsonLine).try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

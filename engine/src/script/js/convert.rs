@@ -1,7 +1,7 @@
 //! JSON ⇄ JavaScript values.
 
 use rquickjs::object::Property;
-use rquickjs::{Array, Ctx, Function, Object, Type, Value as JsValue};
+use rquickjs::{Array, Atom, Ctx, Function, Object, Type, Value as JsValue};
 use serde_json::{Map, Value};
 
 use crate::script::library;
@@ -106,9 +106,26 @@ struct Intrinsics<'js> {
     object_prototype: Option<Option<Object<'js>>>,
     /// `valueOf` of `Number.prototype`, `String.prototype` and `Boolean.prototype`.
     unwrappers: Option<Vec<Function<'js>>>,
+    /// The atom `toJSON`, looked up on every object.
+    to_json: Option<Atom<'js>>,
 }
 
 impl<'js> Intrinsics<'js> {
+    /// The object's `toJSON` member when it is a function (own or inherited), looked up by
+    /// an atom made once per conversion rather than from the text on every object.
+    fn to_json(&mut self, object: &Object<'js>) -> rquickjs::Result<Option<Function<'js>>> {
+        let atom = match &self.to_json {
+            Some(atom) => atom.clone(),
+            None => {
+                let atom = Atom::from_str(object.ctx().clone(), "toJSON")?;
+                self.to_json = Some(atom.clone());
+                atom
+            }
+        };
+        let member: JsValue<'js> = object.get(atom)?;
+        Ok(member.into_function())
+    }
+
     fn is_plain(&mut self, object: &Object<'js>) -> bool {
         let prototype = self.object_prototype.get_or_insert_with(|| {
             Object::new(object.ctx().clone())
@@ -188,8 +205,10 @@ fn convert<'js>(
                 return convert(&replaced, budget, depth + 1, intrinsics);
             }
             spend(budget, 2)?;
-            let mut map = Map::new();
-            for entry in object.props::<String, JsValue<'js>>() {
+            let props = object.props::<String, JsValue<'js>>();
+            // Sized up front: growing an index map rehashes every key it already holds.
+            let mut map = Map::with_capacity(props.size_hint().0.min(1 << 16));
+            for entry in props {
                 let (key, item) = entry?;
                 if is_skipped(&item) {
                     continue;
@@ -211,7 +230,7 @@ fn replacement<'js>(
     object: &Object<'js>,
     intrinsics: &mut Intrinsics<'js>,
 ) -> Result<Option<JsValue<'js>>, ConvertError> {
-    if let Ok(to_json) = object.get::<_, Function<'js>>("toJSON") {
+    if let Some(to_json) = intrinsics.to_json(object)? {
         let replaced: JsValue<'js> = to_json.call((rquickjs::function::This(object.clone()),))?;
         return Ok(Some(replaced));
     }
