@@ -41,7 +41,16 @@ fn sshd_binary() -> PathBuf {
 
 fn keygen(path: &Path) {
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "starweave-test", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "starweave-test",
+            "-f",
+        ])
         .arg(path)
         .stdout(Stdio::null())
         .status()
@@ -271,7 +280,10 @@ async fn ssh_remotes_use_key_files_and_known_hosts() {
     assert!(status == 200 || status == 201, "{body}");
     let (status, body) = server.post("/vms/team/git/push", &json!({})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(git(&bare, &["log", "-1", "--format=%s", "main"]).trim(), "Over SSH");
+    assert_eq!(
+        git(&bare, &["log", "-1", "--format=%s", "main"]).trim(),
+        "Over SSH"
+    );
     assert_eq!(git(&bare, &["show", "main:notes.txt"]), "over ssh\n");
 
     // A key the server does not know: refused, and the error names what was offered.

@@ -104,11 +104,14 @@ impl HoldServices {
         if !is_root() || path.exists() {
             return HoldServices(None);
         }
-        let written = std::fs::write(&path, "#!/bin/sh\n# held by cargo xtask while it installs test packages\nexit 101\n")
-            .and_then(|()| {
-                use std::os::unix::fs::PermissionsExt as _;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            });
+        let written = std::fs::write(
+            &path,
+            "#!/bin/sh\n# held by cargo xtask while it installs test packages\nexit 101\n",
+        )
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        });
         HoldServices(written.is_ok().then_some(path))
     }
 }

@@ -106,8 +106,11 @@ pub fn fingerprint(blob: &[u8]) -> String {
 fn wire_key_type(blob: &[u8]) -> Option<String> {
     let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
     let name = std::str::from_utf8(blob.get(4..4 + len)?).ok()?;
-    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-@.".contains(&b)))
-        .then(|| name.to_owned())
+    (!name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-@.".contains(&b)))
+    .then(|| name.to_owned())
 }
 
 /// The (type, base64 key) pairs `known_hosts` lists in plain text for `pattern`. Hashed
@@ -185,7 +188,10 @@ pub fn trust(request: &TrustRequest) -> ApiResult<HostKey> {
     })?;
     let file = dir.join("known_hosts");
     let known = known_keys(&file, &key.pattern());
-    if known.iter().any(|(t, k)| *t == key.key_type && *k == key.key) {
+    if known
+        .iter()
+        .any(|(t, k)| *t == key.key_type && *k == key.key)
+    {
         return Ok(key);
     }
     append_line(
@@ -248,8 +254,16 @@ mod tests {
             Some("ssh-ed25519")
         );
         assert_eq!(wire_key_type(&[0, 0, 0]), None);
-        assert_eq!(wire_key_type(&[0, 0, 0, 40, b'a']), None, "length past the end");
-        assert_eq!(wire_key_type(&blob("ssh rsa", &[])), None, "space in the name");
+        assert_eq!(
+            wire_key_type(&[0, 0, 0, 40, b'a']),
+            None,
+            "length past the end"
+        );
+        assert_eq!(
+            wire_key_type(&blob("ssh rsa", &[])),
+            None,
+            "space in the name"
+        );
         assert_eq!(wire_key_type(&blob("", &[1])), None);
     }
 
@@ -289,8 +303,8 @@ mod tests {
 
     #[test]
     fn host_patterns_bracket_other_ports() {
-        let key = HostKey::from_blob("127.0.0.1", Some(2222), &blob("ssh-ed25519", &[1; 36]))
-            .unwrap();
+        let key =
+            HostKey::from_blob("127.0.0.1", Some(2222), &blob("ssh-ed25519", &[1; 36])).unwrap();
         assert_eq!(key.pattern(), "[127.0.0.1]:2222");
         let key =
             HostKey::from_blob("example.org", Some(22), &blob("ssh-ed25519", &[1; 36])).unwrap();
