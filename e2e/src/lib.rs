@@ -37,6 +37,7 @@ use tempfile::TempDir;
 pub mod canvas;
 pub mod desktop;
 pub mod git_http;
+pub mod sshd;
 
 /// Chromium's command line in every session.
 pub const CHROME_ARGS: [&str; 9] = [
@@ -223,6 +224,16 @@ pub struct Server {
 impl Server {
     /// Starts `starweave up` on a free loopback port; its stderr goes to `log`.
     pub fn start(build: &Build, workspace: &Path, log: &Path) -> Result<Server> {
+        Server::start_with_env(build, workspace, log, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables for the server process.
+    pub fn start_with_env(
+        build: &Build,
+        workspace: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Server> {
         let log_file =
             fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut child = Command::new(&build.bin)
@@ -234,6 +245,7 @@ impl Server {
             // Git tokens a test gives stay in the server's memory, never in the keyring of
             // whoever runs the tests.
             .env("STARWEAVE_CREDENTIALS", "memory")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -374,12 +386,19 @@ pub fn fresh_artifacts(name: &str) -> Result<PathBuf> {
 impl Ide {
     /// Starts server and browser for the test `name`, opens the IDE and waits until it is ready.
     pub async fn start(name: &str) -> Result<Ide> {
+        Ide::start_with_env(name, &[]).await
+    }
+
+    /// [`Ide::start`] with extra environment variables for the server (a `HOME` of the
+    /// test's own, say).
+    pub async fn start_with_env(name: &str, env: &[(&str, &str)]) -> Result<Ide> {
         let build = prepare()?;
         let artifacts = fresh_artifacts(name)?;
         let workspace = tempfile::Builder::new()
             .prefix("starweave-e2e-ws-")
             .tempdir()?;
-        let server = Server::start(&build, workspace.path(), &artifacts.join("server.log"))?;
+        let server =
+            Server::start_with_env(&build, workspace.path(), &artifacts.join("server.log"), env)?;
         let driver = Driver::start(&artifacts.join("chromedriver.log"))?;
         let profile = tempfile::Builder::new()
             .prefix("starweave-e2e-profile-")

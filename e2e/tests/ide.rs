@@ -485,6 +485,125 @@ async fn clone_with_an_access_token_and_push_after_the_prompt() -> Result<()> {
     ide.close().await
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn clone_over_ssh_after_trusting_the_host_key() -> Result<()> {
+    use starweave_e2e::sshd::{Sshd, fingerprint_of, keygen};
+    let root = tempfile::Builder::new()
+        .prefix("starweave-e2e-ssh-")
+        .tempdir()?;
+    let sshd = Sshd::start(&root.path().join("sshd"));
+    // A team repository on the SSH server.
+    let bare = root.path().join("srv/team.git");
+    std::fs::create_dir_all(&bare)?;
+    git(
+        &bare,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    )?;
+    let seed = root.path().join("seed");
+    std::fs::create_dir_all(&seed)?;
+    git(&seed, &["init", "--quiet", "--initial-branch=main"])?;
+    std::fs::write(seed.join("vms.yaml"), "name: team\n")?;
+    std::fs::write(seed.join("notes.txt"), "first\n")?;
+    git(&seed, &["add", "-A"])?;
+    git(
+        &seed,
+        &[
+            "-c",
+            "user.name=Seed",
+            "-c",
+            "user.email=seed@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "Start",
+        ],
+    )?;
+    git(
+        &seed,
+        &[
+            "push",
+            "--quiet",
+            bare.to_str().context("UTF-8 path")?,
+            "main",
+        ],
+    )?;
+    // The developer's home: a key in ~/.ssh that the server knows, no known_hosts, no agent.
+    let home = root.path().join("home");
+    let ssh_dir = home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir)?;
+    keygen(&ssh_dir.join("id_ed25519"));
+    sshd.authorize(&ssh_dir.join("id_ed25519.pub"));
+    let home_text = home.to_str().context("UTF-8 path")?;
+    let mut ide = Ide::start_with_env(
+        "clone_over_ssh_after_trusting_the_host_key",
+        &[
+            ("HOME", home_text),
+            ("SSH_AUTH_SOCK", ""),
+            ("STARWEAVE_SSH_KEY", ""),
+            ("GIT_CONFIG_NOSYSTEM", "1"),
+        ],
+    )
+    .await?;
+    let url = sshd.url(&bare);
+
+    // First contact: the dialog shows the host key's fingerprint, as ssh would.
+    ide.click("clone-vms-button").await?;
+    ide.fill("clone-url", &url).await?;
+    ide.click("clone-submit").await?;
+    let fingerprint = fingerprint_of(&sshd.host_key.with_extension("pub"));
+    let shown = ide.wait_text("host-key-fingerprint", &fingerprint).await?;
+    ensure!(shown.contains("ssh-ed25519"), "no key type: {shown}");
+    ensure!(!ssh_dir.join("known_hosts").exists());
+    ide.step("clone-asks-to-trust-the-host").await?;
+
+    // Trusted: known_hosts gets the host, and the clone goes on with the key file.
+    ide.click("host-key-trust").await?;
+    ide.wait_js(
+        "const p = document.querySelector('[data-testid=vms-picker]'); \
+         return !!p && p.textContent.includes('team')",
+        "the cloned VMS to open",
+    )
+    .await?;
+    ensure!(ide.workspace().join("team/notes.txt").is_file());
+    let known = std::fs::read_to_string(ssh_dir.join("known_hosts"))?;
+    ensure!(
+        known.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)),
+        "known_hosts: {known}"
+    );
+
+    // A commit, pushed from the Git panel over SSH.
+    let answer = ide
+        .api(
+            "PUT",
+            "/api/v1/vms/team/files/notes.txt",
+            Some(json!({ "content": "over ssh\n" })),
+        )
+        .await?;
+    ensure!(answer["status"] == 200, "write failed: {answer}");
+    let answer = ide
+        .api(
+            "POST",
+            "/api/v1/vms/team/git/commit",
+            Some(json!({ "message": "notes: over ssh" })),
+        )
+        .await?;
+    ensure!(
+        answer["status"].as_u64().is_some_and(|s| s < 300),
+        "commit failed: {answer}"
+    );
+    ide.click("git-tab").await?;
+    ide.click("git-push").await?;
+    wait_until(|| {
+        git(&bare, &["log", "-1", "--format=%s", "main"])
+            .map(|s| s.trim() == "notes: over ssh")
+            .unwrap_or(false)
+    })
+    .await
+    .context("the push never reached the SSH server")?;
+    ide.step("pushed-over-ssh").await?;
+    ide.close().await
+}
+
 /// Waits until no element carries this `data-testid`.
 async fn wait_until_gone(ide: &Ide, id: &str) -> Result<()> {
     ide.wait_js(

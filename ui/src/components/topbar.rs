@@ -395,8 +395,9 @@ pub fn HostKeyPrompt(
         });
     };
     view! {
-        <form class="host-key-prompt" class:warning=changed data-testid="host-key-prompt"
-            on:submit=move |ev| { ev.prevent_default(); trust(); }>
+        // Not a form: the prompt sits inside the clone dialog's form, and a nested form's
+        // submit would bubble up and start the clone before the key is trusted.
+        <div class="host-key-prompt" class:warning=changed data-testid="host-key-prompt" role="group" aria-label="SSH host key">
             {if changed {
                 view! { <p class="small error-text">{format!("The host key of {host} has CHANGED. The server may have been reinstalled, or someone may be in between. Trust the new key only if the server's owner confirms it.")}</p> }.into_any()
             } else {
@@ -408,10 +409,10 @@ pub fn HostKeyPrompt(
             </Show>
             <div class="dialog-actions">
                 <button type="button" class="btn btn-small" on:click=move |_| on_cancel.run(())>"Cancel"</button>
-                <button type="submit" class="btn btn-small btn-primary" data-testid="host-key-trust"
-                    disabled=move || busy.get()>{format!("Trust and {action}")}</button>
+                <button type="button" class="btn btn-small btn-primary" data-testid="host-key-trust"
+                    disabled=move || busy.get() on:click=move |_| trust()>{format!("Trust and {action}")}</button>
             </div>
-        </form>
+        </div>
     }
 }
 
