@@ -867,7 +867,7 @@ pub fn pull(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<Pu
         .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
     {
         let mut fetch = FetchOptions::new();
-        fetch.remote_callbacks(auth.callbacks(&remote.url().unwrap_or_default().to_owned()));
+        fetch.remote_callbacks(auth.callbacks(remote.url().unwrap_or_default()));
         remote
             .fetch::<&str>(&[], Some(&mut fetch), None)
             .map_err(|err| auth.error(err))?;
@@ -1084,7 +1084,7 @@ pub fn fetch(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<S
             .find_remote(&remote_name)
             .map_err(|_| ApiError::NotFound(format!("no remote named `{remote_name}`")))?;
         let mut fetch = FetchOptions::new();
-        fetch.remote_callbacks(auth.callbacks(&remote.url().unwrap_or_default().to_owned()));
+        fetch.remote_callbacks(auth.callbacks(remote.url().unwrap_or_default()));
         remote
             .fetch::<&str>(&[], Some(&mut fetch), None)
             .map_err(|err| auth.error(err))?;

@@ -113,7 +113,7 @@ struct Intrinsics<'js> {
 impl<'js> Intrinsics<'js> {
     /// The object's `toJSON` member when it is a function (own or inherited), looked up by
     /// an atom made once per conversion rather than from the text on every object.
-    fn to_json(&mut self, object: &Object<'js>) -> rquickjs::Result<Option<Function<'js>>> {
+    fn find_to_json(&mut self, object: &Object<'js>) -> rquickjs::Result<Option<Function<'js>>> {
         let atom = match &self.to_json {
             Some(atom) => atom.clone(),
             None => {
@@ -230,7 +230,7 @@ fn replacement<'js>(
     object: &Object<'js>,
     intrinsics: &mut Intrinsics<'js>,
 ) -> Result<Option<JsValue<'js>>, ConvertError> {
-    if let Some(to_json) = intrinsics.to_json(object)? {
+    if let Some(to_json) = intrinsics.find_to_json(object)? {
         let replaced: JsValue<'js> = to_json.call((rquickjs::function::This(object.clone()),))?;
         return Ok(Some(replaced));
     }
