@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use git_http::GitHttp;
-use ide_support::{Server, code, git};
+use ide_support::{Server, bare_vms_repo, code, git};
 use serde_json::json;
 
 const USER: &str = "ann";
@@ -143,17 +143,7 @@ impl Drop for Keyring {
 /// A bare repository `team.git` under `repos` holding a small VMS.
 fn remote_with_vms(root: &Path) -> PathBuf {
     let repos = root.join("repos");
-    let bare = repos.join("team.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "--bare", "--initial-branch=main"]);
-    let seed = root.join("seed");
-    std::fs::create_dir_all(&seed).unwrap();
-    git(&seed, &["init", "--initial-branch=main"]);
-    std::fs::write(seed.join("vms.yaml"), "name: team\n").unwrap();
-    std::fs::write(seed.join("notes.txt"), "first\n").unwrap();
-    git(&seed, &["add", "-A"]);
-    git(&seed, &["commit", "-m", "Start"]);
-    git(&seed, &["push", bare.to_str().unwrap(), "main"]);
+    bare_vms_repo(&repos.join("team.git"), &root.join("seed"));
     repos
 }
 

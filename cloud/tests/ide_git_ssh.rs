@@ -9,33 +9,16 @@ mod ide_support;
 #[path = "../../e2e/src/sshd.rs"]
 mod sshd;
 
-use std::path::{Path, PathBuf};
-
-use ide_support::{Server, code, git};
+use ide_support::{Server, bare_vms_repo, code, git};
 use serde_json::json;
 use sshd::{Sshd, fingerprint_of, keygen};
-
-/// A bare repository holding a small VMS.
-fn bare_repo(root: &Path) -> PathBuf {
-    let bare = root.join("srv/team.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "--bare", "--initial-branch=main"]);
-    let seed = root.join("seed");
-    std::fs::create_dir_all(&seed).unwrap();
-    git(&seed, &["init", "--initial-branch=main"]);
-    std::fs::write(seed.join("vms.yaml"), "name: team\n").unwrap();
-    std::fs::write(seed.join("notes.txt"), "first\n").unwrap();
-    git(&seed, &["add", "-A"]);
-    git(&seed, &["commit", "-m", "Start"]);
-    git(&seed, &["push", bare.to_str().unwrap(), "main"]);
-    bare
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_remotes_use_key_files_and_known_hosts() {
     let root = tempfile::tempdir().unwrap();
     let sshd = Sshd::start(&root.path().join("sshd"));
-    let bare = bare_repo(root.path());
+    let bare = root.path().join("srv/team.git");
+    bare_vms_repo(&bare, &root.path().join("seed"));
     let url = sshd.url(&bare);
 
     // The user's home: a key pair in ~/.ssh, no known_hosts yet, no agent.

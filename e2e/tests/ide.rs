@@ -365,44 +365,7 @@ async fn clone_with_an_access_token_and_push_after_the_prompt() -> Result<()> {
         .prefix("starweave-e2e-git-")
         .tempdir()?;
     let bare = served.path().join("team.git");
-    let seed = served.path().join("seed");
-    std::fs::create_dir_all(&seed)?;
-    git(
-        served.path(),
-        &[
-            "init",
-            "--quiet",
-            "--bare",
-            "--initial-branch=main",
-            "team.git",
-        ],
-    )?;
-    git(&seed, &["init", "--quiet", "--initial-branch=main"])?;
-    std::fs::write(seed.join("vms.yaml"), "name: team\n")?;
-    std::fs::write(seed.join("notes.txt"), "first\n")?;
-    git(&seed, &["add", "-A"])?;
-    git(
-        &seed,
-        &[
-            "-c",
-            "user.name=Seed",
-            "-c",
-            "user.email=seed@example.com",
-            "commit",
-            "--quiet",
-            "-m",
-            "Start",
-        ],
-    )?;
-    git(
-        &seed,
-        &[
-            "push",
-            "--quiet",
-            bare.to_str().context("UTF-8 path")?,
-            "main",
-        ],
-    )?;
+    seed_team_repo(&bare, &served.path().join("seed"))?;
     let remote = starweave_e2e::git_http::GitHttp::start(served.path(), USER, TOKEN).await;
     let url = format!("{}/team.git", remote.base);
 
@@ -420,13 +383,7 @@ async fn clone_with_an_access_token_and_push_after_the_prompt() -> Result<()> {
     ide.fill("token-username", USER).await?;
     ide.fill("token-value", TOKEN).await?;
     ide.click("clone-submit").await?;
-    ide.wait_js(
-        "const p = document.querySelector('[data-testid=vms-picker]'); \
-         return !!p && p.textContent.includes('team')",
-        "the cloned VMS to open",
-    )
-    .await?;
-    ensure!(ide.workspace().join("team/notes.txt").is_file());
+    wait_for_cloned_team(&ide).await?;
     ensure!(remote.authenticated() > 0, "the server never saw the token");
 
     // The Git panel lists the kept token (never shows it) and forgets it.
@@ -444,25 +401,7 @@ async fn clone_with_an_access_token_and_push_after_the_prompt() -> Result<()> {
     wait_until_gone(&ide, &listed).await?;
 
     // A commit, then Push: the remote refuses, the panel asks for a token and pushes with it.
-    let answer = ide
-        .api(
-            "PUT",
-            "/api/v1/vms/team/files/notes.txt",
-            Some(json!({ "content": "second\n" })),
-        )
-        .await?;
-    ensure!(answer["status"] == 200, "write failed: {answer}");
-    let answer = ide
-        .api(
-            "POST",
-            "/api/v1/vms/team/git/commit",
-            Some(json!({ "message": "notes: second" })),
-        )
-        .await?;
-    ensure!(
-        answer["status"].as_u64().is_some_and(|s| s < 300),
-        "commit failed: {answer}"
-    );
+    commit_notes(&ide, "second\n", "notes: second").await?;
     ide.click("git-push").await?;
     ide.find("git-token-prompt").await?;
     ide.step("push-asks-for-a-token").await?;
@@ -494,39 +433,7 @@ async fn clone_over_ssh_after_trusting_the_host_key() -> Result<()> {
     let sshd = Sshd::start(&root.path().join("sshd"));
     // A team repository on the SSH server.
     let bare = root.path().join("srv/team.git");
-    std::fs::create_dir_all(&bare)?;
-    git(
-        &bare,
-        &["init", "--quiet", "--bare", "--initial-branch=main"],
-    )?;
-    let seed = root.path().join("seed");
-    std::fs::create_dir_all(&seed)?;
-    git(&seed, &["init", "--quiet", "--initial-branch=main"])?;
-    std::fs::write(seed.join("vms.yaml"), "name: team\n")?;
-    std::fs::write(seed.join("notes.txt"), "first\n")?;
-    git(&seed, &["add", "-A"])?;
-    git(
-        &seed,
-        &[
-            "-c",
-            "user.name=Seed",
-            "-c",
-            "user.email=seed@example.com",
-            "commit",
-            "--quiet",
-            "-m",
-            "Start",
-        ],
-    )?;
-    git(
-        &seed,
-        &[
-            "push",
-            "--quiet",
-            bare.to_str().context("UTF-8 path")?,
-            "main",
-        ],
-    )?;
+    seed_team_repo(&bare, &root.path().join("seed"))?;
     // The developer's home: a key in ~/.ssh that the server knows, no known_hosts, no agent.
     let home = root.path().join("home");
     let ssh_dir = home.join(".ssh");
@@ -558,13 +465,7 @@ async fn clone_over_ssh_after_trusting_the_host_key() -> Result<()> {
 
     // Trusted: known_hosts gets the host, and the clone goes on with the key file.
     ide.click("host-key-trust").await?;
-    ide.wait_js(
-        "const p = document.querySelector('[data-testid=vms-picker]'); \
-         return !!p && p.textContent.includes('team')",
-        "the cloned VMS to open",
-    )
-    .await?;
-    ensure!(ide.workspace().join("team/notes.txt").is_file());
+    wait_for_cloned_team(&ide).await?;
     let known = std::fs::read_to_string(ssh_dir.join("known_hosts"))?;
     ensure!(
         known.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)),
@@ -572,25 +473,7 @@ async fn clone_over_ssh_after_trusting_the_host_key() -> Result<()> {
     );
 
     // A commit, pushed from the Git panel over SSH.
-    let answer = ide
-        .api(
-            "PUT",
-            "/api/v1/vms/team/files/notes.txt",
-            Some(json!({ "content": "over ssh\n" })),
-        )
-        .await?;
-    ensure!(answer["status"] == 200, "write failed: {answer}");
-    let answer = ide
-        .api(
-            "POST",
-            "/api/v1/vms/team/git/commit",
-            Some(json!({ "message": "notes: over ssh" })),
-        )
-        .await?;
-    ensure!(
-        answer["status"].as_u64().is_some_and(|s| s < 300),
-        "commit failed: {answer}"
-    );
+    commit_notes(&ide, "over ssh\n", "notes: over ssh").await?;
     ide.click("git-tab").await?;
     ide.click("git-push").await?;
     wait_until(|| {
@@ -602,6 +485,80 @@ async fn clone_over_ssh_after_trusting_the_host_key() -> Result<()> {
     .context("the push never reached the SSH server")?;
     ide.step("pushed-over-ssh").await?;
     ide.close().await
+}
+
+/// Waits until the cloned VMS `team` is open and its files are in the workspace.
+async fn wait_for_cloned_team(ide: &Ide) -> Result<()> {
+    ide.wait_js(
+        "const p = document.querySelector('[data-testid=vms-picker]'); \
+         return !!p && p.textContent.includes('team')",
+        "the cloned VMS to open",
+    )
+    .await?;
+    ensure!(ide.workspace().join("team/notes.txt").is_file());
+    Ok(())
+}
+
+/// Writes `content` into the VMS `team`'s `notes.txt` and commits it through the API.
+async fn commit_notes(ide: &Ide, content: &str, message: &str) -> Result<()> {
+    let answer = ide
+        .api(
+            "PUT",
+            "/api/v1/vms/team/files/notes.txt",
+            Some(json!({ "content": content })),
+        )
+        .await?;
+    ensure!(answer["status"] == 200, "write failed: {answer}");
+    let answer = ide
+        .api(
+            "POST",
+            "/api/v1/vms/team/git/commit",
+            Some(json!({ "message": message })),
+        )
+        .await?;
+    ensure!(
+        answer["status"].as_u64().is_some_and(|s| s < 300),
+        "commit failed: {answer}"
+    );
+    Ok(())
+}
+
+/// Makes `bare` a bare repository whose `main` holds a small VMS named `team` (`vms.yaml`,
+/// `notes.txt` reading `first`), pushed from a working copy made in `seed`.
+fn seed_team_repo(bare: &std::path::Path, seed: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(bare)?;
+    git(
+        bare,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    )?;
+    std::fs::create_dir_all(seed)?;
+    git(seed, &["init", "--quiet", "--initial-branch=main"])?;
+    std::fs::write(seed.join("vms.yaml"), "name: team\n")?;
+    std::fs::write(seed.join("notes.txt"), "first\n")?;
+    git(seed, &["add", "-A"])?;
+    git(
+        seed,
+        &[
+            "-c",
+            "user.name=Seed",
+            "-c",
+            "user.email=seed@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "Start",
+        ],
+    )?;
+    git(
+        seed,
+        &[
+            "push",
+            "--quiet",
+            bare.to_str().context("UTF-8 path")?,
+            "main",
+        ],
+    )?;
+    Ok(())
 }
 
 /// Waits until no element carries this `data-testid`.

@@ -225,3 +225,17 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Makes `bare` a bare repository whose `main` holds a small VMS (`vms.yaml` naming `team`,
+/// `notes.txt` reading `first`), pushed from a working copy made in `seed`.
+pub fn bare_vms_repo(bare: &Path, seed: &Path) {
+    std::fs::create_dir_all(bare).unwrap();
+    git(bare, &["init", "--bare", "--initial-branch=main"]);
+    std::fs::create_dir_all(seed).unwrap();
+    git(seed, &["init", "--initial-branch=main"]);
+    std::fs::write(seed.join("vms.yaml"), "name: team\n").unwrap();
+    std::fs::write(seed.join("notes.txt"), "first\n").unwrap();
+    git(seed, &["add", "-A"]);
+    git(seed, &["commit", "-m", "Start"]);
+    git(seed, &["push", bare.to_str().unwrap(), "main"]);
+}
