@@ -743,6 +743,7 @@ impl<'a> RemoteAuth<'a> {
         if err.code() == ErrorCode::Certificate
             && let Some(key) = self.host_key.borrow_mut().take()
         {
+            let key = key.with_known_hosts();
             tracing::info!(
                 host = key.pattern(),
                 fingerprint = key.fingerprint,

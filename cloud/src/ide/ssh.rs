@@ -72,20 +72,30 @@ impl HostKey {
     /// own type first).
     pub fn from_blob(host: &str, port: Option<u16>, blob: &[u8]) -> Option<HostKey> {
         let key_type = wire_key_type(blob)?;
-        let mut key = HostKey {
+        Some(HostKey {
             host: host.to_owned(),
             port: port.filter(|&p| p != 22),
             fingerprint: fingerprint(blob),
             key: STANDARD.encode(blob),
             key_type,
             changed: false,
-        };
-        key.changed = ssh_dir().is_some_and(|dir| {
-            known_keys(&dir.join("known_hosts"), &key.pattern())
-                .iter()
-                .any(|(t, k)| *t == key.key_type && *k != key.key)
-        });
-        Some(key)
+        })
+    }
+
+    /// Sets [`HostKey::changed`] from the user's `known_hosts`. Read only when a key was
+    /// refused (every connection presents its key; most are known and need no second look).
+    pub fn with_known_hosts(mut self) -> HostKey {
+        if let Some(dir) = ssh_dir() {
+            self.changed = self.replaces(&known_keys(&dir.join("known_hosts"), &self.pattern()));
+        }
+        self
+    }
+
+    /// Whether `known` (the entries for this host) holds another key of this type.
+    fn replaces(&self, known: &[(String, String)]) -> bool {
+        known
+            .iter()
+            .any(|(t, k)| *t == self.key_type && *k != self.key)
     }
 
     /// How `known_hosts` names the host: `host`, or `[host]:port` for another port.
@@ -173,7 +183,7 @@ pub fn trust(request: &TrustRequest) -> ApiResult<HostKey> {
     if blob.len() > MAX_KEY_BYTES {
         return Err(ApiError::InvalidRequest("the host key is too long".into()));
     }
-    let key = HostKey::from_blob(host, request.port, &blob)
+    let mut key = HostKey::from_blob(host, request.port, &blob)
         .ok_or_else(|| ApiError::InvalidRequest("the host key is not an SSH public key".into()))?;
     if key.key_type != request.key_type {
         return Err(ApiError::InvalidRequest(format!(
@@ -188,6 +198,7 @@ pub fn trust(request: &TrustRequest) -> ApiResult<HostKey> {
     })?;
     let file = dir.join("known_hosts");
     let known = known_keys(&file, &key.pattern());
+    key.changed = key.replaces(&known);
     if known
         .iter()
         .any(|(t, k)| *t == key.key_type && *k == key.key)

@@ -7,7 +7,9 @@
 //! or a wake-up crossing to another worker thread. Work that needs a core of its own gets
 //! one where it is done (a JavaScript call over its inline budget moves to the pool's
 //! worker threads). Dropping the scheduler (the region failed, was terminated or was
-//! interrupted) drops every running branch at once.
+//! interrupted) drops every running branch at once. A branch that panics unwinds its run like
+//! any other code of the run; the engine server contains that per run (`registry`, which
+//! runs each on a task of its own and answers a panic as a failed run).
 //!
 //! Joins count arrivals per incoming flow. A parallel join fires when every incoming flow
 //! has a token. An inclusive join fires when at least one incoming flow has a token and no

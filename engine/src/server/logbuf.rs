@@ -155,12 +155,17 @@ impl<'a> MakeWriter<'a> for LogSink {
 mod tests {
     use super::*;
 
-    #[test]
-    fn warnings_go_out_with_what_waited_before_them() {
-        let sink = LogSink {
+    /// A buffered sink of its own, without the process-wide flushing thread.
+    fn buffered_sink() -> LogSink {
+        LogSink {
             shared: Arc::new(Shared::default()),
             buffered: true,
-        };
+        }
+    }
+
+    #[test]
+    fn warnings_go_out_with_what_waited_before_them() {
+        let sink = buffered_sink();
         let mut info = sink.make_writer();
         info.write_all(b"first\n").unwrap();
         assert_eq!(*sink.shared.pending.lock().unwrap(), b"first\n");
@@ -175,10 +180,7 @@ mod tests {
 
     #[test]
     fn a_full_buffer_is_written_without_waiting() {
-        let sink = LogSink {
-            shared: Arc::new(Shared::default()),
-            buffered: true,
-        };
+        let sink = buffered_sink();
         let mut info = sink.make_writer();
         let line = [b'x'; 1000];
         for _ in 0..(FLUSH_BYTES / line.len()) - 1 {

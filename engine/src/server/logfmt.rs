@@ -122,6 +122,12 @@ impl Fields<'_> {
         json_string(self.out, field.name());
         self.out.push(':');
     }
+
+    /// An integer: its decimal text is already JSON.
+    fn number(&mut self, field: &Field, value: impl fmt::Display) {
+        self.name(field);
+        let _ = write!(self.out, "{value}");
+    }
 }
 
 impl Visit for Fields<'_> {
@@ -135,23 +141,19 @@ impl Visit for Fields<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.name(field);
-        let _ = write!(self.out, "{value}");
+        self.number(field, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.name(field);
-        let _ = write!(self.out, "{value}");
+        self.number(field, value);
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.name(field);
-        let _ = write!(self.out, "{value}");
+        self.number(field, value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.name(field);
-        let _ = write!(self.out, "{value}");
+        self.number(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
