@@ -29,6 +29,8 @@ use rhai::packages::{
 use rhai::{AST, Dynamic, EvalAltResult, FnPtr, ImmutableString, Scope};
 use serde_json::{Map, Value};
 
+mod condition;
+
 use super::library::{self, Library};
 use super::{
     ConnectorCall, FunctionContext, FunctionOutput, LogLevel, LogLine, RunControl, ScriptError,
@@ -102,6 +104,8 @@ enum Shortcut {
     Path(Box<[Box<str>]>),
     /// `true`, `false`, a whole number or a string without escapes.
     Literal(Value),
+    /// Comparisons of paths and literals joined by `&&` and `||`: see [`condition`].
+    Condition(condition::Condition),
 }
 // A shortcut does no work worth a deadline check and makes no new data, so neither the
 // run's time budget nor the output size limit applies to it.
@@ -168,9 +172,9 @@ impl Shortcut {
         if let Some(text) = source
             .strip_prefix('"')
             .and_then(|rest| rest.strip_suffix('"'))
+            && !text.contains(['"', '\\', '\n', '\r'])
         {
-            return (!text.contains(['"', '\\', '\n', '\r']))
-                .then(|| Shortcut::Literal(Value::String(text.to_owned())));
+            return Some(Shortcut::Literal(Value::String(text.to_owned())));
         }
         let is_name = |word: &str| {
             let mut bytes = word.bytes();
@@ -180,10 +184,10 @@ impl Shortcut {
                 && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 && !RHAI_RESERVED.contains(&word)
         };
-        source
-            .split('.')
-            .all(is_name)
-            .then(|| Shortcut::Path(source.split('.').map(Box::from).collect()))
+        if source.split('.').all(is_name) {
+            return Some(Shortcut::Path(source.split('.').map(Box::from).collect()));
+        }
+        condition::Condition::parse(source).map(Shortcut::Condition)
     }
 
     /// The value, or `None` to let Rhai evaluate.
@@ -198,6 +202,7 @@ impl Shortcut {
                 };
                 walk(root, properties)
             }
+            Shortcut::Condition(condition) => condition.eval(vars, extra).map(Value::Bool),
         }
     }
 }
@@ -211,7 +216,7 @@ impl RhaiAst {
                 Some((first, properties)) if &**first == root => Some(properties),
                 _ => None,
             },
-            Shortcut::Literal(_) => None,
+            Shortcut::Literal(_) | Shortcut::Condition(_) => None,
         }
     }
 
@@ -1046,6 +1051,7 @@ mod tests {
             None => "rhai".into(),
             Some(Shortcut::Path(path)) => format!("path {}", path.join("/")),
             Some(Shortcut::Literal(value)) => format!("literal {value}"),
+            Some(Shortcut::Condition(_)) => "condition".into(),
         }
     }
 
@@ -1070,12 +1076,64 @@ mod tests {
             "this",
             "type_of",
             "99999999999999999999",
-            "a == b",
+            "a - 1 == b",
+            "a == b == c",
+            "a.len() > 1",
+            "!a",
+            "a = 1",
+            "a === b",
+            "a >= 1.5",
+            "a == 'x'",
+            "(a == 1",
             "`x${a}`",
             "a..b",
             "a.",
         ] {
             assert_eq!(shortcut_kind(rhai), "rhai", "{rhai}");
+        }
+        for condition in [
+            "a == b",
+            r#"user.tier == "gold" || summary.recentSpendCents >= 100000"#,
+            "(a.x < -3 && b)",
+            "a != false && (b > 0 || c <= 1)",
+        ] {
+            assert_eq!(shortcut_kind(condition), "condition", "{condition}");
+        }
+    }
+
+    #[test]
+    fn a_gateway_condition_is_answered_without_rhai() {
+        let engine = engine();
+        let source = r#"user.tier == "gold" || summary.recentSpendCents >= 100000"#;
+        let ast = engine.compile_expression(source).expect("compiles");
+        let control = RunControl::with_timeout(Duration::from_secs(5));
+        for (tier, spend, expected) in [
+            ("gold", 0, true),
+            ("standard", 100_000, true),
+            ("standard", 99_999, false),
+        ] {
+            let vars = json!({"user": {"tier": tier}, "summary": {"recentSpendCents": spend}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let shortcut = ast.shortcut.as_deref().expect("a shortcut");
+            assert_eq!(shortcut.eval(&vars, None), Some(json!(expected)));
+            let mut slow = ast.clone();
+            slow.shortcut = None;
+            assert_eq!(
+                engine.eval_expression(&slow, &vars, &control).expect("rhai"),
+                json!(expected)
+            );
+        }
+        // A float, a missing property and a type mismatch are Rhai's to answer.
+        for vars in [
+            json!({"user": {"tier": "standard"}, "summary": {"recentSpendCents": 1.5}}),
+            json!({"user": {}, "summary": {"recentSpendCents": 1}}),
+            json!({"user": {"tier": 7}, "summary": {"recentSpendCents": 1}}),
+        ] {
+            let vars = vars.as_object().cloned().unwrap_or_default();
+            let shortcut = ast.shortcut.as_deref().expect("a shortcut");
+            assert_eq!(shortcut.eval(&vars, None), None, "{vars:?}");
         }
     }
 
@@ -1239,6 +1297,30 @@ mod tests {
             })
         }
 
+        const OPERANDS: [&str; 13] = [
+            "a", "b", "a.a", "a.b", "b.a.c", "1", "-2", "0", "\"x\"", "\"\"", "true", "false",
+            "a.c",
+        ];
+        const COMPARE: [&str; 6] = [" == ", " != ", " < ", " <= ", " > ", " >= "];
+
+        /// Values conditions compare: few distinct ones, so equalities happen, and floats and
+        /// `()` among them, which the shortcut must leave to Rhai.
+        fn condition_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                (-2i64..3).prop_map(Value::from),
+                Just(serde_json::json!(1.0)),
+                Just(serde_json::json!(-2.5)),
+                Just(serde_json::json!(u64::MAX)),
+                prop_oneof![Just("x"), Just("")].prop_map(|s| Value::String(s.to_owned())),
+            ];
+            leaf.prop_recursive(3, 16, 3, |inner| {
+                proptest::collection::btree_map("[abc]", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect()))
+            })
+        }
+
         proptest! {
             #[test]
             fn a_path_with_a_shortcut_reads_what_rhai_reads(
@@ -1288,6 +1370,53 @@ mod tests {
                 match (
                     engine.eval_expression(&cut, &vars, &control),
                     engine.eval_expression(&whole, &vars, &control),
+                ) {
+                    (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", source),
+                    (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => prop_assert!(false, "{source} over {vars:?}: {a:?} vs {b:?}"),
+                }
+            }
+
+            /// A condition gets the same answer, or the same error, with its shortcut as
+            /// from Rhai alone, over values of every type (floats, `()`, nested maps).
+            #[test]
+            fn a_condition_with_a_shortcut_answers_as_rhai_does(
+                vars in proptest::collection::btree_map("[ab]", condition_value(), 0..3),
+                parts in proptest::collection::vec(
+                    (0..OPERANDS.len(), 0..COMPARE.len(), 0..OPERANDS.len(), any::<bool>()),
+                    1..4,
+                ),
+                joins in proptest::collection::vec(any::<bool>(), 3),
+                group in any::<bool>(),
+            ) {
+                let vars: Map<String, Value> = vars.into_iter().collect();
+                let mut source = String::new();
+                for (i, (left, op, right, alone)) in parts.iter().enumerate() {
+                    if i > 0 {
+                        source.push_str(if joins[i - 1] { " && " } else { " || " });
+                    }
+                    if group && i == 1 {
+                        source.push('(');
+                    }
+                    source.push_str(OPERANDS[*left]);
+                    if !alone {
+                        source.push_str(COMPARE[*op]);
+                        source.push_str(OPERANDS[*right]);
+                    }
+                }
+                if group && parts.len() > 1 {
+                    source.push(')');
+                }
+                let engine = engine();
+                let Ok(fast) = engine.compile_expression(&source) else {
+                    return Ok(());
+                };
+                let mut slow = fast.clone();
+                slow.shortcut = None;
+                let control = RunControl::with_timeout(Duration::from_secs(5));
+                match (
+                    engine.eval_expression(&fast, &vars, &control),
+                    engine.eval_expression(&slow, &vars, &control),
                 ) {
                     (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", source),
                     (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
