@@ -1121,7 +1121,9 @@ mod tests {
             let mut slow = ast.clone();
             slow.shortcut = None;
             assert_eq!(
-                engine.eval_expression(&slow, &vars, &control).expect("rhai"),
+                engine
+                    .eval_expression(&slow, &vars, &control)
+                    .expect("rhai"),
                 json!(expected)
             );
         }

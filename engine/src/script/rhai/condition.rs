@@ -94,7 +94,10 @@ fn tokens(source: &str) -> Option<Vec<Token<'_>>> {
                 // elsewhere `-` is a subtraction, which the shortcut does not do.
                 if b == b'-'
                     && (!next.is_some_and(|n| n.is_ascii_digit())
-                        || matches!(out.last(), Some(Token::Path(_) | Token::Literal(_) | Token::Close)))
+                        || matches!(
+                            out.last(),
+                            Some(Token::Path(_) | Token::Literal(_) | Token::Close)
+                        ))
                 {
                     return None;
                 }
@@ -268,7 +271,11 @@ impl Condition {
     }
 
     /// The answer, or `None` to let Rhai evaluate the whole expression.
-    pub(super) fn eval(&self, vars: &Map<String, Value>, extra: Option<(&str, &Value)>) -> Option<bool> {
+    pub(super) fn eval(
+        &self,
+        vars: &Map<String, Value>,
+        extra: Option<(&str, &Value)>,
+    ) -> Option<bool> {
         match self {
             Condition::Any(left, right) => {
                 if left.eval(vars, extra)? {
@@ -286,7 +293,9 @@ impl Condition {
             }
             Condition::Is(operand) => operand.with(vars, extra, Value::as_bool).flatten(),
             Condition::Compare(left, op, right) => left
-                .with(vars, extra, |a| right.with(vars, extra, |b| compare(a, *op, b)))
+                .with(vars, extra, |a| {
+                    right.with(vars, extra, |b| compare(a, *op, b))
+                })
                 .flatten()
                 .flatten(),
         }
