@@ -1391,6 +1391,11 @@ mod tests {
                 joins in proptest::collection::vec(any::<bool>(), 3),
                 group in any::<bool>(),
             ) {
+                // One operand alone is a path or a literal, not a condition: those have their
+                // own test (and a path copies numbers as they are, documented on `Path`).
+                if parts.len() == 1 && parts[0].3 {
+                    return Ok(());
+                }
                 let vars: Map<String, Value> = vars.into_iter().collect();
                 let mut source = String::new();
                 for (i, (left, op, right, alone)) in parts.iter().enumerate() {
