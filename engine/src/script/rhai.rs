@@ -151,6 +151,17 @@ const RHAI_RESERVED: &[&str] = &[
     "_",
 ];
 
+/// Whether `word` can name a variable or a property in a shortcut: an identifier that is not
+/// one of Rhai's reserved words.
+fn is_variable_name(word: &str) -> bool {
+    let mut bytes = word.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !RHAI_RESERVED.contains(&word)
+}
+
 impl Shortcut {
     /// The shortcut for `source`, an expression Rhai compiled, if it has one.
     fn of(source: &str) -> Option<Self> {
@@ -176,15 +187,7 @@ impl Shortcut {
         {
             return Some(Shortcut::Literal(Value::String(text.to_owned())));
         }
-        let is_name = |word: &str| {
-            let mut bytes = word.bytes();
-            bytes
-                .next()
-                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-                && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && !RHAI_RESERVED.contains(&word)
-        };
-        if source.split('.').all(is_name) {
+        if source.split('.').all(is_variable_name) {
             return Some(Shortcut::Path(source.split('.').map(Box::from).collect()));
         }
         condition::Condition::parse(source).map(Shortcut::Condition)

@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value};
 
-use super::RHAI_RESERVED;
+use super::is_variable_name;
 
 /// Parenthesised nesting the shortcut takes on; deeper conditions go to Rhai.
 const MAX_DEPTH: usize = 16;
@@ -130,15 +130,7 @@ fn tokens(source: &str) -> Option<Vec<Token<'_>>> {
                     "true" => out.push(Token::Literal(Value::Bool(true))),
                     "false" => out.push(Token::Literal(Value::Bool(false))),
                     _ => {
-                        let is_name = |part: &str| {
-                            let mut chars = part.bytes();
-                            chars
-                                .next()
-                                .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-                                && chars.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-                                && !RHAI_RESERVED.contains(&part)
-                        };
-                        if !word.split('.').all(is_name) {
+                        if !word.split('.').all(is_variable_name) {
                             return None;
                         }
                         out.push(Token::Path(word));
