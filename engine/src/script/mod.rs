@@ -45,6 +45,39 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// A comparison operator, as the Rhai condition shortcut and the dynamic SQL `test`
+/// expressions both parse it (`==`, `!=`, `<`, `<=`, `>`, `>=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `==` (`eq` in a `test` expression).
+    Eq,
+    /// `!=` (`neq`).
+    Ne,
+    /// `<` (`lt`).
+    Lt,
+    /// `<=` (`lte`).
+    Le,
+    /// `>` (`gt`).
+    Gt,
+    /// `>=` (`gte`).
+    Ge,
+}
+
+impl CompareOp {
+    /// Whether two values whose order is `ordering` satisfy the operator.
+    pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match self {
+            Self::Eq => ordering == Equal,
+            Self::Ne => ordering != Equal,
+            Self::Lt => ordering == Less,
+            Self::Le => ordering != Greater,
+            Self::Gt => ordering == Greater,
+            Self::Ge => ordering != Less,
+        }
+    }
+}
+
 /// What went wrong in a script run. Budget faults fail the run that caused them and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]

@@ -43,22 +43,8 @@ pub enum TestExpr {
     Compare(Box<TestExpr>, CompareOp, Box<TestExpr>),
 }
 
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompareOp {
-    /// `==`, `eq`.
-    Eq,
-    /// `!=`, `neq`.
-    Ne,
-    /// `<`, `lt`.
-    Lt,
-    /// `<=`, `lte`.
-    Le,
-    /// `>`, `gt`.
-    Gt,
-    /// `>=`, `gte`.
-    Ge,
-}
+/// A comparison operator (shared with the Rhai condition shortcut).
+pub use crate::script::CompareOp;
 
 /// A syntax error at a byte offset of the expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,12 +389,7 @@ pub fn eval_test(expr: &TestExpr, scope: &dyn Scope) -> Value {
             let result = match op {
                 CompareOp::Eq => equal(&a, &b),
                 CompareOp::Ne => !equal(&a, &b),
-                CompareOp::Lt => order(&a, &b) == Some(Ordering::Less),
-                CompareOp::Le => matches!(order(&a, &b), Some(Ordering::Less | Ordering::Equal)),
-                CompareOp::Gt => order(&a, &b) == Some(Ordering::Greater),
-                CompareOp::Ge => {
-                    matches!(order(&a, &b), Some(Ordering::Greater | Ordering::Equal))
-                }
+                _ => order(&a, &b).is_some_and(|ordering| op.holds(ordering)),
             };
             Value::Bool(result)
         }

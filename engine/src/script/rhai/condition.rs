@@ -14,6 +14,7 @@
 use serde_json::{Map, Value};
 
 use super::is_variable_name;
+use crate::script::CompareOp;
 
 /// Parenthesised nesting the shortcut takes on; deeper conditions go to Rhai.
 const MAX_DEPTH: usize = 16;
@@ -38,17 +39,6 @@ pub(super) enum Operand {
     Path(Box<[Box<str>]>),
     /// A whole number, a string without escapes, `true` or `false`.
     Literal(Value),
-}
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CompareOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -332,14 +322,7 @@ fn compare(a: &Value, op: CompareOp, b: &Value) -> Option<bool> {
         (Value::Number(x), Value::Number(y)) => {
             // Integers only: a float, or a number beyond i64, is left to Rhai.
             let (x, y) = (x.as_i64()?, y.as_i64()?);
-            Some(match op {
-                Eq => x == y,
-                Ne => x != y,
-                Lt => x < y,
-                Le => x <= y,
-                Gt => x > y,
-                Ge => x >= y,
-            })
+            Some(op.holds(x.cmp(&y)))
         }
         (Value::String(x), Value::String(y)) => match op {
             Eq => Some(x == y),
