@@ -250,11 +250,26 @@ fn walk(value: &Value, properties: &[Box<str>]) -> Option<Value> {
     Some(current.clone())
 }
 
-/// The identifier-like words of `source` (strings and comments included, so interpolated
-/// and dynamically named variables are never missed), sorted and deduplicated.
+/// The identifier-like words of `source`, sorted and deduplicated: a superset of the
+/// variables the code can read.
+///
+/// The words inside double-quoted strings and comments are left out: no code runs there
+/// (`eval` is disabled), so `"Live tracking for your open orders"` does not put a large
+/// `orders` variable into the scope. Everything else counts, including words of backtick
+/// strings (their `${…}` is code) and the text around them. When the source has anything
+/// the skipping could misread — a backtick string, a character literal it does not
+/// recognise, `is_def_var` (which names a variable in a string) — every word counts.
 fn identifiers(source: &str) -> Arc<[String]> {
+    let mut names = code_words(source).unwrap_or_else(|| all_words(source));
+    names.sort_unstable();
+    names.dedup();
+    names.into()
+}
+
+/// Every identifier-like word, wherever it is.
+fn all_words(source: &str) -> Vec<String> {
     let bytes = source.as_bytes();
-    let mut names: Vec<String> = Vec::new();
+    let mut names = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i].is_ascii_alphabetic() || bytes[i] == b'_' {
@@ -267,9 +282,87 @@ fn identifiers(source: &str) -> Arc<[String]> {
             i += 1;
         }
     }
-    names.sort_unstable();
-    names.dedup();
-    names.into()
+    names
+}
+
+/// The identifier-like words outside double-quoted strings and comments, or `None` when
+/// the source has something that makes that unsafe to judge (see [`identifiers`]).
+fn code_words(source: &str) -> Option<Vec<String>> {
+    let bytes = source.as_bytes();
+    let mut names = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                let word = &source[start..i];
+                if word == "is_def_var" {
+                    return None;
+                }
+                names.push(word.to_owned());
+            }
+            b'`' => return None,
+            b'"' => {
+                // To the closing quote; a backslash escapes the byte after it (`\"`, `\\`,
+                // a line continuation). Unterminated: to the end (Rhai refuses it anyway).
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'\'' => {
+                // A character literal: `'x'`, or an escape (`'\n'`, `'\''`, `'\u0041'`)
+                // running to the next quote. Anything else is not understood here.
+                let rest = &source[i + 1..];
+                let len = if let Some(escape) = rest.strip_prefix('\\') {
+                    let close = escape.get(1..)?.find('\'')?;
+                    2 + close + 1
+                } else {
+                    let c = rest.chars().next()?;
+                    if !rest[c.len_utf8()..].starts_with('\'') {
+                        return None;
+                    }
+                    c.len_utf8() + 1
+                };
+                i += 1 + len;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                // Block comments nest in Rhai.
+                let mut depth = 0usize;
+                while i < bytes.len() {
+                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            // A number's digits and letters (`0x1f`, `1e5`, `1_000`) are not words.
+            b'0'..=b'9' => {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Some(names)
 }
 
 /// The Rhai engine with the library registered and the budgets set; one per process is enough.
@@ -1049,6 +1142,60 @@ mod tests {
         assert!(names.binary_search(&"10".to_owned()).is_err());
     }
 
+    #[test]
+    fn words_in_strings_and_comments_name_no_variable() {
+        let has = |source: &str, name: &str| identifiers(source).iter().any(|n| n == name);
+        let source = r#"let offers = ["open orders", "a \" quoted \\"]; // orders
+            /* outer /* nested orders */ still orders */ if summary.open > 0 { offers += "x" }"#;
+        for name in ["let", "offers", "summary", "open"] {
+            assert!(has(source, name), "{name}");
+        }
+        for name in ["orders", "quoted", "nested", "still", "outer", "x"] {
+            assert!(!has(source, name), "{name}");
+        }
+        // A character literal holding a quote does not open a string.
+        assert!(has(
+            r#"let q = '"'; let n = orders.len(); let t = "x";"#,
+            "orders"
+        ));
+        assert!(has(r#"let q = '\''; let n = orders.len();"#, "orders"));
+        assert!(has(r#"let q = '\u0022'; let n = orders.len();"#, "orders"));
+        // Whatever the skipping could misjudge counts every word, strings included.
+        for source in [
+            "let t = `open orders: ${n}`;",
+            r#"if is_def_var("orders") { 1 }"#,
+            r#"let q = 'ab'; "orders""#,
+        ] {
+            assert!(has(source, "orders"), "{source}");
+        }
+        // Hex and exponent digits are not words.
+        assert!(!has("0x1f + 1e5", "x1f"));
+
+        // The scripts run as they did: a variable named only in code is in scope.
+        let rhai = engine();
+        let vars: Map<String, Value> = serde_json::from_value(json!({
+            "orders": [1, 2, 3],
+            "summary": { "open": 2 },
+        }))
+        .unwrap();
+        let control = RunControl::with_timeout(Duration::from_secs(5));
+        for (script, expected) in [
+            (
+                r#"let q = '"'; let n = orders.len(); let t = "orders";"#,
+                json!(3),
+            ),
+            (r#"let n = /* "orders */ orders.len(); // "x"#, json!(3)),
+            (
+                r#"let s = "\" orders"; let n = orders.len() + summary.open;"#,
+                json!(5),
+            ),
+        ] {
+            let ast = rhai.compile_script(script).unwrap();
+            let changed = rhai.run_script(&ast, &vars, &control).unwrap();
+            assert_eq!(changed.get("n"), Some(&expected), "{script}");
+        }
+    }
+
     fn shortcut_kind(source: &str) -> String {
         match Shortcut::of(source) {
             None => "rhai".into(),
@@ -1327,6 +1474,16 @@ mod tests {
         }
 
         proptest! {
+            #[test]
+            fn words_of_code_are_some_of_all_words(
+                source in r#"([a-z_ ]|"|'|`|\\|/|\*|\n|[0-9]|é|\{|\}|\$){0,40}"#,
+            ) {
+                let all = all_words(&source);
+                for word in identifiers(&source).iter() {
+                    prop_assert!(all.contains(word), "{word} of {source:?}");
+                }
+            }
+
             #[test]
             fn a_path_with_a_shortcut_reads_what_rhai_reads(
                 vars in proptest::collection::btree_map("[ab]", value(), 0..3),
