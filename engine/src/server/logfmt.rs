@@ -84,12 +84,38 @@ fn timestamp(out: &mut String, now: chrono::DateTime<chrono::Utc>) {
     out.push('Z');
 }
 
+/// Whether any of the eight bytes of `word` is a control character, `"` or `\\`: the
+/// bytes a JSON string must escape. Bit tricks over the whole word, so clean text is
+/// passed over eight bytes at a time.
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below 0x20; a byte equal to `"` or `\\` (zero after the XOR). Bytes of 0x80
+    // and above (UTF-8) are excluded by `!word`.
+    let control = word.wrapping_sub(ONES * 0x20);
+    let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    let quote = quote & !(word ^ (ONES * u64::from(b'"')));
+    let backslash = backslash & !(word ^ (ONES * u64::from(b'\\')));
+    (control & !word | quote | backslash) & HIGH != 0
+}
+
 /// Appends `text` as a JSON string.
 fn json_string(out: &mut String, text: &str) {
     out.push('"');
     let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    // Clean eight-byte words are taken whole; the loop below finds the first byte to escape
+    // from where they end.
+    let mut clean = 0;
+    while let Some(chunk) = bytes.get(clean..clean + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        if needs_escape(word) {
+            break;
+        }
+        clean += 8;
+    }
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let escape = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -210,6 +236,34 @@ mod tests {
         let back: String = serde_json::from_str(&out).unwrap();
         assert_eq!(back, text);
         assert!(out.contains("\\u0000") && out.contains("\\u0007"));
+    }
+
+    #[test]
+    fn the_word_test_finds_every_byte_to_escape() {
+        for special in (0u8..0x20).chain([b'"', b'\\']) {
+            for at in 0..8 {
+                for filler in [b'a', b' ', 0x7f, 0x80, 0xff, b'!', b'#', b']'] {
+                    let mut word = [filler; 8];
+                    word[at] = special;
+                    assert!(needs_escape(u64::from_le_bytes(word)), "{word:?}");
+                }
+            }
+        }
+        for byte in 0x20u8..=0xff {
+            if byte != b'"' && byte != b'\\' {
+                assert!(!needs_escape(u64::from_le_bytes([byte; 8])), "{byte:#x}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_reads_back_as_itself(text in "(\\PC|[\"\\\\\\x00-\\x1f]){0,40}") {
+            let mut out = String::new();
+            json_string(&mut out, &text);
+            let back: String = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(back, text);
+        }
     }
 
     #[derive(Clone, Default)]
