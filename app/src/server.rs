@@ -33,6 +33,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use starweave_cloud::ide::Config;
+use starweave_cloud::ide::credentials::Credentials;
 use starweave_cloud::ide::workspace::Workspace;
 use tower::ServiceExt as _;
 
@@ -68,6 +69,9 @@ struct Inner {
     switching: tokio::sync::Mutex<()>,
     /// Milliseconds from process start to the first "ready" from the page.
     ready_after: Mutex<Option<u128>>,
+    /// Git tokens, one store for every workspace the app opens: without a keyring they live
+    /// in memory, and a switch must not lose them.
+    credentials: Arc<Credentials>,
 }
 
 #[derive(Debug)]
@@ -94,13 +98,15 @@ impl Desktop {
     /// Opens `root` as the first workspace. With `seed_examples`, an empty workspace gets the
     /// example VMS (the default workspace does; a folder the user opens is left as it is).
     pub async fn start(root: &Path, seed_examples: bool, settings: Settings) -> Result<Desktop> {
-        let current = open_workspace(root, seed_examples, &settings).await?;
+        let credentials = Arc::new(Credentials::new());
+        let current = open_workspace(root, seed_examples, &settings, &credentials).await?;
         let desktop = Desktop {
             inner: Arc::new(Inner {
                 settings,
                 current: RwLock::new(Arc::new(current)),
                 switching: tokio::sync::Mutex::new(()),
                 ready_after: Mutex::new(None),
+                credentials,
             }),
         };
         desktop.remember(&desktop.root());
@@ -136,7 +142,7 @@ impl Desktop {
             )));
         }
         let _one_at_a_time = self.inner.switching.lock().await;
-        let current = open_workspace(path, false, &self.inner.settings)
+        let current = open_workspace(path, false, &self.inner.settings, &self.inner.credentials)
             .await
             .map_err(SwitchError::Failed)?;
         let root = current.root.clone();
@@ -236,7 +242,12 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn open_workspace(root: &Path, seed_examples: bool, settings: &Settings) -> Result<Current> {
+async fn open_workspace(
+    root: &Path,
+    seed_examples: bool,
+    settings: &Settings,
+    credentials: &Arc<Credentials>,
+) -> Result<Current> {
     let workspace = Workspace::open(root)
         .with_context(|| format!("cannot open {} as a workspace", root.display()))?;
     if seed_examples {
@@ -256,7 +267,9 @@ async fn open_workspace(root: &Path, seed_examples: bool, settings: &Settings) -
         ui_dir: settings.ui_dir.clone(),
         listen_ip: Some(settings.listen_ip),
     };
-    let router = starweave_cloud::up::ide_router(workspace, config).await?;
+    let router =
+        starweave_cloud::up::ide_router_with_credentials(workspace, config, credentials.clone())
+            .await?;
     Ok(Current { root, router })
 }
 
@@ -491,6 +504,66 @@ mod tests {
             read_recent(&config.path().join("recent-workspaces.json")),
             vec![second_root, first_root]
         );
+    }
+
+    #[tokio::test]
+    async fn git_tokens_survive_a_workspace_switch() {
+        let config = tempfile::tempdir().unwrap();
+        let first = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        let desktop = Desktop::start(first.path(), false, settings(config.path()))
+            .await
+            .unwrap();
+        let router = desktop.router();
+        // A loopback origin no other test uses: with a keyring on the machine the token goes
+        // there, and it is removed at the end.
+        let url = "http://127.0.0.1:9/desktop-switch-test.git";
+        let origin = "http://127.0.0.1:9";
+        let (status, stored) = call(
+            &router,
+            "PUT",
+            "/api/v1/git/credentials",
+            Some(TOKEN),
+            Some(serde_json::json!({ "url": url, "token": "kept-across-switch" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{stored}");
+
+        let (status, info) = call(
+            &router,
+            "POST",
+            "/api/v1/desktop/workspace",
+            Some(TOKEN),
+            Some(serde_json::json!({ "path": second.path() })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{info}");
+        assert_eq!(
+            desktop.root(),
+            std::fs::canonicalize(second.path()).unwrap()
+        );
+
+        // The second workspace's IDE still knows the token (in memory when no keyring runs).
+        let (status, list) =
+            call(&router, "GET", "/api/v1/git/credentials", Some(TOKEN), None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let origins: Vec<&str> = list["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["origin"].as_str())
+            .collect();
+        assert!(origins.contains(&origin), "{list}");
+
+        let (status, _) = call(
+            &router,
+            "DELETE",
+            &format!("/api/v1/git/credentials?url={origin}"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
@@ -111,7 +112,17 @@ async fn serve(args: UpArgs, workspace: Workspace) -> Result<()> {
 /// The whole IDE (the API under `/api/v1` and the UI) over an opened workspace: what
 /// `starweave up` serves, and what the desktop app serves in process.
 pub async fn ide_router(workspace: Workspace, config: Config) -> Result<axum::Router> {
-    let state = AppState::new(workspace, config).await?;
+    ide_router_with_credentials(workspace, config, Arc::default()).await
+}
+
+/// [`ide_router`] keeping Git tokens in `credentials`, which the caller may share between
+/// the routers of several workspaces (see [`AppState::with_credentials`]).
+pub async fn ide_router_with_credentials(
+    workspace: Workspace,
+    config: Config,
+    credentials: Arc<ide::credentials::Credentials>,
+) -> Result<axum::Router> {
+    let state = AppState::with_credentials(workspace, config, credentials).await?;
     Ok(ide::app(state))
 }
 

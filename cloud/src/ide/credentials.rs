@@ -115,6 +115,45 @@ pub fn origin_or_error(url: &str) -> ApiResult<String> {
     })
 }
 
+/// Set to `allow` to let tokens go to `http://` servers that are not on this machine.
+pub const CLEARTEXT_ENV: &str = "STARWEAVE_GIT_HTTP_TOKENS";
+
+/// Whether a token may be sent to `origin` (as [`origin`] gives it): always over `https://`;
+/// over plain `http://` only to this machine (`localhost`, `127.0.0.0/8`, `::1`), where it
+/// never crosses a network, unless [`CLEARTEXT_ENV`] is `allow`. Anywhere else the token
+/// would travel readable by anyone on the path.
+pub fn sendable(origin: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(origin) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => true,
+        "http" => {
+            let local = match parsed.host() {
+                Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            local || std::env::var(CLEARTEXT_ENV).is_ok_and(|v| v == "allow")
+        }
+        _ => false,
+    }
+}
+
+/// [`origin_or_error`], refusing a server a token must not be sent to (see [`sendable`]).
+pub fn sendable_origin_or_error(url: &str) -> ApiResult<String> {
+    let origin = origin_or_error(url)?;
+    if !sendable(&origin) {
+        return Err(ApiError::InvalidRequest(format!(
+            "`{origin}` is plain http://: a token sent to it crosses the network unencrypted. \
+             Use the server's https:// URL (to allow it anyway, start Starweave with \
+             {CLEARTEXT_ENV}=allow)"
+        )));
+    }
+    Ok(origin)
+}
+
 /// One stored token, as the API lists it (without the token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredCredential {
@@ -368,6 +407,14 @@ impl Credentials {
     /// credential helpers).
     pub fn lookup(&self, url: &str) -> Option<Credential> {
         let origin = origin(url)?;
+        if !sendable(&origin) {
+            // Kept before, or allowed then: never sent in clear unless allowed now.
+            tracing::warn!(
+                origin,
+                "not sending the kept Git token over plain http:// (set {CLEARTEXT_ENV}=allow)"
+            );
+            return None;
+        }
         match self.get(&origin) {
             Ok(found) => found,
             Err(err) => {
@@ -419,6 +466,64 @@ mod tests {
             origin_or_error("git@host:a.git"),
             Err(ApiError::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn tokens_go_to_plain_http_only_on_this_machine() {
+        for local in [
+            "https://git.example.com",
+            "http://127.0.0.1:9000",
+            "http://127.3.4.5",
+            "http://localhost:8080",
+            "http://[::1]:9000",
+        ] {
+            assert!(sendable(local), "{local}");
+        }
+        // The test process never sets the variable, so the default is what runs here.
+        assert!(std::env::var(CLEARTEXT_ENV).is_err());
+        for remote in [
+            "http://git.example.com",
+            "http://10.0.0.5:3000",
+            "http://[2001:db8::1]",
+            "http://localhost.example.com",
+            "ftp://git.example.com",
+        ] {
+            assert!(!sendable(remote), "{remote}");
+        }
+        let err = sendable_origin_or_error("http://git.example.com/team/a.git").unwrap_err();
+        assert!(
+            matches!(&err, ApiError::InvalidRequest(m) if m.contains("https://") && m.contains(CLEARTEXT_ENV)),
+            "{err:?}"
+        );
+        assert_eq!(
+            sendable_origin_or_error("https://git.example.com/a.git").unwrap(),
+            "https://git.example.com"
+        );
+        // A token kept for such a server is not handed to Git.
+        let store = Credentials::default();
+        store
+            .backend
+            .set(Backend::Memory {
+                reason: "test".into(),
+            })
+            .unwrap();
+        store
+            .store(
+                "http://git.example.com",
+                &Credential::new(None, "secret").unwrap(),
+            )
+            .unwrap();
+        assert_eq!(store.lookup("http://git.example.com/team/a.git"), None);
+        store
+            .store(
+                "http://127.0.0.1:9000",
+                &Credential::new(None, "local").unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            store.lookup("http://127.0.0.1:9000/a.git").map(|c| c.token),
+            Some("local".to_owned())
+        );
     }
 
     #[test]

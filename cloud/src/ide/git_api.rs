@@ -274,7 +274,7 @@ async fn store_credential(
     State(state): State<AppState>,
     Json(request): Json<CredentialRequest>,
 ) -> ApiResult<Json<Value>> {
-    let origin = credentials::origin_or_error(&request.url)?;
+    let origin = credentials::sendable_origin_or_error(&request.url)?;
     let credential = credentials::Credential::new(request.username.as_deref(), &request.token)?;
     blocking(move || {
         let credentials = state.credentials();

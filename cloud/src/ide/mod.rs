@@ -71,13 +71,25 @@ struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Changes made outside the IDE, for `GET /events`.
     watch: watch::Watch,
-    /// Access tokens of HTTPS Git remotes.
-    credentials: credentials::Credentials,
+    /// Access tokens of HTTPS Git remotes (shared with the states of other workspaces the
+    /// same process opens, so a token kept in memory survives switching workspaces).
+    credentials: Arc<credentials::Credentials>,
 }
 
 impl AppState {
     /// Opens the workspace's database and wraps everything handlers need.
     pub async fn new(workspace: Workspace, config: Config) -> anyhow::Result<AppState> {
+        Self::with_credentials(workspace, config, Arc::default()).await
+    }
+
+    /// [`AppState::new`] with a token store shared with other workspaces' states: a desktop
+    /// app switching workspaces keeps one store, so tokens held in memory (no keyring) are
+    /// not lost on the switch.
+    pub async fn with_credentials(
+        workspace: Workspace,
+        config: Config,
+        credentials: Arc<credentials::Credentials>,
+    ) -> anyhow::Result<AppState> {
         let db = db::open(&workspace.database_path()).await?;
         let watch = watch::Watch::start(&workspace.root);
         Ok(AppState {
@@ -88,7 +100,7 @@ impl AppState {
                 scripting: Scripting::default(),
                 locks: Mutex::new(HashMap::new()),
                 watch,
-                credentials: credentials::Credentials::new(),
+                credentials,
             }),
         })
     }

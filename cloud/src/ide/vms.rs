@@ -149,7 +149,7 @@ async fn clone(
     // A token given with the clone is checked (and tied to its server) before anything runs.
     let given = match request.token.as_deref().filter(|t| !t.trim().is_empty()) {
         Some(token) => Some((
-            credentials::origin_or_error(&url)?,
+            credentials::sendable_origin_or_error(&url)?,
             credentials::Credential::new(request.username.as_deref(), token)?,
         )),
         None => None,
