@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde::Serialize;
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ApiResult};
@@ -123,9 +125,29 @@ fn wire_key_type(blob: &[u8]) -> Option<String> {
     .then(|| name.to_owned())
 }
 
-/// The (type, base64 key) pairs `known_hosts` lists in plain text for `pattern`. Hashed
-/// entries (`|1|…`) cannot be matched without hashing every name, and are left to `libssh2`,
-/// which checks them during the handshake.
+/// Whether one name of a `known_hosts` host field is `pattern`: written plainly (`host`,
+/// `[host]:port`) or hashed, `|1|<salt>|<hash>` with the hash an HMAC-SHA1 of the name keyed
+/// by the salt — what `ssh` writes with `HashKnownHosts yes` (Debian's and Ubuntu's default)
+/// and `ssh-keygen -H` makes of a file.
+fn names_host(entry: &str, pattern: &str) -> bool {
+    let Some(hashed) = entry.strip_prefix("|1|") else {
+        return entry == pattern;
+    };
+    let Some((salt, hash)) = hashed.split_once('|') else {
+        return false;
+    };
+    let (Ok(salt), Ok(hash)) = (STANDARD.decode(salt), STANDARD.decode(hash)) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(&salt) else {
+        return false;
+    };
+    mac.update(pattern.as_bytes());
+    mac.verify_slice(&hash).is_ok()
+}
+
+/// The (type, base64 key) pairs `known_hosts` lists for `pattern`, in plain or hashed
+/// entries (see [`names_host`]).
 fn known_keys(file: &Path, pattern: &str) -> Vec<(String, String)> {
     let Ok(text) = std::fs::read_to_string(file) else {
         return Vec::new();
@@ -141,7 +163,7 @@ fn known_keys(file: &Path, pattern: &str) -> Vec<(String, String)> {
             let (key_type, key) = (fields.next()?, fields.next()?);
             hosts
                 .split(',')
-                .any(|h| h == pattern)
+                .any(|h| names_host(h, pattern))
                 .then(|| (key_type.to_owned(), key.to_owned()))
         })
         .collect()
@@ -310,6 +332,40 @@ mod tests {
         );
         assert!(known_keys(&file, "example").is_empty());
         assert!(known_keys(&dir.path().join("missing"), "example.org").is_empty());
+    }
+
+    #[test]
+    fn hashed_entries_match_the_names_they_hash() {
+        // Written by `ssh-keygen -H` from `example.org …` and `[example.org]:2222 …` lines.
+        let key = "AAAAC3NzaC1lZDI1NTE5AAAAIA3J6Eb2Zhd2C9B040+lZ0AJQxSFIRa6Xo54BiUmYv5O";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        std::fs::write(
+            &file,
+            format!(
+                "|1|2lpdKffonTd9cWE9ge3u7uU3MTk=|5Q3ZS4Oz7y/qPbX+plmeyEodLcE= ssh-ed25519 {key}\n\
+                 |1|L9kUdKaUiK9Pz2IVuEkP95pi3x0=|QarQYdjqjmIcO+TAusjgRF0m8eY= ssh-ed25519 {key}\n\
+                 |1|not base64|!! ssh-ed25519 AAAA5\n\
+                 |1|onlysalt ssh-ed25519 AAAA6\n"
+            ),
+        )
+        .unwrap();
+        let found = vec![("ssh-ed25519".to_owned(), key.to_owned())];
+        assert_eq!(known_keys(&file, "example.org"), found);
+        assert_eq!(known_keys(&file, "[example.org]:2222"), found);
+        for other in ["example.com", "Example.org", "[example.org]:22", ""] {
+            assert!(known_keys(&file, other).is_empty(), "{other}");
+        }
+
+        // A different key for a host known only by its hash is a changed key.
+        let presented =
+            HostKey::from_blob("example.org", None, &blob("ssh-ed25519", &[7; 32])).unwrap();
+        assert!(presented.replaces(&known_keys(&file, &presented.pattern())));
+        let same = HostKey {
+            key: key.to_owned(),
+            ..presented
+        };
+        assert!(!same.replaces(&known_keys(&file, &same.pattern())));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use starweave_model::vms::connector::{HttpAuth, HttpConnector, HttpMethod, HttpV
 use super::template::{JsonTemplate, Template, encode_path_segment};
 use super::{Context, technical};
 use crate::connectors::ConnectorError;
-use crate::script::rhai::RhaiAst;
+use crate::script::rhai::{RhaiAst, VariableUse};
 
 /// An HTTP connector, ready to call.
 #[derive(Debug)]
@@ -58,6 +58,25 @@ struct MethodPlan {
     response: Option<RhaiAst>,
     error_statuses: IndexMap<String, String>,
     timeout: Option<Duration>,
+    /// The env vars the method's templates read (the connector's base URL and headers
+    /// included), sorted; `None` when one reads `env` as a whole. A call gives its
+    /// templates only these, rather than a copy of every env var of the deployment.
+    env_keys: Option<Vec<String>>,
+}
+
+/// The env vars `asts` read: see [`MethodPlan::env_keys`].
+fn env_keys<'a>(asts: impl IntoIterator<Item = &'a RhaiAst>) -> Option<Vec<String>> {
+    let mut keys = Vec::new();
+    for ast in asts {
+        match ast.use_of("env") {
+            VariableUse::None => {}
+            VariableUse::Properties(properties) => keys.extend(properties.iter().cloned()),
+            VariableUse::Whole => return None,
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    Some(keys)
 }
 
 /// The request URL as text: `base` without trailing slashes, `path` (after a `/` it lacks),
@@ -149,6 +168,8 @@ fn compile_method(context: &Context, method: &HttpMethod) -> Result<MethodPlan, 
             .map_err(|e| format!("response: {e}"))?,
         error_statuses: method.error_statuses.clone(),
         timeout: method.timeout_ms.map(Duration::from_millis),
+        // Filled in by the connector, which adds its own templates.
+        env_keys: None,
     })
 }
 
@@ -189,7 +210,21 @@ impl HttpClient {
         };
         let mut methods = IndexMap::new();
         for method in &config.methods {
-            let plan = compile_method(&context, method);
+            let mut plan = compile_method(&context, method);
+            if let Ok(plan) = &mut plan {
+                let connector_asts = base_url
+                    .iter()
+                    .flat_map(Template::asts)
+                    .chain(headers.iter().flat_map(|(_, t)| t.asts()));
+                let method_asts = plan
+                    .path
+                    .asts()
+                    .chain(plan.query.iter().flat_map(|(_, t)| t.asts()))
+                    .chain(plan.headers.iter().flat_map(|(_, t)| t.asts()))
+                    .chain(plan.body.iter().flat_map(JsonTemplate::asts))
+                    .chain(plan.response.iter());
+                plan.env_keys = env_keys(connector_asts.chain(method_asts));
+            }
             if let Err(e) = &plan {
                 error(Some(&method.name), e.clone());
             }
@@ -303,7 +338,7 @@ impl HttpClient {
             )));
         };
         let rhai = &self.context.rhai;
-        let vars = self.context.vars_owned(args);
+        let vars = self.context.vars_reading(args, plan.env_keys.as_deref());
         let control = self.context.control(self.timeout(method));
         let base = base_url
             .render(rhai, &vars, &control)
@@ -628,6 +663,63 @@ mod tests {
         assert_eq!(error_code(&statuses, 404), "NOT_FOUND");
         assert_eq!(error_code(&statuses, 503), "UPSTREAM");
         assert_eq!(error_code(&statuses, 409), "HTTP_409");
+    }
+
+    #[test]
+    fn templates_get_only_the_env_vars_they_read() {
+        let rhai = crate::script::rhai::RhaiEngine::new(Default::default(), Default::default());
+        let template = |text: &str| Template::compile(&rhai, text, true).unwrap();
+        let base = template("{{ env.API_URL }}/v1");
+        let header = template("Bearer {{ env.TOKEN }}");
+        let path = template("/users/{id}/{{ env.TENANT }}");
+        let plain = template("/users/{id}");
+        let keys = env_keys(base.asts().chain(header.asts()).chain(path.asts()));
+        assert_eq!(
+            keys.as_deref(),
+            Some(
+                &[
+                    "API_URL".to_owned(),
+                    "TENANT".to_owned(),
+                    "TOKEN".to_owned()
+                ][..]
+            )
+        );
+        assert_eq!(env_keys(plain.asts()), Some(Vec::new()));
+        // A template that reads `env` as a whole, or looks a name up in it, gets all of it.
+        for whole in [
+            "{{ env }}",
+            "{{ env[input.name] }}",
+            "{{ env.keys().len() }}",
+        ] {
+            let t = Template::compile(&rhai, whole, false).unwrap();
+            assert_eq!(env_keys(base.asts().chain(t.asts())), None, "{whole}");
+        }
+        let body = JsonTemplate::compile(
+            &rhai,
+            &json!({ "a": ["{{ env.BODY }}", 1], "b": "{{ input.x }}" }),
+        )
+        .unwrap();
+        assert_eq!(env_keys(body.asts()), Some(vec!["BODY".to_owned()]));
+
+        let context = Context {
+            rhai: rhai.clone(),
+            env: json!({ "API_URL": "http://a", "TOKEN": "t", "OTHER": "o" }),
+            secrets: Arc::default(),
+            default_timeout: Duration::from_secs(1),
+        };
+        let input = json!({ "id": 7 });
+        let vars = context.vars_reading(
+            input.clone(),
+            Some(&["TOKEN".to_owned(), "MISSING".to_owned()]),
+        );
+        assert_eq!(
+            Value::Object(vars),
+            json!({ "input": input, "env": { "TOKEN": "t" } })
+        );
+        let vars = context.vars_reading(input.clone(), Some(&[]));
+        assert_eq!(Value::Object(vars), json!({ "input": input }));
+        let vars = context.vars_reading(input.clone(), None);
+        assert_eq!(vars["env"], context.env);
     }
 
     /// The URL built from the cached base is the URL the whole text parses to, whenever the

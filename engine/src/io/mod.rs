@@ -115,6 +115,29 @@ impl Context {
         vars
     }
 
+    /// [`Context::vars_owned`] with only the env vars named by `env_keys` (none at all when
+    /// it is empty; every one when it is `None`): for templates known to read no others.
+    pub(crate) fn vars_reading(
+        &self,
+        input: Value,
+        env_keys: Option<&[String]>,
+    ) -> Map<String, Value> {
+        let Some(keys) = env_keys else {
+            return self.vars_owned(input);
+        };
+        let mut vars = Map::new();
+        vars.insert("input".into(), input);
+        if !keys.is_empty() {
+            let env = self.env.as_object();
+            let subset = keys
+                .iter()
+                .filter_map(|key| Some((key.clone(), env?.get(key)?.clone())))
+                .collect();
+            vars.insert("env".into(), Value::Object(subset));
+        }
+        vars
+    }
+
     /// A run control for template evaluation within `timeout`.
     pub(crate) fn control(&self, timeout: Duration) -> RunControl {
         RunControl::with_timeout(timeout)

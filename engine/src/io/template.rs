@@ -86,6 +86,14 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The template's expressions.
+    pub(crate) fn asts(&self) -> impl Iterator<Item = &RhaiAst> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Expr { ast, .. } => Some(ast),
+            Part::Text(_) => None,
+        })
+    }
+
     /// Whether the template is exactly one `{{ … }}` placeholder.
     fn single_expr(&self) -> Option<&RhaiAst> {
         match self.parts.as_slice() {
@@ -161,6 +169,22 @@ impl JsonTemplate {
             ),
             other => JsonTemplate::Literal(other.clone()),
         })
+    }
+
+    /// Every expression of the template, in order.
+    pub(crate) fn asts(&self) -> Vec<&RhaiAst> {
+        let mut out = Vec::new();
+        self.collect_asts(&mut out);
+        out
+    }
+
+    fn collect_asts<'a>(&'a self, out: &mut Vec<&'a RhaiAst>) {
+        match self {
+            JsonTemplate::Text(template) => out.extend(template.asts()),
+            JsonTemplate::Array(items) => items.iter().for_each(|t| t.collect_asts(out)),
+            JsonTemplate::Object(entries) => entries.iter().for_each(|(_, t)| t.collect_asts(out)),
+            JsonTemplate::Literal(_) => {}
+        }
     }
 
     /// Renders the JSON value.

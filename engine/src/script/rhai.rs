@@ -91,6 +91,17 @@ pub struct RhaiAst {
     shortcut: Option<Arc<Shortcut>>,
 }
 
+/// What a compiled expression can read of one variable: [`RhaiAst::use_of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VariableUse<'a> {
+    /// The source does not name it.
+    None,
+    /// Only these properties of it, each read as `name.property`.
+    Properties(&'a [String]),
+    /// Any of it.
+    Whole,
+}
+
 /// An expression simple enough to answer without Rhai. Most IO mappings and connector
 /// templates are of this kind (`id`, `result.orders`, `input.limit`, `true`), and building a
 /// Rhai scope for them cost more than everything else the mapping does.
@@ -220,6 +231,21 @@ impl RhaiAst {
                 _ => None,
             },
             Shortcut::Literal(_) | Shortcut::Condition(_) => None,
+        }
+    }
+
+    /// What of variable `name` the code can read: nothing, only some of its properties
+    /// (`env.TOKEN`), or anything (see [`RhaiAst::properties`]).
+    pub(crate) fn use_of(&self, name: &str) -> VariableUse<'_> {
+        if !self.mentions(name) {
+            return VariableUse::None;
+        }
+        match self
+            .properties
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+        {
+            Ok(i) => VariableUse::Properties(&self.properties[i].1),
+            Err(_) => VariableUse::Whole,
         }
     }
 
