@@ -463,6 +463,18 @@ mod tests {
         (status, value)
     }
 
+    /// Asks the desktop server to open `path` as the workspace.
+    async fn switch_to(router: &Router, path: &Path) -> (StatusCode, serde_json::Value) {
+        call(
+            router,
+            "POST",
+            "/api/v1/desktop/workspace",
+            Some(TOKEN),
+            Some(serde_json::json!({ "path": path })),
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn switching_serves_the_new_workspace_and_records_it() {
         let config = tempfile::tempdir().unwrap();
@@ -478,14 +490,7 @@ mod tests {
         assert_eq!(status, StatusCode::OK, "{list}");
         assert!(list.to_string().contains("bff-aggregation"), "{list}");
 
-        let (status, info) = call(
-            &router,
-            "POST",
-            "/api/v1/desktop/workspace",
-            Some(TOKEN),
-            Some(serde_json::json!({ "path": second.path() })),
-        )
-        .await;
+        let (status, info) = switch_to(&router, second.path()).await;
         assert_eq!(status, StatusCode::OK, "{info}");
         let info: WorkspaceInfo = serde_json::from_value(info).unwrap();
         let second_root = std::fs::canonicalize(second.path()).unwrap();
@@ -529,14 +534,7 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK, "{stored}");
 
-        let (status, info) = call(
-            &router,
-            "POST",
-            "/api/v1/desktop/workspace",
-            Some(TOKEN),
-            Some(serde_json::json!({ "path": second.path() })),
-        )
-        .await;
+        let (status, info) = switch_to(&router, second.path()).await;
         assert_eq!(status, StatusCode::OK, "{info}");
         assert_eq!(
             desktop.root(),

@@ -468,6 +468,18 @@ mod tests {
         ));
     }
 
+    /// A store that keeps tokens in memory, whatever keyring the machine has.
+    fn memory_store() -> Credentials {
+        let store = Credentials::default();
+        store
+            .backend
+            .set(Backend::Memory {
+                reason: "test".into(),
+            })
+            .unwrap();
+        store
+    }
+
     #[test]
     fn tokens_go_to_plain_http_only_on_this_machine() {
         for local in [
@@ -500,13 +512,7 @@ mod tests {
             "https://git.example.com"
         );
         // A token kept for such a server is not handed to Git.
-        let store = Credentials::default();
-        store
-            .backend
-            .set(Backend::Memory {
-                reason: "test".into(),
-            })
-            .unwrap();
+        let store = memory_store();
         store
             .store(
                 "http://git.example.com",
@@ -549,13 +555,7 @@ mod tests {
 
     #[test]
     fn the_memory_store_keeps_one_token_per_origin() {
-        let store = Credentials::default();
-        store
-            .backend
-            .set(Backend::Memory {
-                reason: "test".into(),
-            })
-            .unwrap();
+        let store = memory_store();
         let info = store.info();
         assert_eq!((info.store, info.persistent), ("memory", false));
         let origin = "https://git.example.com";
