@@ -292,6 +292,14 @@ fn identifiers(source: &str) -> Arc<[String]> {
     names.into()
 }
 
+/// Where the run of letters, digits and `_` starting at `i` ends.
+fn word_end(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+        i += 1;
+    }
+    i
+}
+
 /// Every identifier-like word, wherever it is.
 fn all_words(source: &str) -> Vec<String> {
     let bytes = source.as_bytes();
@@ -300,9 +308,7 @@ fn all_words(source: &str) -> Vec<String> {
     while i < bytes.len() {
         if bytes[i].is_ascii_alphabetic() || bytes[i] == b'_' {
             let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
+            i = word_end(bytes, i);
             names.push(source[start..i].to_owned());
         } else {
             i += 1;
@@ -321,9 +327,7 @@ fn code_words(source: &str) -> Option<Vec<String>> {
         match bytes[i] {
             b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
                 let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
+                i = word_end(bytes, i);
                 let word = &source[start..i];
                 if word == "is_def_var" {
                     return None;
@@ -381,9 +385,7 @@ fn code_words(source: &str) -> Option<Vec<String>> {
             }
             // A number's digits and letters (`0x1f`, `1e5`, `1_000`) are not words.
             b'0'..=b'9' => {
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
+                i = word_end(bytes, i);
             }
             _ => i += 1,
         }
