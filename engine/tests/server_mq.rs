@@ -4,65 +4,19 @@
 //! swaps in the middle of a stream of messages. Each test has its own stream, subjects and
 //! keys, and removes them at the end.
 
+mod mq_common;
 mod server_common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use mq_common::{Recorder, eventually, nats_url, redis_url, spec, unique};
 use serde_json::{Value, json};
 use server_common::{start_engine, write_vms};
-use starweave_engine::connectors::{BoxFuture, ConnectorError, ConnectorRequest, Connectors};
-use starweave_engine::server::registry::{DeploymentSpec, EngineOptions};
-use starweave_engine::server::source::Source;
-
-fn nats_url() -> String {
-    let url =
-        std::env::var("STARWEAVE_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    reachable("NATS (JetStream)", "STARWEAVE_TEST_NATS", &url);
-    url
-}
-
-fn redis_url() -> String {
-    let url =
-        std::env::var("STARWEAVE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-    reachable("Redis", "STARWEAVE_TEST_REDIS", &url);
-    url
-}
-
-fn reachable(name: &str, env: &str, url: &str) {
-    let host_port = url
-        .split("://")
-        .nth(1)
-        .unwrap_or(url)
-        .trim_end_matches('/')
-        .rsplit('@')
-        .next()
-        .unwrap_or_default()
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let ok = host_port
-        .to_socket_addrs()
-        .ok()
-        .into_iter()
-        .flatten()
-        .any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    assert!(
-        ok,
-        "{name} is not reachable at {host_port} ({env}={url}). Run `cargo xtask test`, which \
-         starts the test services on loopback, or start {name} and point {env} at it."
-    );
-}
-
-/// A unique lower-case tag for names.
-fn unique() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
-}
+use starweave_engine::server::registry::EngineOptions;
 
 /// A JetStream client of the test itself.
 async fn jetstream(url: &str) -> async_nats::jetstream::Context {
@@ -79,78 +33,6 @@ async fn publish(js: &async_nats::jetstream::Context, subject: &str, ids: std::o
             .expect("publish")
             .await
             .expect("publish ack");
-    }
-}
-
-/// Calls `check` every 50 ms until it returns true; false after `limit`.
-async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    check().await
-}
-
-/// Connectors recording every `sink.record` call (id, when, how many calls ran at once);
-/// ids listed in `failing` fail (a technical error), calls take `delay`.
-#[derive(Debug, Default)]
-struct Recorder {
-    calls: Mutex<Vec<(u64, Instant, u64)>>,
-    running: Mutex<(usize, usize)>,
-    failing: BTreeSet<u64>,
-    delay: Duration,
-}
-
-impl Recorder {
-    fn ids(&self) -> Vec<u64> {
-        self.calls
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|c| c.0)
-            .collect()
-    }
-
-    fn max_running(&self) -> usize {
-        self.running.lock().expect("lock").1
-    }
-}
-
-impl Connectors for Recorder {
-    fn call<'a>(
-        &'a self,
-        request: ConnectorRequest<'a>,
-    ) -> BoxFuture<'a, Result<Value, ConnectorError>> {
-        Box::pin(async move {
-            let id = request.args["id"].as_u64().unwrap_or(u64::MAX);
-            let delivered = request.args["delivered"].as_u64().unwrap_or(0);
-            {
-                let mut running = self.running.lock().expect("lock");
-                running.0 += 1;
-                running.1 = running.1.max(running.0);
-            }
-            self.calls
-                .lock()
-                .expect("lock")
-                .push((id, Instant::now(), delivered));
-            tokio::time::sleep(self.delay).await;
-            self.running.lock().expect("lock").0 -= 1;
-            if self.failing.contains(&id) {
-                Err(ConnectorError {
-                    code: None,
-                    message: format!("message {id} is refused by the sink"),
-                })
-            } else {
-                Ok(json!({}))
-            }
-        })
-    }
-
-    fn catalog(&self) -> BTreeMap<String, Vec<String>> {
-        BTreeMap::from([("sink".to_owned(), vec!["record".to_owned()])])
     }
 }
 
@@ -176,21 +58,6 @@ fn recorder_vms(root: &Path, stream: &str, triggers: &str) -> std::path::PathBuf
             ("triggers.yaml", triggers),
         ],
     )
-}
-
-fn spec(vms: &str, version: &str, dir: &Path, env: &[(&str, &str)]) -> DeploymentSpec {
-    DeploymentSpec {
-        vms: vms.into(),
-        version: version.into(),
-        source: Source::Path(dir.display().to_string()),
-        env: env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        concurrency: None,
-        timeout_ms: None,
-        log_level: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

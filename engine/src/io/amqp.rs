@@ -13,13 +13,15 @@
 //!   `AMQP_UNROUTABLE`, so a misbound exchange is not a silent loss.
 //!
 //! Connection failures are technical errors that name the connector and its env var,
-//! never the URL. Only plain `amqp://` URLs are supported (no TLS).
+//! never the URL. `amqps://` URLs go over TLS, checked against the system's roots plus the
+//! CA in the PEM file a `cacertfile=/path` query parameter names ([`connect`]).
 
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::{Value, json};
@@ -34,6 +36,38 @@ use crate::script::rhai::RhaiAst;
 
 /// `delivery_mode` of a message the broker writes to disk.
 const PERSISTENT: u8 = 2;
+
+/// Opens a connection to the broker at `url`: plain for `amqp://`, TLS for `amqps://`. The
+/// server's certificate is checked against the system's roots and, when the URL has a
+/// `cacertfile=/path/ca.pem` query parameter (the name RabbitMQ's own clients use), the
+/// certificates in that file too. The broker never sees that parameter.
+pub(crate) async fn connect(
+    url: &str,
+    properties: ConnectionProperties,
+) -> Result<Connection, String> {
+    super::tls_provider();
+    let ca_file = reqwest::Url::parse(url).ok().and_then(|parsed| {
+        parsed
+            .query_pairs()
+            .find(|(key, _)| key == "cacertfile")
+            .map(|(_, value)| value.into_owned())
+    });
+    let cert_chain =
+        match ca_file {
+            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                format!("cannot read the CA file `{path}` named by cacertfile: {e}")
+            })?),
+            None => None,
+        };
+    let config = OwnedTLSConfig {
+        identity: None,
+        cert_chain,
+    };
+    let runtime = lapin::runtime::default_runtime().map_err(|e| e.to_string())?;
+    Connection::connect_with_config(url, properties, config, runtime)
+        .await
+        .map_err(|e| e.to_string())
+}
 
 /// The publish methods of one AMQP connector and its (lazily opened) channel.
 #[derive(Debug)]
@@ -169,7 +203,7 @@ impl AmqpPublisher {
             "cannot connect to the AMQP broker (env var {})",
             self.url_env
         );
-        let connection = Connection::connect(url, ConnectionProperties::default())
+        let connection = connect(url, ConnectionProperties::default())
             .await
             .map_err(|e| self.fail(&what, e))?;
         let channel = connection

@@ -158,7 +158,7 @@ impl Cache {
                             self.name, self.url_env
                         ))
                     })?;
-                let client = redis::Client::open(url).map_err(|e| self.fail("bad Redis URL", e))?;
+                let client = super::redis_client(url).map_err(|e| self.fail("bad Redis URL", e))?;
                 client
                     .get_connection_manager()
                     .await

@@ -37,7 +37,7 @@ pub mod http;
 pub mod openapi;
 pub mod sql;
 
-mod amqp;
+pub(crate) mod amqp;
 mod cache;
 mod mq;
 mod template;
@@ -598,6 +598,25 @@ fn config_values(
         values.insert(value.name.clone(), resolved);
     }
     values
+}
+
+/// A Redis client for `url` (`redis://`, or `rediss://` over TLS checked against the system's
+/// roots; `#insecure` at the end skips the check). The Redis client's TLS takes rustls'
+/// process-wide crypto provider, which must be chosen when several are built in: ring,
+/// installed here once (a provider installed earlier by the embedding program stays).
+pub(crate) fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
+    tls_provider();
+    redis::Client::open(url)
+}
+
+/// Makes ring rustls' process-wide crypto provider, once, unless the embedding program chose
+/// one before. The Redis and AMQP clients take the process-wide provider, and with both ring
+/// and aws-lc-rs built into this program rustls cannot pick one by itself.
+pub(crate) fn tls_provider() {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 #[cfg(test)]

@@ -211,7 +211,7 @@ impl Publisher {
                 let mut conn = self
                     .redis
                     .get_or_try_init(|| async {
-                        let client = redis::Client::open(self.url()?)
+                        let client = super::redis_client(self.url()?)
                             .map_err(|e| self.fail("bad Redis URL", e))?;
                         client
                             .get_connection_manager()

@@ -8,12 +8,15 @@
 //! | http | [`crate::server::data`]: routes, input validation, error statuses |
 //! | cron | [`cron`]: time zones, overlap control, missed-run policy |
 //! | mq (NATS JetStream) | [`mq`]: durable pull consumer, ack after success, nak with backoff, dead-letter subject, bounded concurrency |
-//! | mq (Redis Streams, AMQP) | not run by this engine yet: the deployment loads and a warning is logged |
+//! | mq (AMQP 0-9-1, RabbitMQ) | [`amqp`]: queue consumer with prefetch, ack after success, retries through a delay queue, dead-letter queue, bounded concurrency |
+//! | mq (Redis Streams) | [`redis_streams`]: consumer group, ack after success, pending entries claimed again after a growing wait, dead-letter stream, bounded concurrency |
 //! | grpc | [`grpc`]: unary methods from a descriptor set on the gRPC port (`--grpc-listen`), routed through the routing table, errors as status codes |
 
+pub mod amqp;
 pub mod cron;
 pub mod grpc;
 pub mod mq;
+pub mod redis_streams;
 
 use std::sync::Arc;
 
@@ -39,25 +42,18 @@ pub fn start_triggers(deployment: &Arc<Deployment>) {
                     );
                 }
             }
-            Trigger::Mq(mq) => match mq::start(deployment, mq) {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    vms = deployment.vms,
-                    version = deployment.version,
-                    function = mq.function,
-                    trigger = "mq",
-                    connector = mq.connector,
-                    "this engine runs subscriptions on NATS JetStream only; this one (Redis Streams or AMQP) does not run"
-                ),
-                Err(error) => tracing::error!(
-                    vms = deployment.vms,
-                    version = deployment.version,
-                    function = mq.function,
-                    trigger = "mq",
-                    error,
-                    "the subscription does not start"
-                ),
-            },
+            Trigger::Mq(mq) => {
+                if let Err(error) = mq::start(deployment, mq) {
+                    tracing::error!(
+                        vms = deployment.vms,
+                        version = deployment.version,
+                        function = mq.function,
+                        trigger = "mq",
+                        error,
+                        "the subscription does not start"
+                    );
+                }
+            }
         }
     }
 }

@@ -53,7 +53,7 @@ use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use starweave_model::vms::Connector;
-use starweave_model::vms::connector::{Backoff, MqBroker};
+use starweave_model::vms::connector::{Backoff, MqBroker, MqConnector};
 use starweave_model::vms::trigger::MqTrigger;
 use tokio::sync::{Semaphore, watch};
 
@@ -126,12 +126,34 @@ fn durable_name(text: &str) -> String {
         .collect()
 }
 
-/// Resolves a trigger against its deployment; the error says what is missing. `Ok(None)`
-/// for brokers whose subscriptions this engine does not run (the caller warns).
-pub fn subscription(
-    deployment: &Deployment,
+/// What every broker's subscription takes from its trigger, resolved against the deployment.
+#[derive(Debug, Clone)]
+pub(crate) struct Common {
+    /// The function called.
+    pub function: String,
+    /// The broker URL (from the connector's env var).
+    pub url: String,
+    /// The NATS subject, AMQP queue or Redis stream key.
+    pub subject: String,
+    /// The durable consumer name or consumer group.
+    pub durable: String,
+    /// Messages at once.
+    pub concurrency: u32,
+    /// Deliveries before dead-lettering.
+    pub max_deliveries: u32,
+    /// Redelivery delays.
+    pub backoff: Backoff,
+    /// Where failed messages go.
+    pub dead_letter: Option<String>,
+    /// The input field receiving the metadata.
+    pub metadata_field: Option<String>,
+}
+
+/// The trigger's connector and broker-independent settings; the error says what is missing.
+pub(crate) fn common<'d>(
+    deployment: &'d Deployment,
     trigger: &MqTrigger,
-) -> Result<Option<Subscription>, String> {
+) -> Result<(&'d MqConnector, Common), String> {
     let connector = match deployment.model.connectors.get(&trigger.connector) {
         Some(Connector::Mq(connector)) => connector,
         Some(_) => {
@@ -142,9 +164,6 @@ pub fn subscription(
         }
         None => return Err(format!("there is no connector `{}`", trigger.connector)),
     };
-    if connector.broker != MqBroker::Nats {
-        return Ok(None);
-    }
     if !deployment.model.functions.contains_key(&trigger.function) {
         return Err(format!("there is no function `{}`", trigger.function));
     }
@@ -159,6 +178,50 @@ pub fn subscription(
             )
         })?
         .clone();
+    if trigger.subject.is_empty() {
+        return Err("the subject is empty".into());
+    }
+    let durable = trigger
+        .durable
+        .clone()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| format!("{}-{}", deployment.vms, trigger.function));
+    Ok((
+        connector,
+        Common {
+            function: trigger.function.clone(),
+            url,
+            subject: trigger.subject.clone(),
+            durable,
+            concurrency: trigger
+                .max_concurrency
+                .unwrap_or(DEFAULT_CONCURRENCY)
+                .max(1),
+            max_deliveries: trigger
+                .max_deliveries
+                .unwrap_or(DEFAULT_MAX_DELIVERIES)
+                .max(1),
+            backoff: trigger.backoff.clone().unwrap_or(Backoff {
+                initial_ms: 1000,
+                max_ms: Some(60_000),
+                multiplier: Some(2.0),
+            }),
+            dead_letter: trigger.dead_letter.clone().filter(|s| !s.is_empty()),
+            metadata_field: trigger.metadata_field.clone().filter(|s| !s.is_empty()),
+        },
+    ))
+}
+
+/// Resolves a NATS trigger against its deployment; the error says what is missing.
+/// `Ok(None)` when the connector's broker is not NATS.
+pub fn subscription(
+    deployment: &Deployment,
+    trigger: &MqTrigger,
+) -> Result<Option<Subscription>, String> {
+    let (connector, common) = common(deployment, trigger)?;
+    if connector.broker != MqBroker::Nats {
+        return Ok(None);
+    }
     let stream = trigger
         .stream
         .clone()
@@ -169,37 +232,18 @@ pub fn subscription(
                 trigger.connector
             )
         })?;
-    if trigger.subject.is_empty() {
-        return Err("the subject is empty".into());
-    }
-    let durable = durable_name(
-        trigger
-            .durable
-            .as_deref()
-            .unwrap_or(&format!("{}-{}", deployment.vms, trigger.function)),
-    );
     Ok(Some(Subscription {
-        function: trigger.function.clone(),
-        url,
+        function: common.function,
+        url: common.url,
         stream,
         create_stream: trigger.create_stream,
-        subject: trigger.subject.clone(),
-        durable,
-        concurrency: trigger
-            .max_concurrency
-            .unwrap_or(DEFAULT_CONCURRENCY)
-            .max(1),
-        max_deliveries: trigger
-            .max_deliveries
-            .unwrap_or(DEFAULT_MAX_DELIVERIES)
-            .max(1),
-        backoff: trigger.backoff.clone().unwrap_or(Backoff {
-            initial_ms: 1000,
-            max_ms: Some(60_000),
-            multiplier: Some(2.0),
-        }),
-        dead_letter: trigger.dead_letter.clone().filter(|s| !s.is_empty()),
-        metadata_field: trigger.metadata_field.clone().filter(|s| !s.is_empty()),
+        subject: common.subject,
+        durable: durable_name(&common.durable),
+        concurrency: common.concurrency,
+        max_deliveries: common.max_deliveries,
+        backoff: common.backoff,
+        dead_letter: common.dead_letter,
+        metadata_field: common.metadata_field,
         ack_wait: ACK_WAIT,
     }))
 }
@@ -215,24 +259,42 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Starts a deployment's MQ trigger. `Ok(false)` when the broker's subscriptions are not run
-/// by this engine.
-pub fn start(deployment: &Arc<Deployment>, trigger: &MqTrigger) -> Result<bool, String> {
+/// Starts a deployment's MQ trigger, whichever its broker.
+pub fn start(deployment: &Arc<Deployment>, trigger: &MqTrigger) -> Result<(), String> {
+    let (connector, _) = common(deployment, trigger)?;
+    match connector.broker {
+        MqBroker::Nats => {}
+        MqBroker::Amqp => return super::amqp::start(deployment, trigger),
+        MqBroker::RedisStreams => return super::redis_streams::start(deployment, trigger),
+    }
     let Some(subscription) = subscription(deployment, trigger)? else {
-        return Ok(false);
+        return Err("not a NATS connector".into());
     };
+    tokio::spawn(run_subscription(
+        Arc::downgrade(deployment),
+        subscription,
+        stop_signal(deployment),
+    ));
+    Ok(())
+}
+
+/// A receiver that turns `true` when the deployment stops being active: the deployment
+/// aborts a guard task then, and the subscription loop ends gracefully instead of being
+/// cut off with messages in its hands.
+pub(crate) fn stop_signal(deployment: &Deployment) -> watch::Receiver<bool> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let guard = tokio::spawn(async move {
         let _stop = StopOnDrop(stop_tx);
         std::future::pending::<()>().await;
     });
     deployment.add_background(guard.abort_handle());
-    tokio::spawn(run_subscription(
-        Arc::downgrade(deployment),
-        subscription,
-        stop_rx,
-    ));
-    Ok(true)
+    stop_rx
+}
+
+/// The wait before reconnecting after `failures` failed attempts in a row: 0.4 s doubling
+/// up to 5 s.
+pub(crate) fn retry_wait(failures: u32) -> Duration {
+    Duration::from_millis((200u64 << failures.min(5)).min(5_000))
 }
 
 fn log_error(deployment: &Weak<Deployment>, subscription: &Subscription, what: &str, error: &str) {
@@ -315,7 +377,6 @@ async fn run_subscription(
     let subscription = Arc::new(subscription);
     let slots = Arc::new(Semaphore::new(subscription.concurrency as usize));
     let mut failures: u32 = 0;
-    let retry_wait = |failures: u32| Duration::from_millis((200u64 << failures.min(5)).min(5_000));
     // Connect, retrying until it works or the trigger stops.
     let (client, context, mut consumer) = loop {
         if *stop.borrow() {
@@ -449,10 +510,78 @@ async fn consumer_again(
 }
 
 /// What became of a message.
-enum Outcome {
+pub(crate) enum Outcome {
+    /// Handled: acknowledge it.
     Done,
+    /// Failed; deliver it again after a wait.
     Retry(String),
+    /// Failed for good: to the dead-letter destination.
     DeadLetter { code: String, error: String },
+}
+
+impl Outcome {
+    /// What a run's result means for its message on its `delivered`-th delivery: input the
+    /// function refuses (or a function that does not compile) cannot get better by retrying.
+    pub(crate) fn of(
+        result: Result<Value, InvokeError>,
+        delivered: u32,
+        max_deliveries: u32,
+    ) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Done,
+            Err(InvokeError::Run(error))
+                if matches!(error.kind, ErrorKind::Input | ErrorKind::Compile) =>
+            {
+                Outcome::DeadLetter {
+                    code: error.code.clone(),
+                    error: error.message,
+                }
+            }
+            Err(error) => {
+                let (code, text) = match error {
+                    InvokeError::Run(e) => (e.code.clone(), e.to_string()),
+                    InvokeError::Panicked(m) => ("PANIC".to_owned(), format!("panic: {m}")),
+                    InvokeError::Overloaded => ("OVERLOADED".to_owned(), "overloaded".to_owned()),
+                    InvokeError::Abandoned => (
+                        "DEADLINE_EXCEEDED".to_owned(),
+                        "abandoned after its deadline".to_owned(),
+                    ),
+                };
+                if delivered >= max_deliveries {
+                    Outcome::DeadLetter { code, error: text }
+                } else {
+                    Outcome::Retry(text)
+                }
+            }
+        }
+    }
+
+    /// An unusable payload: dead-lettered at once.
+    pub(crate) fn invalid_payload(error: String) -> Outcome {
+        Outcome::DeadLetter {
+            code: "INVALID_PAYLOAD".into(),
+            error,
+        }
+    }
+}
+
+/// A message payload as the function's input: it must be a JSON object.
+pub(crate) fn payload_object(payload: &[u8]) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!(
+            "the payload is JSON but not an object ({})",
+            match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            }
+        )),
+        Err(error) => Err(format!("the payload is not JSON: {error}")),
+    }
 }
 
 /// The function's input for a message: its JSON object payload, plus metadata.
@@ -463,23 +592,7 @@ fn message_input(
     stream_name: &str,
     sequence: u64,
 ) -> Result<Value, String> {
-    let mut input = match serde_json::from_slice::<Value>(&message.payload) {
-        Ok(Value::Object(map)) => map,
-        Ok(other) => {
-            return Err(format!(
-                "the payload is JSON but not an object ({})",
-                match other {
-                    Value::Null => "null",
-                    Value::Bool(_) => "a boolean",
-                    Value::Number(_) => "a number",
-                    Value::String(_) => "a string",
-                    Value::Array(_) => "an array",
-                    Value::Object(_) => "an object",
-                }
-            ));
-        }
-        Err(error) => return Err(format!("the payload is not JSON: {error}")),
-    };
+    let mut input = payload_object(&message.payload)?;
     if let Some(field) = &subscription.metadata_field {
         let mut headers = Map::new();
         if let Some(map) = &message.headers {
@@ -520,39 +633,12 @@ async fn handle(
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let started = Instant::now();
     let outcome = match message_input(subscription, &message, delivered, &stream_name, sequence) {
-        Err(error) => Outcome::DeadLetter {
-            code: "INVALID_PAYLOAD".into(),
-            error,
-        },
-        Ok(input) => match invoke_reporting_progress(deployment, subscription, &message, input)
-            .await
-        {
-            Ok(_) => Outcome::Done,
-            Err(InvokeError::Run(error))
-                if matches!(error.kind, ErrorKind::Input | ErrorKind::Compile) =>
-            {
-                Outcome::DeadLetter {
-                    code: error.code.clone(),
-                    error: error.message,
-                }
-            }
-            Err(error) => {
-                let (code, text) = match error {
-                    InvokeError::Run(e) => (e.code.clone(), e.to_string()),
-                    InvokeError::Panicked(m) => ("PANIC".to_owned(), format!("panic: {m}")),
-                    InvokeError::Overloaded => ("OVERLOADED".to_owned(), "overloaded".to_owned()),
-                    InvokeError::Abandoned => (
-                        "DEADLINE_EXCEEDED".to_owned(),
-                        "abandoned after its deadline".to_owned(),
-                    ),
-                };
-                if delivered >= subscription.max_deliveries {
-                    Outcome::DeadLetter { code, error: text }
-                } else {
-                    Outcome::Retry(text)
-                }
-            }
-        },
+        Err(error) => Outcome::invalid_payload(error),
+        Ok(input) => Outcome::of(
+            invoke_reporting_progress(deployment, subscription, &message, input).await,
+            delivered,
+            subscription.max_deliveries,
+        ),
     };
     let elapsed = started.elapsed();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
@@ -690,7 +776,7 @@ async fn invoke_reporting_progress(
 }
 
 /// Header values are one line.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 

@@ -240,8 +240,9 @@ impl MissedRunPolicy {
 /// is not a JSON object, or an input the function refuses, is not retried.
 ///
 /// With NATS JetStream the subscription is a durable pull consumer named `durable` on
-/// `stream`; versions of a VMS share it, so a new version takes over where the old one
-/// stopped.
+/// `stream`; with Redis Streams, the consumer group `durable` on the key `subject`; with AMQP,
+/// a consumer of the queue `subject`. Versions of a VMS share it, so a new version takes over
+/// where the old one stopped.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqTrigger {
@@ -254,33 +255,48 @@ pub struct MqTrigger {
     pub connector: String,
     /// The NATS subject (wildcards allowed), AMQP queue or Redis stream key.
     pub subject: String,
-    /// The durable consumer name (NATS), or consumer group (Redis Streams); the VMS and
-    /// function names (`<vms>-<function>`) when absent.
+    /// The durable consumer name (NATS), or consumer group (Redis Streams, created at the
+    /// start of the stream, so a new group also handles the entries already there); the VMS
+    /// and function names (`<vms>-<function>`) when absent. Every version of a VMS uses it.
+    /// On AMQP it starts the consumer tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durable: Option<String>,
     /// Deliveries (the first one included) before a message is dead-lettered; 5 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_deliveries: Option<u32>,
     /// Wait before a failed message is redelivered, growing with each delivery; 1 s doubling
-    /// up to 60 s when absent.
+    /// up to 60 s when absent. On Redis Streams a failed entry stays pending and is claimed
+    /// again once this wait has passed; on AMQP a copy waits in `<queue>.starweave-retry`
+    /// (its expiration) and flows back into the queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
     /// Where messages go after `max_deliveries` failures, with headers saying why; without
-    /// it such messages are logged and dropped.
+    /// it such messages are logged and dropped. On Redis Streams it is a stream key: the dead
+    /// letter has the entry's `payload` (or its fields as JSON) and other fields, plus
+    /// `Starweave-Error`, `Starweave-Error-Code`, `Starweave-Deliveries` and the like. On
+    /// AMQP it is a queue, reached through the default exchange; without it a failed message
+    /// is rejected, so the queue's own dead-lettering (if the broker has one) takes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter: Option<String>,
-    /// Messages handled at once by one engine; 8 when absent (1 keeps them in order).
+    /// Messages handled at once by one engine; 8 when absent (1 keeps them in order). On
+    /// AMQP it is also the channel's prefetch count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
-    /// The JetStream stream holding `subject`; the connector's `stream` when absent.
+    /// The JetStream stream holding `subject`; the connector's `stream` when absent. NATS
+    /// only (a Redis stream is its `subject`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
     /// Create the stream (file storage, capturing `subject`) when it does not exist; when
-    /// false a missing stream is an error reported in the log until it appears.
+    /// false a missing stream is an error reported in the log until it appears. On Redis
+    /// Streams, create the key with the consumer group (`XGROUP CREATE … MKSTREAM`); on AMQP,
+    /// declare the queue and the `dead_letter` queue (durable).
     #[serde(default, skip_serializing_if = "is_false")]
     pub create_stream: bool,
     /// An input field that receives the message's metadata: `subject`, `headers` (name →
-    /// value), `stream`, `sequence` and `delivered` (1 on the first delivery). None when absent.
+    /// value), `stream`, `sequence` and `delivered` (1 on the first delivery). On Redis
+    /// Streams: `subject` (the key), `id` (the entry id), `headers` (the entry's fields other
+    /// than `payload`), `delivered` and `group`. On AMQP: `subject` (the queue), `exchange`,
+    /// `routing_key`, `headers`, `delivered` and `message_id`. None when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_field: Option<String>,
 }

@@ -1,0 +1,400 @@
+//! Connectors over TLS, through TLS fronts on loopback with certificates from a CA made by
+//! the test, which forward the decrypted stream to the real servers:
+//!
+//! - the database connector and PostgreSQL (`STARWEAVE_TEST_PG`): the front speaks
+//!   PostgreSQL's TLS negotiation (`SSLRequest`, then the handshake); the engine must check
+//!   the server's certificate against the CA the URL names (`sslmode=verify-full&sslrootcert=…`)
+//!   and the host name, and refuse a server it cannot verify;
+//! - the cache connector and Redis (`STARWEAVE_TEST_REDIS`) over `rediss://`: the engine checks
+//!   the certificate against the system's roots, so the test's CA is refused, and
+//!   `#insecure` (the Redis client's opt-out) connects;
+//! - the AMQP publish connector and RabbitMQ (`STARWEAVE_TEST_AMQP`) over `amqps://`: the
+//!   test's CA is refused until the URL names it with `cacertfile=`.
+
+mod io_common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use io_common::{POSTGRES, REDIS, call, live_with_diagnostics, unique};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A CA of the test and a server certificate it signed for `localhost` and `127.0.0.1`.
+struct TestPki {
+    ca_file: PathBuf,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key: PrivatePkcs8KeyDer<'static>,
+    _dir: tempfile::TempDir,
+}
+
+fn pki(name: &str) -> TestPki {
+    pki_for(name, &["localhost", "127.0.0.1"])
+}
+
+/// A CA and a server certificate for these names.
+fn pki_for(name: &str, names: &[&str]) -> TestPki {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("Starweave test CA {name}"));
+    let ca_key = KeyPair::generate().expect("ca key");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_params =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .expect("server params");
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = server_params
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).expect("write ca.pem");
+    TestPki {
+        ca_file,
+        server_chain: vec![server_cert.der().clone()],
+        server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
+        _dir: dir,
+    }
+}
+
+/// A TLS front for PostgreSQL on 127.0.0.1: answers `SSLRequest` with `S`, completes the
+/// handshake with `pki`'s certificate and forwards the plain stream to `upstream`.
+struct TlsFront {
+    port: u16,
+    /// Handshakes completed.
+    handshakes: Arc<AtomicU64>,
+    /// Connections that asked for TLS.
+    requests: Arc<AtomicU64>,
+}
+
+/// The `SSLRequest` message: length 8, code 80877103.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+async fn pg_tls_front(pki: &TestPki, upstream: String) -> TlsFront {
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(pki));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind front");
+    let port = listener.local_addr().expect("addr").port();
+    let handshakes = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let (done, asked) = (handshakes.clone(), requests.clone());
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let (acceptor, upstream, done, asked) = (
+                acceptor.clone(),
+                upstream.clone(),
+                done.clone(),
+                asked.clone(),
+            );
+            tokio::spawn(async move {
+                let mut first = [0u8; 8];
+                if client.read_exact(&mut first).await.is_err() || first != SSL_REQUEST {
+                    return;
+                }
+                asked.fetch_add(1, Ordering::SeqCst);
+                if client.write_all(b"S").await.is_err() {
+                    return;
+                }
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                done.fetch_add(1, Ordering::SeqCst);
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    TlsFront {
+        port,
+        handshakes,
+        requests,
+    }
+}
+
+fn server_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        pki.server_chain.clone(),
+        PrivateKeyDer::Pkcs8(pki.server_key.clone_key()),
+    )
+    .expect("server config");
+    Arc::new(config)
+}
+
+/// A plain TLS front on 127.0.0.1 (the handshake first, as `rediss://` expects) forwarding
+/// to `upstream`.
+async fn tls_front(pki: &TestPki, upstream: String) -> TlsFront {
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(pki));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind front");
+    let port = listener.local_addr().expect("addr").port();
+    let handshakes = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let (done, asked) = (handshakes.clone(), requests.clone());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (acceptor, upstream, done) = (acceptor.clone(), upstream.clone(), done.clone());
+            asked.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                done.fetch_add(1, Ordering::SeqCst);
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    TlsFront {
+        port,
+        handshakes,
+        requests,
+    }
+}
+
+/// `host:port` of the test PostgreSQL and the rest of its URL after the authority.
+fn pg_parts() -> (String, String, String) {
+    let url = POSTGRES.url();
+    let (scheme, rest) = url.split_once("://").expect("scheme");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, host_port) = authority
+        .rsplit_once('@')
+        .map_or(("", authority), |(u, hp)| (u, hp));
+    let path = path.split('?').next().unwrap_or_default().to_owned();
+    (
+        format!(
+            "{scheme}://{user}{}",
+            if user.is_empty() { "" } else { "@" }
+        ),
+        host_port.to_owned(),
+        path,
+    )
+}
+
+const CONNECTOR: &str = "kind: database\ndriver: postgres\nurl_env: DB_URL\ntimeout_ms: 5000\nmethods:\n- name: q\n  sql: SELECT 41 + 1 AS answer\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_verifies_the_server_against_the_named_ca() {
+    let (prefix, upstream, database) = pg_parts();
+    let pki = pki("trusted");
+    let front = pg_tls_front(&pki, upstream).await;
+    let url = format!(
+        "{prefix}localhost:{}/{database}?sslmode=verify-full&sslrootcert={}",
+        front.port,
+        pki.ca_file.display()
+    );
+    let (live, diagnostics) = live_with_diagnostics(&[("db", CONNECTOR)], &[("DB_URL", &url)]);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let rows = call(&live, "db", "q", json!({}))
+        .await
+        .expect("query over TLS");
+    assert_eq!(rows, json!([{ "answer": 42 }]));
+    assert!(
+        front.handshakes.load(Ordering::SeqCst) >= 1,
+        "the connection did not go through TLS"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_the_ca_did_not_sign_is_refused() {
+    let (prefix, upstream, database) = pg_parts();
+    let server = pki("server");
+    let other = pki("other");
+    let front = pg_tls_front(&server, upstream).await;
+    // The URL trusts another CA: the handshake must fail, and the query with it.
+    let url = format!(
+        "{prefix}localhost:{}/{database}?sslmode=verify-full&sslrootcert={}",
+        front.port,
+        other.ca_file.display()
+    );
+    let (live, _) = live_with_diagnostics(&[("db", CONNECTOR)], &[("DB_URL", &url)]);
+    let error = call(&live, "db", "q", json!({}))
+        .await
+        .expect_err("an unverifiable server must be refused");
+    assert!(
+        front.requests.load(Ordering::SeqCst) >= 1,
+        "the engine did not ask for TLS"
+    );
+    assert_eq!(
+        front.handshakes.load(Ordering::SeqCst),
+        0,
+        "a handshake with an untrusted server completed"
+    );
+    let message = error.message.to_lowercase();
+    assert!(
+        message.contains("certificate") || message.contains("tls"),
+        "the error should say the certificate is the problem: {}",
+        error.message
+    );
+    assert!(
+        !error.message.contains(&url),
+        "the error must not repeat the URL: {}",
+        error.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_for_another_host_name_is_refused() {
+    let (prefix, upstream, database) = pg_parts();
+    // Signed by the trusted CA, but for another host than the one the URL names.
+    let pki = pki_for("names", &["db.internal.example"]);
+    let front = pg_tls_front(&pki, upstream).await;
+    let url = format!(
+        "{prefix}localhost:{}/{database}?sslmode=verify-full&sslrootcert={}",
+        front.port,
+        pki.ca_file.display()
+    );
+    let (live, _) = live_with_diagnostics(&[("db", CONNECTOR)], &[("DB_URL", &url)]);
+    let error = call(&live, "db", "q", json!({}))
+        .await
+        .expect_err("a certificate for another host must be refused");
+    assert!(front.requests.load(Ordering::SeqCst) >= 1);
+    assert_eq!(
+        front.handshakes.load(Ordering::SeqCst),
+        0,
+        "a handshake with a certificate for another name completed: {}",
+        error.message
+    );
+}
+
+fn redis_host_port() -> String {
+    let url = REDIS.url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, hp)| hp)
+        .to_owned()
+}
+
+fn cache_connector(prefix: &str) -> String {
+    format!(
+        "kind: cache\nurl_env: REDIS_URL\nkey_prefix: \"{prefix}:\"\nmethods:\n- {{ name: put, op: set, key: k, value: input.v, ttl_seconds: 60 }}\n- {{ name: get, op: get, key: k }}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_checks_the_certificate_against_the_system_roots() {
+    let pki = pki("redis");
+    let front = tls_front(&pki, redis_host_port()).await;
+    let prefix = unique("sw-tls-");
+    let connector = cache_connector(&prefix);
+
+    // The test's CA is not among the system's roots: refused, before any command.
+    let url = format!("rediss://localhost:{}/", front.port);
+    let (live, diagnostics) =
+        live_with_diagnostics(&[("cache", &connector)], &[("REDIS_URL", &url)]);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let refused = call(&live, "cache", "put", json!({"v": "over tls"})).await;
+    assert!(
+        refused.is_err(),
+        "an unverifiable Redis server was accepted"
+    );
+    assert!(
+        front.requests.load(Ordering::SeqCst) >= 1,
+        "the engine never connected"
+    );
+    assert_eq!(front.handshakes.load(Ordering::SeqCst), 0);
+
+    // `#insecure` is the explicit opt-out: the same server, over TLS.
+    let url = format!("rediss://localhost:{}/#insecure", front.port);
+    let (live, _) = live_with_diagnostics(&[("cache", &connector)], &[("REDIS_URL", &url)]);
+    call(&live, "cache", "put", json!({"v": "over tls"}))
+        .await
+        .expect("set over TLS");
+    let value = call(&live, "cache", "get", json!({}))
+        .await
+        .expect("get over TLS");
+    assert_eq!(value, json!("over tls"));
+    assert!(front.handshakes.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqps_trusts_the_system_roots_and_the_cacertfile_of_the_url() {
+    use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
+    use lapin::types::FieldTable;
+
+    let plain = std::env::var("STARWEAVE_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let authority = plain
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.rsplit('@').next())
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port in the AMQP URL")
+        .to_owned();
+    let pki = pki("amqp");
+    let front = tls_front(&pki, authority.clone()).await;
+    let queue = unique("sw-tls-");
+    let broker = lapin::Connection::connect(&plain, lapin::ConnectionProperties::default())
+        .await
+        .expect("the test connects to RabbitMQ");
+    let channel = broker.create_channel().await.expect("channel");
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue_declare");
+    let connector = format!(
+        "kind: mq\nbroker: amqp\nurl_env: AMQP_URL\nmethods:\n- name: send\n  routing_key: {queue}\n"
+    );
+    let over_tls = plain.replacen("amqp://", "amqps://", 1).replacen(
+        &authority,
+        &format!("localhost:{}", front.port),
+        1,
+    );
+
+    // Only the system's roots: the test's CA is refused.
+    let (live, diagnostics) =
+        live_with_diagnostics(&[("events", &connector)], &[("AMQP_URL", &over_tls)]);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let refused = call(&live, "events", "send", json!({"n": 1})).await;
+    assert!(refused.is_err(), "an unverifiable broker was accepted");
+    assert!(
+        front.requests.load(Ordering::SeqCst) >= 1,
+        "the engine never connected"
+    );
+    assert_eq!(front.handshakes.load(Ordering::SeqCst), 0);
+
+    // The URL names the CA: published over TLS.
+    let separator = if over_tls.contains('?') { '&' } else { '?' };
+    let trusted = format!("{over_tls}{separator}cacertfile={}", pki.ca_file.display());
+    let (live, _) = live_with_diagnostics(&[("events", &connector)], &[("AMQP_URL", &trusted)]);
+    let sent = call(&live, "events", "send", json!({"n": 2}))
+        .await
+        .expect("publish over TLS");
+    assert_eq!(sent, json!({"published": true}));
+    assert!(front.handshakes.load(Ordering::SeqCst) >= 1);
+    let message = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic_get")
+        .expect("the message published over TLS is in the queue");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&message.delivery.data).expect("json"),
+        json!({"n": 2})
+    );
+    let _ = channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+}
