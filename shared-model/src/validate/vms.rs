@@ -7,10 +7,11 @@ use crate::{
     bpmn::{Activity, ActivityKind, FlowElement, RootElement, StarweaveTarget, parse_duration_ms},
     vms::{
         Connector, Trigger, Vms, VmsDocument,
-        connector::{HttpAuth, MethodSignature},
+        connector::{HttpAuth, MethodSignature, MqBroker, MqConnector},
         disk::{VmsSourceMap, function_body_file},
         function::FunctionBody,
         params::Parameter,
+        trigger::MqTrigger,
     },
 };
 
@@ -323,7 +324,7 @@ fn check_triggers(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) {
                 }
             }
             Trigger::Mq(mq) => match vms.connectors.get(&mq.connector) {
-                Some(Connector::Mq(_)) => {}
+                Some(Connector::Mq(connector)) => check_mq_trigger(mq, connector, i, map, diags),
                 Some(other) => diags.push(map.trigger(i, Some("connector")).attach(Diagnostic::error(
                     "vms.unknown-connector",
                     format!("connector `{}` is a {} connector; an MQ subscription needs an mq connector", mq.connector, other.kind().as_str()),
@@ -335,6 +336,58 @@ fn check_triggers(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) {
             },
             Trigger::Grpc(_) => {}
         }
+    }
+}
+
+/// What an MQ subscription needs from its trigger, by broker.
+fn check_mq_trigger(
+    mq: &MqTrigger,
+    connector: &MqConnector,
+    i: usize,
+    map: &VmsSourceMap,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let (broker, subject_is) = match connector.broker {
+        MqBroker::Nats => ("NATS JetStream", "subject"),
+        MqBroker::Amqp => ("AMQP", "queue"),
+        MqBroker::RedisStreams => ("Redis Streams", "stream key"),
+    };
+    if mq.subject.trim().is_empty() {
+        diags.push(map.trigger(i, Some("subject")).attach(Diagnostic::error(
+            "vms.mq-subject",
+            format!("the subscription needs a `subject`: the {subject_is} it reads"),
+        )));
+    }
+    match connector.broker {
+        MqBroker::Nats => {
+            if mq.stream.is_none() && connector.stream.is_none() {
+                diags.push(map.trigger(i, Some("connector")).attach(Diagnostic::error(
+                    "vms.mq-stream",
+                    format!(
+                        "no JetStream stream: set `stream` on the trigger or on connector `{}`",
+                        mq.connector
+                    ),
+                )));
+            }
+        }
+        MqBroker::Amqp | MqBroker::RedisStreams => {
+            if mq.stream.is_some() {
+                diags.push(map.trigger(i, Some("stream")).attach(Diagnostic::error(
+                    "vms.mq-stream",
+                    format!(
+                        "`stream` is for NATS JetStream; on {broker} the subscription reads the {subject_is} in `subject`"
+                    ),
+                )));
+            }
+        }
+    }
+    if mq.dead_letter.as_deref() == Some(mq.subject.as_str()) && !mq.subject.is_empty() {
+        diags.push(map.trigger(i, Some("dead_letter")).attach(Diagnostic::error(
+            "vms.mq-dead-letter",
+            format!(
+                "`dead_letter` is the {subject_is} the subscription reads: failed messages would come back"
+            ),
+        )));
     }
 }
 
@@ -501,6 +554,72 @@ mod tests {
             vec!["table", "col"]
         );
         assert!(dollar_placeholders("select '${' ").is_empty());
+    }
+
+    fn mq_diagnostics(connector: &str, trigger: &str) -> Vec<String> {
+        let files: crate::vms::disk::VmsFiles = [
+            (
+                "vms.yaml",
+                "name: events\nenv:\n- name: MQ_URL\n".to_owned(),
+            ),
+            (
+                "functions/handle.rhai",
+                "fn main(input, ctx) { #{} }\n".to_owned(),
+            ),
+            ("connectors/events.yaml", connector.to_owned()),
+            (
+                "triggers.yaml",
+                format!("- kind: mq\n  function: handle\n  connector: events\n{trigger}"),
+            ),
+        ]
+        .into_iter()
+        .map(|(path, text)| (path.to_owned(), text.into_bytes()))
+        .collect();
+        let doc = crate::vms::disk::read_vms(&files);
+        assert!(doc.diagnostics.is_empty(), "{:?}", doc.diagnostics);
+        validate_vms(&doc)
+            .iter()
+            .filter(|d| d.code.starts_with("vms.mq-"))
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn mq_triggers_are_checked_for_their_broker() {
+        let nats = "kind: mq\nbroker: nats\nurl_env: MQ_URL\n";
+        let amqp = "kind: mq\nbroker: amqp\nurl_env: MQ_URL\n";
+        let redis = "kind: mq\nbroker: redis-streams\nurl_env: MQ_URL\n";
+        assert_eq!(
+            mq_diagnostics(nats, "  subject: orders.created\n"),
+            [
+                "vms.mq-stream: no JetStream stream: set `stream` on the trigger or on connector `events`"
+            ]
+        );
+        assert!(mq_diagnostics(nats, "  subject: orders.created\n  stream: ORDERS\n").is_empty());
+        assert!(
+            mq_diagnostics(
+                &format!("{nats}stream: ORDERS\n"),
+                "  subject: orders.created\n"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            mq_diagnostics(amqp, "  subject: orders\n  stream: ORDERS\n"),
+            [
+                "vms.mq-stream: `stream` is for NATS JetStream; on AMQP the subscription reads the queue in `subject`"
+            ]
+        );
+        assert!(mq_diagnostics(amqp, "  subject: orders\n  dead_letter: orders.dead\n").is_empty());
+        assert_eq!(
+            mq_diagnostics(redis, "  subject: orders\n  dead_letter: orders\n"),
+            [
+                "vms.mq-dead-letter: `dead_letter` is the stream key the subscription reads: failed messages would come back"
+            ]
+        );
+        assert_eq!(
+            mq_diagnostics(redis, "  subject: \"  \"\n"),
+            ["vms.mq-subject: the subscription needs a `subject`: the stream key it reads"]
+        );
     }
 
     #[test]
