@@ -66,7 +66,28 @@ pub(crate) async fn connect(
     let runtime = lapin::runtime::default_runtime().map_err(|e| e.to_string())?;
     Connection::connect_with_config(url, properties, config, runtime)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| without_url(&e.to_string(), url))
+}
+
+/// An error text without the broker URL or its password, which a URL parse error repeats
+/// (`Invalid URL: '…'`) when the URL is malformed.
+fn without_url(text: &str, url: &str) -> String {
+    let mut text = text.replace(url, "<the broker URL>");
+    let password = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+        .or_else(|| {
+            // Not a URL at all: whatever sits between the first `:` after the scheme's user
+            // and the `@`.
+            let (credentials, _) = url.split_once('@')?;
+            let (_, password) = credentials.rsplit_once(':')?;
+            Some(password.to_owned())
+        })
+        .filter(|p| !p.is_empty());
+    if let Some(password) = password {
+        text = text.replace(&password, "***");
+    }
+    text
 }
 
 /// The publish methods of one AMQP connector and its (lazily opened) channel.
@@ -317,5 +338,35 @@ impl AmqpPublisher {
                 )))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_errors_do_not_repeat_the_url_or_its_password() {
+        let url = "amqp:guest:s3cret@broker:5672";
+        let shown = without_url(&format!("Invalid URL: '{url}'"), url);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!shown.contains(url), "{shown}");
+        let url = "amqps://app:p%40ss@broker/vhost";
+        let shown = without_url(
+            "handshake with amqps://app:p%40ss@broker/vhost failed (p%40ss)",
+            url,
+        );
+        assert!(!shown.contains("p%40ss"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_url_is_an_error_without_its_password() {
+        let error = connect(
+            "amqp:guest:s3cret@127.0.0.1:1",
+            ConnectionProperties::default(),
+        )
+        .await
+        .expect_err("not a URL");
+        assert!(!error.contains("s3cret"), "{error}");
     }
 }

@@ -8,7 +8,7 @@
 //! under the consumer tag `durable` (else `<vms>-<function>`) plus a unique suffix; the
 //! connection is named `starweave <vms>/<version> mq <function>` in the broker's tools. With
 //! `create_stream: true` the queue (and the `dead_letter` queue) are declared durable when
-//! missing; otherwise the queue must exist, and until it does the error is logged and the
+//! missing; otherwise they must exist, and until they do the error is logged and the
 //! subscription tries again. Versions of a VMS consume the same queue: while a new version
 //! takes over, the broker hands each message to one of them.
 //!
@@ -39,8 +39,15 @@
 //! without requeueing**, so the queue's own dead-lettering (`x-dead-letter-exchange`), when
 //! the broker has one configured, takes it; otherwise the broker drops it. Any publish that
 //! is not confirmed (broker refusal, no queue to route to, a lost connection) leaves the
-//! original unacknowledged and puts it back (`basic.nack` with requeue), so a message leaves
-//! the queue only once it was handled, delayed or dead-lettered.
+//! original unacknowledged and puts it back (`basic.nack` with requeue) after the wait for its
+//! delivery, so a message leaves the queue only once it was handled, delayed or
+//! dead-lettered, and a broken delay or dead-letter queue does not make it loop.
+//!
+//! A delayed copy relies on the broker's dead-lettering to come back: RabbitMQ moves an
+//! expired message from a classic queue at most once, so a copy expiring while the queue is
+//! deleted, or refuses it because it is full (`x-overflow: reject-publish`), is dropped by the
+//! broker. Keep the queue without a reject-publish length limit, or use `max_deliveries: 1`
+//! and the queue's own dead-lettering where that matters.
 //!
 //! # Stopping and faults
 //!
@@ -200,13 +207,13 @@ async fn connect(subscription: &Subscription) -> Result<Link, String> {
         .queue_declare(subscription.queue.clone(), options, FieldTable::default())
         .await
         .map_err(|e| format!("queue {} is not usable: {e}", subscription.queue))?;
-    if let Some(dead_letter) = &subscription.dead_letter
-        && subscription.create
-    {
+    if let Some(dead_letter) = &subscription.dead_letter {
+        // Checked like the queue itself: a missing dead-letter queue stops the subscription
+        // at the start, not message by message.
         channel
-            .queue_declare(dead_letter.clone(), durable, FieldTable::default())
+            .queue_declare(dead_letter.clone(), options, FieldTable::default())
             .await
-            .map_err(|e| format!("cannot declare dead-letter queue {dead_letter}: {e}"))?;
+            .map_err(|e| format!("dead-letter queue {dead_letter} is not usable: {e}"))?;
     }
     if let Some(retry) = &subscription.retry_queue {
         let mut arguments = FieldTable::default();
@@ -326,23 +333,28 @@ async fn run(
             };
             let subscription = subscription.clone();
             let channel = link.channel.clone();
+            // Counted before the task starts, so that a drain cannot miss it.
+            let in_flight = alive.enter();
             tokio::spawn(async move {
-                let _in_flight = alive.enter();
+                let _in_flight = in_flight;
                 handle(&alive, &subscription, &channel, delivery).await;
                 drop(permit);
             });
         };
         if !lost {
-            // Stopping: no more deliveries, then the messages in hand finish.
+            // Stopping: no more deliveries, then the messages in hand finish and are acked
+            // before the channel closes. After a lost connection there is nothing to wait
+            // for: their acks cannot arrive, the broker delivers them again, and the shared
+            // slots keep the handlers still running within `max_concurrency`.
             let _ = link
                 .channel
                 .basic_cancel(link.tag.clone(), BasicCancelOptions::default())
                 .await;
+            let _ = slots
+                .acquire_many(subscription.common.concurrency)
+                .await
+                .map(drop);
         }
-        let _ = slots
-            .acquire_many(subscription.common.concurrency)
-            .await
-            .map(drop);
         let _ = link.channel.close(200, "stopping".into()).await;
         let _ = link.connection.close(200, "stopping".into()).await;
         if deployment.strong_count() == 0 {
@@ -566,10 +578,6 @@ async fn handle(
             metrics.record("mq", status, Some(elapsed));
         }
     };
-    let requeue = BasicNackOptions {
-        requeue: true,
-        ..BasicNackOptions::default()
-    };
     match outcome {
         Outcome::Done => {
             if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
@@ -640,7 +648,7 @@ async fn handle(
                         publish_error,
                         "the message failed and could not be delayed; it goes back to the queue"
                     );
-                    let _ = delivery.acker.nack(requeue).await;
+                    requeue_later(&delivery, delay).await;
                 }
             }
         }
@@ -708,11 +716,28 @@ async fn handle(
                         error = publish_error,
                         "the dead letter could not be published; the message goes back to the queue"
                     );
-                    let _ = delivery.acker.nack(requeue).await;
+                    requeue_later(&delivery, mq::redelivery_delay(&common.backoff, delivered))
+                        .await;
                 }
             }
         }
     }
+}
+
+/// Puts a message back in its queue after `delay`, keeping its slot meanwhile: when a
+/// publish the broker did not confirm (a delay or dead-letter queue deleted or full, a broker
+/// refusing) is what failed, the message must neither be lost nor come straight back in a
+/// loop. The classic queue's own delivery count does not grow this way, so the wait is the
+/// one for this delivery, every time.
+async fn requeue_later(delivery: &Delivery, delay: std::time::Duration) {
+    tokio::time::sleep(delay).await;
+    let _ = delivery
+        .acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        })
+        .await;
 }
 
 #[cfg(test)]

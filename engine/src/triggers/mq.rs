@@ -283,8 +283,11 @@ pub fn start(deployment: &Arc<Deployment>, trigger: &MqTrigger) -> Result<(), St
 /// cut off with messages in its hands.
 pub(crate) fn stop_signal(deployment: &Deployment) -> watch::Receiver<bool> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Made before the task, so that aborting the task even before it first runs drops it
+    // and the stop is sent.
+    let stop = StopOnDrop(stop_tx);
     let guard = tokio::spawn(async move {
-        let _stop = StopOnDrop(stop_tx);
+        let _stop = stop;
         std::future::pending::<()>().await;
     });
     deployment.add_background(guard.abort_handle());
@@ -467,8 +470,10 @@ async fn run_subscription(
                     };
                     let subscription = subscription.clone();
                     let context = context.clone();
+                    // Counted before the task starts, so that a drain cannot miss it.
+                    let in_flight = alive.enter();
                     tokio::spawn(async move {
-                        let _in_flight = alive.enter();
+                        let _in_flight = in_flight;
                         handle(&alive, &subscription, &context, message).await;
                         drop(permit);
                     });

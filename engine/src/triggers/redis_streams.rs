@@ -42,8 +42,10 @@
 //! or the fields as JSON> <its headers…>` followed by `Starweave-Error`,
 //! `Starweave-Error-Code`, `Starweave-Deliveries`, `Starweave-Subject`, `Starweave-Entry-Id`,
 //! `Starweave-Vms`, `Starweave-Version` and `Starweave-Function`) and then acknowledged. When
-//! that `XADD` fails the entry is not acknowledged: it stays pending and is tried again later,
-//! so an entry leaves the group's pending list only once it was handled or dead-lettered.
+//! that `XADD` fails the entry is not acknowledged: it stays pending and is tried again later
+//! (past `max_deliveries`, only the dead letter is tried again, without calling the function,
+//! with the code `MAX_DELIVERIES`), so an entry leaves the group's pending list only once it
+//! was handled or dead-lettered.
 //! Without a `dead_letter` stream such an entry is logged and acknowledged (dropped).
 //!
 //! # Reclaiming pending entries
@@ -1120,6 +1122,15 @@ async fn handle(
     let started = Instant::now();
     let outcome = match entry_input(subscription, &entry, delivered) {
         Err(error) => Outcome::invalid_payload(error),
+        // Claimed again after its last allowed delivery: writing its dead letter failed
+        // before, so only that is tried again; the function has had its runs.
+        Ok(_) if delivered > subscription.max_deliveries => Outcome::DeadLetter {
+            code: "MAX_DELIVERIES".into(),
+            error: format!(
+                "failed {} deliveries; the dead letter could not be written before",
+                subscription.max_deliveries
+            ),
+        },
         Ok(input) => Outcome::of(
             invoke_refreshing(
                 deployment,
