@@ -9,8 +9,6 @@ mod mq_common;
 mod server_common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{
@@ -19,10 +17,11 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use mq_common::{Recorder, amqp_url, eventually, redis_url, spec, unique};
+use mq_common::{
+    ExactlyOnce, HotSwap, Mq, Recorder, amqp_url, assert_bounded, assert_dead_letters,
+    assert_outcomes, assert_retried, eventually, host_port, start_recorder, unique,
+};
 use serde_json::{Value, json};
-use server_common::{start_engine, write_vms};
-use starweave_engine::server::registry::EngineOptions;
 
 /// The test's own connection to the broker, with a confirm-mode channel.
 struct Broker {
@@ -152,105 +151,23 @@ fn header(delivery: &lapin::message::Delivery, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A VMS whose `handle` function passes `id` and the delivery count to `sink.record`.
-fn recorder_vms(root: &Path, triggers: &str) -> std::path::PathBuf {
-    write_vms(
-        root,
-        "consumer",
-        &[
-            ("vms.yaml", "name: consumer\n"),
-            (
-                "connectors/events.yaml",
-                "kind: mq\nbroker: amqp\nurl_env: AMQP_URL\n",
-            ),
-            (
-                "connectors/sink.yaml",
-                "kind: cache\nurl_env: REDIS_URL\nmethods:\n- { name: record, op: incr, key: unused }\n",
-            ),
-            (
-                "functions/handle.rhai",
-                "fn main(input, ctx) {\n  ctx.connectors.sink.record(#{ id: input.id, delivered: input.meta.delivered });\n  #{}\n}\n",
-            ),
-            ("triggers.yaml", triggers),
-        ],
+/// RabbitMQ at `url` as the test VMS see it.
+fn mq(url: &str) -> Mq {
+    Mq::new(
+        "kind: mq\nbroker: amqp\nurl_env: AMQP_URL\n",
+        &[("AMQP_URL", url)],
     )
-}
-
-/// Deploys the recorder VMS as `consumer` version `version`.
-async fn deploy_recorder(
-    engine: &server_common::TestEngine,
-    dir: &Path,
-    version: &str,
-    recorder: &Arc<Recorder>,
-) {
-    engine
-        .server
-        .registry
-        .deploy(
-            spec(
-                "consumer",
-                version,
-                dir,
-                &[
-                    ("AMQP_URL", &amqp_url()),
-                    ("REDIS_URL", "redis://127.0.0.1:1/"),
-                ],
-            ),
-            Some(recorder.clone()),
-        )
-        .await
-        .expect("deploy");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_messages_are_each_handled_exactly_once() {
     let amqp = amqp_url();
-    let redis_url = redis_url();
     let tag = unique();
     let queue = format!("sw-amqp-{tag}");
-    let prefix = format!("sw-amqp-{tag}");
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = write_vms(
-        root.path(),
-        "counter",
-        &[
-            ("vms.yaml", "name: counter\n"),
-            (
-                "connectors/events.yaml",
-                "kind: mq\nbroker: amqp\nurl_env: AMQP_URL\n",
-            ),
-            (
-                "connectors/cache.yaml",
-                &format!(
-                    "kind: cache\nurl_env: REDIS_URL\nkey_prefix: \"{prefix}:\"\nmethods:\n- {{ name: seen, op: incr, key: \"seen:{{{{ input.id }}}}\" }}\n"
-                ),
-            ),
-            (
-                "functions/count.yaml",
-                "input:\n- name: id\n  type: integer\n  required: true\n",
-            ),
-            (
-                "functions/count.rhai",
-                "fn main(input, ctx) {\n  ctx.connectors.cache.seen(#{ id: input.id });\n  #{}\n}\n",
-            ),
-            (
-                "triggers.yaml",
-                &format!(
-                    "- kind: mq\n  function: count\n  connector: events\n  subject: {queue}\n  create_stream: true\n"
-                ),
-            ),
-        ],
+    let triggers = format!(
+        "- kind: mq\n  function: count\n  connector: events\n  subject: {queue}\n  create_stream: true\n"
     );
-    let engine = start_engine(EngineOptions::default()).await;
-    let (status, body) = engine
-        .deploy(
-            "counter",
-            "v1",
-            &dir,
-            json!({"env": {"AMQP_URL": amqp, "REDIS_URL": redis_url}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let mut once = ExactlyOnce::start(&mq(&amqp), &triggers, "message").await;
     let broker = Broker::connect(&amqp).await;
     // The trigger declares the queue; wait for its consumer rather than racing it.
     assert!(
@@ -259,55 +176,18 @@ async fn two_hundred_messages_are_each_handled_exactly_once() {
     );
     broker.send_ids(&queue, 0..200).await;
 
-    let client = redis::Client::open(redis_url.as_str()).expect("redis url");
-    let mut redis = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to Redis");
-    let keys: Vec<String> = (0..200).map(|i| format!("{prefix}:seen:{i}")).collect();
-    let mut counts: Vec<Option<u64>> = Vec::new();
-    let all_seen = eventually(Duration::from_secs(30), async || {
-        counts = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut redis)
-            .await
-            .expect("MGET");
-        counts.iter().all(Option::is_some)
-    })
-    .await;
+    once.wait_all_handled().await;
     assert!(
-        all_seen,
-        "not every message was handled: {} of 200",
-        counts.iter().flatten().count()
-    );
-    let table = engine.server.registry.table();
-    let metrics = &table.get("counter", "v1").expect("loaded").0.metrics["count"];
-    assert!(
-        eventually(Duration::from_secs(5), async || metrics.count("mq", "ok")
-            == 200)
-        .await,
+        eventually(Duration::from_secs(5), async || once.ok_count() == 200).await,
         "acknowledged: {}",
-        metrics.count("mq", "ok")
+        once.ok_count()
     );
     // Once acknowledged nothing comes again.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let counts: Vec<Option<u64>> = redis::cmd("MGET")
-        .arg(&keys)
-        .query_async(&mut redis)
-        .await
-        .expect("MGET");
-    let twice: Vec<usize> = (0..200).filter(|i| counts[*i] != Some(1)).collect();
-    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+    once.assert_once().await;
     assert_eq!(broker.ready(&queue).await, 0);
-    assert_eq!(metrics.count("mq", "ok"), 200);
 
-    let status = engine.undeploy("counter", "v1").await;
-    assert!(status == 200 || status == 204, "undeploy answered {status}");
-    let _: () = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut redis)
-        .await
-        .expect("DEL");
+    once.finish(&[]).await;
     broker
         .delete(&[&queue, &format!("{queue}.starweave-retry")])
         .await;
@@ -320,19 +200,11 @@ async fn a_failing_message_is_delayed_with_growing_waits_then_dead_lettered() {
     let queue = format!("sw-amqp-{tag}");
     let dead = format!("sw-amqp-{tag}.dead");
     let retry = format!("{queue}.starweave-retry");
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = recorder_vms(
-        root.path(),
-        &format!(
-            "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  create_stream: true\n  dead_letter: {dead}\n  max_deliveries: 4\n  metadata_field: meta\n  backoff: {{ initial_ms: 200, multiplier: 2 }}\n"
-        ),
+    let recorder = Recorder::failing_on([7]);
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  create_stream: true\n  dead_letter: {dead}\n  max_deliveries: 4\n  metadata_field: meta\n  backoff: {{ initial_ms: 200, multiplier: 2 }}\n"
     );
-    let recorder = Arc::new(Recorder {
-        failing: BTreeSet::from([7]),
-        ..Recorder::default()
-    });
-    let engine = start_engine(EngineOptions::default()).await;
-    deploy_recorder(&engine, &dir, "1", &recorder).await;
+    let (engine, _vms) = start_recorder(&mq(&amqp), &triggers, &recorder).await;
     let broker = Broker::connect(&amqp).await;
     assert!(
         broker.consumed(&queue).await,
@@ -359,52 +231,17 @@ async fn a_failing_message_is_delayed_with_growing_waits_then_dead_lettered() {
     assert_eq!(letters.len(), 2, "dead letters");
     let (refused, shapeless): (Vec<_>, Vec<_>) = letters.iter().partition(|m| m.data != b"[1, 2]");
     let refused = refused[0];
-    assert_eq!(
-        serde_json::from_slice::<Value>(&refused.data).expect("json"),
-        json!({"id": 7})
-    );
-    assert_eq!(header(refused, "Starweave-Deliveries"), "4");
+    let shapeless = shapeless[0];
+    assert_dead_letters(refused, shapeless, "4", |m| m.data.clone(), header);
     assert_eq!(header(refused, "Starweave-Queue"), queue);
-    assert_eq!(header(refused, "Starweave-Function"), "handle");
-    assert!(
-        header(refused, "Starweave-Error").contains("refused by the sink"),
-        "{}",
-        header(refused, "Starweave-Error")
-    );
     assert_eq!(refused.properties.delivery_mode(), &Some(2));
     assert!(refused.properties.expiration().is_none());
-    let shapeless = shapeless[0];
-    assert_eq!(header(shapeless, "Starweave-Deliveries"), "1");
-    assert_eq!(header(shapeless, "Starweave-Error-Code"), "INVALID_PAYLOAD");
 
     // Message 7 came four times, with waits of at least 200, 400 and 800 ms between them;
     // the others once.
-    let calls = recorder.calls.lock().expect("lock").clone();
-    let sevens: Vec<_> = calls.iter().filter(|c| c.0 == 7).collect();
-    assert_eq!(
-        sevens.iter().map(|c| c.2).collect::<Vec<_>>(),
-        [1, 2, 3, 4],
-        "delivery counts seen by the function"
-    );
-    let gaps: Vec<u128> = sevens
-        .windows(2)
-        .map(|w| w[1].1.duration_since(w[0].1).as_millis())
-        .collect();
-    for (gap, floor) in gaps.iter().zip([200u128, 400, 800]) {
-        assert!(*gap >= floor, "waits between deliveries {gaps:?}");
-    }
-    println!("waits between the deliveries of a failing message: {gaps:?} ms");
-    let mut others: Vec<u64> = calls.iter().map(|c| c.0).filter(|id| *id != 7).collect();
-    others.sort_unstable();
-    assert_eq!(others, [6, 8]);
-    let table = engine.server.registry.table();
-    let metrics = &table.get("consumer", "1").expect("loaded").0.metrics["handle"];
-    let counts = || ["dead_letter", "retry", "ok"].map(|status| metrics.count("mq", status));
-    assert!(
-        eventually(Duration::from_secs(5), async || counts() == [2, 3, 2]).await,
-        "dead_letter, retry, ok counted: {:?}",
-        counts()
-    );
+    assert_retried(&recorder, 7, &[200, 400, 800], "message");
+    assert_eq!(recorder.sorted_ids_except(7), [6, 8]);
+    assert_outcomes(&engine, [2, 3, 2]).await;
     assert_eq!(broker.ready(&queue).await, 0);
     assert_eq!(broker.ready(&retry).await, 0);
 
@@ -431,20 +268,12 @@ async fn without_a_dead_letter_queue_a_failure_goes_to_the_brokers_dead_letterin
         AMQPValue::LongString(parking.as_str().into()),
     );
     broker.declare(&queue, arguments).await;
-    let root = tempfile::tempdir().expect("tempdir");
+    let recorder = Recorder::failing_on([3]);
     // Without create_stream the trigger uses the queue as it is.
-    let dir = recorder_vms(
-        root.path(),
-        &format!(
-            "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  max_deliveries: 1\n  metadata_field: meta\n"
-        ),
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  max_deliveries: 1\n  metadata_field: meta\n"
     );
-    let recorder = Arc::new(Recorder {
-        failing: BTreeSet::from([3]),
-        ..Recorder::default()
-    });
-    let engine = start_engine(EngineOptions::default()).await;
-    deploy_recorder(&engine, &dir, "1", &recorder).await;
+    let (engine, _vms) = start_recorder(&mq(&amqp), &triggers, &recorder).await;
     broker.send_ids(&queue, 2..5).await;
     assert!(
         eventually(Duration::from_secs(15), async || broker
@@ -482,171 +311,80 @@ async fn no_more_messages_than_max_concurrency_run_at_once_and_a_late_queue_is_p
     let amqp = amqp_url();
     let tag = unique();
     let queue = format!("sw-amqp-{tag}");
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = recorder_vms(
-        root.path(),
-        &format!(
-            "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  max_concurrency: 3\n  max_deliveries: 1\n  metadata_field: meta\n"
-        ),
-    );
-    let recorder = Arc::new(Recorder {
-        delay: Duration::from_millis(100),
-        ..Recorder::default()
-    });
-    let engine = start_engine(EngineOptions::default()).await;
+    let recorder = Recorder::taking(Duration::from_millis(100));
     // Deployed before its queue exists: the deployment loads, the trigger keeps trying.
-    deploy_recorder(&engine, &dir, "1", &recorder).await;
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  max_concurrency: 3\n  max_deliveries: 1\n  metadata_field: meta\n"
+    );
+    let (engine, _vms) = start_recorder(&mq(&amqp), &triggers, &recorder).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let broker = Broker::connect(&amqp).await;
     broker.declare(&queue, FieldTable::default()).await;
     broker.send_ids(&queue, 0..30).await;
-    assert!(
-        eventually(Duration::from_secs(30), async || recorder.ids().len() >= 30).await,
-        "only {} of 30 messages handled",
-        recorder.ids().len()
-    );
-    let mut ids = recorder.ids();
-    ids.sort_unstable();
-    assert_eq!(ids, (0..30).collect::<Vec<u64>>());
-    assert_eq!(
-        recorder.max_running(),
-        3,
-        "messages handled at once with max_concurrency 3"
-    );
+    assert_bounded(&recorder, 30, 3, "messages").await;
     engine.server.registry.undeploy("consumer", "1").await;
     broker.delete(&[&queue]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hot_swaps_during_a_stream_of_messages_lose_none_and_repeat_none() {
+async fn a_missing_dead_letter_queue_holds_the_subscription_until_it_exists() {
     let amqp = amqp_url();
-    let redis_url = redis_url();
     let tag = unique();
     let queue = format!("sw-amqp-{tag}");
-    let prefix = format!("sw-amqp-{tag}");
-    let root = tempfile::tempdir().expect("tempdir");
-    let version_dir = |version: &str| {
-        write_vms(
-            root.path(),
-            version,
-            &[
-                ("vms.yaml", "name: swapper\n"),
-                (
-                    "connectors/events.yaml",
-                    "kind: mq\nbroker: amqp\nurl_env: AMQP_URL\n",
-                ),
-                (
-                    "connectors/cache.yaml",
-                    &format!(
-                        "kind: cache\nurl_env: REDIS_URL\nkey_prefix: \"{prefix}:\"\nmethods:\n- {{ name: seen, op: incr, key: \"seen:{{{{ input.id }}}}\" }}\n- {{ name: by_version, op: incr, key: \"version:{version}\" }}\n"
-                    ),
-                ),
-                (
-                    "functions/count.rhai",
-                    "fn main(input, ctx) {\n  ctx.connectors.cache.seen(#{ id: input.id });\n  ctx.connectors.cache.by_version(#{});\n  #{}\n}\n",
-                ),
-                (
-                    "triggers.yaml",
-                    &format!(
-                        "- kind: mq\n  function: count\n  connector: events\n  subject: {queue}\n  create_stream: true\n"
-                    ),
-                ),
-            ],
-        )
-    };
-    let (v1, v2) = (version_dir("v1"), version_dir("v2"));
-    let env = json!({"env": {"AMQP_URL": amqp, "REDIS_URL": redis_url}});
-    let engine = start_engine(EngineOptions::default()).await;
-    assert_eq!(
-        engine.deploy("swapper", "v1", &v1, env.clone()).await.0,
-        201
+    let dead = format!("sw-amqp-{tag}.dead");
+    let broker = Broker::connect(&amqp).await;
+    broker.declare(&queue, FieldTable::default()).await;
+    let recorder = Recorder::failing_on([5]);
+    // Without create_stream the dead-letter queue must exist too: consuming before it does
+    // would leave failed messages nowhere to go.
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  dead_letter: {dead}\n  max_deliveries: 1\n  metadata_field: meta\n"
     );
+    let (engine, _vms) = start_recorder(&mq(&amqp), &triggers, &recorder).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        broker.inspect(&queue).await,
+        Some((0, 0)),
+        "the subscription consumed without its dead-letter queue"
+    );
+    broker.declare(&dead, FieldTable::default()).await;
+    assert!(
+        broker.consumed(&queue).await,
+        "no consumer once the dead-letter queue exists"
+    );
+    broker.send_ids(&queue, 4..7).await;
+    assert!(
+        eventually(Duration::from_secs(10), async || broker.ready(&dead).await
+            == 1)
+        .await,
+        "the failed message did not reach the dead-letter queue"
+    );
+    let letter = broker.take(&dead).await.expect("dead letter");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&letter.data).expect("json"),
+        json!({"id": 5})
+    );
+    assert!(recorder.wait_calls(3, Duration::from_secs(5)).await);
+    assert_eq!(recorder.sorted_ids(), [4, 5, 6]);
+    engine.server.registry.undeploy("consumer", "1").await;
+    broker.delete(&[&queue, &dead]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_swaps_during_a_stream_of_messages_lose_none_and_repeat_none() {
+    let amqp = amqp_url();
+    let tag = unique();
+    let queue = format!("sw-amqp-{tag}");
+    let triggers = format!(
+        "- kind: mq\n  function: count\n  connector: events\n  subject: {queue}\n  create_stream: true\n"
+    );
+    let mut swap = HotSwap::start(&mq(&amqp), &triggers, "messages").await;
     let broker = Broker::connect(&amqp).await;
     // Declared here too (the same durable queue) so that no message is published before it.
     broker.declare(&queue, FieldTable::default()).await;
-
-    // 400 messages published at a steady pace while the versions swap six times.
-    const TOTAL: u32 = 400;
-    let publisher = {
-        let queue = queue.clone();
-        let amqp = amqp.clone();
-        tokio::spawn(async move {
-            let broker = Broker::connect(&amqp).await;
-            for chunk in 0..(TOTAL / 10) {
-                broker.send_ids(&queue, chunk * 10..chunk * 10 + 10).await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
-    for round in 0..6 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let (version, dir) = if round % 2 == 0 {
-            ("v2", &v2)
-        } else {
-            ("v1", &v1)
-        };
-        let (status, body) = engine.deploy("swapper", version, dir, env.clone()).await;
-        assert!(status == 200 || status == 201, "{status} {body}");
-    }
-    publisher.await.expect("publisher");
-
-    let client = redis::Client::open(redis_url.as_str()).expect("redis url");
-    let mut redis = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to Redis");
-    let keys: Vec<String> = (0..TOTAL).map(|i| format!("{prefix}:seen:{i}")).collect();
-    let mut counts: Vec<Option<u64>> = Vec::new();
-    let all = eventually(Duration::from_secs(40), async || {
-        counts = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut redis)
-            .await
-            .expect("MGET");
-        counts.iter().all(Option::is_some)
-    })
-    .await;
-    let missing: Vec<u32> = (0..TOTAL)
-        .filter(|i| counts[*i as usize].is_none())
-        .collect();
-    assert!(all, "messages never handled: {missing:?}");
-    // Let any late redelivery show up before counting repeats.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let counts: Vec<Option<u64>> = redis::cmd("MGET")
-        .arg(&keys)
-        .query_async(&mut redis)
-        .await
-        .expect("MGET");
-    let repeated: Vec<u32> = (0..TOTAL)
-        .filter(|i| counts[*i as usize] != Some(1))
-        .collect();
-    assert!(repeated.is_empty(), "handled more than once: {repeated:?}");
-    let per_version: Vec<Option<u64>> = redis::cmd("MGET")
-        .arg(format!("{prefix}:version:v1"))
-        .arg(format!("{prefix}:version:v2"))
-        .query_async(&mut redis)
-        .await
-        .expect("MGET");
-    let (by_v1, by_v2) = (per_version[0].unwrap_or(0), per_version[1].unwrap_or(0));
-    assert_eq!(by_v1 + by_v2, u64::from(TOTAL));
-    assert!(
-        by_v1 > 0 && by_v2 > 0,
-        "both versions handled messages: v1 {by_v1}, v2 {by_v2}"
-    );
-    println!(
-        "{TOTAL} messages across 6 swaps: v1 handled {by_v1}, v2 {by_v2}, none lost or repeated"
-    );
-
-    engine.undeploy("swapper", "v1").await;
-    engine.undeploy("swapper", "v2").await;
-    let mut all_keys = keys.clone();
-    all_keys.push(format!("{prefix}:version:v1"));
-    all_keys.push(format!("{prefix}:version:v2"));
-    let _: () = redis::cmd("DEL")
-        .arg(&all_keys)
-        .query_async(&mut redis)
-        .await
-        .expect("DEL");
+    swap.run(async |ids| broker.send_ids(&queue, ids).await)
+        .await;
+    swap.finish(&[]).await;
     broker
         .delete(&[&queue, &format!("{queue}.starweave-retry")])
         .await;
@@ -660,48 +398,18 @@ async fn a_lost_connection_is_reopened_and_no_message_is_lost() {
     let broker = Broker::connect(&amqp).await;
     broker.declare(&queue, FieldTable::default()).await;
     // The engine reaches the broker through a link the test cuts.
-    let authority = amqp
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.rsplit('@').next())
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port in the AMQP URL")
-        .to_owned();
+    let authority = host_port(&amqp);
     let link = mq_common::CuttableLink::start(&authority).await;
     let through_link = amqp.replacen(&authority, &format!("127.0.0.1:{}", link.port), 1);
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = recorder_vms(
-        root.path(),
-        &format!(
-            "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  max_concurrency: 4\n  metadata_field: meta\n"
-        ),
+    let recorder = Recorder::taking(Duration::from_millis(20));
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {queue}\n  max_concurrency: 4\n  metadata_field: meta\n"
     );
-    let recorder = Arc::new(Recorder {
-        delay: Duration::from_millis(20),
-        ..Recorder::default()
-    });
-    let engine = start_engine(EngineOptions::default()).await;
-    engine
-        .server
-        .registry
-        .deploy(
-            spec(
-                "consumer",
-                "1",
-                &dir,
-                &[
-                    ("AMQP_URL", &through_link),
-                    ("REDIS_URL", "redis://127.0.0.1:1/"),
-                ],
-            ),
-            Some(recorder.clone()),
-        )
-        .await
-        .expect("deploy");
+    let (engine, _vms) = start_recorder(&mq(&through_link), &triggers, &recorder).await;
     assert!(broker.consumed(&queue).await, "no consumer on {queue}");
     broker.send_ids(&queue, 0..100).await;
     assert!(
-        eventually(Duration::from_secs(10), async || recorder.ids().len() >= 20).await,
+        recorder.wait_calls(20, Duration::from_secs(10)).await,
         "the first messages were not handled"
     );
     link.cut();

@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mq_common::{Recorder, eventually, redis_url, spec, unique};
+use mq_common::{
+    Counting, ExactlyOnce, HotSwap, Mq, Recorder, assert_bounded, assert_dead_letters,
+    assert_outcomes, assert_retried, eventually, redis_url, start_recorder, unique,
+};
 use redis::aio::MultiplexedConnection;
-use serde_json::{Value, json};
-use server_common::{start_engine, write_vms};
-use starweave_engine::server::registry::EngineOptions;
+use serde_json::json;
 
 /// A connection of the test itself.
 async fn connect(url: &str) -> MultiplexedConnection {
@@ -90,68 +91,10 @@ async fn delete(redis: &mut MultiplexedConnection, keys: &[String]) {
         .expect("DEL");
 }
 
-/// The ids the recorder saw, sorted.
-fn sorted_ids(recorder: &Recorder) -> Vec<u64> {
-    let mut ids = recorder.ids();
-    ids.sort_unstable();
-    ids
-}
-
-const EVENTS: &str = "kind: mq\nbroker: redis-streams\nurl_env: REDIS_URL\n";
-
-/// A VMS whose `handle` function passes `id` and the delivery count to `sink.record`.
-fn recorder_vms(root: &Path, triggers: &str) -> PathBuf {
-    write_vms(
-        root,
-        "consumer",
-        &[
-            ("vms.yaml", "name: consumer\n"),
-            ("connectors/events.yaml", EVENTS),
-            (
-                "connectors/sink.yaml",
-                "kind: cache\nurl_env: REDIS_URL\nmethods:\n- { name: record, op: incr, key: unused }\n",
-            ),
-            (
-                "functions/handle.rhai",
-                "fn main(input, ctx) {\n  ctx.connectors.sink.record(#{ id: input.id, delivered: input.meta.delivered });\n  #{}\n}\n",
-            ),
-            ("triggers.yaml", triggers),
-        ],
-    )
-}
-
-/// A VMS `name` whose `count` function increments the Redis counters `<prefix>:seen:<id>`
-/// and `<prefix>:version:<dir_name>`.
-fn counter_vms(root: &Path, dir_name: &str, name: &str, prefix: &str, triggers: &str) -> PathBuf {
-    write_vms(
-        root,
-        dir_name,
-        &[
-            ("vms.yaml", &format!("name: {name}\n")),
-            ("connectors/events.yaml", EVENTS),
-            (
-                "connectors/cache.yaml",
-                &format!(
-                    "kind: cache\nurl_env: REDIS_URL\nkey_prefix: \"{prefix}:\"\nmethods:\n- {{ name: seen, op: incr, key: \"seen:{{{{ input.id }}}}\" }}\n- {{ name: by_version, op: incr, key: \"version:{dir_name}\" }}\n"
-                ),
-            ),
-            (
-                "functions/count.rhai",
-                "fn main(input, ctx) {\n  ctx.connectors.cache.seen(#{ id: input.id });\n  ctx.connectors.cache.by_version(#{});\n  #{}\n}\n",
-            ),
-            ("triggers.yaml", triggers),
-        ],
-    )
-}
-
-/// The counters `<prefix>:seen:<id>` of these ids.
-async fn seen(redis: &mut MultiplexedConnection, prefix: &str, ids: &[u32]) -> Vec<Option<u64>> {
-    let keys: Vec<String> = ids.iter().map(|i| format!("{prefix}:seen:{i}")).collect();
-    redis::cmd("MGET")
-        .arg(&keys)
-        .query_async(redis)
-        .await
-        .expect("MGET")
+/// The Redis at `url` as the test VMS see it.
+fn mq(url: &str) -> Mq {
+    let events = "kind: mq\nbroker: redis-streams\nurl_env: REDIS_URL\n";
+    Mq::new(events, &[("REDIS_URL", url)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,40 +102,17 @@ async fn two_hundred_entries_are_each_handled_exactly_once() {
     let url = redis_url();
     let tag = unique();
     let key = format!("sw-rs-{tag}-orders");
-    let prefix = format!("sw-rs-{tag}");
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = counter_vms(
-        root.path(),
-        "v1",
-        "counter",
-        &prefix,
-        &format!(
-            "- kind: mq\n  function: count\n  connector: events\n  subject: {key}\n  create_stream: true\n"
-        ),
+    let triggers = format!(
+        "- kind: mq\n  function: count\n  connector: events\n  subject: {key}\n  create_stream: true\n"
     );
-    let engine = start_engine(EngineOptions::default()).await;
-    let (status, body) = engine
-        .deploy("counter", "v1", &dir, json!({"env": {"REDIS_URL": url}}))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let mut once = ExactlyOnce::start(&mq(&url), &triggers, "entry").await;
 
     // The group may not exist yet: it starts at the stream's start, so that is fine.
     let mut redis = connect(&url).await;
     let started = Instant::now();
     publish(&mut redis, &key, 0..200).await;
-    let ids: Vec<u32> = (0..200).collect();
-    let mut counts = Vec::new();
-    let all_seen = eventually(Duration::from_secs(30), async || {
-        counts = seen(&mut redis, &prefix, &ids).await;
-        counts.iter().all(Option::is_some)
-    })
-    .await;
+    once.wait_all_handled().await;
     let elapsed = started.elapsed();
-    assert!(
-        all_seen,
-        "not every entry was handled: {} of 200",
-        counts.iter().flatten().count()
-    );
     // Once acknowledged nothing comes again: the group (named after the VMS and the
     // function) has nothing pending.
     assert!(
@@ -206,27 +126,14 @@ async fn two_hundred_entries_are_each_handled_exactly_once() {
         .await,
         "entries stay unacknowledged"
     );
-    let counts = seen(&mut redis, &prefix, &ids).await;
-    let twice: Vec<usize> = (0..200).filter(|i| counts[*i] != Some(1)).collect();
-    assert!(twice.is_empty(), "handled more than once: {twice:?}");
-    let handled = engine
-        .server
-        .registry
-        .table()
-        .get("counter", "v1")
-        .expect("loaded")
-        .0
-        .metrics["count"]
-        .count("mq", "ok");
-    assert_eq!(handled, 200);
+    once.assert_once().await;
     println!(
         "200 entries added and handled in {:.0} ms ({:.0} entries/s)",
         elapsed.as_secs_f64() * 1000.0,
         200.0 / elapsed.as_secs_f64()
     );
 
-    let status = engine.undeploy("counter", "v1").await;
-    assert!(status == 200 || status == 204, "undeploy answered {status}");
+    once.finish(&[]).await;
     // With nothing pending, the engine's consumer leaves the group when the trigger stops.
     assert!(
         eventually(Duration::from_secs(5), async || {
@@ -242,10 +149,7 @@ async fn two_hundred_entries_are_each_handled_exactly_once() {
         .await,
         "the consumer stays in the group"
     );
-    let mut keys: Vec<String> = ids.iter().map(|i| format!("{prefix}:seen:{i}")).collect();
-    keys.push(format!("{prefix}:version:v1"));
-    keys.push(key);
-    delete(&mut redis, &keys).await;
+    delete(&mut redis, &[key]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,27 +159,11 @@ async fn a_failing_entry_is_retried_with_growing_waits_then_dead_lettered() {
     let key = format!("sw-rs-{tag}-in");
     let dead = format!("sw-rs-{tag}-dead");
     let group = format!("sw-rs-{tag}");
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = recorder_vms(
-        root.path(),
-        &format!(
-            "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: {group}\n  create_stream: true\n  dead_letter: {dead}\n  max_deliveries: 3\n  metadata_field: meta\n  backoff: {{ initial_ms: 200, multiplier: 2 }}\n"
-        ),
+    let recorder = Recorder::failing_on([7]);
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: {group}\n  create_stream: true\n  dead_letter: {dead}\n  max_deliveries: 3\n  metadata_field: meta\n  backoff: {{ initial_ms: 200, multiplier: 2 }}\n"
     );
-    let recorder = Arc::new(Recorder {
-        failing: BTreeSet::from([7]),
-        ..Recorder::default()
-    });
-    let engine = start_engine(EngineOptions::default()).await;
-    engine
-        .server
-        .registry
-        .deploy(
-            spec("consumer", "1", &dir, &[("REDIS_URL", &url)]),
-            Some(recorder.clone()),
-        )
-        .await
-        .expect("deploy");
+    let (engine, _vms) = start_recorder(&mq(&url), &triggers, &recorder).await;
     let mut redis = connect(&url).await;
     xadd(&mut redis, &key, &[("payload", r#"{"id": 6}"#)]).await;
     let refused_id = xadd(
@@ -307,53 +195,29 @@ async fn a_failing_entry_is_retried_with_growing_waits_then_dead_lettered() {
             .find(|fields| fields.get("Starweave-Entry-Id").map(String::as_str) == Some(entry_id))
             .unwrap_or_else(|| panic!("no dead letter for entry {entry_id}: {letters:?}"))
     };
-    let refused = letter(&refused_id);
-    assert_eq!(
-        serde_json::from_str::<Value>(&refused["payload"]).expect("json"),
-        json!({"id": 7})
+    let (refused, shapeless) = (letter(&refused_id), letter(&shapeless_id));
+    assert_dead_letters(
+        refused,
+        shapeless,
+        "3",
+        |fields| fields["payload"].clone().into_bytes(),
+        |fields, name| fields.get(name).cloned().unwrap_or_default(),
     );
     assert_eq!(
         refused["origin"], "test",
         "the entry's own headers are kept"
     );
-    assert_eq!(refused["Starweave-Deliveries"], "3");
     // The sink's error reaches the trigger through the script that called it.
     assert_eq!(refused["Starweave-Error-Code"], "SCRIPT_ERROR");
-    assert!(
-        refused["Starweave-Error"].contains("refused by the sink"),
-        "{}",
-        refused["Starweave-Error"]
-    );
     assert_eq!(refused["Starweave-Subject"], key);
     assert_eq!(refused["Starweave-Vms"], "consumer");
     assert_eq!(refused["Starweave-Version"], "1");
-    assert_eq!(refused["Starweave-Function"], "handle");
-    let shapeless = letter(&shapeless_id);
-    assert_eq!(shapeless["payload"], "[1, 2]");
-    assert_eq!(shapeless["Starweave-Deliveries"], "1");
-    assert_eq!(shapeless["Starweave-Error-Code"], "INVALID_PAYLOAD");
 
     // Entry 7 came three times, with waits of at least 200 then 400 ms between them; the
     // others once.
-    let calls = recorder.calls.lock().expect("lock").clone();
-    let sevens: Vec<_> = calls.iter().filter(|c| c.0 == 7).collect();
-    assert_eq!(
-        sevens.iter().map(|c| c.2).collect::<Vec<_>>(),
-        [1, 2, 3],
-        "delivery counts seen by the function"
-    );
-    let gaps: Vec<u128> = sevens
-        .windows(2)
-        .map(|w| w[1].1.duration_since(w[0].1).as_millis())
-        .collect();
-    assert!(
-        gaps[0] >= 200 && gaps[1] >= 400 && gaps[1] > gaps[0],
-        "waits between deliveries {gaps:?}"
-    );
-    println!("waits between the deliveries of a failing entry: {gaps:?} ms");
-    let mut others: Vec<u64> = calls.iter().map(|c| c.0).filter(|id| *id != 7).collect();
-    others.sort_unstable();
-    assert_eq!(others, [6, 8]);
+    let gaps = assert_retried(&recorder, 7, &[200, 400], "entry");
+    assert!(gaps[1] > gaps[0], "waits between deliveries {gaps:?}");
+    assert_eq!(recorder.sorted_ids_except(7), [6, 8]);
     // Dead-lettered entries are acknowledged too.
     assert!(
         eventually(Duration::from_secs(5), async || pending(
@@ -364,14 +228,7 @@ async fn a_failing_entry_is_retried_with_growing_waits_then_dead_lettered() {
         .await,
         "entries stay pending"
     );
-    let table = engine.server.registry.table();
-    let metrics = &table.get("consumer", "1").expect("loaded").0.metrics["handle"];
-    let counts = || ["dead_letter", "retry", "ok"].map(|status| metrics.count("mq", status));
-    assert!(
-        eventually(Duration::from_secs(5), async || counts() == [2, 2, 2]).await,
-        "dead_letter, retry, ok counted: {:?}",
-        counts()
-    );
+    assert_outcomes(&engine, [2, 2, 2]).await;
 
     engine.server.registry.undeploy("consumer", "1").await;
     delete(&mut redis, &[key, dead]).await;
@@ -383,45 +240,16 @@ async fn no_more_entries_than_max_concurrency_run_at_once() {
     let tag = unique();
     let key = format!("sw-rs-{tag}-in");
     let group = format!("sw-rs-{tag}");
-    let root = tempfile::tempdir().expect("tempdir");
     // The stream exists already, without `create_stream`.
-    let dir = recorder_vms(
-        root.path(),
-        &format!(
-            "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: {group}\n  max_concurrency: 2\n  metadata_field: meta\n"
-        ),
-    );
-    let recorder = Arc::new(Recorder {
-        delay: Duration::from_millis(100),
-        ..Recorder::default()
-    });
+    let recorder = Recorder::taking(Duration::from_millis(100));
     // The entries wait in the stream before the group exists: it could take them all at once.
     let mut redis = connect(&url).await;
     publish(&mut redis, &key, 0..20).await;
-    let engine = start_engine(EngineOptions::default()).await;
-    engine
-        .server
-        .registry
-        .deploy(
-            spec("consumer", "1", &dir, &[("REDIS_URL", &url)]),
-            Some(recorder.clone()),
-        )
-        .await
-        .expect("deploy");
-    assert!(
-        eventually(Duration::from_secs(30), async || sorted_ids(&recorder)
-            .len()
-            >= 20)
-        .await,
-        "only {} of 20 entries handled",
-        sorted_ids(&recorder).len()
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: {group}\n  max_concurrency: 2\n  metadata_field: meta\n"
     );
-    assert_eq!(sorted_ids(&recorder), (0..20).collect::<Vec<u64>>());
-    assert_eq!(
-        recorder.max_running(),
-        2,
-        "entries handled at once with max_concurrency 2"
-    );
+    let (engine, _vms) = start_recorder(&mq(&url), &triggers, &recorder).await;
+    assert_bounded(&recorder, 20, 2, "entries").await;
     assert!(
         eventually(Duration::from_secs(5), async || pending(
             &mut redis, &key, &group
@@ -441,92 +269,17 @@ async fn hot_swaps_during_a_stream_of_entries_lose_none_and_repeat_none() {
     let tag = unique();
     let key = format!("sw-rs-{tag}-events");
     let group = format!("sw-rs-{tag}");
-    let prefix = format!("sw-rs-{tag}");
-    let root = tempfile::tempdir().expect("tempdir");
     let triggers = format!(
         "- kind: mq\n  function: count\n  connector: events\n  subject: {key}\n  durable: {group}\n  create_stream: true\n"
     );
-    let v1 = counter_vms(root.path(), "v1", "swapper", &prefix, &triggers);
-    let v2 = counter_vms(root.path(), "v2", "swapper", &prefix, &triggers);
-    let env = json!({"env": {"REDIS_URL": url}});
-    let engine = start_engine(EngineOptions::default()).await;
-    assert_eq!(
-        engine.deploy("swapper", "v1", &v1, env.clone()).await.0,
-        201
-    );
-
-    // 400 entries added at a steady pace while the versions swap six times.
-    const TOTAL: u32 = 400;
-    let publisher = {
-        let url = url.clone();
-        let key = key.clone();
-        tokio::spawn(async move {
-            let mut redis = connect(&url).await;
-            for chunk in 0..(TOTAL / 10) {
-                publish(&mut redis, &key, chunk * 10..chunk * 10 + 10).await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
-    for round in 0..6 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let (version, dir) = if round % 2 == 0 {
-            ("v2", &v2)
-        } else {
-            ("v1", &v1)
-        };
-        let (status, body) = engine.deploy("swapper", version, dir, env.clone()).await;
-        assert!(status == 200 || status == 201, "{status} {body}");
-    }
-    publisher.await.expect("publisher");
-
+    let mut swap = HotSwap::start(&mq(&url), &triggers, "entries").await;
+    let mut publisher = connect(&url).await;
+    swap.run(async |ids| publish(&mut publisher, &key, ids).await)
+        .await;
+    // Every entry was acknowledged too.
     let mut redis = connect(&url).await;
-    let ids: Vec<u32> = (0..TOTAL).collect();
-    let mut counts = Vec::new();
-    let all = eventually(Duration::from_secs(40), async || {
-        counts = seen(&mut redis, &prefix, &ids).await;
-        counts.iter().all(Option::is_some)
-    })
-    .await;
-    let missing: Vec<u32> = ids
-        .iter()
-        .copied()
-        .filter(|i| counts[*i as usize].is_none())
-        .collect();
-    assert!(all, "entries never handled: {missing:?}");
-    // Let any late redelivery show up before counting repeats.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let counts = seen(&mut redis, &prefix, &ids).await;
-    let repeated: Vec<u32> = ids
-        .iter()
-        .copied()
-        .filter(|i| counts[*i as usize] != Some(1))
-        .collect();
-    assert!(repeated.is_empty(), "handled more than once: {repeated:?}");
     assert_eq!(pending(&mut redis, &key, &group).await, 0);
-    let per_version: Vec<Option<u64>> = redis::cmd("MGET")
-        .arg(format!("{prefix}:version:v1"))
-        .arg(format!("{prefix}:version:v2"))
-        .query_async(&mut redis)
-        .await
-        .expect("MGET");
-    let (by_v1, by_v2) = (per_version[0].unwrap_or(0), per_version[1].unwrap_or(0));
-    assert_eq!(by_v1 + by_v2, u64::from(TOTAL));
-    assert!(
-        by_v1 > 0 && by_v2 > 0,
-        "both versions handled entries: v1 {by_v1}, v2 {by_v2}"
-    );
-    println!(
-        "{TOTAL} entries across 6 swaps: v1 handled {by_v1}, v2 {by_v2}, none lost or repeated"
-    );
-
-    engine.undeploy("swapper", "v1").await;
-    engine.undeploy("swapper", "v2").await;
-    let mut keys: Vec<String> = ids.iter().map(|i| format!("{prefix}:seen:{i}")).collect();
-    keys.push(format!("{prefix}:version:v1"));
-    keys.push(format!("{prefix}:version:v2"));
-    keys.push(key);
-    delete(&mut redis, &keys).await;
+    swap.finish(&[&key]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,35 +331,22 @@ async fn entries_left_by_a_crashed_engine_are_claimed_and_a_live_ones_are_not() 
     xadd(&mut redis, &key, &[("payload", r#"{"id": 2}"#)]).await;
     read_as(&mut redis, "live-engine").await;
 
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = recorder_vms(
-        root.path(),
-        &format!(
-            "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: {group}\n  metadata_field: meta\n"
-        ),
-    );
     let recorder = Arc::new(Recorder::default());
-    let engine = start_engine(EngineOptions::default()).await;
-    engine
-        .server
-        .registry
-        .deploy(
-            spec("consumer", "1", &dir, &[("REDIS_URL", &url)]),
-            Some(recorder.clone()),
-        )
-        .await
-        .expect("deploy");
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: {group}\n  metadata_field: meta\n"
+    );
+    let (engine, _vms) = start_recorder(&mq(&url), &triggers, &recorder).await;
     xadd(&mut redis, &key, &[("payload", r#"{"id": 3}"#)]).await;
     assert!(
-        eventually(Duration::from_secs(10), async || sorted_ids(&recorder)
+        eventually(Duration::from_secs(10), async || recorder.sorted_ids()
             == [1, 3])
         .await,
         "handled: {:?}",
-        sorted_ids(&recorder)
+        recorder.sorted_ids()
     );
     // Two reclaim periods later, the live engine's entry is still its own.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(sorted_ids(&recorder), [1, 3]);
+    assert_eq!(recorder.sorted_ids(), [1, 3]);
     let calls = recorder.calls.lock().expect("lock").clone();
     let deliveries: BTreeMap<u64, u64> = calls.iter().map(|c| (c.0, c.2)).collect();
     assert_eq!(
@@ -636,22 +376,11 @@ async fn without_create_stream_the_trigger_waits_for_the_stream_and_reads_plain_
     let tag = unique();
     let key = format!("sw-rs-{tag}-later");
     let group = format!("sw-rs-{tag}");
-    let prefix = format!("sw-rs-{tag}");
-    let root = tempfile::tempdir().expect("tempdir");
-    let dir = counter_vms(
-        root.path(),
-        "v1",
-        "waiter",
-        &prefix,
-        &format!(
-            "- kind: mq\n  function: count\n  connector: events\n  subject: {key}\n  durable: {group}\n"
-        ),
+    let triggers = format!(
+        "- kind: mq\n  function: count\n  connector: events\n  subject: {key}\n  durable: {group}\n"
     );
-    let engine = start_engine(EngineOptions::default()).await;
-    let (status, body) = engine
-        .deploy("waiter", "v1", &dir, json!({"env": {"REDIS_URL": url}}))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    // The plain entry's `id` is a string: `count` takes any.
+    let mut waiter = Counting::start(&mq(&url), &triggers, "waiter", false, &["v1"], 5..6).await;
     let mut redis = connect(&url).await;
     // The trigger does not create the stream…
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -667,7 +396,7 @@ async fn without_create_stream_the_trigger_waits_for_the_stream_and_reads_plain_
     let mut counts = Vec::new();
     assert!(
         eventually(Duration::from_secs(15), async || {
-            counts = seen(&mut redis, &prefix, &[5]).await;
+            counts = waiter.counters.counts().await;
             counts == [Some(1)]
         })
         .await,
@@ -683,16 +412,8 @@ async fn without_create_stream_the_trigger_waits_for_the_stream_and_reads_plain_
         "the entry stays pending"
     );
 
-    engine.undeploy("waiter", "v1").await;
-    delete(
-        &mut redis,
-        &[
-            key,
-            format!("{prefix}:seen:5"),
-            format!("{prefix}:version:v1"),
-        ],
-    )
-    .await;
+    waiter.engine.undeploy("waiter", "v1").await;
+    waiter.counters.cleanup(&["v1"], &[&key]).await;
 }
 
 /// A private `redis-server` (its own port, its files in `dir`), which the test may stop and
@@ -813,26 +534,11 @@ async fn a_redis_restart_mid_stream_loses_no_entry_and_a_lost_group_comes_back()
     let mut server = PrivateRedis::start(&data).await;
     let url = server.url();
     let key = "sw-rs-faults";
-    let dir = recorder_vms(
-        root.path(),
-        &format!(
-            "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: faults\n  create_stream: true\n  metadata_field: meta\n  backoff: {{ initial_ms: 100 }}\n"
-        ),
+    let recorder = Recorder::taking(Duration::from_millis(2));
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: faults\n  create_stream: true\n  metadata_field: meta\n  backoff: {{ initial_ms: 100 }}\n"
     );
-    let recorder = Arc::new(Recorder {
-        delay: Duration::from_millis(2),
-        ..Recorder::default()
-    });
-    let engine = start_engine(EngineOptions::default()).await;
-    engine
-        .server
-        .registry
-        .deploy(
-            spec("consumer", "1", &dir, &[("REDIS_URL", &url)]),
-            Some(recorder.clone()),
-        )
-        .await
-        .expect("deploy");
+    let (engine, _vms) = start_recorder(&mq(&url), &triggers, &recorder).await;
     let client = redis::Client::open(url.as_str()).expect("redis url");
     let publisher = {
         let client = client.clone();
@@ -843,13 +549,14 @@ async fn a_redis_restart_mid_stream_loses_no_entry_and_a_lost_group_comes_back()
     };
     // Restart Redis once part of the stream went through.
     assert!(
-        eventually(Duration::from_secs(30), async || sorted_ids(&recorder)
+        eventually(Duration::from_secs(30), async || recorder
+            .sorted_ids()
             .len()
             >= 100)
         .await,
         "entries did not flow before the restart"
     );
-    let handled_before = sorted_ids(&recorder).len();
+    let handled_before = recorder.sorted_ids().len();
     server.stop().await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     server.spawn().await;
@@ -859,7 +566,7 @@ async fn a_redis_restart_mid_stream_loses_no_entry_and_a_lost_group_comes_back()
     let all = (0..300).collect::<BTreeSet<u64>>();
     let mut seen = BTreeSet::new();
     let all_handled = eventually(Duration::from_secs(60), async || {
-        seen = sorted_ids(&recorder).into_iter().collect();
+        seen = recorder.sorted_ids().into_iter().collect();
         all.is_subset(&seen)
     })
     .await;
@@ -902,7 +609,7 @@ async fn a_redis_restart_mid_stream_loses_no_entry_and_a_lost_group_comes_back()
     let again = (1000..1020).collect::<BTreeSet<u64>>();
     assert!(
         eventually(Duration::from_secs(30), async || {
-            let seen: BTreeSet<u64> = sorted_ids(&recorder).into_iter().collect();
+            let seen: BTreeSet<u64> = recorder.sorted_ids().into_iter().collect();
             again.is_subset(&seen)
         })
         .await,
