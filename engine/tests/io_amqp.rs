@@ -6,7 +6,7 @@
 
 mod io_common;
 
-use io_common::{Service, call, live, live_with_diagnostics, unique};
+use io_common::{RABBITMQ, call, live, live_with_diagnostics, unique};
 use lapin::options::{
     BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
     QueueDeclareOptions,
@@ -15,13 +15,6 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::{Value, json};
 use starweave_engine::io::LiveConnectors;
-
-const RABBITMQ: Service = Service {
-    name: "RabbitMQ",
-    env: "STARWEAVE_TEST_AMQP",
-    default_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
-    default_port: 5672,
-};
 
 /// A test's own exchange and queue, and the channel that reads the queue.
 struct Fixture {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use io_common::{POSTGRES, REDIS, call, live_with_diagnostics, unique};
+use io_common::{POSTGRES, RABBITMQ, REDIS, call, host_port, live_with_diagnostics, unique};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
@@ -78,6 +78,18 @@ struct TlsFront {
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
 async fn pg_tls_front(pki: &TestPki, upstream: String) -> TlsFront {
+    front(pki, upstream, true).await
+}
+
+/// A plain TLS front on 127.0.0.1 (the handshake first, as `rediss://` and `amqps://`
+/// expect) forwarding to `upstream`.
+async fn tls_front(pki: &TestPki, upstream: String) -> TlsFront {
+    front(pki, upstream, false).await
+}
+
+/// The front: with `postgres`, a connection must first ask for TLS with `SSLRequest` and is
+/// answered `S`; then the handshake, then the plain stream to `upstream`.
+async fn front(pki: &TestPki, upstream: String, postgres: bool) -> TlsFront {
     let acceptor = tokio_rustls::TlsAcceptor::from(server_config(pki));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind front");
     let port = listener.local_addr().expect("addr").port();
@@ -93,12 +105,14 @@ async fn pg_tls_front(pki: &TestPki, upstream: String) -> TlsFront {
                 asked.clone(),
             );
             tokio::spawn(async move {
-                let mut first = [0u8; 8];
-                if client.read_exact(&mut first).await.is_err() || first != SSL_REQUEST {
-                    return;
+                if postgres {
+                    let mut first = [0u8; 8];
+                    if client.read_exact(&mut first).await.is_err() || first != SSL_REQUEST {
+                        return;
+                    }
                 }
                 asked.fetch_add(1, Ordering::SeqCst);
-                if client.write_all(b"S").await.is_err() {
+                if postgres && client.write_all(b"S").await.is_err() {
                     return;
                 }
                 let Ok(mut tls) = acceptor.accept(client).await else {
@@ -132,38 +146,6 @@ fn server_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
     )
     .expect("server config");
     Arc::new(config)
-}
-
-/// A plain TLS front on 127.0.0.1 (the handshake first, as `rediss://` expects) forwarding
-/// to `upstream`.
-async fn tls_front(pki: &TestPki, upstream: String) -> TlsFront {
-    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(pki));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind front");
-    let port = listener.local_addr().expect("addr").port();
-    let handshakes = Arc::new(AtomicU64::new(0));
-    let requests = Arc::new(AtomicU64::new(0));
-    let (done, asked) = (handshakes.clone(), requests.clone());
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let (acceptor, upstream, done) = (acceptor.clone(), upstream.clone(), done.clone());
-            asked.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(client).await else {
-                    return;
-                };
-                done.fetch_add(1, Ordering::SeqCst);
-                let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
-            });
-        }
-    });
-    TlsFront {
-        port,
-        handshakes,
-        requests,
-    }
 }
 
 /// `host:port` of the test PostgreSQL and the rest of its URL after the authority.
@@ -272,13 +254,7 @@ async fn a_certificate_for_another_host_name_is_refused() {
 }
 
 fn redis_host_port() -> String {
-    let url = REDIS.url();
-    let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, hp)| hp)
-        .to_owned()
+    host_port(&REDIS.url()).expect("host:port in the Redis URL")
 }
 
 fn cache_connector(prefix: &str) -> String {
@@ -328,15 +304,8 @@ async fn amqps_trusts_the_system_roots_and_the_cacertfile_of_the_url() {
     use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
     use lapin::types::FieldTable;
 
-    let plain = std::env::var("STARWEAVE_TEST_AMQP")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
-    let authority = plain
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.rsplit('@').next())
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port in the AMQP URL")
-        .to_owned();
+    let plain = RABBITMQ.url();
+    let authority = host_port(&plain).expect("host:port in the AMQP URL");
     let pki = pki("amqp");
     let front = tls_front(&pki, authority.clone()).await;
     let queue = unique("sw-tls-");

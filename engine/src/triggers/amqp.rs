@@ -573,11 +573,7 @@ async fn handle(
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let (vms, version, function) = (&deployment.vms, &deployment.version, &common.function);
     let queue = subscription.queue.as_str();
-    let record = |status: &str| {
-        if let Some(metrics) = deployment.metrics.get(function) {
-            metrics.record("mq", status, Some(elapsed));
-        }
-    };
+    let record = |status: &str| mq::record(deployment, function, status, elapsed);
     match outcome {
         Outcome::Done => {
             if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {

@@ -570,6 +570,14 @@ impl Outcome {
     }
 }
 
+/// Counts a handled message in the function's `mq` metrics under `status` (`ok`, `retry`,
+/// `dead_letter`, `ack_failed`).
+pub(crate) fn record(deployment: &Deployment, function: &str, status: &str, elapsed: Duration) {
+    if let Some(metrics) = deployment.metrics.get(function) {
+        metrics.record("mq", status, Some(elapsed));
+    }
+}
+
 /// A message payload as the function's input: it must be a JSON object.
 pub(crate) fn payload_object(payload: &[u8]) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(payload) {
@@ -648,11 +656,7 @@ async fn handle(
     let elapsed = started.elapsed();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let (vms, version, function) = (&deployment.vms, &deployment.version, &subscription.function);
-    let record = |status: &str| {
-        if let Some(metrics) = deployment.metrics.get(function) {
-            metrics.record("mq", status, Some(elapsed));
-        }
-    };
+    let record = |status: &str| record(deployment, function, status, elapsed);
     match outcome {
         Outcome::Done => {
             if let Err(error) = message.double_ack().await {

@@ -1149,11 +1149,7 @@ async fn handle(
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let (vms, version, function) = (&deployment.vms, &deployment.version, &subscription.function);
     let entry_id = entry.id.as_str();
-    let record = |status: &str| {
-        if let Some(metrics) = deployment.metrics.get(function) {
-            metrics.record("mq", status, Some(elapsed));
-        }
-    };
+    let record = |status: &str| mq::record(deployment, function, status, elapsed);
     match outcome {
         Outcome::Done => {
             let acked = xack(&mut commands, subscription, entry_id).await;

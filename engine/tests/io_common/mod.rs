@@ -10,6 +10,7 @@
 //! | `STARWEAVE_TEST_MYSQL` | `mysql://root@127.0.0.1:3306/test` |
 //! | `STARWEAVE_TEST_REDIS` | `redis://127.0.0.1:6379/` |
 //! | `STARWEAVE_TEST_NATS` | `nats://127.0.0.1:4222` |
+//! | `STARWEAVE_TEST_AMQP` | `amqp://guest:guest@127.0.0.1:5672/%2f` |
 
 #![allow(dead_code)]
 
@@ -48,6 +49,12 @@ pub const REDIS: Service = Service {
     default_url: "redis://127.0.0.1:6379/",
     default_port: 6379,
 };
+pub const RABBITMQ: Service = Service {
+    name: "RabbitMQ",
+    env: "STARWEAVE_TEST_AMQP",
+    default_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
+    default_port: 5672,
+};
 pub const NATS: Service = Service {
     name: "NATS (JetStream)",
     env: "STARWEAVE_TEST_NATS",
@@ -80,7 +87,8 @@ impl Service {
     }
 }
 
-fn host_port(url: &str) -> Option<String> {
+/// The `host:port` of a server URL.
+pub fn host_port(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?']).next()?;
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
