@@ -9,7 +9,11 @@
 //!   the certificate against the system's roots, so the test's CA is refused, and
 //!   `#insecure` (the Redis client's opt-out) connects;
 //! - the AMQP publish connector and RabbitMQ (`STARWEAVE_TEST_AMQP`) over `amqps://`: the
-//!   test's CA is refused until the URL names it with `cacertfile=`.
+//!   test's CA is refused until the URL names it with `cacertfile=`;
+//! - the NATS publish connector and a private `nats-server` (Debian package `nats-server`,
+//!   on a free port with its own JetStream store) that requires TLS, a client certificate
+//!   and a password: refused with the system's roots, without a client certificate or with a
+//!   wrong password; published with `cacertfile=`, `certfile=` and `keyfile=`.
 
 mod io_common;
 
@@ -24,12 +28,39 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A CA of the test and a server certificate it signed for `localhost` and `127.0.0.1`.
+/// A CA of the test and a server certificate it signed for `localhost` and `127.0.0.1`, also
+/// written as PEM files (`server.pem`, `server-key.pem`) for servers that read files.
 struct TestPki {
     ca_file: PathBuf,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: PrivatePkcs8KeyDer<'static>,
-    _dir: tempfile::TempDir,
+    issuer: Issuer<'static, KeyPair>,
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    /// The server certificate and key files.
+    fn server_files(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("server.pem"),
+            self.dir.path().join("server-key.pem"),
+        )
+    }
+
+    /// A client certificate the CA signed, as certificate and key files.
+    fn client_files(&self, name: &str) -> (PathBuf, PathBuf) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().expect("client key");
+        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
+        let (cert_file, key_file) = (
+            self.dir.path().join(format!("{name}.pem")),
+            self.dir.path().join(format!("{name}-key.pem")),
+        );
+        std::fs::write(&cert_file, cert.pem()).expect("write client cert");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write client key");
+        (cert_file, key_file)
+    }
 }
 
 fn pki(name: &str) -> TestPki {
@@ -56,11 +87,18 @@ fn pki_for(name: &str, names: &[&str]) -> TestPki {
         .expect("server cert");
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_cert.pem()).expect("write ca.pem");
+    std::fs::write(dir.path().join("server.pem"), server_cert.pem()).expect("write server.pem");
+    std::fs::write(
+        dir.path().join("server-key.pem"),
+        server_key.serialize_pem(),
+    )
+    .expect("write server-key.pem");
     TestPki {
         ca_file,
         server_chain: vec![server_cert.der().clone()],
         server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
-        _dir: dir,
+        issuer,
+        dir,
     }
 }
 
@@ -366,4 +404,149 @@ async fn amqps_trusts_the_system_roots_and_the_cacertfile_of_the_url() {
     let _ = channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await;
+}
+
+/// A private `nats-server` with JetStream on a free port of 127.0.0.1: TLS with `pki`'s server
+/// certificate, client certificates signed by its CA required, user `sw` with `password`.
+struct PrivateNats {
+    port: u16,
+    child: std::process::Child,
+    _store: tempfile::TempDir,
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PrivateNats {
+    async fn start(pki: &TestPki, password: &str) -> PrivateNats {
+        let store = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let (cert, key) = pki.server_files();
+        let config = store.path().join("nats.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: \"127.0.0.1:{port}\"\n\
+                 jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 256MB }}\n\
+                 tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true, timeout: 2 }}\n\
+                 authorization {{ user: sw, password: \"{password}\" }}\n",
+                store.path().join("js").display(),
+                cert.display(),
+                key.display(),
+                pki.ca_file.display(),
+            ),
+        )
+        .expect("write nats.conf");
+        let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .unwrap_or("nats-server");
+        let child = std::process::Command::new(binary)
+            .arg("-c")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary} (Debian package nats-server; `cargo xtask test` installs it): {e}")
+            });
+        let nats = PrivateNats {
+            port,
+            child,
+            _store: store,
+        };
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return nats;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the private nats-server did not listen on port {port}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_over_tls_with_a_client_certificate_and_a_password() {
+    let pki = pki("nats");
+    let password = unique("pw-");
+    let nats = PrivateNats::start(&pki, &password).await;
+    let (client_cert, client_key) = pki.client_files("engine");
+    let (cert_file, key_file) = (client_cert.display(), client_key.display());
+    let ca_file = pki.ca_file.display();
+    let server = format!("tls://sw:{password}@localhost:{}", nats.port);
+
+    // The test's own client makes the stream the connector publishes to (async-nats takes
+    // rustls' process-wide provider, which the engine installs on its first connection).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let admin = async_nats::ConnectOptions::new()
+        .add_root_certificates(pki.ca_file.clone())
+        .add_client_certificate(client_cert.clone(), client_key.clone())
+        .user_and_password("sw".into(), password.clone())
+        .connect(format!("tls://localhost:{}", nats.port))
+        .await
+        .expect("the test connects to its nats-server");
+    let jetstream = async_nats::jetstream::new(admin);
+    let mut stream = jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "TLS".into(),
+            subjects: vec!["sw.tls.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+    let connector = "kind: mq\nbroker: nats\nurl_env: NATS_URL\nstream: TLS\nmethods:\n- name: send\n  subject: sw.tls.orders\n";
+    let publish = async |url: &str| {
+        let (live, diagnostics) =
+            live_with_diagnostics(&[("events", connector)], &[("NATS_URL", url)]);
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        call(&live, "events", "send", json!({"n": 1})).await
+    };
+
+    // The system's roots do not know the test's CA.
+    let refused = publish(&server)
+        .await
+        .expect_err("an unverifiable server was accepted");
+    println!("system roots: {}", refused.message);
+    // The CA, but no client certificate: the server refuses the handshake.
+    let refused = publish(&format!("{server}?cacertfile={ca_file}"))
+        .await
+        .expect_err("connected without a client certificate");
+    println!("no client certificate: {}", refused.message);
+    // Everything but the right password.
+    let wrong = format!(
+        "tls://sw:not-{password}@localhost:{}?cacertfile={ca_file}&certfile={cert_file}&keyfile={key_file}",
+        nats.port
+    );
+    let refused = publish(&wrong)
+        .await
+        .expect_err("a wrong password was accepted");
+    assert!(
+        !refused.message.contains(&password),
+        "the error repeats the password: {}",
+        refused.message
+    );
+    println!("wrong password: {}", refused.message);
+    assert_eq!(stream.info().await.expect("stream info").state.messages, 0);
+
+    // All of it: published over TLS and stored.
+    let ack = publish(&format!(
+        "{server}?cacertfile={ca_file}&certfile={cert_file}&keyfile={key_file}"
+    ))
+    .await
+    .expect("publish over mutual TLS");
+    assert_eq!(ack["stream"], "TLS");
+    assert_eq!(ack["sequence"], 1);
+    let message = stream.get_raw_message(1).await.expect("read back");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&message.payload).expect("JSON"),
+        json!({"n": 1})
+    );
 }

@@ -1,7 +1,8 @@
 //! MQ triggers on Redis Streams of deployed VMS against the real Redis (`STARWEAVE_TEST_REDIS`,
 //! default 127.0.0.1:6379): every entry handled once, retries with growing waits then the
 //! dead-letter stream, the concurrency bound, hot swaps in the middle of a stream of entries,
-//! entries left by a crashed engine, and a stream that appears after the trigger started. Each
+//! entries left by a crashed engine, a stream that appears after the trigger started, the
+//! consumer leaving its group at shutdown, and connections that go silent (half-open). Each
 //! test has its own stream keys, groups and counters, and removes them at the end. The restart
 //! test runs its own `redis-server` (apt package `redis-server`) on a free port, so the
 //! machine's shared Redis is never disturbed.
@@ -134,21 +135,113 @@ async fn two_hundred_entries_are_each_handled_exactly_once() {
     );
 
     once.finish(&[]).await;
-    // With nothing pending, the engine's consumer leaves the group when the trigger stops.
+    // With nothing pending, the engine's consumer has left the group by the time the unload
+    // answers.
+    assert_eq!(consumers(&mut redis, &key, "counter-count").await, 0);
+    delete(&mut redis, &[key]).await;
+}
+
+/// How many consumers the group has.
+async fn consumers(redis: &mut MultiplexedConnection, key: &str, group: &str) -> usize {
+    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(key)
+        .arg(group)
+        .query_async(redis)
+        .await
+        .expect("XINFO CONSUMERS");
+    consumers.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_shutdown_the_engine_leaves_the_group_before_it_exits() {
+    let url = redis_url();
+    let tag = unique();
+    let key = format!("sw-rs-{tag}-in");
+    let group = format!("sw-rs-{tag}");
+    let recorder = Recorder::taking(Duration::ZERO);
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: {group}\n  create_stream: true\n  metadata_field: meta\n"
+    );
+    let (engine, _vms) = start_recorder(&mq(&url), &triggers, &recorder).await;
+    let mut redis = connect(&url).await;
+    publish(&mut redis, &key, 0..5).await;
     assert!(
-        eventually(Duration::from_secs(5), async || {
-            let consumers: Vec<redis::Value> = redis::cmd("XINFO")
-                .arg("CONSUMERS")
-                .arg(&key)
-                .arg("counter-count")
-                .query_async(&mut redis)
-                .await
-                .expect("XINFO CONSUMERS");
-            consumers.is_empty()
+        recorder.wait_calls(5, Duration::from_secs(10)).await,
+        "the entries were not handled"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), async || pending(
+            &mut redis, &key, &group
+        )
+        .await
+            == 0)
+        .await,
+        "entries stay pending"
+    );
+    assert_eq!(consumers(&mut redis, &key, &group).await, 1);
+    // What the engine does on SIGTERM once its ports are closed: every deployment drained.
+    engine.server.registry.undeploy_all().await;
+    assert_eq!(
+        consumers(&mut redis, &key, &group).await,
+        0,
+        "the engine's consumer is left in the group after the shutdown"
+    );
+    delete(&mut redis, &[key]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_connection_is_replaced_and_entries_go_on_being_acknowledged() {
+    let url = redis_url();
+    let tag = unique();
+    let key = format!("sw-rs-{tag}-in");
+    let group = format!("sw-rs-{tag}");
+    // The engine reaches Redis through a link whose open connections the test silences.
+    let authority = mq_common::host_port(&url);
+    let link = mq_common::CuttableLink::start(&authority).await;
+    let through_link = url.replacen(&authority, &format!("127.0.0.1:{}", link.port), 1);
+    let recorder = Recorder::taking(Duration::ZERO);
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {key}\n  durable: {group}\n  create_stream: true\n  metadata_field: meta\n"
+    );
+    let (engine, _vms) = start_recorder(&mq(&through_link), &triggers, &recorder).await;
+    let mut redis = connect(&url).await;
+    publish(&mut redis, &key, 0..10).await;
+    assert!(
+        recorder.wait_calls(10, Duration::from_secs(10)).await,
+        "the first entries were not handled"
+    );
+    let before = link.accepted();
+    // Both of the engine's connections go silent without being closed: every command on
+    // them would wait for an answer that never comes, and the kernel would not say so for
+    // many minutes.
+    link.freeze();
+    let frozen_at = Instant::now();
+    publish(&mut redis, &key, 10..20).await;
+    assert!(
+        eventually(Duration::from_secs(60), async || {
+            let ids: BTreeSet<u64> = recorder.ids().into_iter().collect();
+            ids.len() == 20 && pending(&mut redis, &key, &group).await == 0
         })
         .await,
-        "the consumer stays in the group"
+        "after the connections went silent: {} distinct entries handled of 20, {} pending",
+        recorder.ids().iter().collect::<BTreeSet<_>>().len(),
+        pending(&mut redis, &key, &group).await
     );
+    // A fresh connection for reads and one for the other commands.
+    assert!(
+        link.accepted() >= before + 2,
+        "the engine did not connect again ({} connections before, {} after)",
+        before,
+        link.accepted()
+    );
+    println!(
+        "connections silenced: 10 more entries handled and acknowledged within {:.1} s, {} connections in all",
+        frozen_at.elapsed().as_secs_f64(),
+        link.accepted()
+    );
+    engine.server.registry.undeploy("consumer", "1").await;
+    link.cut();
     delete(&mut redis, &[key]).await;
 }
 

@@ -40,6 +40,7 @@ pub mod sql;
 pub(crate) mod amqp;
 mod cache;
 mod mq;
+pub(crate) mod nats;
 mod template;
 
 use std::collections::{BTreeMap, HashMap};

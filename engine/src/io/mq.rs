@@ -132,9 +132,10 @@ impl Publisher {
     async fn jetstream(&self) -> Result<&async_nats::jetstream::Context, ConnectorError> {
         self.nats
             .get_or_try_init(|| async {
-                let client = async_nats::connect(self.url()?)
+                let name = format!("starweave mq connector {}", self.name);
+                let client = super::nats::connect(self.url()?, &name)
                     .await
-                    .map_err(|e| self.fail("cannot connect", e))?;
+                    .map_err(|e| self.fail("NATS", e))?;
                 let jetstream = async_nats::jetstream::new(client);
                 if let Some(stream) = &self.stream {
                     jetstream

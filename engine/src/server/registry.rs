@@ -236,6 +236,7 @@ pub struct Deployment {
     log_level: AtomicU8,
     in_flight: AtomicUsize,
     idle: Notify,
+    loops: Arc<Loops>,
     cancel: CancelToken,
     fingerprint: u64,
     spec: DeploymentSpec,
@@ -283,6 +284,29 @@ impl Drop for InFlight {
     }
 }
 
+/// The trigger loops of a deployment still running.
+#[derive(Debug, Default)]
+struct Loops {
+    running: AtomicUsize,
+    ended: Notify,
+}
+
+/// Held by a trigger's loop (an MQ subscription) until it has stopped and cleaned up after
+/// itself (closed its channel, left its consumer group): draining the deployment waits for it,
+/// so an unload or a shutdown does not cut that short. It does not keep the deployment alive.
+#[derive(Debug)]
+pub struct LoopRunning {
+    loops: Arc<Loops>,
+}
+
+impl Drop for LoopRunning {
+    fn drop(&mut self) {
+        if self.loops.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.loops.ended.notify_waiters();
+        }
+    }
+}
+
 /// Why an invocation did not produce the function's result.
 #[derive(Debug)]
 pub enum InvokeError {
@@ -322,6 +346,14 @@ impl Deployment {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight {
             deployment: self.clone(),
+        }
+    }
+
+    /// Counts a trigger loop as running until the guard drops (see [`LoopRunning`]).
+    pub fn loop_running(&self) -> LoopRunning {
+        self.loops.running.fetch_add(1, Ordering::AcqRel);
+        LoopRunning {
+            loops: self.loops.clone(),
         }
     }
 
@@ -432,22 +464,32 @@ impl Deployment {
         }
     }
 
-    /// Waits until no run is in flight, or `timeout` passed (then cancels the runs left).
+    /// Stops the triggers and waits until no run is in flight and every trigger loop has
+    /// ended, or `timeout` passed (then cancels the runs left and returns false).
     pub async fn drain(&self, timeout: Duration) -> bool {
         self.stop_background();
         let deadline = Instant::now() + timeout;
-        loop {
-            let idle = self.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.in_flight() == 0 {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || tokio::time::timeout(left, idle).await.is_err() {
-                self.cancel.cancel();
-                return false;
-            }
+        let drained = wait_zero(&self.in_flight, &self.idle, deadline).await
+            && wait_zero(&self.loops.running, &self.loops.ended, deadline).await;
+        if !drained {
+            self.cancel.cancel();
+        }
+        drained
+    }
+}
+
+/// Waits until `count` is zero (`zero` is notified when it gets there), or false at `deadline`.
+async fn wait_zero(count: &AtomicUsize, zero: &Notify, deadline: Instant) -> bool {
+    loop {
+        let notified = zero.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if count.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+            return false;
         }
     }
 }
@@ -890,6 +932,7 @@ fn build(
         log_level: AtomicU8::new(spec.log_level.unwrap_or_default() as u8),
         in_flight: AtomicUsize::new(0),
         idle: Notify::new(),
+        loops: Arc::default(),
         cancel: CancelToken::new(),
         fingerprint,
         spec,

@@ -83,6 +83,8 @@ pub const DELIVERIES_HEADER: &str = "Starweave-Deliveries";
 pub const RETRY_SUFFIX: &str = ".starweave-retry";
 /// `delivery_mode` of a message the broker writes to disk.
 const PERSISTENT: u8 = 2;
+/// The longest connecting, opening the channel and declaring the queues may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An AMQP subscription's settings.
 #[derive(Debug, Clone)]
@@ -141,11 +143,14 @@ pub fn subscription(deployment: &Deployment, trigger: &MqTrigger) -> Result<Subs
 /// Starts a deployment's AMQP trigger.
 pub fn start(deployment: &Arc<Deployment>, trigger: &MqTrigger) -> Result<(), String> {
     let subscription = subscription(deployment, trigger)?;
-    tokio::spawn(run(
-        Arc::downgrade(deployment),
-        Arc::new(subscription),
-        mq::stop_signal(deployment),
-    ));
+    mq::spawn_loop(
+        deployment,
+        run(
+            Arc::downgrade(deployment),
+            Arc::new(subscription),
+            mq::stop_signal(deployment),
+        ),
+    );
     Ok(())
 }
 
@@ -261,7 +266,13 @@ async fn run(
     let slots = Arc::new(Semaphore::new(subscription.common.concurrency as usize));
     let mut failures: u32 = 0;
     while !*stop.borrow() {
-        let mut link = match connect(&subscription).await {
+        // A connection to an unreachable broker can hang for minutes: stopping does not wait.
+        let connected = tokio::select! {
+            connected = tokio::time::timeout(CONNECT_TIMEOUT, connect(&subscription)) => connected
+                .unwrap_or_else(|_| Err("no answer from the AMQP broker within 10 s".into())),
+            _ = stop.changed() => break,
+        };
+        let mut link = match connected {
             Ok(link) => link,
             Err(error) => {
                 log_error(

@@ -99,6 +99,8 @@ pub struct Subscription {
     pub metadata_field: Option<String>,
     /// The consumer's ack wait.
     pub ack_wait: Duration,
+    /// The client's name in the server's monitoring.
+    pub connection_name: String,
 }
 
 /// The delay before redelivering a message that failed on its `delivered`-th delivery.
@@ -232,6 +234,10 @@ pub fn subscription(
                 trigger.connector
             )
         })?;
+    let connection_name = format!(
+        "starweave {}/{} mq {}",
+        deployment.vms, deployment.version, common.function
+    );
     Ok(Some(Subscription {
         function: common.function,
         url: common.url,
@@ -245,6 +251,7 @@ pub fn subscription(
         dead_letter: common.dead_letter,
         metadata_field: common.metadata_field,
         ack_wait: ACK_WAIT,
+        connection_name,
     }))
 }
 
@@ -270,12 +277,28 @@ pub fn start(deployment: &Arc<Deployment>, trigger: &MqTrigger) -> Result<(), St
     let Some(subscription) = subscription(deployment, trigger)? else {
         return Err("not a NATS connector".into());
     };
-    tokio::spawn(run_subscription(
-        Arc::downgrade(deployment),
-        subscription,
-        stop_signal(deployment),
-    ));
+    spawn_loop(
+        deployment,
+        run_subscription(
+            Arc::downgrade(deployment),
+            subscription,
+            stop_signal(deployment),
+        ),
+    );
     Ok(())
+}
+
+/// Spawns a subscription's loop, counted as running until it returns: draining the
+/// deployment (an unload, a shutdown) waits for it to finish its cleanup.
+pub(crate) fn spawn_loop(
+    deployment: &Deployment,
+    subscription: impl Future<Output = ()> + Send + 'static,
+) {
+    let running = deployment.loop_running();
+    tokio::spawn(async move {
+        subscription.await;
+        drop(running);
+    });
 }
 
 /// A receiver that turns `true` when the deployment stops being active: the deployment
@@ -319,11 +342,7 @@ fn log_error(deployment: &Weak<Deployment>, subscription: &Subscription, what: &
 async fn connect(
     subscription: &Subscription,
 ) -> Result<(async_nats::Client, jetstream::Context, PullConsumer), String> {
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(subscription.url.as_str())
-        .await
-        .map_err(|e| format!("cannot connect to NATS: {e}"))?;
+    let client = crate::io::nats::connect(&subscription.url, &subscription.connection_name).await?;
     let context = jetstream::new(client.clone());
     let consumer = consumer(&context, subscription).await?;
     Ok((client, context, consumer))

@@ -83,8 +83,10 @@
 //! Redis errors (a lost connection, a restart) are logged and the loop waits (0.4 s doubling up
 //! to 5 s), then opens a fresh read connection, creates the group again when missing (a Redis
 //! restarted without persistence) and goes on; the connection for the other commands
-//! reconnects by itself. Unacknowledged entries stay in the pending list, so nothing
-//! acknowledged is lost and nothing unacknowledged is dropped.
+//! reconnects by itself after errors and is replaced after a command timed out (a half-open
+//! connection answers nothing and reports no error). Unacknowledged entries stay in the
+//! pending list, so nothing acknowledged is lost and nothing unacknowledged is dropped. An
+//! unload or a shutdown waits until the subscription has left the group (see above).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
@@ -183,13 +185,16 @@ pub fn start(deployment: &Arc<Deployment>, trigger: &MqTrigger) -> Result<(), St
     // Taken here rather than in the task, so a version replacing another finds the consumer
     // still registered by the one that is stopping.
     let consumer = Consumer::shared(&subscription);
-    tokio::spawn(run_subscription(
-        Arc::downgrade(deployment),
-        subscription,
-        consumer,
-        client,
-        mq::stop_signal(deployment),
-    ));
+    mq::spawn_loop(
+        deployment,
+        run_subscription(
+            Arc::downgrade(deployment),
+            subscription,
+            consumer,
+            client,
+            mq::stop_signal(deployment),
+        ),
+    );
     Ok(())
 }
 
@@ -620,6 +625,69 @@ async fn pause(failures: u32, stop: &mut watch::Receiver<bool>) {
     let _ = tokio::time::timeout(mq::retry_wait(failures), stop.changed()).await;
 }
 
+/// The connection for every command but reads, shared by a subscription's tasks.
+///
+/// A [`ConnectionManager`] reconnects after errors that close its connection, but not after
+/// a response timeout: on a half-open connection (Redis or a network device gone without a
+/// reset), every command would time out until the kernel gives up on the socket, many minutes
+/// later, and no entry could be acknowledged meanwhile. So a command that times out makes a
+/// fresh connection replace the shared one; the command itself still fails, and what it did
+/// is tried again the way any failed command is (an entry not acknowledged comes again).
+#[derive(Clone)]
+struct Commands(Arc<CommandsInner>);
+
+struct CommandsInner {
+    client: redis::Client,
+    /// The connection in use, and how many times it was replaced.
+    current: Mutex<(u64, ConnectionManager)>,
+    /// Held while a replacement connects, so that commands timing out together make one.
+    replacing: tokio::sync::Mutex<()>,
+}
+
+impl Commands {
+    async fn connect(client: &redis::Client) -> Result<Commands, String> {
+        let connection = connect(client, COMMAND_TIMEOUT).await?;
+        Ok(Commands(Arc::new(CommandsInner {
+            client: client.clone(),
+            current: Mutex::new((0, connection)),
+            replacing: tokio::sync::Mutex::new(()),
+        })))
+    }
+
+    /// Runs `command`; after a timeout, replaces the connection it ran on.
+    async fn query(&self, command: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        let (generation, mut connection) = lock(&self.0.current).clone();
+        let result = command.query_async(&mut connection).await;
+        if result.as_ref().is_err_and(redis::RedisError::is_timeout) {
+            self.replace(generation).await;
+        }
+        result
+    }
+
+    /// Connects afresh unless the connection `generation` was replaced already; keeps the
+    /// old one when connecting fails (the next timeout tries again).
+    async fn replace(&self, generation: u64) {
+        let _one = self.0.replacing.lock().await;
+        if lock(&self.0.current).0 != generation {
+            return;
+        }
+        if let Ok(fresh) = connect(&self.0.client, COMMAND_TIMEOUT).await {
+            *lock(&self.0.current) = (generation + 1, fresh);
+        }
+    }
+}
+
+/// Running a built command on the shared command connection.
+trait Run {
+    async fn run(&self, commands: &Commands) -> redis::RedisResult<redis::Value>;
+}
+
+impl Run for redis::Cmd {
+    async fn run(&self, commands: &Commands) -> redis::RedisResult<redis::Value> {
+        commands.query(self).await
+    }
+}
+
 /// A connection that reconnects by itself, its commands failing after `response_timeout`.
 async fn connect(
     client: &redis::Client,
@@ -641,10 +709,7 @@ async fn connect_reader(client: &redis::Client) -> Result<ConnectionManager, Str
 }
 
 /// Creates the consumer group, and the stream with `create_stream`; an existing group is fine.
-async fn ensure_group(
-    commands: &mut ConnectionManager,
-    subscription: &Subscription,
-) -> Result<(), String> {
+async fn ensure_group(commands: &Commands, subscription: &Subscription) -> Result<(), String> {
     let mut command = redis::cmd("XGROUP");
     command
         .arg("CREATE")
@@ -654,7 +719,7 @@ async fn ensure_group(
     if subscription.create_stream {
         command.arg("MKSTREAM");
     }
-    match command.query_async::<redis::Value>(commands).await {
+    match command.run(commands).await {
         Ok(_) => Ok(()),
         Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
         Err(error) => Err(format!(
@@ -675,15 +740,15 @@ async fn run_subscription(
     let slots = Arc::new(Semaphore::new(subscription.concurrency as usize));
     let mut failures: u32 = 0;
     // Connect and create the group, retrying until it works or the trigger stops.
-    let (mut reader, mut commands) = loop {
+    let (mut reader, commands) = loop {
         if *stop.borrow() {
             Consumer::retire(&consumer);
             return;
         }
         let ready = async {
             let reader = connect_reader(&client).await?;
-            let mut commands = connect(&client, COMMAND_TIMEOUT).await?;
-            ensure_group(&mut commands, &subscription).await?;
+            let commands = Commands::connect(&client).await?;
+            ensure_group(&commands, &subscription).await?;
             Ok::<_, String>((reader, commands))
         };
         let ready = tokio::select! {
@@ -738,7 +803,7 @@ async fn run_subscription(
             // restarted without persistence has lost.
             let recovered = async {
                 let fresh = connect_reader(&client).await?;
-                ensure_group(&mut commands, &subscription).await?;
+                ensure_group(&commands, &subscription).await?;
                 Ok::<_, String>(fresh)
             };
             let recovered = tokio::select! {
@@ -835,16 +900,12 @@ async fn run_subscription(
     let _ = reclaimer.await;
     let _ = slots.acquire_many(subscription.concurrency).await;
     if settled && Consumer::retire(&consumer) {
-        remove_consumer(&mut commands, &subscription, &consumer.name).await;
+        remove_consumer(&commands, &subscription, &consumer.name).await;
     }
 }
 
 /// Deletes a consumer nobody uses any more from the group, when nothing is pending for it.
-async fn remove_consumer(
-    commands: &mut ConnectionManager,
-    subscription: &Subscription,
-    name: &str,
-) {
+async fn remove_consumer(commands: &Commands, subscription: &Subscription, name: &str) {
     let pending = redis::cmd("XPENDING")
         .arg(&subscription.key)
         .arg(&subscription.group)
@@ -852,7 +913,7 @@ async fn remove_consumer(
         .arg("+")
         .arg(1)
         .arg(name)
-        .query_async::<redis::Value>(commands)
+        .run(commands)
         .await;
     let nothing_pending = pending
         .ok()
@@ -865,7 +926,7 @@ async fn remove_consumer(
             .arg(&subscription.key)
             .arg(&subscription.group)
             .arg(name)
-            .query_async::<redis::Value>(commands)
+            .run(commands)
             .await;
     }
 }
@@ -875,7 +936,7 @@ fn spawn_handler(
     alive: &Arc<Deployment>,
     subscription: &Arc<Subscription>,
     consumer: &Arc<Consumer>,
-    commands: &ConnectionManager,
+    commands: &Commands,
     entry: Entry,
     delivered: u32,
     permit: OwnedSemaphorePermit,
@@ -907,7 +968,7 @@ async fn run_reclaim(
     deployment: Weak<Deployment>,
     subscription: Arc<Subscription>,
     consumer: Arc<Consumer>,
-    mut commands: ConnectionManager,
+    commands: Commands,
     slots: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -941,7 +1002,7 @@ async fn run_reclaim(
             consumer: &consumer,
             slots: &slots,
         };
-        match pass.run(&mut commands, &mut resume_after, &mut stop).await {
+        match pass.run(&commands, &mut resume_after, &mut stop).await {
             Ok(()) => failures = 0,
             Err(error) => {
                 log_error(
@@ -970,7 +1031,7 @@ impl Pass<'_> {
     /// at most [`PENDING_PAGES`] pages; leaves where to go on next time in `resume_after`.
     async fn run(
         &self,
-        commands: &mut ConnectionManager,
+        commands: &Commands,
         resume_after: &mut Option<String>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), String> {
@@ -993,7 +1054,7 @@ impl Pass<'_> {
                 .arg(start)
                 .arg("+")
                 .arg(PENDING_PAGE)
-                .query_async::<redis::Value>(commands)
+                .run(commands)
                 .await
                 .map_err(|e| e.to_string())?;
             let page = parse_pending(&reply)?;
@@ -1047,7 +1108,7 @@ impl Pass<'_> {
     /// it) and hands it to a handler.
     async fn claim(
         &self,
-        commands: &mut ConnectionManager,
+        commands: &Commands,
         pending: &Pending,
         permit: OwnedSemaphorePermit,
     ) -> Result<(), String> {
@@ -1061,7 +1122,7 @@ impl Pass<'_> {
             .arg(&consumer.name)
             .arg(pending.idle.as_millis() as u64)
             .arg(&pending.id)
-            .query_async::<redis::Value>(commands)
+            .run(commands)
             .await;
         let claimed = match reply
             .map_err(|e| e.to_string())
@@ -1095,16 +1156,12 @@ impl Pass<'_> {
     }
 }
 
-async fn xack(
-    commands: &mut ConnectionManager,
-    subscription: &Subscription,
-    id: &str,
-) -> Result<(), String> {
+async fn xack(commands: &Commands, subscription: &Subscription, id: &str) -> Result<(), String> {
     redis::cmd("XACK")
         .arg(&subscription.key)
         .arg(&subscription.group)
         .arg(id)
-        .query_async::<redis::Value>(commands)
+        .run(commands)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -1114,7 +1171,7 @@ async fn handle(
     deployment: &Arc<Deployment>,
     subscription: &Subscription,
     consumer: &Consumer,
-    mut commands: ConnectionManager,
+    commands: Commands,
     entry: Entry,
     delivered: u32,
 ) {
@@ -1152,7 +1209,7 @@ async fn handle(
     let record = |status: &str| mq::record(deployment, function, status, elapsed);
     match outcome {
         Outcome::Done => {
-            let acked = xack(&mut commands, subscription, entry_id).await;
+            let acked = xack(&commands, subscription, entry_id).await;
             consumer.end(entry_id);
             if let Err(error) = acked {
                 // Still pending: it will be claimed and handled again (at-least-once).
@@ -1217,7 +1274,7 @@ async fn handle(
                         command.arg(name).arg(value);
                     }
                     command
-                        .query_async::<redis::Value>(&mut commands)
+                        .run(&commands)
                         .await
                         .map(|_| ())
                         .map_err(|e| e.to_string())
@@ -1243,7 +1300,7 @@ async fn handle(
                             .unwrap_or("(none: dropped)"),
                         "the message failed for good"
                     );
-                    let acked = xack(&mut commands, subscription, entry_id).await;
+                    let acked = xack(&commands, subscription, entry_id).await;
                     consumer.end(entry_id);
                     if let Err(error) = acked {
                         tracing::warn!(
@@ -1283,7 +1340,7 @@ async fn invoke_refreshing(
     deployment: &Arc<Deployment>,
     subscription: &Subscription,
     consumer: &Consumer,
-    commands: &ConnectionManager,
+    commands: &Commands,
     id: &str,
     input: Value,
 ) -> Result<Value, InvokeError> {
@@ -1292,7 +1349,6 @@ async fn invoke_refreshing(
     let start = tokio::time::Instant::now() + REFRESH_EVERY;
     let mut ticker = tokio::time::interval_at(start, REFRESH_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut commands = commands.clone();
     loop {
         tokio::select! {
             result = &mut invoke => return result,
@@ -1304,7 +1360,7 @@ async fn invoke_refreshing(
                     .arg(0)
                     .arg(id)
                     .arg("JUSTID")
-                    .query_async::<redis::Value>(&mut commands)
+                    .run(commands)
                     .await;
             }
         }

@@ -747,6 +747,7 @@ pub struct CuttableLink {
     /// Where the engine connects.
     pub port: u16,
     cut: tokio::sync::watch::Sender<u64>,
+    freeze: tokio::sync::watch::Sender<u64>,
     accepted: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -758,29 +759,38 @@ impl CuttableLink {
             .expect("bind the link");
         let port = listener.local_addr().expect("addr").port();
         let (cut, _) = tokio::sync::watch::channel(0u64);
+        let (freeze, _) = tokio::sync::watch::channel(0u64);
         let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let target = target.to_owned();
-        let cuts = cut.clone();
+        let (cuts, freezes) = (cut.clone(), freeze.clone());
         let counter = accepted.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let mut cut = cuts.subscribe();
+                let mut freeze = freezes.subscribe();
                 let target = target.clone();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
+                    let frozen = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => false,
+                        _ = cut.changed() => false,
+                        _ = freeze.changed() => true,
+                    };
+                    if frozen {
+                        // Both sockets stay open and silent: a half-open connection.
+                        let _ = cut.changed().await;
                     }
+                    drop((inbound, outbound));
                 });
             }
         });
         CuttableLink {
             port,
             cut,
+            freeze,
             accepted,
         }
     }
@@ -788,6 +798,12 @@ impl CuttableLink {
     /// Drops every connection open through the link now.
     pub fn cut(&self) {
         self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Stops forwarding on every connection open through the link now, keeping them open
+    /// (as when the far end vanishes without a reset); new connections work.
+    pub fn freeze(&self) {
+        self.freeze.send_modify(|n| *n += 1);
     }
 
     /// Connections accepted so far.
