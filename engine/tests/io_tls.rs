@@ -13,7 +13,12 @@
 //! - the NATS publish connector and a private `nats-server` (Debian package `nats-server`,
 //!   on a free port with its own JetStream store) that requires TLS, a client certificate
 //!   and a password: refused with the system's roots, without a client certificate or with a
-//!   wrong password; published with `cacertfile=`, `certfile=` and `keyfile=`.
+//!   wrong password; published with `cacertfile=`, `certfile=` and `keyfile=`;
+//! - the database connector and a private MariaDB (`mariadbd` of the Debian package
+//!   `mariadb-server`, its own data directory and port) that requires secure transport:
+//!   `ssl-mode=VERIFY_IDENTITY&ssl-ca=…` connects over TLS; the system's roots, a host name
+//!   the certificate does not name (`VERIFY_CA` accepts it) and a plain connection are
+//!   refused.
 
 mod io_common;
 
@@ -265,6 +270,21 @@ async fn a_server_the_ca_did_not_sign_is_refused() {
         "the error must not repeat the URL: {}",
         error.message
     );
+    // Without `sslrootcert`, the system's roots, which do not know the test's CA either.
+    let url = format!(
+        "{prefix}localhost:{}/{database}?sslmode=verify-full",
+        front.port
+    );
+    let (live, _) = live_with_diagnostics(&[("db", CONNECTOR)], &[("DB_URL", &url)]);
+    let error = call(&live, "db", "q", json!({}))
+        .await
+        .expect_err("a server the system's roots do not know must be refused");
+    assert!(
+        error.message.to_lowercase().contains("certificate"),
+        "{}",
+        error.message
+    );
+    assert_eq!(front.handshakes.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,4 +569,150 @@ async fn nats_over_tls_with_a_client_certificate_and_a_password() {
         serde_json::from_slice::<serde_json::Value>(&message.payload).expect("JSON"),
         json!({"n": 1})
     );
+}
+
+/// A private MariaDB on a free port of 127.0.0.1, its data in a temporary directory, TLS with
+/// `pki`'s server certificate and `require_secure_transport`; `root` has no password.
+struct PrivateMariaDb {
+    port: u16,
+    child: std::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first of these paths that exists, else the bare name (looked up in `PATH`).
+fn program<'a>(paths: &[&'a str], name: &'a str) -> &'a str {
+    paths
+        .iter()
+        .copied()
+        .find(|path| std::path::Path::new(path).exists())
+        .unwrap_or(name)
+}
+
+impl PrivateMariaDb {
+    async fn start(pki: &TestPki) -> PrivateMariaDb {
+        let data = tempfile::tempdir().expect("tempdir");
+        let datadir = data.path().join("data");
+        let install = program(
+            &["/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db"],
+            "mariadb-install-db",
+        );
+        let output = std::process::Command::new(install)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .arg("--user=root")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {install} (Debian package mariadb-server; `cargo xtask test` installs it): {e}")
+            });
+        assert!(
+            output.status.success(),
+            "{install} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let (cert, key) = pki.server_files();
+        let server = program(&["/usr/sbin/mariadbd", "/usr/sbin/mysqld"], "mariadbd");
+        let child = std::process::Command::new(server)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--socket={}", data.path().join("sock").display()))
+            .arg(format!("--pid-file={}", data.path().join("pid").display()))
+            .arg(format!(
+                "--log-error={}",
+                data.path().join("error.log").display()
+            ))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--user=root")
+            .arg("--innodb-buffer-pool-size=16M")
+            .arg(format!("--ssl-cert={}", cert.display()))
+            .arg(format!("--ssl-key={}", key.display()))
+            .arg(format!("--ssl-ca={}", pki.ca_file.display()))
+            .arg("--require-secure-transport=ON")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {server}: {e}"));
+        let mariadb = PrivateMariaDb {
+            port,
+            child,
+            _data: data,
+        };
+        for _ in 0..300 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return mariadb;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the private MariaDB did not listen on port {port}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_over_tls_verifies_the_server_against_the_named_ca() {
+    // A certificate for `localhost` only.
+    let pki = pki_for("mariadb", &["localhost"]);
+    let mariadb = PrivateMariaDb::start(&pki).await;
+    let connector = "kind: database\ndriver: mysql\nurl_env: DB_URL\ntimeout_ms: 5000\nmethods:\n- name: cipher\n  sql: SHOW SESSION STATUS LIKE 'Ssl_cipher'\n";
+    let query = async |url: &str| {
+        let (live, diagnostics) = live_with_diagnostics(&[("db", connector)], &[("DB_URL", url)]);
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        call(&live, "db", "cipher", json!({})).await
+    };
+    let ca_file = pki.ca_file.display();
+
+    let rows = query(&format!(
+        "mysql://root@localhost:{}/mysql?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca_file}",
+        mariadb.port
+    ))
+    .await
+    .expect("query over TLS");
+    let cipher = rows[0]["Value"].as_str().unwrap_or_default().to_owned();
+    assert!(!cipher.is_empty(), "the session is not encrypted: {rows}");
+    println!("MariaDB over TLS with {cipher}");
+
+    // The system's roots do not know the test's CA.
+    let refused = query(&format!(
+        "mysql://root@localhost:{}/mysql?ssl-mode=VERIFY_CA",
+        mariadb.port
+    ))
+    .await
+    .expect_err("an unverifiable server was accepted");
+    println!("system roots: {}", refused.message);
+    // Reached as 127.0.0.1, which the certificate does not name: VERIFY_IDENTITY refuses,
+    // VERIFY_CA (the CA only) connects.
+    let refused = query(&format!(
+        "mysql://root@127.0.0.1:{}/mysql?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca_file}",
+        mariadb.port
+    ))
+    .await
+    .expect_err("a certificate for another name was accepted");
+    println!("another name: {}", refused.message);
+    query(&format!(
+        "mysql://root@127.0.0.1:{}/mysql?ssl-mode=VERIFY_CA&ssl-ca={ca_file}",
+        mariadb.port
+    ))
+    .await
+    .expect("VERIFY_CA does not check the name");
+    // The server requires TLS: a plain connection is refused.
+    let refused = query(&format!(
+        "mysql://root@localhost:{}/mysql?ssl-mode=DISABLED",
+        mariadb.port
+    ))
+    .await
+    .expect_err("the server accepted a plain connection");
+    println!("plain: {}", refused.message);
 }

@@ -231,6 +231,8 @@ impl LiveConnectors {
         env: BTreeMap<String, String>,
         options: LiveOptions,
     ) -> (LiveConnectors, Vec<Diagnostic>) {
+        // sqlx's TLS with the system's roots asks rustls for the process-wide provider too.
+        tls_provider();
         let rhai = options.rhai.clone().unwrap_or_else(|| {
             RhaiEngine::new(Library::new(Arc::new(SystemClock)), RhaiLimits::default())
         });
@@ -611,8 +613,9 @@ pub(crate) fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
 }
 
 /// Makes ring rustls' process-wide crypto provider, once, unless the embedding program chose
-/// one before. The Redis and AMQP clients take the process-wide provider, and with both ring
-/// and aws-lc-rs built into this program rustls cannot pick one by itself.
+/// one before. The Redis, AMQP and NATS clients and sqlx (verifying against the system's
+/// roots) take the process-wide provider, and with both ring and aws-lc-rs built into this
+/// program rustls cannot pick one by itself: they would panic.
 pub(crate) fn tls_provider() {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
