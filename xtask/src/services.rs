@@ -1,11 +1,11 @@
 //! The servers the integration tests talk to: PostgreSQL, MariaDB, Redis, NATS with
 //! JetStream and RabbitMQ, all on loopback.
 //!
-//! For each one, [`ensure_services`] checks its port. When something listens, it is used as
-//! is. Otherwise the server's Debian package is installed if its binary is missing
-//! (`apt-get update` once, then `apt-get install -y …`; with `sudo` when not root) and the
-//! server is started on 127.0.0.1 with a throw-away data directory under
-//! `$HOME/.cache/starweave-services/`:
+//! For each one, [`ensure_services`] installs the server's Debian package if its binary is
+//! missing (`apt-get update` once, then `apt-get install -y …`; with `sudo` when not root; the
+//! Redis, NATS and MariaDB tests also start private servers of their own), then checks its
+//! port. When something listens, it is used as is. Otherwise the server is started on
+//! 127.0.0.1 with a throw-away data directory under `$HOME/.cache/starweave-services/`:
 //!
 //! | service | port | how it starts | what the tests expect |
 //! |---|---|---|---|
@@ -81,13 +81,8 @@ pub fn ensure_services() -> Result<()> {
     let base = cache_dir()?;
     let mut apt_updated = false;
     for service in &SERVICES {
-        if listening(service.port) {
-            eprintln!(
-                "xtask: {} is up on 127.0.0.1:{}",
-                service.name, service.port
-            );
-            continue;
-        }
+        // Installed even when another copy already listens: the Redis, NATS and MariaDB
+        // tests also start private servers of their own (restarts, TLS configurations).
         if find_binary(service.binary).is_none() {
             if !apt_updated {
                 run(privileged("apt-get").arg("update"))?;
@@ -96,6 +91,13 @@ pub fn ensure_services() -> Result<()> {
             run(privileged("apt-get")
                 .args(["install", "-y", service.package])
                 .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        }
+        if listening(service.port) {
+            eprintln!(
+                "xtask: {} is up on 127.0.0.1:{}",
+                service.name, service.port
+            );
+            continue;
         }
         let dir = base.join(service.name.to_ascii_lowercase());
         // Throw-away data: a previous run's directory is not trusted.
