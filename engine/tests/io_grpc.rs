@@ -2,7 +2,11 @@
 //!
 //! `testdata/io/grpc/greeter.proto` is compiled with protox when the test runs (no `protoc`)
 //! into the descriptor set the connector reads from the VMS files. The server answers with
-//! the same [`DynamicCodec`] the connector uses, so the test needs no generated code.
+//! the same [`DynamicCodec`] the connector uses, so the test needs no generated code. The TLS
+//! test serves it over TLS with certificates from a CA the test makes, requiring a client
+//! certificate.
+
+mod tls_common;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -162,6 +166,36 @@ async fn start_greeter() -> String {
             .serve_with_incoming(TcpIncoming::from(listener)),
     );
     format!("http://{address}")
+}
+
+/// Starts the Greeter over TLS on 127.0.0.1:0 with `pki`'s server certificate, requiring a
+/// client certificate its CA signed; returns the `https://localhost:<port>` address.
+async fn start_greeter_tls(pki: &tls_common::TestPki) -> String {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    // tonic's server takes rustls' process-wide provider, which this test program must pick.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pool = DescriptorPool::decode(descriptor_set().as_slice()).expect("descriptor pool");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let port = listener.local_addr().expect("local address").port();
+    let (cert, key) = pki.server_files();
+    let identity = Identity::from_pem(
+        std::fs::read(cert).expect("server cert"),
+        std::fs::read(key).expect("server key"),
+    );
+    let client_ca = Certificate::from_pem(std::fs::read(&pki.ca_file).expect("ca"));
+    let tls = ServerTlsConfig::new()
+        .identity(identity)
+        .client_ca_root(client_ca);
+    tokio::spawn(
+        Server::builder()
+            .tls_config(tls)
+            .expect("server TLS")
+            .add_service(Greeter { pool })
+            .serve_with_incoming(TcpIncoming::from(listener)),
+    );
+    format!("https://localhost:{port}")
 }
 
 const CONNECTOR: &str = r#"
@@ -400,4 +434,51 @@ methods:
     let (_, diagnostics) = connectors(&[("bad", bad)], &[], files);
     assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
     assert_eq!(diagnostics[0].code, "connector.descriptor_set");
+}
+
+#[tokio::test]
+async fn https_endpoints_verify_the_server_and_present_the_client_certificate() {
+    let pki = tls_common::pki("grpc");
+    let url = start_greeter_tls(&pki).await;
+    let (cert, key) = pki.client_files("engine");
+    let ca = pki.ca_file.display();
+    let hello = async |endpoint: String| {
+        let (live, diagnostics) = connectors(
+            &[("greeter", CONNECTOR)],
+            &[("GREETER_URL", &endpoint), ("TENANT", "acme")],
+            with_descriptor(),
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        call(&live, "greeter", "hello", json!({ "name": "Ada" })).await
+    };
+
+    // The system's roots do not know the test's CA.
+    let refused = hello(url.clone())
+        .await
+        .expect_err("an unverifiable server was accepted");
+    assert_eq!(refused.code.as_deref(), Some("UNAVAILABLE"), "{refused:?}");
+    println!("system roots: {}", refused.message);
+    // The CA, but no client certificate: the server ends the handshake.
+    let refused = hello(format!("{url}?cacertfile={ca}"))
+        .await
+        .expect_err("the server accepted a client without a certificate");
+    println!("no client certificate: {}", refused.message);
+    // Both: the call goes through.
+    let out = hello(format!(
+        "{url}?cacertfile={ca}&certfile={}&keyfile={}",
+        cert.display(),
+        key.display()
+    ))
+    .await
+    .expect("SayHello over mutual TLS");
+    assert_eq!(out["message"], "Hello, Ada!");
+    assert_eq!(out["tenant"], "acme");
+    // TLS files on a plain endpoint are a mistake, said as such.
+    let refused = hello(format!(
+        "{}?cacertfile={ca}",
+        url.replacen("https://", "http://", 1)
+    ))
+    .await
+    .expect_err("TLS files on http://");
+    assert!(refused.message.contains("https://"), "{}", refused.message);
 }

@@ -21,91 +21,17 @@
 //!   refused.
 
 mod io_common;
+mod tls_common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use io_common::{POSTGRES, RABBITMQ, REDIS, call, host_port, live_with_diagnostics, unique};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::PrivateKeyDer;
 use serde_json::json;
+use tls_common::{TestPki, pki, pki_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// A CA of the test and a server certificate it signed for `localhost` and `127.0.0.1`, also
-/// written as PEM files (`server.pem`, `server-key.pem`) for servers that read files.
-struct TestPki {
-    ca_file: PathBuf,
-    server_chain: Vec<CertificateDer<'static>>,
-    server_key: PrivatePkcs8KeyDer<'static>,
-    issuer: Issuer<'static, KeyPair>,
-    dir: tempfile::TempDir,
-}
-
-impl TestPki {
-    /// The server certificate and key files.
-    fn server_files(&self) -> (PathBuf, PathBuf) {
-        (
-            self.dir.path().join("server.pem"),
-            self.dir.path().join("server-key.pem"),
-        )
-    }
-
-    /// A client certificate the CA signed, as certificate and key files.
-    fn client_files(&self, name: &str) -> (PathBuf, PathBuf) {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().expect("client key");
-        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
-        let (cert_file, key_file) = (
-            self.dir.path().join(format!("{name}.pem")),
-            self.dir.path().join(format!("{name}-key.pem")),
-        );
-        std::fs::write(&cert_file, cert.pem()).expect("write client cert");
-        std::fs::write(&key_file, key.serialize_pem()).expect("write client key");
-        (cert_file, key_file)
-    }
-}
-
-fn pki(name: &str) -> TestPki {
-    pki_for(name, &["localhost", "127.0.0.1"])
-}
-
-/// A CA and a server certificate for these names.
-fn pki_for(name: &str, names: &[&str]) -> TestPki {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("Starweave test CA {name}"));
-    let ca_key = KeyPair::generate().expect("ca key");
-    let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_params =
-        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-            .expect("server params");
-    let server_key = KeyPair::generate().expect("server key");
-    let server_cert = server_params
-        .signed_by(&server_key, &issuer)
-        .expect("server cert");
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_cert.pem()).expect("write ca.pem");
-    std::fs::write(dir.path().join("server.pem"), server_cert.pem()).expect("write server.pem");
-    std::fs::write(
-        dir.path().join("server-key.pem"),
-        server_key.serialize_pem(),
-    )
-    .expect("write server-key.pem");
-    TestPki {
-        ca_file,
-        server_chain: vec![server_cert.der().clone()],
-        server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
-        issuer,
-        dir,
-    }
-}
 
 /// A TLS front for PostgreSQL on 127.0.0.1: answers `SSLRequest` with `S`, completes the
 /// handshake with `pki`'s certificate and forwards the plain stream to `upstream`.

@@ -22,7 +22,17 @@
 //! Channels are per rendered endpoint, opened lazily, and reconnect by themselves. A non-OK
 //! status becomes a [`ConnectorError`] whose code is the status name (`NOT_FOUND`,
 //! `UNAVAILABLE`, `DEADLINE_EXCEEDED`, …) so flows can catch it; an unreachable endpoint is
-//! `UNAVAILABLE`. Only plain `http://` endpoints are supported (no TLS).
+//! `UNAVAILABLE`.
+//!
+//! # TLS
+//!
+//! An `https://` endpoint is called over TLS (HTTP/2 with ALPN), the server's certificate
+//! checked against the system's roots. Query parameters of the endpoint, which the server
+//! never sees, add to that, with the names the AMQP and NATS connectors use:
+//! `cacertfile=/path/ca.pem` trusts the CA certificates in that file too (a private CA), and
+//! `certfile=/path/cert.pem&keyfile=/path/key.pem` presents a client certificate (mutual
+//! TLS). The files are read when the channel for the endpoint is made; they are refused on
+//! an `http://` endpoint.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -40,7 +50,7 @@ use starweave_model::vms::connector::{GrpcConnector, GrpcMethod};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataValue, MetadataKey};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 
 use super::template::Template;
@@ -336,10 +346,16 @@ impl GrpcClient {
         if let Some(channel) = channels.get(endpoint) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(endpoint.to_owned())
+        let (address, tls) = tls_settings(endpoint).map_err(|e| self.fail("endpoint", e))?;
+        let mut builder = Endpoint::from_shared(address)
             .map_err(|e| self.fail("bad endpoint", e))?
-            .connect_timeout(self.deadline())
-            .connect_lazy();
+            .connect_timeout(self.deadline());
+        if let Some(tls) = tls {
+            builder = builder
+                .tls_config(tls)
+                .map_err(|e| self.fail("TLS settings", e))?;
+        }
+        let channel = builder.connect_lazy();
         channels.insert(endpoint.to_owned(), channel.clone());
         Ok(channel)
     }
@@ -439,5 +455,107 @@ impl GrpcClient {
             .into_inner()
             .serialize_with_options(serde_json::value::Serializer, &options)
             .map_err(|e| self.fail(&format!("{method}: response"), e))
+    }
+}
+
+/// The address tonic connects to and, for `https://`, its TLS settings: the system's roots,
+/// plus the CA file and the client certificate the query parameters name (see the module
+/// docs). The parameters are taken off the address.
+fn tls_settings(endpoint: &str) -> Result<(String, Option<ClientTlsConfig>), String> {
+    let Ok(mut url) = reqwest::Url::parse(endpoint) else {
+        // Not a URL tonic could use either: its own parse says why.
+        return Ok((endpoint.to_owned(), None));
+    };
+    let (mut ca, mut cert, mut key) = (None, None, None);
+    let mut others = Vec::new();
+    for (name, value) in url.query_pairs() {
+        match name.as_ref() {
+            "cacertfile" => ca = Some(value.into_owned()),
+            "certfile" => cert = Some(value.into_owned()),
+            "keyfile" => key = Some(value.into_owned()),
+            _ => others.push((name.into_owned(), value.into_owned())),
+        }
+    }
+    let named_files = ca.is_some() || cert.is_some() || key.is_some();
+    if named_files {
+        if others.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(others);
+        }
+    }
+    let address = if named_files {
+        url.to_string()
+    } else {
+        endpoint.to_owned()
+    };
+    if url.scheme() != "https" {
+        if named_files {
+            return Err("cacertfile, certfile and keyfile need an https:// endpoint".to_owned());
+        }
+        return Ok((address, None));
+    }
+    let read = |path: &str, what: &str| {
+        std::fs::read(path).map_err(|e| format!("cannot read the {what} file `{path}`: {e}"))
+    };
+    let mut tls = ClientTlsConfig::new().with_native_roots();
+    if let Some(path) = ca {
+        tls = tls.ca_certificate(Certificate::from_pem(read(&path, "CA")?));
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            tls = tls.identity(Identity::from_pem(
+                read(&cert, "client certificate")?,
+                read(&key, "client key")?,
+            ));
+        }
+        (None, None) => {}
+        _ => return Err("certfile and keyfile go together".to_owned()),
+    }
+    Ok((address, Some(tls)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_endpoints_pass_through_and_https_gets_tls() {
+        let (address, tls) = tls_settings("http://127.0.0.1:50051").expect("plain");
+        assert_eq!(address, "http://127.0.0.1:50051");
+        assert!(tls.is_none());
+        let (address, tls) = tls_settings("https://inventory.example:443").expect("https");
+        assert_eq!(address, "https://inventory.example:443");
+        assert!(tls.is_some());
+    }
+
+    #[test]
+    fn tls_parameters_leave_the_address_and_are_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let (address, tls) =
+            tls_settings(&format!("https://h:8443/?cacertfile={}&x=1", ca.display()))
+                .expect("with a CA");
+        assert_eq!(address, "https://h:8443/?x=1");
+        assert!(tls.is_some());
+        for (endpoint, expected) in [
+            (
+                "http://h:80?cacertfile=/tmp/ca.pem",
+                "need an https:// endpoint",
+            ),
+            ("https://h:443?certfile=/tmp/c.pem", "go together"),
+            (
+                "https://h:443?cacertfile=/nonexistent/ca.pem",
+                "`/nonexistent/ca.pem`",
+            ),
+        ] {
+            let error = tls_settings(endpoint).expect_err(endpoint);
+            assert!(error.contains(expected), "{endpoint}: {error}");
+        }
     }
 }
