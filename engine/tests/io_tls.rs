@@ -352,78 +352,107 @@ async fn amqps_trusts_the_system_roots_and_the_cacertfile_of_the_url() {
         .await;
 }
 
-/// A private `nats-server` with JetStream on a free port of 127.0.0.1: TLS with `pki`'s server
-/// certificate, client certificates signed by its CA required, user `sw` with `password`.
-struct PrivateNats {
+/// A server process of a test on a free port of 127.0.0.1, its files in a temporary
+/// directory; killed when dropped.
+struct PrivateServer {
     port: u16,
     child: std::process::Child,
-    _store: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
-impl Drop for PrivateNats {
+impl Drop for PrivateServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl PrivateNats {
-    async fn start(pki: &TestPki, password: &str) -> PrivateNats {
-        let store = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let (cert, key) = pki.server_files();
-        let config = store.path().join("nats.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "listen: \"127.0.0.1:{port}\"\n\
-                 jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 256MB }}\n\
-                 tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true, timeout: 2 }}\n\
-                 authorization {{ user: sw, password: \"{password}\" }}\n",
-                store.path().join("js").display(),
-                cert.display(),
-                key.display(),
-                pki.ca_file.display(),
-            ),
-        )
-        .expect("write nats.conf");
-        let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|path| std::path::Path::new(path).exists())
-            .unwrap_or("nats-server");
-        let child = std::process::Command::new(binary)
-            .arg("-c")
-            .arg(&config)
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The first of these paths that exists, else the bare name (looked up in `PATH`).
+fn program<'a>(paths: &[&'a str], name: &'a str) -> &'a str {
+    paths
+        .iter()
+        .copied()
+        .find(|path| std::path::Path::new(path).exists())
+        .unwrap_or(name)
+}
+
+impl PrivateServer {
+    /// Runs `command` (from the Debian package `package`) and waits until `port` accepts
+    /// connections.
+    async fn start(
+        mut command: std::process::Command,
+        package: &str,
+        port: u16,
+        dir: tempfile::TempDir,
+    ) -> PrivateServer {
+        let child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start {binary} (Debian package nats-server; `cargo xtask test` installs it): {e}")
+                panic!(
+                    "cannot start {:?} (Debian package {package}; `cargo xtask test` installs it): {e}",
+                    command.get_program()
+                )
             });
-        let nats = PrivateNats {
+        let server = PrivateServer {
             port,
             child,
-            _store: store,
+            _dir: dir,
         };
-        for _ in 0..100 {
+        for _ in 0..300 {
             if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return nats;
+                return server;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("the private nats-server did not listen on port {port}");
+        panic!("{:?} did not listen on port {port}", command.get_program());
     }
+}
+
+/// A private `nats-server` with JetStream: TLS with `pki`'s server certificate, client
+/// certificates signed by its CA required, user `sw` with `password`.
+async fn private_nats(pki: &TestPki, password: &str) -> PrivateServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let (cert, key) = pki.server_files();
+    let config = dir.path().join("nats.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: \"127.0.0.1:{port}\"\n\
+             jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 256MB }}\n\
+             tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true, timeout: 2 }}\n\
+             authorization {{ user: sw, password: \"{password}\" }}\n",
+            dir.path().join("js").display(),
+            cert.display(),
+            key.display(),
+            pki.ca_file.display(),
+        ),
+    )
+    .expect("write nats.conf");
+    let mut command = std::process::Command::new(program(
+        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
+        "nats-server",
+    ));
+    command.arg("-c").arg(&config);
+    PrivateServer::start(command, "nats-server", port, dir).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_over_tls_with_a_client_certificate_and_a_password() {
     let pki = pki("nats");
     let password = unique("pw-");
-    let nats = PrivateNats::start(&pki, &password).await;
+    let nats = private_nats(&pki, &password).await;
     let (client_cert, client_key) = pki.client_files("engine");
     let (cert_file, key_file) = (client_cert.display(), client_key.display());
     let ca_file = pki.ca_file.display();
@@ -497,101 +526,61 @@ async fn nats_over_tls_with_a_client_certificate_and_a_password() {
     );
 }
 
-/// A private MariaDB on a free port of 127.0.0.1, its data in a temporary directory, TLS with
-/// `pki`'s server certificate and `require_secure_transport`; `root` has no password.
-struct PrivateMariaDb {
-    port: u16,
-    child: std::process::Child,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for PrivateMariaDb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The first of these paths that exists, else the bare name (looked up in `PATH`).
-fn program<'a>(paths: &[&'a str], name: &'a str) -> &'a str {
-    paths
-        .iter()
-        .copied()
-        .find(|path| std::path::Path::new(path).exists())
-        .unwrap_or(name)
-}
-
-impl PrivateMariaDb {
-    async fn start(pki: &TestPki) -> PrivateMariaDb {
-        let data = tempfile::tempdir().expect("tempdir");
-        let datadir = data.path().join("data");
-        let install = program(
-            &["/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db"],
-            "mariadb-install-db",
-        );
-        let output = std::process::Command::new(install)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", datadir.display()))
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .arg("--user=root")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {install} (Debian package mariadb-server; `cargo xtask test` installs it): {e}")
-            });
-        assert!(
-            output.status.success(),
-            "{install} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let (cert, key) = pki.server_files();
-        let server = program(&["/usr/sbin/mariadbd", "/usr/sbin/mysqld"], "mariadbd");
-        let child = std::process::Command::new(server)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", datadir.display()))
-            .arg(format!("--socket={}", data.path().join("sock").display()))
-            .arg(format!("--pid-file={}", data.path().join("pid").display()))
-            .arg(format!(
-                "--log-error={}",
-                data.path().join("error.log").display()
-            ))
-            .arg(format!("--port={port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--user=root")
-            .arg("--innodb-buffer-pool-size=16M")
-            .arg(format!("--ssl-cert={}", cert.display()))
-            .arg(format!("--ssl-key={}", key.display()))
-            .arg(format!("--ssl-ca={}", pki.ca_file.display()))
-            .arg("--require-secure-transport=ON")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {server}: {e}"));
-        let mariadb = PrivateMariaDb {
-            port,
-            child,
-            _data: data,
-        };
-        for _ in 0..300 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return mariadb;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("the private MariaDB did not listen on port {port}");
-    }
+/// A private MariaDB, its data in a temporary directory: TLS with `pki`'s server certificate
+/// and `require_secure_transport`; `root` has no password.
+async fn private_mariadb(pki: &TestPki) -> PrivateServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let datadir = dir.path().join("data");
+    let install = program(
+        &["/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db"],
+        "mariadb-install-db",
+    );
+    let output = std::process::Command::new(install)
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", datadir.display()))
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db")
+        .arg("--user=root")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {install} (Debian package mariadb-server; `cargo xtask test` installs it): {e}")
+        });
+    assert!(
+        output.status.success(),
+        "{install} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let port = free_port();
+    let (cert, key) = pki.server_files();
+    let mut command = std::process::Command::new(program(
+        &["/usr/sbin/mariadbd", "/usr/sbin/mysqld"],
+        "mariadbd",
+    ));
+    command
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", datadir.display()))
+        .arg(format!("--socket={}", dir.path().join("sock").display()))
+        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+        .arg(format!(
+            "--log-error={}",
+            dir.path().join("error.log").display()
+        ))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg("--user=root")
+        .arg("--innodb-buffer-pool-size=16M")
+        .arg(format!("--ssl-cert={}", cert.display()))
+        .arg(format!("--ssl-key={}", key.display()))
+        .arg(format!("--ssl-ca={}", pki.ca_file.display()))
+        .arg("--require-secure-transport=ON");
+    PrivateServer::start(command, "mariadb-server", port, dir).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_over_tls_verifies_the_server_against_the_named_ca() {
     // A certificate for `localhost` only.
     let pki = pki_for("mariadb", &["localhost"]);
-    let mariadb = PrivateMariaDb::start(&pki).await;
+    let mariadb = private_mariadb(&pki).await;
     let connector = "kind: database\ndriver: mysql\nurl_env: DB_URL\ntimeout_ms: 5000\nmethods:\n- name: cipher\n  sql: SHOW SESSION STATUS LIKE 'Ssl_cipher'\n";
     let query = async |url: &str| {
         let (live, diagnostics) = live_with_diagnostics(&[("db", connector)], &[("DB_URL", url)]);

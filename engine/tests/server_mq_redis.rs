@@ -61,6 +61,17 @@ async fn pending(redis: &mut MultiplexedConnection, key: &str, group: &str) -> u
     count
 }
 
+/// Fails the test unless, within 10 s, no entry of the group waits for an acknowledgement.
+async fn assert_nothing_pending(redis: &mut MultiplexedConnection, key: &str, group: &str) {
+    let mut left = 0;
+    let drained = eventually(Duration::from_secs(10), async || {
+        left = pending(redis, key, group).await;
+        left == 0
+    })
+    .await;
+    assert!(drained, "{left} entries of group {group} stay pending");
+}
+
 /// Every entry of a stream: id and fields.
 async fn entries(
     redis: &mut MultiplexedConnection,
@@ -116,17 +127,7 @@ async fn two_hundred_entries_are_each_handled_exactly_once() {
     let elapsed = started.elapsed();
     // Once acknowledged nothing comes again: the group (named after the VMS and the
     // function) has nothing pending.
-    assert!(
-        eventually(Duration::from_secs(10), async || pending(
-            &mut redis,
-            &key,
-            "counter-count"
-        )
-        .await
-            == 0)
-        .await,
-        "entries stay unacknowledged"
-    );
+    assert_nothing_pending(&mut redis, &key, "counter-count").await;
     once.assert_once().await;
     println!(
         "200 entries added and handled in {:.0} ms ({:.0} entries/s)",
@@ -170,15 +171,7 @@ async fn at_shutdown_the_engine_leaves_the_group_before_it_exits() {
         recorder.wait_calls(5, Duration::from_secs(10)).await,
         "the entries were not handled"
     );
-    assert!(
-        eventually(Duration::from_secs(5), async || pending(
-            &mut redis, &key, &group
-        )
-        .await
-            == 0)
-        .await,
-        "entries stay pending"
-    );
+    assert_nothing_pending(&mut redis, &key, &group).await;
     assert_eq!(consumers(&mut redis, &key, &group).await, 1);
     // What the engine does on SIGTERM once its ports are closed: every deployment drained.
     engine.server.registry.undeploy_all().await;
@@ -312,15 +305,7 @@ async fn a_failing_entry_is_retried_with_growing_waits_then_dead_lettered() {
     assert!(gaps[1] > gaps[0], "waits between deliveries {gaps:?}");
     assert_eq!(recorder.sorted_ids_except(7), [6, 8]);
     // Dead-lettered entries are acknowledged too.
-    assert!(
-        eventually(Duration::from_secs(5), async || pending(
-            &mut redis, &key, &group
-        )
-        .await
-            == 0)
-        .await,
-        "entries stay pending"
-    );
+    assert_nothing_pending(&mut redis, &key, &group).await;
     assert_outcomes(&engine, [2, 2, 2]).await;
 
     engine.server.registry.undeploy("consumer", "1").await;
@@ -343,15 +328,7 @@ async fn no_more_entries_than_max_concurrency_run_at_once() {
     );
     let (engine, _vms) = start_recorder(&mq(&url), &triggers, &recorder).await;
     assert_bounded(&recorder, 20, 2, "entries").await;
-    assert!(
-        eventually(Duration::from_secs(5), async || pending(
-            &mut redis, &key, &group
-        )
-        .await
-            == 0)
-        .await,
-        "entries stay pending"
-    );
+    assert_nothing_pending(&mut redis, &key, &group).await;
     engine.server.registry.undeploy("consumer", "1").await;
     delete(&mut redis, &[key]).await;
 }
@@ -495,15 +472,7 @@ async fn without_create_stream_the_trigger_waits_for_the_stream_and_reads_plain_
         .await,
         "the plain entry was not handled: {counts:?}"
     );
-    assert!(
-        eventually(Duration::from_secs(5), async || pending(
-            &mut redis, &key, &group
-        )
-        .await
-            == 0)
-        .await,
-        "the entry stays pending"
-    );
+    assert_nothing_pending(&mut redis, &key, &group).await;
 
     waiter.engine.undeploy("waiter", "v1").await;
     waiter.counters.cleanup(&["v1"], &[&key]).await;
