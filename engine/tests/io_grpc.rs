@@ -462,6 +462,11 @@ async fn https_endpoints_verify_the_server_and_present_the_client_certificate() 
     let refused = hello(format!("{url}?cacertfile={ca}"))
         .await
         .expect_err("the server accepted a client without a certificate");
+    assert!(
+        refused.message.to_lowercase().contains("certificate"),
+        "the error should say the certificate is missing: {}",
+        refused.message
+    );
     println!("no client certificate: {}", refused.message);
     // Both: the call goes through.
     let out = hello(format!(

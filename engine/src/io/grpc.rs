@@ -159,6 +159,22 @@ fn error_code(status: &Status) -> &'static str {
     }
 }
 
+/// A status's message followed by its causes (a transport error says why: a refused
+/// handshake, a reset connection), each once.
+fn status_text(status: &Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut cause = std::error::Error::source(status);
+    while let Some(error) = cause {
+        let line = error.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = error.source();
+    }
+    text
+}
+
 /// The methods of one gRPC connector and its channels.
 #[derive(Debug)]
 pub(crate) struct GrpcClient {
@@ -442,7 +458,7 @@ impl GrpcClient {
                 message: self.context.secrets.redact(&format!(
                     "{}.{method}: {code}: {}",
                     self.name,
-                    status.message()
+                    status_text(&status)
                 )),
             }
         })?;
