@@ -14,6 +14,8 @@
 //!   on a free port with its own JetStream store) that requires TLS, a client certificate
 //!   and a password: refused with the system's roots, without a client certificate or with a
 //!   wrong password; published with `cacertfile=`, `certfile=` and `keyfile=`;
+//! - NATS authentication by an NKey seed file (`nkeyfile=`) and by a credentials file in
+//!   operator mode (`credsfile=`, the JWTs signed by the test), against private servers;
 //! - the database connector and a private MariaDB (`mariadbd` of the Debian package
 //!   `mariadb-server`, its own data directory and port) that requires secure transport:
 //!   `ssl-mode=VERIFY_IDENTITY&ssl-ca=…` connects over TLS; the system's roots, a host name
@@ -29,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use io_common::{POSTGRES, RABBITMQ, REDIS, call, host_port, live_with_diagnostics, unique};
 use rustls::pki_types::PrivateKeyDer;
 use serde_json::json;
+use starweave_engine::connectors::ConnectorError;
 use tls_common::{TestPki, pki, pki_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -394,9 +397,10 @@ impl PrivateServer {
         port: u16,
         dir: tempfile::TempDir,
     ) -> PrivateServer {
+        let log = dir.path().join("server.log");
         let child = command
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("server log"))
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
@@ -415,28 +419,43 @@ impl PrivateServer {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("{:?} did not listen on port {port}", command.get_program());
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = said.lines().rev().take(10).collect();
+        panic!(
+            "{:?} did not listen on port {port}; it said:\n{}",
+            command.get_program(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
     }
 }
 
 /// A private `nats-server` with JetStream: TLS with `pki`'s server certificate, client
 /// certificates signed by its CA required, user `sw` with `password`.
 async fn private_nats(pki: &TestPki, password: &str) -> PrivateServer {
+    let (cert, key) = pki.server_files();
+    private_nats_with(&format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true, timeout: 2 }}\n\
+         authorization {{ user: sw, password: \"{password}\" }}\n",
+        cert.display(),
+        key.display(),
+        pki.ca_file.display(),
+    ))
+    .await
+}
+
+/// A private `nats-server` with JetStream on a free port and `settings` added to its
+/// configuration.
+async fn private_nats_with(settings: &str) -> PrivateServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let (cert, key) = pki.server_files();
     let config = dir.path().join("nats.conf");
     std::fs::write(
         &config,
         format!(
             "listen: \"127.0.0.1:{port}\"\n\
              jetstream {{ store_dir: \"{}\", max_memory_store: 64MB, max_file_store: 256MB }}\n\
-             tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true, timeout: 2 }}\n\
-             authorization {{ user: sw, password: \"{password}\" }}\n",
+             {settings}",
             dir.path().join("js").display(),
-            cert.display(),
-            key.display(),
-            pki.ca_file.display(),
         ),
     )
     .expect("write nats.conf");
@@ -446,6 +465,174 @@ async fn private_nats(pki: &TestPki, password: &str) -> PrivateServer {
     ));
     command.arg("-c").arg(&config);
     PrivateServer::start(command, "nats-server", port, dir).await
+}
+
+/// Publishes `{"n": 1}` through a NATS connector at `url` to subject `sw.auth.orders`.
+async fn publish_nats(url: &str) -> Result<serde_json::Value, ConnectorError> {
+    let connector = "kind: mq\nbroker: nats\nurl_env: NATS_URL\nmethods:\n- name: send\n  subject: sw.auth.orders\n";
+    let (live, diagnostics) = live_with_diagnostics(&[("events", connector)], &[("NATS_URL", url)]);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    call(&live, "events", "send", json!({"n": 1})).await
+}
+
+/// Makes the stream `AUTH` of `sw.auth.>` through `client`; returns it.
+async fn auth_stream(client: async_nats::Client) -> async_nats::jetstream::stream::Stream {
+    async_nats::jetstream::new(client)
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "AUTH".into(),
+            subjects: vec!["sw.auth.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create stream")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_authenticates_with_an_nkey_seed_file() {
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().expect("seed");
+    let nats = private_nats_with(&format!(
+        "authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
+        user.public_key()
+    ))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed_file = dir.path().join("user.nk");
+    std::fs::write(&seed_file, format!("{seed}\n")).expect("write seed");
+    let stranger_file = dir.path().join("stranger.nk");
+    std::fs::write(
+        &stranger_file,
+        nkeys::KeyPair::new_user().seed().expect("seed"),
+    )
+    .expect("write seed");
+    let admin = async_nats::ConnectOptions::with_nkey(seed.clone())
+        .connect(format!("nats://127.0.0.1:{}", nats.port))
+        .await
+        .expect("the test connects with the NKey");
+    let mut stream = auth_stream(admin).await;
+    let server = format!("nats://127.0.0.1:{}", nats.port);
+
+    let refused = publish_nats(&server).await.expect_err("no credentials");
+    assert!(
+        refused.message.contains("authorization"),
+        "{}",
+        refused.message
+    );
+    let refused = publish_nats(&format!("{server}?nkeyfile={}", stranger_file.display()))
+        .await
+        .expect_err("an unknown NKey was accepted");
+    assert!(
+        refused.message.contains("authorization"),
+        "{}",
+        refused.message
+    );
+    assert!(
+        !refused.message.contains("SU"),
+        "the error shows a seed: {}",
+        refused.message
+    );
+    assert_eq!(stream.info().await.expect("info").state.messages, 0);
+
+    let ack = publish_nats(&format!("{server}?nkeyfile={}", seed_file.display()))
+        .await
+        .expect("publish with the NKey");
+    assert_eq!(ack["stream"], "AUTH");
+    assert_eq!(stream.info().await.expect("info").state.messages, 1);
+}
+
+/// A signed NATS JWT (`ed25519-nkey`) with these claims, issued by `issuer`.
+fn nats_jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+    use base64::Engine as _;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let issued = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = json!({
+        "jti": unique("").to_uppercase(),
+        "iat": issued,
+        "iss": issuer.public_key(),
+        "name": name,
+        "sub": subject,
+        "nats": nats,
+    });
+    let body = encode(claims.to_string().as_bytes());
+    let signature = issuer
+        .sign(format!("{header}.{body}").as_bytes())
+        .expect("sign");
+    format!("{header}.{body}.{}", encode(&signature))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_authenticates_with_a_credentials_file_in_operator_mode() {
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let operator_jwt = nats_jwt(
+        &operator,
+        &operator.public_key(),
+        "starweave-test",
+        json!({ "type": "operator", "version": 2 }),
+    );
+    let unlimited = json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1,
+        "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1,
+    });
+    let account_jwt = nats_jwt(
+        &operator,
+        &account.public_key(),
+        "app",
+        json!({ "limits": unlimited, "type": "account", "version": 2 }),
+    );
+    let user_jwt = nats_jwt(
+        &account,
+        &user.public_key(),
+        "engine",
+        json!({ "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2 }),
+    );
+    // JetStream in operator mode needs a system account.
+    let system = nkeys::KeyPair::new_account();
+    let system_jwt = nats_jwt(
+        &operator,
+        &system.public_key(),
+        "SYS",
+        json!({ "limits": { "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true, "conn": -1, "leaf": -1 }, "type": "account", "version": 2 }),
+    );
+    let nats = private_nats_with(&format!(
+        "operator: {operator_jwt}\nsystem_account: {system_key}\nresolver: MEMORY\n\
+         resolver_preload: {{ {system_key}: {system_jwt}, {account_key}: {account_jwt} }}\n",
+        system_key = system.public_key(),
+        account_key = account.public_key(),
+    ))
+    .await;
+    let creds = format!(
+        "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+        user.seed().expect("seed")
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let creds_file = dir.path().join("engine.creds");
+    std::fs::write(&creds_file, creds).expect("write creds");
+    let server = format!("nats://127.0.0.1:{}", nats.port);
+    let admin = async_nats::ConnectOptions::with_credentials_file(&creds_file)
+        .await
+        .expect("read creds")
+        .connect(&server)
+        .await
+        .expect("the test connects with the credentials");
+    let mut stream = auth_stream(admin).await;
+
+    let refused = publish_nats(&server).await.expect_err("no credentials");
+    println!("no credentials: {}", refused.message);
+    let ack = publish_nats(&format!("{server}?credsfile={}", creds_file.display()))
+        .await
+        .expect("publish with the credentials file");
+    assert_eq!(ack["stream"], "AUTH");
+    assert_eq!(stream.info().await.expect("info").state.messages, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

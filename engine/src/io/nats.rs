@@ -12,6 +12,13 @@
 //!   roots (a private CA), and require TLS;
 //! - `certfile=/path/cert.pem&keyfile=/path/key.pem`: present that client certificate (mutual
 //!   TLS, `verify: true` on the server).
+//!
+//! Two more name the files of NATS's key-based authentication, instead of credentials in the
+//! URL:
+//!
+//! - `credsfile=/path/user.creds`: a user's JWT and NKey seed, as `nsc` writes them (servers
+//!   in operator mode, Synadia Cloud);
+//! - `nkeyfile=/path/user.nk`: a user's NKey seed alone (servers listing NKey users).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +32,8 @@ struct TlsFiles {
     ca: Option<PathBuf>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+    creds: Option<PathBuf>,
+    nkey: Option<PathBuf>,
 }
 
 /// The credentials in a NATS URL.
@@ -75,9 +84,11 @@ fn parse(url: &str) -> Result<(Vec<async_nats::ServerAddr>, TlsFiles), String> {
                     "cacertfile" => files.ca = path,
                     "certfile" => files.cert = path,
                     "keyfile" => files.key = path,
+                    "credsfile" => files.creds = path,
+                    "nkeyfile" => files.nkey = path,
                     other => {
                         return Err(format!(
-                            "the NATS URL has an unknown parameter `{other}` (known: cacertfile, certfile, keyfile)"
+                            "the NATS URL has an unknown parameter `{other}` (known: cacertfile, certfile, keyfile, credsfile, nkeyfile)"
                         ));
                     }
                 }
@@ -93,7 +104,21 @@ fn parse(url: &str) -> Result<(Vec<async_nats::ServerAddr>, TlsFiles), String> {
     if files.cert.is_some() != files.key.is_some() {
         return Err("the NATS URL names a client certificate without its key, or a key without its certificate (certfile and keyfile go together)".into());
     }
-    for path in [&files.ca, &files.cert, &files.key].into_iter().flatten() {
+    if files.creds.is_some() && files.nkey.is_some() {
+        return Err(
+            "the NATS URL names both a credentials file and an NKey seed file; one of them".into(),
+        );
+    }
+    for path in [
+        &files.ca,
+        &files.cert,
+        &files.key,
+        &files.creds,
+        &files.nkey,
+    ]
+    .into_iter()
+    .flatten()
+    {
         if !path.is_file() {
             return Err(format!(
                 "the file `{}` named in the NATS URL cannot be read",
@@ -120,6 +145,19 @@ pub(crate) async fn connect(url: &str, name: &str) -> Result<async_nats::Client,
         Some(Credentials::Token(token)) => options.token(token),
         None => options,
     };
+    if let Some(creds) = &files.creds {
+        options = options.credentials_file(creds).await.map_err(|e| {
+            format!(
+                "the credentials file `{}` cannot be used: {e}",
+                creds.display()
+            )
+        })?;
+    }
+    if let Some(nkey) = &files.nkey {
+        let seed = std::fs::read_to_string(nkey)
+            .map_err(|e| format!("cannot read the NKey seed file `{}`: {e}", nkey.display()))?;
+        options = options.nkey(seed.trim().to_owned());
+    }
     if let Some(ca) = files.ca {
         options = options.add_root_certificates(ca).require_tls(true);
     }
@@ -190,6 +228,10 @@ mod tests {
             (
                 "nats://a:4222?certfile=/etc/hostname",
                 "certfile and keyfile",
+            ),
+            (
+                "nats://a:4222?credsfile=/etc/hostname&nkeyfile=/etc/hostname",
+                "one of them",
             ),
             (
                 "nats://a:4222?cacertfile=/nonexistent/ca.pem",
