@@ -137,6 +137,15 @@ async fn http_connector_from_an_openapi_file() -> Result<()> {
     ide.step("openapi-imported").await?;
     let yaml = std::fs::read_to_string(&file)?;
     ensure!(yaml.contains("/pets/{petId}"), "path missing:\n{yaml}");
+    // The API sits behind a private CA: the TLS fields write the connector's `tls` block.
+    ide.fill("http-tls-ca-env", "PETS_CA").await?;
+    wait_until(|| {
+        std::fs::read_to_string(&file)
+            .map(|s| s.contains("tls:\n  ca_env: PETS_CA\n") && s.contains("getPet"))
+            .unwrap_or(false)
+    })
+    .await
+    .context("connectors/pets.yaml never got the tls block")?;
     ide.close().await
 }
 

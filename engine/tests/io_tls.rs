@@ -20,7 +20,12 @@
 //!   `mariadb-server`, its own data directory and port) that requires secure transport:
 //!   `ssl-mode=VERIFY_IDENTITY&ssl-ca=…` connects over TLS; the system's roots, a host name
 //!   the certificate does not name (`VERIFY_CA` accepts it) and a plain connection are
-//!   refused.
+//!   refused;
+//! - the HTTP connector and a local API behind a TLS front that requires a client
+//!   certificate: refused with the system's roots and without a client certificate; called
+//!   with `tls.ca_env`, `client_cert_env` and `client_key_env` in each form an env var may
+//!   take (PEM text, a file path, one-line PEM); bad settings fail the load, naming the env
+//!   var and never its value.
 
 mod io_common;
 mod tls_common;
@@ -62,7 +67,16 @@ async fn tls_front(pki: &TestPki, upstream: String) -> TlsFront {
 /// The front: with `postgres`, a connection must first ask for TLS with `SSLRequest` and is
 /// answered `S`; then the handshake, then the plain stream to `upstream`.
 async fn front(pki: &TestPki, upstream: String, postgres: bool) -> TlsFront {
-    let acceptor = tokio_rustls::TlsAcceptor::from(server_config(pki));
+    front_with(server_config(pki), upstream, postgres).await
+}
+
+/// [`front`] with its own server configuration.
+async fn front_with(
+    config: Arc<rustls::ServerConfig>,
+    upstream: String,
+    postgres: bool,
+) -> TlsFront {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind front");
     let port = listener.local_addr().expect("addr").port();
     let handshakes = Arc::new(AtomicU64::new(0));
@@ -118,6 +132,190 @@ fn server_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
     )
     .expect("server config");
     Arc::new(config)
+}
+
+/// [`server_config`] that also requires a client certificate signed by `pki`'s CA.
+fn server_config_requiring_clients(pki: &TestPki) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&pki.ca_file).expect("the test CA"))
+        .expect("root");
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .expect("client verifier");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            pki.server_chain.clone(),
+            PrivateKeyDer::Pkcs8(pki.server_key.clone_key()),
+        )
+        .expect("server config");
+    Arc::new(config)
+}
+
+/// An HTTP server on 127.0.0.1 answering `GET /hello` with `{"hello": "over tls"}`.
+async fn hello_server() -> String {
+    let app = axum::Router::new().route(
+        "/hello",
+        axum::routing::get(|| async { axum::Json(json!({"hello": "over tls"})) }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr.to_string()
+}
+
+const HTTP_CONNECTOR: &str = "kind: http\nbase_url: \"{{ env.API_URL }}\"\ntimeout_ms: 5000\ntls:\n  ca_env: API_CA\n  client_cert_env: API_CERT\n  client_key_env: API_KEY\nmethods:\n- name: hello\n  method: GET\n  path: /hello\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_calls_an_api_behind_a_private_ca_with_a_client_certificate() {
+    let pki = pki("http");
+    let front = front_with(
+        server_config_requiring_clients(&pki),
+        hello_server().await,
+        false,
+    )
+    .await;
+    let url = format!("https://localhost:{}", front.port);
+    let (client_cert, client_key) = pki.client_files("starweave-engine");
+    let ca_text = std::fs::read_to_string(&pki.ca_file).expect("ca.pem");
+    let key_text = std::fs::read_to_string(&client_key).expect("client key");
+    let ca_file = pki.ca_file.display().to_string();
+    let cert_file = client_cert.display().to_string();
+    let key_file = client_key.display().to_string();
+    let plain = "kind: http\nbase_url: \"{{ env.API_URL }}\"\ntimeout_ms: 5000\nmethods:\n- name: hello\n  method: GET\n  path: /hello\n";
+
+    // Without `tls`, the system's roots: the test's CA is refused.
+    let (live, diagnostics) = live_with_diagnostics(&[("api", plain)], &[("API_URL", &url)]);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let refused = call(&live, "api", "hello", json!({}))
+        .await
+        .expect_err("a server the system's roots do not vouch for was accepted");
+    assert!(
+        refused.message.contains("UnknownIssuer") || refused.message.contains("certificate"),
+        "{refused:?}"
+    );
+
+    // The CA is trusted, but no client certificate is presented: the server refuses.
+    let ca_only = "kind: http\nbase_url: \"{{ env.API_URL }}\"\ntimeout_ms: 5000\ntls:\n  ca_env: API_CA\nmethods:\n- name: hello\n  method: GET\n  path: /hello\n";
+    let (live, diagnostics) = live_with_diagnostics(
+        &[("api", ca_only)],
+        &[("API_URL", &url), ("API_CA", &ca_text)],
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let refused = call(&live, "api", "hello", json!({}))
+        .await
+        .expect_err("the server requires a client certificate");
+    assert!(
+        refused.message.to_lowercase().contains("certificate"),
+        "the error should say the server wanted a certificate: {refused:?}"
+    );
+    assert_eq!(front.handshakes.load(Ordering::SeqCst), 0);
+
+    // Every form an env var may take: PEM text, a file path, PEM on one line with `\n`.
+    let one_line_key = key_text.trim_end().replace('\n', "\\n");
+    let forms: [(&str, &str, &str); 3] = [
+        (&ca_text, &cert_file, &key_text),
+        (&ca_file, &cert_file, &key_file),
+        (&ca_text, &cert_file, &one_line_key),
+    ];
+    for (i, (ca, cert, key)) in forms.into_iter().enumerate() {
+        let env = [
+            ("API_URL", url.as_str()),
+            ("API_CA", ca),
+            ("API_CERT", cert),
+            ("API_KEY", key),
+        ];
+        let (live, diagnostics) = live_with_diagnostics(&[("api", HTTP_CONNECTOR)], &env);
+        assert!(diagnostics.is_empty(), "form {i}: {diagnostics:#?}");
+        let answer = call(&live, "api", "hello", json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("form {i}: {e:?}"));
+        assert_eq!(answer, json!({"hello": "over tls"}), "form {i}");
+    }
+    assert!(front.handshakes.load(Ordering::SeqCst) >= 3);
+}
+
+#[test]
+fn bad_http_tls_settings_fail_the_load_without_showing_the_values() {
+    let pki = pki("http-bad");
+    let (client_cert, _) = pki.client_files("starweave-engine");
+    let ca_text = std::fs::read_to_string(&pki.ca_file).expect("ca.pem");
+    let cert_text = std::fs::read_to_string(&client_cert).expect("client cert");
+    let secret = "s3cr3t-not-a-key";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_path = dir.path().display().to_string();
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (
+            &[("API_CA", &ca_text), ("API_CERT", &cert_text)],
+            "env var API_KEY is not set",
+        ),
+        (
+            &[
+                ("API_CA", secret),
+                ("API_CERT", &cert_text),
+                ("API_KEY", secret),
+            ],
+            "env var API_CA holds neither PEM text",
+        ),
+        (
+            &[
+                ("API_CA", &cert_text),
+                ("API_CERT", &cert_text),
+                ("API_KEY", secret),
+            ],
+            "env var API_KEY holds neither PEM text",
+        ),
+        (
+            &[
+                ("API_CA", &ca_text),
+                ("API_CERT", &cert_text),
+                ("API_KEY", &cert_text),
+            ],
+            "env vars API_CERT and API_KEY are not a PEM certificate and private key",
+        ),
+        (
+            &[
+                ("API_CA", "-----BEGIN NOTHING-----"),
+                ("API_CERT", &cert_text),
+                ("API_KEY", &cert_text),
+            ],
+            "tls.ca_env: env var API_CA",
+        ),
+        (
+            &[
+                ("API_CA", &dir_path),
+                ("API_CERT", &cert_text),
+                ("API_KEY", &cert_text),
+            ],
+            "names something other than a PEM file",
+        ),
+    ];
+    for (env, expected) in cases {
+        let mut env = env.to_vec();
+        env.push(("API_URL", "https://localhost:1"));
+        let (_, diagnostics) = live_with_diagnostics(&[("api", HTTP_CONNECTOR)], &env);
+        assert_eq!(diagnostics.len(), 1, "{expected}: {diagnostics:#?}");
+        let d = &diagnostics[0];
+        assert_eq!(d.code, "connector.tls");
+        assert_eq!(d.element.as_deref(), Some("api.tls"));
+        assert!(d.message.contains(expected), "{expected}: {}", d.message);
+        assert!(!d.message.contains(secret), "a value leaked: {}", d.message);
+        assert!(
+            !d.message.contains("BEGIN CERT"),
+            "a value leaked: {}",
+            d.message
+        );
+    }
 }
 
 /// `host:port` of the test PostgreSQL and the rest of its URL after the authority.

@@ -3,12 +3,14 @@
 //! handled once, retries through the delay queue with growing waits then the dead-letter
 //! queue, rejection into the broker's own dead-lettering, the concurrency bound, a queue that
 //! appears late, hot swaps in the middle of a stream of messages, and a connection cut under
-//! load. Each test has its own queues and keys, and deletes them at the end.
+//! load, and an unload while the broker accepts the connection but never answers. Each test
+//! has its own queues and keys, and deletes them at the end.
 
 mod mq_common;
 mod server_common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{
@@ -19,9 +21,11 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use mq_common::{
     ExactlyOnce, HotSwap, Mq, Recorder, amqp_url, assert_bounded, assert_dead_letters,
-    assert_outcomes, assert_retried, eventually, host_port, start_recorder, unique,
+    assert_outcomes, assert_retried, eventually, host_port, start_recorder, start_recorder_with,
+    unique,
 };
 use serde_json::{Value, json};
+use starweave_engine::server::registry::EngineOptions;
 
 /// The test's own connection to the broker, with a confirm-mode channel.
 struct Broker {
@@ -449,4 +453,46 @@ async fn a_lost_connection_is_reopened_and_no_message_is_lost() {
     broker
         .delete(&[&queue, &format!("{queue}.starweave-retry")])
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unload_does_not_wait_for_a_broker_that_does_not_answer() {
+    // A "broker" that accepts TCP connections and never says a word: the AMQP handshake
+    // hangs until the engine gives up on it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    let recorder = Recorder::taking(Duration::ZERO);
+    let triggers = "- kind: mq\n  function: handle\n  connector: events\n  subject: orders\n  metadata_field: meta\n";
+    // The drain may take 5 s, less than the 10 s the engine allows a connection to open:
+    // only abandoning the handshake when the trigger stops drains in time.
+    let options = EngineOptions {
+        drain_timeout: Duration::from_secs(5),
+        ..EngineOptions::default()
+    };
+    let (engine, _vms) = start_recorder_with(&mq(&url), triggers, &recorder, options).await;
+    assert!(
+        eventually(Duration::from_secs(10), async || accepted
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 1)
+        .await,
+        "the trigger never connected to the silent broker"
+    );
+    assert_eq!(
+        engine.server.registry.undeploy("consumer", "1").await,
+        Some(true),
+        "the unload did not drain: the subscription kept waiting for the handshake"
+    );
+    assert!(recorder.ids().is_empty());
 }

@@ -233,13 +233,14 @@ fn http_connector() -> impl Strategy<Value = Connector> {
             option::of(any::<u32>()),
             option::of((1u32..5, option::of(backoff()))),
             opt_text(),
+            option::of(tls()),
         ),
         vec(method, 0..3),
     )
         .prop_map(
             |(
                 (description, base_url, headers, auth),
-                (timeout, retry, openapi_source),
+                (timeout, retry, openapi_source, tls),
                 methods,
             )| {
                 Connector::Http(HttpConnector {
@@ -252,11 +253,22 @@ fn http_connector() -> impl Strategy<Value = Connector> {
                         max_attempts,
                         backoff,
                     }),
+                    tls,
                     openapi_source,
                     methods,
                 })
             },
         )
+}
+
+fn tls() -> impl Strategy<Value = HttpTls> {
+    (option::of(name()), option::of(name()), option::of(name())).prop_map(
+        |(ca_env, client_cert_env, client_key_env)| HttpTls {
+            ca_env,
+            client_cert_env,
+            client_key_env,
+        },
+    )
 }
 
 fn database_connector() -> impl Strategy<Value = Connector> {

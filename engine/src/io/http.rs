@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 use starweave_model::Diagnostic;
-use starweave_model::vms::connector::{HttpAuth, HttpConnector, HttpMethod, HttpVerb, RetryPolicy};
+use starweave_model::vms::connector::{
+    HttpAuth, HttpConnector, HttpMethod, HttpTls, HttpVerb, RetryPolicy,
+};
 
 use super::template::{JsonTemplate, Template, encode_path_segment};
 use super::{Context, technical};
@@ -37,7 +39,10 @@ pub(crate) struct HttpClient {
     timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
     methods: IndexMap<String, Result<MethodPlan, String>>,
+    /// Built on the first call, or at load when the connector has `tls` settings.
     client: OnceLock<reqwest::Client>,
+    /// Why the client cannot be built (bad `tls` settings): every call fails with it.
+    client_error: Option<String>,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
     token_url: Option<Template>,
     context: Arc<Context>,
@@ -62,6 +67,84 @@ struct MethodPlan {
     /// included), sorted; `None` when one reads `env` as a whole. A call gives its
     /// templates only these, rather than a copy of every env var of the deployment.
     env_keys: Option<Vec<String>>,
+}
+
+/// A client builder with the connector's pool settings.
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+}
+
+/// The most a PEM file named by a `tls` env var may hold.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+/// [`builder`] with the CA certificates and client certificate of `tls`, read from the
+/// deployment's env. Errors name the setting and the env var, never what it holds.
+fn tls_builder(context: &Context, tls: &HttpTls) -> Result<reqwest::ClientBuilder, String> {
+    let mut builder = builder();
+    if let Some(var) = &tls.ca_env {
+        let pem = pem_of(context, "ca_env", var)?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("tls.ca_env: env var {var}: not PEM certificates: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "tls.ca_env: env var {var}: no certificate in it (`-----BEGIN CERTIFICATE-----`)"
+            ));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    match (&tls.client_cert_env, &tls.client_key_env) {
+        (Some(cert_var), Some(key_var)) => {
+            let mut pem = pem_of(context, "client_cert_env", cert_var)?;
+            pem.push(b'\n');
+            pem.extend(pem_of(context, "client_key_env", key_var)?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                format!(
+                    "tls: env vars {cert_var} and {key_var} are not a PEM certificate and private key: {e}"
+                )
+            })?;
+            builder = builder.identity(identity);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(
+                "tls: a client certificate needs both client_cert_env and client_key_env".into(),
+            );
+        }
+    }
+    Ok(builder)
+}
+
+/// The PEM text the env var `var` of `tls.<field>` holds: the value itself when it is PEM
+/// (one-line values with `\n` escapes are unescaped), else the contents of the file it names.
+fn pem_of(context: &Context, field: &str, var: &str) -> Result<Vec<u8>, String> {
+    let value = context
+        .env
+        .get(var)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("tls.{field}: env var {var} is not set"))?
+        .trim();
+    if value.starts_with("-----BEGIN") {
+        if !value.contains('\n') && value.contains("\\n") {
+            return Ok(value.replace("\\n", "\n").into_bytes());
+        }
+        return Ok(value.as_bytes().to_vec());
+    }
+    // Not PEM text, so a path: the errors say nothing of the value, which may be a secret
+    // in the wrong format rather than a path.
+    let unreadable = |e: std::io::Error| {
+        format!(
+            "tls.{field}: env var {var} holds neither PEM text (`-----BEGIN …`) nor the path of a readable file: {e}"
+        )
+    };
+    let metadata = std::fs::metadata(value).map_err(unreadable)?;
+    if !metadata.is_file() || metadata.len() > MAX_PEM_BYTES {
+        return Err(format!(
+            "tls.{field}: env var {var} names something other than a PEM file of at most 1 MiB"
+        ));
+    }
+    std::fs::read(value).map_err(unreadable)
 }
 
 /// The env vars `asts` read: see [`MethodPlan::env_keys`].
@@ -230,6 +313,22 @@ impl HttpClient {
             }
             methods.insert(method.name.clone(), plan);
         }
+        let client = OnceLock::new();
+        let mut client_error = None;
+        if let Some(tls) = &config.tls {
+            match tls_builder(&context, tls).and_then(|b| b.build().map_err(|e| e.to_string())) {
+                Ok(built) => {
+                    let _ = client.set(built);
+                }
+                Err(e) => {
+                    let e = format!("http connector `{name}`: {e}");
+                    let mut d = Diagnostic::error("connector.tls", e.clone());
+                    d.element = Some(format!("{name}.tls"));
+                    diagnostics.push(d);
+                    client_error = Some(e);
+                }
+            }
+        }
         HttpClient {
             name: name.to_owned(),
             base_url,
@@ -238,7 +337,8 @@ impl HttpClient {
             timeout: config.timeout_ms.map(Duration::from_millis),
             retry: config.retry.clone(),
             methods,
-            client: OnceLock::new(),
+            client,
+            client_error,
             token: tokio::sync::Mutex::new(None),
             token_url,
             context,
@@ -283,16 +383,15 @@ impl HttpClient {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
-        let client = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .build()
-            .map_err(|e| {
-                technical(format!(
-                    "http connector `{}`: cannot build a client: {e}",
-                    self.name
-                ))
-            })?;
+        if let Some(e) = &self.client_error {
+            return Err(technical(e.clone()));
+        }
+        let client = builder().build().map_err(|e| {
+            technical(format!(
+                "http connector `{}`: cannot build a client: {e}",
+                self.name
+            ))
+        })?;
         Ok(self.client.get_or_init(|| client))
     }
 
@@ -582,7 +681,7 @@ impl HttpClient {
                 technical(self.context.secrets.redact(&format!(
                     "{}: token request failed: {}",
                     self.name,
-                    e.without_url()
+                    error_chain(&e.without_url())
                 )))
             })?;
         let status = response.status();

@@ -234,9 +234,8 @@ pub struct Deployment {
     pub warnings: Vec<Diagnostic>,
     permits: Arc<Semaphore>,
     log_level: AtomicU8,
-    in_flight: AtomicUsize,
-    idle: Notify,
-    loops: Arc<Loops>,
+    in_flight: Arc<Counter>,
+    loops: Arc<Counter>,
     cancel: CancelToken,
     fingerprint: u64,
     spec: DeploymentSpec,
@@ -270,42 +269,65 @@ pub struct DeploymentInfo {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Held while a run of a deployment goes on; the deployment drains when none is left.
-#[derive(Debug)]
-pub struct InFlight {
-    deployment: Arc<Deployment>,
+/// How many of something a deployment has going on, and a wake-up when none is left.
+#[derive(Debug, Default)]
+struct Counter {
+    count: AtomicUsize,
+    zero: Notify,
 }
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if self.deployment.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.deployment.idle.notify_waiters();
+impl Counter {
+    fn get(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Counts one more until the guard drops.
+    fn hold(self: &Arc<Self>) -> Counted {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        Counted {
+            counter: self.clone(),
+        }
+    }
+
+    /// Waits until the count is zero, or false at `deadline`.
+    async fn wait_zero(&self, deadline: Instant) -> bool {
+        loop {
+            let notified = self.zero.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.get() == 0 {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+                return false;
+            }
         }
     }
 }
 
-/// The trigger loops of a deployment still running.
-#[derive(Debug, Default)]
-struct Loops {
-    running: AtomicUsize,
-    ended: Notify,
+/// Counted in one of a deployment's counters until dropped; it does not keep the deployment
+/// alive.
+#[derive(Debug)]
+pub struct Counted {
+    counter: Arc<Counter>,
 }
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.counter.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.counter.zero.notify_waiters();
+        }
+    }
+}
+
+/// Held while a run of a deployment goes on; the deployment drains when none is left.
+pub type InFlight = Counted;
 
 /// Held by a trigger's loop (an MQ subscription) until it has stopped and cleaned up after
 /// itself (closed its channel, left its consumer group): draining the deployment waits for it,
-/// so an unload or a shutdown does not cut that short. It does not keep the deployment alive.
-#[derive(Debug)]
-pub struct LoopRunning {
-    loops: Arc<Loops>,
-}
-
-impl Drop for LoopRunning {
-    fn drop(&mut self) {
-        if self.loops.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.loops.ended.notify_waiters();
-        }
-    }
-}
+/// so an unload or a shutdown does not cut that short.
+pub type LoopRunning = Counted;
 
 /// Why an invocation did not produce the function's result.
 #[derive(Debug)]
@@ -338,23 +360,17 @@ impl Deployment {
 
     /// Runs going on now.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        self.in_flight.get()
     }
 
     /// Counts a run as in flight until the guard drops.
-    pub fn enter(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight {
-            deployment: self.clone(),
-        }
+    pub fn enter(&self) -> InFlight {
+        self.in_flight.hold()
     }
 
     /// Counts a trigger loop as running until the guard drops (see [`LoopRunning`]).
     pub fn loop_running(&self) -> LoopRunning {
-        self.loops.running.fetch_add(1, Ordering::AcqRel);
-        LoopRunning {
-            loops: self.loops.clone(),
-        }
+        self.loops.hold()
     }
 
     /// The deadline of runs of `function`.
@@ -469,28 +485,12 @@ impl Deployment {
     pub async fn drain(&self, timeout: Duration) -> bool {
         self.stop_background();
         let deadline = Instant::now() + timeout;
-        let drained = wait_zero(&self.in_flight, &self.idle, deadline).await
-            && wait_zero(&self.loops.running, &self.loops.ended, deadline).await;
+        let drained =
+            self.in_flight.wait_zero(deadline).await && self.loops.wait_zero(deadline).await;
         if !drained {
             self.cancel.cancel();
         }
         drained
-    }
-}
-
-/// Waits until `count` is zero (`zero` is notified when it gets there), or false at `deadline`.
-async fn wait_zero(count: &AtomicUsize, zero: &Notify, deadline: Instant) -> bool {
-    loop {
-        let notified = zero.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if count.load(Ordering::Acquire) == 0 {
-            return true;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
-            return false;
-        }
     }
 }
 
@@ -930,8 +930,7 @@ fn build(
         warnings: diagnostics,
         permits: Arc::new(Semaphore::new(concurrency as usize)),
         log_level: AtomicU8::new(spec.log_level.unwrap_or_default() as u8),
-        in_flight: AtomicUsize::new(0),
-        idle: Notify::new(),
+        in_flight: Arc::default(),
         loops: Arc::default(),
         cancel: CancelToken::new(),
         fingerprint,

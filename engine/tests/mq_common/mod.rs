@@ -252,6 +252,16 @@ pub async fn start_recorder(
     triggers: &str,
     recorder: &Arc<Recorder>,
 ) -> (TestEngine, tempfile::TempDir) {
+    start_recorder_with(mq, triggers, recorder, EngineOptions::default()).await
+}
+
+/// [`start_recorder`] on an engine with these options.
+pub async fn start_recorder_with(
+    mq: &Mq,
+    triggers: &str,
+    recorder: &Arc<Recorder>,
+    options: EngineOptions,
+) -> (TestEngine, tempfile::TempDir) {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = write_vms(
         root.path(),
@@ -274,7 +284,7 @@ pub async fn start_recorder(
     if !env.iter().any(|(name, _)| *name == "REDIS_URL") {
         env.push(("REDIS_URL", "redis://127.0.0.1:1/"));
     }
-    let engine = start_engine(EngineOptions::default()).await;
+    let engine = start_engine(options).await;
     engine
         .server
         .registry

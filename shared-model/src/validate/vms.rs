@@ -436,6 +436,31 @@ fn check_connectors(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) 
                         }
                     }
                 }
+                if let Some(tls) = &http.tls {
+                    let fields = [
+                        ("tls.ca_env", &tls.ca_env),
+                        ("tls.client_cert_env", &tls.client_cert_env),
+                        ("tls.client_key_env", &tls.client_key_env),
+                    ];
+                    for (field, var) in fields {
+                        if let Some(var) = var {
+                            env_refs.push((field, var));
+                        }
+                    }
+                    let (missing, present) = match (&tls.client_cert_env, &tls.client_key_env) {
+                        (Some(_), None) => (Some("client_key_env"), "client_cert_env"),
+                        (None, Some(_)) => (Some("client_cert_env"), "client_key_env"),
+                        _ => (None, ""),
+                    };
+                    if let Some(missing) = missing {
+                        diags.push(map.connector(name, &format!("tls.{present}")).attach(
+                            Diagnostic::error(
+                                "vms.http-tls-incomplete",
+                                format!("`tls.{present}` needs `tls.{missing}`: a client certificate is presented with its private key"),
+                            ),
+                        ));
+                    }
+                }
             }
             Connector::Database(db) => {
                 env_refs.push(("url_env", &db.url_env));
@@ -619,6 +644,46 @@ mod tests {
         assert_eq!(
             mq_diagnostics(redis, "  subject: \"  \"\n"),
             ["vms.mq-subject: the subscription needs a `subject`: the stream key it reads"]
+        );
+    }
+
+    fn http_diagnostics(tls: &str) -> Vec<String> {
+        let files: crate::vms::disk::VmsFiles = [
+            (
+                "vms.yaml",
+                "name: pay\nenv:\n- name: PAY_URL\n- name: PAY_CA\n- name: PAY_CERT\n".to_owned(),
+            ),
+            (
+                "connectors/pay.yaml",
+                format!("kind: http\nbase_url: \"{{{{ env.PAY_URL }}}}\"\ntls:\n{tls}"),
+            ),
+        ]
+        .into_iter()
+        .map(|(path, text)| (path.to_owned(), text.into_bytes()))
+        .collect();
+        let doc = crate::vms::disk::read_vms(&files);
+        assert!(doc.diagnostics.is_empty(), "{:?}", doc.diagnostics);
+        validate_vms(&doc)
+            .iter()
+            .filter(|d| d.code.starts_with("vms.http-tls") || d.code == "vms.undeclared-env")
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn http_tls_settings_are_checked() {
+        assert!(http_diagnostics("  ca_env: PAY_CA\n").is_empty());
+        assert_eq!(
+            http_diagnostics("  client_cert_env: PAY_CERT\n"),
+            [
+                "vms.http-tls-incomplete: `tls.client_cert_env` needs `tls.client_key_env`: a client certificate is presented with its private key"
+            ]
+        );
+        assert_eq!(
+            http_diagnostics("  client_cert_env: PAY_CERT\n  client_key_env: PAY_KEY\n"),
+            [
+                "vms.undeclared-env: env var `PAY_KEY` is not declared in vms.yaml, so deployments will not be asked for it"
+            ]
         );
     }
 

@@ -239,6 +239,9 @@ pub struct HttpConnector {
     /// Retries for idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// TLS beyond the system's trust store: a private CA, a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<HttpTls>,
     /// The OpenAPI document the methods were generated from (a path in the VMS or a URL);
     /// set by the importer so methods can be refreshed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,6 +249,34 @@ pub struct HttpConnector {
     /// The methods.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<HttpMethod>,
+}
+
+/// TLS settings of an HTTP connector, for APIs behind a private CA or requiring mutual TLS.
+///
+/// Values are names of env vars, never the certificates or keys themselves. Each env var
+/// holds PEM text (`-----BEGIN …`; a one-line value with `\n` escapes is accepted) or the
+/// path of a PEM file on the engine's host. Without `tls`, servers are verified against the
+/// system's trust store.
+///
+/// ```yaml
+/// tls:
+///   ca_env: PAYMENTS_CA             # trusted in addition to the system's roots
+///   client_cert_env: PAYMENTS_CERT  # the certificate (chain) the engine presents
+///   client_key_env: PAYMENTS_KEY    # its private key (PKCS#8, PKCS#1 or SEC1)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTls {
+    /// The env var holding CA certificates to trust besides the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_env: Option<String>,
+    /// The env var holding the client certificate chain presented to the server (mutual
+    /// TLS); needs `client_key_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_env: Option<String>,
+    /// The env var holding the client certificate's private key; needs `client_cert_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_env: Option<String>,
 }
 
 /// How an HTTP connector authenticates. Values are names of env vars, never secrets.

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::Value;
 use starweave_model::vms::Connector;
-use starweave_model::vms::connector::{HttpMethod, HttpVerb, SqlMethod, SqlReturns};
+use starweave_model::vms::connector::{HttpMethod, HttpTls, HttpVerb, SqlMethod, SqlReturns};
 use starweave_model::vms::disk::{connector_to_yaml, parse_connector};
 
 use super::editor::CodeEditor;
@@ -203,7 +203,46 @@ fn HttpSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) 
             {text_field("Description", "connector-description", move || conn.with(|c| http_of(c).and_then(|h| h.description.clone()).unwrap_or_default()),
                 move |v| update.run(Box::new(move |c| if let Connector::Http(h) = c { h.description = (!v.is_empty()).then_some(v) })))}
         </div>
+        <div class="form-row">
+            {tls_field("TLS CA env var", "http-tls-ca-env", conn, update, |t| &mut t.ca_env)}
+            {tls_field("Client certificate env var", "http-tls-cert-env", conn, update, |t| &mut t.client_cert_env)}
+            {tls_field("Client key env var", "http-tls-key-env", conn, update, |t| &mut t.client_key_env)}
+        </div>
     }
+}
+
+/// A text field for one env var name of an HTTP connector's `tls` block; the block goes away
+/// when its last field is emptied.
+fn tls_field(
+    label: &'static str,
+    testid: &'static str,
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    field: fn(&mut HttpTls) -> &mut Option<String>,
+) -> impl IntoView {
+    text_field(
+        label,
+        testid,
+        move || {
+            conn.with(|c| {
+                http_of(c)
+                    .and_then(|h| h.tls.clone())
+                    .and_then(|mut t| field(&mut t).clone())
+                    .unwrap_or_default()
+            })
+        },
+        move |v| {
+            update.run(Box::new(move |c| {
+                if let Connector::Http(h) = c {
+                    let tls = h.tls.get_or_insert_with(HttpTls::default);
+                    *field(tls) = (!v.trim().is_empty()).then(|| v.trim().to_owned());
+                    if *tls == HttpTls::default() {
+                        h.tls = None;
+                    }
+                }
+            }))
+        },
+    )
 }
 
 #[component]
