@@ -20,7 +20,11 @@
 //!   `mariadb-server`, its own data directory and port) that requires secure transport:
 //!   `ssl-mode=VERIFY_IDENTITY&ssl-ca=…` connects over TLS; the system's roots, a host name
 //!   the certificate does not name (`VERIFY_CA` accepts it) and a plain connection are
-//!   refused;
+//!   refused; a user created `REQUIRE X509` gets in only with `ssl-cert=…&ssl-key=…`;
+//! - the database connector and a private PostgreSQL (`initdb` and `postgres` of the Debian
+//!   package, run as the system user `postgres` when the test is root) that takes TCP
+//!   connections only with a client certificate (`hostssl … cert`): refused without one and
+//!   with another user's, queried with `sslcert=…&sslkey=…`;
 //! - the HTTP connector and a local API behind a TLS front that requires a client
 //!   certificate: refused with the system's roots and without a client certificate; called
 //!   with `tls.ca_env`, `client_cert_env` and `client_key_env` in each form an env var may
@@ -1015,4 +1019,186 @@ async fn mariadb_over_tls_verifies_the_server_against_the_named_ca() {
     .await
     .expect_err("the server accepted a plain connection");
     println!("plain: {}", refused.message);
+
+    // Mutual TLS: a user who must present a certificate the CA signed (`REQUIRE X509`).
+    let admin = "kind: database\ndriver: mysql\nurl_env: DB_URL\ntimeout_ms: 5000\nmethods:\n- name: add_user\n  sql: CREATE USER 'app'@'%' REQUIRE X509\n  returns: affected\n";
+    let root = format!(
+        "mysql://root@localhost:{}/mysql?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca_file}",
+        mariadb.port
+    );
+    let (live, diagnostics) = live_with_diagnostics(&[("db", admin)], &[("DB_URL", &root)]);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    call(&live, "db", "add_user", json!({}))
+        .await
+        .expect("CREATE USER");
+    let (cert, key) = pki.client_files("app");
+    let app = format!(
+        "mysql://app@localhost:{}/information_schema?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca_file}",
+        mariadb.port
+    );
+    let refused = query(&app)
+        .await
+        .expect_err("a user required to present a certificate got in without one");
+    println!("no client certificate: {}", refused.message);
+    let rows = query(&format!(
+        "{app}&ssl-cert={}&ssl-key={}",
+        cert.display(),
+        key.display()
+    ))
+    .await
+    .expect("the user presents the client certificate");
+    assert!(
+        !rows[0]["Value"].as_str().unwrap_or_default().is_empty(),
+        "{rows}"
+    );
+}
+
+/// The user id and group id of the system user `name` (from `/etc/passwd`).
+fn system_user(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&name) && fields.len() > 3)
+            .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .flatten()
+    })
+}
+
+/// A private PostgreSQL (Debian package `postgresql`: `initdb` and `postgres` of the newest
+/// version installed) on a free port: TLS with `pki`'s server certificate, and TCP
+/// connections only over TLS with a client certificate the CA signed whose common name is the
+/// user's name (`hostssl … cert`). PostgreSQL refuses to run as root, so as root the server
+/// runs as the system user `postgres`.
+async fn private_postgres(pki: &TestPki) -> PrivateServer {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+
+    let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dir| dir.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.retain(|bin| bin.join("initdb").exists());
+    versions.sort_by_key(|bin| {
+        bin.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    let bin = versions.pop().expect(
+        "no /usr/lib/postgresql/<version>/bin/initdb (Debian package postgresql; `cargo xtask test` installs it)",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = pki.server_files();
+    for (from, to) in [
+        (&cert, "server.pem"),
+        (&key, "server-key.pem"),
+        (&pki.ca_file, "ca.pem"),
+    ] {
+        std::fs::copy(from, dir.path().join(to)).expect("copy a TLS file");
+    }
+    let as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let owner = if as_root {
+        let (uid, gid) = system_user("postgres").expect("the system user postgres");
+        for entry in std::fs::read_dir(dir.path()).expect("read dir").flatten() {
+            std::os::unix::fs::chown(entry.path(), Some(uid), Some(gid)).expect("chown");
+        }
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown");
+        Some((uid, gid))
+    } else {
+        None
+    };
+    std::fs::set_permissions(
+        dir.path().join("server-key.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod the key");
+    let command = |program: &str| {
+        let mut command = std::process::Command::new(bin.join(program));
+        if let Some((uid, gid)) = owner {
+            command.uid(uid).gid(gid);
+        }
+        command
+    };
+    let data = dir.path().join("data");
+    let output = command("initdb")
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+        .output()
+        .expect("run initdb");
+    assert!(
+        output.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 cert\nhostssl all all ::1/128 cert\n",
+    )
+    .expect("write pg_hba.conf");
+    let port = free_port();
+    let mut server = command("postgres");
+    server.arg("-D").arg(&data).arg("-p").arg(port.to_string());
+    for (name, value) in [
+        ("listen_addresses", "127.0.0.1".to_owned()),
+        ("unix_socket_directories", dir.path().display().to_string()),
+        ("ssl", "on".to_owned()),
+        (
+            "ssl_cert_file",
+            dir.path().join("server.pem").display().to_string(),
+        ),
+        (
+            "ssl_key_file",
+            dir.path().join("server-key.pem").display().to_string(),
+        ),
+        (
+            "ssl_ca_file",
+            dir.path().join("ca.pem").display().to_string(),
+        ),
+        ("fsync", "off".to_owned()),
+        ("shared_buffers", "16MB".to_owned()),
+    ] {
+        server.arg("-c").arg(format!("{name}={value}"));
+    }
+    PrivateServer::start(server, "postgresql", port, dir).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_with_a_client_certificate() {
+    let pki = pki("postgres-client");
+    let postgres = private_postgres(&pki).await;
+    let url = format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}",
+        postgres.port,
+        pki.ca_file.display()
+    );
+    let query = async |url: &str| {
+        let (live, diagnostics) = live_with_diagnostics(&[("db", CONNECTOR)], &[("DB_URL", url)]);
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        call(&live, "db", "q", json!({})).await
+    };
+    let refused = query(&url)
+        .await
+        .expect_err("the server requires a client certificate");
+    println!("no client certificate: {}", refused.message);
+
+    // A certificate for another user: PostgreSQL's `cert` method matches the common name.
+    let (cert, key) = pki.client_files("mallory");
+    let refused = query(&format!(
+        "{url}&sslcert={}&sslkey={}",
+        cert.display(),
+        key.display()
+    ))
+    .await
+    .expect_err("a certificate for another user was accepted");
+    println!("another user's certificate: {}", refused.message);
+
+    let (cert, key) = pki.client_files("postgres");
+    let rows = query(&format!(
+        "{url}&sslcert={}&sslkey={}",
+        cert.display(),
+        key.display()
+    ))
+    .await
+    .expect("the client certificate of user postgres");
+    assert_eq!(rows, json!([{ "answer": 42 }]));
 }
