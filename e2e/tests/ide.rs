@@ -137,15 +137,30 @@ async fn http_connector_from_an_openapi_file() -> Result<()> {
     ide.step("openapi-imported").await?;
     let yaml = std::fs::read_to_string(&file)?;
     ensure!(yaml.contains("/pets/{petId}"), "path missing:\n{yaml}");
-    // The API sits behind a private CA: the TLS fields write the connector's `tls` block.
+    // Authentication, timeout and a private CA, from the form into the connector's file.
+    ide.set_value("http-auth-kind", "bearer").await?;
+    ide.find("http-auth-token-env").await?;
+    ide.fill("http-auth-token-env", "PETS_TOKEN").await?;
+    ide.fill("http-timeout-ms", "2500").await?;
     ide.fill("http-tls-ca-env", "PETS_CA").await?;
     wait_until(|| {
         std::fs::read_to_string(&file)
-            .map(|s| s.contains("tls:\n  ca_env: PETS_CA\n") && s.contains("getPet"))
+            .map(|s| {
+                s.contains("auth:\n  type: bearer\n  token_env: PETS_TOKEN\n")
+                    && s.contains("timeout_ms: 2500\n")
+                    && s.contains("tls:\n  ca_env: PETS_CA\n")
+                    && s.contains("getPet")
+            })
             .unwrap_or(false)
     })
     .await
-    .context("connectors/pets.yaml never got the tls block")?;
+    .with_context(|| {
+        format!(
+            "connectors/pets.yaml never got the auth, timeout and tls settings:\n{}",
+            std::fs::read_to_string(&file).unwrap_or_default()
+        )
+    })?;
+    ide.step("http-settings").await?;
     ide.close().await
 }
 

@@ -105,6 +105,31 @@ async fn serve() -> (String, Upstream) {
                 }
             }),
         )
+        .route(
+            "/oauth/token",
+            post(
+                |State(u): State<Upstream>,
+                 axum::Form(form): axum::Form<HashMap<String, String>>| async move {
+                    u.hit("token");
+                    let field = |name: &str| form.get(name).map(String::as_str);
+                    let valid = field("grant_type") == Some("client_credentials")
+                        && field("client_id") == Some("app-7")
+                        && field("client_secret") == Some("s3cret/+&=")
+                        && field("scope") == Some("pets.read pets.write");
+                    if valid {
+                        (
+                            StatusCode::OK,
+                            Json(json!({"access_token": "tok-abc123", "token_type": "Bearer", "expires_in": 3600})),
+                        )
+                    } else {
+                        (
+                            StatusCode::UNAUTHORIZED,
+                            Json(json!({"error": "invalid_client"})),
+                        )
+                    }
+                },
+            ),
+        )
         .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "no") }))
         .route("/boom", get(|| async { (StatusCode::BAD_GATEWAY, "no") }))
         .route("/teapot", get(|| async { (StatusCode::IM_A_TEAPOT, "no") }))
@@ -344,6 +369,70 @@ methods:
         !err.message.contains("k-secret-42") && !err.message.contains("url-pass-99"),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_client_credentials_fetch_a_token_once_and_send_it() {
+    let (url, upstream) = serve().await;
+    let connector = |tag: &str| {
+        format!(
+            r#"
+kind: http
+base_url: "{{{{ env.API_URL }}}}"
+auth:
+  type: {tag}
+  token_url: "{{{{ env.API_URL }}}}/oauth/token"
+  client_id_env: CLIENT_ID
+  client_secret_env: CLIENT_SECRET
+  scopes: [pets.read, pets.write]
+methods:
+- {{ name: secure, method: GET, path: /secure }}
+"#
+        )
+    };
+    let good = connector("oauth2_client_credentials");
+    let api = live(
+        &[("api", &good)],
+        &[
+            ("API_URL", &url),
+            ("CLIENT_ID", "app-7"),
+            ("CLIENT_SECRET", "s3cret/+&="),
+        ],
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            call(&api, "api", "secure", json!({}))
+                .await
+                .expect("called with the fetched token"),
+            json!({"ok": true})
+        );
+    }
+    assert_eq!(
+        upstream.hits("token"),
+        1,
+        "the token is fetched once, then cached"
+    );
+
+    // The earlier spelling of the tag still reads; a wrong secret is refused by the token
+    // endpoint and the error says so without repeating the secret.
+    let old = connector("o_auth2_client_credentials");
+    let api = live(
+        &[("api", &old)],
+        &[
+            ("API_URL", &url),
+            ("CLIENT_ID", "app-7"),
+            ("CLIENT_SECRET", "wrong-secret-55"),
+        ],
+    );
+    let err = call(&api, "api", "secure", json!({}))
+        .await
+        .expect_err("a wrong client secret");
+    assert!(
+        err.message.contains("token endpoint answered HTTP 401"),
+        "{err:?}"
+    );
+    assert!(!err.message.contains("wrong-secret-55"), "{err:?}");
+    assert_eq!(upstream.hits("token"), 2);
 }
 
 const PETSTORE: &str = include_str!("../testdata/io/petstore.yaml");

@@ -305,7 +305,12 @@ pub enum HttpAuth {
         #[serde(default, skip_serializing_if = "is_false")]
         in_query: bool,
     },
-    /// OAuth 2 client credentials: a token fetched from `token_url` and cached until expiry.
+    /// OAuth 2 client credentials (`type: oauth2_client_credentials`): a token fetched from
+    /// `token_url` and cached until expiry.
+    #[serde(
+        rename = "oauth2_client_credentials",
+        alias = "o_auth2_client_credentials"
+    )]
     OAuth2ClientCredentials {
         /// The token endpoint (a template).
         token_url: String,
@@ -689,7 +694,10 @@ pub struct GrpcConnector {
     /// What the service is, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The server address, a template (`http://host:port`, or `https://` for TLS).
+    /// The server address, a template (`http://host:port`, or `https://` for TLS, checked
+    /// against the system's roots). An `https://` address may end in query parameters the
+    /// engine takes off it: `cacertfile=/path/ca.pem` trusts that CA too, and
+    /// `certfile=…&keyfile=…` presents a client certificate (mutual TLS).
     pub endpoint: String,
     /// The compiled descriptor set (`protoc --descriptor_set_out`), a path in the VMS.
     pub descriptor_set: String,

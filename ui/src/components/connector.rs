@@ -7,7 +7,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::Value;
 use starweave_model::vms::Connector;
-use starweave_model::vms::connector::{HttpMethod, HttpTls, HttpVerb, SqlMethod, SqlReturns};
+use starweave_model::vms::connector::{
+    HttpAuth, HttpMethod, HttpTls, HttpVerb, SqlMethod, SqlReturns,
+};
 use starweave_model::vms::disk::{connector_to_yaml, parse_connector};
 
 use super::editor::CodeEditor;
@@ -203,10 +205,186 @@ fn HttpSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) 
             {text_field("Description", "connector-description", move || conn.with(|c| http_of(c).and_then(|h| h.description.clone()).unwrap_or_default()),
                 move |v| update.run(Box::new(move |c| if let Connector::Http(h) = c { h.description = (!v.is_empty()).then_some(v) })))}
         </div>
+        <HttpAuthSettings conn=conn update=update />
         <div class="form-row">
             {tls_field("TLS CA env var", "http-tls-ca-env", conn, update, |t| &mut t.ca_env)}
             {tls_field("Client certificate env var", "http-tls-cert-env", conn, update, |t| &mut t.client_cert_env)}
             {tls_field("Client key env var", "http-tls-key-env", conn, update, |t| &mut t.client_key_env)}
+        </div>
+    }
+}
+
+/// The kinds of authentication in the form's menu: the serde tag of [`HttpAuth`] and a label.
+const AUTH_KINDS: [(&str, &str); 5] = [
+    ("none", "None"),
+    ("bearer", "Bearer token"),
+    ("basic", "Basic"),
+    ("api_key", "API key"),
+    ("oauth2_client_credentials", "OAuth 2 client credentials"),
+];
+
+/// A new authentication of `kind` (a tag of [`AUTH_KINDS`]) with empty fields.
+fn new_auth(kind: &str) -> Option<HttpAuth> {
+    Some(match kind {
+        "bearer" => HttpAuth::Bearer {
+            token_env: String::new(),
+        },
+        "basic" => HttpAuth::Basic {
+            username_env: String::new(),
+            password_env: String::new(),
+        },
+        "api_key" => HttpAuth::ApiKey {
+            name: String::new(),
+            value_env: String::new(),
+            in_query: false,
+        },
+        "oauth2_client_credentials" => HttpAuth::OAuth2ClientCredentials {
+            token_url: String::new(),
+            client_id_env: String::new(),
+            client_secret_env: String::new(),
+            scopes: Vec::new(),
+        },
+        _ => return None,
+    })
+}
+
+fn auth_kind(auth: Option<&HttpAuth>) -> &'static str {
+    match auth {
+        None => "none",
+        Some(HttpAuth::Bearer { .. }) => "bearer",
+        Some(HttpAuth::Basic { .. }) => "basic",
+        Some(HttpAuth::ApiKey { .. }) => "api_key",
+        Some(HttpAuth::OAuth2ClientCredentials { .. }) => "oauth2_client_credentials",
+    }
+}
+
+/// One text field of the connector's authentication: `get` reads it (`None` when the
+/// authentication is of another kind), `set` writes it.
+fn auth_field(
+    label: &'static str,
+    testid: &'static str,
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    get: fn(&HttpAuth) -> Option<String>,
+    set: fn(&mut HttpAuth, String),
+) -> impl IntoView {
+    text_field(
+        label,
+        testid,
+        move || {
+            conn.with(|c| {
+                http_of(c)
+                    .and_then(|h| h.auth.as_ref())
+                    .and_then(get)
+                    .unwrap_or_default()
+            })
+        },
+        move |v| {
+            update.run(Box::new(move |c| {
+                if let Connector::Http(h) = c
+                    && let Some(auth) = &mut h.auth
+                {
+                    set(auth, v.trim().to_owned());
+                }
+            }))
+        },
+    )
+}
+
+/// The HTTP connector's authentication (every secret is the name of an env var) and timeout.
+#[component]
+fn HttpAuthSettings(
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+) -> impl IntoView {
+    let kind =
+        Memo::new(move |_| conn.with(|c| auth_kind(http_of(c).and_then(|h| h.auth.as_ref()))));
+    let fields = move || {
+        let f =
+            |label, testid, get, set| auth_field(label, testid, conn, update, get, set).into_any();
+        match kind.get() {
+            "bearer" => vec![f("Token env var", "http-auth-token-env",
+                |a| match a { HttpAuth::Bearer { token_env } => Some(token_env.clone()), _ => None },
+                |a, v| if let HttpAuth::Bearer { token_env } = a { *token_env = v })],
+            "basic" => vec![
+                f("User name env var", "http-auth-username-env",
+                    |a| match a { HttpAuth::Basic { username_env, .. } => Some(username_env.clone()), _ => None },
+                    |a, v| if let HttpAuth::Basic { username_env, .. } = a { *username_env = v }),
+                f("Password env var", "http-auth-password-env",
+                    |a| match a { HttpAuth::Basic { password_env, .. } => Some(password_env.clone()), _ => None },
+                    |a, v| if let HttpAuth::Basic { password_env, .. } = a { *password_env = v }),
+            ],
+            "api_key" => vec![
+                f("Header (or query parameter)", "http-auth-key-name",
+                    |a| match a { HttpAuth::ApiKey { name, .. } => Some(name.clone()), _ => None },
+                    |a, v| if let HttpAuth::ApiKey { name, .. } = a { *name = v }),
+                f("Key env var", "http-auth-key-env",
+                    |a| match a { HttpAuth::ApiKey { value_env, .. } => Some(value_env.clone()), _ => None },
+                    |a, v| if let HttpAuth::ApiKey { value_env, .. } = a { *value_env = v }),
+                view! {
+                    <label class="field check-row narrow">
+                        <input type="checkbox" data-testid=tid("http-auth-key-in-query")
+                            prop:checked=move || conn.with(|c| matches!(http_of(c).and_then(|h| h.auth.as_ref()), Some(HttpAuth::ApiKey { in_query: true, .. })))
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                update.run(Box::new(move |c| if let Connector::Http(h) = c
+                                    && let Some(HttpAuth::ApiKey { in_query, .. }) = &mut h.auth {
+                                        *in_query = on;
+                                }))
+                            } />
+                        <span>"In the query"</span>
+                    </label>
+                }.into_any(),
+            ],
+            "oauth2_client_credentials" => vec![
+                f("Token URL", "http-auth-token-url",
+                    |a| match a { HttpAuth::OAuth2ClientCredentials { token_url, .. } => Some(token_url.clone()), _ => None },
+                    |a, v| if let HttpAuth::OAuth2ClientCredentials { token_url, .. } = a { *token_url = v }),
+                f("Client id env var", "http-auth-client-id-env",
+                    |a| match a { HttpAuth::OAuth2ClientCredentials { client_id_env, .. } => Some(client_id_env.clone()), _ => None },
+                    |a, v| if let HttpAuth::OAuth2ClientCredentials { client_id_env, .. } = a { *client_id_env = v }),
+                f("Client secret env var", "http-auth-client-secret-env",
+                    |a| match a { HttpAuth::OAuth2ClientCredentials { client_secret_env, .. } => Some(client_secret_env.clone()), _ => None },
+                    |a, v| if let HttpAuth::OAuth2ClientCredentials { client_secret_env, .. } = a { *client_secret_env = v }),
+                f("Scopes (space-separated)", "http-auth-scopes",
+                    |a| match a { HttpAuth::OAuth2ClientCredentials { scopes, .. } => Some(scopes.join(" ")), _ => None },
+                    |a, v| if let HttpAuth::OAuth2ClientCredentials { scopes, .. } = a {
+                        *scopes = v.split_whitespace().map(str::to_owned).collect();
+                    }),
+            ],
+            _ => Vec::new(),
+        }
+    };
+    view! {
+        <div class="form-row">
+            <label class="field narrow">
+                <span>"Authentication"</span>
+                <select
+                    data-testid=tid("http-auth-kind")
+                    prop:value=move || kind.get()
+                    on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        update.run(Box::new(move |c| if let Connector::Http(h) = c
+                            && auth_kind(h.auth.as_ref()) != v {
+                                h.auth = new_auth(&v);
+                        }))
+                    }
+                >
+                    {AUTH_KINDS.iter().map(|(value, label)| view! { <option value=*value>{*label}</option> }).collect_view()}
+                </select>
+            </label>
+            {fields}
+            <label class="field narrow">
+                <span>"Timeout (ms)"</span>
+                <input type="number" min="1" data-testid=tid("http-timeout-ms")
+                    prop:value=move || conn.with(|c| http_of(c).and_then(|h| h.timeout_ms).map(|t| t.to_string()).unwrap_or_default())
+                    on:input=move |ev| {
+                        let v = event_target_value(&ev);
+                        update.run(Box::new(move |c| if let Connector::Http(h) = c {
+                            h.timeout_ms = v.trim().parse().ok().filter(|t| *t > 0);
+                        }))
+                    } />
+            </label>
         </div>
     }
 }
