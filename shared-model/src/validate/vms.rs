@@ -581,32 +581,40 @@ mod tests {
         assert!(dollar_placeholders("select '${' ").is_empty());
     }
 
-    fn mq_diagnostics(connector: &str, trigger: &str) -> Vec<String> {
-        let files: crate::vms::disk::VmsFiles = [
-            (
-                "vms.yaml",
-                "name: events\nenv:\n- name: MQ_URL\n".to_owned(),
-            ),
-            (
-                "functions/handle.rhai",
-                "fn main(input, ctx) { #{} }\n".to_owned(),
-            ),
-            ("connectors/events.yaml", connector.to_owned()),
-            (
-                "triggers.yaml",
-                format!("- kind: mq\n  function: handle\n  connector: events\n{trigger}"),
-            ),
-        ]
-        .into_iter()
-        .map(|(path, text)| (path.to_owned(), text.into_bytes()))
-        .collect();
+    /// The diagnostics `keep` selects of the VMS of these files, as `code: message`.
+    fn diagnostics_of(files: Vec<(&str, String)>, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let files: crate::vms::disk::VmsFiles = files
+            .into_iter()
+            .map(|(path, text)| (path.to_owned(), text.into_bytes()))
+            .collect();
         let doc = crate::vms::disk::read_vms(&files);
         assert!(doc.diagnostics.is_empty(), "{:?}", doc.diagnostics);
         validate_vms(&doc)
             .iter()
-            .filter(|d| d.code.starts_with("vms.mq-"))
+            .filter(|d| keep(&d.code))
             .map(|d| format!("{}: {}", d.code, d.message))
             .collect()
+    }
+
+    fn mq_diagnostics(connector: &str, trigger: &str) -> Vec<String> {
+        diagnostics_of(
+            vec![
+                (
+                    "vms.yaml",
+                    "name: events\nenv:\n- name: MQ_URL\n".to_owned(),
+                ),
+                (
+                    "functions/handle.rhai",
+                    "fn main(input, ctx) { #{} }\n".to_owned(),
+                ),
+                ("connectors/events.yaml", connector.to_owned()),
+                (
+                    "triggers.yaml",
+                    format!("- kind: mq\n  function: handle\n  connector: events\n{trigger}"),
+                ),
+            ],
+            |code| code.starts_with("vms.mq-"),
+        )
     }
 
     #[test]
@@ -648,26 +656,20 @@ mod tests {
     }
 
     fn http_diagnostics(tls: &str) -> Vec<String> {
-        let files: crate::vms::disk::VmsFiles = [
-            (
-                "vms.yaml",
-                "name: pay\nenv:\n- name: PAY_URL\n- name: PAY_CA\n- name: PAY_CERT\n".to_owned(),
-            ),
-            (
-                "connectors/pay.yaml",
-                format!("kind: http\nbase_url: \"{{{{ env.PAY_URL }}}}\"\ntls:\n{tls}"),
-            ),
-        ]
-        .into_iter()
-        .map(|(path, text)| (path.to_owned(), text.into_bytes()))
-        .collect();
-        let doc = crate::vms::disk::read_vms(&files);
-        assert!(doc.diagnostics.is_empty(), "{:?}", doc.diagnostics);
-        validate_vms(&doc)
-            .iter()
-            .filter(|d| d.code.starts_with("vms.http-tls") || d.code == "vms.undeclared-env")
-            .map(|d| format!("{}: {}", d.code, d.message))
-            .collect()
+        diagnostics_of(
+            vec![
+                (
+                    "vms.yaml",
+                    "name: pay\nenv:\n- name: PAY_URL\n- name: PAY_CA\n- name: PAY_CERT\n"
+                        .to_owned(),
+                ),
+                (
+                    "connectors/pay.yaml",
+                    format!("kind: http\nbase_url: \"{{{{ env.PAY_URL }}}}\"\ntls:\n{tls}"),
+                ),
+            ],
+            |code| code.starts_with("vms.http-tls") || code == "vms.undeclared-env",
+        )
     }
 
     #[test]

@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 use serde_json::Value;
 use starweave_model::vms::Connector;
 use starweave_model::vms::connector::{
-    HttpAuth, HttpMethod, HttpTls, HttpVerb, SqlMethod, SqlReturns,
+    HttpAuth, HttpConnector, HttpMethod, HttpTls, HttpVerb, SqlMethod, SqlReturns,
 };
 use starweave_model::vms::disk::{connector_to_yaml, parse_connector};
 
@@ -189,7 +189,7 @@ fn text_field(
     }
 }
 
-fn http_of(c: &Option<Connector>) -> Option<&starweave_model::vms::connector::HttpConnector> {
+fn http_of(c: &Option<Connector>) -> Option<&HttpConnector> {
     match c {
         Some(Connector::Http(h)) => Some(h),
         _ => None,
@@ -258,37 +258,56 @@ fn auth_kind(auth: Option<&HttpAuth>) -> &'static str {
     }
 }
 
-/// One text field of the connector's authentication: `get` reads it (`None` when the
-/// authentication is of another kind), `set` writes it.
+/// A text field of an HTTP connector: `get` reads it from the connector, `set` writes the
+/// trimmed text.
+fn http_field(
+    label: &'static str,
+    testid: &'static str,
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    get: impl Fn(&HttpConnector) -> Option<String> + Send + Sync + 'static,
+    set: impl Fn(&mut HttpConnector, String) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    text_field(
+        label,
+        testid,
+        move || conn.with(|c| http_of(c).and_then(&get).unwrap_or_default()),
+        move |v| {
+            update.run(Box::new(move |c| {
+                if let Connector::Http(h) = c {
+                    set(h, v.trim().to_owned());
+                }
+            }))
+        },
+    )
+}
+
+/// One text field of the connector's authentication; `field` finds it (`None` when the
+/// authentication is of another kind).
 fn auth_field(
     label: &'static str,
     testid: &'static str,
     conn: Memo<Option<Connector>>,
     update: Callback<ConnectorEdit>,
-    get: fn(&HttpAuth) -> Option<String>,
-    set: fn(&mut HttpAuth, String),
-) -> impl IntoView {
-    text_field(
+    field: fn(&mut HttpAuth) -> Option<&mut String>,
+) -> AnyView {
+    http_field(
         label,
         testid,
-        move || {
-            conn.with(|c| {
-                http_of(c)
-                    .and_then(|h| h.auth.as_ref())
-                    .and_then(get)
-                    .unwrap_or_default()
-            })
+        conn,
+        update,
+        move |h| {
+            h.auth
+                .clone()
+                .and_then(|mut a| field(&mut a).map(std::mem::take))
         },
-        move |v| {
-            update.run(Box::new(move |c| {
-                if let Connector::Http(h) = c
-                    && let Some(auth) = &mut h.auth
-                {
-                    set(auth, v.trim().to_owned());
-                }
-            }))
+        move |h, v| {
+            if let Some(slot) = h.auth.as_mut().and_then(field) {
+                *slot = v;
+            }
         },
     )
+    .into_any()
 }
 
 /// The HTTP connector's authentication (every secret is the name of an env var) and timeout.
@@ -300,27 +319,21 @@ fn HttpAuthSettings(
     let kind =
         Memo::new(move |_| conn.with(|c| auth_kind(http_of(c).and_then(|h| h.auth.as_ref()))));
     let fields = move || {
-        let f =
-            |label, testid, get, set| auth_field(label, testid, conn, update, get, set).into_any();
+        let f = |label, testid, field| auth_field(label, testid, conn, update, field);
         match kind.get() {
             "bearer" => vec![f("Token env var", "http-auth-token-env",
-                |a| match a { HttpAuth::Bearer { token_env } => Some(token_env.clone()), _ => None },
-                |a, v| if let HttpAuth::Bearer { token_env } = a { *token_env = v })],
+                |a| match a { HttpAuth::Bearer { token_env } => Some(token_env), _ => None })],
             "basic" => vec![
                 f("User name env var", "http-auth-username-env",
-                    |a| match a { HttpAuth::Basic { username_env, .. } => Some(username_env.clone()), _ => None },
-                    |a, v| if let HttpAuth::Basic { username_env, .. } = a { *username_env = v }),
+                    |a| match a { HttpAuth::Basic { username_env, .. } => Some(username_env), _ => None }),
                 f("Password env var", "http-auth-password-env",
-                    |a| match a { HttpAuth::Basic { password_env, .. } => Some(password_env.clone()), _ => None },
-                    |a, v| if let HttpAuth::Basic { password_env, .. } = a { *password_env = v }),
+                    |a| match a { HttpAuth::Basic { password_env, .. } => Some(password_env), _ => None }),
             ],
             "api_key" => vec![
                 f("Header (or query parameter)", "http-auth-key-name",
-                    |a| match a { HttpAuth::ApiKey { name, .. } => Some(name.clone()), _ => None },
-                    |a, v| if let HttpAuth::ApiKey { name, .. } = a { *name = v }),
+                    |a| match a { HttpAuth::ApiKey { name, .. } => Some(name), _ => None }),
                 f("Key env var", "http-auth-key-env",
-                    |a| match a { HttpAuth::ApiKey { value_env, .. } => Some(value_env.clone()), _ => None },
-                    |a, v| if let HttpAuth::ApiKey { value_env, .. } = a { *value_env = v }),
+                    |a| match a { HttpAuth::ApiKey { value_env, .. } => Some(value_env), _ => None }),
                 view! {
                     <label class="field check-row narrow">
                         <input type="checkbox" data-testid=tid("http-auth-key-in-query")
@@ -338,19 +351,16 @@ fn HttpAuthSettings(
             ],
             "oauth2_client_credentials" => vec![
                 f("Token URL", "http-auth-token-url",
-                    |a| match a { HttpAuth::OAuth2ClientCredentials { token_url, .. } => Some(token_url.clone()), _ => None },
-                    |a, v| if let HttpAuth::OAuth2ClientCredentials { token_url, .. } = a { *token_url = v }),
+                    |a| match a { HttpAuth::OAuth2ClientCredentials { token_url, .. } => Some(token_url), _ => None }),
                 f("Client id env var", "http-auth-client-id-env",
-                    |a| match a { HttpAuth::OAuth2ClientCredentials { client_id_env, .. } => Some(client_id_env.clone()), _ => None },
-                    |a, v| if let HttpAuth::OAuth2ClientCredentials { client_id_env, .. } = a { *client_id_env = v }),
+                    |a| match a { HttpAuth::OAuth2ClientCredentials { client_id_env, .. } => Some(client_id_env), _ => None }),
                 f("Client secret env var", "http-auth-client-secret-env",
-                    |a| match a { HttpAuth::OAuth2ClientCredentials { client_secret_env, .. } => Some(client_secret_env.clone()), _ => None },
-                    |a, v| if let HttpAuth::OAuth2ClientCredentials { client_secret_env, .. } = a { *client_secret_env = v }),
-                f("Scopes (space-separated)", "http-auth-scopes",
-                    |a| match a { HttpAuth::OAuth2ClientCredentials { scopes, .. } => Some(scopes.join(" ")), _ => None },
-                    |a, v| if let HttpAuth::OAuth2ClientCredentials { scopes, .. } = a {
+                    |a| match a { HttpAuth::OAuth2ClientCredentials { client_secret_env, .. } => Some(client_secret_env), _ => None }),
+                http_field("Scopes (space-separated)", "http-auth-scopes", conn, update,
+                    |h| match &h.auth { Some(HttpAuth::OAuth2ClientCredentials { scopes, .. }) => Some(scopes.join(" ")), _ => None },
+                    |h, v| if let Some(HttpAuth::OAuth2ClientCredentials { scopes, .. }) = &mut h.auth {
                         *scopes = v.split_whitespace().map(str::to_owned).collect();
-                    }),
+                    }).into_any(),
             ],
             _ => Vec::new(),
         }
@@ -398,27 +408,18 @@ fn tls_field(
     update: Callback<ConnectorEdit>,
     field: fn(&mut HttpTls) -> &mut Option<String>,
 ) -> impl IntoView {
-    text_field(
+    http_field(
         label,
         testid,
-        move || {
-            conn.with(|c| {
-                http_of(c)
-                    .and_then(|h| h.tls.clone())
-                    .and_then(|mut t| field(&mut t).clone())
-                    .unwrap_or_default()
-            })
-        },
-        move |v| {
-            update.run(Box::new(move |c| {
-                if let Connector::Http(h) = c {
-                    let tls = h.tls.get_or_insert_with(HttpTls::default);
-                    *field(tls) = (!v.trim().is_empty()).then(|| v.trim().to_owned());
-                    if *tls == HttpTls::default() {
-                        h.tls = None;
-                    }
-                }
-            }))
+        conn,
+        update,
+        move |h| h.tls.clone().and_then(|mut t| field(&mut t).take()),
+        move |h, v| {
+            let tls = h.tls.get_or_insert_with(HttpTls::default);
+            *field(tls) = (!v.is_empty()).then_some(v);
+            if *tls == HttpTls::default() {
+                h.tls = None;
+            }
         },
     )
 }
