@@ -9,7 +9,8 @@
 //!   the certificate against the system's roots, so the test's CA is refused, and
 //!   `#insecure` (the Redis client's opt-out) connects;
 //! - the AMQP publish connector and RabbitMQ (`STARWEAVE_TEST_AMQP`) over `amqps://`: the
-//!   test's CA is refused until the URL names it with `cacertfile=`;
+//!   test's CA is refused until the URL names it with `cacertfile=`; behind a front that
+//!   requires a client certificate, refused until the URL adds `certfile=` and `keyfile=`;
 //! - the NATS publish connector and a private `nats-server` (Debian package `nats-server`,
 //!   on a free port with its own JetStream store) that requires TLS, a client certificate
 //!   and a password: refused with the system's roots, without a client certificate or with a
@@ -552,6 +553,62 @@ async fn amqps_trusts_the_system_roots_and_the_cacertfile_of_the_url() {
         serde_json::from_slice::<serde_json::Value>(&message.delivery.data).expect("json"),
         json!({"n": 2})
     );
+
+    // A broker that requires a client certificate: refused without one, published with
+    // `certfile=` and `keyfile=`.
+    let mutual = front_with(
+        server_config_requiring_clients(&pki),
+        authority.clone(),
+        false,
+    )
+    .await;
+    let over_mutual_tls = format!(
+        "{}{separator}cacertfile={}",
+        over_tls.replacen(&front.port.to_string(), &mutual.port.to_string(), 1),
+        pki.ca_file.display()
+    );
+    let (live, _) =
+        live_with_diagnostics(&[("events", &connector)], &[("AMQP_URL", &over_mutual_tls)]);
+    let refused = call(&live, "events", "send", json!({"n": 3}))
+        .await
+        .expect_err("the broker requires a client certificate");
+    println!("AMQP without a client certificate: {}", refused.message);
+    let (cert, key) = pki.client_files("engine");
+    let with_certificate = format!(
+        "{over_mutual_tls}&certfile={}&keyfile={}",
+        cert.display(),
+        key.display()
+    );
+    let (live, _) = live_with_diagnostics(
+        &[("events", &connector)],
+        &[("AMQP_URL", &with_certificate)],
+    );
+    let sent = call(&live, "events", "send", json!({"n": 4}))
+        .await
+        .expect("publish with a client certificate");
+    assert_eq!(sent, json!({"published": true}));
+    assert!(mutual.handshakes.load(Ordering::SeqCst) >= 1);
+    let message = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic_get")
+        .expect("the message published with a client certificate is in the queue");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&message.delivery.data).expect("json"),
+        json!({"n": 4})
+    );
+    // A certificate without its key is refused before connecting.
+    let (live, _) = live_with_diagnostics(
+        &[("events", &connector)],
+        &[(
+            "AMQP_URL",
+            &format!("{over_mutual_tls}&certfile={}", cert.display()),
+        )],
+    );
+    let refused = call(&live, "events", "send", json!({"n": 5}))
+        .await
+        .expect_err("certfile without keyfile");
+    assert!(refused.message.contains("go together"), "{refused:?}");
     let _ = channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await;

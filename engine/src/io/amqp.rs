@@ -14,14 +14,15 @@
 //!
 //! Connection failures are technical errors that name the connector and its env var,
 //! never the URL. `amqps://` URLs go over TLS, checked against the system's roots plus the
-//! CA in the PEM file a `cacertfile=/path` query parameter names ([`connect`]).
+//! CA in the PEM file a `cacertfile=/path` query parameter names; `certfile=…&keyfile=…`
+//! present a client certificate ([`connect`]).
 
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::tcp::OwnedTLSConfig;
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::{Value, json};
@@ -40,27 +41,46 @@ const PERSISTENT: u8 = 2;
 /// Opens a connection to the broker at `url`: plain for `amqp://`, TLS for `amqps://`. The
 /// server's certificate is checked against the system's roots and, when the URL has a
 /// `cacertfile=/path/ca.pem` query parameter (the name RabbitMQ's own clients use), the
-/// certificates in that file too. The broker never sees that parameter.
+/// certificates in that file too; `certfile=/path/cert.pem&keyfile=/path/key.pem` (PEM)
+/// present a client certificate, for brokers that require one (and for
+/// `auth_mechanism=external`, where the certificate names the user). The broker never sees
+/// these parameters.
 pub(crate) async fn connect(
     url: &str,
     properties: ConnectionProperties,
 ) -> Result<Connection, String> {
     super::tls_provider();
-    let ca_file = reqwest::Url::parse(url).ok().and_then(|parsed| {
-        parsed
-            .query_pairs()
-            .find(|(key, _)| key == "cacertfile")
-            .map(|(_, value)| value.into_owned())
-    });
-    let cert_chain =
-        match ca_file {
-            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
-                format!("cannot read the CA file `{path}` named by cacertfile: {e}")
-            })?),
-            None => None,
-        };
+    let parameter = |name: &str| {
+        reqwest::Url::parse(url).ok().and_then(|parsed| {
+            parsed
+                .query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        })
+    };
+    let read = |name: &str| -> Result<Option<Vec<u8>>, String> {
+        parameter(name)
+            .map(|path| {
+                std::fs::read(&path)
+                    .map_err(|e| format!("cannot read the file `{path}` named by {name}: {e}"))
+            })
+            .transpose()
+    };
+    let cert_chain = read("cacertfile")?
+        .map(|pem| String::from_utf8(pem).map_err(|_| "the cacertfile is not PEM text".to_owned()))
+        .transpose()?;
+    let identity = match (read("certfile")?, read("keyfile")?) {
+        (Some(pem), Some(key)) => Some(OwnedIdentity::PKCS8 { pem, key }),
+        (None, None) => None,
+        _ => {
+            return Err(
+                "the AMQP URL names a client certificate without its key, or a key without its certificate (certfile and keyfile go together)"
+                    .into(),
+            );
+        }
+    };
     let config = OwnedTLSConfig {
-        identity: None,
+        identity,
         cert_chain,
     };
     let runtime = lapin::runtime::default_runtime().map_err(|e| e.to_string())?;
