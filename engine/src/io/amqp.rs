@@ -50,35 +50,14 @@ pub(crate) async fn connect(
     properties: ConnectionProperties,
 ) -> Result<Connection, String> {
     super::tls_provider();
-    let parameter = |name: &str| {
-        reqwest::Url::parse(url).ok().and_then(|parsed| {
-            parsed
-                .query_pairs()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.into_owned())
-        })
-    };
-    let read = |name: &str| -> Result<Option<Vec<u8>>, String> {
-        parameter(name)
-            .map(|path| {
-                std::fs::read(&path)
-                    .map_err(|e| format!("cannot read the file `{path}` named by {name}: {e}"))
-            })
-            .transpose()
-    };
-    let cert_chain = read("cacertfile")?
+    let files = super::UrlTlsFiles::read(url).map_err(|e| format!("the AMQP URL's {e}"))?;
+    let cert_chain = files
+        .ca
         .map(|pem| String::from_utf8(pem).map_err(|_| "the cacertfile is not PEM text".to_owned()))
         .transpose()?;
-    let identity = match (read("certfile")?, read("keyfile")?) {
-        (Some(pem), Some(key)) => Some(OwnedIdentity::PKCS8 { pem, key }),
-        (None, None) => None,
-        _ => {
-            return Err(
-                "the AMQP URL names a client certificate without its key, or a key without its certificate (certfile and keyfile go together)"
-                    .into(),
-            );
-        }
-    };
+    let identity = files
+        .client
+        .map(|(pem, key)| OwnedIdentity::PKCS8 { pem, key });
     let config = OwnedTLSConfig {
         identity,
         cert_chain,

@@ -159,8 +159,7 @@ impl Cache {
                         ))
                     })?;
                 let client = super::redis_client(url).map_err(|e| self.fail("bad Redis URL", e))?;
-                client
-                    .get_connection_manager()
+                super::redis_manager(&client)
                     .await
                     .map_err(|e| self.fail("cannot connect", e))
             })

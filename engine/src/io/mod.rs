@@ -603,13 +603,111 @@ fn config_values(
     values
 }
 
-/// A Redis client for `url` (`redis://`, or `rediss://` over TLS checked against the system's
-/// roots; `#insecure` at the end skips the check). The Redis client's TLS takes rustls'
+/// A Redis client for `url`: `redis://`, or `rediss://` over TLS, checked against the
+/// system's roots, or only against the CA certificates of the PEM file a
+/// `cacertfile=/path/ca.pem` query parameter names; `certfile=…&keyfile=…` present a client
+/// certificate; `#insecure` at the end skips the check. The Redis client's TLS takes rustls'
 /// process-wide crypto provider, which must be chosen when several are built in: ring,
 /// installed here once (a provider installed earlier by the embedding program stays).
 pub(crate) fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
     tls_provider();
-    redis::Client::open(url)
+    let files = UrlTlsFiles::read(url).map_err(|e| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "bad TLS files",
+            format!("the Redis URL's {e}"),
+        ))
+    })?;
+    if files.is_empty() {
+        return redis::Client::open(url);
+    }
+    if !url.starts_with("rediss://") {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "TLS files need rediss://",
+            "cacertfile, certfile and keyfile are for a rediss:// URL".to_owned(),
+        )));
+    }
+    let client_tls = files
+        .client
+        .map(|(client_cert, client_key)| redis::ClientTlsConfig {
+            client_cert,
+            client_key,
+        });
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls,
+            root_cert: files.ca,
+        },
+    )
+}
+
+/// A self-reconnecting connection for a connector's calls. It tries to connect twice (the
+/// Redis client's default is seven attempts over about 8 s), so a call to a Redis that is
+/// down or refuses the handshake fails at once with the reason, rather than holding the run;
+/// the next call tries again.
+pub(crate) async fn redis_manager(
+    client: &redis::Client,
+) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new().set_number_of_retries(1);
+    client.get_connection_manager_with_config(config).await
+}
+
+/// The PEM files a server URL's `cacertfile`, `certfile` and `keyfile` query parameters name
+/// (the names RabbitMQ's and NATS's own clients use), read.
+#[derive(Default)]
+pub(crate) struct UrlTlsFiles {
+    /// CA certificates.
+    pub(crate) ca: Option<Vec<u8>>,
+    /// A client certificate (chain) and its private key.
+    pub(crate) client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl UrlTlsFiles {
+    /// Reads the files `url` names. Errors name the parameter and the path, never the URL
+    /// (it may hold a password).
+    pub(crate) fn read(url: &str) -> Result<UrlTlsFiles, String> {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return Ok(UrlTlsFiles::default());
+        };
+        let read = |name: &str| -> Result<Option<Vec<u8>>, String> {
+            let Some((_, path)) = parsed.query_pairs().find(|(key, _)| key == name) else {
+                return Ok(None);
+            };
+            std::fs::read(path.as_ref())
+                .map(Some)
+                .map_err(|e| format!("{name}: cannot read `{path}`: {e}"))
+        };
+        let client = match (read("certfile")?, read("keyfile")?) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "certfile and keyfile go together: a client certificate is presented with its key"
+                        .into(),
+                );
+            }
+        };
+        Ok(UrlTlsFiles {
+            ca: read("cacertfile")?,
+            client,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.client.is_none()
+    }
+}
+
+impl std::fmt::Debug for UrlTlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: only whether each file is there.
+        f.debug_struct("UrlTlsFiles")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
 }
 
 /// Makes ring rustls' process-wide crypto provider, once, unless the embedding program chose

@@ -214,8 +214,7 @@ impl Publisher {
                     .get_or_try_init(|| async {
                         let client = super::redis_client(self.url()?)
                             .map_err(|e| self.fail("bad Redis URL", e))?;
-                        client
-                            .get_connection_manager()
+                        super::redis_manager(&client)
                             .await
                             .map_err(|e| self.fail("cannot connect", e))
                     })
