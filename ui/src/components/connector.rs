@@ -111,7 +111,9 @@ fn ConnectorForm(
                 .unwrap_or_default()
         })
     });
-    let is_http = move || conn.with(|c| matches!(c, Some(Connector::Http(_))));
+    // A memo, so that the settings and the method editor are built again only when the kind
+    // changes, not at each keystroke in one of their fields (which would take the focus away).
+    let is_http = Memo::new(move |_| conn.with(|c| matches!(c, Some(Connector::Http(_)))));
     let add_method = move |_| {
         let n = methods.with_untracked(Vec::len);
         let mut i = n + 1;
@@ -137,7 +139,7 @@ fn ConnectorForm(
     view! {
         <div class="connector-body">
             <div class="settings">
-                {move || if is_http() { view! { <HttpSettings conn=conn update=update /> }.into_any() } else { view! { <DbSettings conn=conn update=update /> }.into_any() }}
+                {move || if is_http.get() { view! { <HttpSettings conn=conn update=update /> }.into_any() } else { view! { <DbSettings conn=conn update=update /> }.into_any() }}
             </div>
             <div class="methods-split">
                 <nav class="method-list" aria-label="Methods">
@@ -162,7 +164,7 @@ fn ConnectorForm(
                             return view! { <p class="muted pad">"No methods yet."</p> }.into_any();
                         }
                         let i = i.min(count - 1);
-                        if is_http() {
+                        if is_http.get() {
                             view! { <HttpMethodForm conn=conn update=update index=i /> }.into_any()
                         } else {
                             view! { <SqlMethodForm conn=conn update=update index=i tab_id=tab_id.clone() connector=name.clone() /> }.into_any()
