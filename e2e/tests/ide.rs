@@ -138,15 +138,25 @@ async fn http_connector_from_an_openapi_file() -> Result<()> {
     let yaml = std::fs::read_to_string(&file)?;
     ensure!(yaml.contains("/pets/{petId}"), "path missing:\n{yaml}");
     // Authentication, timeout and a private CA, from the form into the connector's file.
-    ide.set_value("http-auth-kind", "bearer").await?;
-    ide.find("http-auth-token-env").await?;
-    ide.fill("http-auth-token-env", "PETS_TOKEN").await?;
+    ide.set_value("http-auth-kind", "oauth2_client_credentials")
+        .await?;
+    ide.find("http-auth-client-id-env").await?;
+    ide.fill("http-auth-client-id-env", "PETS_CLIENT_ID")
+        .await?;
+    ide.fill("http-auth-client-secret-env", "PETS_CLIENT_SECRET")
+        .await?;
+    // Typed key by key: the space between the scopes must survive.
+    ide.fill("http-auth-scopes", "pets.read pets.write").await?;
     ide.fill("http-timeout-ms", "2500").await?;
     ide.fill("http-tls-ca-env", "PETS_CA").await?;
     wait_until(|| {
         std::fs::read_to_string(&file)
             .map(|s| {
-                s.contains("auth:\n  type: bearer\n  token_env: PETS_TOKEN\n")
+                s.contains("type: oauth2_client_credentials\n")
+                    && s.contains("client_id_env: PETS_CLIENT_ID\n")
+                    && s.contains("client_secret_env: PETS_CLIENT_SECRET\n")
+                    && s.contains("- pets.read\n")
+                    && s.contains("- pets.write\n")
                     && s.contains("timeout_ms: 2500\n")
                     && s.contains("tls:\n  ca_env: PETS_CA\n")
                     && s.contains("getPet")

@@ -312,6 +312,34 @@ fn auth_field(
     .into_any()
 }
 
+/// The OAuth 2 scopes, typed space-separated. The field keeps the text as typed (a
+/// separator just typed must stay), and the connector gets the words.
+fn scopes_field(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> AnyView {
+    let text = RwSignal::new(conn.with_untracked(
+        |c| match http_of(c).and_then(|h| h.auth.as_ref()) {
+            Some(HttpAuth::OAuth2ClientCredentials { scopes, .. }) => scopes.join(" "),
+            _ => String::new(),
+        },
+    ));
+    text_field(
+        "Scopes (space-separated)",
+        "http-auth-scopes",
+        move || text.get(),
+        move |v| {
+            let words: Vec<String> = v.split_whitespace().map(str::to_owned).collect();
+            text.set(v);
+            update.run(Box::new(move |c| {
+                if let Connector::Http(h) = c
+                    && let Some(HttpAuth::OAuth2ClientCredentials { scopes, .. }) = &mut h.auth
+                {
+                    *scopes = words;
+                }
+            }))
+        },
+    )
+    .into_any()
+}
+
 /// The HTTP connector's authentication (every secret is the name of an env var) and timeout.
 #[component]
 fn HttpAuthSettings(
@@ -358,11 +386,7 @@ fn HttpAuthSettings(
                     |a| match a { HttpAuth::OAuth2ClientCredentials { client_id_env, .. } => Some(client_id_env), _ => None }),
                 f("Client secret env var", "http-auth-client-secret-env",
                     |a| match a { HttpAuth::OAuth2ClientCredentials { client_secret_env, .. } => Some(client_secret_env), _ => None }),
-                http_field("Scopes (space-separated)", "http-auth-scopes", conn, update,
-                    |h| match &h.auth { Some(HttpAuth::OAuth2ClientCredentials { scopes, .. }) => Some(scopes.join(" ")), _ => None },
-                    |h, v| if let Some(HttpAuth::OAuth2ClientCredentials { scopes, .. }) = &mut h.auth {
-                        *scopes = v.split_whitespace().map(str::to_owned).collect();
-                    }).into_any(),
+                scopes_field(conn, update),
             ],
             _ => Vec::new(),
         }
