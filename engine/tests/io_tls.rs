@@ -591,24 +591,29 @@ async fn amqps_trusts_the_system_roots_and_the_cacertfile_of_the_url() {
     );
     assert_eq!(front.handshakes.load(Ordering::SeqCst), 0);
 
+    // Publishes `{"n": n}` through `url` and finds it in the queue.
+    let publish = async |url: &str, n: u64| {
+        let (live, _) = live_with_diagnostics(&[("events", &connector)], &[("AMQP_URL", url)]);
+        let sent = call(&live, "events", "send", json!({ "n": n }))
+            .await
+            .unwrap_or_else(|e| panic!("publish {n}: {e:?}"));
+        assert_eq!(sent, json!({"published": true}));
+        let message = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic_get")
+            .unwrap_or_else(|| panic!("message {n} is not in the queue"));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&message.delivery.data).expect("json"),
+            json!({ "n": n })
+        );
+    };
+
     // The URL names the CA: published over TLS.
     let separator = if over_tls.contains('?') { '&' } else { '?' };
     let trusted = format!("{over_tls}{separator}cacertfile={}", pki.ca_file.display());
-    let (live, _) = live_with_diagnostics(&[("events", &connector)], &[("AMQP_URL", &trusted)]);
-    let sent = call(&live, "events", "send", json!({"n": 2}))
-        .await
-        .expect("publish over TLS");
-    assert_eq!(sent, json!({"published": true}));
+    publish(&trusted, 2).await;
     assert!(front.handshakes.load(Ordering::SeqCst) >= 1);
-    let message = channel
-        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-        .await
-        .expect("basic_get")
-        .expect("the message published over TLS is in the queue");
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&message.delivery.data).expect("json"),
-        json!({"n": 2})
-    );
 
     // A broker that requires a client certificate: refused without one, published with
     // `certfile=` and `keyfile=`.
@@ -635,24 +640,8 @@ async fn amqps_trusts_the_system_roots_and_the_cacertfile_of_the_url() {
         cert.display(),
         key.display()
     );
-    let (live, _) = live_with_diagnostics(
-        &[("events", &connector)],
-        &[("AMQP_URL", &with_certificate)],
-    );
-    let sent = call(&live, "events", "send", json!({"n": 4}))
-        .await
-        .expect("publish with a client certificate");
-    assert_eq!(sent, json!({"published": true}));
+    publish(&with_certificate, 4).await;
     assert!(mutual.handshakes.load(Ordering::SeqCst) >= 1);
-    let message = channel
-        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-        .await
-        .expect("basic_get")
-        .expect("the message published with a client certificate is in the queue");
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&message.delivery.data).expect("json"),
-        json!({"n": 4})
-    );
     // A certificate without its key is refused before connecting.
     let (live, _) = live_with_diagnostics(
         &[("events", &connector)],
