@@ -568,7 +568,7 @@ paths:
 }
 
 #[tokio::test]
-async fn try_a_database_method_against_postgresql() {
+async fn try_a_database_method_and_test_the_connection_against_postgresql() {
     use sqlx::Connection;
     let url = "postgres://postgres@127.0.0.1:5432/test";
     let schema = format!("ide_try_{}", std::process::id());
@@ -638,6 +638,50 @@ async fn try_a_database_method_against_postgresql() {
         )
         .await;
     assert_eq!((status, code(&body)), (404, "not_found"));
+
+    // The connection test of the same connector: the server's version, or the reason.
+    let (status, tested) = server
+        .post(
+            "/vms/inventory/connectors/stock/test",
+            &json!({ "env": { "INVENTORY_DB_URL": url } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert!(
+        tested["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("connected to PostgreSQL "),
+        "{tested}"
+    );
+    assert_eq!(tested["notes"], json!([]), "{tested}");
+    let (status, refused) = server
+        .post(
+            "/vms/inventory/connectors/stock/test",
+            &json!({ "env": { "INVENTORY_DB_URL": "postgres://postgres@127.0.0.1:5432/sw_absent_db" } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("database \"sw_absent_db\" does not exist"),
+        "{refused}"
+    );
+    let (status, body) = server
+        .post("/vms/inventory/connectors/nope/test", &json!({}))
+        .await;
+    assert_eq!((status, code(&body)), (404, "not_found"), "{body}");
+    let (status, body) = server
+        .post(
+            "/vms/inventory/connectors/stock/test",
+            &json!({ "envs": {} }),
+        )
+        .await;
+    assert_eq!(status, 400, "unknown fields are refused: {body}");
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut db)
         .await

@@ -376,6 +376,41 @@ methods:
 }
 
 #[tokio::test]
+async fn the_connection_test_connects_and_names_the_methods_that_cannot_run() {
+    let url = start_greeter().await;
+    let with_broken =
+        format!("{CONNECTOR}- name: gone\n  method: starweave.test.v1.Greeter/NoSuchMethod\n");
+    let (live, _) = connectors(
+        &[("greeter", &with_broken)],
+        &[("GREETER_URL", &url), ("TENANT", "t")],
+        with_descriptor(),
+    );
+    let ok = live.check("greeter").await.expect("connected");
+    assert_eq!(
+        ok.summary,
+        format!("HTTP/2 connection to {url} made"),
+        "{ok:?}"
+    );
+    assert_eq!(
+        ok.notes,
+        ["these methods cannot run (see the problems): gone"]
+    );
+
+    let (live, _) = connectors(
+        &[("greeter", CONNECTOR)],
+        &[("GREETER_URL", "http://127.0.0.1:1"), ("TENANT", "t")],
+        with_descriptor(),
+    );
+    let err = live.check("greeter").await.expect_err("nothing listens");
+    assert!(
+        err.message.contains("cannot connect to http://127.0.0.1:1")
+            && err.message.to_lowercase().contains("refused"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
 async fn descriptor_problems_are_diagnostics_and_refuse_calls() {
     let bad = r#"
 kind: grpc
@@ -478,6 +513,33 @@ async fn https_endpoints_verify_the_server_and_present_the_client_certificate() 
     .expect("SayHello over mutual TLS");
     assert_eq!(out["message"], "Hello, Ada!");
     assert_eq!(out["tenant"], "acme");
+    // The connection test makes the same handshake: refused with the system's roots, made
+    // with the files.
+    let check = |endpoint: String| {
+        let (live, _) = connectors(
+            &[("greeter", CONNECTOR)],
+            &[("GREETER_URL", &endpoint), ("TENANT", "acme")],
+            with_descriptor(),
+        );
+        async move { live.check("greeter").await }
+    };
+    let refused = check(url.clone()).await.expect_err("unverifiable server");
+    assert!(
+        refused.message.contains("UnknownIssuer"),
+        "{}",
+        refused.message
+    );
+    let ok = check(format!(
+        "{url}?cacertfile={ca}&certfile={}&keyfile={}",
+        cert.display(),
+        key.display()
+    ))
+    .await
+    .expect("connected over mutual TLS");
+    assert_eq!(
+        ok.summary,
+        format!("HTTP/2 over TLS connection to {url} made")
+    );
     // TLS files on a plain endpoint are a mistake, said as such.
     let refused = hello(format!(
         "{}?cacertfile={ca}",

@@ -242,6 +242,20 @@ fn operations() -> Vec<Operation> {
             ),
         ),
         op(
+            "/vms/{vms}/connectors/{name}/test",
+            "post",
+            "Test a connector's connection with one harmless command (HEAD on the base URL, the database's version, PING, …)",
+            Some(object(
+                json!({ "env": { "type": "object", "additionalProperties": { "type": "string" } } }),
+                &[],
+            )),
+            "200",
+            object(
+                json!({ "ok": { "type": "boolean" }, "summary": { "type": "string" }, "notes": array(json!({ "type": "string" })), "error": object(json!({ "code": { "type": ["string", "null"] }, "message": { "type": "string" } }), &["message"]), "duration_ms": { "type": "number" } }),
+                &["ok", "duration_ms"],
+            ),
+        ),
+        op(
             "/reference/expressions",
             "get",
             "The expression built-ins",

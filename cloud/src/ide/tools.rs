@@ -1,6 +1,7 @@
 //! Parameter tools, connector tools and references for the editors:
 //! `/params/infer`, `/params/convert`, `/vms/{vms}/connectors/{name}/import-openapi`,
-//! `/vms/{vms}/connectors/{name}/methods/{method}/try`, `/reference/expressions`,
+//! `/vms/{vms}/connectors/{name}/methods/{method}/try`, `/vms/{vms}/connectors/{name}/test`,
+//! `/reference/expressions`,
 //! `/reference/ctx`.
 
 use std::collections::BTreeMap;
@@ -37,6 +38,11 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
             "/vms/{vms}/connectors/{name}/methods/{method}/try",
             &["post"],
             post(try_method),
+        )
+        .route(
+            "/vms/{vms}/connectors/{name}/test",
+            &["post"],
+            post(test_connection),
         )
         .route("/reference/expressions", &["get"], get(expressions))
         .route("/reference/ctx", &["get"], get(ctx_declaration))
@@ -173,24 +179,21 @@ async fn load_vms(state: &AppState, name: &str) -> ApiResult<Vms> {
     .await
 }
 
-async fn try_method(
-    State(state): State<AppState>,
-    Path((vms_name, name, method)): Path<(String, String, String)>,
-    Json(request): Json<TryRequest>,
-) -> ApiResult<Json<Value>> {
-    let model = load_vms(&state, &vms_name).await?;
-    let Some(connector) = model.connectors.get(&name) else {
+/// The connector `name` of the VMS, alone, live with the VMS's env values (the declared
+/// defaults overlaid with `env`).
+fn live_connector(
+    vms_name: &str,
+    model: &Vms,
+    name: &str,
+    env: &BTreeMap<String, String>,
+) -> ApiResult<LiveConnectors> {
+    let Some(connector) = model.connectors.get(name) else {
         return Err(ApiError::NotFound(format!(
             "`{vms_name}` has no connector `{name}` (or its file does not load; see the diagnostics)"
         )));
     };
-    if connector.method(&method).is_none() {
-        return Err(ApiError::NotFound(format!(
-            "the connector `{name}` has no method `{method}`"
-        )));
-    }
-    let env = super::run::env_values(&model, &request.env);
-    let only: BTreeMap<String, Connector> = [(name.clone(), connector.clone())].into();
+    let env = super::run::env_values(model, env);
+    let only: BTreeMap<String, Connector> = [(name.to_owned(), connector.clone())].into();
     let (connectors, _) = LiveConnectors::new(
         &only,
         env,
@@ -199,6 +202,26 @@ async fn try_method(
             ..LiveOptions::default()
         },
     );
+    Ok(connectors)
+}
+
+async fn try_method(
+    State(state): State<AppState>,
+    Path((vms_name, name, method)): Path<(String, String, String)>,
+    Json(request): Json<TryRequest>,
+) -> ApiResult<Json<Value>> {
+    let model = load_vms(&state, &vms_name).await?;
+    let connectors = live_connector(&vms_name, &model, &name, &request.env)?;
+    if model
+        .connectors
+        .get(&name)
+        .and_then(|c| c.method(&method))
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "the connector `{name}` has no method `{method}`"
+        )));
+    }
     let started = Instant::now();
     let result = connectors
         .call(ConnectorRequest {
@@ -211,6 +234,40 @@ async fn try_method(
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Json(match result {
         Ok(output) => json!({ "ok": true, "output": output, "duration_ms": duration_ms }),
+        Err(error) => json!({
+            "ok": false,
+            "error": { "code": error.code, "message": error.message },
+            "duration_ms": duration_ms,
+        }),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestRequest {
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+/// Tests a connector's connection (see `LiveConnectors::check`). A connection that fails
+/// is an answer (`ok: false` with the reason), not an API error.
+async fn test_connection(
+    State(state): State<AppState>,
+    Path((vms_name, name)): Path<(String, String)>,
+    Json(request): Json<TestRequest>,
+) -> ApiResult<Json<Value>> {
+    let model = load_vms(&state, &vms_name).await?;
+    let connectors = live_connector(&vms_name, &model, &name, &request.env)?;
+    let started = Instant::now();
+    let result = connectors.check(&name).await;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Json(match result {
+        Ok(check) => json!({
+            "ok": true,
+            "summary": check.summary,
+            "notes": check.notes,
+            "duration_ms": duration_ms,
+        }),
         Err(error) => json!({
             "ok": false,
             "error": { "code": error.code, "message": error.message },

@@ -31,7 +31,7 @@ use starweave_model::vms::connector::{MqConnector, MqMethod};
 use tokio::sync::Mutex;
 
 use super::template::Template;
-use super::{Context, technical};
+use super::{ConnectionCheck, Context, technical};
 use crate::connectors::ConnectorError;
 use crate::script::rhai::RhaiAst;
 
@@ -239,6 +239,15 @@ impl AmqpPublisher {
             channel: channel.clone(),
         });
         Ok(channel)
+    }
+
+    /// The connection test: a connection and a channel in publisher-confirm mode, as the
+    /// calls use.
+    pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
+        self.channel().await?;
+        Ok(ConnectionCheck::new(
+            "the AMQP broker accepted a connection and a channel with publisher confirms",
+        ))
     }
 
     /// Forgets the channel so that the next call opens a new one.

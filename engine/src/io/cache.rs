@@ -26,7 +26,7 @@ use starweave_model::vms::connector::{CacheConnector, CacheMethod, CacheOp};
 use tokio::sync::OnceCell;
 
 use super::template::Template;
-use super::{Context, technical};
+use super::{ConnectionCheck, Context, technical};
 use crate::connectors::ConnectorError;
 use crate::script::rhai::RhaiAst;
 
@@ -165,6 +165,14 @@ impl Cache {
             })
             .await?;
         Ok(manager.clone())
+    }
+
+    /// The connection test: `PING`, and the server's version from `INFO server`.
+    pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
+        let mut manager = self.manager().await?;
+        super::redis_ping(&mut manager)
+            .await
+            .map_err(|e| self.fail("PING", e))
     }
 
     pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {

@@ -54,7 +54,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use tonic::{Code, Status};
 
 use super::template::Template;
-use super::{Context, technical};
+use super::{ConnectionCheck, Context, error_chain, technical};
 use crate::connectors::ConnectorError;
 
 /// A tonic [`Codec`] for messages known only at run time: it encodes any
@@ -374,6 +374,68 @@ impl GrpcClient {
         let channel = builder.connect_lazy();
         channels.insert(endpoint.to_owned(), channel.clone());
         Ok(channel)
+    }
+
+    /// The connection test: a new HTTP/2 connection (with TLS when the endpoint has it) to
+    /// the endpoint, and the count of methods the descriptor set resolved.
+    pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
+        let rhai = &self.context.rhai;
+        let vars = self.context.vars(&Value::Null);
+        let control = self.context.control(self.context.default_timeout);
+        let endpoint = self
+            .endpoint
+            .as_ref()
+            .map_err(|e| technical(format!("grpc connector `{}`: {e}", self.name)))?
+            .render(rhai, &vars, &control)
+            .map_err(|e| self.fail("endpoint", e))?;
+        if endpoint.is_empty() {
+            return Err(technical(format!(
+                "grpc connector `{}`: the endpoint is empty",
+                self.name
+            )));
+        }
+        let (address, tls) = tls_settings(&endpoint).map_err(|e| self.fail("endpoint", e))?;
+        let secure = tls.is_some();
+        let mut builder = Endpoint::from_shared(address.clone())
+            .map_err(|e| self.fail("bad endpoint", e))?
+            .connect_timeout(self.deadline());
+        if let Some(tls) = tls {
+            builder = builder
+                .tls_config(tls)
+                .map_err(|e| self.fail("TLS settings", e))?;
+        }
+        // Host and port only: the endpoint, an env value, would be redacted whole.
+        let uri = builder.uri();
+        let shown = format!(
+            "{}://{}{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.host().unwrap_or_default(),
+            uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default()
+        );
+        builder.connect().await.map_err(|e| {
+            technical(format!(
+                "grpc connector `{}`: cannot connect to {shown}: {}",
+                self.name,
+                self.context.secrets.redact(&error_chain(&e))
+            ))
+        })?;
+        let mut check = ConnectionCheck::new(format!(
+            "{} connection to {shown} made",
+            if secure { "HTTP/2 over TLS" } else { "HTTP/2" }
+        ));
+        let broken: Vec<&str> = self
+            .methods
+            .iter()
+            .filter(|(_, plan)| plan.is_err())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !broken.is_empty() {
+            check = check.note(format!(
+                "these methods cannot run (see the problems): {}",
+                broken.join(", ")
+            ));
+        }
+        Ok(check)
     }
 
     pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {

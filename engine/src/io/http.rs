@@ -25,7 +25,7 @@ use starweave_model::vms::connector::{
 };
 
 use super::template::{JsonTemplate, Template, encode_path_segment};
-use super::{Context, technical};
+use super::{ConnectionCheck, Context, error_chain, technical};
 use crate::connectors::ConnectorError;
 use crate::script::rhai::{RhaiAst, VariableUse};
 
@@ -468,47 +468,7 @@ impl HttpClient {
                 .map_err(|e| self.render_error(method, "header", e))?;
             headers.push((key.clone(), value));
         }
-        match &self.auth {
-            None => {}
-            Some(HttpAuth::Bearer { token_env }) => {
-                headers.push((
-                    "Authorization".into(),
-                    format!("Bearer {}", self.env(token_env)?),
-                ));
-            }
-            Some(HttpAuth::Basic {
-                username_env,
-                password_env,
-            }) => {
-                use base64::Engine as _;
-                let pair = format!("{}:{}", self.env(username_env)?, self.env(password_env)?);
-                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-                headers.push(("Authorization".into(), format!("Basic {encoded}")));
-            }
-            Some(HttpAuth::ApiKey {
-                name,
-                value_env,
-                in_query,
-            }) => {
-                let value = self.env(value_env)?;
-                if *in_query {
-                    query.push((name.clone(), value));
-                } else {
-                    headers.push((name.clone(), value));
-                }
-            }
-            Some(HttpAuth::OAuth2ClientCredentials {
-                client_id_env,
-                client_secret_env,
-                scopes,
-                ..
-            }) => {
-                let token = self
-                    .oauth_token(method, client_id_env, client_secret_env, scopes)
-                    .await?;
-                headers.push(("Authorization".into(), format!("Bearer {token}")));
-            }
-        }
+        self.authenticate(method, &mut headers, &mut query).await?;
         let encoded_query = query
             .iter()
             .map(|(k, v)| format!("{}={}", encode_path_segment(k), encode_path_segment(v)))
@@ -633,6 +593,139 @@ impl HttpClient {
         }
     }
 
+    /// Adds the connector's authentication to a request's headers (or query, for an API
+    /// key sent there); `method` names the call in errors. OAuth 2 fetches (or reuses) the
+    /// token.
+    async fn authenticate(
+        &self,
+        method: &str,
+        headers: &mut Vec<(String, String)>,
+        query: &mut Vec<(String, String)>,
+    ) -> Result<(), ConnectorError> {
+        match &self.auth {
+            None => {}
+            Some(HttpAuth::Bearer { token_env }) => {
+                headers.push((
+                    "Authorization".into(),
+                    format!("Bearer {}", self.env(token_env)?),
+                ));
+            }
+            Some(HttpAuth::Basic {
+                username_env,
+                password_env,
+            }) => {
+                use base64::Engine as _;
+                let pair = format!("{}:{}", self.env(username_env)?, self.env(password_env)?);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                headers.push(("Authorization".into(), format!("Basic {encoded}")));
+            }
+            Some(HttpAuth::ApiKey {
+                name,
+                value_env,
+                in_query,
+            }) => {
+                let value = self.env(value_env)?;
+                if *in_query {
+                    query.push((name.clone(), value));
+                } else {
+                    headers.push((name.clone(), value));
+                }
+            }
+            Some(HttpAuth::OAuth2ClientCredentials {
+                client_id_env,
+                client_secret_env,
+                scopes,
+                ..
+            }) => {
+                let token = self
+                    .oauth_token(method, client_id_env, client_secret_env, scopes)
+                    .await?;
+                headers.push(("Authorization".into(), format!("Bearer {token}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The timeout of one request with the connector's settings (no method's).
+    pub(crate) fn connector_timeout(&self) -> Duration {
+        self.timeout.unwrap_or(self.context.default_timeout)
+    }
+
+    /// The connection test: `HEAD` on the base URL with the connector's headers and
+    /// authentication. Any HTTP answer means the server was reached (a base URL often
+    /// answers 404 or 405 to `HEAD`); 401 and 403, and 5xx, come with a note.
+    pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
+        const LABEL: &str = "connection test";
+        let Some(base_url) = &self.base_url else {
+            return Err(technical(format!(
+                "http connector `{}`: its base_url is invalid",
+                self.name
+            )));
+        };
+        let rhai = &self.context.rhai;
+        let vars = self.context.vars(&Value::Null);
+        let control = self.context.control(self.connector_timeout());
+        let base = base_url
+            .render(rhai, &vars, &control)
+            .map_err(|e| self.render_error(LABEL, "base_url", e))?;
+        if base.is_empty() {
+            return Err(technical(format!(
+                "http connector `{}`: the base URL renders empty (is its env var set?)",
+                self.name
+            )));
+        }
+        let mut headers = Vec::new();
+        for (key, template) in &self.headers {
+            let value = template
+                .render(rhai, &vars, &control)
+                .map_err(|e| self.render_error(LABEL, "header", e))?;
+            headers.push((key.clone(), value));
+        }
+        let mut query = Vec::new();
+        self.authenticate(LABEL, &mut headers, &mut query).await?;
+        let mut url = reqwest::Url::parse(&base).map_err(|e| {
+            technical(format!(
+                "http connector `{}`: the base URL is not a URL: {e}",
+                self.name
+            ))
+        })?;
+        // Only the origin is shown: the path and query of a base URL may hold a secret (a
+        // webhook's token), and the whole URL, an env value, would be redacted anyway.
+        let mut shown = url.origin().ascii_serialization();
+        if !matches!(url.path(), "" | "/") || url.query().is_some() {
+            shown.push_str("/…");
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&query);
+        }
+        let mut request = self.client()?.head(url).timeout(self.connector_timeout());
+        for (key, value) in &headers {
+            request = request.header(key.as_str(), value.as_str());
+        }
+        let response = request.send().await.map_err(|e| {
+            technical(format!(
+                "http connector `{}`: HEAD {shown}: {}",
+                self.name,
+                self.context.secrets.redact(&error_chain(&e.without_url()))
+            ))
+        })?;
+        let status = response.status();
+        let mut check = ConnectionCheck::new(format!("HEAD {shown} answered HTTP {status}"));
+        if matches!(self.auth, Some(HttpAuth::OAuth2ClientCredentials { .. })) {
+            check = check.note("the OAuth 2 token endpoint gave a token");
+        }
+        if matches!(status.as_u16(), 401 | 403) {
+            check = check.note(if self.auth.is_some() {
+                "the base URL refused the credentials; a method's own path may still accept them"
+            } else {
+                "the base URL asks for credentials: set the connector's authentication"
+            });
+        } else if status.is_server_error() {
+            check = check.note("the server reported an error of its own at the base URL");
+        }
+        Ok(check)
+    }
+
     async fn oauth_token(
         &self,
         method: &str,
@@ -720,17 +813,6 @@ fn header_map(headers: &reqwest::header::HeaderMap) -> Map<String, Value> {
         }
     }
     map
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 /// The error code for a non-2xx status: an exact entry, then a class entry (`5xx`), then

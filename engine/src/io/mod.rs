@@ -25,6 +25,15 @@
 //! databases in one transaction commit one after the other (no two-phase commit). A view
 //! dropped with transactions still open rolls them back.
 //!
+//! # Connection tests
+//!
+//! [`LiveConnectors::check`] tries one connector's connection the way its calls would make
+//! it — same URL, TLS files, credentials — and runs one harmless command: `HEAD` on an HTTP
+//! connector's base URL (after fetching its OAuth 2 token, if it has one), the server's
+//! version on a database, `PING` on Redis, the server's info on NATS (and the stream, when
+//! the connector names one), a channel on an AMQP broker, an HTTP/2 connection to a gRPC
+//! endpoint, every env var of a config connector. The IDE's "Test connection" runs it.
+//!
 //! # Errors and secrets
 //!
 //! Every call has a timeout (the method's, the connector's, else [`LiveOptions::default_timeout`]).
@@ -145,6 +154,29 @@ impl Context {
     }
 }
 
+/// What a connection test found: a one-line summary and remarks worth acting on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConnectionCheck {
+    /// What was reached, e.g. `PostgreSQL 15.10 answered`.
+    pub summary: String,
+    /// Things that may still need attention although the connection works.
+    pub notes: Vec<String>,
+}
+
+impl ConnectionCheck {
+    pub(crate) fn new(summary: impl Into<String>) -> Self {
+        ConnectionCheck {
+            summary: summary.into(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub(crate) fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
 #[derive(Debug)]
 enum Live {
     Http(http::HttpClient),
@@ -153,7 +185,15 @@ enum Live {
     Mq(mq::Publisher),
     Amqp(amqp::AmqpPublisher),
     Grpc(grpc::GrpcClient),
-    Config(BTreeMap<String, Value>),
+    Config(ConfigValues),
+}
+
+/// A config connector's values, and the names of those whose env var is unset with no
+/// default.
+#[derive(Debug)]
+struct ConfigValues {
+    values: BTreeMap<String, Value>,
+    unset: Vec<String>,
 }
 
 /// Env var values to keep out of error messages.
@@ -194,6 +234,19 @@ impl Secrets {
         }
         out
     }
+}
+
+/// An error and its sources, joined with `: ` (reqwest's and tonic's errors alone say
+/// little more than "error sending request" or "transport error").
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 /// A technical (uncatchable) connector error.
@@ -359,8 +412,8 @@ impl LiveConnectors {
             Live::Mq(c) => Box::pin(async move { c.call(method, &args).await }),
             Live::Amqp(c) => Box::pin(async move { c.call(method, &args).await }),
             Live::Grpc(c) => Box::pin(async move { c.call(method, &args).await }),
-            Live::Config(values) => {
-                return match values.get(method) {
+            Live::Config(config) => {
+                return match config.values.get(method) {
                     Some(value) => Ok(value.clone()),
                     None => Err(technical(format!(
                         "config connector `{connector}` has no value `{method}`"
@@ -374,6 +427,58 @@ impl LiveConnectors {
                 code: Some("TIMEOUT".into()),
                 message: format!(
                     "{connector}.{method} timed out after {} ms",
+                    timeout.as_millis()
+                ),
+            }),
+        }
+    }
+
+    /// Tests the connection of `connector` (see the module docs): `Ok` when it was
+    /// reached and answered, else the reason, as a call would report it. Takes at most the
+    /// connector's timeout (its default is [`LiveOptions::default_timeout`]).
+    pub async fn check(&self, connector: &str) -> Result<ConnectionCheck, ConnectorError> {
+        let Some(live) = self.shared.connectors.get(connector) else {
+            return Err(technical(format!("there is no connector `{connector}`")));
+        };
+        let context = &self.shared.context;
+        let timeout = match live {
+            Live::Http(c) => c.connector_timeout(),
+            Live::Database(db) => db.timeout.unwrap_or(context.default_timeout),
+            Live::Grpc(c) => c.timeout(),
+            _ => context.default_timeout,
+        };
+        let work: BoxFuture<'_, Result<ConnectionCheck, ConnectorError>> = match live {
+            Live::Http(c) => Box::pin(c.check()),
+            Live::Database(db) => Box::pin(db.check()),
+            Live::Cache(c) => Box::pin(c.check()),
+            Live::Mq(c) => Box::pin(c.check()),
+            Live::Amqp(c) => Box::pin(c.check()),
+            Live::Grpc(c) => Box::pin(c.check()),
+            Live::Config(config) => {
+                let count = config.values.len();
+                let summary = match config.unset.as_slice() {
+                    [] => format!("all {count} values are set"),
+                    unset => format!(
+                        "{} of {count} values set; no value and no default for {}",
+                        count - unset.len(),
+                        unset.join(", ")
+                    ),
+                };
+                return if config.unset.is_empty() {
+                    Ok(ConnectionCheck::new(summary))
+                } else {
+                    Err(technical(format!(
+                        "config connector `{connector}`: {summary}"
+                    )))
+                };
+            }
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectorError {
+                code: Some("TIMEOUT".into()),
+                message: format!(
+                    "{connector}: no answer within {} ms (the connector's timeout)",
                     timeout.as_millis()
                 ),
             }),
@@ -563,7 +668,7 @@ impl Connectors for LiveConnectors {
                     Live::Mq(c) => c.method_names(),
                     Live::Amqp(c) => c.method_names(),
                     Live::Grpc(c) => c.method_names(),
-                    Live::Config(values) => values.keys().cloned().collect(),
+                    Live::Config(config) => config.values.keys().cloned().collect(),
                 };
                 (name.clone(), methods)
             })
@@ -577,8 +682,9 @@ fn config_values(
     config: &ConfigConnector,
     env: &BTreeMap<String, String>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> BTreeMap<String, Value> {
+) -> ConfigValues {
     let mut values = BTreeMap::new();
+    let mut unset = Vec::new();
     for value in &config.values {
         let resolved = match env.get(&value.env) {
             Some(text) => {
@@ -587,6 +693,7 @@ fn config_values(
             None => match &value.default {
                 Some(default) => default.clone(),
                 None => {
+                    unset.push(value.name.clone());
                     diagnostics.push(Diagnostic::warning(
                         "config.unset",
                         format!(
@@ -600,7 +707,7 @@ fn config_values(
         };
         values.insert(value.name.clone(), resolved);
     }
-    values
+    ConfigValues { values, unset }
 }
 
 /// A Redis client for `url`: `redis://`, or `rediss://` over TLS, checked against the
@@ -652,6 +759,24 @@ pub(crate) async fn redis_manager(
 ) -> redis::RedisResult<redis::aio::ConnectionManager> {
     let config = redis::aio::ConnectionManagerConfig::new().set_number_of_retries(1);
     client.get_connection_manager_with_config(config).await
+}
+
+/// `PING` on a Redis connection, and the server's version (from `INFO server`, which a
+/// managed Redis may refuse: then without it).
+pub(crate) async fn redis_ping(
+    conn: &mut redis::aio::ConnectionManager,
+) -> redis::RedisResult<ConnectionCheck> {
+    let _: String = redis::cmd("PING").query_async(conn).await?;
+    let info: redis::RedisResult<String> = redis::cmd("INFO").arg("server").query_async(conn).await;
+    let version = info.ok().and_then(|info| {
+        info.lines()
+            .find_map(|line| line.strip_prefix("redis_version:"))
+            .map(|v| v.trim().to_owned())
+    });
+    Ok(ConnectionCheck::new(match version {
+        Some(v) => format!("Redis {v} answered PING"),
+        None => "Redis answered PING".to_owned(),
+    }))
 }
 
 /// The PEM files a server URL's `cacertfile`, `certfile` and `keyfile` query parameters name

@@ -19,7 +19,7 @@ use starweave_model::vms::connector::{MqBroker, MqConnector, MqMethod};
 use tokio::sync::OnceCell;
 
 use super::template::Template;
-use super::{Context, technical};
+use super::{ConnectionCheck, Context, technical};
 use crate::connectors::ConnectorError;
 use crate::script::rhai::RhaiAst;
 
@@ -148,6 +148,59 @@ impl Publisher {
             .await
     }
 
+    /// The Redis Streams connection.
+    async fn redis(&self) -> Result<redis::aio::ConnectionManager, ConnectorError> {
+        let conn = self
+            .redis
+            .get_or_try_init(|| async {
+                let client =
+                    super::redis_client(self.url()?).map_err(|e| self.fail("bad Redis URL", e))?;
+                super::redis_manager(&client)
+                    .await
+                    .map_err(|e| self.fail("cannot connect", e))
+            })
+            .await?;
+        Ok(conn.clone())
+    }
+
+    /// The connection test. NATS: the server's version, that it has JetStream, and the
+    /// connector's stream when it names one. Redis Streams: `PING`.
+    pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
+        if self.broker == MqBroker::RedisStreams {
+            let mut conn = self.redis().await?;
+            return super::redis_ping(&mut conn)
+                .await
+                .map_err(|e| self.fail("PING", e));
+        }
+        let name = format!("starweave mq connector {} (connection test)", self.name);
+        let client = super::nats::connect(self.url()?, &name)
+            .await
+            .map_err(|e| self.fail("NATS", e))?;
+        let info = client.server_info();
+        if !info.jetstream {
+            return Err(technical(format!(
+                "mq connector `{}`: the NATS server {} has no JetStream (its publishes need it)",
+                self.name, info.version
+            )));
+        }
+        let mut check =
+            ConnectionCheck::new(format!("NATS {} with JetStream answered", info.version));
+        if let Some(stream) = &self.stream {
+            let found = async_nats::jetstream::new(client.clone())
+                .get_stream(stream)
+                .await
+                .map_err(|e| self.fail(&format!("stream {stream} is not usable"), e))?;
+            let state = &found.cached_info().state;
+            check = check.note(format!(
+                "stream {stream}: {} messages, subjects {}",
+                state.messages,
+                found.cached_info().config.subjects.join(", ")
+            ));
+        }
+        let _ = client.drain().await;
+        Ok(check)
+    }
+
     pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {
         let plan = match self.methods.get(method) {
             Some(Ok(plan)) => plan,
@@ -209,17 +262,7 @@ impl Publisher {
                 )
             }
             MqBroker::RedisStreams => {
-                let mut conn = self
-                    .redis
-                    .get_or_try_init(|| async {
-                        let client = super::redis_client(self.url()?)
-                            .map_err(|e| self.fail("bad Redis URL", e))?;
-                        super::redis_manager(&client)
-                            .await
-                            .map_err(|e| self.fail("cannot connect", e))
-                    })
-                    .await?
-                    .clone();
+                let mut conn = self.redis().await?;
                 let mut command = redis::cmd("XADD");
                 command.arg(&subject).arg("*").arg("payload").arg(body);
                 for (key, value) in &headers {

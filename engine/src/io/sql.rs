@@ -45,13 +45,15 @@ use sqlx::mysql::{MySql, MySqlConnection, MySqlPoolOptions, MySqlRow};
 use sqlx::postgres::{PgArguments, PgConnection, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePoolOptions, SqliteRow};
-use sqlx::{AssertSqlSafe, Column, Executor, Row, SqlSafeStr, Statement, TypeInfo, ValueRef};
+use sqlx::{
+    AssertSqlSafe, Column, Connection, Executor, Row, SqlSafeStr, Statement, TypeInfo, ValueRef,
+};
 use starweave_model::Diagnostic;
 use starweave_model::vms::connector::{DatabaseConnector, DbDriver, SqlMethod, SqlReturns};
 use tokio::sync::OnceCell;
 
 use super::dynsql::{Placeholder, RenderedSql, SqlTemplate};
-use super::{ConnectorError, Secrets, technical};
+use super::{ConnectionCheck, ConnectorError, Secrets, technical};
 
 /// One compiled SQL method.
 #[derive(Debug)]
@@ -179,6 +181,55 @@ impl Database {
                 self.name
             )),
         }
+    }
+
+    /// The connection test: a connection of its own (not from the pool, whose retries
+    /// would hide the reason behind a timeout), the server's version, and the connection
+    /// closed.
+    pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
+        let Some(url) = self.url.as_deref() else {
+            return Err(technical(format!(
+                "database connector `{}`: env var {} (its URL) is not set",
+                self.name, self.url_env
+            )));
+        };
+        let connect = |e: sqlx::Error| self.error("cannot connect", &e);
+        let version = |e: sqlx::Error| self.error("cannot read the server's version", &e);
+        let summary = match self.driver {
+            DbDriver::Postgres => {
+                let mut conn = PgConnection::connect(url).await.map_err(connect)?;
+                let v: String = sqlx::query_scalar("SHOW server_version")
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(version)?;
+                let _ = conn.close().await;
+                format!("PostgreSQL {v}")
+            }
+            DbDriver::Mysql => {
+                let mut conn = MySqlConnection::connect(url).await.map_err(connect)?;
+                let v: String = sqlx::query_scalar("SELECT VERSION()")
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(version)?;
+                let _ = conn.close().await;
+                let product = if v.contains("MariaDB") {
+                    "MariaDB"
+                } else {
+                    "MySQL"
+                };
+                format!("{product} {v}")
+            }
+            DbDriver::Sqlite => {
+                let mut conn = SqliteConnection::connect(url).await.map_err(connect)?;
+                let v: String = sqlx::query_scalar("SELECT sqlite_version()")
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(version)?;
+                let _ = conn.close().await;
+                format!("SQLite {v}")
+            }
+        };
+        Ok(ConnectionCheck::new(format!("connected to {summary}")))
     }
 
     /// Opens a transaction on a pooled connection.
