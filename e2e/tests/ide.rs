@@ -255,6 +255,16 @@ async fn db_try_it(schema: &str) -> Result<()> {
     ide.set_value("new-connector-kind", "database").await?;
     ide.click("new-connector-create").await?;
     ide.find("explorer-item-connector-pets").await?;
+    // A new database connector reads DATABASE_URL, which this VMS does not set: the
+    // connection test says so.
+    ide.click("connector-test").await?;
+    let refused = ide
+        .wait_text("connector-test-result", "Cannot connect")
+        .await?;
+    ensure!(
+        refused.contains("DATABASE_URL"),
+        "the reason should name the env var: {refused}"
+    );
     ide.click("raw-yaml-toggle").await?;
     ide.find_css(&format!("{} .monaco-editor", testid("editor")))
         .await?;
@@ -278,6 +288,14 @@ async fn db_try_it(schema: &str) -> Result<()> {
     ensure!(output.contains("Tom"), "expected Tom and Bella: {output}");
     ensure!(!output.contains("Rex"), "Rex has id 1 < 2: {output}");
     ide.step("db-try-it").await?;
+    // With PETS_DB_URL, the connection test reaches the server and shows its version.
+    ide.click("connector-test").await?;
+    let connected = ide.wait_text("connector-test-result", "Connected").await?;
+    ensure!(
+        connected.contains("PostgreSQL"),
+        "expected the server's version: {connected}"
+    );
+    ide.step("db-test-connection").await?;
     ide.close().await
 }
 

@@ -469,6 +469,26 @@ pub struct BuiltinInfo {
     pub example: String,
 }
 
+/// The answer of "Test connection".
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ConnectionTest {
+    /// Whether the connection was made and answered.
+    #[serde(default)]
+    pub ok: bool,
+    /// What was reached.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Remarks worth acting on.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Why it failed: `code` and `message`.
+    #[serde(default)]
+    pub error: Option<Value>,
+    /// Duration in ms.
+    #[serde(default)]
+    pub duration_ms: f64,
+}
+
 /// The answer of "try it".
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct TryResult {
@@ -819,6 +839,15 @@ pub async fn try_method(
             encode(method)
         ),
         &json!({ "input": input }),
+    )
+    .await
+}
+
+/// `POST /vms/{vms}/connectors/{name}/test`.
+pub async fn test_connection(vms: &str, connector: &str) -> ApiResult<ConnectionTest> {
+    post(
+        &format!("{}/connectors/{}/test", vms_path(vms), encode(connector)),
+        &json!({}),
     )
     .await
 }

@@ -1,6 +1,8 @@
 //! A connector tab: settings and methods. HTTP and database connectors have forms (HTTP
 //! method editor with OpenAPI import; SQL in Monaco with "try it"); every connector can be
-//! edited as raw YAML. Forms write the file back with `starweave-model`'s canonical writer.
+//! edited as raw YAML and tested ("Test connection": one harmless command against the real
+//! system with the VMS's env defaults). Forms write the file back with `starweave-model`'s
+//! canonical writer.
 
 use indexmap::IndexMap;
 use leptos::prelude::*;
@@ -52,6 +54,27 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
     let (import_name, import_file) = (name.clone(), file.clone());
     let header_name = name.clone();
     let header_file = file.clone();
+    let test_result = RwSignal::new(None::<Result<api::ConnectionTest, String>>);
+    let testing = RwSignal::new(false);
+    let test_name = name.clone();
+    let test_connection = move |_| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        let connector = test_name.clone();
+        testing.set(true);
+        test_result.set(None);
+        state.flush_all();
+        spawn_local(async move {
+            // The server reads the connector from disk: let pending writes land first.
+            gloo_wait(state).await;
+            let r = api::test_connection(&vms, &connector)
+                .await
+                .map_err(|e| e.to_string());
+            test_result.try_set(Some(r));
+            testing.try_set(false);
+        });
+    };
     view! {
         <div class="pane-column connector-tab">
             <div class="pane-header">
@@ -65,11 +88,17 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
                         "Import OpenAPI"
                     </button>
                 </Show>
+                <button class="btn btn-small" data-testid=tid("connector-test") disabled=move || testing.get() || kind.get().is_none() on:click=test_connection
+                    title="Connect with the VMS's env defaults and run one harmless command">
+                    <Svg icon=Icon::Connector />
+                    {move || if testing.get() { "Testing…" } else { "Test connection" }}
+                </button>
                 <div class="segmented" role="tablist" aria-label="Editor">
                     <button class="seg" class:active=move || !raw.get() disabled=move || !has_form() on:click=move |_| raw.set(false)>"Form"</button>
                     <button class="seg" class:active=move || raw.get() || !has_form() data-testid=tid("raw-yaml-toggle") on:click=move |_| raw.set(true)>"YAML"</button>
                 </div>
             </div>
+            {move || test_result.get().map(|r| view! { <ConnectionTestResult result=r dismiss=test_result /> })}
             {move || {
                 if raw.get() || (!has_form() && kind.get().is_some()) {
                     return view! { <CodeEditor path=file.clone() tab_id=tab_id.clone() primary=true /> }.into_any();
@@ -87,6 +116,44 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
             <Show when=move || import_open.get()>
                 <ImportDialog connector=import_name.clone() file=import_file.clone() open=import_open />
             </Show>
+        </div>
+    }
+}
+
+/// The outcome of "Test connection": what was reached and the notes, or why not.
+#[component]
+fn ConnectionTestResult(
+    result: Result<api::ConnectionTest, String>,
+    dismiss: RwSignal<Option<Result<api::ConnectionTest, String>>>,
+) -> impl IntoView {
+    let (ok, headline, notes, ms) = match result {
+        Ok(t) if t.ok => (
+            true,
+            t.summary.unwrap_or_default(),
+            t.notes,
+            Some(t.duration_ms),
+        ),
+        Ok(t) => {
+            let message = t
+                .error
+                .as_ref()
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("the connection failed")
+                .to_owned();
+            (false, message, Vec::new(), Some(t.duration_ms))
+        }
+        Err(e) => (false, e, Vec::new(), None),
+    };
+    view! {
+        <div class="connection-test" class:ok=ok class:failed=!ok role="status" data-testid=tid("connector-test-result")>
+            <Svg icon=if ok { Icon::Check } else { Icon::Error } />
+            <div class="connection-test-text">
+                <div><strong>{if ok { "Connected: " } else { "Cannot connect: " }}</strong><span class="mono">{headline}</span></div>
+                {notes.into_iter().map(|n| view! { <div class="muted small">{n}</div> }).collect_view()}
+            </div>
+            <span class="muted small">{ms.map(|ms| format!("{ms:.0} ms"))}</span>
+            <button class="btn btn-icon btn-small" aria-label="Dismiss" on:click=move |_| dismiss.set(None)><Svg icon=Icon::Close /></button>
         </div>
     }
 }
