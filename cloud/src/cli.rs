@@ -86,6 +86,23 @@ enum Command {
         /// The VMS directory.
         dir: PathBuf,
     },
+    /// Test the connections of a VMS's connectors from this machine; exit 1 when any fails.
+    ///
+    /// Each connector connects the way its calls would (URL, TLS files, credentials) and runs
+    /// one harmless command: HEAD on an HTTP base URL, the database's version, Redis PING, the
+    /// NATS server's JetStream and the connector's stream, an AMQP channel, a gRPC
+    /// connection, every value of a config connector. Env values: the variables the VMS
+    /// declares, from this process's environment, else their defaults.
+    Connections {
+        /// The VMS directory.
+        dir: PathBuf,
+        /// Only this connector (repeatable); all of them by default.
+        #[arg(long = "connector", value_name = "NAME")]
+        connectors: Vec<String>,
+        /// Output format: `human` (one line per connector) or `json`.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Serve a VMS on an embedded engine at 127.0.0.1 and reload it when its files change.
     ///
     /// Routes are under `/<vms>/…`; an edit that does not load prints its diagnostics and the
@@ -168,6 +185,15 @@ pub fn main() -> ExitCode {
             timeout_ms,
         }),
         Command::Test { dir } => crate::run::cmd_test(&dir),
+        Command::Connections {
+            dir,
+            connectors,
+            format,
+        } => crate::connections::cmd_connections(crate::connections::ConnectionsArgs {
+            dir,
+            only: connectors,
+            json: format == Format::Json,
+        }),
         Command::Dev { dir, port } => crate::dev::cmd_dev(crate::dev::DevArgs { dir, port }),
         Command::Up {
             listen,

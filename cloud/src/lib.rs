@@ -8,6 +8,7 @@
 //! desktop window run exactly the same server code.
 
 pub mod cli;
+mod connections;
 mod dev;
 mod files;
 pub mod ide;

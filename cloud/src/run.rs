@@ -129,7 +129,7 @@ fn env_of(vms: Option<&Vms>) -> BTreeMap<String, String> {
     .unwrap_or_default()
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -350,3 +350,89 @@ fn fmt_keeps_yaml_comments() {
     let out = starweave(&["fmt", "--check", "svc"], tmp.path());
     assert!(out.status.success(), "{}", stdout(&out));
 }
+
+#[test]
+fn connections_are_tested_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_vms(tmp.path(), "orders", "empty");
+    let pg = std::env::var("STARWEAVE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let manifest = std::fs::read_to_string(dir.join("vms.yaml")).unwrap();
+    std::fs::write(
+        dir.join("vms.yaml"),
+        format!(
+            "{}\nenv:\n- name: ORDERS_DB\n  default: {pg}\n- name: CACHE_URL\n- name: REGION\n",
+            manifest.trim_end()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("connectors")).unwrap();
+    for (name, yaml) in [
+        (
+            "db",
+            "kind: database\ndriver: postgres\nurl_env: ORDERS_DB\n",
+        ),
+        ("cache", "kind: cache\nurl_env: CACHE_URL\n"),
+        (
+            "settings",
+            "kind: config\nvalues:\n- { name: region, env: REGION }\n",
+        ),
+    ] {
+        std::fs::write(dir.join(format!("connectors/{name}.yaml")), yaml).unwrap();
+    }
+    // Nothing listens on the cache's port; the database comes from the declared default.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cache_url = format!("redis://127.0.0.1:{}/", closed.local_addr().unwrap().port());
+    drop(closed);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_starweave"))
+            .args(args)
+            .current_dir(tmp.path())
+            .env("CACHE_URL", &cache_url)
+            .env("REGION", "eu-west")
+            .output()
+            .expect("starweave runs")
+    };
+
+    let out = run(&["connections", "orders"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{text}"))
+            .to_owned()
+    };
+    assert!(
+        line("ok    db ").contains("connected to PostgreSQL "),
+        "{text}"
+    );
+    assert!(line("FAIL  cache ").contains("cannot connect"), "{text}");
+    assert!(
+        line("ok    settings ").contains("all 1 values are set"),
+        "{text}"
+    );
+    assert!(text.ends_with("3 connectors: 2 ok, 1 failed\n"), "{text}");
+
+    let out = run(&[
+        "connections",
+        "orders",
+        "--connector",
+        "db",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(answer.as_array().map(Vec::len), Some(1), "{answer}");
+    assert_eq!(answer[0]["connector"], "db");
+    assert_eq!(answer[0]["ok"], true, "{answer}");
+
+    let out = run(&["connections", "orders", "--connector", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no connector `nope` (it has: cache, db, settings)"),
+        "{err}"
+    );
+}
