@@ -3,6 +3,7 @@
 //! Every test starts its own server over a fresh workspace and its own Chromium; screenshots
 //! land in `<target>/e2e-artifacts/<test>/NN-step.png`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -171,6 +172,110 @@ async fn http_connector_from_an_openapi_file() -> Result<()> {
         )
     })?;
     ide.step("http-settings").await?;
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cache_and_mq_connectors_from_their_forms() -> Result<()> {
+    let mut ide = Ide::start("cache_and_mq_connectors_from_their_forms").await?;
+    new_vms(&ide, "sessions", "empty").await?;
+    let dir = ide.workspace().join("sessions");
+    let yaml_of = |name: &str| dir.join(format!("connectors/{name}.yaml"));
+    let wait_file = async |file: PathBuf, wanted: &[&str], missing: &[&str]| -> Result<()> {
+        wait_until(|| {
+            std::fs::read_to_string(&file)
+                .map(|s| {
+                    wanted.iter().all(|w| s.contains(w)) && !missing.iter().any(|m| s.contains(m))
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "{} never had {wanted:?} without {missing:?}:\n{}",
+                file.display(),
+                std::fs::read_to_string(&file).unwrap_or_default()
+            )
+        })
+    };
+
+    // A cache: settings, then a `set` method with a key template and a TTL.
+    ide.click("new-connector-button").await?;
+    ide.fill("new-connector-name", "store").await?;
+    ide.set_value("new-connector-kind", "cache").await?;
+    ide.click("new-connector-create").await?;
+    ide.find("explorer-item-connector-store").await?;
+    ide.fill("cache-url-env", "SESSIONS_REDIS").await?;
+    ide.fill("cache-key-prefix", "sess-").await?;
+    ide.click("add-method").await?;
+    ide.set_value("cache-op", "set").await?;
+    ide.fill("cache-key", "session-{{ input.id }}").await?;
+    ide.fill("cache-value", "input.session").await?;
+    ide.fill("cache-ttl", "900").await?;
+    wait_file(
+        yaml_of("store"),
+        &[
+            "url_env: SESSIONS_REDIS\n",
+            "key_prefix: sess-\n",
+            "op: set\n",
+            "key: session-{{ input.id }}\n",
+            "value: input.session\n",
+            "ttl_seconds: 900\n",
+        ],
+        &[],
+    )
+    .await?;
+    ide.step("cache-form").await?;
+    // The field of a hash operation appears with it.
+    ide.set_value("cache-op", "hget").await?;
+    ide.fill("cache-field", "{{ input.field }}").await?;
+    wait_file(
+        yaml_of("store"),
+        &["op: hget\n", "field: '{{ input.field }}'\n"],
+        &[],
+    )
+    .await?;
+    // SESSIONS_REDIS is not declared with a value here: the connection test names it.
+    ide.click("connector-test").await?;
+    let refused = ide
+        .wait_text("connector-test-result", "Cannot connect")
+        .await?;
+    ensure!(refused.contains("SESSIONS_REDIS"), "{refused}");
+
+    // A publisher: NATS with a stream, then AMQP, whose methods have an exchange instead.
+    ide.click("new-connector-button").await?;
+    ide.fill("new-connector-name", "events").await?;
+    ide.set_value("new-connector-kind", "mq").await?;
+    ide.click("new-connector-create").await?;
+    ide.find("explorer-item-connector-events").await?;
+    ide.fill("mq-url-env", "EVENTS_NATS").await?;
+    ide.fill("mq-stream", "SESSIONS").await?;
+    ide.click("add-method").await?;
+    ide.fill("mq-subject", "sessions.opened.{{ input.region }}")
+        .await?;
+    ide.fill("mq-payload", "input.session").await?;
+    wait_file(
+        yaml_of("events"),
+        &[
+            "broker: nats\n",
+            "url_env: EVENTS_NATS\n",
+            "stream: SESSIONS\n",
+            "subject: sessions.opened.{{ input.region }}\n",
+            "payload: input.session\n",
+        ],
+        &[],
+    )
+    .await?;
+    ide.step("mq-form-nats").await?;
+    ide.set_value("mq-broker", "amqp").await?;
+    ide.fill("mq-exchange", "sessions").await?;
+    wait_file(
+        yaml_of("events"),
+        &["broker: amqp\n", "exchange: sessions\n"],
+        &["stream:"],
+    )
+    .await?;
+    ide.step("mq-form-amqp").await?;
     ide.close().await
 }
 

@@ -1,5 +1,6 @@
-//! A connector tab: settings and methods. HTTP and database connectors have forms (HTTP
-//! method editor with OpenAPI import; SQL in Monaco with "try it"); every connector can be
+//! A connector tab: settings and methods. HTTP, database, cache and MQ connectors have forms
+//! (HTTP method editor with OpenAPI import; SQL in Monaco with "try it"; cache operations;
+//! publish methods); gRPC and config connectors are edited as YAML; every connector can be
 //! edited as raw YAML and tested ("Test connection": one harmless command against the real
 //! system with the VMS's env defaults). Forms write the file back with `starweave-model`'s
 //! canonical writer.
@@ -10,7 +11,8 @@ use leptos::task::spawn_local;
 use serde_json::Value;
 use starweave_model::vms::Connector;
 use starweave_model::vms::connector::{
-    HttpAuth, HttpConnector, HttpMethod, HttpTls, HttpVerb, SqlMethod, SqlReturns,
+    CacheConnector, CacheMethod, CacheOp, HttpAuth, HttpConnector, HttpMethod, HttpTls, HttpVerb,
+    MqBroker, MqConnector, MqMethod, SqlMethod, SqlReturns,
 };
 use starweave_model::vms::disk::{connector_to_yaml, parse_connector};
 
@@ -50,7 +52,7 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
     });
     let kind = Memo::new(move |_| conn.with(|c| c.as_ref().map(|c| c.kind().as_str())));
     let import_open = RwSignal::new(false);
-    let has_form = move || matches!(kind.get(), Some("http" | "database"));
+    let has_form = move || matches!(kind.get(), Some("http" | "database" | "cache" | "mq"));
     let (import_name, import_file) = (name.clone(), file.clone());
     let header_name = name.clone();
     let header_file = file.clone();
@@ -180,7 +182,7 @@ fn ConnectorForm(
     });
     // A memo, so that the settings and the method editor are built again only when the kind
     // changes, not at each keystroke in one of their fields (which would take the focus away).
-    let is_http = Memo::new(move |_| conn.with(|c| matches!(c, Some(Connector::Http(_)))));
+    let kind = Memo::new(move |_| conn.with(|c| c.as_ref().map(|c| c.kind().as_str())));
     let add_method = move |_| {
         let n = methods.with_untracked(Vec::len);
         let mut i = n + 1;
@@ -199,6 +201,21 @@ fn ConnectorForm(
                 sql: "SELECT 1".into(),
                 ..Default::default()
             }),
+            Connector::Cache(k) => k.methods.push(CacheMethod {
+                name: mname,
+                key: "key:{{ input.id }}".into(),
+                ..Default::default()
+            }),
+            Connector::Mq(q) => {
+                let amqp = q.broker == MqBroker::Amqp;
+                q.methods.push(MqMethod {
+                    name: mname,
+                    subject: (!amqp).then(|| "events.created".into()),
+                    exchange: amqp.then(|| "events".into()),
+                    routing_key: amqp.then(|| "created".into()),
+                    ..Default::default()
+                })
+            }
             _ => {}
         }));
         sel.set(n);
@@ -206,7 +223,12 @@ fn ConnectorForm(
     view! {
         <div class="connector-body">
             <div class="settings">
-                {move || if is_http.get() { view! { <HttpSettings conn=conn update=update /> }.into_any() } else { view! { <DbSettings conn=conn update=update /> }.into_any() }}
+                {move || match kind.get() {
+                    Some("http") => view! { <HttpSettings conn=conn update=update /> }.into_any(),
+                    Some("cache") => view! { <CacheSettings conn=conn update=update /> }.into_any(),
+                    Some("mq") => view! { <MqSettings conn=conn update=update /> }.into_any(),
+                    _ => view! { <DbSettings conn=conn update=update /> }.into_any(),
+                }}
             </div>
             <div class="methods-split">
                 <nav class="method-list" aria-label="Methods">
@@ -231,10 +253,11 @@ fn ConnectorForm(
                             return view! { <p class="muted pad">"No methods yet."</p> }.into_any();
                         }
                         let i = i.min(count - 1);
-                        if is_http.get() {
-                            view! { <HttpMethodForm conn=conn update=update index=i /> }.into_any()
-                        } else {
-                            view! { <SqlMethodForm conn=conn update=update index=i tab_id=tab_id.clone() connector=name.clone() /> }.into_any()
+                        match kind.get() {
+                            Some("http") => view! { <HttpMethodForm conn=conn update=update index=i /> }.into_any(),
+                            Some("cache") => view! { <CacheMethodForm conn=conn update=update index=i /> }.into_any(),
+                            Some("mq") => view! { <MqMethodForm conn=conn update=update index=i /> }.into_any(),
+                            _ => view! { <SqlMethodForm conn=conn update=update index=i tab_id=tab_id.clone() connector=name.clone() /> }.into_any(),
                         }
                     }}
                 </div>
@@ -553,8 +576,55 @@ fn DbSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) ->
     }
 }
 
+/// A kind of connector method the forms edit: how to find a connector's list of them.
+trait FormMethod: Sized + 'static {
+    fn list(c: &Connector) -> Option<&Vec<Self>>;
+    fn list_mut(c: &mut Connector) -> Option<&mut Vec<Self>>;
+}
+
+macro_rules! form_method {
+    ($method:ty, $variant:ident) => {
+        impl FormMethod for $method {
+            fn list(c: &Connector) -> Option<&Vec<Self>> {
+                match c {
+                    Connector::$variant(k) => Some(&k.methods),
+                    _ => None,
+                }
+            }
+            fn list_mut(c: &mut Connector) -> Option<&mut Vec<Self>> {
+                match c {
+                    Connector::$variant(k) => Some(&mut k.methods),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+form_method!(HttpMethod, Http);
+form_method!(SqlMethod, Database);
+form_method!(CacheMethod, Cache);
+form_method!(MqMethod, Mq);
+
+/// The connector's method `i`, when the connector has methods of kind `M`.
+fn method_at<M: FormMethod>(c: &Option<Connector>, i: usize) -> Option<&M> {
+    M::list(c.as_ref()?)?.get(i)
+}
+
+/// Edits the connector's method `i` (of kind `M`).
+fn with_method<M: FormMethod>(
+    update: Callback<ConnectorEdit>,
+    i: usize,
+    f: impl FnOnce(&mut M) + Send + Sync + 'static,
+) {
+    update.run(Box::new(move |c| {
+        if let Some(m) = M::list_mut(c).and_then(|list| list.get_mut(i)) {
+            f(m)
+        }
+    }));
+}
+
 fn http_method(c: &Option<Connector>, i: usize) -> Option<&HttpMethod> {
-    http_of(c)?.methods.get(i)
+    method_at(c, i)
 }
 
 fn with_http_method(
@@ -562,13 +632,7 @@ fn with_http_method(
     i: usize,
     f: impl FnOnce(&mut HttpMethod) + Send + Sync + 'static,
 ) {
-    update.run(Box::new(move |c| {
-        if let Connector::Http(h) = c
-            && let Some(m) = h.methods.get_mut(i)
-        {
-            f(m)
-        }
-    }));
+    with_method(update, i, f)
 }
 
 #[component]
@@ -714,11 +778,215 @@ fn KvEditor(
     }
 }
 
-fn sql_method(c: &Option<Connector>, i: usize) -> Option<&SqlMethod> {
+fn cache_of(c: &Option<Connector>) -> Option<&CacheConnector> {
     match c {
-        Some(Connector::Database(d)) => d.methods.get(i),
+        Some(Connector::Cache(k)) => Some(k),
         _ => None,
     }
+}
+
+fn mq_of(c: &Option<Connector>) -> Option<&MqConnector> {
+    match c {
+        Some(Connector::Mq(q)) => Some(q),
+        _ => None,
+    }
+}
+
+/// Empty text is `None`.
+fn some_text(v: String) -> Option<String> {
+    (!v.trim().is_empty()).then_some(v)
+}
+
+#[component]
+fn CacheSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> impl IntoView {
+    view! {
+        <div class="form-row">
+            {text_field("URL env var", "cache-url-env", move || conn.with(|c| cache_of(c).map(|k| k.url_env.clone()).unwrap_or_default()),
+                move |v| update.run(Box::new(move |c| if let Connector::Cache(k) = c { k.url_env = v.trim().to_owned() })))}
+            {text_field("Key prefix", "cache-key-prefix", move || conn.with(|c| cache_of(c).and_then(|k| k.key_prefix.clone()).unwrap_or_default()),
+                move |v| update.run(Box::new(move |c| if let Connector::Cache(k) = c { k.key_prefix = some_text(v) })))}
+            {text_field("Description", "connector-description", move || conn.with(|c| cache_of(c).and_then(|k| k.description.clone()).unwrap_or_default()),
+                move |v| update.run(Box::new(move |c| if let Connector::Cache(k) = c { k.description = some_text(v) })))}
+        </div>
+    }
+}
+
+/// The cache operations in the form's menu: the serde name and what it does.
+const CACHE_OPS: [(&str, &str); 8] = [
+    ("get", "get: read a value"),
+    ("set", "set: write a value"),
+    ("del", "del: delete a key"),
+    ("incr", "incr: add to a number"),
+    ("hget", "hget: read a hash field"),
+    ("hset", "hset: write a hash field"),
+    ("hgetall", "hgetall: read a whole hash"),
+    ("expire", "expire: set a key's TTL"),
+];
+
+#[component]
+fn CacheMethodForm(
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    index: usize,
+) -> impl IntoView {
+    let get = move |f: fn(&CacheMethod) -> String| {
+        move || {
+            conn.with(|c| {
+                method_at::<CacheMethod>(c, index)
+                    .map(f)
+                    .unwrap_or_default()
+            })
+        }
+    };
+    let edit = move |f: fn(&mut CacheMethod, String)| {
+        move |v: String| with_method::<CacheMethod>(update, index, move |m| f(m, v))
+    };
+    let op = Memo::new(move |_| {
+        conn.with(|c| {
+            method_at::<CacheMethod>(c, index)
+                .map(|m| m.op)
+                .unwrap_or_default()
+        })
+    });
+    let input = Signal::derive(move || {
+        conn.with(|c| {
+            method_at::<CacheMethod>(c, index)
+                .map(|m| m.input.clone())
+                .unwrap_or_default()
+        })
+    });
+    view! {
+        <div class="method-form">
+            <div class="form-row">
+                {text_field("Name", "method-name", get(|m| m.name.clone()), edit(|m, v| m.name = v))}
+                <label class="field narrow">
+                    <span>"Operation"</span>
+                    <select
+                        data-testid=tid("cache-op")
+                        prop:value=move || serde_json::to_value(op.get()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                        on:change=move |ev| {
+                            if let Ok(o) = serde_json::from_value::<CacheOp>(Value::String(event_target_value(&ev))) {
+                                with_method::<CacheMethod>(update, index, move |m| m.op = o);
+                            }
+                        }
+                    >
+                        {CACHE_OPS.iter().map(|(value, label)| view! { <option value=*value>{*label}</option> }).collect_view()}
+                    </select>
+                </label>
+                {text_field("Key ({{ }} template; the prefix is added)", "cache-key", get(|m| m.key.clone()), edit(|m, v| m.key = v))}
+            </div>
+            <div class="form-row">
+                <Show when=move || matches!(op.get(), CacheOp::Hget | CacheOp::Hset)>
+                    {text_field("Hash field ({{ }} template)", "cache-field", get(|m| m.field.clone().unwrap_or_default()), edit(|m, v| m.field = some_text(v)))}
+                </Show>
+                <Show when=move || matches!(op.get(), CacheOp::Set | CacheOp::Hset | CacheOp::Incr)>
+                    {text_field("Value (expression; input.value when empty)", "cache-value", get(|m| m.value.clone().unwrap_or_default()), edit(|m, v| m.value = some_text(v)))}
+                </Show>
+                <Show when=move || matches!(op.get(), CacheOp::Set | CacheOp::Expire)>
+                    <label class="field narrow">
+                        <span>"TTL (s)"</span>
+                        <input type="number" min="1" data-testid=tid("cache-ttl")
+                            prop:value=get(|m| m.ttl_seconds.map(|t| t.to_string()).unwrap_or_default())
+                            on:input=move |ev| {
+                                let ttl = event_target_value(&ev).trim().parse().ok().filter(|t| *t > 0);
+                                with_method::<CacheMethod>(update, index, move |m| m.ttl_seconds = ttl);
+                            } />
+                    </label>
+                </Show>
+            </div>
+            {text_field("Description", "method-description", get(|m| m.description.clone().unwrap_or_default()), edit(|m, v| m.description = some_text(v)))}
+            <div class="section-title">"Input parameters"</div>
+            <ParamsEditor params=input on_change=Callback::new(move |p| with_method::<CacheMethod>(update, index, move |m| m.input = p)) />
+        </div>
+    }
+}
+
+#[component]
+fn MqSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> impl IntoView {
+    let broker = Memo::new(move |_| conn.with(|c| mq_of(c).map(|q| q.broker).unwrap_or_default()));
+    view! {
+        <div class="form-row">
+            <label class="field narrow">
+                <span>"Broker"</span>
+                <select
+                    data-testid=tid("mq-broker")
+                    prop:value=move || serde_json::to_value(broker.get()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                    on:change=move |ev| {
+                        if let Ok(b) = serde_json::from_value::<MqBroker>(Value::String(event_target_value(&ev))) {
+                            update.run(Box::new(move |c| if let Connector::Mq(q) = c {
+                                q.broker = b;
+                                if b != MqBroker::Nats {
+                                    q.stream = None;
+                                }
+                            }));
+                        }
+                    }
+                >
+                    <option value="nats">"NATS JetStream"</option>
+                    <option value="amqp">"AMQP (RabbitMQ)"</option>
+                    <option value="redis-streams">"Redis Streams"</option>
+                </select>
+            </label>
+            {text_field("URL env var", "mq-url-env", move || conn.with(|c| mq_of(c).map(|q| q.url_env.clone()).unwrap_or_default()),
+                move |v| update.run(Box::new(move |c| if let Connector::Mq(q) = c { q.url_env = v.trim().to_owned() })))}
+            <Show when=move || broker.get() == MqBroker::Nats>
+                {text_field("Stream (checked at start)", "mq-stream", move || conn.with(|c| mq_of(c).and_then(|q| q.stream.clone()).unwrap_or_default()),
+                    move |v| update.run(Box::new(move |c| if let Connector::Mq(q) = c { q.stream = some_text(v).map(|s| s.trim().to_owned()) })))}
+            </Show>
+            {text_field("Description", "connector-description", move || conn.with(|c| mq_of(c).and_then(|q| q.description.clone()).unwrap_or_default()),
+                move |v| update.run(Box::new(move |c| if let Connector::Mq(q) = c { q.description = some_text(v) })))}
+        </div>
+    }
+}
+
+#[component]
+fn MqMethodForm(
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    index: usize,
+) -> impl IntoView {
+    let get = move |f: fn(&MqMethod) -> String| {
+        move || conn.with(|c| method_at::<MqMethod>(c, index).map(f).unwrap_or_default())
+    };
+    let edit = move |f: fn(&mut MqMethod, String)| {
+        move |v: String| with_method::<MqMethod>(update, index, move |m| f(m, v))
+    };
+    let amqp =
+        Memo::new(move |_| conn.with(|c| mq_of(c).is_some_and(|q| q.broker == MqBroker::Amqp)));
+    let input = Signal::derive(move || {
+        conn.with(|c| {
+            method_at::<MqMethod>(c, index)
+                .map(|m| m.input.clone())
+                .unwrap_or_default()
+        })
+    });
+    view! {
+        <div class="method-form">
+            <div class="form-row">
+                {text_field("Name", "method-name", get(|m| m.name.clone()), edit(|m, v| m.name = v))}
+                <Show
+                    when=move || amqp.get()
+                    fallback=move || text_field("Subject or stream key ({{ }} template)", "mq-subject", get(|m| m.subject.clone().unwrap_or_default()), edit(|m, v| m.subject = some_text(v)))
+                >
+                    {text_field("Exchange", "mq-exchange", get(|m| m.exchange.clone().unwrap_or_default()), edit(|m, v| m.exchange = some_text(v)))}
+                    {text_field("Routing key ({{ }} template)", "mq-routing-key", get(|m| m.routing_key.clone().unwrap_or_default()), edit(|m, v| m.routing_key = some_text(v)))}
+                </Show>
+            </div>
+            {text_field("Payload (expression; the whole input when empty)", "mq-payload", get(|m| m.payload.clone().unwrap_or_default()), edit(|m, v| m.payload = some_text(v)))}
+            {text_field("Description", "method-description", get(|m| m.description.clone().unwrap_or_default()), edit(|m, v| m.description = some_text(v)))}
+            <KvEditor
+                title="Headers"
+                map=Signal::derive(move || conn.with(|c| method_at::<MqMethod>(c, index).map(|m| m.headers.clone()).unwrap_or_default()))
+                on_change=Callback::new(move |h| with_method::<MqMethod>(update, index, move |m| m.headers = h))
+            />
+            <div class="section-title">"Input parameters"</div>
+            <ParamsEditor params=input on_change=Callback::new(move |p| with_method::<MqMethod>(update, index, move |m| m.input = p)) />
+        </div>
+    }
+}
+
+fn sql_method(c: &Option<Connector>, i: usize) -> Option<&SqlMethod> {
+    method_at(c, i)
 }
 
 fn with_sql_method(
@@ -726,13 +994,7 @@ fn with_sql_method(
     i: usize,
     f: impl FnOnce(&mut SqlMethod) + Send + Sync + 'static,
 ) {
-    update.run(Box::new(move |c| {
-        if let Connector::Database(d) = c
-            && let Some(m) = d.methods.get_mut(i)
-        {
-            f(m)
-        }
-    }));
+    with_method(update, i, f)
 }
 
 #[component]
