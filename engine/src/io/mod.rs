@@ -157,7 +157,7 @@ impl Context {
 /// What a connection test found: a one-line summary and remarks worth acting on.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConnectionCheck {
-    /// What was reached, e.g. `PostgreSQL 15.10 answered`.
+    /// What was reached, e.g. `connected to PostgreSQL 15.10`.
     pub summary: String,
     /// Things that may still need attention although the connection works.
     pub notes: Vec<String>,
