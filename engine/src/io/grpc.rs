@@ -362,31 +362,24 @@ impl GrpcClient {
         if let Some(channel) = channels.get(endpoint) {
             return Ok(channel.clone());
         }
-        let (address, tls) = tls_settings(endpoint).map_err(|e| self.fail("endpoint", e))?;
-        let mut builder = Endpoint::from_shared(address)
-            .map_err(|e| self.fail("bad endpoint", e))?
-            .connect_timeout(self.deadline());
-        if let Some(tls) = tls {
-            builder = builder
-                .tls_config(tls)
-                .map_err(|e| self.fail("TLS settings", e))?;
-        }
-        let channel = builder.connect_lazy();
+        let channel = self.endpoint_settings(endpoint)?.0.connect_lazy();
         channels.insert(endpoint.to_owned(), channel.clone());
         Ok(channel)
     }
 
-    /// The connection test: a new HTTP/2 connection (with TLS when the endpoint has it) to
-    /// the endpoint, and the count of methods the descriptor set resolved.
-    pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
-        let rhai = &self.context.rhai;
-        let vars = self.context.vars(&Value::Null);
+    /// The rendered endpoint for `vars`; `what` names the caller in an invalid endpoint's
+    /// error (made only then).
+    fn render_endpoint(
+        &self,
+        vars: &serde_json::Map<String, Value>,
+        what: impl FnOnce() -> String,
+    ) -> Result<String, ConnectorError> {
         let control = self.context.control(self.context.default_timeout);
         let endpoint = self
             .endpoint
             .as_ref()
-            .map_err(|e| technical(format!("grpc connector `{}`: {e}", self.name)))?
-            .render(rhai, &vars, &control)
+            .map_err(|e| technical(format!("{}: {e}", what())))?
+            .render(&self.context.rhai, vars, &control)
             .map_err(|e| self.fail("endpoint", e))?;
         if endpoint.is_empty() {
             return Err(technical(format!(
@@ -394,16 +387,31 @@ impl GrpcClient {
                 self.name
             )));
         }
-        let (address, tls) = tls_settings(&endpoint).map_err(|e| self.fail("endpoint", e))?;
-        let secure = tls.is_some();
-        let mut builder = Endpoint::from_shared(address.clone())
+        Ok(endpoint)
+    }
+
+    /// The tonic endpoint for a rendered endpoint: its address without the TLS parameters,
+    /// the TLS settings they give, the connect timeout; and whether it uses TLS.
+    fn endpoint_settings(&self, endpoint: &str) -> Result<(Endpoint, bool), ConnectorError> {
+        let (address, tls) = tls_settings(endpoint).map_err(|e| self.fail("endpoint", e))?;
+        let mut builder = Endpoint::from_shared(address)
             .map_err(|e| self.fail("bad endpoint", e))?
             .connect_timeout(self.deadline());
+        let secure = tls.is_some();
         if let Some(tls) = tls {
             builder = builder
                 .tls_config(tls)
                 .map_err(|e| self.fail("TLS settings", e))?;
         }
+        Ok((builder, secure))
+    }
+
+    /// The connection test: a new HTTP/2 connection (with TLS when the endpoint has it) to
+    /// the endpoint, and the count of methods the descriptor set resolved.
+    pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
+        let vars = self.context.vars(&Value::Null);
+        let endpoint = self.render_endpoint(&vars, || format!("grpc connector `{}`", self.name))?;
+        let (builder, secure) = self.endpoint_settings(&endpoint)?;
         // Host and port only: the endpoint, an env value, would be redacted whole.
         let uri = builder.uri();
         let shown = format!(
@@ -454,18 +462,8 @@ impl GrpcClient {
         let rhai = &self.context.rhai;
         let vars = self.context.vars(args);
         let control = self.context.control(self.context.default_timeout);
-        let endpoint = self
-            .endpoint
-            .as_ref()
-            .map_err(|e| technical(format!("{}.{method} cannot run: {e}", self.name)))?
-            .render(rhai, &vars, &control)
-            .map_err(|e| self.fail("endpoint", e))?;
-        if endpoint.is_empty() {
-            return Err(technical(format!(
-                "grpc connector `{}`: the endpoint is empty",
-                self.name
-            )));
-        }
+        let endpoint =
+            self.render_endpoint(&vars, || format!("{}.{method} cannot run", self.name))?;
 
         let input = if args.is_null() {
             Value::Object(Default::default())

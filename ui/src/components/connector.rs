@@ -15,6 +15,7 @@ use starweave_model::vms::connector::{
     MqBroker, MqConnector, MqMethod, SqlMethod, SqlReturns,
 };
 use starweave_model::vms::disk::{connector_to_yaml, parse_connector};
+use starweave_model::vms::params::Parameter;
 
 use super::editor::CodeEditor;
 use super::icons::{Icon, Svg};
@@ -623,6 +624,60 @@ fn with_method<M: FormMethod>(
     }));
 }
 
+/// A reader of one value, for a field's `prop:value`.
+type Reader<T> = Box<dyn Fn() -> T + Send + Sync>;
+/// A writer of a text field's typed text.
+type Writer = Box<dyn Fn(String)>;
+
+/// The getter maker of a method form, for method `index` of kind `M`: `get(f)` is a
+/// closure reading `f` of the method (its default when there is no such method).
+fn method_getter<M: FormMethod, T: Default + 'static>(
+    conn: Memo<Option<Connector>>,
+    index: usize,
+) -> impl Fn(fn(&M) -> T) -> Reader<T> + Copy {
+    move |f| Box::new(move || conn.with(|c| method_at::<M>(c, index).map(f).unwrap_or_default()))
+}
+
+/// The setter maker of a method form's text fields, for method `index` of kind `M`:
+/// `edit(|m, v| …)` writes the typed text.
+fn method_setter<M: FormMethod>(
+    update: Callback<ConnectorEdit>,
+    index: usize,
+) -> impl Fn(fn(&mut M, String)) -> Writer + Copy {
+    move |f| Box::new(move |v: String| with_method::<M>(update, index, move |m| f(m, v)))
+}
+
+/// The input parameters of method `index` of kind `M`.
+fn method_input<M: FormMethod + MethodInput>(
+    conn: Memo<Option<Connector>>,
+    index: usize,
+) -> Signal<Vec<Parameter>> {
+    Signal::derive(move || {
+        conn.with(|c| {
+            method_at::<M>(c, index)
+                .map(|m| m.input().to_vec())
+                .unwrap_or_default()
+        })
+    })
+}
+
+/// Methods with input parameters.
+trait MethodInput {
+    fn input(&self) -> &[Parameter];
+}
+
+impl MethodInput for CacheMethod {
+    fn input(&self) -> &[Parameter] {
+        &self.input
+    }
+}
+
+impl MethodInput for MqMethod {
+    fn input(&self) -> &[Parameter] {
+        &self.input
+    }
+}
+
 fn http_method(c: &Option<Connector>, i: usize) -> Option<&HttpMethod> {
     method_at(c, i)
 }
@@ -829,32 +884,10 @@ fn CacheMethodForm(
     update: Callback<ConnectorEdit>,
     index: usize,
 ) -> impl IntoView {
-    let get = move |f: fn(&CacheMethod) -> String| {
-        move || {
-            conn.with(|c| {
-                method_at::<CacheMethod>(c, index)
-                    .map(f)
-                    .unwrap_or_default()
-            })
-        }
-    };
-    let edit = move |f: fn(&mut CacheMethod, String)| {
-        move |v: String| with_method::<CacheMethod>(update, index, move |m| f(m, v))
-    };
-    let op = Memo::new(move |_| {
-        conn.with(|c| {
-            method_at::<CacheMethod>(c, index)
-                .map(|m| m.op)
-                .unwrap_or_default()
-        })
-    });
-    let input = Signal::derive(move || {
-        conn.with(|c| {
-            method_at::<CacheMethod>(c, index)
-                .map(|m| m.input.clone())
-                .unwrap_or_default()
-        })
-    });
+    let get = method_getter::<CacheMethod, String>(conn, index);
+    let edit = method_setter::<CacheMethod>(update, index);
+    let input = method_input::<CacheMethod>(conn, index);
+    let op = Memo::new(move |_| method_getter::<CacheMethod, CacheOp>(conn, index)(|m| m.op)());
     view! {
         <div class="method-form">
             <div class="form-row">
@@ -945,21 +978,11 @@ fn MqMethodForm(
     update: Callback<ConnectorEdit>,
     index: usize,
 ) -> impl IntoView {
-    let get = move |f: fn(&MqMethod) -> String| {
-        move || conn.with(|c| method_at::<MqMethod>(c, index).map(f).unwrap_or_default())
-    };
-    let edit = move |f: fn(&mut MqMethod, String)| {
-        move |v: String| with_method::<MqMethod>(update, index, move |m| f(m, v))
-    };
+    let get = method_getter::<MqMethod, String>(conn, index);
+    let edit = method_setter::<MqMethod>(update, index);
+    let input = method_input::<MqMethod>(conn, index);
     let amqp =
         Memo::new(move |_| conn.with(|c| mq_of(c).is_some_and(|q| q.broker == MqBroker::Amqp)));
-    let input = Signal::derive(move || {
-        conn.with(|c| {
-            method_at::<MqMethod>(c, index)
-                .map(|m| m.input.clone())
-                .unwrap_or_default()
-        })
-    });
     view! {
         <div class="method-form">
             <div class="form-row">
