@@ -892,7 +892,7 @@ fn CacheMethodForm(
         <div class="method-form">
             <div class="form-row">
                 {text_field("Name", "method-name", get(|m| m.name.clone()), edit(|m, v| m.name = v))}
-                <label class="field narrow">
+                <label class="field medium">
                     <span>"Operation"</span>
                     <select
                         data-testid=tid("cache-op")
@@ -939,7 +939,7 @@ fn MqSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) ->
     let broker = Memo::new(move |_| conn.with(|c| mq_of(c).map(|q| q.broker).unwrap_or_default()));
     view! {
         <div class="form-row">
-            <label class="field narrow">
+            <label class="field medium">
                 <span>"Broker"</span>
                 <select
                     data-testid=tid("mq-broker")
