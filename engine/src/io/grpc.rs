@@ -367,19 +367,20 @@ impl GrpcClient {
         Ok(channel)
     }
 
-    /// The rendered endpoint for `vars`; `what` names the caller in an invalid endpoint's
-    /// error (made only then).
+    /// The rendered endpoint for `vars` under the caller's `control` (a call renders its
+    /// other templates under the same one); `what` names the caller in an invalid
+    /// endpoint's error (made only then).
     fn render_endpoint(
         &self,
         vars: &serde_json::Map<String, Value>,
+        control: &crate::script::RunControl,
         what: impl FnOnce() -> String,
     ) -> Result<String, ConnectorError> {
-        let control = self.context.control(self.context.default_timeout);
         let endpoint = self
             .endpoint
             .as_ref()
             .map_err(|e| technical(format!("{}: {e}", what())))?
-            .render(&self.context.rhai, vars, &control)
+            .render(&self.context.rhai, vars, control)
             .map_err(|e| self.fail("endpoint", e))?;
         if endpoint.is_empty() {
             return Err(technical(format!(
@@ -410,7 +411,10 @@ impl GrpcClient {
     /// the endpoint, and the count of methods the descriptor set resolved.
     pub(crate) async fn check(&self) -> Result<ConnectionCheck, ConnectorError> {
         let vars = self.context.vars(&Value::Null);
-        let endpoint = self.render_endpoint(&vars, || format!("grpc connector `{}`", self.name))?;
+        let control = self.context.control(self.context.default_timeout);
+        let endpoint = self.render_endpoint(&vars, &control, || {
+            format!("grpc connector `{}`", self.name)
+        })?;
         let (builder, secure) = self.endpoint_settings(&endpoint)?;
         // Host and port only: the endpoint, an env value, would be redacted whole.
         let uri = builder.uri();
@@ -462,8 +466,9 @@ impl GrpcClient {
         let rhai = &self.context.rhai;
         let vars = self.context.vars(args);
         let control = self.context.control(self.context.default_timeout);
-        let endpoint =
-            self.render_endpoint(&vars, || format!("{}.{method} cannot run", self.name))?;
+        let endpoint = self.render_endpoint(&vars, &control, || {
+            format!("{}.{method} cannot run", self.name)
+        })?;
 
         let input = if args.is_null() {
             Value::Object(Default::default())
