@@ -4,8 +4,8 @@
 //! deployment or in a pipeline, that the databases, brokers and APIs a VMS needs are
 //! reachable with its settings.
 //!
-//! Env values: each variable the VMS declares, from this process's environment, else its
-//! declared default.
+//! Env values: each variable the VMS declares, from this process's environment, else this
+//! machine's `.env.local`, else its declared default (`crate::env`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 use starweave_engine::io::{LiveConnectors, LiveOptions};
-use starweave_model::vms::{self, Vms};
+use starweave_model::vms;
 
 use crate::files::{self, Target};
 
@@ -37,24 +37,6 @@ struct Outcome {
     result:
         Result<starweave_engine::io::ConnectionCheck, starweave_engine::connectors::ConnectorError>,
     duration_ms: f64,
-}
-
-/// The env values of the VMS's declared variables: this process's environment, else the
-/// declared default.
-fn env_values(model: &Vms) -> BTreeMap<String, String> {
-    model
-        .env
-        .iter()
-        .filter_map(|var| {
-            let value = std::env::var(&var.name).ok().or_else(|| {
-                var.default.as_ref().map(|d| match d {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-            })?;
-            Some((var.name.clone(), value))
-        })
-        .collect()
 }
 
 /// `starweave connections`.
@@ -89,7 +71,7 @@ pub fn cmd_connections(args: ConnectionsArgs) -> Result<ExitCode> {
         .collect();
     let (live, _) = LiveConnectors::new(
         &chosen,
-        env_values(&model),
+        crate::env::vms_env(&model)?,
         LiveOptions {
             files: model.other_files.clone(),
             ..LiveOptions::default()

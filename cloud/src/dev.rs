@@ -2,7 +2,8 @@
 //!
 //! The VMS runs on the same server code as `starweave-engine` (its data plane only, on
 //! `127.0.0.1:<port>`, routes under `/<vms>/…`), with live connectors and, as env values,
-//! the variables the VMS declares taken from this process's environment.
+//! the variables the VMS declares: from this process's environment, else this machine's
+//! `.env.local` (an edit to it reloads the VMS), else their defaults.
 //!
 //! The directory is polled every 300 ms (names, sizes and modification times of every
 //! non-hidden file): polling needs no platform watcher, survives editors that replace files
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use starweave_engine::server::registry::{DeployError, DeploymentSpec, EngineOptions};
 use starweave_engine::server::{Server, data, local_spec, shutdown_signal};
+use starweave_model::vms::local_env::LOCAL_ENV_FILE;
 
 /// How often the directory is checked for changes.
 const POLL_INTERVAL: Duration = Duration::from_millis(300);
@@ -67,7 +69,11 @@ fn snapshot(root: &Path) -> Snapshot {
             continue;
         };
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with('.') {
+            // Hidden files are not part of the VMS, except this machine's env values.
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.')
+                && !(dir.as_path() == root && name == LOCAL_ENV_FILE)
+            {
                 continue;
             }
             let Ok(metadata) = entry.metadata() else {
@@ -83,18 +89,19 @@ fn snapshot(root: &Path) -> Snapshot {
     files
 }
 
-/// The env values of the VMS: each declared variable set in this process's environment.
-fn env_values(dir: &Path) -> BTreeMap<String, String> {
+/// The env values of the VMS (`crate::env`): declared defaults, `.env.local`, the shell.
+fn env_values(dir: &Path) -> Result<BTreeMap<String, String>, String> {
     let Ok(text) = std::fs::read_to_string(dir.join("vms.yaml")) else {
-        return BTreeMap::new();
+        return Ok(BTreeMap::new());
     };
     let (manifest, _) = starweave_model::vms::disk::parse_manifest("vms.yaml", &text);
-    manifest
-        .map(|m| m.env)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|var| Some((var.name.clone(), std::env::var(&var.name).ok()?)))
-        .collect()
+    let declared = manifest.map(|m| m.env).unwrap_or_default();
+    let local = match std::fs::read(dir.join(LOCAL_ENV_FILE)) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot read {LOCAL_ENV_FILE}: {e}")),
+    };
+    crate::env::machine_env(&declared, local.as_deref()).map_err(|e| e.to_string())
 }
 
 /// What is loaded now.
@@ -165,10 +172,10 @@ async fn load(
     say: &impl Fn(String),
 ) {
     let started = Instant::now();
-    let spec = match local_spec(dir) {
-        Ok(spec) => DeploymentSpec {
+    let spec = match local_spec(dir).and_then(|spec| env_values(dir).map(|env| (spec, env))) {
+        Ok((spec, env)) => DeploymentSpec {
             version: format!("dev-{generation}"),
-            env: env_values(dir),
+            env,
             ..spec
         },
         Err(message) => {

@@ -10,6 +10,7 @@
 pub mod cli;
 mod connections;
 mod dev;
+mod env;
 mod files;
 pub mod ide;
 mod run;

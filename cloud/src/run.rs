@@ -10,7 +10,8 @@
 //!
 //! Connector calls that are not mocked fail with "no connector is configured": real
 //! connectors run in the engine server. Code functions see as `ctx.env` the env vars the
-//! VMS declares, read from this process's environment.
+//! VMS declares: their defaults, then this machine's `.env.local`, then this process's
+//! environment (`crate::env`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -119,16 +120,6 @@ fn report(diagnostics: &[Diagnostic], file: Option<&str>) {
     }
 }
 
-fn env_of(vms: Option<&Vms>) -> BTreeMap<String, String> {
-    vms.map(|v| {
-        v.env
-            .iter()
-            .filter_map(|e| Some((e.name.clone(), std::env::var(&e.name).ok()?)))
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -162,7 +153,10 @@ pub fn cmd_run(args: RunArgs) -> Result<ExitCode> {
         timeout: args.timeout_ms.map(Duration::from_millis),
         trace: args.trace,
         mocks: Arc::new(mocks),
-        env: env_of(loaded.vms.as_ref()),
+        env: match loaded.vms.as_ref() {
+            Some(vms) => crate::env::vms_env(vms)?,
+            None => BTreeMap::new(),
+        },
         ..RunConfig::default()
     };
     let outcome = runtime()?.block_on(run_function(&program, &function, input, config));
@@ -226,7 +220,7 @@ pub fn cmd_test(dir: &Path) -> Result<ExitCode> {
     let vms = loaded.vms.unwrap_or_default();
     let program = loaded.compiled.program.clone();
     let config = RunConfig {
-        env: env_of(Some(&vms)),
+        env: crate::env::vms_env(&vms)?,
         ..RunConfig::default()
     };
     let reports = runtime()?.block_on(async {

@@ -436,3 +436,60 @@ fn connections_are_tested_from_the_command_line() {
         "{err}"
     );
 }
+
+#[test]
+fn run_and_test_use_this_machines_env_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_vms(tmp.path(), "hello", "http-js");
+    let gitignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+    assert!(
+        gitignore.lines().any(|l| l == "/.env.local"),
+        "a new VMS keeps .env.local out of Git: {gitignore}"
+    );
+    let run = |shell_greeting: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_starweave"));
+        command
+            .args(["run", "hello", "hello", "--input", r#"{"name":"Ada"}"#])
+            .current_dir(tmp.path())
+            .env_remove("GREETING");
+        if let Some(value) = shell_greeting {
+            command.env("GREETING", value);
+        }
+        command.output().expect("starweave runs")
+    };
+    let greeting = |out: &Output| {
+        assert!(out.status.success(), "{out:?}");
+        let output: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        output["message"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(greeting(&run(None)), "Hello, Ada!", "the declared default");
+    std::fs::write(
+        dir.join(".env.local"),
+        "# mine\nGREETING='Howdy'\nUNDECLARED=1\n",
+    )
+    .unwrap();
+    assert_eq!(greeting(&run(None)), "Howdy, Ada!", "this machine's value");
+    assert_eq!(greeting(&run(Some("Hi"))), "Hi, Ada!", "the shell wins");
+    // The tests of the template expect the default greeting: with another one here, they
+    // fail, which shows `starweave test` reads the file too.
+    let out = starweave(&["test", "hello"], tmp.path());
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("Howdy"), "{}", stdout(&out));
+    // `validate` warns about the undeclared name, at its line.
+    let out = starweave(&["validate", "hello"], tmp.path());
+    assert!(out.status.success(), "a warning only: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains(".env.local:3:1: warning[vms.local-env-undeclared]"),
+        "{}",
+        stdout(&out)
+    );
+    // A file that does not parse stops the run with its position.
+    std::fs::write(dir.join(".env.local"), "GREETING=\"open\n").unwrap();
+    let out = run(None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(".env.local:1:10: the value opened with \" here is never closed"),
+        "{stderr}"
+    );
+}

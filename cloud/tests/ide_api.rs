@@ -147,7 +147,7 @@ async fn create_from_templates_with_checked_names() {
     let (status, created) = server.post("/vms", &json!({ "name": "blank" })).await;
     assert_eq!(status, 201, "{created}");
     let (_, detail) = server.get("/vms/blank").await;
-    assert_eq!(detail["files"], json!(["vms.yaml"]));
+    assert_eq!(detail["files"], json!([".gitignore", "vms.yaml"]));
     let (status, body) = server.get("/vms/missing").await;
     assert_eq!((status, code(&body)), (404, "not_found"));
 }
@@ -686,6 +686,238 @@ async fn try_a_database_method_and_test_the_connection_against_postgresql() {
         .execute(&mut db)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn this_machines_env_values_apply_to_runs_and_stay_out_of_git() {
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let (status, created) = server
+        .post("/vms", &json!({ "name": "hello", "template": "http-js" }))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let vms_dir = dir.path().join("hello");
+    let srv = &server;
+    let greet = move || async move {
+        let (status, result) = srv
+            .post(
+                "/vms/hello/run",
+                &json!({ "function": "hello", "input": { "name": "Ada" } }),
+            )
+            .await;
+        assert_eq!(status, 200, "{result}");
+        result["output"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (status, local) = server.get("/vms/hello/local-env").await;
+    assert_eq!(status, 200, "{local}");
+    assert_eq!(
+        local,
+        json!({ "file": ".env.local", "exists": false, "values": {}, "error": null,
+                "undeclared": [], "git": "ignored" }),
+        "a new VMS's .gitignore keeps the file out of Git"
+    );
+    assert_eq!(greet().await, "Hello, Ada!", "the declared default");
+
+    // A value for this machine: the run uses it over the default; a request's own value wins.
+    let (status, local) = server
+        .put(
+            "/vms/hello/local-env/GREETING",
+            &json!({ "value": "Howdy" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{local}");
+    assert_eq!(local["values"], json!({ "GREETING": "Howdy" }));
+    assert_eq!(greet().await, "Howdy, Ada!");
+    let (_, result) = server
+        .post(
+            "/vms/hello/run",
+            &json!({ "function": "hello", "input": { "name": "Ada" }, "env": { "GREETING": "Hi" } }),
+        )
+        .await;
+    assert_eq!(result["output"]["message"], "Hi, Ada!");
+    assert_eq!(
+        std::fs::read_to_string(vms_dir.join(".env.local")).unwrap(),
+        "GREETING=Howdy\n"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(vms_dir.join(".env.local"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner may read it");
+    }
+    let porcelain = ide_support::git(&vms_dir, &["status", "--porcelain", "--ignored"]);
+    assert!(
+        porcelain.contains("!! .env.local"),
+        "git sees it as ignored: {porcelain}"
+    );
+    let (_, status) = server.get("/vms/hello/git/status").await;
+    assert!(
+        !status.to_string().contains(".env.local"),
+        "the Git panel does not offer it for a commit: {status}"
+    );
+
+    // Edited by hand: comments stay when the IDE sets a value; an undeclared name is
+    // reported (and not given to runs); a value with a `#` is quoted.
+    std::fs::write(
+        vms_dir.join(".env.local"),
+        "# mine\nGREETING=Hey # casual\nNOPE=1\n",
+    )
+    .unwrap();
+    let (_, local) = server.get("/vms/hello/local-env").await;
+    assert_eq!(local["undeclared"], json!(["NOPE"]), "{local}");
+    let (_, diagnostics) = server.get("/vms/hello/diagnostics").await;
+    assert!(
+        diagnostics
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "vms.local-env-undeclared"
+                && d["file"] == ".env.local"
+                && d["severity"] == "warning"),
+        "{diagnostics}"
+    );
+    assert_eq!(greet().await, "Hey, Ada!");
+    let (status, _) = server
+        .put(
+            "/vms/hello/local-env/GREETING",
+            &json!({ "value": "Yo #1" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        std::fs::read_to_string(vms_dir.join(".env.local")).unwrap(),
+        "# mine\nGREETING='Yo #1'\nNOPE=1\n"
+    );
+    assert_eq!(greet().await, "Yo #1, Ada!");
+
+    // A file that does not parse is never overwritten, and runs say why they cannot start.
+    let broken = "# mine\nGREETING='Yo\nNOPE=1\n";
+    std::fs::write(vms_dir.join(".env.local"), broken).unwrap();
+    let (_, local) = server.get("/vms/hello/local-env").await;
+    assert_eq!(local["error"]["line"], 2, "{local}");
+    assert_eq!(local["error"]["column"], 10, "{local}");
+    let (status, body) = server
+        .put("/vms/hello/local-env/GREETING", &json!({ "value": "x" }))
+        .await;
+    assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+    let (status, body) = server.delete("/vms/hello/local-env/GREETING").await;
+    assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+    assert_eq!(
+        std::fs::read_to_string(vms_dir.join(".env.local")).unwrap(),
+        broken
+    );
+    let (status, body) = server
+        .post(
+            "/vms/hello/run",
+            &json!({ "function": "hello", "input": { "name": "Ada" } }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(".env.local:2:10: the value opened with ' here is never closed"),
+        "{body}"
+    );
+
+    // Cleared: the default again.
+    std::fs::write(vms_dir.join(".env.local"), "GREETING=Hey\n").unwrap();
+    let (status, local) = server.delete("/vms/hello/local-env/GREETING").await;
+    assert_eq!(status, 200, "{local}");
+    assert_eq!(local["values"], json!({}));
+    assert_eq!(greet().await, "Hello, Ada!");
+
+    // Names are checked; the body is checked.
+    let (status, body) = server
+        .put("/vms/hello/local-env/1X", &json!({ "value": "x" }))
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_name"), "{body}");
+    let (status, body) = server
+        .put("/vms/hello/local-env/GREETING", &json!({ "val": "x" }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server
+        .put(
+            "/vms/hello/local-env/GREETING",
+            &json!({ "value": "a\u{0}b" }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+
+    // A repository without a .gitignore entry (an example VMS): the first write adds the
+    // file to the clone's own .git/info/exclude, and no tracked file changes.
+    let (status, _) = server
+        .post(
+            "/vms",
+            &json!({ "name": "shop", "template": "bff-aggregation" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let shop = dir.path().join("shop");
+    let (_, local) = server.get("/vms/shop/local-env").await;
+    assert_eq!(
+        local["git"], "not_ignored",
+        "nothing keeps it out of Git yet: {local}"
+    );
+    // Made by hand where no ignore rule covers it: the Git panel does not list it, "commit
+    // all" leaves it out, and naming it in a commit is refused.
+    std::fs::write(shop.join(".env.local"), "PROFILE_API_TOKEN=by-hand\n").unwrap();
+    std::fs::write(shop.join("NOTES.md"), "notes\n").unwrap();
+    let (_, status) = server.get("/vms/shop/git/status").await;
+    assert_eq!(
+        status["files"],
+        json!([{ "path": "NOTES.md", "status": "new" }]),
+        "{status}"
+    );
+    let (status, body) = server
+        .post("/vms/shop/git/commit", &json!({ "message": "Notes" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let tracked = ide_support::git(&shop, &["ls-files"]);
+    assert!(tracked.contains("NOTES.md"), "{tracked}");
+    assert!(!tracked.contains(".env.local"), "{tracked}");
+    let (status, body) = server
+        .post(
+            "/vms/shop/git/commit",
+            &json!({ "message": "Oops", "paths": [".env.local"] }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    let (status, local) = server
+        .put(
+            "/vms/shop/local-env/PROFILE_API_TOKEN",
+            &json!({ "value": "s3cret token" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{local}");
+    assert_eq!(local["git"], "ignored", "{local}");
+    let exclude = std::fs::read_to_string(shop.join(".git/info/exclude")).unwrap();
+    assert!(exclude.lines().any(|l| l == "/.env.local"), "{exclude}");
+    assert_eq!(
+        ide_support::git(&shop, &["status", "--porcelain"]),
+        "",
+        "no tracked or untracked change"
+    );
+    assert_eq!(
+        std::fs::read_to_string(shop.join(".env.local")).unwrap(),
+        "PROFILE_API_TOKEN='s3cret token'\n",
+        "the hand-written value was replaced in place"
+    );
+    let (status, tested) = server
+        .post("/vms/shop/connectors/profile/test", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    assert!(
+        !tested.to_string().contains("s3cret"),
+        "the secret stays out of answers: {tested}"
+    );
 }
 
 #[tokio::test]

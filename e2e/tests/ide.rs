@@ -177,6 +177,7 @@ async fn http_connector_from_an_openapi_file() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cache_and_mq_connectors_from_their_forms() -> Result<()> {
+    // And config connectors, whose form is a table of values.
     let mut ide = Ide::start("cache_and_mq_connectors_from_their_forms").await?;
     new_vms(&ide, "sessions", "empty").await?;
     let dir = ide.workspace().join("sessions");
@@ -276,6 +277,45 @@ async fn cache_and_mq_connectors_from_their_forms() -> Result<()> {
     )
     .await?;
     ide.step("mq-form-amqp").await?;
+
+    // A config connector: a table of values, each read from an env var, with a default.
+    ide.click("new-connector-button").await?;
+    ide.fill("new-connector-name", "settings").await?;
+    ide.set_value("new-connector-kind", "config").await?;
+    ide.click("new-connector-create").await?;
+    ide.find("explorer-item-connector-settings").await?;
+    ide.click("config-add").await?;
+    ide.set_value("config-name-0", "sessionTtl").await?;
+    ide.set_value("config-env-0", "SESSION_TTL").await?;
+    ide.set_value("config-default-0", "900").await?;
+    ide.set_value("config-description-0", "Seconds a session lives.")
+        .await?;
+    wait_file(
+        yaml_of("settings"),
+        &[
+            "kind: config\n",
+            "name: sessionTtl\n",
+            "env: SESSION_TTL\n",
+            "default: '900'\n",
+            "description: Seconds a session lives.\n",
+        ],
+        &[],
+    )
+    .await?;
+    // A second value with neither an env value nor a default: the test names it.
+    ide.click("config-add").await?;
+    ide.find("config-name-1").await?;
+    wait_file(yaml_of("settings"), &["env: VALUE_2\n"], &[]).await?;
+    ide.click("connector-test").await?;
+    let unset = ide.wait_text("connector-test-result", "VALUE_2").await?;
+    ensure!(unset.contains("Cannot connect"), "{unset}");
+    ide.step("config-form").await?;
+    // Removed, the rest has values: the test passes.
+    ide.click("config-remove-1").await?;
+    wait_file(yaml_of("settings"), &["name: sessionTtl\n"], &["VALUE_2"]).await?;
+    ide.click("connector-test").await?;
+    ide.wait_text("connector-test-result", "Connection OK")
+        .await?;
     ide.close().await
 }
 
@@ -337,7 +377,8 @@ async fn db_method_try_it_against_postgresql() -> Result<()> {
 async fn db_try_it(schema: &str) -> Result<()> {
     let mut ide = Ide::start("db_method_try_it_against_postgresql").await?;
     new_vms(&ide, "petstore", "empty").await?;
-    // The database URL comes from the VMS's env var defaults, edited as a file.
+    // The database URL is a secret env var declared in vms.yaml (edited as a file) with no
+    // default; its value on this machine is set in the env var's tab further down.
     let pg = std::env::var("STARWEAVE_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     ide.find_css(".tree-section:last-child .tree-toggle")
@@ -349,7 +390,7 @@ async fn db_try_it(schema: &str) -> Result<()> {
         .await?;
     let manifest = ide.editor_value().await?;
     let manifest = format!(
-        "{}\nenv:\n- name: PETS_DB_URL\n  default: {pg}\n  description: The pets database.\n",
+        "{}\nenv:\n- name: PETS_DB_URL\n  secret: true\n  description: The pets database.\n",
         manifest.trim_end()
     );
     ide.editor_set(&manifest).await?;
@@ -380,6 +421,45 @@ async fn db_try_it(schema: &str) -> Result<()> {
     ))
     .await?;
     ide.wait_saved().await?;
+    // PETS_DB_URL has no value yet: the connection test names it.
+    ide.click("connector-test").await?;
+    let unset = ide
+        .wait_text("connector-test-result", "PETS_DB_URL")
+        .await?;
+    ensure!(
+        unset.contains("Cannot connect"),
+        "the connection should fail without a value: {unset}"
+    );
+    // This machine's value, in the env var's tab: saved to .env.local, not to vms.yaml.
+    ide.click("explorer-item-env-PETS_DB_URL").await?;
+    ide.wait_text("env-local-status", "Not set on this machine")
+        .await?;
+    ide.fill("env-local-value", &pg).await?;
+    ide.click("env-local-save").await?;
+    ide.wait_text("env-local-status", "Set on this machine")
+        .await?;
+    ide.step("env-local-value").await?;
+    let dir = ide.workspace().join("petstore");
+    let local = std::fs::read_to_string(dir.join(".env.local"))?;
+    ensure!(
+        local.starts_with("PETS_DB_URL=") && local.contains(&pg),
+        "unexpected .env.local: {local:?}"
+    );
+    let manifest_on_disk = std::fs::read_to_string(dir.join("vms.yaml"))?;
+    ensure!(
+        !manifest_on_disk.contains(&pg),
+        "the value must not reach vms.yaml: {manifest_on_disk}"
+    );
+    let git = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&dir)
+        .output()?;
+    let porcelain = String::from_utf8_lossy(&git.stdout);
+    ensure!(
+        git.status.success() && !porcelain.contains(".env.local"),
+        "Git must not offer .env.local for a commit: {porcelain}"
+    );
+    ide.click("explorer-item-connector-pets").await?;
     // Back to the form: the method is there with its SQL; try it with a sample input.
     ide.find_css(".connector-tab .segmented .seg:first-child")
         .await?
@@ -393,9 +473,12 @@ async fn db_try_it(schema: &str) -> Result<()> {
     ensure!(output.contains("Tom"), "expected Tom and Bella: {output}");
     ensure!(!output.contains("Rex"), "Rex has id 1 < 2: {output}");
     ide.step("db-try-it").await?;
-    // With PETS_DB_URL, the connection test reaches the server and shows its version.
+    // With this machine's PETS_DB_URL, the connection test reaches the server and shows
+    // its version.
     ide.click("connector-test").await?;
-    let connected = ide.wait_text("connector-test-result", "Connected").await?;
+    let connected = ide
+        .wait_text("connector-test-result", "Connection OK")
+        .await?;
     ensure!(
         connected.contains("PostgreSQL"),
         "expected the server's version: {connected}"

@@ -233,7 +233,7 @@ async fn config_connectors_list_the_values_without_a_value() {
     let err = check(yaml, &[]).await.expect_err("two unset");
     assert_eq!(
         err,
-        "config connector `c`: 1 of 3 values set; no value and no default for region, owner"
+        "config connector `c`: 1 of 3 values set; no value and no default for region (env var REGION), owner (env var OWNER)"
     );
 }
 

@@ -9,7 +9,7 @@ use starweave_model::vms::disk::check_file;
 use starweave_model::vms::params::params_from_csv;
 use starweave_model::vms::{VmsFiles, read_vms, write_vms};
 
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 8] = [
     "vms.yaml",
     "triggers.yaml",
     "connectors/a.yaml",
@@ -17,6 +17,7 @@ const NAMES: [&str; 7] = [
     "tests/f/a.yaml",
     "functions/f.js",
     "connectors/b.yaml",
+    ".env.local",
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -852,6 +852,66 @@ pub async fn test_connection(vms: &str, connector: &str) -> ApiResult<Connection
     .await
 }
 
+/// What went wrong reading `.env.local`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LocalEnvError {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// What, for people.
+    pub message: String,
+}
+
+/// This machine's own env values for a VMS (`.env.local`): used by Run, Try it and Test
+/// connection over the declared defaults; never committed, never deployed.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct LocalEnv {
+    /// The file's name in the VMS (`.env.local`).
+    #[serde(default)]
+    pub file: String,
+    /// Whether the file exists.
+    #[serde(default)]
+    pub exists: bool,
+    /// The values by name.
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, String>,
+    /// Why the file does not parse, when it does not.
+    #[serde(default)]
+    pub error: Option<LocalEnvError>,
+    /// Names set in the file that `vms.yaml` does not declare.
+    #[serde(default)]
+    pub undeclared: Vec<String>,
+    /// `ignored`, `tracked`, `not_ignored` or `no_repository`.
+    #[serde(default)]
+    pub git: String,
+}
+
+/// `GET /vms/{vms}/local-env`.
+pub async fn local_env(vms: &str) -> ApiResult<LocalEnv> {
+    get(&format!("{}/local-env", vms_path(vms))).await
+}
+
+/// `PUT /vms/{vms}/local-env/{name}`.
+pub async fn set_local_env(vms: &str, name: &str, value: &str) -> ApiResult<LocalEnv> {
+    request(
+        "PUT",
+        &format!("{}/local-env/{}", vms_path(vms), encode(name)),
+        Some(&json!({ "value": value })),
+    )
+    .await
+}
+
+/// `DELETE /vms/{vms}/local-env/{name}`.
+pub async fn remove_local_env(vms: &str, name: &str) -> ApiResult<LocalEnv> {
+    request(
+        "DELETE",
+        &format!("{}/local-env/{}", vms_path(vms), encode(name)),
+        None,
+    )
+    .await
+}
+
 /// `GET /vms/{vms}/git/status`.
 pub async fn git_status(vms: &str) -> ApiResult<GitStatus> {
     get(&format!("{}/git/status", vms_path(vms))).await

@@ -129,7 +129,7 @@ pub(super) async fn write(
             let bytes = request.content.as_bytes();
             state
                 .watch()
-                .own_write(&vms, &path, bytes, || write_atomically(&file, bytes))?;
+                .own_write(&vms, &path, bytes, || write_atomically(&file, bytes, false))?;
             Ok(etag(bytes))
         })
         .await?
@@ -143,8 +143,13 @@ pub(super) async fn write(
     }))
 }
 
-/// Writes `bytes` to a temporary file next to `file`, then renames it over `file`.
-pub(super) fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a temporary file next to `file`, then renames it over `file`. A
+/// `private` file is readable by its owner only (on Unix), from its first byte on.
+pub(super) fn write_atomically(
+    file: &std::path::Path,
+    bytes: &[u8],
+    private: bool,
+) -> std::io::Result<()> {
     let parent = file.parent().expect("a file inside the VMS has a parent");
     std::fs::create_dir_all(parent)?;
     let name = file
@@ -153,7 +158,16 @@ pub(super) fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io:
         .unwrap_or_default();
     let temporary = parent.join(format!(".{name}.{}.swtmp", uuid::Uuid::new_v4().simple()));
     let result = (|| {
-        let mut out = std::fs::File::create(&temporary)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut out = options.open(&temporary)?;
         out.write_all(bytes)?;
         out.sync_all()?;
         std::fs::rename(&temporary, file)

@@ -19,6 +19,8 @@ use git2::{
 };
 use serde::{Deserialize, Serialize};
 
+use starweave_model::vms::local_env::LOCAL_ENV_FILE;
+
 use super::credentials::{self, Credential};
 use super::error::{ApiError, ApiResult};
 use super::ssh;
@@ -59,7 +61,11 @@ pub fn init_with_commit(dir: &Path, message: &str) -> anyhow::Result<()> {
     options.initial_head("main");
     let repo = Repository::init_opts(dir, &options)?;
     let mut index = repo.index()?;
-    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+    index.add_all(
+        ["*"],
+        IndexAddOption::DEFAULT,
+        Some(&mut skip_untracked_local_env(&index)),
+    )?;
     index.write()?;
     let tree = repo.find_tree(index.write_tree()?)?;
     let sig = repo
@@ -67,6 +73,13 @@ pub fn init_with_commit(dir: &Path, message: &str) -> anyhow::Result<()> {
         .or_else(|_| Signature::now(DEFAULT_AUTHOR.0, DEFAULT_AUTHOR.1))?;
     repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[])?;
     Ok(())
+}
+
+/// An `add_all` filter that leaves out `.env.local` (this machine's env values) unless it is
+/// tracked already: "commit all" never commits it, even where no ignore rule covers it.
+fn skip_untracked_local_env(index: &git2::Index) -> impl FnMut(&Path, &[u8]) -> i32 + use<> {
+    let tracked = index.get_path(Path::new(LOCAL_ENV_FILE), 0).is_some();
+    move |path: &Path, _spec: &[u8]| i32::from(!tracked && path == Path::new(LOCAL_ENV_FILE))
 }
 
 /// The current branch's short name (`HEAD` when detached, the unborn branch's name before
@@ -134,6 +147,9 @@ pub fn changed_files(repo: &Repository) -> ApiResult<Vec<FileStatus>> {
         } else if s.intersects(Status::WT_NEW | Status::INDEX_NEW) {
             if s.intersects(Status::WT_DELETED) {
                 continue; // added to the index, then removed from disk: nothing changed
+            }
+            if s == Status::WT_NEW && path == LOCAL_ENV_FILE {
+                continue; // this machine's env values: never offered for a commit
             }
             "new"
         } else if s.intersects(Status::WT_DELETED | Status::INDEX_DELETED) {
@@ -333,7 +349,11 @@ pub fn commit(dir: &Path, message: &str, paths: Option<&[String]>) -> ApiResult<
     match paths {
         None => {
             index
-                .add_all(["*"], IndexAddOption::DEFAULT, None)
+                .add_all(
+                    ["*"],
+                    IndexAddOption::DEFAULT,
+                    Some(&mut skip_untracked_local_env(&index)),
+                )
                 .map_err(local)?;
             index.update_all(["*"], None).map_err(local)?;
         }
@@ -345,6 +365,11 @@ pub fn commit(dir: &Path, message: &str, paths: Option<&[String]>) -> ApiResult<
             }
             for path in paths {
                 super::paths::check_relative_path(path)?;
+                if path == LOCAL_ENV_FILE && index.get_path(Path::new(path), 0).is_none() {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "`{LOCAL_ENV_FILE}` holds this machine's own env values and is never committed"
+                    )));
+                }
                 if dir.join(path).is_file() {
                     index.add_path(Path::new(path)).map_err(local)?;
                 } else if index.get_path(Path::new(path), 0).is_some() || index.has_conflicts() {
@@ -1134,7 +1159,7 @@ pub fn resolve(dir: &Path, path: &str, how: Resolution) -> ApiResult<()> {
         // The chosen side's blob becomes the file (or its deletion, when that side deleted it).
         Some(Some(entry)) => {
             let blob = repo.find_blob(entry.id).map_err(local)?;
-            super::files::write_atomically(&file, blob.content())?;
+            super::files::write_atomically(&file, blob.content(), false)?;
             index.add_path(Path::new(path)).map_err(local)?;
         }
         Some(None) => {

@@ -13,6 +13,7 @@ pub mod error;
 mod files;
 pub mod git;
 mod git_api;
+mod local_env;
 mod openapi;
 pub mod paths;
 mod run;
@@ -186,6 +187,7 @@ pub fn api_routes() -> ApiRoutes {
     let routes = ApiRoutes::new();
     let routes = vms::routes(routes);
     let routes = run::routes(routes);
+    let routes = local_env::routes(routes);
     let routes = tools::routes(routes);
     let routes = git_api::routes(routes);
     let routes = watch::routes(routes);

@@ -42,6 +42,11 @@ fn operations() -> Vec<Operation> {
         json!({ "remote": { "type": "string", "default": "origin" } }),
         &[],
     );
+    // `.env.local` as the IDE shows it (`/vms/{vms}/local-env`).
+    let local_env = object(
+        json!({ "file": { "type": "string" }, "exists": { "type": "boolean" }, "values": { "type": "object", "additionalProperties": { "type": "string" } }, "error": { "type": ["object", "null"], "properties": { "line": { "type": "integer" }, "column": { "type": "integer" }, "message": { "type": "string" } } }, "undeclared": array(json!({ "type": "string" })), "git": { "type": "string", "enum": ["ignored", "tracked", "not_ignored", "no_repository"] } }),
+        &["file", "exists", "values", "error", "undeclared", "git"],
+    );
     vec![
         op(
             "/health",
@@ -254,6 +259,30 @@ fn operations() -> Vec<Operation> {
                 json!({ "ok": { "type": "boolean" }, "summary": { "type": "string" }, "notes": array(json!({ "type": "string" })), "error": object(json!({ "code": { "type": ["string", "null"] }, "message": { "type": "string" } }), &["message"]), "duration_ms": { "type": "number" } }),
                 &["ok", "duration_ms"],
             ),
+        ),
+        op(
+            "/vms/{vms}/local-env",
+            "get",
+            "This machine's own env values for the VMS (`.env.local`, never committed or deployed), whether it parses, and whether Git ignores it",
+            None,
+            "200",
+            local_env.clone(),
+        ),
+        op(
+            "/vms/{vms}/local-env/{name}",
+            "put",
+            "Set one value in `.env.local` (only its entry is rewritten; 409 while the file does not parse; the file is added to `.git/info/exclude` unless Git ignores it)",
+            Some(object(json!({ "value": { "type": "string" } }), &["value"])),
+            "200",
+            local_env.clone(),
+        ),
+        op(
+            "/vms/{vms}/local-env/{name}",
+            "delete",
+            "Remove one value from `.env.local`: runs use the declared default again",
+            None,
+            "200",
+            local_env.clone(),
         ),
         op(
             "/reference/expressions",

@@ -2,8 +2,9 @@
 //! cases on the embedded engine, with mocks and traces; every run is recorded in SQLite.
 //!
 //! Connector calls that are not mocked go to the real connectors (`LiveConnectors`), built
-//! from the VMS's connectors and env values: the declared defaults overlaid with the
-//! request's `env`. Nothing is read from the server's own environment.
+//! from the VMS's connectors and env values: the declared defaults, overlaid with this
+//! machine's `.env.local`, overlaid with the request's `env`. Nothing is read from the
+//! server's own environment.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use starweave_engine::io::{LiveConnectors, LiveOptions};
 use starweave_engine::mocks::{MockAnswer, Mocks};
 use starweave_engine::run::{RunConfig, run_function};
 use starweave_engine::testing::judge;
+use starweave_model::vms::local_env::{LOCAL_ENV_FILE, LocalEnv, local_run_env};
 use starweave_model::vms::{self, Vms};
 
 use super::db::{self, RunRecord};
@@ -65,24 +67,26 @@ struct RunRequest {
     timeout_ms: Option<u64>,
 }
 
-/// The env values of a run: declared defaults, then the request's values.
+/// The env values of a run: declared defaults, then this machine's `.env.local`, then the
+/// request's values. A `.env.local` that does not parse stops the run with its error:
+/// running without the values it was meant to hold would fail in more confusing ways.
 pub(super) fn env_values(
     model: &Vms,
     given: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> = model
-        .env
-        .iter()
-        .filter_map(|e| {
-            let value = match e.default.as_ref()? {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            Some((e.name.clone(), value))
-        })
-        .collect();
-    env.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
+) -> ApiResult<BTreeMap<String, String>> {
+    let local = match model.other_files.get(LOCAL_ENV_FILE) {
+        None => None,
+        Some(bytes) => Some(LocalEnv::from_bytes(bytes).map_err(|e| {
+            ApiError::InvalidRequest(format!(
+                "{e}: this machine's env values do not parse; fix the file or delete it"
+            ))
+        })?),
+    };
+    Ok(local_run_env(
+        &model.env,
+        local.as_ref(),
+        given.iter().map(|(k, v)| (k.clone(), v.clone())),
+    ))
 }
 
 async fn load(dir: PathBuf) -> ApiResult<vms::VmsDocument> {
@@ -141,7 +145,7 @@ async fn run(
         };
         mocks.insert(key.clone(), vec![answer]);
     }
-    let env = env_values(model, &request.env);
+    let env = env_values(model, &request.env)?;
     let (connectors, _) = LiveConnectors::new(
         &model.connectors,
         env.clone(),
@@ -233,7 +237,7 @@ async fn run_tests(
     let document = load(dir).await?;
     let model = &document.vms;
     let compiled = compile_vms(model, state.scripting());
-    let env = env_values(model, &request.env);
+    let env = env_values(model, &request.env)?;
     let (connectors, _) = LiveConnectors::new(
         &model.connectors,
         env.clone(),

@@ -153,7 +153,14 @@ async fn import(
     let guard = state.lock(&vms_name).await;
     {
         let path = super::paths::resolve_inside(&dir, &file)?;
-        blocking(move || Ok(super::files::write_atomically(&path, yaml.as_bytes())?)).await?;
+        blocking(move || {
+            Ok(super::files::write_atomically(
+                &path,
+                yaml.as_bytes(),
+                false,
+            )?)
+        })
+        .await?;
     }
     drop(guard);
     Ok(Json(
@@ -180,7 +187,7 @@ async fn load_vms(state: &AppState, name: &str) -> ApiResult<Vms> {
 }
 
 /// The connector `name` of the VMS, alone, live with the VMS's env values (the declared
-/// defaults overlaid with `env`).
+/// defaults, then `.env.local`, then `env`).
 fn live_connector(
     vms_name: &str,
     model: &Vms,
@@ -192,7 +199,7 @@ fn live_connector(
             "`{vms_name}` has no connector `{name}` (or its file does not load; see the diagnostics)"
         )));
     };
-    let env = super::run::env_values(model, env);
+    let env = super::run::env_values(model, env)?;
     let only: BTreeMap<String, Connector> = [(name.to_owned(), connector.clone())].into();
     let (connectors, _) = LiveConnectors::new(
         &only,

@@ -188,8 +188,8 @@ enum Live {
     Config(ConfigValues),
 }
 
-/// A config connector's values, and the names of those whose env var is unset with no
-/// default.
+/// A config connector's values, and those whose env var is unset with no default (as
+/// `name (env var NAME)`).
 #[derive(Debug)]
 struct ConfigValues {
     values: BTreeMap<String, Value>,
@@ -693,7 +693,7 @@ fn config_values(
             None => match &value.default {
                 Some(default) => default.clone(),
                 None => {
-                    unset.push(value.name.clone());
+                    unset.push(format!("{} (env var {})", value.name, value.env));
                     diagnostics.push(Diagnostic::warning(
                         "config.unset",
                         format!(

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::connector::{Connector, ConnectorKind};
 use super::function::{CodeLanguage, Function, FunctionBody, FunctionSpec};
+use super::local_env::{LOCAL_ENV_FILE, LocalEnv};
 use super::outline::YamlOutline;
 use super::test_case::TestCase;
 use super::trigger::{Trigger, TriggerKind};
@@ -811,6 +812,40 @@ struct Loader {
 }
 
 impl Loader {
+    /// `.env.local` (kept verbatim in `other_files`, like any file the model does not hold):
+    /// an error where it does not parse, a warning for each name `vms.yaml` does not declare.
+    fn check_local_env(&mut self) {
+        let Some(bytes) = self.vms.other_files.get(LOCAL_ENV_FILE) else {
+            return;
+        };
+        match LocalEnv::from_bytes(bytes) {
+            Err(e) => self.diagnostics.push(
+                Diagnostic::error("vms.local-env", e.message)
+                    .in_file(LOCAL_ENV_FILE)
+                    .at(e.pos),
+            ),
+            Ok(local) => {
+                if self.manifest.is_none() {
+                    return;
+                }
+                for (name, line) in local.names() {
+                    if !self.vms.env.iter().any(|v| v.name == name) {
+                        self.diagnostics.push(
+                            Diagnostic::warning(
+                                "vms.local-env-undeclared",
+                                format!(
+                                    "`{name}` is not declared in vms.yaml, so runs do not get it (a deployment would not either); declare it to use it"
+                                ),
+                            )
+                            .in_file(LOCAL_ENV_FILE)
+                            .at(SourcePos { line, column: 1 }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     fn keep_raw(&mut self, path: &str, bytes: &[u8]) {
         self.vms.other_files.insert(path.to_owned(), bytes.to_vec());
     }
@@ -1046,6 +1081,7 @@ pub fn read_vms(files: &VmsFiles) -> VmsDocument {
         loader.load_file(path, bytes);
     }
     loader.assemble_functions(files);
+    loader.check_local_env();
     if !loader.manifest_seen {
         loader.diagnostics.push(
             Diagnostic::error(

@@ -9,6 +9,7 @@
 //! connectors/<name>.yaml   a connector and its methods
 //! triggers.yaml            the triggers, each naming one function
 //! tests/<function>/<case>.yaml   test cases
+//! .env.local               this machine's own env values, never committed ([`local_env`])
 //! ```
 //!
 //! [`Vms`] is the whole of it in memory; [`disk`] turns files into a `Vms` plus diagnostics
@@ -19,6 +20,7 @@ pub mod connector;
 pub mod disk;
 pub mod env;
 pub mod function;
+pub mod local_env;
 pub mod outline;
 pub mod params;
 pub mod template;

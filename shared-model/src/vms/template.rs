@@ -6,6 +6,7 @@ use super::Vms;
 use super::connector::HttpVerb;
 use super::env::EnvVar;
 use super::function::{CodeLanguage, ErrorDecl, Function, FunctionSpec};
+use super::local_env::LOCAL_ENV_FILE;
 use super::params::{ParamType, Parameter};
 use super::test_case::{ExpectedError, TestCase};
 use super::trigger::{HttpTrigger, Trigger};
@@ -75,6 +76,12 @@ pub fn template_vms(name: &str, template: Template) -> Vms {
         description: Some(format!("{name}: a Starweave VMS.")),
         ..Vms::default()
     };
+    // This machine's own env values stay out of Git (`local_env`).
+    vms.other_files.insert(
+        ".gitignore".to_owned(),
+        format!("# This machine's own env values: never committed.\n/{LOCAL_ENV_FILE}\n")
+            .into_bytes(),
+    );
     match template {
         Template::Empty => {}
         Template::HttpJs => {

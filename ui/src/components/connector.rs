@@ -1,6 +1,7 @@
-//! A connector tab: settings and methods. HTTP, database, cache and MQ connectors have forms
-//! (HTTP method editor with OpenAPI import; SQL in Monaco with "try it"; cache operations;
-//! publish methods); gRPC and config connectors are edited as YAML; every connector can be
+//! A connector tab: settings and methods. HTTP, database, cache, MQ and config connectors have
+//! forms (HTTP method editor with OpenAPI import; SQL in Monaco with "try it"; cache
+//! operations; publish methods; a table of config values); gRPC connectors are edited as
+//! YAML; every connector can be
 //! edited as raw YAML and tested ("Test connection": one harmless command against the real
 //! system with the VMS's env defaults). Forms write the file back with `starweave-model`'s
 //! canonical writer.
@@ -11,8 +12,8 @@ use leptos::task::spawn_local;
 use serde_json::Value;
 use starweave_model::vms::Connector;
 use starweave_model::vms::connector::{
-    CacheConnector, CacheMethod, CacheOp, HttpAuth, HttpConnector, HttpMethod, HttpTls, HttpVerb,
-    MqBroker, MqConnector, MqMethod, SqlMethod, SqlReturns,
+    CacheConnector, CacheMethod, CacheOp, ConfigConnector, ConfigValue, HttpAuth, HttpConnector,
+    HttpMethod, HttpTls, HttpVerb, MqBroker, MqConnector, MqMethod, SqlMethod, SqlReturns,
 };
 use starweave_model::vms::disk::{connector_to_yaml, parse_connector};
 use starweave_model::vms::params::Parameter;
@@ -53,7 +54,12 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
     });
     let kind = Memo::new(move |_| conn.with(|c| c.as_ref().map(|c| c.kind().as_str())));
     let import_open = RwSignal::new(false);
-    let has_form = move || matches!(kind.get(), Some("http" | "database" | "cache" | "mq"));
+    let has_form = move || {
+        matches!(
+            kind.get(),
+            Some("http" | "database" | "cache" | "mq" | "config")
+        )
+    };
     let (import_name, import_file) = (name.clone(), file.clone());
     let header_name = name.clone();
     let header_file = file.clone();
@@ -113,6 +119,7 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
                         </div>
                     }
                     .into_any(),
+                    Some("config") => view! { <ConfigForm conn=conn update=update /> }.into_any(),
                     Some(_) => view! { <ConnectorForm conn=conn update=update tab_id=tab_id.clone() name=name.clone() /> }.into_any(),
                 }
             }}
@@ -152,7 +159,7 @@ fn ConnectionTestResult(
         <div class="connection-test" class:ok=ok class:failed=!ok role="status" data-testid=tid("connector-test-result")>
             <Svg icon=if ok { Icon::Check } else { Icon::Error } />
             <div class="connection-test-text">
-                <div><strong>{if ok { "Connected: " } else { "Cannot connect: " }}</strong><span class="mono">{headline}</span></div>
+                <div><strong>{if ok { "Connection OK: " } else { "Cannot connect: " }}</strong><span class="mono">{headline}</span></div>
                 {notes.into_iter().map(|n| view! { <div class="muted small">{n}</div> }).collect_view()}
             </div>
             <span class="muted small">{ms.map(|ms| format!("{ms:.0} ms"))}</span>
@@ -829,6 +836,108 @@ fn KvEditor(
                 m.insert(format!("name{n}"), String::new());
                 on_change.run(m);
             }>"+ Add"</button>
+        </div>
+    }
+}
+
+fn config_of(c: &Option<Connector>) -> Option<&ConfigConnector> {
+    match c {
+        Some(Connector::Config(k)) => Some(k),
+        _ => None,
+    }
+}
+
+/// A config value's default as the table shows it: text as it is, other JSON as JSON.
+fn default_cell(value: &ConfigValue) -> String {
+    match &value.default {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A config connector: its description and a table of values, each read from an env var
+/// with an optional default (`ctx.connectors.<name>.<value>()`).
+#[component]
+fn ConfigForm(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> impl IntoView {
+    let rows = Memo::new(move |_| {
+        conn.with(|c| config_of(c).map(|k| k.values.clone()).unwrap_or_default())
+    });
+    let count = Memo::new(move |_| rows.with(Vec::len));
+    let edit = move |i: usize, f: Box<dyn FnOnce(&mut ConfigValue) + Send + Sync>| {
+        update.run(Box::new(move |c| {
+            if let Connector::Config(k) = c
+                && let Some(value) = k.values.get_mut(i)
+            {
+                f(value);
+            }
+        }))
+    };
+    let add = move |_| {
+        let taken = rows.get_untracked();
+        let mut n = taken.len() + 1;
+        while taken.iter().any(|v| v.name == format!("value{n}")) {
+            n += 1;
+        }
+        update.run(Box::new(move |c| {
+            if let Connector::Config(k) = c {
+                k.values.push(ConfigValue {
+                    name: format!("value{n}"),
+                    env: format!("VALUE_{n}"),
+                    ..ConfigValue::default()
+                });
+            }
+        }))
+    };
+    view! {
+        <div class="connector-body">
+            <div class="settings">
+                <div class="form-row">
+                    {text_field("Description", "connector-description", move || conn.with(|c| config_of(c).and_then(|k| k.description.clone()).unwrap_or_default()),
+                        move |v| update.run(Box::new(move |c| if let Connector::Config(k) = c { k.description = some_text(v) })))}
+                </div>
+            </div>
+            <div class="pad">
+                <div class="section-title">"Values"
+                    <span class="muted small">" each is read from an env var (declare it in vms.yaml) and is a method with no input"</span>
+                </div>
+                <table class="grid" data-testid=tid("config-values")>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Name"</th>
+                            <th scope="col">"Env var"</th>
+                            <th scope="col">"Default"</th>
+                            <th scope="col">"Description"</th>
+                            <th scope="col" class="narrow"><span class="sr-only">"Remove"</span></th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        // Rows are rebuilt only when their number changes, so typing in a cell
+                        // (saved as it is typed) keeps the focus and the caret.
+                        {move || (0..count.get()).map(|i| {
+                            let cell = move |f: fn(&ConfigValue) -> String| move || rows.with(|r| r.get(i).map(f).unwrap_or_default());
+                            view! {
+                                <tr data-testid=format!("config-row-{i}")>
+                                    <td><input class="cell mono" aria-label="Name" data-testid=format!("config-name-{i}") prop:value=cell(|v| v.name.clone())
+                                        on:input=move |ev| { let v = event_target_value(&ev); edit(i, Box::new(move |x| x.name = v)) } /></td>
+                                    <td><input class="cell mono" aria-label="Env var" data-testid=format!("config-env-{i}") prop:value=cell(|v| v.env.clone())
+                                        on:input=move |ev| { let v = event_target_value(&ev); edit(i, Box::new(move |x| x.env = v)) } /></td>
+                                    <td><input class="cell mono" aria-label="Default" data-testid=format!("config-default-{i}") prop:value=cell(default_cell) placeholder="none: the env var is required"
+                                        on:input=move |ev| { let v = event_target_value(&ev); edit(i, Box::new(move |x| x.default = (!v.is_empty()).then_some(Value::String(v)))) } /></td>
+                                    <td><input class="cell" aria-label="Description" data-testid=format!("config-description-{i}") prop:value=cell(|v| v.description.clone().unwrap_or_default())
+                                        on:input=move |ev| { let v = event_target_value(&ev); edit(i, Box::new(move |x| x.description = some_text(v))) } /></td>
+                                    <td class="narrow">
+                                        <button class="btn btn-icon btn-small" aria-label="Remove" data-testid=format!("config-remove-{i}") on:click=move |_| {
+                                            update.run(Box::new(move |c| if let Connector::Config(k) = c && i < k.values.len() { k.values.remove(i); }))
+                                        }>"×"</button>
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                <button class="btn btn-small btn-ghost" data-testid=tid("config-add") on:click=add>"+ Add value"</button>
+            </div>
         </div>
     }
 }
