@@ -921,6 +921,141 @@ async fn this_machines_env_values_apply_to_runs_and_stay_out_of_git() {
 }
 
 #[tokio::test]
+async fn grpc_methods_are_listed_and_imported_from_the_descriptor_set() {
+    use prost::Message as _;
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let (status, _) = server.post("/vms", &json!({ "name": "rpc" })).await;
+    assert_eq!(status, 201);
+    // The engine's test service, compiled the way `protoc --descriptor_set_out` would.
+    let protos =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/testdata/io/grpc");
+    let set = protox::compile(["greeter.proto"], [&protos])
+        .expect("greeter.proto compiles")
+        .encode_to_vec();
+    std::fs::create_dir_all(dir.path().join("rpc/protos")).unwrap();
+    std::fs::write(dir.path().join("rpc/protos/greeter.binpb"), set).unwrap();
+    let connector =
+        "kind: grpc\nendpoint: http://127.0.0.1:50051\ndescriptor_set: protos/greeter.binpb\n";
+    let (status, _) = server
+        .put(
+            "/vms/rpc/files/connectors/greeter.yaml",
+            &json!({ "content": connector }),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, listed) = server.get("/vms/rpc/connectors/greeter/grpc-methods").await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["services"][0]["name"], "starweave.test.v1.Greeter");
+    let methods = listed["services"][0]["methods"].as_array().unwrap();
+    let say = &methods[0];
+    assert_eq!(say["method"], "starweave.test.v1.Greeter/SayHello");
+    assert_eq!(say["input_type"], "starweave.test.v1.HelloRequest");
+    assert_eq!(say["imported_as"], Value::Null);
+    assert!(
+        methods
+            .iter()
+            .any(|m| m["method"] == "starweave.test.v1.Greeter/Watch" && m["streaming"] == true),
+        "{listed}"
+    );
+
+    let (status, imported) = server
+        .post("/vms/rpc/connectors/greeter/import-grpc", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{imported}");
+    assert_eq!(imported["added"], json!(["sayHello", "fail", "slow"]));
+    assert_eq!(imported["file"], "connectors/greeter.yaml");
+    let written = std::fs::read_to_string(dir.path().join("rpc/connectors/greeter.yaml")).unwrap();
+    assert!(
+        written.contains("method: starweave.test.v1.Greeter/SayHello"),
+        "{written}"
+    );
+    let Some(starweave_model::vms::Connector::Grpc(read)) =
+        starweave_model::vms::disk::parse_connector("greeter.yaml", &written).0
+    else {
+        panic!("not a gRPC connector: {written}");
+    };
+    let times = read.methods[0].input.iter().find(|p| p.name == "times");
+    assert_eq!(
+        times.map(|p| p.ty),
+        Some(starweave_model::vms::ParamType::Integer),
+        "{written}"
+    );
+    let (_, listed) = server.get("/vms/rpc/connectors/greeter/grpc-methods").await;
+    assert_eq!(
+        listed["services"][0]["methods"][0]["imported_as"],
+        "sayHello"
+    );
+    let (_, diagnostics) = server.get("/vms/rpc/diagnostics").await;
+    assert!(
+        !diagnostics
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["severity"] == "error"),
+        "{diagnostics}"
+    );
+    // Again, one method by name: its parameters are refreshed, nothing is added.
+    let (status, again) = server
+        .post(
+            "/vms/rpc/connectors/greeter/import-grpc",
+            &json!({ "methods": ["starweave.test.v1.Greeter/SayHello"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (again["added"].clone(), again["updated"].clone()),
+        (json!([]), json!(["sayHello"]))
+    );
+
+    // What cannot be imported says why.
+    let (status, body) = server
+        .post(
+            "/vms/rpc/connectors/greeter/import-grpc",
+            &json!({ "methods": ["starweave.test.v1.Greeter/Watch"] }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("streaming"),
+        "{body}"
+    );
+    let (status, _) = server
+        .put(
+            "/vms/rpc/files/connectors/other.yaml",
+            &json!({ "content": "kind: grpc\nendpoint: http://127.0.0.1:1\ndescriptor_set: protos/none.binpb\n" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = server.get("/vms/rpc/connectors/other/grpc-methods").await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("protos/none.binpb"),
+        "{body}"
+    );
+    let (status, _) = server
+        .put(
+            "/vms/rpc/files/connectors/settings.yaml",
+            &json!({ "content": "kind: config\nvalues: []\n" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = server
+        .get("/vms/rpc/connectors/settings/grpc-methods")
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    let (status, body) = server.get("/vms/rpc/connectors/nope/grpc-methods").await;
+    assert_eq!((status, code(&body)), (404, "not_found"), "{body}");
+}
+
+#[tokio::test]
 async fn references_for_the_editors() {
     let dir = workspace();
     let server = Server::start(dir.path(), &[]);

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, ensure};
 use fantoccini::key::Key;
 use serde_json::json;
 use starweave_e2e::canvas::new_vms;
-use starweave_e2e::{Ide, git, testid};
+use starweave_e2e::{Ide, git, repo_root, testid};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_vms_from_the_bff_template() -> Result<()> {
@@ -316,6 +316,65 @@ async fn cache_and_mq_connectors_from_their_forms() -> Result<()> {
     ide.click("connector-test").await?;
     ide.wait_text("connector-test-result", "Connection OK")
         .await?;
+    ide.close().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_methods_imported_from_the_descriptor_set() -> Result<()> {
+    use prost::Message as _;
+    let mut ide = Ide::start("grpc_methods_imported_from_the_descriptor_set").await?;
+    new_vms(&ide, "rpc", "empty").await?;
+    let dir = ide.workspace().join("rpc");
+    // The compiled descriptor set is a file of the VMS, as `protoc --descriptor_set_out` writes it.
+    let protos = repo_root().join("engine/testdata/io/grpc");
+    let set = protox::compile(["greeter.proto"], [&protos])?.encode_to_vec();
+    std::fs::create_dir_all(dir.join("protos"))?;
+    std::fs::write(dir.join("protos/greeter.binpb"), set)?;
+
+    ide.click("new-connector-button").await?;
+    ide.fill("new-connector-name", "greeter").await?;
+    ide.set_value("new-connector-kind", "grpc").await?;
+    ide.click("new-connector-create").await?;
+    ide.find("explorer-item-connector-greeter").await?;
+    ide.fill("grpc-endpoint", "http://127.0.0.1:50051").await?;
+    ide.fill("grpc-descriptor-set", "protos/greeter.binpb")
+        .await?;
+    ide.click("connector-import-grpc").await?;
+    ide.find("grpc-import-list").await?;
+    // The unary methods start ticked; the streaming one cannot be.
+    let watch = ide.find("grpc-import-Watch").await?;
+    ensure!(
+        watch.attr("disabled").await?.is_some(),
+        "a streaming method cannot be imported"
+    );
+    ide.click("grpc-import-Slow").await?;
+    ide.step("grpc-import").await?;
+    ide.click("grpc-import-button").await?;
+    let file = dir.join("connectors/greeter.yaml");
+    wait_until(|| {
+        std::fs::read_to_string(&file).is_ok_and(|s| {
+            s.contains("method: starweave.test.v1.Greeter/SayHello")
+                && s.contains("method: starweave.test.v1.Greeter/Fail")
+                && !s.contains("Greeter/Slow")
+                && s.contains("endpoint: http://127.0.0.1:50051")
+        })
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "the imported methods never reached the connector file:\n{}",
+            std::fs::read_to_string(&file).unwrap_or_default()
+        )
+    })?;
+    // The form shows the method with its parameters from the messages.
+    ide.click("method-sayHello").await?;
+    let method = ide.find("grpc-method").await?.prop("value").await?;
+    ensure!(
+        method.as_deref() == Some("starweave.test.v1.Greeter/SayHello"),
+        "{method:?}"
+    );
+    ide.find("param-row-times").await?;
+    ide.step("grpc-method").await?;
     ide.close().await
 }
 

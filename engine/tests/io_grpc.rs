@@ -549,3 +549,133 @@ async fn https_endpoints_verify_the_server_and_present_the_client_certificate() 
     .expect_err("TLS files on http://");
     assert!(refused.message.contains("https://"), "{}", refused.message);
 }
+
+#[test]
+fn methods_are_imported_from_the_descriptor_set() {
+    use starweave_engine::io::grpc_import;
+    use starweave_model::vms::connector::GrpcConnector;
+    use starweave_model::vms::params::{ParamType, Parameter};
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/io/grpc");
+    let bytes = protox::compile(["catalog.proto"], [&dir])
+        .expect("catalog.proto compiles")
+        .encode_to_vec();
+    let pool = grpc_import::decode(&bytes).expect("decodes");
+    let services = grpc_import::list_services(&pool);
+    assert_eq!(services.len(), 1, "{services:?}");
+    assert_eq!(services[0].name, "starweave.test.catalog.Catalog");
+    let methods: Vec<(&str, bool)> = services[0]
+        .methods
+        .iter()
+        .map(|m| (m.method.as_str(), m.streaming))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            ("starweave.test.catalog.Catalog/GetItem", false),
+            ("starweave.test.catalog.Catalog/WatchItems", true),
+        ]
+    );
+    assert_eq!(
+        services[0].methods[0].output_type,
+        "starweave.test.catalog.Item"
+    );
+
+    // Every unary method: one, named in lower camel case, with the messages' fields.
+    let mut connector = GrpcConnector::default();
+    let report = grpc_import::import_methods(&mut connector, &pool, None).expect("imports");
+    assert_eq!(report.added, ["getItem"]);
+    let method = &connector.methods[0];
+    assert_eq!(method.method, "starweave.test.catalog.Catalog/GetItem");
+    let find = |params: &[Parameter], name: &str| -> Parameter {
+        params
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` in {params:?}"))
+            .clone()
+    };
+    let locale = find(&method.input, "locale");
+    assert_eq!((locale.ty, locale.nullable), (ParamType::String, true));
+    assert_eq!(find(&method.input, "id").ty, ParamType::String);
+    let out = &method.output;
+    assert_eq!(find(out, "price").ty, ParamType::Number);
+    let thumbnail = find(out, "thumbnail");
+    assert_eq!(
+        (thumbnail.ty, thumbnail.format.as_deref()),
+        (ParamType::String, Some("byte"))
+    );
+    let tags = find(out, "tags");
+    assert_eq!(tags.ty, ParamType::Array);
+    assert_eq!(tags.items.as_ref().map(|i| i.ty), Some(ParamType::String));
+    assert_eq!(find(out, "stock").ty, ParamType::Object);
+    let updated = find(out, "updated_at");
+    assert_eq!(updated.format.as_deref(), Some("date-time"));
+    assert_eq!(find(out, "attributes").ty, ParamType::Object);
+    let availability = find(out, "availability");
+    assert_eq!(
+        availability.enum_values,
+        [
+            json!("AVAILABILITY_UNSPECIFIED"),
+            json!("IN_STOCK"),
+            json!("SOLD_OUT")
+        ]
+    );
+    assert_eq!(find(out, "percent").ty, ParamType::Integer);
+    assert_eq!(find(out, "cents").ty, ParamType::Integer);
+    assert!(
+        out.iter().all(|p| !p.required),
+        "proto3 has no required fields"
+    );
+    // A message inside itself is described once; where it recurs, an object without fields.
+    let category = find(out, "category");
+    assert!(category.nullable, "an unset message field is null");
+    assert_eq!(find(&category.fields, "name").ty, ParamType::String);
+    let parent = find(&category.fields, "parent");
+    assert_eq!((parent.ty, parent.fields.len()), (ParamType::Object, 0));
+    let variants = find(out, "variants");
+    let variant = variants.items.as_deref().expect("items");
+    assert_eq!((variant.ty, variant.fields.len()), (ParamType::Object, 0));
+
+    // Importing again refreshes the parameters and keeps what the user gave the method.
+    connector.methods[0].name = "fetchItem".into();
+    connector.methods[0].description = Some("Mine.".into());
+    connector.methods[0].output.clear();
+    let report = grpc_import::import_methods(
+        &mut connector,
+        &pool,
+        Some(&["starweave.test.catalog.Catalog/GetItem".to_owned()]),
+    )
+    .expect("imports again");
+    assert_eq!(report.updated, ["fetchItem"]);
+    assert!(report.added.is_empty());
+    assert_eq!(connector.methods.len(), 1);
+    assert_eq!(connector.methods[0].description.as_deref(), Some("Mine."));
+    assert!(!connector.methods[0].output.is_empty());
+
+    // The connector file that results reads back without errors.
+    let yaml = starweave_model::vms::disk::connector_to_yaml(&Connector::Grpc(connector.clone()));
+    let (read, diagnostics) = starweave_model::vms::disk::parse_connector("c.yaml", &yaml);
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    assert_eq!(read, Some(Connector::Grpc(connector.clone())));
+
+    // Streaming, unknown and malformed names are refused with the reason.
+    for (name, reason) in [
+        ("starweave.test.catalog.Catalog/WatchItems", "streaming"),
+        (
+            "starweave.test.catalog.Catalog/Nope",
+            "has no method `Nope`",
+        ),
+        ("nope.Service/X", "no service `nope.Service`"),
+        ("GetItem", "not a full method name"),
+    ] {
+        let err = grpc_import::import_methods(&mut connector, &pool, Some(&[name.to_owned()]))
+            .expect_err(name);
+        assert!(err.contains(reason), "{name}: {err}");
+    }
+    assert!(grpc_import::decode(b"\xff\xff not protobuf").is_err());
+    // The greeter's descriptor set imports its three unary methods (not Watch).
+    let greeter = grpc_import::decode(&descriptor_set()).expect("greeter");
+    let mut other = GrpcConnector::default();
+    let report = grpc_import::import_methods(&mut other, &greeter, None).expect("imports");
+    assert_eq!(report.added, ["sayHello", "fail", "slow"]);
+}

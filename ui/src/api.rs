@@ -852,6 +852,83 @@ pub async fn test_connection(vms: &str, connector: &str) -> ApiResult<Connection
     .await
 }
 
+/// One method of a gRPC connector's descriptor set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GrpcMethodInfo {
+    /// `package.Service/Method`.
+    pub method: String,
+    /// The request message.
+    #[serde(default)]
+    pub input_type: String,
+    /// The response message.
+    #[serde(default)]
+    pub output_type: String,
+    /// A streaming method: connectors call unary methods only.
+    #[serde(default)]
+    pub streaming: bool,
+    /// The connector method that calls it already.
+    #[serde(default)]
+    pub imported_as: Option<String>,
+}
+
+/// One service of a descriptor set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GrpcServiceInfo {
+    /// `package.Service`.
+    pub name: String,
+    /// Its methods.
+    #[serde(default)]
+    pub methods: Vec<GrpcMethodInfo>,
+}
+
+/// `GET /vms/{vms}/connectors/{name}/grpc-methods`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GrpcMethods {
+    /// The descriptor set's path in the VMS.
+    #[serde(default)]
+    pub descriptor_set: String,
+    /// Its services.
+    #[serde(default)]
+    pub services: Vec<GrpcServiceInfo>,
+}
+
+/// What `import-grpc` did.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GrpcImport {
+    /// The connector file written.
+    #[serde(default)]
+    pub file: String,
+    /// Methods added.
+    #[serde(default)]
+    pub added: Vec<String>,
+    /// Methods whose parameters were refreshed.
+    #[serde(default)]
+    pub updated: Vec<String>,
+}
+
+/// `GET /vms/{vms}/connectors/{name}/grpc-methods`.
+pub async fn grpc_methods(vms: &str, connector: &str) -> ApiResult<GrpcMethods> {
+    get(&format!(
+        "{}/connectors/{}/grpc-methods",
+        vms_path(vms),
+        encode(connector)
+    ))
+    .await
+}
+
+/// `POST /vms/{vms}/connectors/{name}/import-grpc`.
+pub async fn import_grpc(vms: &str, connector: &str, methods: &[String]) -> ApiResult<GrpcImport> {
+    post(
+        &format!(
+            "{}/connectors/{}/import-grpc",
+            vms_path(vms),
+            encode(connector)
+        ),
+        &json!({ "methods": methods }),
+    )
+    .await
+}
+
 /// What went wrong reading `.env.local`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct LocalEnvError {

@@ -261,6 +261,31 @@ fn operations() -> Vec<Operation> {
             ),
         ),
         op(
+            "/vms/{vms}/connectors/{name}/grpc-methods",
+            "get",
+            "The services and methods of a gRPC connector's descriptor set, and which connector method calls each",
+            None,
+            "200",
+            object(
+                json!({ "descriptor_set": { "type": "string" }, "services": array(object(json!({ "name": { "type": "string" }, "methods": array(object(json!({ "method": { "type": "string" }, "input_type": { "type": "string" }, "output_type": { "type": "string" }, "streaming": { "type": "boolean" }, "imported_as": { "type": ["string", "null"] } }), &["method", "input_type", "output_type", "streaming", "imported_as"])) }), &["name", "methods"])) }),
+                &["descriptor_set", "services"],
+            ),
+        ),
+        op(
+            "/vms/{vms}/connectors/{name}/import-grpc",
+            "post",
+            "Add methods to a gRPC connector from its descriptor set (every unary method, or `methods`), with parameters from the messages' fields; methods already there get fresh parameters",
+            Some(object(
+                json!({ "methods": array(json!({ "type": "string" })) }),
+                &[],
+            )),
+            "200",
+            object(
+                json!({ "file": { "type": "string" }, "added": array(json!({ "type": "string" })), "updated": array(json!({ "type": "string" })), "diagnostics": array(r("Diagnostic")) }),
+                &["file", "added", "updated", "diagnostics"],
+            ),
+        ),
+        op(
             "/vms/{vms}/local-env",
             "get",
             "This machine's own env values for the VMS (`.env.local`, never committed or deployed), whether it parses, and whether Git ignores it",

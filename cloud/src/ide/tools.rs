@@ -1,6 +1,7 @@
 //! Parameter tools, connector tools and references for the editors:
 //! `/params/infer`, `/params/convert`, `/vms/{vms}/connectors/{name}/import-openapi`,
 //! `/vms/{vms}/connectors/{name}/methods/{method}/try`, `/vms/{vms}/connectors/{name}/test`,
+//! `/vms/{vms}/connectors/{name}/grpc-methods`, `/vms/{vms}/connectors/{name}/import-grpc`,
 //! `/reference/expressions`,
 //! `/reference/ctx`.
 
@@ -15,9 +16,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use starweave_engine::connectors::{ConnectorRequest, Connectors};
+use starweave_engine::io::grpc_import::{self, DescriptorPool};
 use starweave_engine::io::openapi::import_openapi;
 use starweave_engine::io::{LiveConnectors, LiveOptions};
-use starweave_model::vms::connector::Connector;
+use starweave_model::vms::connector::{Connector, GrpcConnector};
 use starweave_model::vms::params::{self, ParamType, Parameter};
 use starweave_model::vms::{self, Vms};
 
@@ -43,6 +45,16 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
             "/vms/{vms}/connectors/{name}/test",
             &["post"],
             post(test_connection),
+        )
+        .route(
+            "/vms/{vms}/connectors/{name}/grpc-methods",
+            &["get"],
+            get(grpc_methods),
+        )
+        .route(
+            "/vms/{vms}/connectors/{name}/import-grpc",
+            &["post"],
+            post(import_grpc),
         )
         .route("/reference/expressions", &["get"], get(expressions))
         .route("/reference/ctx", &["get"], get(ctx_declaration))
@@ -166,6 +178,123 @@ async fn import(
     Ok(Json(
         json!({ "file": file, "methods": methods, "diagnostics": diagnostics }),
     ))
+}
+
+/// The gRPC connector `name` of the VMS and its descriptor set, decoded.
+fn grpc_connector(
+    vms_name: &str,
+    model: &Vms,
+    name: &str,
+) -> ApiResult<(GrpcConnector, DescriptorPool)> {
+    let connector = match model.connectors.get(name) {
+        None => {
+            return Err(ApiError::NotFound(format!(
+                "`{vms_name}` has no connector `{name}` (or its file does not load; see the diagnostics)"
+            )));
+        }
+        Some(Connector::Grpc(g)) => g.clone(),
+        Some(other) => {
+            return Err(ApiError::InvalidRequest(format!(
+                "`{name}` is a {} connector, not a gRPC one",
+                other.kind().as_str()
+            )));
+        }
+    };
+    let path = connector.descriptor_set.trim_start_matches("./");
+    if path.is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "the connector names no `descriptor_set` yet: add the compiled descriptor set \
+             (`protoc --descriptor_set_out=…` or `buf build -o …`) to the VMS and name it"
+                .into(),
+        ));
+    }
+    let Some(bytes) = model.other_files.get(path) else {
+        return Err(ApiError::InvalidRequest(format!(
+            "the descriptor set `{path}` is not in the VMS"
+        )));
+    };
+    let pool = grpc_import::decode(bytes)
+        .map_err(|e| ApiError::InvalidRequest(format!("`{path}`: {e}")))?;
+    Ok((connector, pool))
+}
+
+/// `GET …/grpc-methods`: the services and methods of the connector's descriptor set, and
+/// which connector method calls each.
+async fn grpc_methods(
+    State(state): State<AppState>,
+    Path((vms_name, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let model = load_vms(&state, &vms_name).await?;
+    let (connector, pool) = grpc_connector(&vms_name, &model, &name)?;
+    let services: Vec<Value> = grpc_import::list_services(&pool)
+        .into_iter()
+        .map(|service| {
+            let methods: Vec<Value> = service
+                .methods
+                .iter()
+                .map(|m| {
+                    let imported_as = connector
+                        .methods
+                        .iter()
+                        .find(|c| c.method.trim_start_matches('/') == m.method)
+                        .map(|c| c.name.clone());
+                    json!({
+                        "method": m.method,
+                        "input_type": m.input_type,
+                        "output_type": m.output_type,
+                        "streaming": m.streaming,
+                        "imported_as": imported_as,
+                    })
+                })
+                .collect();
+            json!({ "name": service.name, "methods": methods })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "descriptor_set": connector.descriptor_set, "services": services }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrpcImportRequest {
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+}
+
+/// `POST …/import-grpc`: methods (or every unary one) from the descriptor set, with their
+/// parameters from the messages' fields; methods already there get fresh parameters.
+async fn import_grpc(
+    State(state): State<AppState>,
+    Path((vms_name, name)): Path<(String, String)>,
+    Json(request): Json<GrpcImportRequest>,
+) -> ApiResult<Json<Value>> {
+    let dir = state.workspace().vms_dir(&vms_name)?;
+    check_connector_name(&name)?;
+    let guard = state.lock(&vms_name).await;
+    let model = load_vms(&state, &vms_name).await?;
+    let (mut connector, pool) = grpc_connector(&vms_name, &model, &name)?;
+    let report = grpc_import::import_methods(&mut connector, &pool, request.methods.as_deref())
+        .map_err(ApiError::InvalidRequest)?;
+    let file = vms::disk::connector_file(&name);
+    let yaml = vms::disk::connector_to_yaml(&Connector::Grpc(connector));
+    let (_, diagnostics) = vms::disk::parse_connector(&file, &yaml);
+    let path = super::paths::resolve_inside(&dir, &file)?;
+    blocking(move || {
+        Ok(super::files::write_atomically(
+            &path,
+            yaml.as_bytes(),
+            false,
+        )?)
+    })
+    .await?;
+    drop(guard);
+    Ok(Json(json!({
+        "file": file,
+        "added": report.added,
+        "updated": report.updated,
+        "diagnostics": diagnostics,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

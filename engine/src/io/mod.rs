@@ -42,6 +42,7 @@
 
 pub mod dynsql;
 pub mod grpc;
+pub mod grpc_import;
 pub mod http;
 pub mod openapi;
 pub mod sql;

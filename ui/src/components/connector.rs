@@ -1,7 +1,6 @@
-//! A connector tab: settings and methods. HTTP, database, cache, MQ and config connectors have
-//! forms (HTTP method editor with OpenAPI import; SQL in Monaco with "try it"; cache
-//! operations; publish methods; a table of config values); gRPC connectors are edited as
-//! YAML; every connector can be
+//! A connector tab: settings and methods. Every kind has a form (HTTP method editor with
+//! OpenAPI import; SQL in Monaco with "try it"; cache operations; publish methods; gRPC
+//! methods imported from the descriptor set; a table of config values); every connector can be
 //! edited as raw YAML and tested ("Test connection": one harmless command against the real
 //! system with the VMS's env defaults). Forms write the file back with `starweave-model`'s
 //! canonical writer.
@@ -12,8 +11,9 @@ use leptos::task::spawn_local;
 use serde_json::Value;
 use starweave_model::vms::Connector;
 use starweave_model::vms::connector::{
-    CacheConnector, CacheMethod, CacheOp, ConfigConnector, ConfigValue, HttpAuth, HttpConnector,
-    HttpMethod, HttpTls, HttpVerb, MqBroker, MqConnector, MqMethod, SqlMethod, SqlReturns,
+    CacheConnector, CacheMethod, CacheOp, ConfigConnector, ConfigValue, GrpcConnector, GrpcMethod,
+    HttpAuth, HttpConnector, HttpMethod, HttpTls, HttpVerb, MqBroker, MqConnector, MqMethod,
+    SqlMethod, SqlReturns,
 };
 use starweave_model::vms::disk::{connector_to_yaml, parse_connector};
 use starweave_model::vms::params::Parameter;
@@ -61,6 +61,8 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
         )
     };
     let (import_name, import_file) = (name.clone(), file.clone());
+    let grpc_import_open = RwSignal::new(false);
+    let (grpc_import_name, grpc_import_file) = (name.clone(), file.clone());
     let header_name = name.clone();
     let header_file = file.clone();
     let test_result = RwSignal::new(None::<Result<api::ConnectionTest, String>>);
@@ -97,6 +99,13 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
                         "Import OpenAPI"
                     </button>
                 </Show>
+                <Show when=move || kind.get() == Some("grpc")>
+                    <button class="btn btn-small" data-testid=tid("connector-import-grpc") on:click=move |_| grpc_import_open.set(true)
+                        title="Add methods from the connector's descriptor set">
+                        <Svg icon=Icon::Import />
+                        "Import methods"
+                    </button>
+                </Show>
                 <button class="btn btn-small" data-testid=tid("connector-test") disabled=move || testing.get() || kind.get().is_none() on:click=test_connection
                     title="Connect with the VMS's env defaults and run one harmless command">
                     <Svg icon=Icon::Connector />
@@ -125,6 +134,9 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
             }}
             <Show when=move || import_open.get()>
                 <ImportDialog connector=import_name.clone() file=import_file.clone() open=import_open />
+            </Show>
+            <Show when=move || grpc_import_open.get()>
+                <GrpcImportDialog connector=grpc_import_name.clone() file=grpc_import_file.clone() open=grpc_import_open />
             </Show>
         </div>
     }
@@ -214,6 +226,11 @@ fn ConnectorForm(
                 key: "key:{{ input.id }}".into(),
                 ..Default::default()
             }),
+            Connector::Grpc(g) => g.methods.push(GrpcMethod {
+                name: mname,
+                method: "package.Service/Method".into(),
+                ..Default::default()
+            }),
             Connector::Mq(q) => {
                 let amqp = q.broker == MqBroker::Amqp;
                 q.methods.push(MqMethod {
@@ -235,6 +252,7 @@ fn ConnectorForm(
                     Some("http") => view! { <HttpSettings conn=conn update=update /> }.into_any(),
                     Some("cache") => view! { <CacheSettings conn=conn update=update /> }.into_any(),
                     Some("mq") => view! { <MqSettings conn=conn update=update /> }.into_any(),
+                    Some("grpc") => view! { <GrpcSettings conn=conn update=update /> }.into_any(),
                     _ => view! { <DbSettings conn=conn update=update /> }.into_any(),
                 }}
             </div>
@@ -265,6 +283,7 @@ fn ConnectorForm(
                             Some("http") => view! { <HttpMethodForm conn=conn update=update index=i /> }.into_any(),
                             Some("cache") => view! { <CacheMethodForm conn=conn update=update index=i /> }.into_any(),
                             Some("mq") => view! { <MqMethodForm conn=conn update=update index=i /> }.into_any(),
+                            Some("grpc") => view! { <GrpcMethodForm conn=conn update=update index=i /> }.into_any(),
                             _ => view! { <SqlMethodForm conn=conn update=update index=i tab_id=tab_id.clone() connector=name.clone() /> }.into_any(),
                         }
                     }}
@@ -612,6 +631,7 @@ form_method!(HttpMethod, Http);
 form_method!(SqlMethod, Database);
 form_method!(CacheMethod, Cache);
 form_method!(MqMethod, Mq);
+form_method!(GrpcMethod, Grpc);
 
 /// The connector's method `i`, when the connector has methods of kind `M`.
 fn method_at<M: FormMethod>(c: &Option<Connector>, i: usize) -> Option<&M> {
@@ -680,6 +700,12 @@ impl MethodInput for CacheMethod {
 }
 
 impl MethodInput for MqMethod {
+    fn input(&self) -> &[Parameter] {
+        &self.input
+    }
+}
+
+impl MethodInput for GrpcMethod {
     fn input(&self) -> &[Parameter] {
         &self.input
     }
@@ -939,6 +965,203 @@ fn ConfigForm(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) ->
                 <button class="btn btn-small btn-ghost" data-testid=tid("config-add") on:click=add>"+ Add value"</button>
             </div>
         </div>
+    }
+}
+
+fn grpc_of(c: &Option<Connector>) -> Option<&GrpcConnector> {
+    match c {
+        Some(Connector::Grpc(g)) => Some(g),
+        _ => None,
+    }
+}
+
+#[component]
+fn GrpcSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> impl IntoView {
+    let edit = move |f: Box<dyn FnOnce(&mut GrpcConnector) + Send + Sync>| {
+        update.run(Box::new(move |c| {
+            if let Connector::Grpc(g) = c {
+                f(g)
+            }
+        }))
+    };
+    view! {
+        <div class="form-row">
+            {text_field("Endpoint (http:// or https://; {{ }} template)", "grpc-endpoint", move || conn.with(|c| grpc_of(c).map(|g| g.endpoint.clone()).unwrap_or_default()),
+                move |v| edit(Box::new(move |g| g.endpoint = v)))}
+            {text_field("Descriptor set (a file in the VMS)", "grpc-descriptor-set", move || conn.with(|c| grpc_of(c).map(|g| g.descriptor_set.clone()).unwrap_or_default()),
+                move |v| edit(Box::new(move |g| g.descriptor_set = v.trim().to_owned())))}
+            <label class="field narrow">
+                <span>"Timeout (ms)"</span>
+                <input type="number" min="1" data-testid=tid("grpc-timeout")
+                    prop:value=move || conn.with(|c| grpc_of(c).and_then(|g| g.timeout_ms).map(|t| t.to_string()).unwrap_or_default())
+                    on:input=move |ev| {
+                        let v = event_target_value(&ev);
+                        if v.trim().is_empty() {
+                            edit(Box::new(|g| g.timeout_ms = None));
+                        } else if let Ok(ms) = v.trim().parse::<u64>() {
+                            edit(Box::new(move |g| g.timeout_ms = Some(ms)));
+                        }
+                    } />
+            </label>
+        </div>
+        {text_field("Description", "connector-description", move || conn.with(|c| grpc_of(c).and_then(|g| g.description.clone()).unwrap_or_default()),
+            move |v| edit(Box::new(move |g| g.description = some_text(v))))}
+        <KvEditor
+            title="Metadata (every call; values are {{ }} templates)"
+            map=Signal::derive(move || conn.with(|c| grpc_of(c).map(|g| g.metadata.clone()).unwrap_or_default()))
+            on_change=Callback::new(move |m| edit(Box::new(move |g| g.metadata = m)))
+        />
+    }
+}
+
+#[component]
+fn GrpcMethodForm(
+    conn: Memo<Option<Connector>>,
+    update: Callback<ConnectorEdit>,
+    index: usize,
+) -> impl IntoView {
+    let get = method_getter::<GrpcMethod, String>(conn, index);
+    let edit = method_setter::<GrpcMethod>(update, index);
+    let input = method_input::<GrpcMethod>(conn, index);
+    let output = Signal::derive(move || {
+        conn.with(|c| {
+            method_at::<GrpcMethod>(c, index)
+                .map(|m| m.output.clone())
+                .unwrap_or_default()
+        })
+    });
+    view! {
+        <div class="method-form">
+            <div class="form-row">
+                {text_field("Name", "method-name", get(|m| m.name.clone()), edit(|m, v| m.name = v))}
+                {text_field("gRPC method (package.Service/Method)", "grpc-method", get(|m| m.method.clone()), edit(|m, v| m.method = v.trim().to_owned()))}
+            </div>
+            {text_field("Description", "method-description", get(|m| m.description.clone().unwrap_or_default()), edit(|m, v| m.description = some_text(v)))}
+            <KvEditor
+                title="Metadata (added to the connector's)"
+                map=Signal::derive(move || conn.with(|c| method_at::<GrpcMethod>(c, index).map(|m| m.metadata.clone()).unwrap_or_default()))
+                on_change=Callback::new(move |m| with_method::<GrpcMethod>(update, index, move |g| g.metadata = m))
+            />
+            <div class="section-title">"Input parameters (the request message's fields)"</div>
+            <ParamsEditor params=input on_change=Callback::new(move |p| with_method::<GrpcMethod>(update, index, move |m| m.input = p)) />
+            <div class="section-title">"Output parameters (the response message's fields)"</div>
+            <ParamsEditor params=output on_change=Callback::new(move |p| with_method::<GrpcMethod>(update, index, move |m| m.output = p)) />
+        </div>
+    }
+}
+
+/// "Import methods" of a gRPC connector: the descriptor set's methods, each with a box to
+/// tick; the unary ones not imported yet start ticked.
+#[component]
+fn GrpcImportDialog(connector: String, file: String, open: RwSignal<bool>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let listed = RwSignal::new(None::<Result<api::GrpcMethods, String>>);
+    let chosen = RwSignal::new(Vec::<String>::new());
+    let busy = RwSignal::new(false);
+    let message = RwSignal::new(None::<(bool, String)>);
+    let c = connector.clone();
+    Effect::new(move |_| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        let connector = c.clone();
+        spawn_local(async move {
+            // The server reads the connector from disk: let pending writes land first.
+            state.flush_all();
+            gloo_wait(state).await;
+            let answer = api::grpc_methods(&vms, &connector).await;
+            if let Ok(found) = &answer {
+                chosen.try_set(
+                    found
+                        .services
+                        .iter()
+                        .flat_map(|s| &s.methods)
+                        .filter(|m| !m.streaming && m.imported_as.is_none())
+                        .map(|m| m.method.clone())
+                        .collect(),
+                );
+            }
+            listed.try_set(Some(answer.map_err(|e| e.message)));
+        });
+    });
+    let import = move |_| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        let connector = connector.clone();
+        let file = file.clone();
+        let methods = chosen.get_untracked();
+        busy.set(true);
+        spawn_local(async move {
+            match api::import_grpc(&vms, &connector, &methods).await {
+                Ok(r) => {
+                    state.reload(if r.file.is_empty() { &file } else { &r.file });
+                    state.refresh_detail();
+                    message.try_set(Some((
+                        true,
+                        format!("Imported {} method(s)", r.added.len() + r.updated.len()),
+                    )));
+                    open.set(false);
+                }
+                Err(e) => {
+                    message.try_set(Some((false, e.message)));
+                }
+            }
+            busy.try_set(false);
+        });
+    };
+    view! {
+        <Modal open=open id="grpc-import" title="Import gRPC methods" class="wide">
+            {move || match listed.get() {
+                None => view! { <p class="muted">"Reading the descriptor set…"</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="error-text" data-testid="grpc-import-error">{e}</p> }.into_any(),
+                Some(Ok(found)) => view! { <div>
+                    <p class="muted small">{format!("From {}. Each method gets the request and response messages' fields as its parameters; methods already imported get fresh ones.", found.descriptor_set)}</p>
+                    <div class="grpc-methods" data-testid="grpc-import-list">
+                        {found.services.into_iter().map(|service| view! {
+                            <div class="section-title mono">{service.name.clone()}</div>
+                            {service.methods.into_iter().map(|m| {
+                                let full = m.method.clone();
+                                let f = full.clone();
+                                let short = full.rsplit('/').next().unwrap_or_default().to_owned();
+                                let note = if m.streaming {
+                                    "streaming: connectors call unary methods only".to_owned()
+                                } else if let Some(name) = &m.imported_as {
+                                    format!("imported as {name}")
+                                } else {
+                                    format!("{} → {}", m.input_type, m.output_type)
+                                };
+                                view! {
+                                    <label class="check">
+                                        <input type="checkbox" data-testid=format!("grpc-import-{short}") disabled=m.streaming
+                                            prop:checked=move || chosen.with(|c| c.contains(&f))
+                                            on:change=move |ev| {
+                                                let on = event_target_checked(&ev);
+                                                let full = full.clone();
+                                                chosen.update(|c| {
+                                                    c.retain(|x| *x != full);
+                                                    if on {
+                                                        c.push(full);
+                                                    }
+                                                });
+                                            } />
+                                        <span class="mono">{short}</span>
+                                        <span class="muted small">{note}</span>
+                                    </label>
+                                }
+                            }).collect_view()}
+                        }).collect_view()}
+                    </div>
+                </div> }.into_any(),
+            }}
+            {move || message.get().map(|(ok, m)| view! { <p class={if ok { "ok-text" } else { "error-text" }}>{m}</p> })}
+            <div class="dialog-actions">
+                <button class="btn" on:click=move |_| open.set(false)>"Cancel"</button>
+                <button class="btn btn-primary" data-testid="grpc-import-button" disabled=move || busy.get() || chosen.with(Vec::is_empty) on:click=import>
+                    {move || if busy.get() { "Importing…" } else { "Import" }}
+                </button>
+            </div>
+        </Modal>
     }
 }
 
