@@ -119,6 +119,19 @@ fn check_connector_name(name: &str) -> ApiResult<()> {
     }
 }
 
+/// Writes a connector file of the VMS at `dir` (the caller holds the VMS's lock).
+async fn write_connector_file(dir: &std::path::Path, file: &str, yaml: String) -> ApiResult<()> {
+    let path = super::paths::resolve_inside(dir, file)?;
+    blocking(move || {
+        Ok(super::files::write_atomically(
+            &path,
+            yaml.as_bytes(),
+            false,
+        )?)
+    })
+    .await
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImportRequest {
@@ -163,17 +176,7 @@ async fn import(
         })
         .collect();
     let guard = state.lock(&vms_name).await;
-    {
-        let path = super::paths::resolve_inside(&dir, &file)?;
-        blocking(move || {
-            Ok(super::files::write_atomically(
-                &path,
-                yaml.as_bytes(),
-                false,
-            )?)
-        })
-        .await?;
-    }
+    write_connector_file(&dir, &file, yaml).await?;
     drop(guard);
     Ok(Json(
         json!({ "file": file, "methods": methods, "diagnostics": diagnostics }),
@@ -279,15 +282,7 @@ async fn import_grpc(
     let file = vms::disk::connector_file(&name);
     let yaml = vms::disk::connector_to_yaml(&Connector::Grpc(connector));
     let (_, diagnostics) = vms::disk::parse_connector(&file, &yaml);
-    let path = super::paths::resolve_inside(&dir, &file)?;
-    blocking(move || {
-        Ok(super::files::write_atomically(
-            &path,
-            yaml.as_bytes(),
-            false,
-        )?)
-    })
-    .await?;
+    write_connector_file(&dir, &file, yaml).await?;
     drop(guard);
     Ok(Json(json!({
         "file": file,

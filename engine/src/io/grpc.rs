@@ -218,7 +218,11 @@ fn compile_metadata(
         .collect()
 }
 
-fn find_method(pool: &DescriptorPool, full_name: &str) -> Result<MethodDescriptor, String> {
+/// The unary method `package.Service/Method` of the descriptor set, or why it cannot be called.
+pub(super) fn find_method(
+    pool: &DescriptorPool,
+    full_name: &str,
+) -> Result<MethodDescriptor, String> {
     let Some((service, method)) = full_name.rsplit_once('/') else {
         return Err(format!(
             "`{full_name}` is not a full method name like `package.Service/Method`"

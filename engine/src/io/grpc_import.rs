@@ -101,7 +101,7 @@ pub fn import_methods(
             .collect(),
         Some(names) => names
             .iter()
-            .map(|name| find(pool, name))
+            .map(|name| super::grpc::find_method(pool, name.trim_start_matches('/')))
             .collect::<Result<_, _>>()?,
     };
     if chosen.is_empty() {
@@ -139,26 +139,6 @@ pub fn import_methods(
         report.added.push(name);
     }
     Ok(report)
-}
-
-fn find(pool: &DescriptorPool, name: &str) -> Result<MethodDescriptor, String> {
-    let name = name.trim_start_matches('/');
-    let (service, method) = name.rsplit_once('/').ok_or_else(|| {
-        format!("`{name}` is not a full method name like `package.Service/Method`")
-    })?;
-    let service = pool
-        .get_service_by_name(service)
-        .ok_or_else(|| format!("the descriptor set has no service `{service}`"))?;
-    let found = service
-        .methods()
-        .find(|m| m.name() == method)
-        .ok_or_else(|| format!("service `{}` has no method `{method}`", service.full_name()))?;
-    if found.is_client_streaming() || found.is_server_streaming() {
-        return Err(format!(
-            "`{name}` is a streaming method; connectors call unary methods only"
-        ));
-    }
-    Ok(found)
 }
 
 /// `SayHello` → `sayHello`; `URLFetch` → `uRLFetch` is avoided: a leading run of capitals

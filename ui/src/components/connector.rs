@@ -1,8 +1,9 @@
 //! A connector tab: settings and methods. Every kind has a form (HTTP method editor with
-//! OpenAPI import; SQL in Monaco with "try it"; cache operations; publish methods; gRPC
-//! methods imported from the descriptor set; a table of config values); every connector can be
-//! edited as raw YAML and tested ("Test connection": one harmless command against the real
-//! system with the VMS's env defaults). Forms write the file back with `starweave-model`'s
+//! OpenAPI import; SQL in Monaco; cache operations; publish methods; gRPC methods imported
+//! from the descriptor set; a table of config values), and every method a "Try it" that runs
+//! it for real; every connector can be edited as raw YAML and tested ("Test connection": one
+//! harmless command against the real system). Both use the VMS's env values on this machine
+//! (declared defaults, then `.env.local`). Forms write the file back with `starweave-model`'s
 //! canonical writer.
 
 use indexmap::IndexMap;
@@ -107,7 +108,7 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
                     </button>
                 </Show>
                 <button class="btn btn-small" data-testid=tid("connector-test") disabled=move || testing.get() || kind.get().is_none() on:click=test_connection
-                    title="Connect with the VMS's env defaults and run one harmless command">
+                    title="Connect with this machine's env values and run one harmless command">
                     <Svg icon=Icon::Connector />
                     {move || if testing.get() { "Testing…" } else { "Test connection" }}
                 </button>
@@ -280,10 +281,10 @@ fn ConnectorForm(
                         }
                         let i = i.min(count - 1);
                         match kind.get() {
-                            Some("http") => view! { <HttpMethodForm conn=conn update=update index=i /> }.into_any(),
-                            Some("cache") => view! { <CacheMethodForm conn=conn update=update index=i /> }.into_any(),
-                            Some("mq") => view! { <MqMethodForm conn=conn update=update index=i /> }.into_any(),
-                            Some("grpc") => view! { <GrpcMethodForm conn=conn update=update index=i /> }.into_any(),
+                            Some("http") => view! { <HttpMethodForm conn=conn update=update index=i connector=name.clone() /> }.into_any(),
+                            Some("cache") => view! { <CacheMethodForm conn=conn update=update index=i connector=name.clone() /> }.into_any(),
+                            Some("mq") => view! { <MqMethodForm conn=conn update=update index=i connector=name.clone() /> }.into_any(),
+                            Some("grpc") => view! { <GrpcMethodForm conn=conn update=update index=i connector=name.clone() /> }.into_any(),
                             _ => view! { <SqlMethodForm conn=conn update=update index=i tab_id=tab_id.clone() connector=name.clone() /> }.into_any(),
                         }
                     }}
@@ -308,12 +309,25 @@ fn text_field(
     }
 }
 
-fn http_of(c: &Option<Connector>) -> Option<&HttpConnector> {
-    match c {
-        Some(Connector::Http(h)) => Some(h),
-        _ => None,
-    }
+/// `fn http_of(c: &Option<Connector>) -> Option<&HttpConnector>` and the like: the
+/// connector, when it is of that kind.
+macro_rules! kind_of {
+    ($($name:ident: $variant:ident($ty:ty)),* $(,)?) => {$(
+        fn $name(c: &Option<Connector>) -> Option<&$ty> {
+            match c {
+                Some(Connector::$variant(k)) => Some(k),
+                _ => None,
+            }
+        }
+    )*};
 }
+kind_of!(
+    http_of: Http(HttpConnector),
+    cache_of: Cache(CacheConnector),
+    mq_of: Mq(MqConnector),
+    grpc_of: Grpc(GrpcConnector),
+    config_of: Config(ConfigConnector),
+);
 
 #[component]
 fn HttpSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> impl IntoView {
@@ -728,6 +742,7 @@ fn HttpMethodForm(
     conn: Memo<Option<Connector>>,
     update: Callback<ConnectorEdit>,
     index: usize,
+    connector: String,
 ) -> impl IntoView {
     let get = move |f: fn(&HttpMethod) -> String| {
         move || conn.with(|c| http_method(c, index).map(f).unwrap_or_default())
@@ -809,6 +824,7 @@ fn HttpMethodForm(
             </label>
             <div class="section-title">"Input parameters"</div>
             <ParamsEditor params=input on_change=Callback::new(move |p| with_http_method(update, index, move |m| m.input = p)) />
+            <TryIt conn=conn index=index connector=connector what="sends the real request to the configured base URL" />
         </div>
     }
 }
@@ -863,13 +879,6 @@ fn KvEditor(
                 on_change.run(m);
             }>"+ Add"</button>
         </div>
-    }
-}
-
-fn config_of(c: &Option<Connector>) -> Option<&ConfigConnector> {
-    match c {
-        Some(Connector::Config(k)) => Some(k),
-        _ => None,
     }
 }
 
@@ -968,13 +977,6 @@ fn ConfigForm(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) ->
     }
 }
 
-fn grpc_of(c: &Option<Connector>) -> Option<&GrpcConnector> {
-    match c {
-        Some(Connector::Grpc(g)) => Some(g),
-        _ => None,
-    }
-}
-
 #[component]
 fn GrpcSettings(conn: Memo<Option<Connector>>, update: Callback<ConnectorEdit>) -> impl IntoView {
     let edit = move |f: Box<dyn FnOnce(&mut GrpcConnector) + Send + Sync>| {
@@ -1019,6 +1021,7 @@ fn GrpcMethodForm(
     conn: Memo<Option<Connector>>,
     update: Callback<ConnectorEdit>,
     index: usize,
+    connector: String,
 ) -> impl IntoView {
     let get = method_getter::<GrpcMethod, String>(conn, index);
     let edit = method_setter::<GrpcMethod>(update, index);
@@ -1046,6 +1049,7 @@ fn GrpcMethodForm(
             <ParamsEditor params=input on_change=Callback::new(move |p| with_method::<GrpcMethod>(update, index, move |m| m.input = p)) />
             <div class="section-title">"Output parameters (the response message's fields)"</div>
             <ParamsEditor params=output on_change=Callback::new(move |p| with_method::<GrpcMethod>(update, index, move |m| m.output = p)) />
+            <TryIt conn=conn index=index connector=connector what="calls the real method at the configured endpoint" />
         </div>
     }
 }
@@ -1165,20 +1169,6 @@ fn GrpcImportDialog(connector: String, file: String, open: RwSignal<bool>) -> im
     }
 }
 
-fn cache_of(c: &Option<Connector>) -> Option<&CacheConnector> {
-    match c {
-        Some(Connector::Cache(k)) => Some(k),
-        _ => None,
-    }
-}
-
-fn mq_of(c: &Option<Connector>) -> Option<&MqConnector> {
-    match c {
-        Some(Connector::Mq(q)) => Some(q),
-        _ => None,
-    }
-}
-
 /// Empty text is `None`.
 fn some_text(v: String) -> Option<String> {
     (!v.trim().is_empty()).then_some(v)
@@ -1215,6 +1205,7 @@ fn CacheMethodForm(
     conn: Memo<Option<Connector>>,
     update: Callback<ConnectorEdit>,
     index: usize,
+    connector: String,
 ) -> impl IntoView {
     let get = method_getter::<CacheMethod, String>(conn, index);
     let edit = method_setter::<CacheMethod>(update, index);
@@ -1262,6 +1253,7 @@ fn CacheMethodForm(
             {text_field("Description", "method-description", get(|m| m.description.clone().unwrap_or_default()), edit(|m, v| m.description = some_text(v)))}
             <div class="section-title">"Input parameters"</div>
             <ParamsEditor params=input on_change=Callback::new(move |p| with_method::<CacheMethod>(update, index, move |m| m.input = p)) />
+            <TryIt conn=conn index=index connector=connector what="runs the real command against the configured Redis" />
         </div>
     }
 }
@@ -1309,6 +1301,7 @@ fn MqMethodForm(
     conn: Memo<Option<Connector>>,
     update: Callback<ConnectorEdit>,
     index: usize,
+    connector: String,
 ) -> impl IntoView {
     let get = method_getter::<MqMethod, String>(conn, index);
     let edit = method_setter::<MqMethod>(update, index);
@@ -1336,6 +1329,7 @@ fn MqMethodForm(
             />
             <div class="section-title">"Input parameters"</div>
             <ParamsEditor params=input on_change=Callback::new(move |p| with_method::<MqMethod>(update, index, move |m| m.input = p)) />
+            <TryIt conn=conn index=index connector=connector what="publishes a real message to the configured broker" />
         </div>
     }
 }
@@ -1360,7 +1354,6 @@ fn SqlMethodForm(
     tab_id: String,
     connector: String,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
     let get = move |f: fn(&SqlMethod) -> String| {
         move || conn.with(|c| sql_method(c, index).map(f).unwrap_or_default())
     };
@@ -1372,37 +1365,7 @@ fn SqlMethodForm(
         })
     });
     let sql = Signal::derive(get(|m| m.sql.clone()));
-    let sample = RwSignal::new(pretty(&sample_input(&input.get_untracked())));
-    let try_result = RwSignal::new(None::<Result<api::TryResult, String>>);
-    let trying = RwSignal::new(false);
     let _ = tab_id;
-    let try_it = move |_| {
-        let Some(vms) = state.current.get_untracked() else {
-            return;
-        };
-        let method = conn
-            .with_untracked(|c| sql_method(c, index).map(|m| m.name.clone()))
-            .unwrap_or_default();
-        let input = match serde_json::from_str::<Value>(&sample.get_untracked()) {
-            Ok(v) => v,
-            Err(e) => {
-                try_result.set(Some(Err(format!("The sample input is not JSON: {e}"))));
-                return;
-            }
-        };
-        let connector = connector.clone();
-        trying.set(true);
-        state.flush_all();
-        spawn_local(async move {
-            // The server reads the connector from disk: let pending writes land first.
-            gloo_wait(state).await;
-            let r = api::try_method(&vms, &connector, &method, &input)
-                .await
-                .map_err(|e| e.to_string());
-            try_result.try_set(Some(r));
-            trying.try_set(false);
-        });
-    };
     view! {
         <div class="method-form">
             <div class="form-row">
@@ -1429,20 +1392,80 @@ fn SqlMethodForm(
             <FieldEditor value=sql language="sql" testid="sql-editor" on_change=Callback::new(move |v: String| with_sql_method(update, index, move |m| m.sql = v)) />
             <div class="section-title">"Input parameters"</div>
             <ParamsEditor params=input on_change=Callback::new(move |p| with_sql_method(update, index, move |m| m.input = p)) />
-            <div class="try-it">
-                <div class="section-title">"Try it"<span class="muted small">" runs the real query against the configured database"</span></div>
-                <textarea class="mono" rows="3" aria-label="Sample input" data-testid=tid("try-it-input")
-                    prop:value=move || sample.get() on:input=move |ev| sample.set(event_target_value(&ev))></textarea>
-                <button class="btn btn-primary btn-small" data-testid=tid("try-it-button") disabled=move || trying.get() on:click=try_it>
-                    <Svg icon=Icon::Run />{move || if trying.get() { "Running…" } else { "Try it" }}
-                </button>
-                <div data-testid=tid("try-it-output") class="try-output">
-                    {move || try_result.get().map(|r| match r {
-                        Ok(t) if t.ok => view! { <ResultTable value=t.output.unwrap_or(Value::Null) ms=t.duration_ms /> }.into_any(),
-                        Ok(t) => view! { <pre class="result error mono">{t.error.map(|e| match e { Value::Object(o) => format!("{}: {}", o.get("code").and_then(Value::as_str).unwrap_or("error"), o.get("message").and_then(Value::as_str).unwrap_or_default()), other => pretty(&other) }).unwrap_or_default()}</pre> }.into_any(),
-                        Err(e) => view! { <pre class="result error mono">{e}</pre> }.into_any(),
-                    })}
-                </div>
+            <TryIt conn=conn index=index connector=connector what="runs the real query against the configured database" />
+        </div>
+    }
+}
+
+/// "Try it" under a method form: runs method `index` of the connector for real (the IDE
+/// API's `…/try`, with this machine's env values) on a sample input built from its input
+/// parameters, and shows the answer (rows as a table).
+#[component]
+fn TryIt(
+    conn: Memo<Option<Connector>>,
+    index: usize,
+    connector: String,
+    what: &'static str,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let method_name = move || {
+        conn.with_untracked(|c| {
+            c.as_ref()
+                .and_then(|c| c.methods().get(index).map(|m| m.name.to_owned()))
+        })
+        .unwrap_or_default()
+    };
+    let params: Vec<Parameter> = conn
+        .with_untracked(|c| {
+            c.as_ref()
+                .and_then(|c| c.methods().get(index).map(|m| m.input.to_vec()))
+        })
+        .unwrap_or_default();
+    let sample = RwSignal::new(pretty(&sample_input(&params)));
+    let try_result = RwSignal::new(None::<Result<api::TryResult, String>>);
+    let trying = RwSignal::new(false);
+    let try_it = move |_| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        let method = method_name();
+        if method.is_empty() {
+            return;
+        }
+        let input = match serde_json::from_str::<Value>(&sample.get_untracked()) {
+            Ok(v) => v,
+            Err(e) => {
+                try_result.set(Some(Err(format!("The sample input is not JSON: {e}"))));
+                return;
+            }
+        };
+        let connector = connector.clone();
+        trying.set(true);
+        state.flush_all();
+        spawn_local(async move {
+            // The server reads the connector from disk: let pending writes land first.
+            gloo_wait(state).await;
+            let r = api::try_method(&vms, &connector, &method, &input)
+                .await
+                .map_err(|e| e.to_string());
+            try_result.try_set(Some(r));
+            trying.try_set(false);
+        });
+    };
+    view! {
+        <div class="try-it">
+            <div class="section-title">"Try it"<span class="muted small">{format!(" {what}")}</span></div>
+            <textarea class="mono" rows="3" aria-label="Sample input" data-testid=tid("try-it-input")
+                prop:value=move || sample.get() on:input=move |ev| sample.set(event_target_value(&ev))></textarea>
+            <button class="btn btn-primary btn-small" data-testid=tid("try-it-button") disabled=move || trying.get() on:click=try_it>
+                <Svg icon=Icon::Run />{move || if trying.get() { "Running…" } else { "Try it" }}
+            </button>
+            <div data-testid=tid("try-it-output") class="try-output">
+                {move || try_result.get().map(|r| match r {
+                    Ok(t) if t.ok => view! { <ResultTable value=t.output.unwrap_or(Value::Null) ms=t.duration_ms /> }.into_any(),
+                    Ok(t) => view! { <pre class="result error mono">{t.error.map(|e| match e { Value::Object(o) => format!("{}: {}", o.get("code").and_then(Value::as_str).unwrap_or("error"), o.get("message").and_then(Value::as_str).unwrap_or_default()), other => pretty(&other) }).unwrap_or_default()}</pre> }.into_any(),
+                    Err(e) => view! { <pre class="result error mono">{e}</pre> }.into_any(),
+                })}
             </div>
         </div>
     }
