@@ -58,7 +58,7 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
     let has_form = move || {
         matches!(
             kind.get(),
-            Some("http" | "database" | "cache" | "mq" | "config")
+            Some("http" | "database" | "cache" | "mq" | "grpc" | "config")
         )
     };
     let (import_name, import_file) = (name.clone(), file.clone());
