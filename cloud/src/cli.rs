@@ -115,6 +115,61 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
+    /// Deploy a VMS to a compute engine (`starweave-engine`) through its admin API.
+    ///
+    /// Checks the VMS first (as `validate`; errors stop it), then sends its files — without
+    /// hidden files such as `.env.local` and without what Git ignores — as one tarball. The
+    /// new version takes the VMS's traffic once it has loaded; the previous one drains. The
+    /// version defaults to the commit's short hash, or `<hash>-dirty-<content hash>` when the
+    /// files differ from the commit. Env values come from --env-file and --env only, never
+    /// from `.env.local`. The token: STARWEAVE_ADMIN_TOKEN or --token-file.
+    Deploy {
+        /// The VMS directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        engine: EngineFlags,
+        /// The version to deploy as (letters, digits, `.`, `_`, `-`, `+`).
+        #[arg(long)]
+        version: Option<String>,
+        /// An env value, `NAME=VALUE`, or `NAME` to take it from this shell (repeatable).
+        #[arg(long = "env", value_name = "NAME[=VALUE]")]
+        env: Vec<String>,
+        /// A file of env values (`NAME=value` lines, as in `.env.local`).
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
+        /// Runs of this deployment at once (the engine's default when absent).
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// Deadline of runs whose function declares none, in milliseconds.
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// The deployment's log level: error, warn, info, debug or trace.
+        #[arg(long)]
+        log_level: Option<String>,
+        /// Check and show what would be sent, without sending it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// List the deployments a compute engine hosts.
+    Deployments {
+        #[command(flatten)]
+        engine: EngineFlags,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Unload one version of a VMS from a compute engine (its runs in flight finish first).
+    Undeploy {
+        /// The VMS name.
+        vms: String,
+        /// The version.
+        version: String,
+        #[command(flatten)]
+        engine: EngineFlags,
+    },
     /// Start the IDE: the web UI and the IDE API over a workspace of VMS Git repositories.
     ///
     /// Prints the URL to open. The workspace starts with the example VMS. Stops on Ctrl-C.
@@ -140,6 +195,26 @@ enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+}
+
+/// Where a compute engine's admin API is.
+#[derive(Debug, clap::Args)]
+struct EngineFlags {
+    /// The engine's admin API.
+    #[arg(long, env = "STARWEAVE_ENGINE", default_value = crate::deploy::DEFAULT_ENGINE)]
+    engine: String,
+    /// A file holding the admin token (otherwise STARWEAVE_ADMIN_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+impl From<EngineFlags> for crate::deploy::EngineArgs {
+    fn from(flags: EngineFlags) -> Self {
+        crate::deploy::EngineArgs {
+            url: flags.engine,
+            token_file: flags.token_file,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -195,6 +270,37 @@ pub fn main() -> ExitCode {
             json: format == Format::Json,
         }),
         Command::Dev { dir, port } => crate::dev::cmd_dev(crate::dev::DevArgs { dir, port }),
+        Command::Deploy {
+            dir,
+            engine,
+            version,
+            env,
+            env_file,
+            concurrency,
+            timeout_ms,
+            log_level,
+            dry_run,
+            format,
+        } => crate::deploy::cmd_deploy(crate::deploy::DeployArgs {
+            dir,
+            engine: engine.into(),
+            version,
+            env,
+            env_file,
+            concurrency,
+            timeout_ms,
+            log_level,
+            dry_run,
+            json: format == Format::Json,
+        }),
+        Command::Deployments { engine, format } => {
+            crate::deploy::cmd_deployments(&engine.into(), format == Format::Json)
+        }
+        Command::Undeploy {
+            vms,
+            version,
+            engine,
+        } => crate::deploy::cmd_undeploy(&engine.into(), &vms, &version),
         Command::Up {
             listen,
             workspace,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use starweave_model::vms::env::EnvVar;
-use starweave_model::vms::local_env::{LOCAL_ENV_FILE, LocalEnv, local_run_env};
+use starweave_model::vms::local_env::{LocalEnv, LocalEnvError, local_run_env};
 
 /// The values for `declared`, given the bytes of `.env.local` when the VMS has one. A file
 /// that does not parse is an error naming its line and column.
@@ -15,22 +15,27 @@ pub fn machine_env(
     declared: &[EnvVar],
     local_file: Option<&[u8]>,
 ) -> Result<BTreeMap<String, String>> {
-    let local = local_file
-        .map(LocalEnv::from_bytes)
-        .transpose()
-        .map_err(|e| {
-            anyhow::anyhow!("{e} (this machine's env values; fix the file or delete it)")
-        })?;
-    let shell = declared
-        .iter()
-        .filter_map(|var| Some((var.name.clone(), std::env::var(&var.name).ok()?)));
-    Ok(local_run_env(declared, local.as_ref(), shell))
+    let local = local_file.map(LocalEnv::from_bytes).transpose();
+    with_shell(declared, local)
 }
 
 /// [`machine_env`] for a VMS read from disk (its `.env.local` is among its other files).
 pub fn vms_env(vms: &starweave_model::vms::Vms) -> Result<BTreeMap<String, String>> {
-    machine_env(
+    with_shell(
         &vms.env,
-        vms.other_files.get(LOCAL_ENV_FILE).map(Vec::as_slice),
+        LocalEnv::of_vms_files(&vms.other_files).transpose(),
     )
+}
+
+fn with_shell(
+    declared: &[EnvVar],
+    local: Result<Option<LocalEnv>, LocalEnvError>,
+) -> Result<BTreeMap<String, String>> {
+    let local = local.map_err(|e| {
+        anyhow::anyhow!("{e} (this machine's env values; fix the file or delete it)")
+    })?;
+    let shell = declared
+        .iter()
+        .filter_map(|var| Some((var.name.clone(), std::env::var(&var.name).ok()?)));
+    Ok(local_run_env(declared, local.as_ref(), shell))
 }

@@ -9,6 +9,7 @@
 
 pub mod cli;
 mod connections;
+mod deploy;
 mod dev;
 mod env;
 mod files;

@@ -57,8 +57,11 @@ fn run_browser_bench(group: &str, program: &str, args: &[String]) -> Result<()> 
     )
 }
 
-/// `cargo build --release --bin starweave` with the dist embedded; returns the binary's path.
+/// `cargo build --release --bin starweave` with the dist embedded (and `--bin
+/// starweave-engine` beside it, `<target>/release/starweave-engine`); returns `starweave`'s path.
 pub fn build_server(dist: &std::path::Path) -> Result<std::path::PathBuf> {
+    // The compute engine's binary in the same build: one feature resolution for both, so it
+    // reuses every release library (the engine's package is made from these two binaries).
     exec(cargo().env(ui::DIST_ENV, dist).args([
         "build",
         "--locked",
@@ -67,6 +70,10 @@ pub fn build_server(dist: &std::path::Path) -> Result<std::path::PathBuf> {
         "starweave-cloud",
         "--bin",
         "starweave",
+        "-p",
+        "starweave-engine",
+        "--bin",
+        "starweave-engine",
     ]))?;
     Ok(target_dir().join("release/starweave"))
 }

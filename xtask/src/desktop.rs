@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, exec, target_dir, ui};
 
 /// The Debian packages the desktop app needs to build and its tests need to run.
-pub const PACKAGES: [&str; 16] = [
+pub const PACKAGES: [&str; 17] = [
     // Building (Tauri on Linux: WebKitGTK 4.1, GTK 3, tray, SVG icons, libxdo for menus).
     "libwebkit2gtk-4.1-dev",
     "libayatana-appindicator3-dev",
@@ -45,6 +45,8 @@ pub const PACKAGES: [&str; 16] = [
     // their own `sshd` on loopback) and `ssh-keygen`.
     "openssh-server",
     "openssh-client",
+    // `systemd-analyze` checks the compute engine package's unit (`xtask/src/dist.rs`).
+    "systemd",
 ];
 
 fn installed(package: &str) -> bool {

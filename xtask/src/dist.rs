@@ -155,8 +155,17 @@ pub fn build_deb(app: &Path, ui_dist: &Path) -> Result<PathBuf> {
     Ok(deb)
 }
 
-/// The packages owning the libraries `bin` links directly.
+/// The packages owning the libraries the desktop app links directly.
 fn depends(bin: &Path) -> Result<Vec<String>> {
+    let packages = libraries_of(bin)?;
+    if !packages.iter().any(|p| p.starts_with("libwebkit2gtk-4.1")) {
+        bail!("the app links no WebKitGTK 4.1; Depends would be wrong: {packages:?}");
+    }
+    Ok(packages.into_iter().collect())
+}
+
+/// The packages owning the libraries `bin` links directly.
+fn libraries_of(bin: &Path) -> Result<BTreeSet<String>> {
     let dynamic = output(Command::new("readelf").arg("-d").arg(bin))?;
     let needed: Vec<String> = dynamic
         .lines()
@@ -173,7 +182,10 @@ fn depends(bin: &Path) -> Result<Vec<String>> {
             .find(|l| l.contains("x86-64") || !cfg!(target_arch = "x86_64"))
             .and_then(|l| l.split("=> ").nth(1))
         else {
-            bail!("{library} (needed by the app) is not in the linker cache");
+            bail!(
+                "{library} (needed by {}) is not in the linker cache",
+                bin.display()
+            );
         };
         let owner = output(Command::new("dpkg").args(["-S", path.trim()]))
             .or_else(|_| {
@@ -195,10 +207,7 @@ fn depends(bin: &Path) -> Result<Vec<String>> {
             packages.insert(package);
         }
     }
-    if !packages.iter().any(|p| p.starts_with("libwebkit2gtk-4.1")) {
-        bail!("the app links no WebKitGTK 4.1; Depends would be wrong: {packages:?}");
-    }
-    Ok(packages.into_iter().collect())
+    Ok(packages)
 }
 
 fn du_kib(dir: &Path) -> Result<u64> {
@@ -227,3 +236,332 @@ Terminal=false
 Categories=Development;IDE;
 StartupWMClass=starweave-app
 ";
+
+/// The compute engine's package: the servers a host of the pool runs.
+pub const ENGINE_PACKAGE: &str = "starweave-engine";
+
+/// `cargo xtask dist engine`: the engine's `.deb` from release binaries built with the UI
+/// (`starweave` serves the IDE too), then the same checks `cargo xtask test` makes.
+pub fn dist_engine() -> Result<()> {
+    let dist = match std::env::var_os(ui::DIST_ENV).filter(|d| !d.is_empty()) {
+        Some(dist) => PathBuf::from(dist),
+        None => ui::build_ui(true)?,
+    };
+    let cli = crate::bench_ui::build_server(&dist)?;
+    let deb = build_engine_deb(&cli)?;
+    check_engine_deb(&deb)?;
+    println!("{}", deb.display());
+    Ok(())
+}
+
+/// Stages and packs the engine's package around `starweave-engine` (beside `cli` in the
+/// release folder) and the `starweave` command line `cli`:
+///
+/// ```text
+/// DEBIAN/{control,conffiles,postinst,prerm,postrm}  postinst writes a random admin token
+/// usr/bin/starweave-engine, usr/bin/starweave       stripped of debug info
+/// lib/systemd/system/starweave-engine.service       sandboxed (packaging/engine/)
+/// etc/starweave/engine.env                          settings, a conffile (kept on upgrade)
+/// usr/share/doc/starweave-engine/{README.md,copyright}
+/// ```
+pub fn build_engine_deb(cli: &Path) -> Result<PathBuf> {
+    let engine = cli.with_file_name("starweave-engine");
+    let arch = output(Command::new("dpkg").arg("--print-architecture"))?
+        .trim()
+        .to_owned();
+    let version = version();
+    let out_dir = target_dir().join("dist");
+    let stage = out_dir.join(format!("{ENGINE_PACKAGE}_{version}_{arch}"));
+    if stage.exists() {
+        fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
+    }
+    let bin_dir = stage.join("usr/bin");
+    fs::create_dir_all(&bin_dir)?;
+    for (from, name) in [
+        (&engine, "starweave-engine"),
+        (&cli.to_path_buf(), "starweave"),
+    ] {
+        exec(
+            Command::new("strip")
+                .args(["--strip-debug", "-o"])
+                .arg(bin_dir.join(name))
+                .arg(from),
+        )?;
+    }
+    let files = root().join("packaging/engine");
+    let unit_dir = stage.join("lib/systemd/system");
+    fs::create_dir_all(&unit_dir)?;
+    fs::copy(
+        files.join("starweave-engine.service"),
+        unit_dir.join("starweave-engine.service"),
+    )?;
+    let etc = stage.join("etc/starweave");
+    fs::create_dir_all(&etc)?;
+    fs::copy(files.join("engine.env"), etc.join("engine.env"))?;
+    let doc = stage.join(format!("usr/share/doc/{ENGINE_PACKAGE}"));
+    fs::create_dir_all(&doc)?;
+    fs::copy(root().join("packaging/README.md"), doc.join("README.md"))?;
+    fs::write(
+        doc.join("copyright"),
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+         Upstream-Name: Starweave\n\
+         Source: https://github.com/starweave/starweave\n\n\
+         Files: *\n\
+         License: Apache-2.0\n \
+         On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n",
+    )?;
+
+    let mut depends = BTreeSet::new();
+    for bin in ["starweave-engine", "starweave"] {
+        depends.extend(libraries_of(&bin_dir.join(bin))?);
+    }
+    let installed_kib = du_kib(&stage)?;
+    let debian = stage.join("DEBIAN");
+    fs::create_dir_all(&debian)?;
+    fs::write(
+        debian.join("control"),
+        format!(
+            "Package: {ENGINE_PACKAGE}\n\
+             Version: {version}\n\
+             Architecture: {arch}\n\
+             Maintainer: Starweave developers <dev@starweave.invalid>\n\
+             Installed-Size: {installed_kib}\n\
+             Depends: {}\n\
+             Section: net\n\
+             Priority: optional\n\
+             Homepage: https://github.com/starweave/starweave\n\
+             Description: Starweave compute engine and command line\n \
+             Hosts many visual microservice (VMS) versions in one process, serves their\n \
+             HTTP, cron, MQ and gRPC triggers and swaps versions with no failed request.\n \
+             Runs as the starweave-engine systemd service; `starweave deploy` sends it\n \
+             VMS from a developer's machine or a CI job.\n",
+            depends.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    )?;
+    fs::write(debian.join("conffiles"), "/etc/starweave/engine.env\n")?;
+    for script in ["postinst", "prerm", "postrm"] {
+        let target = debian.join(script);
+        fs::copy(files.join(script), &target)?;
+        set_mode(&target, 0o755)?;
+    }
+    let deb = out_dir.join(format!("{ENGINE_PACKAGE}_{version}_{arch}.deb"));
+    exec(
+        Command::new("dpkg-deb")
+            .args(["--build", "--root-owner-group", "-Zxz"])
+            .arg(&stage)
+            .arg(&deb),
+    )?;
+    let size = fs::metadata(&deb)?.len();
+    eprintln!(
+        "xtask: {} ({:.1} MiB)",
+        deb.display(),
+        size as f64 / (1024.0 * 1024.0)
+    );
+    Ok(deb)
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {mode:o} {}", path.display()))
+}
+
+/// What `cargo xtask test` checks of the engine's package, on the package file itself:
+/// its metadata; the unit as systemd reads it (`systemd-analyze verify`, no warning) and its
+/// sandbox (`systemd-analyze security`, exposure at most 2.0 of 10); the postinst giving the
+/// settings file a random token (run on a copy); and the packed engine started with exactly
+/// those settings, answering `/readyz` and refusing the admin API without the token — and
+/// refusing to start with an empty token. (No systemd runs as PID 1 on the build machines, so
+/// the service itself is not started by systemd here.)
+pub fn check_engine_deb(deb: &Path) -> Result<()> {
+    let info = output(Command::new("dpkg-deb").arg("--info").arg(deb))?;
+    for wanted in [
+        "Package: starweave-engine",
+        "Depends: ",
+        "conffiles",
+        "postinst",
+    ] {
+        if !info.contains(wanted) {
+            bail!(
+                "{}: `dpkg-deb --info` lacks `{wanted}`:\n{info}",
+                deb.display()
+            );
+        }
+    }
+    let tree = target_dir().join("dist/engine-check");
+    if tree.exists() {
+        fs::remove_dir_all(&tree)?;
+    }
+    fs::create_dir_all(&tree)?;
+    exec(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree))?;
+    exec(
+        Command::new("dpkg-deb")
+            .arg("-e")
+            .arg(deb)
+            .arg(tree.join("DEBIAN")),
+    )?;
+
+    // The unit, pointed at the unpacked files (verify checks that ExecStart exists).
+    let unit_text = fs::read_to_string(tree.join("lib/systemd/system/starweave-engine.service"))?;
+    let env_file = tree.join("etc/starweave/engine.env");
+    let engine = tree.join("usr/bin/starweave-engine");
+    let local_unit = tree.join("starweave-engine.service");
+    let pointed = unit_text
+        .replace(
+            "ExecStart=/usr/bin/starweave-engine",
+            &format!("ExecStart={}", engine.display()),
+        )
+        .replace(
+            "EnvironmentFile=/etc/starweave/engine.env",
+            &format!("EnvironmentFile={}", env_file.display()),
+        );
+    if pointed == unit_text {
+        bail!("the unit's ExecStart/EnvironmentFile lines were not found");
+    }
+    fs::write(&local_unit, pointed)?;
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&local_unit)
+        .output()
+        .context("running systemd-analyze (package systemd)")?;
+    let said = String::from_utf8_lossy(&verify.stderr);
+    if !verify.status.success() || !said.trim().is_empty() {
+        bail!("systemd-analyze verify: {said}");
+    }
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager", "--threshold=20"])
+        .arg(&local_unit)
+        .output()?;
+    let report = String::from_utf8_lossy(&security.stdout);
+    let exposure = report
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or("no exposure level printed")
+        .to_owned();
+    if !security.status.success() {
+        bail!("the unit's sandbox is weaker than exposure 2.0: {exposure}");
+    }
+    eprintln!("xtask: {}", exposure.trim_start_matches('→').trim());
+
+    // postinst on a copy of the settings: a token of 64 hex digits, the file owner-only.
+    let settings = tree.join("engine.env");
+    fs::copy(&env_file, &settings)?;
+    exec(
+        Command::new("sh")
+            .arg(tree.join("DEBIAN/postinst"))
+            .arg("configure")
+            .env("STARWEAVE_ENGINE_ENV_FILE", &settings),
+    )?;
+    let written = fs::read_to_string(&settings)?;
+    let token = written
+        .lines()
+        .find_map(|l| l.strip_prefix("STARWEAVE_ADMIN_TOKEN="))
+        .unwrap_or_default()
+        .to_owned();
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("postinst wrote no 64-hex-digit token: `{token}`");
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&settings)?.permissions().mode() & 0o777;
+        if mode != 0o600 {
+            bail!("postinst left the settings file with mode {mode:o}, not 600");
+        }
+    }
+    // Run again (an upgrade): the token stays.
+    exec(
+        Command::new("sh")
+            .arg(tree.join("DEBIAN/postinst"))
+            .arg("configure")
+            .env("STARWEAVE_ENGINE_ENV_FILE", &settings),
+    )?;
+    if fs::read_to_string(&settings)? != written {
+        bail!("postinst changed an existing token");
+    }
+
+    // The packed engine with exactly these settings, on free loopback ports.
+    let mut env: Vec<(String, String)> = written
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let data_port = free_port()?;
+    let admin_port = free_port()?;
+    for (name, value) in &mut env {
+        match name.as_str() {
+            "STARWEAVE_LISTEN" => *value = format!("127.0.0.1:{data_port}"),
+            "STARWEAVE_ADMIN_LISTEN" => *value = format!("127.0.0.1:{admin_port}"),
+            _ => {}
+        }
+    }
+    let mut child = Command::new(&engine)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("starting the packed engine")?;
+    let answers = (|| -> Result<(String, String)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            match http_get(admin_port, "/readyz", None) {
+                Ok(ready) if ready.starts_with("HTTP/1.1 200") => {
+                    let refused = http_get(admin_port, "/admin/deployments", None)?;
+                    let listed = http_get(admin_port, "/admin/deployments", Some(&token))?;
+                    return Ok((refused, listed));
+                }
+                _ if std::time::Instant::now() > deadline => {
+                    bail!("the packed engine did not become ready on 127.0.0.1:{admin_port}")
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (refused, listed) = answers?;
+    if !refused.starts_with("HTTP/1.1 401") {
+        bail!("the admin API answered without the token: {refused}");
+    }
+    if !(listed.starts_with("HTTP/1.1 200") && listed.trim_end().ends_with("[]")) {
+        bail!("the admin API with the token: {listed}");
+    }
+    let empty_token = Command::new(&engine)
+        .env_clear()
+        .envs(
+            env.iter()
+                .filter(|(k, _)| k != "STARWEAVE_ADMIN_TOKEN")
+                .map(|(k, v)| (k, v)),
+        )
+        .env("STARWEAVE_ADMIN_TOKEN", "")
+        .output()?;
+    let said = String::from_utf8_lossy(&empty_token.stdout).into_owned()
+        + &String::from_utf8_lossy(&empty_token.stderr);
+    if empty_token.status.success() || !said.contains("at least 16 characters") {
+        bail!("the engine started with an empty admin token: {said}");
+    }
+    eprintln!("xtask: the engine's package checks out ({})", deb.display());
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A plain HTTP/1.1 GET on loopback, the whole answer as text.
+fn http_get(port: u16, path: &str, token: Option<&str>) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}

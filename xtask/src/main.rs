@@ -5,7 +5,8 @@
 //! - `test`  everything CI checks: formatting, clippy with `-D warnings`, every test.
 //! - `bench` the benchmarks (`cargo xtask bench [model|engine|http|ui]`).
 //! - `fuzz`  a fuzz target for a while (`cargo xtask fuzz bpmn_read 600`).
-//! - `dist`  the desktop app's `.deb` under `<target>/dist/` (`xtask/src/dist.rs`).
+//! - `dist`  the `.deb` packages under `<target>/dist/`: the desktop app and the compute engine
+//!   (`cargo xtask dist [desktop|engine]`, `xtask/src/dist.rs`).
 //! - `test-desktop` the desktop app's WebDriver tests, offline (`xtask/src/desktop.rs`).
 //!
 //! Each step prints the command it runs, so a failure can be reproduced by hand.
@@ -34,11 +35,18 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         Some("services") => services::ensure_services(),
         Some("ui") => ui::ui_command(&args[1..]),
-        Some("dist") => dist::dist(),
+        Some("dist") => match args.get(1).map(String::as_str) {
+            None => dist::dist().and_then(|()| dist::dist_engine()),
+            Some("desktop") => dist::dist(),
+            Some("engine") => dist::dist_engine(),
+            Some(other) => Err(anyhow::anyhow!(
+                "cargo xtask dist [desktop|engine]: no package `{other}`"
+            )),
+        },
         Some("test-desktop") => desktop::test_command(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run|test|test-desktop|ui [--release]|dist|bench [model|engine|http|ui]|fuzz <target> [seconds]>"
+                "usage: cargo xtask <run|test|test-desktop|ui [--release]|dist [desktop|engine]|bench [model|engine|http|ui]|fuzz <target> [seconds]>"
             );
             return ExitCode::from(2);
         }
@@ -186,6 +194,9 @@ fn test() -> Result<()> {
             ]),
     )?;
     desktop::test(&dist)?;
+    // The compute engine's package, from the release binaries the e2e tests just used.
+    let deb = dist::build_engine_deb(&bin)?;
+    dist::check_engine_deb(&deb)?;
     // The UI links the model, so it must keep compiling to wasm32.
     exec(cargo().args([
         "check",

@@ -21,7 +21,7 @@ use starweave_engine::io::{LiveConnectors, LiveOptions};
 use starweave_engine::mocks::{MockAnswer, Mocks};
 use starweave_engine::run::{RunConfig, run_function};
 use starweave_engine::testing::judge;
-use starweave_model::vms::local_env::{LOCAL_ENV_FILE, LocalEnv, local_run_env};
+use starweave_model::vms::local_env::{LocalEnv, local_run_env};
 use starweave_model::vms::{self, Vms};
 
 use super::db::{self, RunRecord};
@@ -74,14 +74,13 @@ pub(super) fn env_values(
     model: &Vms,
     given: &BTreeMap<String, String>,
 ) -> ApiResult<BTreeMap<String, String>> {
-    let local = match model.other_files.get(LOCAL_ENV_FILE) {
-        None => None,
-        Some(bytes) => Some(LocalEnv::from_bytes(bytes).map_err(|e| {
+    let local = LocalEnv::of_vms_files(&model.other_files)
+        .transpose()
+        .map_err(|e| {
             ApiError::InvalidRequest(format!(
                 "{e}: this machine's env values do not parse; fix the file or delete it"
             ))
-        })?),
-    };
+        })?;
     Ok(local_run_env(
         &model.env,
         local.as_ref(),

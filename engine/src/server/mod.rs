@@ -275,12 +275,25 @@ fn log_load_failure(path: &std::path::Path, error: &registry::DeployError) {
     }
 }
 
+/// The shortest admin token the engine accepts: a guessable token would open every
+/// deployment's env values to whoever reaches the admin port.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
 /// Runs the engine until `shutdown` completes: binds both ports, loads `--load` paths, serves,
 /// then stops accepting, lets in-flight requests finish, drains every deployment and returns.
 pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let admin_token = config.admin_token.trim();
+    if admin_token.len() < MIN_ADMIN_TOKEN_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the admin token (--admin-token, STARWEAVE_ADMIN_TOKEN) must be at least {MIN_ADMIN_TOKEN_LEN} characters; make one with `od -An -N32 -tx1 /dev/urandom | tr -d ' \\n'`"
+            ),
+        ));
+    }
     let data_listener = TcpListener::bind(config.listen).await?;
     let admin_listener = TcpListener::bind(config.admin_listen).await?;
     let grpc_listener = match config.grpc_listen {
@@ -289,7 +302,7 @@ pub async fn run(
     };
     let server = Arc::new(Server::new(
         config.engine_options(),
-        Some(config.admin_token.clone()),
+        Some(admin_token.to_owned()),
     ));
     tracing::info!(
         listen = %data_listener.local_addr()?,

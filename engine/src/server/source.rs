@@ -180,6 +180,29 @@ pub fn read_tarball(bytes: &[u8]) -> Result<VmsFiles, SourceError> {
     Ok(strip_single_root(files))
 }
 
+/// Writes `files` as a gzip-compressed tarball that [`read_tarball`] reads back unchanged.
+/// The same files always give the same bytes: entries in path order, mode 0644, no owner,
+/// time 0 — so a build's tarball depends on its content alone.
+pub fn write_tarball(files: &VmsFiles) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    builder.mode(tar::HeaderMode::Deterministic);
+    for (path, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        // Writing into memory cannot fail; a path tar cannot hold (over its long-name
+        // extension's limits) is the one error left, and VMS paths are short.
+        builder
+            .append_data(&mut header, path, content.as_slice())
+            .expect("a tarball in memory takes every VMS path");
+    }
+    let encoder = builder.into_inner().expect("a tarball in memory finishes");
+    encoder.finish().expect("gzip into memory finishes")
+}
+
 fn strip_single_root(files: VmsFiles) -> VmsFiles {
     if files.is_empty() || files.contains_key(starweave_model::vms::disk::MANIFEST_FILE) {
         return files;
@@ -245,6 +268,26 @@ mod tests {
         let bytes = tarball(&[("vms.yaml", "name: shop\n"), (".git/config", "x")], false);
         let files = read_tarball(&bytes).expect("read");
         assert_eq!(files.keys().collect::<Vec<_>>(), ["vms.yaml"]);
+    }
+
+    #[test]
+    fn written_tarballs_read_back_the_same_files_and_bytes() {
+        let mut files = VmsFiles::new();
+        files.insert("vms.yaml".into(), b"name: shop\n".to_vec());
+        files.insert("functions/a.rhai".into(), b"1".to_vec());
+        files.insert(
+            format!("functions/{}.js", "n".repeat(180)),
+            vec![0u8, 255, 10, 13],
+        );
+        files.insert("tests/a/empty.yaml".into(), Vec::new());
+        let bytes = write_tarball(&files);
+        assert!(bytes.starts_with(&[0x1f, 0x8b]), "gzip");
+        assert_eq!(read_tarball(&bytes).expect("read"), files);
+        assert_eq!(write_tarball(&files), bytes, "same files, same bytes");
+        assert_eq!(
+            read_tarball(&write_tarball(&VmsFiles::new())).expect("empty"),
+            VmsFiles::new()
+        );
     }
 
     #[test]

@@ -815,10 +815,10 @@ impl Loader {
     /// `.env.local` (kept verbatim in `other_files`, like any file the model does not hold):
     /// an error where it does not parse, a warning for each name `vms.yaml` does not declare.
     fn check_local_env(&mut self) {
-        let Some(bytes) = self.vms.other_files.get(LOCAL_ENV_FILE) else {
+        let Some(local) = LocalEnv::of_vms_files(&self.vms.other_files) else {
             return;
         };
-        match LocalEnv::from_bytes(bytes) {
+        match local {
             Err(e) => self.diagnostics.push(
                 Diagnostic::error("vms.local-env", e.message)
                     .in_file(LOCAL_ENV_FILE)

@@ -89,6 +89,16 @@ impl LocalEnv {
         Self::parse(text)
     }
 
+    /// The `.env.local` among a VMS's other files (`Vms::other_files`, where the reader keeps
+    /// it), parsed; `None` when the VMS has none.
+    pub fn of_vms_files(
+        files: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Option<Result<Self, LocalEnvError>> {
+        files
+            .get(LOCAL_ENV_FILE)
+            .map(|bytes| Self::from_bytes(bytes))
+    }
+
     /// Parses the file's text.
     pub fn parse(text: &str) -> Result<Self, LocalEnvError> {
         let entries = Parser {

@@ -1,0 +1,399 @@
+//! `starweave deploy`, `deployments` and `undeploy` as real processes against a real compute
+//! engine (the `starweave-engine` server, in this test's process on loopback), over a VMS in a
+//! real Git repository.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use serde_json::Value;
+use starweave_engine::server::registry::EngineOptions;
+use starweave_engine::server::{Server, admin, data};
+use tokio::net::TcpListener;
+
+const TOKEN: &str = "deploy-test-token-0123456789";
+
+struct Engine {
+    data: String,
+    admin: String,
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+fn start_engine() -> Engine {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (data, admin) = runtime.block_on(async {
+        let server = Arc::new(Server::new(
+            EngineOptions::default(),
+            Some(TOKEN.to_owned()),
+        ));
+        server.set_ready();
+        let data_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addrs = (
+            data_listener.local_addr().unwrap(),
+            admin_listener.local_addr().unwrap(),
+        );
+        let data_router = data::router(server.clone());
+        let admin_router = admin::router(server);
+        tokio::spawn(starweave_engine::server::serve(
+            data_listener,
+            data_router,
+            std::future::pending(),
+        ));
+        tokio::spawn(starweave_engine::server::serve(
+            admin_listener,
+            admin_router,
+            std::future::pending(),
+        ));
+        addrs
+    });
+    Engine {
+        data: format!("http://{data}"),
+        admin: format!("http://{admin}"),
+        runtime,
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+    }
+}
+
+impl Engine {
+    /// `GET` on the data plane: status and body text.
+    fn get(&self, path: &str) -> (u16, String) {
+        self.runtime.block_on(async {
+            let response = self
+                .client
+                .get(format!("{}{path}", self.data))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    }
+
+    /// `starweave <args>` in `cwd` with this engine and its token.
+    fn starweave(&self, args: &[&str], cwd: &Path) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_starweave"))
+            .args(args)
+            .current_dir(cwd)
+            .env("STARWEAVE_ENGINE", &self.admin)
+            .env("STARWEAVE_ADMIN_TOKEN", TOKEN)
+            .env_remove("GREETING")
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .output()
+            .expect("starweave runs")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn git(args: &[&str], cwd: &Path) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(cwd)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.test")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.test")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
+fn new_vms(tmp: &Path) -> PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_starweave"))
+        .args(["new", "hello", "--template", "http-js"])
+        .current_dir(tmp)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    tmp.join("hello")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn a_vms_in_git_is_deployed_versioned_listed_and_undeployed() {
+    let engine = start_engine();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_vms(tmp.path());
+    // In a repository one level up, so the VMS is a folder of the work tree.
+    git(&["init", "-q", "-b", "main"], tmp.path());
+    std::fs::write(tmp.path().join(".gitignore"), "scratch/\n").unwrap();
+    git(&["add", "-A"], tmp.path());
+    git(&["commit", "-q", "-m", "hello"], tmp.path());
+    let commit = git(&["rev-parse", "HEAD"], tmp.path());
+    let short = &commit[..12];
+    // This machine's values and ignored files stay here.
+    std::fs::write(dir.join(".env.local"), "GREETING=Local\n").unwrap();
+    std::fs::create_dir(dir.join("scratch")).unwrap();
+    std::fs::write(dir.join("scratch/notes.txt"), "mine").unwrap();
+
+    let dry = json_of(&engine.starweave(
+        &["deploy", "hello", "--dry-run", "--format", "json"],
+        tmp.path(),
+    ));
+    let files: Vec<&str> = dry["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"vms.yaml"), "{files:?}");
+    assert!(files.contains(&"functions/hello.js"), "{files:?}");
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("env.local") || f.contains("scratch")),
+        "neither this machine's env values nor ignored files are sent: {files:?}"
+    );
+    assert_eq!(dry["version"], short, "the commit names the version");
+    assert_eq!(
+        engine.get("/hello/hello/Ada").0,
+        404,
+        "a dry run sends nothing"
+    );
+
+    // Deployed with a value from the command line.
+    let out = engine.starweave(
+        &["deploy", "hello", "--env", "GREETING=Bonjour"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains(&format!("deployed hello {short}")), "{said}");
+    assert!(
+        said.contains("GET /hello/{name}"),
+        "the routes are listed: {said}"
+    );
+    let (status, body) = engine.get("/hello/hello/Ada");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Bonjour, Ada!"), "{body}");
+
+    // The same files and settings again: nothing reloads.
+    let out = engine.starweave(
+        &["deploy", "hello", "--env", "GREETING=Bonjour"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("already loaded"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // An uncommitted edit gets its own version; the value from a file and from the shell.
+    let js = dir.join("functions/hello.js");
+    let source = std::fs::read_to_string(&js).unwrap();
+    std::fs::write(&js, source.replace("${greeting}, ", "${greeting} ")).unwrap();
+    let env_file = tmp.path().join("prod.env");
+    std::fs::write(&env_file, "# production\nGREETING='Hej'\n").unwrap();
+    let report = json_of(&engine.starweave(
+        &[
+            "deploy",
+            "hello",
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+    ));
+    let dirty = report["deployment"]["version"].as_str().unwrap().to_owned();
+    assert!(
+        dirty.starts_with(&format!("{short}-dirty-")) && dirty.len() == short.len() + 15,
+        "{dirty}"
+    );
+    assert_eq!(report["changed"], true);
+    let (_, body) = engine.get("/hello/hello/Ada");
+    assert!(body.contains("Hej Ada!"), "the new version serves: {body}");
+
+    // Refused before anything is sent: undeclared names, a value missing from the shell, a
+    // VMS with errors; the running version keeps serving.
+    let out = engine.starweave(&["deploy", "hello", "--env", "GREETNG=Hi"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("GREETNG is not declared in vms.yaml (declared: GREETING)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = engine.starweave(&["deploy", "hello", "--env", "GREETING"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not set in this shell"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        &js,
+        "export default async function (input, ctx) { return {;\n",
+    )
+    .unwrap();
+    let out = engine.starweave(&["deploy", "hello"], tmp.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("functions/hello.js"), "{stderr}");
+    assert!(stderr.contains("not deployed"), "{stderr}");
+    let (_, body) = engine.get("/hello/hello/Ada");
+    assert!(
+        body.contains("Hej Ada!"),
+        "still the last good version: {body}"
+    );
+    std::fs::write(&js, &source).unwrap();
+    // What `validate` finds stops it before the engine is called.
+    let triggers = dir.join("triggers.yaml");
+    let good = std::fs::read_to_string(&triggers).unwrap();
+    std::fs::write(&triggers, good.replace("function: hello", "function: nosuch")).unwrap();
+    let out = engine.starweave(&["deploy", "hello"], tmp.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("hello/triggers.yaml:2:"), "{stderr}");
+    assert!(stderr.contains("has 1 error; not deployed"), "{stderr}");
+    std::fs::write(&triggers, good).unwrap();
+
+    // A wrong token and an engine that is not there are clear errors.
+    let out = Command::new(env!("CARGO_BIN_EXE_starweave"))
+        .args(["deployments", "--engine", &engine.admin])
+        .env("STARWEAVE_ADMIN_TOKEN", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("refused the admin token (401)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_starweave"))
+        .args(["deployments", "--engine", &engine.admin])
+        .env_remove("STARWEAVE_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("STARWEAVE_ADMIN_TOKEN"),
+        "{}",
+        text(&out.stderr)
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = engine.starweave(&["deployments", "--engine", &closed_url], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot reach the engine's admin API"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Both versions are listed, the newest active; the old one is unloaded by name.
+    let list = json_of(&engine.starweave(&["deployments", "--format", "json"], tmp.path()));
+    let versions: Vec<(String, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["version"].as_str().unwrap().to_owned(),
+                d["active"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        versions.contains(&(short.to_owned(), false)),
+        "{versions:?}"
+    );
+    assert!(versions.contains(&(dirty.clone(), true)), "{versions:?}");
+    let table = text(&engine.starweave(&["deployments"], tmp.path()).stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&dirty) && l.contains(" yes ")),
+        "{table}"
+    );
+    let out = engine.starweave(&["undeploy", "hello", short], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = json_of(&engine.starweave(&["deployments", "--format", "json"], tmp.path()));
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let out = engine.starweave(&["undeploy", "hello", short], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no deployment hello"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_vms_outside_git_needs_a_version() {
+    let engine = start_engine();
+    let tmp = tempfile::tempdir().unwrap();
+    new_vms(tmp.path());
+    let out = engine.starweave(&["deploy", "hello"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--version"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = engine.starweave(&["deploy", "hello", "--version", "bad version"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a valid version"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = engine.starweave(
+        &[
+            "deploy",
+            "hello",
+            "--version",
+            "1.0.0",
+            "--log-level",
+            "loud",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a log level"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = engine.starweave(
+        &[
+            "deploy",
+            "hello",
+            "--version",
+            "1.0.0",
+            "--log-level",
+            "warn",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (status, body) = engine.get("/hello/hello/Ada");
+    assert_eq!(status, 200);
+    assert!(body.contains("Hello, Ada!"), "the declared default: {body}");
+    let out = engine.starweave(&["deploy", "nowhere", "--version", "1"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a VMS directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
