@@ -117,6 +117,13 @@ fn new_vms(tmp: &Path) -> PathBuf {
     tmp.join("hello")
 }
 
+/// `out` ended with `code` and said `needle` on standard error.
+fn refused(out: &Output, code: i32, needle: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(needle), "wanted `{needle}` in: {stderr}");
+}
+
 fn json_of(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -226,19 +233,13 @@ fn a_vms_in_git_is_deployed_versioned_listed_and_undeployed() {
     // Refused before anything is sent: undeclared names, a value missing from the shell, a
     // VMS with errors; the running version keeps serving.
     let out = engine.starweave(&["deploy", "hello", "--env", "GREETNG=Hi"], tmp.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("GREETNG is not declared in vms.yaml (declared: GREETING)"),
-        "{}",
-        text(&out.stderr)
+    refused(
+        &out,
+        2,
+        "GREETNG is not declared in vms.yaml (declared: GREETING)",
     );
     let out = engine.starweave(&["deploy", "hello", "--env", "GREETING"], tmp.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("not set in this shell"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 2, "not set in this shell");
     std::fs::write(
         &js,
         "export default async function (input, ctx) { return {;\n",
@@ -258,7 +259,11 @@ fn a_vms_in_git_is_deployed_versioned_listed_and_undeployed() {
     // What `validate` finds stops it before the engine is called.
     let triggers = dir.join("triggers.yaml");
     let good = std::fs::read_to_string(&triggers).unwrap();
-    std::fs::write(&triggers, good.replace("function: hello", "function: nosuch")).unwrap();
+    std::fs::write(
+        &triggers,
+        good.replace("function: hello", "function: nosuch"),
+    )
+    .unwrap();
     let out = engine.starweave(&["deploy", "hello"], tmp.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
@@ -272,33 +277,18 @@ fn a_vms_in_git_is_deployed_versioned_listed_and_undeployed() {
         .env("STARWEAVE_ADMIN_TOKEN", "wrong")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("refused the admin token (401)"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 2, "refused the admin token (401)");
     let out = Command::new(env!("CARGO_BIN_EXE_starweave"))
         .args(["deployments", "--engine", &engine.admin])
         .env_remove("STARWEAVE_ADMIN_TOKEN")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("STARWEAVE_ADMIN_TOKEN"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 2, "STARWEAVE_ADMIN_TOKEN");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let out = engine.starweave(&["deployments", "--engine", &closed_url], tmp.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("cannot reach the engine's admin API"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 2, "cannot reach the engine's admin API");
 
     // Both versions are listed, the newest active; the old one is unloaded by name.
     let list = json_of(&engine.starweave(&["deployments", "--format", "json"], tmp.path()));
@@ -330,12 +320,7 @@ fn a_vms_in_git_is_deployed_versioned_listed_and_undeployed() {
     let list = json_of(&engine.starweave(&["deployments", "--format", "json"], tmp.path()));
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     let out = engine.starweave(&["undeploy", "hello", short], tmp.path());
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no deployment hello"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 1, "no deployment hello");
 }
 
 #[test]
@@ -344,19 +329,9 @@ fn a_vms_outside_git_needs_a_version() {
     let tmp = tempfile::tempdir().unwrap();
     new_vms(tmp.path());
     let out = engine.starweave(&["deploy", "hello"], tmp.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--version"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 2, "--version");
     let out = engine.starweave(&["deploy", "hello", "--version", "bad version"], tmp.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("not a valid version"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 2, "not a valid version");
     let out = engine.starweave(
         &[
             "deploy",
@@ -368,12 +343,7 @@ fn a_vms_outside_git_needs_a_version() {
         ],
         tmp.path(),
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("not a log level"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 2, "not a log level");
     let out = engine.starweave(
         &[
             "deploy",
@@ -390,10 +360,5 @@ fn a_vms_outside_git_needs_a_version() {
     assert_eq!(status, 200);
     assert!(body.contains("Hello, Ada!"), "the declared default: {body}");
     let out = engine.starweave(&["deploy", "nowhere", "--version", "1"], tmp.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("not a VMS directory"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&out, 2, "not a VMS directory");
 }

@@ -112,15 +112,7 @@ pub fn build_deb(app: &Path, ui_dist: &Path) -> Result<PathBuf> {
     }
     let doc = stage.join(format!("usr/share/doc/{PACKAGE}"));
     fs::create_dir_all(&doc)?;
-    fs::write(
-        doc.join("copyright"),
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
-         Upstream-Name: Starweave\n\
-         Source: https://github.com/starweave/starweave\n\n\
-         Files: *\n\
-         License: Apache-2.0\n \
-         On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n",
-    )?;
+    fs::write(doc.join("copyright"), COPYRIGHT)?;
 
     let depends = depends(&bin)?;
     let installed_kib = du_kib(&stage)?;
@@ -128,21 +120,16 @@ pub fn build_deb(app: &Path, ui_dist: &Path) -> Result<PathBuf> {
     fs::create_dir_all(&debian)?;
     fs::write(
         debian.join("control"),
-        format!(
-            "Package: {PACKAGE}\n\
-             Version: {version}\n\
-             Architecture: {arch}\n\
-             Maintainer: Starweave developers <dev@starweave.invalid>\n\
-             Installed-Size: {installed_kib}\n\
-             Depends: {}\n\
-             Section: devel\n\
-             Priority: optional\n\
-             Homepage: https://github.com/starweave/starweave\n\
-             Description: Starweave desktop IDE for visual microservices\n \
+        control(
+            PACKAGE,
+            &arch,
+            installed_kib,
+            &depends.join(", "),
+            "devel",
+            "Starweave desktop IDE for visual microservices\n \
              Build microservices from BPMN flows, JavaScript and Rhai functions,\n \
              connectors and triggers. The IDE runs on an embedded engine and works\n \
              offline; each VMS is an ordinary Git repository on disk.\n",
-            depends.join(", ")
         ),
     )?;
     let deb = out_dir.join(format!("{PACKAGE}_{version}_{arch}.deb"));
@@ -153,6 +140,39 @@ pub fn build_deb(app: &Path, ui_dist: &Path) -> Result<PathBuf> {
             .arg(&deb),
     )?;
     Ok(deb)
+}
+
+/// The Debian copyright file of both packages.
+const COPYRIGHT: &str = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+    Upstream-Name: Starweave\n\
+    Source: https://github.com/starweave/starweave\n\n\
+    Files: *\n\
+    License: Apache-2.0\n \
+    On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n";
+
+/// A package's `DEBIAN/control`; `description` is the summary line, then the long text
+/// (continuation lines start with a space).
+fn control(
+    package: &str,
+    arch: &str,
+    installed_kib: u64,
+    depends: &str,
+    section: &str,
+    description: &str,
+) -> String {
+    let version = version();
+    format!(
+        "Package: {package}\n\
+         Version: {version}\n\
+         Architecture: {arch}\n\
+         Maintainer: Starweave developers <dev@starweave.invalid>\n\
+         Installed-Size: {installed_kib}\n\
+         Depends: {depends}\n\
+         Section: {section}\n\
+         Priority: optional\n\
+         Homepage: https://github.com/starweave/starweave\n\
+         Description: {description}"
+    )
 }
 
 /// The packages owning the libraries the desktop app links directly.
@@ -301,15 +321,7 @@ pub fn build_engine_deb(cli: &Path) -> Result<PathBuf> {
     let doc = stage.join(format!("usr/share/doc/{ENGINE_PACKAGE}"));
     fs::create_dir_all(&doc)?;
     fs::copy(root().join("packaging/README.md"), doc.join("README.md"))?;
-    fs::write(
-        doc.join("copyright"),
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
-         Upstream-Name: Starweave\n\
-         Source: https://github.com/starweave/starweave\n\n\
-         Files: *\n\
-         License: Apache-2.0\n \
-         On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n",
-    )?;
+    fs::write(doc.join("copyright"), COPYRIGHT)?;
 
     let mut depends = BTreeSet::new();
     for bin in ["starweave-engine", "starweave"] {
@@ -320,22 +332,17 @@ pub fn build_engine_deb(cli: &Path) -> Result<PathBuf> {
     fs::create_dir_all(&debian)?;
     fs::write(
         debian.join("control"),
-        format!(
-            "Package: {ENGINE_PACKAGE}\n\
-             Version: {version}\n\
-             Architecture: {arch}\n\
-             Maintainer: Starweave developers <dev@starweave.invalid>\n\
-             Installed-Size: {installed_kib}\n\
-             Depends: {}\n\
-             Section: net\n\
-             Priority: optional\n\
-             Homepage: https://github.com/starweave/starweave\n\
-             Description: Starweave compute engine and command line\n \
+        control(
+            ENGINE_PACKAGE,
+            &arch,
+            installed_kib,
+            &depends.into_iter().collect::<Vec<_>>().join(", "),
+            "net",
+            "Starweave compute engine and command line\n \
              Hosts many visual microservice (VMS) versions in one process, serves their\n \
              HTTP, cron, MQ and gRPC triggers and swaps versions with no failed request.\n \
              Runs as the starweave-engine systemd service; `starweave deploy` sends it\n \
              VMS from a developer's machine or a CI job.\n",
-            depends.into_iter().collect::<Vec<_>>().join(", ")
         ),
     )?;
     fs::write(debian.join("conffiles"), "/etc/starweave/engine.env\n")?;
