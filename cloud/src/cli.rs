@@ -170,6 +170,16 @@ enum Command {
         #[command(flatten)]
         engine: EngineFlags,
     },
+    /// Give the traffic back to a version still loaded on the engines (a rollback: nothing is
+    /// sent or compiled).
+    Activate {
+        /// The VMS name.
+        vms: String,
+        /// The version.
+        version: String,
+        #[command(flatten)]
+        engine: EngineFlags,
+    },
     /// Start the IDE: the web UI and the IDE API over a workspace of VMS Git repositories.
     ///
     /// Prints the URL to open. The workspace starts with the example VMS. Stops on Ctrl-C.
@@ -200,9 +210,14 @@ enum Command {
 /// Where a compute engine's admin API is.
 #[derive(Debug, clap::Args)]
 struct EngineFlags {
-    /// The engine's admin API.
-    #[arg(long, env = "STARWEAVE_ENGINE", default_value = crate::deploy::DEFAULT_ENGINE)]
-    engine: String,
+    /// An engine's admin API; repeat it (or separate URLs with commas) for a pool of engines.
+    #[arg(
+        long,
+        env = "STARWEAVE_ENGINE",
+        value_delimiter = ',',
+        default_value = crate::deploy::DEFAULT_ENGINE
+    )]
+    engine: Vec<String>,
     /// A file holding the admin token (otherwise STARWEAVE_ADMIN_TOKEN).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
@@ -211,7 +226,7 @@ struct EngineFlags {
 impl From<EngineFlags> for crate::deploy::EngineArgs {
     fn from(flags: EngineFlags) -> Self {
         crate::deploy::EngineArgs {
-            url: flags.engine,
+            urls: flags.engine,
             token_file: flags.token_file,
         }
     }
@@ -301,6 +316,11 @@ pub fn main() -> ExitCode {
             version,
             engine,
         } => crate::deploy::cmd_undeploy(&engine.into(), &vms, &version),
+        Command::Activate {
+            vms,
+            version,
+            engine,
+        } => crate::deploy::cmd_activate(&engine.into(), &vms, &version),
         Command::Up {
             listen,
             workspace,
@@ -361,10 +381,14 @@ fn diagnostics_for(path: &Path) -> Result<Vec<Diagnostic>> {
 
 /// Every diagnostic of a VMS: reading, validation, and what only compiling finds.
 pub(crate) fn vms_diagnostics(files: &VmsFiles) -> Vec<Diagnostic> {
-    let doc = vms::read_vms(files);
+    document_diagnostics(&vms::read_vms(files))
+}
+
+/// [`vms_diagnostics`] of a VMS already read.
+pub(crate) fn document_diagnostics(doc: &vms::VmsDocument) -> Vec<Diagnostic> {
     let mut diags = doc.diagnostics.clone();
-    diags.extend(validate::validate_vms(&doc));
-    diags.extend(compile_diagnostics(&doc));
+    diags.extend(validate::validate_vms(doc));
+    diags.extend(compile_diagnostics(doc));
     diags
 }
 

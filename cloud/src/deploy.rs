@@ -1,4 +1,4 @@
-//! `starweave deploy`, `deployments` and `undeploy`: a VMS from this machine onto a compute
+//! `starweave deploy`, `deployments`, `activate` and `undeploy`: a VMS from this machine onto a compute
 //! engine (`starweave-engine`) through its admin API, the interface the control plane's
 //! reconciler drives too.
 //!
@@ -9,6 +9,13 @@
 //! the short hash when the files are exactly the commit's, else `<hash>-dirty-<content hash>`,
 //! so every distinct content gets its own version and sending the same files again changes
 //! nothing on the engine.
+//!
+//! Several engines (`--engine` repeated, or comma-separated in `STARWEAVE_ENGINE`) form a
+//! pool that gets the same deployment, one engine after the other. An engine that refuses
+//! to load the VMS (422) stops the rollout, since the others would refuse it too; an engine
+//! that cannot be reached or answers otherwise is reported and the rollout goes on with the
+//! rest, then exits 1 — running the same deploy again finishes it, as the engines that have
+//! it reload nothing.
 //!
 //! Env values of the deployment come from `--env-file` (dotenv text, the same grammar as
 //! `.env.local`) and `--env NAME=VALUE` / `--env NAME` (the value from this shell), never from
@@ -33,11 +40,11 @@ use starweave_model::vms::{self, VmsFiles};
 /// The engine's admin API default address (`starweave-engine --admin-listen`).
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:8081";
 
-/// How to reach an engine's admin API.
+/// How to reach the engines' admin APIs.
 #[derive(Debug, Clone)]
 pub struct EngineArgs {
-    /// The admin API's base URL.
-    pub url: String,
+    /// Each engine's admin API base URL (at least one).
+    pub urls: Vec<String>,
     /// A file holding the bearer token; otherwise `STARWEAVE_ADMIN_TOKEN`.
     pub token_file: Option<PathBuf>,
 }
@@ -74,7 +81,8 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
         bail!("{} is not a VMS directory (no vms.yaml)", dir.display());
     }
     let files = deployable_files(dir)?;
-    let diagnostics = crate::cli::vms_diagnostics(&files);
+    let doc = vms::read_vms(&files);
+    let diagnostics = crate::cli::document_diagnostics(&doc);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     for d in &diagnostics {
         eprintln!("{}", shown_in(d, dir));
@@ -87,7 +95,7 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let model = vms::read_vms(&files).vms;
+    let model = doc.vms;
     let env = deployment_env(&model, args.env_file.as_deref(), &args.env)?;
     let unset: Vec<&str> = model
         .env
@@ -136,7 +144,7 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
         let summary = json!({
             "vms": model.name,
             "version": version,
-            "engine": args.engine.url,
+            "engines": args.engine.urls,
             "files": files.keys().collect::<Vec<_>>(),
             "tarball_bytes": tarball.len(),
             "env": env.keys().collect::<Vec<_>>(),
@@ -147,7 +155,7 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
             println!(
                 "would deploy {} version {version} to {}: {} files, {} KiB gzip tarball, env {}",
                 model.name,
-                args.engine.url,
+                args.engine.urls.join(", "),
                 files.len(),
                 tarball.len().div_ceil(1024),
                 if env.is_empty() {
@@ -159,80 +167,159 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let admin = Admin::new(&args.engine)?;
-    let (status, body) = admin.call(reqwest::Method::POST, "/admin/deployments", Some(spec))?;
-    if status == 422 {
-        let diagnostics: Vec<Diagnostic> = body
-            .get("diagnostics")
-            .cloned()
-            .and_then(|d| serde_json::from_value(d).ok())
-            .unwrap_or_default();
-        for d in &diagnostics {
-            eprintln!("{}", shown_in(d, dir));
+    let admins = Admin::all(&args.engine)?;
+    let mut deployed: Vec<(&Admin, Value)> = Vec::new();
+    let mut failed: Vec<(&Admin, String)> = Vec::new();
+    for admin in &admins {
+        match admin.call(
+            reqwest::Method::POST,
+            "/admin/deployments",
+            Some(spec.clone()),
+        ) {
+            Ok((422, body)) => {
+                let diagnostics: Vec<Diagnostic> = body
+                    .get("diagnostics")
+                    .cloned()
+                    .and_then(|d| serde_json::from_value(d).ok())
+                    .unwrap_or_default();
+                for d in &diagnostics {
+                    eprintln!("{}", shown_in(d, dir));
+                }
+                eprintln!(
+                    "starweave: the engine at {} did not load {} {version}, so it is not deployed: {}",
+                    admin.name,
+                    model.name,
+                    message_of(&body)
+                );
+                if !deployed.is_empty() {
+                    eprintln!(
+                        "starweave: {} {version} is already active on {}",
+                        model.name,
+                        deployed
+                            .iter()
+                            .map(|(a, _)| a.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok((status, body)) if (200..300).contains(&status) => deployed.push((admin, body)),
+            Ok((status, body)) => failed.push((admin, admin.refusal(status, &body))),
+            Err(err) => failed.push((admin, format!("{err:#}"))),
         }
-        eprintln!(
-            "starweave: the engine did not load {} {version}, so it is not deployed: {}",
-            model.name,
-            message_of(&body)
-        );
-        return Ok(ExitCode::FAILURE);
     }
-    if !(200..300).contains(&status) {
-        bail!("{}", admin.refusal(status, &body));
+    if deployed.is_empty() {
+        let reasons: Vec<&str> = failed.iter().map(|(_, why)| why.as_str()).collect();
+        bail!("{}", reasons.join("; "));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        let answers: Vec<Value> = admins
+            .iter()
+            .map(|admin| {
+                if let Some((_, body)) = deployed.iter().find(|(a, _)| std::ptr::eq(*a, admin)) {
+                    let mut body = body.clone();
+                    body["engine"] = json!(admin.name.as_str());
+                    body
+                } else {
+                    let why = failed
+                        .iter()
+                        .find(|(a, _)| std::ptr::eq(*a, admin))
+                        .map_or("", |(_, why)| why.as_str());
+                    json!({"engine": admin.name.as_str(), "error": why})
+                }
+            })
+            .collect();
+        let shown = match <[Value; 1]>::try_from(answers) {
+            Ok([one]) => one,
+            Err(all) => Value::Array(all),
+        };
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    } else {
+        let mut out = std::io::stdout().lock();
+        for (admin, body) in &deployed {
+            if body["changed"] == Value::Bool(true) {
+                writeln!(
+                    out,
+                    "deployed {} {version} to {} (loaded in {:.1} ms); it now takes the VMS's traffic",
+                    model.name,
+                    admin.name,
+                    body["deployment"]["load_ms"].as_f64().unwrap_or_default()
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{} {version} was already loaded on {} with these files and settings; it now takes the VMS's traffic",
+                    model.name, admin.name
+                )?;
+            }
+        }
+        let routes = &deployed[0].1["deployment"]["routes"];
+        for route in routes.as_array().into_iter().flatten() {
+            writeln!(out, "  {}", route.as_str().unwrap_or_default())?;
+        }
+    }
+    if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    let deployment = &body["deployment"];
-    let mut out = std::io::stdout().lock();
-    if body["changed"] == Value::Bool(true) {
-        writeln!(
-            out,
-            "deployed {} {version} to {} (loaded in {:.1} ms); it now takes the VMS's traffic",
-            model.name,
-            args.engine.url,
-            deployment["load_ms"].as_f64().unwrap_or_default()
-        )?;
-    } else {
-        writeln!(
-            out,
-            "{} {version} was already loaded on {} with these files and settings; it now takes the VMS's traffic",
-            model.name, args.engine.url
-        )?;
+    for (_, why) in &failed {
+        eprintln!("starweave: {why}");
     }
-    for route in deployment["routes"].as_array().into_iter().flatten() {
-        writeln!(out, "  {}", route.as_str().unwrap_or_default())?;
-    }
-    Ok(ExitCode::SUCCESS)
+    eprintln!(
+        "starweave: deployed to {} of {} engines; run the same deploy again to finish (the engines that have it reload nothing)",
+        deployed.len(),
+        admins.len()
+    );
+    Ok(ExitCode::FAILURE)
 }
 
-/// Runs `starweave deployments`: what the engine hosts.
+/// Runs `starweave deployments`: what the engines host (each entry with its engine's URL).
 pub fn cmd_deployments(engine: &EngineArgs, json_out: bool) -> Result<ExitCode> {
-    let admin = Admin::new(engine)?;
-    let (status, body) = admin.call(reqwest::Method::GET, "/admin/deployments", None)?;
-    if !(200..300).contains(&status) {
-        bail!("{}", admin.refusal(status, &body));
+    let admins = Admin::all(engine)?;
+    let mut list = Vec::new();
+    for admin in &admins {
+        let (status, body) = admin.call(reqwest::Method::GET, "/admin/deployments", None)?;
+        if !(200..300).contains(&status) {
+            bail!("{}", admin.refusal(status, &body));
+        }
+        for mut deployment in body.as_array().cloned().unwrap_or_default() {
+            deployment["engine"] = json!(admin.name.as_str());
+            list.push(deployment);
+        }
     }
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let list = body.as_array().cloned().unwrap_or_default();
     let mut out = std::io::stdout().lock();
     if list.is_empty() {
-        writeln!(out, "no deployments on {}", engine.url)?;
+        writeln!(out, "no deployments on {}", engine.urls.join(", "))?;
         return Ok(ExitCode::SUCCESS);
     }
+    // The engine column only when there is more than one to tell apart.
+    let pool = admins.len() > 1;
+    let engine_column = |text: &str| {
+        if pool {
+            format!("{text:<28} ")
+        } else {
+            String::new()
+        }
+    };
     writeln!(
         out,
-        "{:<24} {:<28} {:<7} {:>8} {:>7}  routes",
-        "VMS", "VERSION", "ACTIVE", "IN FLIGHT", "LOG"
+        "{}{:<24} {:<28} {:<7} {:>8} {:>7}  routes",
+        engine_column("ENGINE"),
+        "VMS",
+        "VERSION",
+        "ACTIVE",
+        "IN FLIGHT",
+        "LOG"
     )?;
     for d in &list {
         writeln!(
             out,
-            "{:<24} {:<28} {:<7} {:>8} {:>7}  {}",
+            "{}{:<24} {:<28} {:<7} {:>8} {:>7}  {}",
+            engine_column(d["engine"].as_str().unwrap_or_default()),
             d["vms"].as_str().unwrap_or_default(),
             d["version"].as_str().unwrap_or_default(),
             if d["active"] == Value::Bool(true) {
@@ -248,23 +335,64 @@ pub fn cmd_deployments(engine: &EngineArgs, json_out: bool) -> Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `starweave undeploy`: unloads one version (its runs in flight finish first).
+/// Runs `starweave undeploy`: unloads one version from every engine given (its runs in
+/// flight finish first). Fails when no engine hosted it.
 pub fn cmd_undeploy(engine: &EngineArgs, vms: &str, version: &str) -> Result<ExitCode> {
-    let admin = Admin::new(engine)?;
+    let admins = Admin::all(engine)?;
     let path = format!("/admin/deployments/{vms}/{version}");
-    let (status, body) = admin.call(reqwest::Method::DELETE, &path, None)?;
-    if status == 404 {
-        eprintln!(
-            "starweave: {} hosts no deployment {vms} {version}",
-            engine.url
+    let mut hosted = 0;
+    for admin in &admins {
+        let (status, body) = admin.call(reqwest::Method::DELETE, &path, None)?;
+        if status == 404 {
+            eprintln!(
+                "starweave: {} hosts no deployment {vms} {version}",
+                admin.name
+            );
+            continue;
+        }
+        if !(200..300).contains(&status) {
+            bail!("{}", admin.refusal(status, &body));
+        }
+        hosted += 1;
+        println!("undeployed {vms} {version} from {}", admin.name);
+    }
+    Ok(if hosted > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs `starweave activate`: the version takes its VMS's traffic again on every engine
+/// given. Every engine is asked; fails when one of them does not have the version loaded (it
+/// keeps serving its current version, so the pool would serve two).
+pub fn cmd_activate(engine: &EngineArgs, vms: &str, version: &str) -> Result<ExitCode> {
+    let admins = Admin::all(engine)?;
+    let path = format!("/admin/deployments/{vms}/{version}/activate");
+    let mut missing = Vec::new();
+    for admin in &admins {
+        let (status, body) = admin.call(reqwest::Method::POST, &path, None)?;
+        if status == 404 {
+            eprintln!(
+                "starweave: {} has no {vms} {version} loaded; `starweave deploy` it there",
+                admin.name
+            );
+            missing.push(admin.name.as_str());
+            continue;
+        }
+        if !(200..300).contains(&status) {
+            bail!("{}", admin.refusal(status, &body));
+        }
+        println!(
+            "{vms} {version} takes the VMS's traffic on {} again",
+            admin.name
         );
-        return Ok(ExitCode::FAILURE);
     }
-    if !(200..300).contains(&status) {
-        bail!("{}", admin.refusal(status, &body));
+    if missing.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
     }
-    println!("undeployed {vms} {version} from {}", engine.url);
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The files of `dir` a deployment carries: what the engine reads from a directory (no hidden
@@ -435,6 +563,8 @@ fn message_of(body: &Value) -> String {
 
 /// A client of one engine's admin API.
 struct Admin {
+    /// The URL as given, for messages.
+    name: String,
     base: url::Url,
     token: String,
     client: reqwest::Client,
@@ -442,15 +572,23 @@ struct Admin {
 }
 
 impl Admin {
-    fn new(engine: &EngineArgs) -> Result<Self> {
-        let base = url::Url::parse(&engine.url)
-            .with_context(|| format!("`{}` is not a URL (e.g. {DEFAULT_ENGINE})", engine.url))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            bail!(
-                "`{}`: the engine's admin API is http:// or https://",
-                engine.url
-            );
+    /// A client for each engine (each named once), all with the one admin token.
+    fn all(engines: &EngineArgs) -> Result<Vec<Admin>> {
+        let token = Self::token(engines)?;
+        let mut admins: Vec<Admin> = Vec::new();
+        for url in &engines.urls {
+            let admin = Admin::new(url.trim(), &token)?;
+            if !admins.iter().any(|a| a.base == admin.base) {
+                admins.push(admin);
+            }
         }
+        if admins.is_empty() {
+            bail!("no engine given (--engine or STARWEAVE_ENGINE)");
+        }
+        Ok(admins)
+    }
+
+    fn token(engine: &EngineArgs) -> Result<String> {
         let token = match &engine.token_file {
             Some(path) => std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the token file {}", path.display()))?
@@ -467,6 +605,15 @@ impl Admin {
         if token.is_empty() {
             bail!("the engine's admin token is empty");
         }
+        Ok(token)
+    }
+
+    fn new(url: &str, token: &str) -> Result<Self> {
+        let base = url::Url::parse(url)
+            .with_context(|| format!("`{url}` is not a URL (e.g. {DEFAULT_ENGINE})"))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            bail!("`{url}`: the engine's admin API is http:// or https://");
+        }
         let loopback = match base.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -475,8 +622,7 @@ impl Admin {
         };
         if base.scheme() == "http" && !loopback {
             eprintln!(
-                "warning: {} is plain HTTP to another machine: the admin token and the env values travel unencrypted",
-                engine.url
+                "warning: {url} is plain HTTP to another machine: the admin token and the env values travel unencrypted"
             );
         }
         let client = reqwest::Client::builder()
@@ -487,8 +633,9 @@ impl Admin {
             .enable_all()
             .build()?;
         Ok(Admin {
+            name: url.trim_end_matches('/').to_owned(),
             base,
-            token,
+            token: token.to_owned(),
             client,
             runtime,
         })

@@ -362,3 +362,136 @@ fn a_vms_outside_git_needs_a_version() {
     let out = engine.starweave(&["deploy", "nowhere", "--version", "1"], tmp.path());
     refused(&out, 2, "not a VMS directory");
 }
+
+#[test]
+fn a_pool_of_engines_gets_the_same_deployment() {
+    let (a, b) = (start_engine(), start_engine());
+    let tmp = tempfile::tempdir().unwrap();
+    new_vms(tmp.path());
+    let both = ["--engine", &a.admin, "--engine", &b.admin];
+    let deploy = |version: &str, engines: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "hello",
+            "--version",
+            version,
+            "--env",
+            "GREETING=Hoi",
+        ];
+        args.extend_from_slice(engines);
+        a.starweave(&args, tmp.path())
+    };
+    let out = deploy("1", &both);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    for engine in [&a, &b] {
+        assert!(
+            said.contains(&format!("deployed hello 1 to {}", engine.admin)),
+            "{said}"
+        );
+        let (status, body) = engine.get("/hello/hello/Ada");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Hoi, Ada!"), "{body}");
+    }
+
+    // One engine of the pool is down: the others get it, the run says so and fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = deploy("2", &["--engine", &down, "--engine", &a.admin]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the engine's admin API"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("deployed to 1 of 2 engines"), "{stderr}");
+    assert!(
+        text(&out.stdout).contains(&format!("deployed hello 2 to {}", a.admin)),
+        "{}",
+        text(&out.stdout)
+    );
+    // Sent again to the whole pool: the engine that has it reloads nothing.
+    let report = {
+        let mut args = both.to_vec();
+        args.extend(["--format", "json"]);
+        json_of(&deploy("2", &args))
+    };
+    let answers = report.as_array().expect("one answer per engine");
+    assert_eq!(answers.len(), 2, "{report}");
+    assert_eq!(answers[0]["engine"], a.admin.as_str());
+    assert_eq!(answers[0]["changed"], false, "{report}");
+    assert_eq!(answers[1]["engine"], b.admin.as_str());
+    assert_eq!(answers[1]["changed"], true, "{report}");
+
+    // Listed from both (STARWEAVE_ENGINE takes a comma-separated pool), each with its engine.
+    let pool = format!("{},{}", a.admin, b.admin);
+    let listed = Command::new(env!("CARGO_BIN_EXE_starweave"))
+        .args(["deployments", "--format", "json"])
+        .env("STARWEAVE_ENGINE", &pool)
+        .env("STARWEAVE_ADMIN_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let list = json_of(&listed);
+    let mut seen: Vec<(String, String, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["engine"].as_str().unwrap().to_owned(),
+                d["version"].as_str().unwrap().to_owned(),
+                d["active"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        (a.admin.clone(), "1".to_owned(), false),
+        (a.admin.clone(), "2".to_owned(), true),
+        (b.admin.clone(), "1".to_owned(), false),
+        (b.admin.clone(), "2".to_owned(), true),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    // Rolled back on the whole pool without sending anything; an engine without that version
+    // makes it fail.
+    let mut args = vec!["activate", "hello", "1"];
+    args.extend_from_slice(&both);
+    let out = a.starweave(&args, tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for engine in [&a, &b] {
+        let list = json_of(&engine.starweave(&["deployments", "--format", "json"], tmp.path()));
+        let active: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["active"] == true)
+            .map(|d| d["version"].as_str().unwrap())
+            .collect();
+        assert_eq!(active, ["1"], "{list}");
+    }
+    let out = a.starweave(
+        &["activate", "hello", "3", "--engine", &a.admin],
+        tmp.path(),
+    );
+    refused(&out, 1, "has no hello 3 loaded");
+    let mut args = vec!["activate", "hello", "2"];
+    args.extend_from_slice(&both);
+    assert!(a.starweave(&args, tmp.path()).status.success());
+
+    // Undeployed from every engine; a version no engine has is an error.
+    let mut args = vec!["undeploy", "hello", "1"];
+    args.extend_from_slice(&both);
+    let out = a.starweave(&args, tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "{}",
+        text(&out.stdout)
+    );
+    let out = a.starweave(&args, tmp.path());
+    refused(&out, 1, "no deployment hello 1");
+}

@@ -283,6 +283,18 @@ async fn a_broken_version_does_not_load_and_the_old_one_keeps_serving() {
     assert_eq!(status, 400, "{body}");
     let (status, _) = engine.deploy("bad name!", "v3", &dir, json!({})).await;
     assert_eq!(status, 400);
+    // A version that would name a parent or hidden folder.
+    for version in ["..", ".", ".hidden"] {
+        let (status, body) = engine.deploy("greeter", version, &dir, json!({})).await;
+        assert_eq!(status, 400, "{version}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not starting with `.`"),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,12 +42,6 @@ pub fn dist() -> Result<()> {
     };
     let app = desktop::build_app(None)?;
     let deb = build_deb(&app, &dist)?;
-    let size = fs::metadata(&deb)?.len();
-    eprintln!(
-        "xtask: {} ({:.1} MiB)",
-        deb.display(),
-        size as f64 / (1024.0 * 1024.0)
-    );
     println!("{}", deb.display());
     Ok(())
 }
@@ -73,24 +67,9 @@ fn output(cmd: &mut Command) -> Result<String> {
 /// Stages the package tree for `app` and the built UI `ui_dist` and packs it; returns the
 /// `.deb`.
 pub fn build_deb(app: &Path, ui_dist: &Path) -> Result<PathBuf> {
-    let arch = output(Command::new("dpkg").arg("--print-architecture"))?
-        .trim()
-        .to_owned();
-    let version = version();
-    let out_dir = target_dir().join("dist");
-    let stage = out_dir.join(format!("{PACKAGE}_{version}_{arch}"));
-    if stage.exists() {
-        fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
-    }
-    let bin_dir = stage.join("usr/bin");
-    fs::create_dir_all(&bin_dir)?;
-    let bin = bin_dir.join("starweave-app");
-    exec(
-        Command::new("strip")
-            .args(["--strip-debug", "-o"])
-            .arg(&bin)
-            .arg(app),
-    )?;
+    let staged = Stage::new(PACKAGE)?;
+    let stage = staged.root.clone();
+    let bin = staged.install_binary(app, "starweave-app")?;
 
     // The UI as files: the app finds it beside its executable (`../share/starweave/ui`).
     ui::copy_dir(ui_dist, &stage.join("usr/share/starweave/ui"))?;
@@ -110,36 +89,107 @@ pub fn build_deb(app: &Path, ui_dist: &Path) -> Result<PathBuf> {
         fs::copy(icons.join(file), dir.join("starweave.png"))
             .with_context(|| format!("copying the icon {file}"))?;
     }
-    let doc = stage.join(format!("usr/share/doc/{PACKAGE}"));
-    fs::create_dir_all(&doc)?;
-    fs::write(doc.join("copyright"), COPYRIGHT)?;
-
+    staged.doc_dir()?;
     let depends = depends(&bin)?;
-    let installed_kib = du_kib(&stage)?;
-    let debian = stage.join("DEBIAN");
-    fs::create_dir_all(&debian)?;
-    fs::write(
-        debian.join("control"),
-        control(
-            PACKAGE,
-            &arch,
-            installed_kib,
-            &depends.join(", "),
-            "devel",
-            "Starweave desktop IDE for visual microservices\n \
-             Build microservices from BPMN flows, JavaScript and Rhai functions,\n \
-             connectors and triggers. The IDE runs on an embedded engine and works\n \
-             offline; each VMS is an ordinary Git repository on disk.\n",
-        ),
+    staged.control(
+        &depends.join(", "),
+        "devel",
+        "Starweave desktop IDE for visual microservices\n \
+         Build microservices from BPMN flows, JavaScript and Rhai functions,\n \
+         connectors and triggers. The IDE runs on an embedded engine and works\n \
+         offline; each VMS is an ordinary Git repository on disk.\n",
     )?;
-    let deb = out_dir.join(format!("{PACKAGE}_{version}_{arch}.deb"));
-    exec(
-        Command::new("dpkg-deb")
-            .args(["--build", "--root-owner-group", "-Zxz"])
-            .arg(&stage)
-            .arg(&deb),
-    )?;
-    Ok(deb)
+    staged.build()
+}
+
+/// A package's folder under `target/dist`, emptied, to fill and then [`Stage::build`].
+struct Stage {
+    package: &'static str,
+    arch: String,
+    version: String,
+    root: PathBuf,
+}
+
+impl Stage {
+    fn new(package: &'static str) -> Result<Stage> {
+        let arch = output(Command::new("dpkg").arg("--print-architecture"))?
+            .trim()
+            .to_owned();
+        let version = version();
+        let root = target_dir()
+            .join("dist")
+            .join(format!("{package}_{version}_{arch}"));
+        if root.exists() {
+            fs::remove_dir_all(&root).with_context(|| format!("clearing {}", root.display()))?;
+        }
+        fs::create_dir_all(root.join("usr/bin"))?;
+        Ok(Stage {
+            package,
+            arch,
+            version,
+            root,
+        })
+    }
+
+    /// Copies `from` into `usr/bin/<name>` without its debug sections; returns where.
+    fn install_binary(&self, from: &Path, name: &str) -> Result<PathBuf> {
+        let to = self.root.join("usr/bin").join(name);
+        exec(
+            Command::new("strip")
+                .args(["--strip-debug", "-o"])
+                .arg(&to)
+                .arg(from),
+        )?;
+        Ok(to)
+    }
+
+    /// `usr/share/doc/<package>` with the copyright file in it.
+    fn doc_dir(&self) -> Result<PathBuf> {
+        let doc = self.root.join(format!("usr/share/doc/{}", self.package));
+        fs::create_dir_all(&doc)?;
+        fs::write(doc.join("copyright"), COPYRIGHT)?;
+        Ok(doc)
+    }
+
+    /// Writes `DEBIAN/control` for what is staged so far; returns the `DEBIAN` folder.
+    fn control(&self, depends: &str, section: &str, description: &str) -> Result<PathBuf> {
+        let installed_kib = du_kib(&self.root)?;
+        let debian = self.root.join("DEBIAN");
+        fs::create_dir_all(&debian)?;
+        fs::write(
+            debian.join("control"),
+            control(
+                self.package,
+                &self.arch,
+                installed_kib,
+                depends,
+                section,
+                description,
+            ),
+        )?;
+        Ok(debian)
+    }
+
+    /// Packs the folder into `target/dist/<package>_<version>_<arch>.deb`.
+    fn build(&self) -> Result<PathBuf> {
+        let deb = target_dir().join("dist").join(format!(
+            "{}_{}_{}.deb",
+            self.package, self.version, self.arch
+        ));
+        exec(
+            Command::new("dpkg-deb")
+                .args(["--build", "--root-owner-group", "-Zxz"])
+                .arg(&self.root)
+                .arg(&deb),
+        )?;
+        let size = fs::metadata(&deb)?.len();
+        eprintln!(
+            "xtask: {} ({:.1} MiB)",
+            deb.display(),
+            size as f64 / (1024.0 * 1024.0)
+        );
+        Ok(deb)
+    }
 }
 
 /// The Debian copyright file of both packages.
@@ -285,29 +335,12 @@ pub fn dist_engine() -> Result<()> {
 /// usr/share/doc/starweave-engine/{README.md,copyright}
 /// ```
 pub fn build_engine_deb(cli: &Path) -> Result<PathBuf> {
-    let engine = cli.with_file_name("starweave-engine");
-    let arch = output(Command::new("dpkg").arg("--print-architecture"))?
-        .trim()
-        .to_owned();
-    let version = version();
-    let out_dir = target_dir().join("dist");
-    let stage = out_dir.join(format!("{ENGINE_PACKAGE}_{version}_{arch}"));
-    if stage.exists() {
-        fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
-    }
-    let bin_dir = stage.join("usr/bin");
-    fs::create_dir_all(&bin_dir)?;
-    for (from, name) in [
-        (&engine, "starweave-engine"),
-        (&cli.to_path_buf(), "starweave"),
-    ] {
-        exec(
-            Command::new("strip")
-                .args(["--strip-debug", "-o"])
-                .arg(bin_dir.join(name))
-                .arg(from),
-        )?;
-    }
+    let staged = Stage::new(ENGINE_PACKAGE)?;
+    let stage = staged.root.clone();
+    let binaries = [
+        staged.install_binary(&cli.with_file_name("starweave-engine"), "starweave-engine")?,
+        staged.install_binary(cli, "starweave")?,
+    ];
     let files = root().join("packaging/engine");
     let unit_dir = stage.join("lib/systemd/system");
     fs::create_dir_all(&unit_dir)?;
@@ -318,32 +351,21 @@ pub fn build_engine_deb(cli: &Path) -> Result<PathBuf> {
     let etc = stage.join("etc/starweave");
     fs::create_dir_all(&etc)?;
     fs::copy(files.join("engine.env"), etc.join("engine.env"))?;
-    let doc = stage.join(format!("usr/share/doc/{ENGINE_PACKAGE}"));
-    fs::create_dir_all(&doc)?;
+    let doc = staged.doc_dir()?;
     fs::copy(root().join("packaging/README.md"), doc.join("README.md"))?;
-    fs::write(doc.join("copyright"), COPYRIGHT)?;
 
     let mut depends = BTreeSet::new();
-    for bin in ["starweave-engine", "starweave"] {
-        depends.extend(libraries_of(&bin_dir.join(bin))?);
+    for bin in &binaries {
+        depends.extend(libraries_of(bin)?);
     }
-    let installed_kib = du_kib(&stage)?;
-    let debian = stage.join("DEBIAN");
-    fs::create_dir_all(&debian)?;
-    fs::write(
-        debian.join("control"),
-        control(
-            ENGINE_PACKAGE,
-            &arch,
-            installed_kib,
-            &depends.into_iter().collect::<Vec<_>>().join(", "),
-            "net",
-            "Starweave compute engine and command line\n \
-             Hosts many visual microservice (VMS) versions in one process, serves their\n \
-             HTTP, cron, MQ and gRPC triggers and swaps versions with no failed request.\n \
-             Runs as the starweave-engine systemd service; `starweave deploy` sends it\n \
-             VMS from a developer's machine or a CI job.\n",
-        ),
+    let debian = staged.control(
+        &depends.into_iter().collect::<Vec<_>>().join(", "),
+        "net",
+        "Starweave compute engine and command line\n \
+         Hosts many visual microservice (VMS) versions in one process, serves their\n \
+         HTTP, cron, MQ and gRPC triggers and swaps versions with no failed request.\n \
+         Runs as the starweave-engine systemd service; `starweave deploy` sends it\n \
+         VMS from a developer's machine or a CI job.\n",
     )?;
     fs::write(debian.join("conffiles"), "/etc/starweave/engine.env\n")?;
     for script in ["postinst", "prerm", "postrm"] {
@@ -351,20 +373,7 @@ pub fn build_engine_deb(cli: &Path) -> Result<PathBuf> {
         fs::copy(files.join(script), &target)?;
         set_mode(&target, 0o755)?;
     }
-    let deb = out_dir.join(format!("{ENGINE_PACKAGE}_{version}_{arch}.deb"));
-    exec(
-        Command::new("dpkg-deb")
-            .args(["--build", "--root-owner-group", "-Zxz"])
-            .arg(&stage)
-            .arg(&deb),
-    )?;
-    let size = fs::metadata(&deb)?.len();
-    eprintln!(
-        "xtask: {} ({:.1} MiB)",
-        deb.display(),
-        size as f64 / (1024.0 * 1024.0)
-    );
-    Ok(deb)
+    staged.build()
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
@@ -494,12 +503,17 @@ pub fn check_engine_deb(deb: &Path) -> Result<()> {
         .collect();
     let data_port = free_port()?;
     let admin_port = free_port()?;
+    let state_dir = tree.join("state");
     for (name, value) in &mut env {
         match name.as_str() {
             "STARWEAVE_LISTEN" => *value = format!("127.0.0.1:{data_port}"),
             "STARWEAVE_ADMIN_LISTEN" => *value = format!("127.0.0.1:{admin_port}"),
+            "STARWEAVE_STATE_DIR" => *value = state_dir.display().to_string(),
             _ => {}
         }
+    }
+    if !env.iter().any(|(name, _)| name == "STARWEAVE_STATE_DIR") {
+        bail!("the settings set no STARWEAVE_STATE_DIR: deployments would not survive a restart");
     }
     let mut child = Command::new(&engine)
         .env_clear()
@@ -531,6 +545,17 @@ pub fn check_engine_deb(deb: &Path) -> Result<()> {
     }
     if !(listed.starts_with("HTTP/1.1 200") && listed.trim_end().ends_with("[]")) {
         bail!("the admin API with the token: {listed}");
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&state_dir)
+            .with_context(|| format!("the engine made no state directory {}", state_dir.display()))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode != 0o700 || !state_dir.join("lock").is_file() {
+            bail!("the state directory is not the engine's own (mode {mode:o}, lock file)");
+        }
     }
     let empty_token = Command::new(&engine)
         .env_clear()

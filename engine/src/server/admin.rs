@@ -5,13 +5,14 @@
 //!
 //! | call | does |
 //! |---|---|
-//! | `POST /admin/deployments` | load (or re-apply) a [`DeploymentSpec`] and make it the active version: 201 when loaded, 200 when the same build and settings were already loaded, 422 with diagnostics when the VMS does not load (the previous version keeps serving), 400 for a bad request or source |
+//! | `POST /admin/deployments` | load (or re-apply) a [`DeploymentSpec`] and make it the active version: 201 when loaded, 200 when the same build and settings were already loaded, 422 with diagnostics when the VMS does not load (the previous version keeps serving), 400 for a bad request or source, 500 when it cannot be recorded in the state directory (not activated) |
 //! | `GET /admin/deployments` | every deployment ([`DeploymentInfo`]) |
 //! | `GET /admin/deployments/{vms}/{version}` | one deployment |
 //! | `DELETE /admin/deployments/{vms}/{version}` | unload it; answers once its in-flight runs are done (204), or after the drain timeout cancelled the rest (200 with `{"drained": false}`) |
+//! | `POST /admin/deployments/{vms}/{version}/activate` | make a loaded version the active one again (a rollback: nothing is sent or compiled); 404 when it is not loaded |
 //! | `PUT /admin/deployments/{vms}/{version}/log-level` | `{"level": "debug"}` |
 //! | `GET /healthz` | 200 while the process runs |
-//! | `GET /readyz` | 200 once the `--load` deployments are loaded, else 503 |
+//! | `GET /readyz` | 200 once the saved (`--state-dir`) and `--load` deployments are loaded, else 503 |
 //! | `GET /metrics` | Prometheus text, see [`super::metrics`] |
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -46,6 +47,10 @@ pub fn router(server: Arc<Server>) -> Router {
         .route(
             "/admin/deployments/{vms}/{version}/log-level",
             put(set_log_level),
+        )
+        .route(
+            "/admin/deployments/{vms}/{version}/activate",
+            post(reactivate),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -137,6 +142,10 @@ async fn deploy(State(server): State<Arc<Server>>, body: Bytes) -> Result<Respon
             );
             Err(ApiError::InvalidVms(diagnostics))
         }
+        Err(err @ DeployError::State(_)) => {
+            tracing::error!(vms, version, error = %err, "deployment not saved");
+            Err(ApiError::Storage(err.to_string()))
+        }
         Err(err) => Err(ApiError::BadRequest(err.to_string())),
     }
 }
@@ -158,6 +167,23 @@ async fn remove(
     }
 }
 
+async fn reactivate(
+    State(server): State<Arc<Server>>,
+    Path((vms, version)): Path<(String, String)>,
+) -> Result<Json<DeploymentInfo>, ApiError> {
+    match server.registry.reactivate(&vms, &version).await {
+        Ok(Some(info)) => {
+            tracing::info!(vms, version, "deployment made active again");
+            Ok(Json(info))
+        }
+        Ok(None) => Err(ApiError::NoSuchDeployment),
+        Err(err) => {
+            tracing::error!(vms, version, error = %err, "deployment not made active");
+            Err(ApiError::Storage(err.to_string()))
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct LogLevelBody {
     level: LogLevel,
@@ -170,12 +196,12 @@ async fn set_log_level(
 ) -> Result<Json<DeploymentInfo>, ApiError> {
     let body: LogLevelBody = serde_json::from_slice(&body)
         .map_err(|err| ApiError::BadRequest(format!("invalid log level: {err}")))?;
-    let table = server.registry.table();
-    let (deployment, active) = table
-        .get(&vms, &version)
-        .ok_or(ApiError::NoSuchDeployment)?;
-    deployment.set_log_level(body.level);
-    Ok(Json(deployment.info(active)))
+    server
+        .registry
+        .set_log_level(&vms, &version, body.level)
+        .await
+        .map(Json)
+        .ok_or(ApiError::NoSuchDeployment)
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -63,6 +63,8 @@ pub enum ApiError {
     InvalidVms(Vec<Diagnostic>),
     /// Admin: no such deployment.
     NoSuchDeployment,
+    /// Admin: the state directory could not be written.
+    Storage(String),
 }
 
 impl ApiError {
@@ -80,7 +82,7 @@ impl ApiError {
             ApiError::Overloaded | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Business { status, .. } => *status,
             ApiError::Deadline { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal { .. } | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::InvalidVms(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -141,6 +143,7 @@ impl ApiError {
             ApiError::NoSuchDeployment => {
                 json!({"error": "not_found", "message": "no such deployment"})
             }
+            ApiError::Storage(message) => json!({"error": "storage", "message": message}),
         }
     }
 }

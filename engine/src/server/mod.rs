@@ -36,6 +36,13 @@
 //! that request (500), Rhai runs on the blocking pool and JavaScript on the deployment's own
 //! worker threads, so a looping script only holds its own VMS's capacity until its deadline.
 //!
+//! # State
+//!
+//! With `--state-dir`, every deployment accepted through the admin API is saved before it
+//! is activated and loaded again at the next start, before `/readyz` answers 200; see
+//! [`state`]. Without it deployments live in memory only, and the deploying side (the
+//! control plane's reconciler, `starweave deploy`) must send them again after a restart.
+//!
 //! # Logs
 //!
 //! JSON lines (tracing) with `vms`, `version`, `function`, `trigger`, `trace_id`; each
@@ -53,6 +60,7 @@ pub mod openapi;
 pub mod registry;
 pub mod routes;
 pub mod source;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -151,6 +159,11 @@ pub struct ServerConfig {
     /// A VMS directory (or tarball) to load at start, as version `local`; repeatable.
     #[arg(long = "load", value_name = "PATH")]
     pub load: Vec<PathBuf>,
+    /// Where deployments made through the admin API are saved, so that a restarted engine
+    /// loads them again before it reports ready (see [`state`]); none keeps them in memory
+    /// only.
+    #[arg(long, env = "STARWEAVE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Deadline of runs whose function and deployment set none, in milliseconds.
     #[arg(long, env = "STARWEAVE_DEFAULT_TIMEOUT_MS", default_value_t = 30_000)]
     pub default_timeout_ms: u64,
@@ -304,6 +317,11 @@ pub async fn run(
         config.engine_options(),
         Some(admin_token.to_owned()),
     ));
+    if let Some(dir) = &config.state_dir {
+        let state = state::StateDir::open(dir)?;
+        tracing::info!(state_dir = %dir.display(), "deployments are saved in the state directory");
+        server.registry.set_state_dir(state);
+    }
     tracing::info!(
         listen = %data_listener.local_addr()?,
         admin = %admin_listener.local_addr()?,
@@ -313,6 +331,11 @@ pub async fn run(
         let server = server.clone();
         let paths = config.load.clone();
         tokio::spawn(async move {
+            // Saved deployments first: a `--load` of the same VMS then takes the traffic.
+            let (loaded, failed) = server.registry.restore().await;
+            if loaded + failed > 0 {
+                tracing::info!(loaded, failed, "saved deployments restored");
+            }
             for path in paths {
                 let spec = match local_spec(&path) {
                     Ok(spec) => spec,
@@ -321,7 +344,7 @@ pub async fn run(
                         continue;
                     }
                 };
-                match server.registry.deploy(spec, None).await {
+                match server.registry.deploy_transient(spec).await {
                     Ok(report) => tracing::info!(
                         vms = report.deployment.vms,
                         version = report.deployment.version,

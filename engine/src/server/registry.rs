@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -35,6 +35,7 @@ use super::metrics::FunctionMetrics;
 use super::openapi::openapi_document;
 use super::routes::Pattern;
 use super::source::{Source, SourceError, read_source};
+use super::state::StateDir;
 use crate::compile::{Program, Scripting, compile_vms};
 use crate::connectors::Connectors;
 use crate::io::{LiveConnectors, LiveOptions};
@@ -144,6 +145,10 @@ pub enum DeployError {
     /// The VMS has errors; every diagnostic is listed (warnings too).
     #[error("the VMS does not load: {} error(s)", .0.iter().filter(|d| d.is_error()).count())]
     Invalid(Vec<Diagnostic>),
+    /// The deployment loads but could not be recorded in the state directory, so it was not
+    /// activated (a restart would have lost it).
+    #[error("the deployment cannot be saved in the state directory, so it is not activated: {0}")]
+    State(String),
 }
 
 /// What [`Registry::deploy`] did.
@@ -555,6 +560,7 @@ pub struct Registry {
     options: EngineOptions,
     scripting: Scripting,
     on_activate: Mutex<Option<ActivationHook>>,
+    state: OnceLock<Arc<StateDir>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -574,7 +580,62 @@ impl Registry {
             options,
             scripting: Scripting::default(),
             on_activate: Mutex::new(None),
+            state: OnceLock::new(),
         }
+    }
+
+    /// Records every later [`Registry::deploy`], undeploy and log level change in `state`,
+    /// for [`Registry::restore`] after a restart. Only the first call has an effect.
+    pub fn set_state_dir(&self, state: StateDir) {
+        let _ = self.state.set(Arc::new(state));
+    }
+
+    /// Loads the deployments saved in the state directory (none without one), oldest
+    /// activation first, so each VMS's last active version is active again. Deployments
+    /// that no longer load are logged and kept on disk (an operator can fix or undeploy
+    /// them); the others load regardless. Returns how many loaded and how many did not.
+    pub async fn restore(&self) -> (usize, usize) {
+        let Some(state) = self.state.get().cloned() else {
+            return (0, 0);
+        };
+        let (specs, unreadable) = match tokio::task::spawn_blocking(move || state.saved()).await {
+            Ok(saved) => saved,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the state directory");
+                return (0, 1);
+            }
+        };
+        for problem in &unreadable {
+            tracing::error!(record = %problem.path.display(), error = problem.error, "a saved deployment cannot be read; it is not loaded");
+        }
+        let (mut loaded, mut failed) = (0, unreadable.len());
+        for spec in specs {
+            let (vms, version) = (spec.vms.clone(), spec.version.clone());
+            match self.apply(spec, None, false).await {
+                Ok(report) => {
+                    loaded += 1;
+                    tracing::info!(
+                        vms,
+                        version,
+                        load_ms = report.deployment.load_ms,
+                        "saved deployment loaded"
+                    );
+                }
+                Err(err) => {
+                    failed += 1;
+                    let errors: Vec<String> = match &err {
+                        DeployError::Invalid(diagnostics) => diagnostics
+                            .iter()
+                            .filter(|d| d.is_error())
+                            .map(|d| format!("{}: {}", d.file.as_deref().unwrap_or(""), d.message))
+                            .collect(),
+                        other => vec![other.to_string()],
+                    };
+                    tracing::error!(vms, version, errors = ?errors, "a saved deployment does not load");
+                }
+            }
+        }
+        (loaded, failed)
     }
 
     /// The settings.
@@ -594,11 +655,30 @@ impl Registry {
 
     /// Loads (or re-applies) a deployment and makes it the active version of its VMS.
     /// Idempotent: the same build with the same settings is not compiled again. With
-    /// `connectors`, runs use them instead of live connectors built from the VMS.
+    /// `connectors`, runs use them instead of live connectors built from the VMS. With a
+    /// state directory, the deployment is recorded there before it is activated.
     pub async fn deploy(
         &self,
         spec: DeploymentSpec,
         connectors: Option<Arc<dyn Connectors>>,
+    ) -> Result<DeployReport, DeployError> {
+        self.apply(spec, connectors, true).await
+    }
+
+    /// [`Registry::deploy`] without recording it in the state directory: for `--load`
+    /// paths, which the engine loads again at every start anyway.
+    pub async fn deploy_transient(
+        &self,
+        spec: DeploymentSpec,
+    ) -> Result<DeployReport, DeployError> {
+        self.apply(spec, None, false).await
+    }
+
+    async fn apply(
+        &self,
+        spec: DeploymentSpec,
+        connectors: Option<Arc<dyn Connectors>>,
+        record: bool,
     ) -> Result<DeployReport, DeployError> {
         check_names(&spec)?;
         let started = Instant::now();
@@ -609,6 +689,21 @@ impl Registry {
                 DeployError::Invalid(vec![Diagnostic::error("engine.load", err.to_string())])
             })??;
         let fingerprint = settings_fingerprint(files.fingerprint, &spec);
+        let state = self.state.get().filter(|_| record).cloned();
+        // The files as a tarball for the state directory, before the build takes them.
+        let saved_files = state.as_ref().map(|_| files.files.clone());
+        let content = files.fingerprint;
+        let save = |spec: DeploymentSpec| async move {
+            let (Some(state), Some(files)) = (state, saved_files) else {
+                return Ok(());
+            };
+            tokio::task::spawn_blocking(move || {
+                state.save(&spec, content, || super::source::write_tarball(&files))
+            })
+            .await
+            .map_err(|err| DeployError::State(err.to_string()))?
+            .map_err(|err| DeployError::State(err.to_string()))
+        };
         let _writer = self.writer.lock().await;
         let table = self.table.load_full();
         if let Some((existing, _)) = table.get(&spec.vms, &spec.version)
@@ -616,6 +711,7 @@ impl Registry {
             && connectors.is_none()
         {
             let existing = existing.clone();
+            save(spec.clone()).await?;
             existing.set_log_level(spec.log_level.unwrap_or_default());
             self.activate(&table, existing.clone());
             return Ok(DeployReport {
@@ -647,6 +743,7 @@ impl Registry {
             all.extend(js_problems);
             return Err(DeployError::Invalid(all));
         }
+        save(spec.clone()).await?;
         deployment.load_time = started.elapsed();
         let deployment = Arc::new(deployment);
         let replaced = table.get(&spec.vms, &spec.version).map(|(d, _)| d.clone());
@@ -712,6 +809,15 @@ impl Registry {
             let mut next = (*table).clone();
             let entry = next.vms.get_mut(vms)?;
             let removed = entry.versions.remove(version)?;
+            if let Some(state) = self.state.get().cloned() {
+                let (v, n) = (vms.to_owned(), version.to_owned());
+                let forgotten = tokio::task::spawn_blocking(move || state.remove(&v, &n)).await;
+                // The engine stops serving it either way; a record left behind would load it
+                // again at the next start, which the operator must know about.
+                if let Ok(Err(err)) | Err(err) = forgotten.map_err(std::io::Error::other) {
+                    tracing::error!(vms, version, error = %err, "the undeployed version stays in the state directory and would load again after a restart");
+                }
+            }
             let mut newly_active = None;
             if entry.versions.is_empty() {
                 next.vms.remove(vms);
@@ -740,6 +846,54 @@ impl Registry {
             removed
         };
         Some(removed.drain(self.options.drain_timeout).await)
+    }
+
+    /// Makes a loaded version the active one of its VMS again — a rollback with no upload
+    /// and no compile — and records that in the state directory. `Ok(None)` when it is not
+    /// loaded; an error (and no change) when the state directory cannot record it.
+    pub async fn reactivate(
+        &self,
+        vms: &str,
+        version: &str,
+    ) -> Result<Option<DeploymentInfo>, DeployError> {
+        let _writer = self.writer.lock().await;
+        let table = self.table.load_full();
+        let Some((deployment, _)) = table.get(vms, version) else {
+            return Ok(None);
+        };
+        let deployment = deployment.clone();
+        if let Some(state) = self.state.get().cloned() {
+            let (v, n) = (vms.to_owned(), version.to_owned());
+            tokio::task::spawn_blocking(move || state.reactivate(&v, &n))
+                .await
+                .map_err(|err| DeployError::State(err.to_string()))?
+                .map_err(|err| DeployError::State(err.to_string()))?;
+        }
+        self.activate(&table, deployment.clone());
+        Ok(Some(deployment.info(true)))
+    }
+
+    /// Sets a deployment's log level (and records it in the state directory). `None` when it
+    /// is not loaded.
+    pub async fn set_log_level(
+        &self,
+        vms: &str,
+        version: &str,
+        level: LogLevel,
+    ) -> Option<DeploymentInfo> {
+        let _writer = self.writer.lock().await;
+        let table = self.table.load_full();
+        let (deployment, active) = table.get(vms, version)?;
+        deployment.set_log_level(level);
+        if let Some(state) = self.state.get().cloned() {
+            let (v, n) = (vms.to_owned(), version.to_owned());
+            let saved =
+                tokio::task::spawn_blocking(move || state.set_log_level(&v, &n, level)).await;
+            if let Ok(Err(err)) | Err(err) = saved.map_err(std::io::Error::other) {
+                tracing::error!(vms, version, error = %err, "the log level is set but not saved; a restart goes back to the saved one");
+            }
+        }
+        Some(deployment.info(active))
     }
 
     /// Unloads everything, draining all deployments (at shutdown).
@@ -775,15 +929,18 @@ fn check_names(spec: &DeploymentSpec) -> Result<(), DeployError> {
             spec.vms
         )));
     }
+    // Not starting with `.`: a version names a folder in the state directory, and `..`
+    // must not climb out of it.
     let version_ok = !spec.version.is_empty()
         && spec.version.len() <= 128
+        && !spec.version.starts_with('.')
         && spec
             .version
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
     if !version_ok {
         return Err(DeployError::BadName(format!(
-            "`{}` is not a valid version (letters, digits, `.`, `_`, `-`, `+`)",
+            "`{}` is not a valid version (letters, digits, `.`, `_`, `-`, `+`, not starting with `.`)",
             spec.version
         )));
     }
