@@ -3,8 +3,7 @@
 
 mod server_common;
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,45 +28,24 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
             ),
         ],
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_starweave-engine"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--load",
-        ])
-        .arg(&dir)
-        .env("STARWEAVE_ADMIN_TOKEN", TOKEN)
-        .env("STARWEAVE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the engine");
-    // The log's first line names the bound addresses.
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<Value>();
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let parsed = serde_json::from_str(&line).unwrap_or_else(|_| Value::String(line));
-            if lines_tx.send(parsed).is_err() {
-                break;
-            }
-        }
-    });
-    let listening = loop {
-        let line = lines_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a log line");
-        if line["message"] == "engine listening" {
-            break line;
-        }
-    };
-    let data = listening["listen"].as_str().expect("listen").to_owned();
-    let admin = listening["admin"].as_str().expect("admin").to_owned();
+    let server_common::Launched {
+        mut child,
+        lines: lines_rx,
+        data,
+        admin,
+    } = server_common::launch(
+        Command::new(env!("CARGO_BIN_EXE_starweave-engine"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--load",
+            ])
+            .arg(&dir)
+            .env("STARWEAVE_ADMIN_TOKEN", TOKEN)
+            .env("STARWEAVE_LOG", "info"),
+    );
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()

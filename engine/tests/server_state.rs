@@ -6,9 +6,8 @@
 
 mod server_common;
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -32,36 +31,11 @@ impl Drop for Engine {
 impl Engine {
     /// Starts an engine on `state` and waits until it is ready.
     async fn start(state: &Path) -> Engine {
-        let mut child = engine_command(state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the engine");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel::<Value>();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let parsed = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                if tx.send(parsed).is_err() {
-                    break;
-                }
-            }
-        });
-        let listening = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the engine logs its addresses");
-            if line["message"] == "engine listening" {
-                break line;
-            }
-        };
+        let launched = server_common::launch(&mut engine_command(state));
         let engine = Engine {
-            child,
-            data: listening["listen"].as_str().expect("listen").to_owned(),
-            admin: listening["admin"].as_str().expect("admin").to_owned(),
+            child: launched.child,
+            data: launched.data,
+            admin: launched.admin,
             client: reqwest::Client::builder()
                 .no_proxy()
                 .build()

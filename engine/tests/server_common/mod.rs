@@ -191,3 +191,54 @@ pub fn rss_bytes() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
+
+/// A `starweave-engine` process, its log lines (JSON parsed, other lines as strings) and the
+/// addresses its first line names.
+pub struct Launched {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its standard error, line by line.
+    pub lines: std::sync::mpsc::Receiver<Value>,
+    /// Data plane address.
+    pub data: String,
+    /// Admin address.
+    pub admin: String,
+}
+
+/// Starts `command` (a `starweave-engine` with JSON logs) and waits for its "engine
+/// listening" line.
+pub fn launch(command: &mut std::process::Command) -> Launched {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the engine");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let parsed = serde_json::from_str(&line).unwrap_or(Value::String(line));
+            if tx.send(parsed).is_err() {
+                break;
+            }
+        }
+    });
+    let listening = loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the engine logs its addresses");
+        if line["message"] == "engine listening" {
+            break line;
+        }
+    };
+    Launched {
+        child,
+        lines,
+        data: listening["listen"].as_str().expect("listen").to_owned(),
+        admin: listening["admin"].as_str().expect("admin").to_owned(),
+    }
+}
