@@ -74,55 +74,73 @@ pub struct DeployArgs {
     pub json: bool,
 }
 
-/// Runs `starweave deploy`.
-pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
-    let dir = args.dir.as_path();
+/// How a deployment runs on the engines, besides its files and env values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// Runs at once.
+    pub concurrency: Option<u32>,
+    /// Default deadline in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Log level.
+    pub log_level: Option<LogLevel>,
+}
+
+/// Reads a log level as written (`error`, `warn`, `info`, `debug`, `trace`).
+pub fn parse_log_level(level: &str) -> Result<LogLevel> {
+    serde_json::from_value::<LogLevel>(Value::String(level.to_owned())).map_err(|_| {
+        anyhow::anyhow!("`{level}` is not a log level (error, warn, info, debug, trace)")
+    })
+}
+
+/// A VMS checked and packed for the engines.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// The VMS's name.
+    pub vms: String,
+    /// The version it is deployed as.
+    pub version: String,
+    /// What `POST /admin/deployments` gets.
+    pub spec: Value,
+    /// The files it carries.
+    pub files: Vec<String>,
+    /// The size of its gzip tarball.
+    pub tarball_bytes: usize,
+    /// The names of the env values it carries.
+    pub env: Vec<String>,
+    /// Declared env vars with neither a value nor a default: its runs see them unset.
+    pub unset: Vec<String>,
+}
+
+/// Reads and checks the VMS at `dir` (the checks of `starweave validate`) and packs it with
+/// `env` (only declared names) and `settings`. The diagnostics come first; the package is
+/// `None` when one of them is an error. The version defaults to the one from Git.
+pub fn package(
+    dir: &Path,
+    version: Option<&str>,
+    env: BTreeMap<String, String>,
+    settings: Settings,
+) -> Result<(Vec<Diagnostic>, Option<Package>)> {
     if !dir.join(vms::disk::MANIFEST_FILE).is_file() {
         bail!("{} is not a VMS directory (no vms.yaml)", dir.display());
     }
     let files = deployable_files(dir)?;
     let doc = vms::read_vms(&files);
     let diagnostics = crate::cli::document_diagnostics(&doc);
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    for d in &diagnostics {
-        eprintln!("{}", shown_in(d, dir));
-    }
-    if errors > 0 {
-        eprintln!(
-            "starweave: {} has {errors} error{}; not deployed",
-            dir.display(),
-            if errors == 1 { "" } else { "s" }
-        );
-        return Ok(ExitCode::FAILURE);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Ok((diagnostics, None));
     }
     let model = doc.vms;
-    let env = deployment_env(&model, args.env_file.as_deref(), &args.env)?;
-    let unset: Vec<&str> = model
+    check_declared(&model, &env)?;
+    let unset = model
         .env
         .iter()
         .filter(|var| var.default.is_none() && !env.contains_key(&var.name))
-        .map(|var| var.name.as_str())
+        .map(|var| var.name.clone())
         .collect();
-    if !unset.is_empty() {
-        eprintln!(
-            "warning: no value and no default for {}: the deployment's runs see {} unset",
-            unset.join(", "),
-            if unset.len() == 1 { "it" } else { "them" }
-        );
-    }
-    let version = match &args.version {
-        Some(version) => version.clone(),
+    let version = match version {
+        Some(version) => version.to_owned(),
         None => version_from_git(dir, &files)?,
     };
-    let log_level = args
-        .log_level
-        .as_deref()
-        .map(|level| {
-            serde_json::from_value::<LogLevel>(Value::String(level.to_owned())).map_err(|_| {
-                anyhow::anyhow!("`{level}` is not a log level (error, warn, info, debug, trace)")
-            })
-        })
-        .transpose()?;
     // (`deployable_files` already refused a VMS over the engine's size limit.)
     let tarball = source::write_tarball(&files);
     let mut spec = json!({
@@ -131,37 +149,132 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
         "source": {"tarball_base64": base64::engine::general_purpose::STANDARD.encode(&tarball)},
         "env": env,
     });
-    if let Some(concurrency) = args.concurrency {
+    if let Some(concurrency) = settings.concurrency {
         spec["concurrency"] = json!(concurrency);
     }
-    if let Some(timeout_ms) = args.timeout_ms {
+    if let Some(timeout_ms) = settings.timeout_ms {
         spec["timeout_ms"] = json!(timeout_ms);
     }
-    if let Some(level) = log_level {
+    if let Some(level) = settings.log_level {
         spec["log_level"] = json!(level);
     }
+    let package = Package {
+        vms: model.name,
+        version,
+        spec,
+        files: files.keys().cloned().collect(),
+        tarball_bytes: tarball.len(),
+        env: env.keys().cloned().collect(),
+        unset,
+    };
+    Ok((diagnostics, Some(package)))
+}
+
+/// What one engine did with a deployment.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Loaded and active: the engine's answer (`changed`, `deployment`).
+    Deployed(Value),
+    /// The engine could not load the VMS (422); the rollout stopped there.
+    Refused {
+        /// Why.
+        message: String,
+        /// The engine's diagnostics, paths relative to the VMS.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// The engine could not be reached or answered otherwise; the rollout went on.
+    Failed(String),
+}
+
+/// Sends `spec` to the engines one after the other. A refusal to load stops the rollout (the
+/// others would refuse it too), so the engines after it are not in the answer; an engine
+/// that cannot be reached is reported and the rest still get it.
+pub fn roll_out<'a>(admins: &'a [Admin], spec: &Value) -> Vec<(&'a Admin, Outcome)> {
+    let mut outcomes = Vec::new();
+    for admin in admins {
+        let outcome = match admin.call(
+            reqwest::Method::POST,
+            "/admin/deployments",
+            Some(spec.clone()),
+        ) {
+            Ok((422, body)) => Outcome::Refused {
+                message: message_of(&body),
+                diagnostics: body
+                    .get("diagnostics")
+                    .cloned()
+                    .and_then(|d| serde_json::from_value(d).ok())
+                    .unwrap_or_default(),
+            },
+            Ok((status, body)) if (200..300).contains(&status) => Outcome::Deployed(body),
+            Ok((status, body)) => Outcome::Failed(admin.refusal(status, &body)),
+            Err(err) => Outcome::Failed(format!("{err:#}")),
+        };
+        let stop = matches!(outcome, Outcome::Refused { .. });
+        outcomes.push((admin, outcome));
+        if stop {
+            break;
+        }
+    }
+    outcomes
+}
+
+/// Runs `starweave deploy`.
+pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
+    let dir = args.dir.as_path();
+    let settings = Settings {
+        concurrency: args.concurrency,
+        timeout_ms: args.timeout_ms,
+        log_level: args.log_level.as_deref().map(parse_log_level).transpose()?,
+    };
+    let env = deployment_env(args.env_file.as_deref(), &args.env)?;
+    let (diagnostics, package) = package(dir, args.version.as_deref(), env, settings)?;
+    for d in &diagnostics {
+        eprintln!("{}", shown_in(d, dir));
+    }
+    let Some(package) = package else {
+        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+        eprintln!(
+            "starweave: {} has {errors} error{}; not deployed",
+            dir.display(),
+            if errors == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    if !package.unset.is_empty() {
+        eprintln!(
+            "warning: no value and no default for {}: the deployment's runs see {} unset",
+            package.unset.join(", "),
+            if package.unset.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        );
+    }
+    let Package {
+        vms: name, version, ..
+    } = &package;
     if args.dry_run {
         let summary = json!({
-            "vms": model.name,
+            "vms": name,
             "version": version,
             "engines": args.engine.urls,
-            "files": files.keys().collect::<Vec<_>>(),
-            "tarball_bytes": tarball.len(),
-            "env": env.keys().collect::<Vec<_>>(),
+            "files": package.files,
+            "tarball_bytes": package.tarball_bytes,
+            "env": package.env,
         });
         if args.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
             println!(
-                "would deploy {} version {version} to {}: {} files, {} KiB gzip tarball, env {}",
-                model.name,
+                "would deploy {name} version {version} to {}: {} files, {} KiB gzip tarball, env {}",
                 args.engine.urls.join(", "),
-                files.len(),
-                tarball.len().div_ceil(1024),
-                if env.is_empty() {
+                package.files.len(),
+                package.tarball_bytes.div_ceil(1024),
+                if package.env.is_empty() {
                     "none".to_owned()
                 } else {
-                    env.keys().cloned().collect::<Vec<_>>().join(", ")
+                    package.env.join(", ")
                 }
             );
         }
@@ -170,31 +283,24 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
     let admins = Admin::all(&args.engine)?;
     let mut deployed: Vec<(&Admin, Value)> = Vec::new();
     let mut failed: Vec<(&Admin, String)> = Vec::new();
-    for admin in &admins {
-        match admin.call(
-            reqwest::Method::POST,
-            "/admin/deployments",
-            Some(spec.clone()),
-        ) {
-            Ok((422, body)) => {
-                let diagnostics: Vec<Diagnostic> = body
-                    .get("diagnostics")
-                    .cloned()
-                    .and_then(|d| serde_json::from_value(d).ok())
-                    .unwrap_or_default();
+    for (admin, outcome) in roll_out(&admins, &package.spec) {
+        match outcome {
+            Outcome::Deployed(body) => deployed.push((admin, body)),
+            Outcome::Failed(why) => failed.push((admin, why)),
+            Outcome::Refused {
+                message,
+                diagnostics,
+            } => {
                 for d in &diagnostics {
                     eprintln!("{}", shown_in(d, dir));
                 }
                 eprintln!(
-                    "starweave: the engine at {} did not load {} {version}, so it is not deployed: {}",
-                    admin.name,
-                    model.name,
-                    message_of(&body)
+                    "starweave: the engine at {} did not load {name} {version}, so it is not deployed: {message}",
+                    admin.name
                 );
                 if !deployed.is_empty() {
                     eprintln!(
-                        "starweave: {} {version} is already active on {}",
-                        model.name,
+                        "starweave: {name} {version} is already active on {}",
                         deployed
                             .iter()
                             .map(|(a, _)| a.name.as_str())
@@ -204,9 +310,6 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::FAILURE);
             }
-            Ok((status, body)) if (200..300).contains(&status) => deployed.push((admin, body)),
-            Ok((status, body)) => failed.push((admin, admin.refusal(status, &body))),
-            Err(err) => failed.push((admin, format!("{err:#}"))),
         }
     }
     if deployed.is_empty() {
@@ -241,16 +344,15 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
             if body["changed"] == Value::Bool(true) {
                 writeln!(
                     out,
-                    "deployed {} {version} to {} (loaded in {:.1} ms); it now takes the VMS's traffic",
-                    model.name,
+                    "deployed {name} {version} to {} (loaded in {:.1} ms); it now takes the VMS's traffic",
                     admin.name,
                     body["deployment"]["load_ms"].as_f64().unwrap_or_default()
                 )?;
             } else {
                 writeln!(
                     out,
-                    "{} {version} was already loaded on {} with these files and settings; it now takes the VMS's traffic",
-                    model.name, admin.name
+                    "{name} {version} was already loaded on {} with these files and settings; it now takes the VMS's traffic",
+                    admin.name
                 )?;
             }
         }
@@ -276,25 +378,25 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
 /// Runs `starweave deployments`: what the engines host (each entry with its engine's URL).
 pub fn cmd_deployments(engine: &EngineArgs, json_out: bool) -> Result<ExitCode> {
     let admins = Admin::all(engine)?;
+    let pool = ask_pool(&admins, reqwest::Method::GET, "/admin/deployments", false).reported()?;
     let mut list = Vec::new();
-    for admin in &admins {
-        let (status, body) = admin.call(reqwest::Method::GET, "/admin/deployments", None)?;
-        if !(200..300).contains(&status) {
-            bail!("{}", admin.refusal(status, &body));
-        }
-        for mut deployment in body.as_array().cloned().unwrap_or_default() {
+    for (admin, body) in &pool.answered {
+        let list_of = body.as_ref().and_then(Value::as_array);
+        for mut deployment in list_of.cloned().unwrap_or_default() {
             deployment["engine"] = json!(admin.name.as_str());
             list.push(deployment);
         }
     }
+    let code = pool.code_unless_unreachable(ExitCode::SUCCESS);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(code);
     }
     let mut out = std::io::stdout().lock();
     if list.is_empty() {
-        writeln!(out, "no deployments on {}", engine.urls.join(", "))?;
-        return Ok(ExitCode::SUCCESS);
+        let asked: Vec<&str> = pool.answered.iter().map(|(a, _)| a.name.as_str()).collect();
+        writeln!(out, "no deployments on {}", asked.join(", "))?;
+        return Ok(code);
     }
     // The engine column only when there is more than one to tell apart.
     let pool = admins.len() > 1;
@@ -332,67 +434,126 @@ pub fn cmd_deployments(engine: &EngineArgs, json_out: bool) -> Result<ExitCode> 
             d["routes"].as_array().map_or(0, Vec::len)
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 /// Runs `starweave undeploy`: unloads one version from every engine given (its runs in
-/// flight finish first). Fails when no engine hosted it.
+/// flight finish first). Fails when no engine hosted it, or when an engine could not be asked
+/// (the others still are; running it again finishes the job).
 pub fn cmd_undeploy(engine: &EngineArgs, vms: &str, version: &str) -> Result<ExitCode> {
     let admins = Admin::all(engine)?;
     let path = format!("/admin/deployments/{vms}/{version}");
+    let pool = ask_pool(&admins, reqwest::Method::DELETE, &path, true).reported()?;
     let mut hosted = 0;
-    for admin in &admins {
-        let (status, body) = admin.call(reqwest::Method::DELETE, &path, None)?;
-        if status == 404 {
+    for (admin, body) in &pool.answered {
+        if body.is_none() {
             eprintln!(
                 "starweave: {} hosts no deployment {vms} {version}",
                 admin.name
             );
-            continue;
+        } else {
+            hosted += 1;
+            println!("undeployed {vms} {version} from {}", admin.name);
         }
-        if !(200..300).contains(&status) {
-            bail!("{}", admin.refusal(status, &body));
-        }
-        hosted += 1;
-        println!("undeployed {vms} {version} from {}", admin.name);
     }
-    Ok(if hosted > 0 {
+    Ok(pool.code_unless_unreachable(if hosted > 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }))
 }
 
 /// Runs `starweave activate`: the version takes its VMS's traffic again on every engine
 /// given. Every engine is asked; fails when one of them does not have the version loaded (it
-/// keeps serving its current version, so the pool would serve two).
+/// keeps serving its current version, so the pool would serve two) or could not be asked.
 pub fn cmd_activate(engine: &EngineArgs, vms: &str, version: &str) -> Result<ExitCode> {
     let admins = Admin::all(engine)?;
     let path = format!("/admin/deployments/{vms}/{version}/activate");
-    let mut missing = Vec::new();
-    for admin in &admins {
-        let (status, body) = admin.call(reqwest::Method::POST, &path, None)?;
-        if status == 404 {
+    let pool = ask_pool(&admins, reqwest::Method::POST, &path, true).reported()?;
+    let mut missing = false;
+    for (admin, body) in &pool.answered {
+        if body.is_none() {
             eprintln!(
                 "starweave: {} has no {vms} {version} loaded; `starweave deploy` it there",
                 admin.name
             );
-            missing.push(admin.name.as_str());
-            continue;
+            missing = true;
+        } else {
+            println!(
+                "{vms} {version} takes the VMS's traffic on {} again",
+                admin.name
+            );
         }
-        if !(200..300).contains(&status) {
-            bail!("{}", admin.refusal(status, &body));
-        }
-        println!(
-            "{vms} {version} takes the VMS's traffic on {} again",
-            admin.name
-        );
     }
-    if missing.is_empty() {
-        Ok(ExitCode::SUCCESS)
+    Ok(pool.code_unless_unreachable(if missing {
+        ExitCode::FAILURE
     } else {
-        Ok(ExitCode::FAILURE)
+        ExitCode::SUCCESS
+    }))
+}
+
+/// What the engines of a pool answered to one call.
+#[derive(Debug)]
+pub struct PoolAnswers<'a> {
+    /// The engines that answered, in the order given, each with its answer's body (`None`
+    /// for a 404 when the caller accepts those).
+    pub answered: Vec<(&'a Admin, Option<Value>)>,
+    /// The engines that could not be reached or refused the call, with why.
+    pub failed: Vec<(&'a Admin, String)>,
+}
+
+impl PoolAnswers<'_> {
+    /// For the CLI: an error when no engine answered, else the failures on stderr.
+    fn reported(self) -> Result<Self> {
+        if self.answered.is_empty() {
+            let reasons: Vec<&str> = self.failed.iter().map(|(_, why)| why.as_str()).collect();
+            bail!("{}", reasons.join("; "));
+        }
+        for (_, why) in &self.failed {
+            eprintln!("starweave: {why}");
+        }
+        Ok(self)
     }
+
+    /// `code`, unless an engine could not be asked: then a failure, with how far it got.
+    fn code_unless_unreachable(&self, code: ExitCode) -> ExitCode {
+        if self.failed.is_empty() {
+            return code;
+        }
+        eprintln!(
+            "starweave: {} of {} engines answered; run the same command again once the others are back",
+            self.answered.len(),
+            self.answered.len() + self.failed.len()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+/// Makes the same call on every engine of the pool, one after the other; an engine that
+/// cannot be reached or answers with an error does not stop the others. With
+/// `not_found_is_answer`, a 404 is an answer (the engine has no such deployment), given as no
+/// body.
+pub fn ask_pool<'a>(
+    admins: &'a [Admin],
+    method: reqwest::Method,
+    path: &str,
+    not_found_is_answer: bool,
+) -> PoolAnswers<'a> {
+    let mut answers = PoolAnswers {
+        answered: Vec::new(),
+        failed: Vec::new(),
+    };
+    for admin in admins {
+        match admin.call(method.clone(), path, None) {
+            Ok((404, _)) if not_found_is_answer => answers.answered.push((admin, None)),
+            Ok((status, body)) if (200..300).contains(&status) => {
+                answers.answered.push((admin, Some(body)));
+            }
+            Ok((status, body)) => answers.failed.push((admin, admin.refusal(status, &body))),
+            Err(err) => answers.failed.push((admin, format!("{err:#}"))),
+        }
+    }
+    answers
 }
 
 /// The files of `dir` a deployment carries: what the engine reads from a directory (no hidden
@@ -419,6 +580,12 @@ pub fn deployable_files(dir: &Path) -> Result<VmsFiles> {
         files.remove(&path);
     }
     Ok(files)
+}
+
+/// The version `starweave deploy` gives the VMS at `dir` when none is named (see
+/// [`version_from_git`]).
+pub fn default_version(dir: &Path) -> Result<String> {
+    version_from_git(dir, &deployable_files(dir)?)
 }
 
 /// The version of a deployment from Git: the commit's short hash when `files` are exactly the
@@ -489,12 +656,8 @@ fn dirty(short: &str, files: &VmsFiles) -> String {
     )
 }
 
-/// The deployment's env values: the file's, then the flags'; only declared names.
-fn deployment_env(
-    model: &vms::Vms,
-    env_file: Option<&Path>,
-    flags: &[String],
-) -> Result<BTreeMap<String, String>> {
+/// The deployment's env values: the file's, then the flags'.
+fn deployment_env(env_file: Option<&Path>, flags: &[String]) -> Result<BTreeMap<String, String>> {
     let mut env = BTreeMap::new();
     if let Some(path) = env_file {
         let bytes =
@@ -524,6 +687,11 @@ fn deployment_env(
         };
         env.insert(name, value);
     }
+    Ok(env)
+}
+
+/// Refuses env values for names `vms.yaml` does not declare: the VMS would never read them.
+fn check_declared(model: &vms::Vms, env: &BTreeMap<String, String>) -> Result<()> {
     let undeclared: Vec<&str> = env
         .keys()
         .filter(|name| !model.env.iter().any(|var| &var.name == *name))
@@ -543,7 +711,7 @@ fn deployment_env(
             if undeclared.len() == 1 { "it" } else { "them" }
         );
     }
-    Ok(env)
+    Ok(())
 }
 
 fn shown_in(d: &Diagnostic, dir: &Path) -> Diagnostic {
@@ -561,8 +729,31 @@ fn message_of(body: &Value) -> String {
         .to_owned()
 }
 
+/// Reads an engine's admin API URL (`http://` or `https://`).
+pub fn engine_url(url: &str) -> Result<url::Url> {
+    let base = url::Url::parse(url)
+        .with_context(|| format!("`{url}` is not a URL (e.g. {DEFAULT_ENGINE})"))?;
+    if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+        bail!("`{url}`: the engine's admin API is http:// or https://");
+    }
+    Ok(base)
+}
+
+/// Whether `base` is plain HTTP to another machine: the admin token and the env values
+/// travel readable on the way.
+pub fn plain_http_to_remote(base: &url::Url) -> bool {
+    let loopback = match base.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    base.scheme() == "http" && !loopback
+}
+
 /// A client of one engine's admin API.
-struct Admin {
+#[derive(Debug)]
+pub struct Admin {
     /// The URL as given, for messages.
     name: String,
     base: url::Url,
@@ -578,6 +769,11 @@ impl Admin {
         let mut admins: Vec<Admin> = Vec::new();
         for url in &engines.urls {
             let admin = Admin::new(url.trim(), &token)?;
+            if admin.plain_http_to_remote() {
+                eprintln!(
+                    "warning: {url} is plain HTTP to another machine: the admin token and the env values travel unencrypted"
+                );
+            }
             if !admins.iter().any(|a| a.base == admin.base) {
                 admins.push(admin);
             }
@@ -608,23 +804,9 @@ impl Admin {
         Ok(token)
     }
 
-    fn new(url: &str, token: &str) -> Result<Self> {
-        let base = url::Url::parse(url)
-            .with_context(|| format!("`{url}` is not a URL (e.g. {DEFAULT_ENGINE})"))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            bail!("`{url}`: the engine's admin API is http:// or https://");
-        }
-        let loopback = match base.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        };
-        if base.scheme() == "http" && !loopback {
-            eprintln!(
-                "warning: {url} is plain HTTP to another machine: the admin token and the env values travel unencrypted"
-            );
-        }
+    /// A client of the engine whose admin API is at `url`, sending `token`.
+    pub fn new(url: &str, token: &str) -> Result<Self> {
+        let base = engine_url(url)?;
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
@@ -641,8 +823,18 @@ impl Admin {
         })
     }
 
+    /// The engine's URL as given (without a trailing `/`), for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether calls go over plain HTTP to another machine.
+    pub fn plain_http_to_remote(&self) -> bool {
+        plain_http_to_remote(&self.base)
+    }
+
     /// One call: the status and the JSON body (`null` when there is none).
-    fn call(
+    pub fn call(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -4,90 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 
+mod engine_support;
+
+use engine_support::{TOKEN, start_engine};
 use serde_json::Value;
-use starweave_engine::server::registry::EngineOptions;
-use starweave_engine::server::{Server, admin, data};
-use tokio::net::TcpListener;
-
-const TOKEN: &str = "deploy-test-token-0123456789";
-
-struct Engine {
-    data: String,
-    admin: String,
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-fn start_engine() -> Engine {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (data, admin) = runtime.block_on(async {
-        let server = Arc::new(Server::new(
-            EngineOptions::default(),
-            Some(TOKEN.to_owned()),
-        ));
-        server.set_ready();
-        let data_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addrs = (
-            data_listener.local_addr().unwrap(),
-            admin_listener.local_addr().unwrap(),
-        );
-        let data_router = data::router(server.clone());
-        let admin_router = admin::router(server);
-        tokio::spawn(starweave_engine::server::serve(
-            data_listener,
-            data_router,
-            std::future::pending(),
-        ));
-        tokio::spawn(starweave_engine::server::serve(
-            admin_listener,
-            admin_router,
-            std::future::pending(),
-        ));
-        addrs
-    });
-    Engine {
-        data: format!("http://{data}"),
-        admin: format!("http://{admin}"),
-        runtime,
-        client: reqwest::Client::builder().no_proxy().build().unwrap(),
-    }
-}
-
-impl Engine {
-    /// `GET` on the data plane: status and body text.
-    fn get(&self, path: &str) -> (u16, String) {
-        self.runtime.block_on(async {
-            let response = self
-                .client
-                .get(format!("{}{path}", self.data))
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        })
-    }
-
-    /// `starweave <args>` in `cwd` with this engine and its token.
-    fn starweave(&self, args: &[&str], cwd: &Path) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_starweave"))
-            .args(args)
-            .current_dir(cwd)
-            .env("STARWEAVE_ENGINE", &self.admin)
-            .env("STARWEAVE_ADMIN_TOKEN", TOKEN)
-            .env_remove("GREETING")
-            .env_remove("http_proxy")
-            .env_remove("HTTP_PROXY")
-            .output()
-            .expect("starweave runs")
-    }
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -454,6 +375,35 @@ fn a_pool_of_engines_gets_the_same_deployment() {
     ];
     expected.sort();
     assert_eq!(seen, expected);
+    // An engine of the pool that is down is reported; the others are still listed.
+    let out = a.starweave(
+        &[
+            "deployments",
+            "--format",
+            "json",
+            "--engine",
+            &down,
+            "--engine",
+            &a.admin,
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 of 2 engines answered"),
+        "{}",
+        text(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["engine"] == a.admin.as_str()),
+        "{listed}"
+    );
 
     // Rolled back on the whole pool without sending anything; an engine without that version
     // makes it fail.
@@ -477,6 +427,23 @@ fn a_pool_of_engines_gets_the_same_deployment() {
         tmp.path(),
     );
     refused(&out, 1, "has no hello 3 loaded");
+    // With an engine down, the reachable ones still switch; the run fails and says so.
+    let out = a.starweave(
+        &[
+            "activate", "hello", "2", "--engine", &down, "--engine", &a.admin,
+        ],
+        tmp.path(),
+    );
+    refused(
+        &out,
+        1,
+        "1 of 2 engines answered; run the same command again",
+    );
+    assert!(
+        text(&out.stdout).contains(&format!("takes the VMS's traffic on {} again", a.admin)),
+        "{}",
+        text(&out.stdout)
+    );
     let mut args = vec!["activate", "hello", "2"];
     args.extend_from_slice(&both);
     assert!(a.starweave(&args, tmp.path()).status.success());
@@ -494,4 +461,16 @@ fn a_pool_of_engines_gets_the_same_deployment() {
     );
     let out = a.starweave(&args, tmp.path());
     refused(&out, 1, "no deployment hello 1");
+    let out = a.starweave(
+        &[
+            "undeploy", "hello", "2", "--engine", &down, "--engine", &a.admin,
+        ],
+        tmp.path(),
+    );
+    refused(&out, 1, "cannot reach the engine's admin API");
+    assert!(
+        text(&out.stdout).contains(&format!("undeployed hello 2 from {}", a.admin)),
+        "{}",
+        text(&out.stdout)
+    );
 }

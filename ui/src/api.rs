@@ -1145,3 +1145,197 @@ pub async fn git_resolve(vms: &str, path: &str, take: &str) -> ApiResult<Value> 
     )
     .await
 }
+
+// ---------------------------------------------------------------------------------------
+// Deploy
+// ---------------------------------------------------------------------------------------
+
+/// One engine of a VMS's deploy target.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeployEngine {
+    /// Its admin API URL.
+    pub url: String,
+    /// Whether an admin token is kept for it.
+    #[serde(default)]
+    pub token_kept: bool,
+    /// Plain HTTP to another machine.
+    #[serde(default)]
+    pub plain_http: bool,
+}
+
+/// One declared env var and the target's value.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeployEnv {
+    /// Its name.
+    pub name: String,
+    /// Secret: typed for each deployment, never kept.
+    #[serde(default)]
+    pub secret: bool,
+    /// The declared default (not for secrets).
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// The kept value (never for secrets).
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// `GET /vms/{vms}/deploy`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeployTarget {
+    /// The VMS's name in `vms.yaml`.
+    #[serde(default)]
+    pub vms: Option<String>,
+    /// Its engines, in rollout order.
+    #[serde(default)]
+    pub engines: Vec<DeployEngine>,
+    /// Its declared env vars.
+    #[serde(default)]
+    pub env: Vec<DeployEnv>,
+    /// The version Git gives a deployment now.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Why there is none.
+    #[serde(default)]
+    pub version_error: Option<String>,
+    /// Where admin tokens are kept.
+    #[serde(default)]
+    pub store: Value,
+}
+
+/// What one engine did.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EngineOutcome {
+    /// The engine's admin URL.
+    pub engine: String,
+    /// `deployed`, `unchanged`, `refused`, `failed`, `skipped`, `done` or `absent`.
+    pub status: String,
+    /// What happened, for people.
+    #[serde(default)]
+    pub message: String,
+    /// How long the engine took to load it.
+    #[serde(default)]
+    pub load_ms: Option<f64>,
+}
+
+/// `POST /vms/{vms}/deploy`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeployAnswer {
+    /// The version deployed.
+    pub version: String,
+    /// Every engine serves it.
+    pub ok: bool,
+    /// Each engine's outcome.
+    pub engines: Vec<EngineOutcome>,
+    /// The routes it serves.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Warnings of the checks.
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+    /// Env vars with neither a value nor a default.
+    #[serde(default)]
+    pub unset: Vec<String>,
+}
+
+/// One version on one engine.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EngineDeployment {
+    /// The engine.
+    pub engine: String,
+    /// The version.
+    pub version: String,
+    /// Whether it takes the VMS's traffic.
+    #[serde(default)]
+    pub active: bool,
+    /// Runs in flight.
+    #[serde(default)]
+    pub in_flight: u64,
+    /// Its log level.
+    #[serde(default)]
+    pub log_level: String,
+}
+
+/// `GET /vms/{vms}/deployments`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Deployments {
+    /// The versions on the engines.
+    pub deployments: Vec<EngineDeployment>,
+    /// Engines that could not be asked.
+    #[serde(default)]
+    pub failed: Vec<EngineOutcome>,
+}
+
+/// `POST …/activate`, `DELETE /vms/{vms}/deployments/{version}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PoolAnswer {
+    /// Every engine did it.
+    pub ok: bool,
+    /// Each engine's outcome.
+    pub engines: Vec<EngineOutcome>,
+}
+
+/// `GET /vms/{vms}/deploy`.
+pub async fn deploy_target(vms: &str) -> ApiResult<DeployTarget> {
+    get(&format!("{}/deploy", vms_path(vms))).await
+}
+
+/// `PUT /vms/{vms}/deploy`.
+pub async fn set_deploy_target(
+    vms: &str,
+    engines: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+) -> ApiResult<DeployTarget> {
+    request(
+        "PUT",
+        &format!("{}/deploy", vms_path(vms)),
+        Some(&json!({ "engines": engines, "env": env })),
+    )
+    .await
+}
+
+/// `POST /vms/{vms}/deploy`.
+pub async fn deploy(
+    vms: &str,
+    version: Option<&str>,
+    env: &std::collections::BTreeMap<String, String>,
+) -> ApiResult<DeployAnswer> {
+    let mut body = json!({ "env": env });
+    if let Some(version) = version {
+        body["version"] = json!(version);
+    }
+    post(&format!("{}/deploy", vms_path(vms)), &body).await
+}
+
+/// `GET /vms/{vms}/deployments`.
+pub async fn deployments(vms: &str) -> ApiResult<Deployments> {
+    get(&format!("{}/deployments", vms_path(vms))).await
+}
+
+/// `POST /vms/{vms}/deployments/{version}/activate`.
+pub async fn activate(vms: &str, version: &str) -> ApiResult<PoolAnswer> {
+    post(
+        &format!("{}/deployments/{}/activate", vms_path(vms), encode(version)),
+        &json!({}),
+    )
+    .await
+}
+
+/// `DELETE /vms/{vms}/deployments/{version}`.
+pub async fn undeploy(vms: &str, version: &str) -> ApiResult<PoolAnswer> {
+    request(
+        "DELETE",
+        &format!("{}/deployments/{}", vms_path(vms), encode(version)),
+        None,
+    )
+    .await
+}
+
+/// `PUT /engine-tokens`.
+pub async fn store_engine_token(engine: &str, token: &str) -> ApiResult<Value> {
+    request(
+        "PUT",
+        "/engine-tokens",
+        Some(&json!({ "engine": engine, "token": token })),
+    )
+    .await
+}

@@ -139,6 +139,8 @@ pub enum BottomPanel {
     Problems,
     /// Git.
     Git,
+    /// Deploy to compute engines.
+    Deploy,
 }
 
 /// Everything the components share, as copyable signal handles.

@@ -28,8 +28,34 @@ use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 
-/// The Secret Service schema of Starweave's items.
-const SCHEMA: &str = "dev.starweave.GitToken";
+/// What a kept token opens: a Git server, or a compute engine's admin API (the Deploy
+/// panel's). Each kind has its own keyring schema, so a token is only ever sent where it
+/// was given for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// An HTTPS Git remote's access token.
+    Git,
+    /// A `starweave-engine` admin API's bearer token.
+    Engine,
+}
+
+impl Kind {
+    /// The Secret Service schema of its items.
+    fn schema(self) -> &'static str {
+        match self {
+            Kind::Git => "dev.starweave.GitToken",
+            Kind::Engine => "dev.starweave.EngineAdminToken",
+        }
+    }
+
+    /// What its items are called in the keyring.
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Git => "Starweave Git token",
+            Kind::Engine => "Starweave engine admin token",
+        }
+    }
+}
 /// The username sent with a token when none is given; servers that take a token as the
 /// password accept any non-empty name.
 pub const DEFAULT_USERNAME: &str = "git";
@@ -185,8 +211,8 @@ enum Backend {
 #[derive(Debug, Default)]
 pub struct Credentials {
     backend: OnceLock<Backend>,
-    /// Tokens of the memory store, by origin.
-    memory: Mutex<BTreeMap<String, Credential>>,
+    /// Tokens of the memory store, by kind and origin.
+    memory: Mutex<BTreeMap<(Kind, String), Credential>>,
 }
 
 fn keyring_error(err: secret_service::Error) -> ApiError {
@@ -202,8 +228,8 @@ fn keyring_error(err: secret_service::Error) -> ApiError {
     ApiError::KeyringFailed(message)
 }
 
-fn schema_attributes(origin: &str) -> HashMap<&str, &str> {
-    HashMap::from([("xdg:schema", SCHEMA), ("origin", origin)])
+fn schema_attributes(kind: Kind, origin: &str) -> HashMap<&str, &str> {
+    HashMap::from([("xdg:schema", kind.schema()), ("origin", origin)])
 }
 
 /// A session with the Secret Service (its secrets encrypted on the bus).
@@ -214,10 +240,11 @@ fn connect() -> ApiResult<SecretService<'static>> {
 /// The keyring items kept for `origin`.
 fn search<'a>(
     service: &'a SecretService<'a>,
+    kind: Kind,
     origin: &str,
 ) -> ApiResult<SearchItemsResult<Item<'a>>> {
     service
-        .search_items(schema_attributes(origin))
+        .search_items(schema_attributes(kind, origin))
         .map_err(keyring_error)
 }
 
@@ -274,7 +301,7 @@ impl Credentials {
         }
     }
 
-    fn memory(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Credential>> {
+    fn memory(&self) -> std::sync::MutexGuard<'_, BTreeMap<(Kind, String), Credential>> {
         self.memory
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -286,7 +313,8 @@ impl Credentials {
             Backend::Memory { .. } => Ok(self
                 .memory()
                 .iter()
-                .map(|(origin, c)| StoredCredential {
+                .filter(|((kind, _), _)| *kind == Kind::Git)
+                .map(|((_, origin), c)| StoredCredential {
                     origin: origin.clone(),
                     username: c.username.clone(),
                 })
@@ -294,7 +322,7 @@ impl Credentials {
             Backend::Keyring => {
                 let service = connect()?;
                 let found = service
-                    .search_items(HashMap::from([("xdg:schema", SCHEMA)]))
+                    .search_items(HashMap::from([("xdg:schema", Kind::Git.schema())]))
                     .map_err(keyring_error)?;
                 let mut list = Vec::new();
                 for item in found.unlocked.iter().chain(found.locked.iter()) {
@@ -316,24 +344,41 @@ impl Credentials {
         }
     }
 
-    /// Keeps `credential` for `origin`, replacing what was kept for it.
+    /// Keeps the Git `credential` for `origin`, replacing what was kept for it.
     pub fn store(&self, origin: &str, credential: &Credential) -> ApiResult<()> {
+        self.store_kind(Kind::Git, origin, credential)
+    }
+
+    /// Forgets the Git token of `origin`; answers whether there was one.
+    pub fn remove(&self, origin: &str) -> ApiResult<bool> {
+        self.remove_kind(Kind::Git, origin)
+    }
+
+    /// The Git token kept for `origin`, unlocking the keyring item if it is locked (the
+    /// keyring may ask the user).
+    pub fn get(&self, origin: &str) -> ApiResult<Option<Credential>> {
+        self.get_kind(Kind::Git, origin)
+    }
+
+    /// Keeps a `kind` of `credential` for `origin`, replacing what was kept for it.
+    pub fn store_kind(&self, kind: Kind, origin: &str, credential: &Credential) -> ApiResult<()> {
         match self.backend() {
             Backend::Memory { .. } => {
-                self.memory().insert(origin.to_owned(), credential.clone());
+                self.memory()
+                    .insert((kind, origin.to_owned()), credential.clone());
                 Ok(())
             }
             Backend::Keyring => {
                 let service = connect()?;
                 // One item per origin: the old one goes, whatever its username was.
-                let old = search(&service, origin)?;
+                let old = search(&service, kind, origin)?;
                 let collection = service.get_default_collection().map_err(keyring_error)?;
                 collection.ensure_unlocked().map_err(keyring_error)?;
-                let mut attributes = schema_attributes(origin);
+                let mut attributes = schema_attributes(kind, origin);
                 attributes.insert("username", &credential.username);
                 collection
                     .create_item(
-                        &format!("Starweave Git token for {origin}"),
+                        &format!("{} for {origin}", kind.label()),
                         attributes,
                         credential.token.as_bytes(),
                         true,
@@ -356,13 +401,15 @@ impl Credentials {
         }
     }
 
-    /// Forgets the token of `origin`; answers whether there was one.
-    pub fn remove(&self, origin: &str) -> ApiResult<bool> {
+    /// Forgets the `kind` of token of `origin`; answers whether there was one.
+    pub fn remove_kind(&self, kind: Kind, origin: &str) -> ApiResult<bool> {
         match self.backend() {
-            Backend::Memory { .. } => Ok(self.memory().remove(origin).is_some()),
+            Backend::Memory { .. } => {
+                Ok(self.memory().remove(&(kind, origin.to_owned())).is_some())
+            }
             Backend::Keyring => {
                 let service = connect()?;
-                let found = search(&service, origin)?;
+                let found = search(&service, kind, origin)?;
                 let mut removed = false;
                 for item in found.unlocked.iter().chain(found.locked.iter()) {
                     item.delete().map_err(keyring_error)?;
@@ -373,14 +420,14 @@ impl Credentials {
         }
     }
 
-    /// The token kept for `origin`, unlocking the keyring item if it is locked (the keyring
-    /// may ask the user).
-    pub fn get(&self, origin: &str) -> ApiResult<Option<Credential>> {
+    /// The `kind` of token kept for `origin`, unlocking the keyring item if it is locked
+    /// (the keyring may ask the user).
+    pub fn get_kind(&self, kind: Kind, origin: &str) -> ApiResult<Option<Credential>> {
         match self.backend() {
-            Backend::Memory { .. } => Ok(self.memory().get(origin).cloned()),
+            Backend::Memory { .. } => Ok(self.memory().get(&(kind, origin.to_owned())).cloned()),
             Backend::Keyring => {
                 let service = connect()?;
-                let found = search(&service, origin)?;
+                let found = search(&service, kind, origin)?;
                 let Some(item) = found.unlocked.first().or(found.locked.first()) else {
                     return Ok(None);
                 };
@@ -582,5 +629,24 @@ mod tests {
         assert!(store.remove(origin).unwrap());
         assert!(!store.remove(origin).unwrap());
         assert_eq!(store.get(origin).unwrap(), None);
+    }
+
+    #[test]
+    fn an_engine_token_is_never_a_git_token() {
+        let store = memory_store();
+        let origin = "https://engines.example.com";
+        let admin = Credential::new(None, "admin-token").unwrap();
+        store.store_kind(Kind::Engine, origin, &admin).unwrap();
+        // Not listed, not looked up, not removed as a Git token of the same server.
+        assert_eq!(store.list().unwrap(), vec![]);
+        assert_eq!(store.lookup("https://engines.example.com/repo.git"), None);
+        assert!(!store.remove(origin).unwrap());
+        assert_eq!(store.get_kind(Kind::Engine, origin).unwrap(), Some(admin));
+        let git = Credential::new(None, "git-token").unwrap();
+        store.store(origin, &git).unwrap();
+        assert_eq!(store.get(origin).unwrap(), Some(git));
+        assert!(store.remove_kind(Kind::Engine, origin).unwrap());
+        assert_eq!(store.get_kind(Kind::Engine, origin).unwrap(), None);
+        assert!(store.get(origin).unwrap().is_some());
     }
 }

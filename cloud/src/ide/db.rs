@@ -1,5 +1,5 @@
 //! The workspace's SQLite database (`.starweave/ide.db`): what the IDE keeps that is not a
-//! file of a VMS — today the run history.
+//! file of a VMS — the run history, and where each VMS is deployed from the Deploy panel.
 //!
 //! Migrations are an append-only list applied in order; `PRAGMA user_version` records how
 //! many ran. Queries are plain `sqlx::query` with bound parameters (no SQL is ever built
@@ -12,7 +12,8 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 /// The schema, one migration per entry; never edit one, append.
-const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         vms TEXT NOT NULL,
         function TEXT NOT NULL,
@@ -20,7 +21,13 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
         input TEXT NOT NULL,
         result TEXT NOT NULL
     );
-    CREATE INDEX runs_by_function ON runs (vms, function, at DESC);"];
+    CREATE INDEX runs_by_function ON runs (vms, function, at DESC);",
+    "CREATE TABLE deploy_targets (
+        vms TEXT PRIMARY KEY,
+        engines TEXT NOT NULL,
+        env TEXT NOT NULL
+    );",
+];
 
 /// How many runs of one function are kept; older ones are deleted on insert.
 const KEEP_RUNS: i64 = 200;
@@ -125,4 +132,44 @@ pub async fn list_runs(
             result: serde_json::from_str(row.get::<&str, _>("result")).unwrap_or(Value::Null),
         })
         .collect())
+}
+
+/// Where the Deploy panel sends a VMS: its engines' admin URLs and the env values that are
+/// not secret (secrets are typed for each deployment and never kept here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeployTarget {
+    /// The engines' admin API URLs, in rollout order.
+    pub engines: Vec<String>,
+    /// Env values by name.
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// The deploy target of a VMS (empty when none was saved).
+pub async fn deploy_target(pool: &SqlitePool, vms: &str) -> sqlx::Result<DeployTarget> {
+    let row = sqlx::query("SELECT engines, env FROM deploy_targets WHERE vms = ?")
+        .bind(vms)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map_or_else(DeployTarget::default, |row| DeployTarget {
+        engines: serde_json::from_str(row.get::<&str, _>("engines")).unwrap_or_default(),
+        env: serde_json::from_str(row.get::<&str, _>("env")).unwrap_or_default(),
+    }))
+}
+
+/// Saves the deploy target of a VMS.
+pub async fn set_deploy_target(
+    pool: &SqlitePool,
+    vms: &str,
+    target: &DeployTarget,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO deploy_targets (vms, engines, env) VALUES (?, ?, ?)
+         ON CONFLICT (vms) DO UPDATE SET engines = excluded.engines, env = excluded.env",
+    )
+    .bind(vms)
+    .bind(serde_json::to_string(&target.engines).unwrap_or_default())
+    .bind(serde_json::to_string(&target.env).unwrap_or_default())
+    .execute(pool)
+    .await?;
+    Ok(())
 }

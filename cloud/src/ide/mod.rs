@@ -8,6 +8,7 @@
 
 pub mod credentials;
 pub mod db;
+mod deploy;
 pub mod embedded;
 pub mod error;
 mod files;
@@ -191,6 +192,7 @@ pub fn api_routes() -> ApiRoutes {
     let routes = tools::routes(routes);
     let routes = git_api::routes(routes);
     let routes = watch::routes(routes);
+    let routes = deploy::routes(routes);
     routes.route(
         "/openapi.json",
         &["get"],

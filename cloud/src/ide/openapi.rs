@@ -47,6 +47,20 @@ fn operations() -> Vec<Operation> {
         json!({ "file": { "type": "string" }, "exists": { "type": "boolean" }, "values": { "type": "object", "additionalProperties": { "type": "string" } }, "error": { "type": ["object", "null"], "properties": { "line": { "type": "integer" }, "column": { "type": "integer" }, "message": { "type": "string" } } }, "undeclared": array(json!({ "type": "string" })), "git": { "type": "string", "enum": ["ignored", "tracked", "not_ignored", "no_repository"] } }),
         &["file", "exists", "values", "error", "undeclared", "git"],
     );
+    let string = json!({ "type": "string" });
+    // What one engine did (`/vms/{vms}/deploy`, `/vms/{vms}/deployments…`).
+    let engine_outcome = object(
+        json!({ "engine": string, "status": { "type": "string", "enum": ["deployed", "unchanged", "refused", "failed", "skipped", "done", "absent"] }, "message": string, "load_ms": { "type": "number" } }),
+        &["engine", "status", "message"],
+    );
+    let pool_answer = object(
+        json!({ "ok": { "type": "boolean" }, "engines": array(engine_outcome.clone()) }),
+        &["ok", "engines"],
+    );
+    let deploy_target = object(
+        json!({ "vms": { "type": ["string", "null"] }, "engines": array(object(json!({ "url": string, "token_kept": { "type": "boolean" }, "plain_http": { "type": "boolean" } }), &["url", "token_kept", "plain_http"])), "env": array(object(json!({ "name": string, "secret": { "type": "boolean" }, "default": {}, "value": { "type": ["string", "null"] } }), &["name", "secret"])), "version": { "type": ["string", "null"] }, "version_error": { "type": ["string", "null"] }, "store": { "type": "object" } }),
+        &["vms", "engines", "env", "version", "store"],
+    );
     vec![
         op(
             "/health",
@@ -308,6 +322,99 @@ fn operations() -> Vec<Operation> {
             None,
             "200",
             local_env.clone(),
+        ),
+        op(
+            "/vms/{vms}/deploy",
+            "get",
+            "The VMS's deploy target: its engines (whether an admin token is kept for each), its declared env vars with the kept non-secret values, and the version Git would give a deployment now",
+            None,
+            "200",
+            deploy_target.clone(),
+        ),
+        op(
+            "/vms/{vms}/deploy",
+            "put",
+            "Save the deploy target: engines' admin URLs (rollout order) and non-secret env values (a secret's value is refused: it is given with each deployment)",
+            Some(object(
+                json!({ "engines": array(json!({ "type": "string" })), "env": { "type": "object", "additionalProperties": { "type": "string" } } }),
+                &["engines"],
+            )),
+            "200",
+            deploy_target,
+        ),
+        op(
+            "/vms/{vms}/deploy",
+            "post",
+            "Check, pack and deploy the VMS to the target's engines one after the other, as `starweave deploy` does (422 `invalid_vms` when it has errors; a refusal by one engine stops the rollout; an unreachable engine does not)",
+            Some(object(
+                json!({ "version": string, "env": { "type": "object", "additionalProperties": { "type": "string" } }, "concurrency": { "type": "integer" }, "timeout_ms": { "type": "integer" }, "log_level": { "type": "string", "enum": ["error", "warn", "info", "debug", "trace"] } }),
+                &[],
+            )),
+            "200",
+            object(
+                json!({ "vms": string, "version": string, "ok": { "type": "boolean" }, "engines": array(engine_outcome.clone()), "routes": array(string.clone()), "diagnostics": array(r("Diagnostic")), "unset": array(string.clone()) }),
+                &[
+                    "vms",
+                    "version",
+                    "ok",
+                    "engines",
+                    "routes",
+                    "diagnostics",
+                    "unset",
+                ],
+            ),
+        ),
+        op(
+            "/vms/{vms}/deployments",
+            "get",
+            "The VMS's versions on the target's engines (each with its engine), and the engines that could not be asked",
+            None,
+            "200",
+            object(
+                json!({ "deployments": array(object(json!({ "engine": string, "vms": string, "version": string, "active": { "type": "boolean" }, "in_flight": { "type": "integer" }, "log_level": string, "routes": array(string.clone()) }), &["engine", "vms", "version", "active"])), "failed": array(engine_outcome.clone()) }),
+                &["deployments", "failed"],
+            ),
+        ),
+        op(
+            "/vms/{vms}/deployments/{version}",
+            "delete",
+            "Undeploy a version from every engine of the target (its runs in flight finish first)",
+            None,
+            "200",
+            pool_answer.clone(),
+        ),
+        op(
+            "/vms/{vms}/deployments/{version}/activate",
+            "post",
+            "Give the VMS's traffic back to a version the engines still have loaded (nothing is sent or compiled)",
+            None,
+            "200",
+            pool_answer,
+        ),
+        op(
+            "/engine-tokens",
+            "put",
+            "Keep an engine's admin token, by the origin of its admin URL, in the token store (the system keyring when there is one; never sent to a Git server)",
+            Some(object(
+                json!({ "engine": string, "token": string }),
+                &["engine", "token"],
+            )),
+            "200",
+            object(
+                json!({ "origin": string, "store": { "type": "object" } }),
+                &["origin", "store"],
+            ),
+        ),
+        op(
+            "/engine-tokens",
+            "delete",
+            "Forget an engine's admin token (`?engine=URL`)",
+            None,
+            "200",
+            object(
+                json!({ "origin": string, "removed": { "type": "boolean" } }),
+                &["origin", "removed"],
+            ),
         ),
         op(
             "/reference/expressions",

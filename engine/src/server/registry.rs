@@ -922,6 +922,25 @@ impl Registry {
     }
 }
 
+/// Checks a deployment's version: letters, digits, `.`, `_`, `-`, `+`, at most 128, not
+/// starting with `.` (a version names a folder in the state directory, and `..` must not
+/// climb out of it).
+pub fn check_version(version: &str) -> Result<(), String> {
+    let ok = !version.is_empty()
+        && version.len() <= 128
+        && !version.starts_with('.')
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{version}` is not a valid version (letters, digits, `.`, `_`, `-`, `+`, not starting with `.`)"
+        ))
+    }
+}
+
 fn check_names(spec: &DeploymentSpec) -> Result<(), DeployError> {
     if !starweave_model::vms::disk::is_valid_name(&spec.vms) {
         return Err(DeployError::BadName(format!(
@@ -929,21 +948,7 @@ fn check_names(spec: &DeploymentSpec) -> Result<(), DeployError> {
             spec.vms
         )));
     }
-    // Not starting with `.`: a version names a folder in the state directory, and `..`
-    // must not climb out of it.
-    let version_ok = !spec.version.is_empty()
-        && spec.version.len() <= 128
-        && !spec.version.starts_with('.')
-        && spec
-            .version
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
-    if !version_ok {
-        return Err(DeployError::BadName(format!(
-            "`{}` is not a valid version (letters, digits, `.`, `_`, `-`, `+`, not starting with `.`)",
-            spec.version
-        )));
-    }
+    check_version(&spec.version).map_err(DeployError::BadName)?;
     if spec.concurrency == Some(0) {
         return Err(DeployError::BadName(
             "the concurrency must be at least 1".into(),

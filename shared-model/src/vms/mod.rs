@@ -27,6 +27,9 @@ pub mod template;
 pub mod test_case;
 pub mod trigger;
 
+#[cfg(test)]
+mod doc_examples;
+
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;

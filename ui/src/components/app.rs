@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::deploy::DeployPanel;
 use super::explorer::Explorer;
 use super::git::GitPanel;
 use super::problems::ProblemsPanel;
@@ -120,10 +121,16 @@ pub fn App() -> impl IntoView {
                         "Git"
                         <span class="count">{move || state.detail.with(|d| if d.as_ref().is_some_and(|d| d.dirty) { "●" } else { "" })}</span>
                     </button>
+                    <button class="panel-tab" role="tab" data-testid="deploy-tab" class:active=move || state.bottom.get() == BottomPanel::Deploy
+                        aria-selected=move || (state.bottom.get() == BottomPanel::Deploy).to_string()
+                        on:click=move |_| state.bottom.set(BottomPanel::Deploy)>
+                        "Deploy"
+                    </button>
                 </div>
                 <div class="bottom-body">
                     <div class="bottom-pane" class:hidden=move || state.bottom.get() != BottomPanel::Problems><ProblemsPanel /></div>
                     <div class="bottom-pane" class:hidden=move || state.bottom.get() != BottomPanel::Git><GitPanel /></div>
+                    <div class="bottom-pane" class:hidden=move || state.bottom.get() != BottomPanel::Deploy><DeployPanel /></div>
                 </div>
             </section>
             <ConflictDialog />

@@ -4,6 +4,7 @@ pub mod app;
 pub mod bpmn;
 pub mod completion;
 pub mod connector;
+pub mod deploy;
 pub mod editor;
 pub mod env;
 pub mod explorer;

@@ -1,0 +1,184 @@
+//! The Deploy panel in a real browser against `starweave up` and the release
+//! `starweave-engine` (built next to `starweave`), both on loopback: engines and a token
+//! entered, a deployment with an env value, a second version, a rollback with Activate and an
+//! Undeploy — each checked on the engine's own data port.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+use starweave_e2e::canvas::new_vms;
+use starweave_e2e::{Ide, git};
+
+const TOKEN: &str = "e2e-engine-admin-token-5f1c";
+
+/// A running release `starweave-engine`; killed when dropped.
+struct Engine {
+    child: Child,
+    data: String,
+    admin: String,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_engine() -> Result<Engine> {
+    let starweave = std::env::var_os("STARWEAVE_BIN")
+        .map(std::path::PathBuf::from)
+        .context("STARWEAVE_BIN names the release `starweave`; the engine is built next to it")?;
+    let bin = starweave.with_file_name("starweave-engine");
+    ensure!(bin.is_file(), "{} is not built", bin.display());
+    let mut child = Command::new(&bin)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .env("STARWEAVE_ADMIN_TOKEN", TOKEN)
+        .env("STARWEAVE_LOG", "info")
+        .env_remove("STARWEAVE_STATE_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let listening = loop {
+        let Some(line) = lines.next() else {
+            bail!("the engine exited before listening");
+        };
+        let line: Value = serde_json::from_str(&line?).unwrap_or(Value::Null);
+        if line["message"] == "engine listening" {
+            break line;
+        }
+    };
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Engine {
+        data: listening["listen"].as_str().context("listen")?.to_owned(),
+        admin: format!("http://{}", listening["admin"].as_str().context("admin")?),
+        child,
+    })
+}
+
+impl Engine {
+    /// `GET` on the data port: the status line's code and the body.
+    fn get(&self, path: &str) -> Result<(u16, String)> {
+        let mut stream = TcpStream::connect(&self.data)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+            self.data
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("no status line")?;
+        let body = answer
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        Ok((status, body))
+    }
+
+    /// Waits up to 30 s until `path` answers 200 with `needle` in the body.
+    async fn wait_body(&self, path: &str, needle: &str) -> Result<()> {
+        let mut last = (0, String::new());
+        for _ in 0..300 {
+            last = self.get(path)?;
+            if last.0 == 200 && last.1.contains(needle) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{path} never answered `{needle}`; last {last:?}")
+    }
+}
+
+/// Waits until no element carries this `data-testid`.
+async fn wait_until_gone(ide: &Ide, id: &str) -> Result<()> {
+    ide.wait_js(
+        &format!("return !document.querySelector('[data-testid=\"{id}\"]')"),
+        &format!("[data-testid=\"{id}\"] to disappear"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_to_an_engine_roll_back_and_undeploy() -> Result<()> {
+    let engine = start_engine()?;
+    let mut ide = Ide::start("deploy_to_an_engine_roll_back_and_undeploy").await?;
+    new_vms(&ide, "shipped", "http-js").await?;
+    let dir = ide.workspace().join("shipped");
+    let commit = git(&dir, &["rev-parse", "HEAD"])?;
+    let first = &commit.trim()[..12];
+
+    ide.click("deploy-tab").await?;
+    ide.find("deploy-panel").await?;
+    ide.fill("deploy-engines", &engine.admin).await?;
+    ide.click("deploy-save").await?;
+    ide.wait_text("deploy-feedback", "Saved the deploy target")
+        .await?;
+    // No token kept for it yet: the engine's row asks for one.
+    ide.fill("deploy-token-0", TOKEN).await?;
+    ide.click("deploy-token-save-0").await?;
+    ide.find("deploy-token-kept-0").await?;
+    ide.fill("deploy-env-GREETING", "Hej").await?;
+    ide.step("deploy-target").await?;
+
+    ide.click("deploy-button").await?;
+    ide.wait_text("deploy-feedback", &format!("Deployed {first}"))
+        .await?;
+    ensure!(
+        ide.text("deploy-outcome-0").await?.contains("deployed"),
+        "the engine's outcome is shown"
+    );
+    ensure!(
+        ide.text("deploy-routes").await?.contains("/hello/{name}"),
+        "the routes are listed"
+    );
+    engine.wait_body("/shipped/hello/Ada", "Hej, Ada!").await?;
+    ide.step("deployed").await?;
+
+    // A second, named version with another value.
+    ide.fill("deploy-env-GREETING", "Hallo").await?;
+    ide.fill("deploy-version", "2").await?;
+    ide.click("deploy-button").await?;
+    ide.wait_text("deploy-feedback", "Deployed 2").await?;
+    engine
+        .wait_body("/shipped/hello/Ada", "Hallo, Ada!")
+        .await?;
+    ide.wait_text("deployment-state-2", "active").await?;
+
+    // Back to the first without sending anything, then the second is unloaded.
+    ide.click(&format!("deployment-activate-{first}")).await?;
+    ide.wait_text("deploy-feedback", "takes the traffic again")
+        .await?;
+    engine.wait_body("/shipped/hello/Ada", "Hej, Ada!").await?;
+    ide.wait_text(&format!("deployment-state-{first}"), "active")
+        .await?;
+    ide.step("rolled-back").await?;
+    ide.click("deployment-undeploy-2").await?;
+    wait_until_gone(&ide, "deployment-2").await?;
+    engine.wait_body("/shipped/hello/Ada", "Hej, Ada!").await?;
+    ide.step("undeployed").await?;
+
+    // The non-secret value is kept with the target: it is there after a reload.
+    ide.reload().await?;
+    ide.click("deploy-tab").await?;
+    ide.wait_js(
+        "const e = document.querySelector('[data-testid=\"deploy-env-GREETING\"]'); \
+         return !!e && e.value === 'Hallo'",
+        "the kept GREETING value",
+    )
+    .await?;
+    ide.close().await
+}
