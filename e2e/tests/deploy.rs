@@ -119,7 +119,18 @@ async fn deploy_to_an_engine_roll_back_and_undeploy() -> Result<()> {
     new_vms(&ide, "shipped", "http-js").await?;
     let dir = ide.workspace().join("shipped");
     let commit = git(&dir, &["rev-parse", "HEAD"])?;
-    let first = &commit.trim()[..12];
+    // The version a deployment gets now: the commit's, plus a content hash if the IDE left
+    // the work tree changed.
+    let target = ide.api("GET", "/api/v1/vms/shipped/deploy", None).await?;
+    let first = target["body"]["version"]
+        .as_str()
+        .with_context(|| format!("no version from Git: {target}"))?
+        .to_owned();
+    ensure!(
+        first.starts_with(&commit.trim()[..12]),
+        "the version {first} is not the commit's {commit}"
+    );
+    let first = first.as_str();
 
     ide.click("deploy-tab").await?;
     ide.find("deploy-panel").await?;

@@ -15,7 +15,6 @@
 //! than failing as a whole.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use axum::extract::State;
 use axum::routing::{delete, get, post};
@@ -270,13 +269,15 @@ async fn forget_token(
     .await
 }
 
+fn no_engine() -> ApiError {
+    ApiError::InvalidRequest("no engine to deploy to: add an engine's admin URL first".into())
+}
+
 /// A client for each engine of the target; an engine without a kept token (or whose URL no
 /// longer reads) is an outcome of its own rather than an error for the whole pool.
 fn clients(state: &AppState, target: &DeployTarget) -> ApiResult<(Vec<Admin>, Vec<EngineOutcome>)> {
     if target.engines.is_empty() {
-        return Err(ApiError::InvalidRequest(
-            "no engine to deploy to: add an engine's admin URL first".into(),
-        ));
+        return Err(no_engine());
     }
     let mut admins = Vec::new();
     let mut missing = Vec::new();
@@ -364,18 +365,9 @@ async fn deploy(
 ) -> ApiResult<Json<DeployAnswer>> {
     let dir = state.workspace().vms_dir(&vms)?;
     let target = db::deploy_target(state.db(), &vms).await?;
-    let _one_at_a_time = state.lock(&vms).await;
-    Ok(Json(
-        blocking(move || roll_out(&state, dir, &target, request)).await?,
-    ))
-}
-
-fn roll_out(
-    state: &AppState,
-    dir: PathBuf,
-    target: &DeployTarget,
-    request: DeployRequest,
-) -> ApiResult<DeployAnswer> {
+    if target.engines.is_empty() {
+        return Err(no_engine());
+    }
     let settings = Settings {
         concurrency: request.concurrency,
         timeout_ms: request.timeout_ms,
@@ -390,12 +382,20 @@ fn roll_out(
         starweave_engine::server::registry::check_version(version)
             .map_err(ApiError::InvalidName)?;
     }
-    let (admins, mut outcomes) = clients(state, target)?;
     let mut env = target.env.clone();
     env.extend(request.env);
-    let (diagnostics, package) =
-        cli_deploy::package(&dir, request.version.as_deref(), env, settings)
-            .map_err(|e| ApiError::InvalidRequest(format!("{e:#}")))?;
+    // The files are read under the VMS's lock (no save lands half-way through), and the
+    // rollout, which may wait on slow engines, runs without it.
+    let package = {
+        let _one_at_a_time = state.lock(&vms).await;
+        let version = request.version;
+        blocking(move || {
+            cli_deploy::package(&dir, version.as_deref(), env, settings)
+                .map_err(|e| ApiError::InvalidRequest(format!("{e:#}")))
+        })
+        .await?
+    };
+    let (diagnostics, package) = package;
     let Some(package) = package else {
         let errors = diagnostics.iter().filter(|d| d.is_error()).count();
         return Err(ApiError::InvalidVms {
@@ -407,6 +407,18 @@ fn roll_out(
             diagnostics: serde_json::to_value(&diagnostics).unwrap_or_default(),
         });
     };
+    Ok(Json(
+        blocking(move || roll_out(&state, &target, package, diagnostics)).await?,
+    ))
+}
+
+fn roll_out(
+    state: &AppState,
+    target: &DeployTarget,
+    package: cli_deploy::Package,
+    diagnostics: Vec<starweave_model::Diagnostic>,
+) -> ApiResult<DeployAnswer> {
+    let (admins, mut outcomes) = clients(state, target)?;
     let mut routes = Vec::new();
     let answered = cli_deploy::roll_out(&admins, &package.spec);
     let mut refused = false;
