@@ -595,6 +595,15 @@ impl Ide {
         }
     }
 
+    /// Waits until no element carries this `data-testid`.
+    pub async fn wait_gone(&self, id: &str) -> Result<()> {
+        self.wait_js(
+            &format!("return !document.querySelector('[data-testid=\"{id}\"]')"),
+            &format!("[data-testid=\"{id}\"] to disappear"),
+        )
+        .await
+    }
+
     /// Waits until `save-status` says "Saved".
     pub async fn wait_saved(&self) -> Result<()> {
         self.wait_text("save-status", "Saved").await.map(|_| ())

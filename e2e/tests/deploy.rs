@@ -103,15 +103,6 @@ impl Engine {
     }
 }
 
-/// Waits until no element carries this `data-testid`.
-async fn wait_until_gone(ide: &Ide, id: &str) -> Result<()> {
-    ide.wait_js(
-        &format!("return !document.querySelector('[data-testid=\"{id}\"]')"),
-        &format!("[data-testid=\"{id}\"] to disappear"),
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_to_an_engine_roll_back_and_undeploy() -> Result<()> {
     let engine = start_engine()?;
@@ -178,7 +169,7 @@ async fn deploy_to_an_engine_roll_back_and_undeploy() -> Result<()> {
         .await?;
     ide.step("rolled-back").await?;
     ide.click("deployment-undeploy-2").await?;
-    wait_until_gone(&ide, "deployment-2").await?;
+    ide.wait_gone("deployment-2").await?;
     engine.wait_body("/shipped/hello/Ada", "Hej, Ada!").await?;
     ide.step("undeployed").await?;
 

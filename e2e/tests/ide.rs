@@ -697,7 +697,7 @@ async fn clone_with_an_access_token_and_push_after_the_prompt() -> Result<()> {
     ensure!(!row.contains(TOKEN), "the token is shown: {row}");
     ide.click_visible(&format!("{} button", testid(&listed)))
         .await?;
-    wait_until_gone(&ide, &listed).await?;
+    ide.wait_gone(&listed).await?;
 
     // A commit, then Push: the remote refuses, the panel asks for a token and pushes with it.
     commit_notes(&ide, "second\n", "notes: second").await?;
@@ -858,15 +858,6 @@ fn seed_team_repo(bare: &std::path::Path, seed: &std::path::Path) -> Result<()> 
         ],
     )?;
     Ok(())
-}
-
-/// Waits until no element carries this `data-testid`.
-async fn wait_until_gone(ide: &Ide, id: &str) -> Result<()> {
-    ide.wait_js(
-        &format!("return !document.querySelector('[data-testid=\"{id}\"]')"),
-        &format!("[data-testid=\"{id}\"] to disappear"),
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -499,37 +499,48 @@ async fn deployments(
     State(state): State<AppState>,
     Path(vms): Path<String>,
 ) -> ApiResult<Json<DeploymentsAnswer>> {
-    let dir = state.workspace().vms_dir(&vms)?;
-    let target = db::deploy_target(state.db(), &vms).await?;
-    Ok(Json(
-        blocking(move || {
-            let (name, _) = declared(&dir);
-            let name = name.unwrap_or(vms);
-            let (admins, mut failed) = clients(&state, &target)?;
-            let pool =
-                cli_deploy::ask_pool(&admins, reqwest::Method::GET, "/admin/deployments", false);
-            let mut deployments = Vec::new();
-            for (admin, body) in pool.answered {
-                let listed = body.as_ref().and_then(Value::as_array);
-                for mut deployment in listed.cloned().unwrap_or_default() {
-                    if deployment["vms"] == name.as_str() {
-                        deployment["engine"] = Value::String(admin.name().to_owned());
-                        deployments.push(deployment);
-                    }
+    on_target(state, vms, |name, _, admins, mut failed| {
+        let pool = cli_deploy::ask_pool(&admins, reqwest::Method::GET, "/admin/deployments", false);
+        let mut deployments = Vec::new();
+        for (admin, body) in pool.answered {
+            let listed = body.as_ref().and_then(Value::as_array);
+            for mut deployment in listed.cloned().unwrap_or_default() {
+                if deployment["vms"] == name.as_str() {
+                    deployment["engine"] = Value::String(admin.name().to_owned());
+                    deployments.push(deployment);
                 }
             }
-            failed.extend(
-                pool.failed
-                    .into_iter()
-                    .map(|(admin, why)| EngineOutcome::new(admin.name(), "failed", why)),
-            );
-            Ok(DeploymentsAnswer {
-                deployments,
-                failed,
-            })
-        })
-        .await?,
-    ))
+        }
+        failed.extend(
+            pool.failed
+                .into_iter()
+                .map(|(admin, why)| EngineOutcome::new(admin.name(), "failed", why)),
+        );
+        DeploymentsAnswer {
+            deployments,
+            failed,
+        }
+    })
+    .await
+    .map(Json)
+}
+
+/// Runs `work` off the async threads with the VMS's name (from `vms.yaml`, else its folder's),
+/// its target, a client for each of the target's engines, and the outcomes of the engines that have none
+/// (no token kept).
+async fn on_target<T: Send + 'static>(
+    state: AppState,
+    vms: String,
+    work: impl FnOnce(String, &DeployTarget, Vec<Admin>, Vec<EngineOutcome>) -> T + Send + 'static,
+) -> ApiResult<T> {
+    let dir = state.workspace().vms_dir(&vms)?;
+    let target = db::deploy_target(state.db(), &vms).await?;
+    blocking(move || {
+        let name = declared(&dir).0.unwrap_or(vms);
+        let (admins, failed) = clients(&state, &target)?;
+        Ok(work(name, &target, admins, failed))
+    })
+    .await
 }
 
 /// `POST …/activate` and `DELETE …`: the same call on every engine of the target.
@@ -548,38 +559,32 @@ async fn on_every_engine(
     suffix: &'static str,
 ) -> ApiResult<Json<PoolAnswer>> {
     starweave_engine::server::registry::check_version(&version).map_err(ApiError::InvalidName)?;
-    let dir = state.workspace().vms_dir(&vms)?;
-    let target = db::deploy_target(state.db(), &vms).await?;
-    Ok(Json(
-        blocking(move || {
-            let (name, _) = declared(&dir);
-            let name = name.unwrap_or(vms);
-            let (admins, mut engines) = clients(&state, &target)?;
-            let path = format!("/admin/deployments/{name}/{version}{suffix}");
-            let pool = cli_deploy::ask_pool(&admins, method, &path, true);
-            for (admin, body) in pool.answered {
-                engines.push(match body {
-                    Some(_) => EngineOutcome::new(admin.name(), "done", String::new()),
-                    None => EngineOutcome::new(
-                        admin.name(),
-                        "absent",
-                        format!("the engine has no {name} {version} loaded"),
-                    ),
-                });
-            }
-            engines.extend(
-                pool.failed
-                    .into_iter()
-                    .map(|(admin, why)| EngineOutcome::new(admin.name(), "failed", why)),
-            );
-            engines.sort_by_key(|o| target.engines.iter().position(|e| *e == o.engine));
-            Ok(PoolAnswer {
-                ok: engines.iter().all(|o| o.status == "done"),
-                engines,
-            })
-        })
-        .await?,
-    ))
+    on_target(state, vms, move |name, target, admins, mut engines| {
+        let path = format!("/admin/deployments/{name}/{version}{suffix}");
+        let pool = cli_deploy::ask_pool(&admins, method, &path, true);
+        for (admin, body) in pool.answered {
+            engines.push(match body {
+                Some(_) => EngineOutcome::new(admin.name(), "done", String::new()),
+                None => EngineOutcome::new(
+                    admin.name(),
+                    "absent",
+                    format!("the engine has no {name} {version} loaded"),
+                ),
+            });
+        }
+        engines.extend(
+            pool.failed
+                .into_iter()
+                .map(|(admin, why)| EngineOutcome::new(admin.name(), "failed", why)),
+        );
+        engines.sort_by_key(|o| target.engines.iter().position(|e| *e == o.engine));
+        PoolAnswer {
+            ok: engines.iter().all(|o| o.status == "done"),
+            engines,
+        }
+    })
+    .await
+    .map(Json)
 }
 
 async fn activate(
