@@ -27,24 +27,45 @@ pub fn DeployPanel() -> impl IntoView {
     let feedback = RwSignal::new(None::<(bool, String)>);
     let busy = RwSignal::new(false);
     let token_drafts = RwSignal::new(BTreeMap::<String, String>::new());
+    // What the user typed and has not saved yet: a target loaded meanwhile (the panel
+    // opening, a file saved) leaves it alone; saving the target clears these.
+    let engines_edited = RwSignal::new(false);
+    let edited_values = RwSignal::new(Vec::<String>::new());
+    // Each load and save takes the next number; an answer that is no longer the latest
+    // (a load issued before a save) is dropped.
+    let generation = StoredValue::new(0u64);
+    let next_generation = move || {
+        generation.update_value(|g| *g += 1);
+        generation.get_value()
+    };
 
-    let show_target = move |t: DeployTarget| {
-        engines_text.set(
-            t.engines
-                .iter()
-                .map(|e| e.url.clone())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
+    let show_target = move |t: DeployTarget, saved: bool| {
+        if saved {
+            engines_edited.set(false);
+            edited_values.set(Vec::new());
+        }
+        if !engines_edited.get_untracked() {
+            engines_text.set(
+                t.engines
+                    .iter()
+                    .map(|e| e.url.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+        }
+        let edited = edited_values.get_untracked();
         values.update(|v| {
-            // Kept values replace what was shown; typed secrets stay until the VMS changes.
-            for var in &t.env {
-                if !var.secret {
-                    match &var.value {
-                        Some(value) => v.insert(var.name.clone(), value.clone()),
-                        None => v.remove(&var.name),
-                    };
-                }
+            // Kept values replace what was shown unless typed over; typed secrets stay
+            // until the VMS changes.
+            for var in t
+                .env
+                .iter()
+                .filter(|var| !var.secret && !edited.contains(&var.name))
+            {
+                match &var.value {
+                    Some(value) => v.insert(var.name.clone(), value.clone()),
+                    None => v.remove(&var.name),
+                };
             }
         });
         target.set(Some(t));
@@ -68,10 +89,12 @@ pub fn DeployPanel() -> impl IntoView {
         let Some(vms) = state.current.get_untracked() else {
             return;
         };
+        let asked = next_generation();
         spawn_local(async move {
             match api::deploy_target(&vms).await {
+                Ok(_) if generation.get_value() != asked => {}
                 Ok(t) => {
-                    show_target(t);
+                    show_target(t, false);
                     list();
                 }
                 Err(e) => feedback.set(Some((false, e.message))),
@@ -87,6 +110,8 @@ pub fn DeployPanel() -> impl IntoView {
         feedback.set(None);
         values.set(BTreeMap::new());
         version.set(String::new());
+        engines_edited.set(false);
+        edited_values.set(Vec::new());
     });
     // Load when the panel opens or the VMS changes, and after saves (the version Git gives
     // follows commits).
@@ -140,9 +165,10 @@ pub fn DeployPanel() -> impl IntoView {
                 .collect()
         });
         let named = version.get_untracked();
+        next_generation();
         spawn_local(async move {
             match api::set_deploy_target(&vms, &engines, &kept).await {
-                Ok(t) => show_target(t),
+                Ok(t) => show_target(t, true),
                 Err(e) => {
                     feedback.set(Some((false, e.message)));
                     busy.set(false);
@@ -254,7 +280,10 @@ pub fn DeployPanel() -> impl IntoView {
                     <textarea rows="3" class="mono" data-testid="deploy-engines" spellcheck="false"
                         placeholder="http://127.0.0.1:8081"
                         prop:value=move || engines_text.get()
-                        on:input=move |ev| engines_text.set(event_target_value(&ev))></textarea>
+                        on:input=move |ev| {
+                            engines_text.set(event_target_value(&ev));
+                            engines_edited.set(true);
+                        }></textarea>
                 </label>
                 <ul class="deploy-engines">
                     {move || target.with(|t| t.iter().flat_map(|t| t.engines.clone()).enumerate().map(|(i, engine)| {
@@ -302,7 +331,12 @@ pub fn DeployPanel() -> impl IntoView {
                                     data-testid=format!("deploy-env-{}", var.name)
                                     placeholder=placeholder
                                     prop:value=move || values.with(|v| v.get(&n).cloned().unwrap_or_default())
-                                    on:input=move |ev| { let v = event_target_value(&ev); let n = name.clone(); values.update(|m| { m.insert(n, v); }); } />
+                                    on:input=move |ev| {
+                                        let v = event_target_value(&ev);
+                                        let n = name.clone();
+                                        edited_values.update(|e| if !e.contains(&n) { e.push(n.clone()) });
+                                        values.update(|m| { m.insert(n, v); });
+                                    } />
                             </label>
                         }
                     }).collect_view())}
