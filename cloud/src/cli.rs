@@ -180,6 +180,48 @@ enum Command {
         #[command(flatten)]
         engine: EngineFlags,
     },
+    /// Show a VMS's recent log lines on the engines (merged by time): requests, trigger
+    /// runs, what its code logged through `ctx.log`, failures.
+    ///
+    /// Each engine keeps the newest lines of each VMS it hosts (`--recent-log-kib`); this
+    /// reads them through the admin API. With --follow, new lines are printed as they come
+    /// (every second) until interrupted.
+    Logs {
+        /// The VMS name.
+        vms: String,
+        #[command(flatten)]
+        engine: EngineFlags,
+        /// Only this version's lines.
+        #[arg(long)]
+        version: Option<String>,
+        /// Only lines at this level or worse: error, warn, info, debug, trace.
+        #[arg(long)]
+        level: Option<String>,
+        /// Only lines containing this text (ignoring case).
+        #[arg(long, value_name = "TEXT")]
+        grep: Option<String>,
+        /// At most this many lines per engine (1–2000).
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        /// Keep printing new lines until interrupted.
+        #[arg(long, short)]
+        follow: bool,
+        /// Output format: `human` (one line per entry) or `json` (the engine's JSON lines).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Set a deployment's log level on the engines, while it runs: error, warn, info, debug
+    /// or trace (it stays across engine restarts with a state directory).
+    LogLevel {
+        /// The VMS name.
+        vms: String,
+        /// The version.
+        version: String,
+        /// The level.
+        level: String,
+        #[command(flatten)]
+        engine: EngineFlags,
+    },
     /// Start the IDE: the web UI and the IDE API over a workspace of VMS Git repositories.
     ///
     /// Prints the URL to open. The workspace starts with the example VMS. Stops on Ctrl-C.
@@ -321,6 +363,35 @@ pub fn main() -> ExitCode {
             version,
             engine,
         } => crate::deploy::cmd_activate(&engine.into(), &vms, &version),
+        Command::Logs {
+            vms,
+            engine,
+            version,
+            level,
+            grep,
+            limit,
+            follow,
+            format,
+        } => crate::logs::cmd_logs(
+            &engine.into(),
+            &crate::logs::LogsArgs {
+                vms,
+                filters: crate::logs::Filters {
+                    version,
+                    level,
+                    text: grep,
+                    limit: Some(limit),
+                },
+                follow,
+                json: format == Format::Json,
+            },
+        ),
+        Command::LogLevel {
+            vms,
+            version,
+            level,
+            engine,
+        } => crate::logs::cmd_log_level(&engine.into(), &vms, &version, &level),
         Command::Up {
             listen,
             workspace,

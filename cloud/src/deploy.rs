@@ -764,7 +764,7 @@ pub struct Admin {
 
 impl Admin {
     /// A client for each engine (each named once), all with the one admin token.
-    fn all(engines: &EngineArgs) -> Result<Vec<Admin>> {
+    pub(crate) fn all(engines: &EngineArgs) -> Result<Vec<Admin>> {
         let token = Self::token(engines)?;
         let mut admins: Vec<Admin> = Vec::new();
         for url in &engines.urls {
@@ -865,7 +865,7 @@ impl Admin {
         })
     }
 
-    fn refusal(&self, status: u16, body: &Value) -> String {
+    pub(crate) fn refusal(&self, status: u16, body: &Value) -> String {
         match status {
             401 => format!("the engine at {} refused the admin token (401)", self.base),
             _ => format!(

@@ -10,7 +10,8 @@
 //! by renaming, and costs nothing noticeable on a VMS-sized tree. After a change settles
 //! the VMS is loaded as a new version beside the running one and swapped in; the old version
 //! then drains. An edit that does not load prints its diagnostics and the last good version
-//! keeps serving.
+//! keeps serving. Requests, and what the code logs through `ctx.log`, are written to standard
+//! error as they happen.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -38,6 +39,13 @@ pub struct DevArgs {
 
 /// Runs `starweave dev` until Ctrl-C.
 pub fn cmd_dev(args: DevArgs) -> Result<ExitCode> {
+    // Requests and what the code logs through `ctx.log` go to standard error as text lines
+    // (`STARWEAVE_LOG` filters them; the VMS's own lines always show).
+    starweave_engine::server::init_logging(
+        &std::env::var("STARWEAVE_LOG").unwrap_or_else(|_| "info".to_owned()),
+        starweave_engine::server::LogFormat::Text,
+        Duration::ZERO,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

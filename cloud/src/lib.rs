@@ -14,5 +14,6 @@ mod dev;
 mod env;
 mod files;
 pub mod ide;
+mod logs;
 mod run;
 pub mod up;

@@ -4,7 +4,9 @@
 //!   failure it prints the error as JSON (`{"kind", "code", "message", "element"}`) on
 //!   standard output and exits 1. With `--trace` the trace goes to standard error as a step
 //!   list (one line per executed element: offset, duration, kind, id, flows taken, error),
-//!   so standard output stays the output JSON for pipes.
+//!   so standard output stays the output JSON for pipes. What code functions log through
+//!   `ctx.log` goes to standard error too, one `level [function] message` line each (before
+//!   the trace; lines logged before a failure included).
 //! - `test` runs every case in `tests/<function>/*.yaml`, prints `PASS`/`FAIL` per case (with
 //!   a line diff for a wrong output) and a summary, and exits 1 when any case fails.
 //!
@@ -160,6 +162,9 @@ pub fn cmd_run(args: RunArgs) -> Result<ExitCode> {
         ..RunConfig::default()
     };
     let outcome = runtime()?.block_on(run_function(&program, &function, input, config));
+    for line in &outcome.logs {
+        eprintln!("{} [{}] {}", line.level, line.function, line.message);
+    }
     if let Some(trace) = &outcome.trace {
         print_trace(trace);
     }

@@ -493,3 +493,76 @@ fn run_and_test_use_this_machines_env_values() {
         "{stderr}"
     );
 }
+
+#[test]
+fn run_and_dev_show_what_the_code_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_vms(tmp.path(), "greeter", "http-js");
+    // `run`: the output on standard output, the `ctx.log` lines on standard error.
+    let out = starweave(
+        &["run", "greeter", "hello", "--input", r#"{"name":"Ada"}"#],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("Hello, Ada!"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("info [hello] greeting Ada"),
+        "{out:?}"
+    );
+
+    // `dev`: a request's `ctx.log` line shows on standard error as it happens.
+    use std::io::{BufRead, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_starweave"))
+        .args(["dev", "--port", "0"])
+        .arg(&dir)
+        .env_remove("STARWEAVE_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout_lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    for line in stdout_lines.map_while(Result::ok) {
+        if let Some(at) = line.find("http://") {
+            url = Some(line[at..].split('/').nth(2).unwrap().to_owned());
+            break;
+        }
+    }
+    let addr = url.expect("dev prints where it serves");
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "GET /greeter/hello/Grace HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("Hello, Grace!"), "{answer}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let found = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(line) if line.contains("greeting Grace") => break Some(line),
+            Ok(line) => seen.push(line),
+            Err(_) => break None,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = found.unwrap_or_else(|| panic!("no ctx.log line on standard error: {seen:?}"));
+    assert!(
+        line.contains("INFO") && line.contains("function=\"hello\""),
+        "{line}"
+    );
+}

@@ -337,6 +337,17 @@ async fn a_run_with_mocks_has_a_trace_and_its_history_survives_a_restart() {
     let trace = result["trace"].as_array().unwrap();
     assert!(trace.len() > 3, "{result}");
     assert!(trace.iter().any(|s| s["element_kind"] == "start_event"));
+    // With the orders down, the code function called from the flow logs a warning: the run
+    // gives it back with the function that logged it.
+    let logs = result["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 1, "{result}");
+    assert_eq!(logs[0]["level"], "warn");
+    assert_eq!(logs[0]["function"], "buildDashboard");
+    assert_eq!(
+        logs[0]["message"],
+        "orders service unavailable; dashboard for u-1001 has no orders"
+    );
+    assert!(logs[0]["offset_us"].as_u64().unwrap() > 0, "{result}");
     let run_id = result["id"].as_str().unwrap().to_owned();
 
     // A failing run is recorded too.

@@ -236,3 +236,185 @@ fn the_deploy_panel_deploys_lists_activates_and_undeploys() {
     assert_eq!(body["removed"], true);
     server.stop();
 }
+
+/// The messages of a logs answer.
+fn messages(answer: &Value) -> Vec<String> {
+    answer["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_logs_panel_reads_and_follows_the_engines_lines_and_sets_log_levels() {
+    let engine = start_engine();
+    // The engine's log, as the engine binary installs it: its lines reach the VMS's recent
+    // lines, which the IDE reads.
+    starweave_engine::server::init_logging(
+        "info",
+        starweave_engine::server::LogFormat::Json,
+        std::time::Duration::ZERO,
+    );
+    let rt = &engine.runtime;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(dir.path(), &[], &[("STARWEAVE_CREDENTIALS", "memory")]);
+    let (status, created) =
+        rt.block_on(server.post("/vms", &json!({ "name": "hello", "template": "http-js" })));
+    assert_eq!(status, 201, "{created}");
+    let (status, _) = rt.block_on(server.put(
+        "/vms/hello/deploy",
+        &json!({ "engines": [engine.admin], "env": { "GREETING": "Hoi" } }),
+    ));
+    assert_eq!(status, 200);
+    rt.block_on(server.put(
+        "/engine-tokens",
+        &json!({ "engine": engine.admin, "token": TOKEN }),
+    ));
+    let (status, answer) =
+        rt.block_on(server.post("/vms/hello/deploy", &json!({ "version": "1" })));
+    assert_eq!((status, &answer["ok"]), (200, &json!(true)), "{answer}");
+    assert_eq!(engine.get("/hello/hello/Ada").0, 200);
+
+    // The newest lines: the template's `ctx.log.info("greeting", name)` with the function
+    // that logged it, and the request.
+    let (status, read) = rt.block_on(server.post("/vms/hello/logs", &json!({})));
+    assert_eq!(status, 200, "{read}");
+    let greeting = read["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["message"] == "greeting Ada")
+        .unwrap_or_else(|| panic!("no greeting line: {read}"))
+        .clone();
+    assert_eq!(greeting["function"], "hello");
+    assert_eq!(greeting["version"], "1");
+    assert_eq!(greeting["engine"], engine.admin.as_str());
+    assert!(messages(&read).contains(&"request".to_owned()), "{read}");
+    assert_eq!(read["failed"], json!([]));
+
+    // Following: the cursors give only what came since.
+    let cursors = read["cursors"].clone();
+    assert!(
+        cursors[&engine.admin]["next"].as_u64().unwrap() > 0,
+        "{read}"
+    );
+    let (_, idle) = rt.block_on(server.post("/vms/hello/logs", &json!({ "cursors": cursors })));
+    assert_eq!(messages(&idle), Vec::<String>::new(), "{idle}");
+    assert_eq!(engine.get("/hello/hello/Bob").0, 200);
+    let (_, new) = rt.block_on(server.post("/vms/hello/logs", &json!({ "cursors": cursors })));
+    assert_eq!(messages(&new), ["greeting Bob", "request"], "{new}");
+
+    // Filters: warnings and worse leave the greeting out; text is searched ignoring case.
+    let (_, warnings) = rt.block_on(server.post("/vms/hello/logs", &json!({ "level": "warn" })));
+    assert!(
+        !messages(&warnings)
+            .iter()
+            .any(|m| m.starts_with("greeting")),
+        "{warnings}"
+    );
+    // (The request's line has Bob in its path.)
+    let (_, bob) = rt.block_on(server.post("/vms/hello/logs", &json!({ "text": "BOB" })));
+    assert_eq!(messages(&bob), ["greeting Bob", "request"], "{bob}");
+    for bad in [
+        json!({ "level": "loud" }),
+        json!({ "limit": 0 }),
+        json!({ "version": "../x" }),
+        json!({ "colour": "red" }),
+    ] {
+        let (status, body) = rt.block_on(server.post("/vms/hello/logs", &bad));
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+
+    // The deployment at `warn` while it runs: its info lines stop.
+    let (status, answer) = rt.block_on(server.put(
+        "/vms/hello/deployments/1/log-level",
+        &json!({ "level": "warn" }),
+    ));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["ok"], true, "{answer}");
+    let (_, listed) = rt.block_on(server.get("/vms/hello/deployments"));
+    assert_eq!(listed["deployments"][0]["log_level"], "warn", "{listed}");
+    let cursors = new["cursors"].clone();
+    assert_eq!(engine.get("/hello/hello/Cy").0, 200);
+    let (_, quiet) = rt.block_on(server.post("/vms/hello/logs", &json!({ "cursors": cursors })));
+    assert_eq!(messages(&quiet), Vec::<String>::new(), "{quiet}");
+    let (_, absent) = rt.block_on(server.put(
+        "/vms/hello/deployments/9/log-level",
+        &json!({ "level": "info" }),
+    ));
+    assert_eq!(absent["ok"], false);
+    assert_eq!(absent["engines"][0]["status"], "absent", "{absent}");
+    let (status, _) = rt.block_on(server.put(
+        "/vms/hello/deployments/1/log-level",
+        &json!({ "level": "loud" }),
+    ));
+    assert_eq!(status, 400);
+
+    // The same from the command line.
+    let out = engine.starweave(&["logs", "hello", "--grep", "greeting bob"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains(" INFO  1 hello: greeting Bob"), "{stdout}");
+    let out = engine.starweave(
+        &["logs", "hello", "--format", "json", "--level", "error"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let out = engine.starweave(&["log-level", "hello", "1", "info"], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("logs at info"),
+        "{out:?}"
+    );
+    assert_eq!(engine.get("/hello/hello/Dee").0, 200);
+    let out = engine.starweave(
+        &[
+            "logs",
+            "hello",
+            "--format",
+            "json",
+            "--grep",
+            "greeting dee",
+        ],
+        dir.path(),
+    );
+    let line: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(line["message"], "greeting Dee");
+    let out = engine.starweave(&["log-level", "hello", "9", "info"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no hello 9 loaded"),
+        "{out:?}"
+    );
+    let out = engine.starweave(&["logs", "nobody"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no engine has a version of nobody"),
+        "{out:?}"
+    );
+    let out = engine.starweave(&["logs", "hello", "--level", "loud"], dir.path());
+    assert!(!out.status.success());
+
+    // An engine of the pool that is down is reported; the other's lines still come.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    rt.block_on(server.put(
+        "/vms/hello/deploy",
+        &json!({ "engines": [down, engine.admin] }),
+    ));
+    rt.block_on(server.put("/engine-tokens", &json!({ "engine": down, "token": TOKEN })));
+    let (status, read) = rt.block_on(server.post("/vms/hello/logs", &json!({})));
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["failed"][0]["engine"], down.as_str(), "{read}");
+    assert!(
+        messages(&read).contains(&"greeting Bob".to_owned()),
+        "{read}"
+    );
+    server.stop();
+}

@@ -173,6 +173,48 @@ async fn deploy_to_an_engine_roll_back_and_undeploy() -> Result<()> {
     engine.wait_body("/shipped/hello/Ada", "Hej, Ada!").await?;
     ide.step("undeployed").await?;
 
+    // The running version logs at debug from now on: chosen in the list, read back from the
+    // engine.
+    let level = format!("deployment-level-{first}");
+    ide.set_value(&level, "debug").await?;
+    ide.wait_text("deploy-feedback", "logs at debug").await?;
+    let listed = ide
+        .api("GET", "/api/v1/vms/shipped/deployments", None)
+        .await?;
+    ensure!(
+        listed["body"]["deployments"][0]["log_level"] == "debug",
+        "the engine did not take the level: {listed}"
+    );
+    ensure!(
+        ide.text(&format!("deployment-in-flight-{first}"))
+            .await?
+            .contains("0 in flight"),
+        "in-flight runs are shown"
+    );
+
+    // The Logs panel: what the function logged on the engine (`ctx.log.info("greeting",
+    // name)`), followed live, and searched.
+    ide.click("logs-tab").await?;
+    ide.find("logs-panel").await?;
+    engine.get("/shipped/hello/Grace")?;
+    ide.wait_text("logs-list", "greeting Grace").await?;
+    ensure!(
+        ide.text("logs-list").await?.contains("hello:"),
+        "the line names the function that logged it"
+    );
+    // New lines arrive while the panel follows the log.
+    engine.get("/shipped/hello/Linus")?;
+    ide.wait_text("logs-list", "greeting Linus").await?;
+    ide.step("logs").await?;
+    ide.fill("logs-text", "linus").await?;
+    ide.click("logs-refresh").await?;
+    ide.wait_js(
+        "const lines = [...document.querySelectorAll('[data-testid=\"log-line\"]')]; \
+         return lines.length >= 2 && lines.every(l => l.textContent.toLowerCase().includes('linus'))",
+        "only the lines with `linus` (its ctx.log line and its request's)",
+    )
+    .await?;
+
     // The non-secret value is kept with the target: it is there after a reload.
     ide.reload().await?;
     ide.click("deploy-tab").await?;

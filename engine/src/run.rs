@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use starweave_model::trace::Trace;
+use starweave_model::trace::{RunLog, Trace};
 use tokio::sync::Notify;
 
 use crate::compile::Program;
@@ -210,6 +210,9 @@ pub struct RunOutcome {
     pub output: Result<Value, RunError>,
     /// The trace, when [`RunConfig::trace`] was set.
     pub trace: Option<Trace>,
+    /// What its code functions logged through `ctx.log` (always collected: a run that logs
+    /// nothing allocates nothing for it).
+    pub logs: Vec<RunLog>,
 }
 
 /// Runs the function `function` of `program` with `input`.
@@ -231,6 +234,7 @@ pub async fn run_function(
                 message,
             )),
             trace: None,
+            logs: Vec::new(),
         };
     };
     flow::run(program, index, input, config).await

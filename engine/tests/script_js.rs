@@ -627,3 +627,59 @@ async fn without_an_inline_budget_every_call_goes_to_a_worker() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_logged_before_a_failure_come_back_with_the_error() {
+    let pool = pool();
+    let ctx = FunctionContext::default();
+    let err = call_once(
+        &pool,
+        r#"export default function (input, ctx) {
+            ctx.log.info("checking", input.id);
+            ctx.log.warn("about to fail");
+            throw new Error("too big");
+        }"#,
+        json!({ "id": 3 }),
+        &ctx,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("too big"), "{err}");
+    assert_eq!(
+        err.logs,
+        vec![
+            LogLine {
+                level: LogLevel::Info,
+                message: "checking 3".into()
+            },
+            LogLine {
+                level: LogLevel::Warn,
+                message: "about to fail".into()
+            },
+        ]
+    );
+    // A run stopped at its deadline (its runtime is renewed afterwards) keeps what it logged.
+    let module = pool
+        .compile_module(
+            "loop.js",
+            r#"export default function (input, ctx) {
+                ctx.log.info("looping");
+                for (;;) {}
+            }"#,
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    let err = pool
+        .call(
+            &module,
+            json!({}),
+            &ctx,
+            &RunControl::with_timeout(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind, ScriptErrorKind::Timeout { .. }), "{err}");
+    assert_eq!(err.logs.len(), 1, "{:?}", err.logs);
+    assert_eq!(err.logs[0].message, "looping");
+}

@@ -276,3 +276,41 @@ async fn function_bpmn_errors_come_through_calls() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_logged_before_a_failure_come_back_with_the_error() {
+    let rhai = engine();
+    let ast = rhai
+        .compile_script(
+            r#"
+            fn main(input, ctx) {
+                ctx.log.info("checking", input.id);
+                if input.id > 2 { throw "too big"; }
+                #{ ok: true }
+            }
+            "#,
+        )
+        .unwrap();
+    let ctx = FunctionContext {
+        env: Arc::new(BTreeMap::new()),
+        connectors: Arc::new(Echo),
+    };
+    let err = rhai
+        .call_function(&ast, "main", json!({ "id": 3 }), &ctx, &control())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("too big"), "{err}");
+    assert_eq!(
+        err.logs,
+        vec![LogLine {
+            level: LogLevel::Info,
+            message: "checking 3".into()
+        }]
+    );
+    // A call that succeeds keeps its own lines only.
+    let out = rhai
+        .call_function(&ast, "main", json!({ "id": 1 }), &ctx, &control())
+        .await
+        .unwrap();
+    assert_eq!(out.logs.len(), 1, "{:?}", out.logs);
+}

@@ -108,3 +108,19 @@ impl TraceStep {
         self.error.is_some()
     }
 }
+
+/// A line a code function logged through `ctx.log` during a run, in the order logged.
+///
+/// Lines logged before a function failed are kept: they are what explains the failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunLog {
+    /// `info`, `warn` or `error`.
+    pub level: String,
+    /// The arguments, strings as they are and other values as JSON, joined by spaces.
+    pub message: String,
+    /// The code function that logged it (a BPMN function's call activities run others).
+    pub function: String,
+    /// When the function returned (or failed), in microseconds from the start of the run;
+    /// lines of one call share it.
+    pub offset_us: u64,
+}

@@ -380,6 +380,9 @@ pub struct LogLine {
     /// The text.
     #[serde(default)]
     pub message: String,
+    /// The code function that logged it.
+    #[serde(default)]
+    pub function: String,
 }
 
 /// One trace step as the model serialises it (read leniently: the UI only paints it).
@@ -1328,6 +1331,55 @@ pub async fn undeploy(vms: &str, version: &str) -> ApiResult<PoolAnswer> {
         None,
     )
     .await
+}
+
+/// `PUT /vms/{vms}/deployments/{version}/log-level`.
+pub async fn set_log_level(vms: &str, version: &str, level: &str) -> ApiResult<PoolAnswer> {
+    request(
+        "PUT",
+        &format!(
+            "{}/deployments/{}/log-level",
+            vms_path(vms),
+            encode(version)
+        ),
+        Some(&json!({ "level": level })),
+    )
+    .await
+}
+
+/// `POST /vms/{vms}/logs`: the recent log lines on the target's engines.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EngineLogs {
+    /// The lines, oldest first: the engine's JSON objects (`seq`, `timestamp`, `level`,
+    /// `message`, `version`, `function`…) with their `engine`.
+    #[serde(default)]
+    pub lines: Vec<Value>,
+    /// Where to read on from, per engine (pass back as they are).
+    #[serde(default)]
+    pub cursors: Value,
+    /// Lines an engine dropped before they were read.
+    #[serde(default)]
+    pub missed: std::collections::BTreeMap<String, u64>,
+    /// Engines that could not be asked.
+    #[serde(default)]
+    pub failed: Vec<EngineOutcome>,
+}
+
+/// `POST /vms/{vms}/logs`. `cursors` from the previous answer to read only what came since.
+pub async fn read_logs(
+    vms: &str,
+    level: &str,
+    text: &str,
+    version: &str,
+    cursors: &Value,
+) -> ApiResult<EngineLogs> {
+    let mut body = json!({ "cursors": cursors });
+    for (key, value) in [("level", level), ("text", text), ("version", version)] {
+        if !value.is_empty() {
+            body[key] = json!(value);
+        }
+    }
+    post(&format!("{}/logs", vms_path(vms)), &body).await
 }
 
 /// `PUT /engine-tokens`.

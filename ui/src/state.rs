@@ -141,6 +141,8 @@ pub enum BottomPanel {
     Git,
     /// Deploy to compute engines.
     Deploy,
+    /// The deployed VMS's recent log lines on its engines.
+    Logs,
 }
 
 /// Everything the components share, as copyable signal handles.

@@ -10,6 +10,10 @@
 //! tokens (the system keyring when there is one), under their own kind, so a Git server never
 //! gets an engine's token or the other way round.
 //!
+//! `POST /vms/{vms}/logs` reads the VMS's recent log lines on the target's engines (each
+//! engine keeps its newest ones; the panel follows them with a cursor per engine), and
+//! `PUT …/{version}/log-level` sets a deployment's log level on every engine while it runs.
+//!
 //! The calls to the engines block (each engine has its own small client), so they run off the
 //! async threads; a rollout to a pool that is partly down reports each engine's outcome rather
 //! than failing as a whole.
@@ -49,6 +53,12 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
             &["post"],
             post(activate),
         )
+        .route(
+            "/vms/{vms}/deployments/{version}/log-level",
+            &["put"],
+            axum::routing::put(set_log_level),
+        )
+        .route("/vms/{vms}/logs", &["post"], post(read_logs))
         .route(
             "/engine-tokens",
             &["put", "delete"],
@@ -599,4 +609,110 @@ async fn undeploy(
     Path((vms, version)): Path<(String, String)>,
 ) -> ApiResult<Json<PoolAnswer>> {
     on_every_engine(state, vms, version, reqwest::Method::DELETE, "").await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogLevelRequest {
+    level: String,
+}
+
+/// `PUT /vms/{vms}/deployments/{version}/log-level`: on every engine of the target.
+async fn set_log_level(
+    State(state): State<AppState>,
+    Path((vms, version)): Path<(String, String)>,
+    Json(request): Json<LogLevelRequest>,
+) -> ApiResult<Json<PoolAnswer>> {
+    starweave_engine::server::registry::check_version(&version).map_err(ApiError::InvalidName)?;
+    cli_deploy::parse_log_level(&request.level)
+        .map_err(|e| ApiError::InvalidRequest(format!("{e:#}")))?;
+    on_target(state, vms, move |name, target, admins, mut engines| {
+        for (engine, outcome) in crate::logs::set_level(&admins, &name, &version, &request.level) {
+            engines.push(match outcome {
+                crate::logs::LevelOutcome::Set => {
+                    EngineOutcome::new(&engine, "done", String::new())
+                }
+                crate::logs::LevelOutcome::Absent => EngineOutcome::new(
+                    &engine,
+                    "absent",
+                    format!("the engine has no {name} {version} loaded"),
+                ),
+                crate::logs::LevelOutcome::Failed(why) => {
+                    EngineOutcome::new(&engine, "failed", why)
+                }
+            });
+        }
+        engines.sort_by_key(|o| target.engines.iter().position(|e| *e == o.engine));
+        PoolAnswer {
+            ok: engines.iter().all(|o| o.status == "done"),
+            engines,
+        }
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsRequest {
+    /// Only this version's lines.
+    #[serde(default)]
+    version: Option<String>,
+    /// Only lines at this level or worse.
+    #[serde(default)]
+    level: Option<String>,
+    /// Only lines containing this text, ignoring case.
+    #[serde(default)]
+    text: Option<String>,
+    /// At most this many lines per engine.
+    #[serde(default)]
+    limit: Option<usize>,
+    /// Where the panel is in each engine's lines (absent: the newest lines).
+    #[serde(default)]
+    cursors: BTreeMap<String, crate::logs::Cursor>,
+}
+
+/// `POST /vms/{vms}/logs`.
+#[derive(Debug, Serialize)]
+struct LogsAnswer {
+    /// The lines, oldest first, each with its `engine`.
+    lines: Vec<Value>,
+    /// Pass back to read on.
+    cursors: BTreeMap<String, crate::logs::Cursor>,
+    /// Lines an engine dropped before they were read.
+    missed: BTreeMap<String, u64>,
+    /// Engines that could not be asked.
+    failed: Vec<EngineOutcome>,
+}
+
+async fn read_logs(
+    State(state): State<AppState>,
+    Path(vms): Path<String>,
+    Json(request): Json<LogsRequest>,
+) -> ApiResult<Json<LogsAnswer>> {
+    let filters = crate::logs::Filters {
+        version: request.version,
+        level: request.level,
+        text: request.text,
+        limit: request.limit,
+    };
+    filters
+        .check()
+        .map_err(|e| ApiError::InvalidRequest(format!("{e:#}")))?;
+    on_target(state, vms, move |name, _, admins, mut failed| {
+        let read = crate::logs::read_pool(&admins, &name, &filters, &request.cursors);
+        failed.extend(
+            read.failed
+                .into_iter()
+                .map(|(engine, why)| EngineOutcome::new(&engine, "failed", why)),
+        );
+        LogsAnswer {
+            lines: read.lines,
+            cursors: read.cursors,
+            missed: read.missed,
+            failed,
+        }
+    })
+    .await
+    .map(Json)
 }

@@ -389,7 +389,32 @@ fn operations() -> Vec<Operation> {
             "Give the VMS's traffic back to a version the engines still have loaded (nothing is sent or compiled)",
             None,
             "200",
+            pool_answer.clone(),
+        ),
+        op(
+            "/vms/{vms}/deployments/{version}/log-level",
+            "put",
+            "Set a deployment's log level on every engine of the target while it runs (an engine without that version answers `absent`)",
+            Some(object(
+                json!({ "level": { "type": "string", "enum": ["error", "warn", "info", "debug", "trace"] } }),
+                &["level"],
+            )),
+            "200",
             pool_answer,
+        ),
+        op(
+            "/vms/{vms}/logs",
+            "post",
+            "The VMS's recent log lines on the target's engines, oldest first: the newest ones, or with `cursors` (from the previous answer) only what came since; filtered by version, level (that level and worse) and text (ignoring case)",
+            Some(object(
+                json!({ "version": string, "level": { "type": "string", "enum": ["error", "warn", "info", "debug", "trace"] }, "text": string, "limit": { "type": "integer", "minimum": 1, "maximum": 2000 }, "cursors": { "type": "object", "additionalProperties": object(json!({ "ring": { "type": "integer" }, "next": { "type": "integer" } }), &["ring", "next"]) } }),
+                &[],
+            )),
+            "200",
+            object(
+                json!({ "lines": array(object(json!({ "engine": string, "seq": { "type": "integer" }, "timestamp": string, "level": string, "message": string, "vms": string, "version": string, "function": string }), &["engine", "seq", "timestamp", "level", "message"])), "cursors": { "type": "object" }, "missed": { "type": "object", "additionalProperties": { "type": "integer" } }, "failed": array(engine_outcome.clone()) }),
+                &["lines", "cursors", "missed", "failed"],
+            ),
         ),
         op(
             "/engine-tokens",
@@ -652,7 +677,7 @@ fn schemas() -> Value {
             "id": string, "ok": { "type": "boolean" }, "output": {},
             "error": object(json!({ "kind": string, "code": string, "message": string, "element": string }), &["code", "message"]),
             "duration_ms": { "type": "number" },
-            "logs": array(object(json!({ "level": string, "message": string }), &["level", "message"])),
+            "logs": array(object(json!({ "level": string, "message": string, "function": string, "offset_us": { "type": "integer" } }), &["level", "message", "function", "offset_us"])),
             "trace": array(r("TraceStep")) }), &["id", "ok", "duration_ms", "logs", "trace"]),
         "TraceStep": object(json!({
             "element_id": string, "element_kind": string, "name": string, "parent": { "type": "integer" }, "iteration": { "type": "integer" },

@@ -185,8 +185,7 @@ async fn run(
         "id": id,
         "ok": ok,
         "duration_ms": duration_ms,
-        // The engine does not hand back code functions' log lines yet.
-        "logs": [],
+        "logs": outcome.logs,
         "trace": steps,
     });
     if let Some(output) = output {

@@ -30,9 +30,11 @@ use crate::mocks::Mocks;
 use crate::run::{DEFAULT_TIMEOUT, ErrorKind, RunConfig, RunError, RunOutcome};
 use crate::script::rhai::RhaiAst;
 use crate::script::{
-    BoxFuture, CallError, ConnectorCall, FunctionContext, RunControl, ScriptError, ScriptErrorKind,
+    BoxFuture, CallError, ConnectorCall, FunctionContext, FunctionOutput, RunControl, ScriptError,
+    ScriptErrorKind,
 };
 pub(crate) use scope::VarScope;
+use starweave_model::trace::RunLog;
 use trace::TraceSink;
 
 /// The state of one run, shared by all its branches.
@@ -45,6 +47,10 @@ pub(crate) struct Runtime {
     pub(crate) env: crate::script::Env,
     pub(crate) trace: Option<TraceSink>,
     pub(crate) max_depth: u32,
+    /// When the run started; log lines are stamped from it.
+    started: Instant,
+    /// What code functions logged through `ctx.log`, in order.
+    logs: Mutex<Vec<RunLog>>,
     next_transaction: AtomicU64,
     /// Rollbacks started by transactions that were dropped mid-way (interrupted by a timer,
     /// or by the end of the run); awaited before the run returns.
@@ -83,6 +89,8 @@ pub(crate) async fn run(
         env: Arc::new(config.env),
         trace: config.trace.then(TraceSink::new),
         max_depth: config.max_call_depth,
+        started: Instant::now(),
+        logs: Mutex::new(Vec::new()),
         next_transaction: AtomicU64::new(1),
         rollbacks: Mutex::new(Vec::new()),
     });
@@ -107,7 +115,12 @@ pub(crate) async fn run(
         let _ = handle.await;
     }
     let trace = rt.trace.as_ref().map(|t| t.finish(&function.name));
-    RunOutcome { output, trace }
+    let logs = std::mem::take(&mut *rt.logs.lock().unwrap_or_else(|p| p.into_inner()));
+    RunOutcome {
+        output,
+        trace,
+        logs,
+    }
 }
 
 /// Calls function `index` with `input`: validates, runs the body, validates the output.
@@ -172,7 +185,7 @@ pub(crate) fn call_function(
                 let out = rhai
                     .call_function(ast, "main", input, &ctx, &rt.control)
                     .await;
-                out.map_err(|e| rt.script_error(e))?.value
+                rt.code_finished(&function.name, out)?
             }
             Body::JavaScript(code) => {
                 let module = program
@@ -186,7 +199,7 @@ pub(crate) fn call_function(
                     .js()
                     .call(&module, input, &ctx, &rt.control)
                     .await;
-                out.map_err(|e| rt.script_error(e))?.value
+                rt.code_finished(&function.name, out)?
             }
             Body::Broken(message) => {
                 return Err(RunError::new(
@@ -237,6 +250,33 @@ impl Runtime {
             }
             kind => RunError::new(ErrorKind::Script, "SCRIPT_ERROR", kind.to_string()),
         }
+    }
+
+    /// A code function's answer: its log lines go to the run's logs (those of a failed
+    /// call too), then its value or error.
+    fn code_finished(
+        &self,
+        function: &str,
+        out: Result<FunctionOutput, ScriptError>,
+    ) -> Result<Value, RunError> {
+        let (value, lines) = match out {
+            Ok(output) => (Ok(output.value), output.logs),
+            Err(mut err) => {
+                let lines = std::mem::take(&mut err.logs);
+                (Err(err), lines)
+            }
+        };
+        if !lines.is_empty() {
+            let offset_us = self.started.elapsed().as_micros() as u64;
+            let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+            logs.extend(lines.into_iter().map(|line| RunLog {
+                level: line.level.as_str().to_owned(),
+                message: line.message,
+                function: function.to_owned(),
+                offset_us,
+            }));
+        }
+        value.map_err(|e| self.script_error(e))
     }
 
     fn function_context(self: &Arc<Self>, transaction: Option<TransactionId>) -> FunctionContext {

@@ -84,6 +84,9 @@ impl CompareOp {
 pub struct ScriptError {
     /// The kind of failure, with its details.
     pub kind: ScriptErrorKind,
+    /// What the code logged through `ctx.log` before it failed (kept for the run's logs:
+    /// they are what explains the failure).
+    pub logs: Vec<LogLine>,
 }
 
 /// The kinds of [`ScriptError`].
@@ -174,7 +177,10 @@ impl ScriptError {
 
 impl From<ScriptErrorKind> for ScriptError {
     fn from(kind: ScriptErrorKind) -> Self {
-        Self { kind }
+        Self {
+            kind,
+            logs: Vec::new(),
+        }
     }
 }
 
@@ -220,6 +226,17 @@ pub enum LogLevel {
     Warn,
     /// `ctx.log.error(...)`.
     Error,
+}
+
+impl LogLevel {
+    /// `info`, `warn` or `error`, as the level is written in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
 }
 
 /// One line a script logged through `ctx.log`.

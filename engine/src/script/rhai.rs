@@ -652,7 +652,7 @@ impl RhaiEngine {
         let ast = ast.clone();
         let name = name.to_owned();
         let control = control.clone();
-        let value = tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let _run = CurrentRun::enter(&control);
             let mut scope = Scope::new();
             let result = engine
@@ -667,9 +667,16 @@ impl RhaiEngine {
             engine.output(result)
         })
         .await
-        .map_err(|err| ScriptError::runtime(format!("Rhai function did not finish: {err}")))??;
+        .map_err(|err| ScriptError::runtime(format!("Rhai function did not finish: {err}")))
+        .and_then(|result| result);
         let logs = std::mem::take(&mut *shared.logs.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok(FunctionOutput { value, logs })
+        match result {
+            Ok(value) => Ok(FunctionOutput { value, logs }),
+            Err(mut err) => {
+                err.logs = logs;
+                Err(err)
+            }
+        }
     }
 
     fn output(&self, result: Dynamic) -> Result<Value, ScriptError> {

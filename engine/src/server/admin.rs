@@ -11,6 +11,7 @@
 //! | `DELETE /admin/deployments/{vms}/{version}` | unload it; answers once its in-flight runs are done (204), or after the drain timeout cancelled the rest (200 with `{"drained": false}`) |
 //! | `POST /admin/deployments/{vms}/{version}/activate` | make a loaded version the active one again (a rollback: nothing is sent or compiled); 404 when it is not loaded |
 //! | `PUT /admin/deployments/{vms}/{version}/log-level` | `{"level": "debug"}` |
+//! | `GET /admin/logs/{vms}` | the VMS's recent log lines ([`super::recent`]): `?after=N&ring=R` for the lines after the last one read, `version=`, `level=warn` (that level and worse), `q=` (text, ignoring case), `limit=` (default 200, at most 2,000); answers `{"vms", "ring", "next", "missed", "lines": [{"seq", "timestamp", "level", "message", …}]}`, 404 when no version of the VMS is loaded |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 once the saved (`--state-dir`) and `--load` deployments are loaded, else 503 |
 //! | `GET /metrics` | Prometheus text, see [`super::metrics`] |
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +53,7 @@ pub fn router(server: Arc<Server>) -> Router {
             "/admin/deployments/{vms}/{version}/activate",
             post(reactivate),
         )
+        .route("/admin/logs/{vms}", get(logs))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -202,6 +204,64 @@ async fn set_log_level(
         .await
         .map(Json)
         .ok_or(ApiError::NoSuchDeployment)
+}
+
+/// The query of `GET /admin/logs/{vms}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    after: Option<u64>,
+    ring: Option<u64>,
+    version: Option<String>,
+    level: Option<LogLevel>,
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The most lines one read returns.
+const MAX_LOG_LINES: usize = 2000;
+
+async fn logs(
+    State(_server): State<Arc<Server>>,
+    Path(vms): Path<String>,
+    query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|err| ApiError::BadRequest(err.body_text()))?;
+    let limit = query.limit.unwrap_or(200);
+    if limit == 0 || limit > MAX_LOG_LINES {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LOG_LINES}"
+        )));
+    }
+    let page = super::recent::read(
+        &vms,
+        &super::recent::Query {
+            after: query.after,
+            ring: query.ring,
+            version: query.version,
+            max_severity: query.level.map(|l| l as u8),
+            contains: query.q,
+            limit,
+        },
+    )
+    .ok_or(ApiError::NoSuchVms)?;
+    // The kept lines are JSON objects already: the answer is written around them.
+    let mut body =
+        String::with_capacity(64 + page.lines.iter().map(|l| l.len() + 1).sum::<usize>());
+    body.push_str("{\"vms\":");
+    body.push_str(&serde_json::to_string(&vms).unwrap_or_default());
+    body.push_str(&format!(
+        ",\"ring\":{},\"next\":{},\"missed\":{},\"lines\":[",
+        page.ring, page.next, page.missed
+    ));
+    for (i, line) in page.lines.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(line);
+    }
+    body.push_str("]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use super::Server;
 use super::error::ApiError;
 use super::input::{Problem, merge_input, query_object};
-use super::registry::{Deployment, HttpRoute, InvokeError, LogLevel};
+use super::registry::{Deployment, HttpRoute, InvokeError, LogLevel, Origin};
 use super::routes::{percent_decode, split_path};
 use crate::run::{ErrorKind, RunError};
 use crate::script::RunControl;
@@ -229,6 +229,7 @@ async fn serve_route(
     {
         if deployment.logs(LogLevel::Debug) {
             tracing::debug!(
+                target: super::DEPLOYMENT_TARGET,
                 vms = deployment.vms,
                 version = deployment.version,
                 trace_id,
@@ -264,7 +265,15 @@ async fn serve_route(
     }
     let queue_wait = Some(deployment.queue_timeout);
     match deployment
-        .invoke(&route.trigger.function, input, queue_wait)
+        .invoke(
+            &route.trigger.function,
+            input,
+            queue_wait,
+            Origin {
+                trigger: "http",
+                trace_id,
+            },
+        )
         .await
     {
         Ok(output) => Ok((route.status, axum::Json(output)).into_response()),

@@ -33,17 +33,45 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = String::with_capacity(320);
-        line.push_str("{\"timestamp\":\"");
-        timestamp(&mut line, chrono::Utc::now());
-        line.push_str("\",\"level\":\"");
-        line.push_str(level_name(event.metadata().level()));
-        line.push('"');
-        event.record(&mut Fields { out: &mut line });
-        line.push_str(",\"target\":");
-        json_string(&mut line, event.metadata().target());
-        line.push_str("}\n");
+        let line = render_and_keep(event);
         writer.write_str(&line)
+    }
+}
+
+/// The event's JSON line (with its line break), kept in its VMS's recent lines when it
+/// names a `vms` and a `version` (see [`super::recent`]).
+pub(crate) fn render_and_keep(event: &Event<'_>) -> String {
+    let mut line = String::with_capacity(320);
+    line.push_str("{\"timestamp\":\"");
+    timestamp(&mut line, chrono::Utc::now());
+    line.push_str("\",\"level\":\"");
+    line.push_str(level_name(event.metadata().level()));
+    line.push('"');
+    let mut fields = Fields {
+        out: &mut line,
+        vms: None,
+        version: None,
+    };
+    event.record(&mut fields);
+    let (vms, version) = (fields.vms, fields.version);
+    line.push_str(",\"target\":");
+    json_string(&mut line, event.metadata().target());
+    line.push('}');
+    if let (Some(vms), Some(version)) = (vms, version) {
+        super::recent::record(&line[vms], version, *event.metadata().level(), &line);
+    }
+    line.push('\n');
+    line
+}
+
+/// A layer that keeps events in their VMS's recent lines without writing them anywhere:
+/// for when standard error gets text lines instead of JSON.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeepRecent;
+
+impl<S: Subscriber> tracing_subscriber::Layer<S> for KeepRecent {
+    fn on_event(&self, event: &Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        render_and_keep(event);
     }
 }
 
@@ -137,9 +165,12 @@ fn json_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// Writes each recorded field as `,"name":value`.
+/// Writes each recorded field as `,"name":value`, noting where the `vms` and `version`
+/// strings are (names of those are plain: letters, digits and `._+-`, never escaped).
 struct Fields<'a> {
     out: &'a mut String,
+    vms: Option<std::ops::Range<usize>>,
+    version: Option<std::ops::Range<usize>>,
 }
 
 impl Fields<'_> {
@@ -189,7 +220,14 @@ impl Visit for Fields<'_> {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         self.name(field);
+        let start = self.out.len() + 1;
         json_string(self.out, value);
+        let plain = self.out.len() == start + value.len() + 1;
+        match field.name() {
+            "vms" if plain => self.vms = Some(start..start + value.len()),
+            "version" if plain => self.version = Some(start..start + value.len()),
+            _ => {}
+        }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {

@@ -46,7 +46,9 @@
 //! # Logs
 //!
 //! JSON lines (tracing) with `vms`, `version`, `function`, `trigger`, `trace_id`; each
-//! deployment has a log level settable at run time, filtering its request events.
+//! deployment has a log level settable at run time, filtering its events (requests,
+//! triggers, and the lines its code functions log through `ctx.log`). The recent lines of
+//! each VMS are also kept in memory for `GET /admin/logs/{vms}`; see [`recent`].
 
 pub mod admin;
 pub mod auth;
@@ -57,6 +59,7 @@ pub mod logbuf;
 pub mod logfmt;
 pub mod metrics;
 pub mod openapi;
+pub mod recent;
 pub mod registry;
 pub mod routes;
 pub mod source;
@@ -193,6 +196,10 @@ pub struct ServerConfig {
     /// errors are written at once, and 0 writes every line at once (see `server::logbuf`).
     #[arg(long, env = "STARWEAVE_LOG_FLUSH_MS", default_value_t = 100)]
     pub log_flush_ms: u64,
+    /// How much of each VMS's recent log the engine keeps in memory for
+    /// `GET /admin/logs/{vms}` (the newest lines, at most 2,000), in KiB; 0 keeps none.
+    #[arg(long, env = "STARWEAVE_RECENT_LOG_KIB", default_value_t = 512)]
+    pub recent_log_kib: usize,
 }
 
 impl ServerConfig {
@@ -213,17 +220,34 @@ impl ServerConfig {
 
 /// Installs the global tracing subscriber (once; later calls do nothing), writing to
 /// standard error through [`logbuf::LogSink`] with lines waiting at most `flush`.
+///
+/// Events of a deployment's own (target [`DEPLOYMENT_TARGET`]: what its code logs, its
+/// debug lines) pass whatever `filter` says, since the deployment's log level already chose
+/// them; a `filter` that names that target itself decides for it.
 pub fn init_logging(filter: &str, format: LogFormat, flush: Duration) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let mut env_filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if !filter.contains(DEPLOYMENT_TARGET)
+        && let Ok(directive) = format!("{DEPLOYMENT_TARGET}=trace").parse()
+    {
+        env_filter = env_filter.add_directive(directive);
+    }
+    // Colours only for a terminal: a file or a pipe gets plain text.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(env_filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(logbuf::LogSink::new(flush));
-    let _ = match format {
-        LogFormat::Json => builder.event_format(logfmt::JsonLine).try_init(),
-        LogFormat::Text => builder.try_init(),
+    // A subscriber installed before (a host's, or a test's) stays.
+    let _installed = match format {
+        LogFormat::Json => builder.event_format(logfmt::JsonLine).try_init().is_ok(),
+        LogFormat::Text => builder.finish().with(logfmt::KeepRecent).try_init().is_ok(),
     };
 }
+
+/// The log target of the events a deployment's log level decides on alone.
+pub const DEPLOYMENT_TARGET: &str = "vms";
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
@@ -307,6 +331,10 @@ pub async fn run(
             ),
         ));
     }
+    recent::set_limits(recent::Limits {
+        bytes: config.recent_log_kib.saturating_mul(1024),
+        ..recent::Limits::default()
+    });
     let data_listener = TcpListener::bind(config.listen).await?;
     let admin_listener = TcpListener::bind(config.admin_listen).await?;
     let grpc_listener = match config.grpc_listen {

@@ -24,6 +24,7 @@ use axum::http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use starweave_model::Diagnostic;
+use starweave_model::trace::RunLog;
 use starweave_model::vms::connector::HttpVerb;
 use starweave_model::vms::trigger::HttpTrigger;
 use starweave_model::vms::{Trigger, Vms, read_vms};
@@ -274,6 +275,15 @@ pub struct DeploymentInfo {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// Who started a run: named in the log lines of its code.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// `http`, `cron`, `mq` or `grpc`.
+    pub trigger: &'static str,
+    /// The run's trace id.
+    pub trace_id: &'a str,
+}
+
 /// How many of something a deployment has going on, and a wake-up when none is left.
 #[derive(Debug, Default)]
 struct Counter {
@@ -413,6 +423,7 @@ impl Deployment {
         function: &str,
         input: Value,
         queue_wait: Option<Duration>,
+        origin: Origin<'_>,
     ) -> Result<Value, InvokeError> {
         let permit = match queue_wait {
             Some(wait) => match self.permits.clone().try_acquire_owned() {
@@ -449,7 +460,10 @@ impl Deployment {
         // The run enforces its own deadline; this outer one only catches a run that does not
         // stop (a native call that never yields), so the request still gets an answer.
         match tokio::time::timeout(timeout + Duration::from_secs(2), task).await {
-            Ok(Ok(outcome)) => outcome.output.map_err(InvokeError::Run),
+            Ok(Ok(outcome)) => {
+                self.log_lines(&outcome.logs, origin);
+                outcome.output.map_err(InvokeError::Run)
+            }
             Ok(Err(join_error)) => {
                 let message = match join_error.try_into_panic() {
                     Ok(payload) => panic_message(payload.as_ref()),
@@ -460,6 +474,56 @@ impl Deployment {
             Err(_) => {
                 abort.abort();
                 Err(InvokeError::Abandoned)
+            }
+        }
+    }
+
+    /// Logs what a run's code functions logged through `ctx.log`, each line at its level
+    /// when the deployment's log level lets it through.
+    fn log_lines(&self, lines: &[RunLog], origin: Origin<'_>) {
+        for line in lines {
+            let level = match line.level.as_str() {
+                "error" => LogLevel::Error,
+                "warn" => LogLevel::Warn,
+                _ => LogLevel::Info,
+            };
+            if !self.logs(level) {
+                continue;
+            }
+            let (vms, version, function, text) =
+                (&self.vms, &self.version, &line.function, &line.message);
+            let (trigger, trace_id) = (origin.trigger, origin.trace_id);
+            match level {
+                LogLevel::Error => tracing::error!(
+                    target: super::DEPLOYMENT_TARGET,
+                    vms,
+                    version,
+                    function,
+                    trigger,
+                    trace_id,
+                    source = "ctx.log",
+                    "{text}"
+                ),
+                LogLevel::Warn => tracing::warn!(
+                    target: super::DEPLOYMENT_TARGET,
+                    vms,
+                    version,
+                    function,
+                    trigger,
+                    trace_id,
+                    source = "ctx.log",
+                    "{text}"
+                ),
+                _ => tracing::info!(
+                    target: super::DEPLOYMENT_TARGET,
+                    vms,
+                    version,
+                    function,
+                    trigger,
+                    trace_id,
+                    source = "ctx.log",
+                    "{text}"
+                ),
             }
         }
     }
@@ -779,6 +843,7 @@ impl Registry {
                     versions,
                 };
                 next.vms.insert(deployment.vms.clone(), entry);
+                super::recent::open(&deployment.vms);
                 (false, None)
             }
         };
@@ -821,6 +886,7 @@ impl Registry {
             let mut newly_active = None;
             if entry.versions.is_empty() {
                 next.vms.remove(vms);
+                super::recent::close(vms);
             } else if Arc::ptr_eq(&entry.active, &removed) {
                 let latest = entry
                     .versions

@@ -75,7 +75,7 @@ use starweave_model::vms::trigger::MqTrigger;
 use tokio::sync::{Semaphore, watch};
 
 use super::mq::{self, Common, Outcome};
-use crate::server::registry::{Deployment, LogLevel};
+use crate::server::registry::{Deployment, LogLevel, Origin};
 
 /// The header carrying how many deliveries a message had before it was put in the delay queue.
 pub const DELIVERIES_HEADER: &str = "Starweave-Deliveries";
@@ -575,7 +575,17 @@ async fn handle(
     let outcome = match delivery_input(subscription, &delivery, delivered) {
         Err(error) => Outcome::invalid_payload(error),
         Ok(input) => Outcome::of(
-            deployment.invoke(&common.function, input, None).await,
+            deployment
+                .invoke(
+                    &common.function,
+                    input,
+                    None,
+                    Origin {
+                        trigger: "mq",
+                        trace_id: &trace_id,
+                    },
+                )
+                .await,
             delivered,
             common.max_deliveries,
         ),

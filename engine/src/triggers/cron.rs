@@ -27,7 +27,7 @@ use croner::Cron;
 use serde_json::Value;
 use starweave_model::vms::trigger::{CronTrigger, MissedRunPolicy};
 
-use crate::server::registry::{Deployment, InvokeError};
+use crate::server::registry::{Deployment, InvokeError, Origin};
 
 /// Where a cron loop gets the time and how it waits.
 pub trait CronClock: Send + Sync + std::fmt::Debug {
@@ -222,7 +222,11 @@ pub fn start(deployment: &Arc<Deployment>, trigger: &CronTrigger) -> Result<(), 
             };
             let trace_id = uuid::Uuid::new_v4().simple().to_string();
             let started = std::time::Instant::now();
-            let result = deployment.invoke(&function, input, None).await;
+            let origin = Origin {
+                trigger: "cron",
+                trace_id: &trace_id,
+            };
+            let result = deployment.invoke(&function, input, None, origin).await;
             let elapsed = started.elapsed();
             let outcome = if result.is_ok() { "ok" } else { "error" };
             if let Some(metrics) = deployment.metrics.get(&function) {

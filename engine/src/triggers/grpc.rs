@@ -55,7 +55,7 @@ use tonic::{Code, Status};
 use crate::io::grpc::{DynamicCodec, status_name};
 use crate::run::ErrorKind;
 use crate::server::Server;
-use crate::server::registry::{Deployment, InvokeError, LogLevel};
+use crate::server::registry::{Deployment, InvokeError, LogLevel, Origin};
 
 /// The metadata key choosing a VMS when several serve a method.
 pub const VMS_METADATA: &str = "x-starweave-vms";
@@ -278,7 +278,15 @@ async fn call(
         .serialize_with_options(serde_json::value::Serializer, &options)
         .map_err(|e| Status::invalid_argument(format!("the request does not convert: {e}")))?;
     let result = deployment
-        .invoke(&route.function, input, Some(deployment.queue_timeout))
+        .invoke(
+            &route.function,
+            input,
+            Some(deployment.queue_timeout),
+            Origin {
+                trigger: "grpc",
+                trace_id: &trace_id,
+            },
+        )
         .await;
     let outcome = match result {
         Ok(output) => response_message(&route.output, output).map_err(|detail| {

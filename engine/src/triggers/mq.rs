@@ -58,7 +58,7 @@ use starweave_model::vms::trigger::MqTrigger;
 use tokio::sync::{Semaphore, watch};
 
 use crate::run::ErrorKind;
-use crate::server::registry::{Deployment, InvokeError, LogLevel};
+use crate::server::registry::{Deployment, InvokeError, LogLevel, Origin};
 
 /// Messages handled at once when the trigger does not say.
 pub const DEFAULT_CONCURRENCY: u32 = 8;
@@ -667,7 +667,7 @@ async fn handle(
     let outcome = match message_input(subscription, &message, delivered, &stream_name, sequence) {
         Err(error) => Outcome::invalid_payload(error),
         Ok(input) => Outcome::of(
-            invoke_reporting_progress(deployment, subscription, &message, input).await,
+            invoke_reporting_progress(deployment, subscription, &message, input, &trace_id).await,
             delivered,
             subscription.max_deliveries,
         ),
@@ -788,8 +788,13 @@ async fn invoke_reporting_progress(
     subscription: &Subscription,
     message: &jetstream::Message,
     input: Value,
+    trace_id: &str,
 ) -> Result<Value, InvokeError> {
-    let invoke = deployment.invoke(&subscription.function, input, None);
+    let origin = Origin {
+        trigger: "mq",
+        trace_id,
+    };
+    let invoke = deployment.invoke(&subscription.function, input, None, origin);
     tokio::pin!(invoke);
     let start = tokio::time::Instant::now() + PROGRESS_EVERY;
     let mut ticker = tokio::time::interval_at(start, PROGRESS_EVERY);

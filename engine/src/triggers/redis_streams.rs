@@ -99,7 +99,7 @@ use starweave_model::vms::trigger::MqTrigger;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
 use super::mq::{self, Outcome};
-use crate::server::registry::{Deployment, InvokeError, LogLevel};
+use crate::server::registry::{Deployment, InvokeError, LogLevel, Origin};
 
 /// The longest a read waits for new entries.
 const READ_BLOCK: Duration = Duration::from_secs(1);
@@ -1196,6 +1196,7 @@ async fn handle(
                 &commands,
                 &entry.id,
                 input,
+                &trace_id,
             )
             .await,
             delivered,
@@ -1343,8 +1344,13 @@ async fn invoke_refreshing(
     commands: &Commands,
     id: &str,
     input: Value,
+    trace_id: &str,
 ) -> Result<Value, InvokeError> {
-    let invoke = deployment.invoke(&subscription.function, input, None);
+    let origin = Origin {
+        trigger: "mq",
+        trace_id,
+    };
+    let invoke = deployment.invoke(&subscription.function, input, None, origin);
     tokio::pin!(invoke);
     let start = tokio::time::Instant::now() + REFRESH_EVERY;
     let mut ticker = tokio::time::interval_at(start, REFRESH_EVERY);

@@ -56,6 +56,8 @@ export default async function (input, ctx) {
   if (input.name.trim() === "") {
     throw new BpmnError("EMPTY_NAME", "name must not be blank");
   }
+  // Shown in the Run panel, and on the engines in the Logs panel and `starweave logs`.
+  ctx.log.info("greeting", input.name);
   return { message: `${greeting}, ${input.name}!` };
 }
 "#;

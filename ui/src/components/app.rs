@@ -6,6 +6,7 @@ use leptos::task::spawn_local;
 use super::deploy::DeployPanel;
 use super::explorer::Explorer;
 use super::git::GitPanel;
+use super::logs::LogsPanel;
 use super::problems::ProblemsPanel;
 use super::tabs::{TabPanels, TabStrip};
 use super::topbar::TopBar;
@@ -126,11 +127,17 @@ pub fn App() -> impl IntoView {
                         on:click=move |_| state.bottom.set(BottomPanel::Deploy)>
                         "Deploy"
                     </button>
+                    <button class="panel-tab" role="tab" data-testid="logs-tab" class:active=move || state.bottom.get() == BottomPanel::Logs
+                        aria-selected=move || (state.bottom.get() == BottomPanel::Logs).to_string()
+                        on:click=move |_| state.bottom.set(BottomPanel::Logs)>
+                        "Logs"
+                    </button>
                 </div>
                 <div class="bottom-body">
                     <div class="bottom-pane" class:hidden=move || state.bottom.get() != BottomPanel::Problems><ProblemsPanel /></div>
                     <div class="bottom-pane" class:hidden=move || state.bottom.get() != BottomPanel::Git><GitPanel /></div>
                     <div class="bottom-pane" class:hidden=move || state.bottom.get() != BottomPanel::Deploy><DeployPanel /></div>
+                    <div class="bottom-pane" class:hidden=move || state.bottom.get() != BottomPanel::Logs><LogsPanel /></div>
                 </div>
             </section>
             <ConflictDialog />

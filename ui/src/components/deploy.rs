@@ -247,6 +247,29 @@ pub fn DeployPanel() -> impl IntoView {
             list();
         });
     };
+    let set_level = move |version: String, level: String| {
+        let Some(vms) = state.current.get_untracked() else {
+            return;
+        };
+        busy.set(true);
+        spawn_local(async move {
+            match api::set_log_level(&vms, &version, &level).await {
+                Ok(a) if a.ok => feedback.set(Some((true, format!("{version} logs at {level}.")))),
+                Ok(a) => feedback.set(Some((
+                    false,
+                    a.engines
+                        .iter()
+                        .filter(|o| o.status != "done")
+                        .map(|o| format!("{}: {}", o.engine, o.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ))),
+                Err(e) => feedback.set(Some((false, e.message))),
+            }
+            busy.set(false);
+            list();
+        });
+    };
     let save_token = move |engine: String| {
         let token = token_drafts.with_untracked(|d| d.get(&engine).cloned().unwrap_or_default());
         if token.trim().is_empty() {
@@ -382,8 +405,8 @@ pub fn DeployPanel() -> impl IntoView {
                     <button class="btn btn-small btn-ghost" data-testid="deployments-refresh" on:click=move |_| list()>"Refresh"</button>
                 </div>
                 <ul class="deployments" data-testid="deployments-list">
-                    {move || by_version(&listed.get()).into_iter().map(|(version, engines, active_on)| {
-                        let (v1, v2) = (version.clone(), version.clone());
+                    {move || by_version(&listed.get()).into_iter().map(|Listed { version, engines, active_on, in_flight, level }| {
+                        let (v1, v2, v3) = (version.clone(), version.clone(), version.clone());
                         let active = active_on == engines.len();
                         let shown = match active_on {
                             0 => "loaded".to_owned(),
@@ -394,6 +417,16 @@ pub fn DeployPanel() -> impl IntoView {
                             <li data-testid=format!("deployment-{version}") class:active=active>
                                 <span class="mono small" title=engines.join("\n")>{version.clone()}</span>
                                 <span class="small muted" data-testid=format!("deployment-state-{version}")>{shown}</span>
+                                <span class="small muted" title="Runs in flight on its engines" data-testid=format!("deployment-in-flight-{version}")>{format!("{in_flight} in flight")}</span>
+                                <select aria-label=format!("Log level of {version}") data-testid=format!("deployment-level-{version}")
+                                    disabled=move || busy.get()
+                                    on:change=move |ev| set_level(v3.clone(), event_target_value(&ev))>
+                                    {["error", "warn", "info", "debug", "trace"].into_iter().map(|l| {
+                                        let selected = level == l;
+                                        view! { <option value=l selected=selected>{format!("log: {l}")}</option> }
+                                    }).collect_view()}
+                                    {(level == "mixed").then(|| view! { <option value="" selected=true disabled=true>"log: differs"</option> })}
+                                </select>
                                 <button class="btn btn-small btn-ghost" disabled=move || busy.get() || active
                                     data-testid=format!("deployment-activate-{version}")
                                     on:click=move |_| on_pool(v1.clone(), false)>"Activate"</button>
@@ -413,16 +446,34 @@ pub fn DeployPanel() -> impl IntoView {
     }
 }
 
-/// The listed versions, each once: its engines and on how many of them it is active.
-fn by_version(listed: &Option<Deployments>) -> Vec<(String, Vec<String>, usize)> {
-    let mut versions: BTreeMap<String, (Vec<String>, usize)> = BTreeMap::new();
+/// One version as the list shows it, over the engines that have it.
+#[derive(Debug, Default)]
+struct Listed {
+    version: String,
+    engines: Vec<String>,
+    /// On how many of them it is the active version.
+    active_on: usize,
+    /// Its runs in flight, all engines together.
+    in_flight: u64,
+    /// Its log level, or `mixed` when the engines disagree.
+    level: String,
+}
+
+/// The listed versions, each once.
+fn by_version(listed: &Option<Deployments>) -> Vec<Listed> {
+    let mut versions: BTreeMap<String, Listed> = BTreeMap::new();
     for d in listed.iter().flat_map(|l| l.deployments.iter()) {
-        let entry = versions.entry(d.version.clone()).or_default();
-        entry.0.push(d.engine.clone());
-        entry.1 += usize::from(d.active);
+        let entry = versions.entry(d.version.clone()).or_insert_with(|| Listed {
+            version: d.version.clone(),
+            level: d.log_level.clone(),
+            ..Listed::default()
+        });
+        entry.engines.push(d.engine.clone());
+        entry.active_on += usize::from(d.active);
+        entry.in_flight += d.in_flight;
+        if entry.level != d.log_level {
+            entry.level = "mixed".to_owned();
+        }
     }
-    versions
-        .into_iter()
-        .map(|(version, (engines, active))| (version, engines, active))
-        .collect()
+    versions.into_values().collect()
 }

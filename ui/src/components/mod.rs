@@ -11,6 +11,7 @@ pub mod explorer;
 pub mod function;
 pub mod git;
 pub mod icons;
+pub mod logs;
 pub mod params;
 pub mod problems;
 pub mod run;

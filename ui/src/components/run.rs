@@ -351,7 +351,7 @@ pub fn RunPanel(
                         {move || result.with(|r| {
                             r.iter()
                                 .flat_map(|r| r.logs.clone())
-                                .map(|l| view! { <li class=format!("log-{}", l.level)><span class="lvl">{l.level.clone()}</span>{l.message}</li> })
+                                .map(|l| view! { <li class=format!("log-{}", l.level)><span class="lvl">{l.level.clone()}</span><span class="muted">{format!("[{}] ", l.function)}</span>{l.message}</li> })
                                 .collect_view()
                         })}
                     </ul>

@@ -298,13 +298,21 @@ impl Worker {
                 kind: ScriptErrorKind::Timeout { .. }
                     | ScriptErrorKind::Cancelled
                     | ScriptErrorKind::Memory { .. }
-                    | ScriptErrorKind::StackOverflow { .. }
+                    | ScriptErrorKind::StackOverflow { .. },
+                ..
             })
         );
-        if faulted && let Err(err) = self.reset() {
+        if faulted && let Err(mut err) = self.reset() {
+            err.logs = logs;
             return Err(err);
         }
-        result.map(|value| FunctionOutput { value, logs })
+        match result {
+            Ok(value) => Ok(FunctionOutput { value, logs }),
+            Err(mut err) => {
+                err.logs = logs;
+                Err(err)
+            }
+        }
     }
 
     /// Drops contexts of modules nobody holds any more.
