@@ -1373,7 +1373,11 @@ pub async fn read_logs(
     version: &str,
     cursors: &Value,
 ) -> ApiResult<EngineLogs> {
-    let mut body = json!({ "cursors": cursors });
+    // No cursors yet (`null`): the newest lines.
+    let mut body = json!({});
+    if cursors.is_object() {
+        body["cursors"] = cursors.clone();
+    }
     for (key, value) in [("level", level), ("text", text), ("version", version)] {
         if !value.is_empty() {
             body[key] = json!(value);

@@ -121,6 +121,19 @@ pub fn LogsPanel() -> impl IntoView {
         }
     });
 
+    // While following, the newest line stays in view.
+    let list = NodeRef::<leptos::html::Ol>::new();
+    Effect::new(move |_| {
+        lines.track();
+        if follow.get_untracked() {
+            request_animation_frame(move || {
+                if let Some(list) = list.get_untracked() {
+                    list.set_scroll_top(list.scroll_height());
+                }
+            });
+        }
+    });
+
     view! {
         <div class="logs-panel" data-testid="logs-panel">
             <form class="inline-form logs-toolbar" on:submit=move |ev| { ev.prevent_default(); read(true); }>
@@ -147,7 +160,7 @@ pub fn LogsPanel() -> impl IntoView {
                 <span class="small muted">{move || format!("{} lines", lines.with(Vec::len))}</span>
             </form>
             {move || feedback.get().map(|(ok, m)| view! { <p class={if ok { "ok-text small" } else { "error-text small" }} role="status" data-testid="logs-feedback">{m}</p> })}
-            <ol class="log-lines mono" data-testid="logs-list">
+            <ol class="log-lines mono" data-testid="logs-list" node_ref=list>
                 {move || {
                     let pool = engines.get() > 1;
                     lines.with(|all| all.iter().map(|line| view! { <LogRow line=line.clone() pool=pool /> }).collect_view())
