@@ -42,22 +42,22 @@ impl Default for Limits {
 }
 
 /// The process's rings.
-static STORE: LazyLock<Store> = LazyLock::new(Store::default);
+static STORE: LazyLock<Store> = LazyLock::new(|| Store {
+    rings: RwLock::default(),
+    max_lines: AtomicUsize::new(Limits::default().lines),
+    max_bytes: AtomicUsize::new(Limits::default().bytes),
+});
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Store {
     rings: RwLock<HashMap<String, Arc<Mutex<Ring>>>>,
     /// `Limits` as two atomics, so setting them needs no lock on the logging path.
     max_lines: AtomicUsize,
     max_bytes: AtomicUsize,
-    configured: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
     fn limits(&self) -> Limits {
-        if !self.configured.load(Ordering::Relaxed) {
-            return Limits::default();
-        }
         Limits {
             lines: self.max_lines.load(Ordering::Relaxed),
             bytes: self.max_bytes.load(Ordering::Relaxed),
@@ -69,7 +69,6 @@ impl Store {
 pub fn set_limits(limits: Limits) {
     STORE.max_lines.store(limits.lines, Ordering::Relaxed);
     STORE.max_bytes.store(limits.bytes, Ordering::Relaxed);
-    STORE.configured.store(true, Ordering::Relaxed);
 }
 
 /// Starts keeping `vms`'s lines (when a first version of it is loaded).

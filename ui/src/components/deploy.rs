@@ -232,15 +232,7 @@ pub fn DeployPanel() -> impl IntoView {
                         format!("{version} takes the traffic again.")
                     },
                 ))),
-                Ok(a) => feedback.set(Some((
-                    false,
-                    a.engines
-                        .iter()
-                        .filter(|o| o.status != "done")
-                        .map(|o| format!("{}: {}", o.engine, o.message))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ))),
+                Ok(a) => feedback.set(Some((false, not_done(&a)))),
                 Err(e) => feedback.set(Some((false, e.message))),
             }
             busy.set(false);
@@ -255,15 +247,7 @@ pub fn DeployPanel() -> impl IntoView {
         spawn_local(async move {
             match api::set_log_level(&vms, &version, &level).await {
                 Ok(a) if a.ok => feedback.set(Some((true, format!("{version} logs at {level}.")))),
-                Ok(a) => feedback.set(Some((
-                    false,
-                    a.engines
-                        .iter()
-                        .filter(|o| o.status != "done")
-                        .map(|o| format!("{}: {}", o.engine, o.message))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ))),
+                Ok(a) => feedback.set(Some((false, not_done(&a)))),
                 Err(e) => feedback.set(Some((false, e.message))),
             }
             busy.set(false);
@@ -444,6 +428,17 @@ pub fn DeployPanel() -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// The engines of a pool answer that did not do it, with why.
+fn not_done(answer: &api::PoolAnswer) -> String {
+    answer
+        .engines
+        .iter()
+        .filter(|o| o.status != "done")
+        .map(|o| format!("{}: {}", o.engine, o.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One version as the list shows it, over the engines that have it.
