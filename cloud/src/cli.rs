@@ -200,6 +200,17 @@ enum Command {
         /// Only lines containing this text (ignoring case).
         #[arg(long, value_name = "TEXT")]
         grep: Option<String>,
+        /// Only the lines of this trace id (an HTTP answer's `x-starweave-trace-id` header,
+        /// the `trace_id` of an error body or of another line).
+        #[arg(long, value_name = "ID")]
+        trace: Option<String>,
+        /// Only lines logged since this time: RFC 3339 (2026-12-07T10:00:00Z) or a span back
+        /// from now (30s, 15m, 2h, 1d, 1h30m).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only lines logged until this time (same forms as --since).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
         /// At most this many lines per engine (1–2000).
         #[arg(long, default_value_t = 200)]
         limit: usize,
@@ -369,6 +380,9 @@ pub fn main() -> ExitCode {
             version,
             level,
             grep,
+            trace,
+            since,
+            until,
             limit,
             follow,
             format,
@@ -380,6 +394,9 @@ pub fn main() -> ExitCode {
                     version,
                     level,
                     text: grep,
+                    trace,
+                    since,
+                    until,
                     limit: Some(limit),
                 },
                 follow,

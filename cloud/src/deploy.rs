@@ -539,12 +539,23 @@ pub fn ask_pool<'a>(
     path: &str,
     not_found_is_answer: bool,
 ) -> PoolAnswers<'a> {
+    ask_pool_with(admins, method, path, None, not_found_is_answer)
+}
+
+/// [`ask_pool`] sending `body` (JSON) with every call.
+pub fn ask_pool_with<'a>(
+    admins: &'a [Admin],
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+    not_found_is_answer: bool,
+) -> PoolAnswers<'a> {
     let mut answers = PoolAnswers {
         answered: Vec::new(),
         failed: Vec::new(),
     };
     for admin in admins {
-        match admin.call(method.clone(), path, None) {
+        match admin.call(method.clone(), path, body.clone()) {
             Ok((404, _)) if not_found_is_answer => answers.answered.push((admin, None)),
             Ok((status, body)) if (200..300).contains(&status) => {
                 answers.answered.push((admin, Some(body)));

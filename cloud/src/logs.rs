@@ -15,7 +15,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::deploy::{Admin, EngineArgs, ask_pool, parse_log_level};
+use crate::deploy::{Admin, EngineArgs, ask_pool, ask_pool_with, parse_log_level};
 
 /// Which lines to read.
 #[derive(Debug, Clone, Default)]
@@ -26,8 +26,58 @@ pub struct Filters {
     pub level: Option<String>,
     /// Only lines containing this text, ignoring case.
     pub text: Option<String>,
+    /// Only the lines of this trace id (the `x-starweave-trace-id` of a request, the
+    /// `trace_id` of an error answer or of a log line).
+    pub trace: Option<String>,
+    /// Only lines logged at or after this time (RFC 3339; [`log_time`] makes one).
+    pub since: Option<String>,
+    /// Only lines logged at or before this time (RFC 3339).
+    pub until: Option<String>,
     /// At most this many lines per engine (the engines' default, 200, when absent).
     pub limit: Option<usize>,
+}
+
+/// A `since`/`until` as the engines take it (RFC 3339, UTC, microseconds): an RFC 3339
+/// time as it is, or a span back from `now` — a number and a unit, `s`, `m`, `h` or `d`,
+/// several in a row (`90s`, `15m`, `1h30m`, `2d`).
+pub fn log_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String> {
+    let text = text.trim();
+    let write =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(write(time.with_timezone(&chrono::Utc)));
+    }
+    let refused = || {
+        anyhow::anyhow!(
+            "`{text}` is neither a time (2026-12-07T10:00:00Z) nor a span back from now (30s, 15m, 2h, 1d, 1h30m)"
+        )
+    };
+    let mut seconds: i64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: i64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(refused()),
+        };
+        let count: i64 = digits.parse().map_err(|_| refused())?;
+        digits.clear();
+        seconds = count
+            .checked_mul(unit)
+            .and_then(|s| seconds.checked_add(s))
+            .ok_or_else(refused)?;
+    }
+    if !digits.is_empty() || text.is_empty() {
+        return Err(refused());
+    }
+    let span = chrono::TimeDelta::try_seconds(seconds).ok_or_else(refused)?;
+    now.checked_sub_signed(span).map(write).ok_or_else(refused)
 }
 
 impl Filters {
@@ -44,6 +94,30 @@ impl Filters {
             && !(1..=2000).contains(&limit)
         {
             bail!("the limit must be between 1 and 2000");
+        }
+        if let Some(trace) = &self.trace
+            && !(trace.len() <= 64
+                && trace
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            bail!("a trace id is at most 64 letters, digits and `-`");
+        }
+        let mut times = [None, None];
+        for (slot, (name, time)) in times
+            .iter_mut()
+            .zip([("since", &self.since), ("until", &self.until)])
+        {
+            if let Some(time) = time {
+                *slot = Some(chrono::DateTime::parse_from_rfc3339(time).map_err(|err| {
+                    anyhow::anyhow!("{name} `{time}` is not an RFC 3339 time: {err}")
+                })?);
+            }
+        }
+        if let [Some(since), Some(until)] = times
+            && until < since
+        {
+            bail!("until is before since");
         }
         Ok(())
     }
@@ -87,6 +161,15 @@ fn path(vms: &str, filters: &Filters, cursor: Option<&Cursor>) -> String {
     }
     if let Some(text) = filters.text.as_deref().filter(|t| !t.is_empty()) {
         query.append_pair("q", text);
+    }
+    for (name, value) in [
+        ("trace", &filters.trace),
+        ("since", &filters.since),
+        ("until", &filters.until),
+    ] {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            query.append_pair(name, value);
+        }
     }
     if let Some(limit) = filters.limit {
         query.append_pair("limit", &limit.to_string());
@@ -150,7 +233,7 @@ pub fn read_pool(
 pub struct LogsArgs {
     /// The VMS.
     pub vms: String,
-    /// What to read.
+    /// What to read; `since` and `until` as the user gave them ([`log_time`]'s forms).
     pub filters: Filters,
     /// Keep reading new lines until interrupted.
     pub follow: bool,
@@ -160,12 +243,19 @@ pub struct LogsArgs {
 
 /// Runs `starweave logs`: the VMS's recent lines on every engine given, merged by time.
 pub fn cmd_logs(engine: &EngineArgs, args: &LogsArgs) -> Result<ExitCode> {
-    args.filters.check()?;
+    let mut filters = args.filters.clone();
+    let now = chrono::Utc::now();
+    for time in [&mut filters.since, &mut filters.until] {
+        if let Some(text) = time.take() {
+            *time = Some(log_time(&text, now)?);
+        }
+    }
+    filters.check()?;
     let admins = Admin::all(engine)?;
     let pool = admins.len() > 1;
     let mut cursors = BTreeMap::new();
     loop {
-        let read = read_pool(&admins, &args.vms, &args.filters, &cursors);
+        let read = read_pool(&admins, &args.vms, &filters, &cursors);
         if read.failed.len() == admins.len() {
             let reasons: Vec<&str> = read.failed.iter().map(|(_, why)| why.as_str()).collect();
             bail!("{}", reasons.join("; "));
@@ -297,19 +387,32 @@ pub fn set_level(
     level: &str,
 ) -> Vec<(String, LevelOutcome)> {
     let path = format!("/admin/deployments/{vms}/{version}/log-level");
-    admins
-        .iter()
-        .map(|admin| {
-            let outcome =
-                match admin.call(reqwest::Method::PUT, &path, Some(json!({ "level": level }))) {
-                    Ok((status, _)) if (200..300).contains(&status) => LevelOutcome::Set,
-                    Ok((404, _)) => LevelOutcome::Absent,
-                    Ok((status, body)) => LevelOutcome::Failed(admin.refusal(status, &body)),
-                    Err(err) => LevelOutcome::Failed(format!("{err:#}")),
-                };
+    let pool = ask_pool_with(
+        admins,
+        reqwest::Method::PUT,
+        &path,
+        Some(json!({ "level": level })),
+        true,
+    );
+    let mut outcomes: Vec<(String, LevelOutcome)> = pool
+        .answered
+        .into_iter()
+        .map(|(admin, body)| {
+            let outcome = match body {
+                Some(_) => LevelOutcome::Set,
+                None => LevelOutcome::Absent,
+            };
             (admin.name().to_owned(), outcome)
         })
-        .collect()
+        .chain(
+            pool.failed
+                .into_iter()
+                .map(|(admin, why)| (admin.name().to_owned(), LevelOutcome::Failed(why))),
+        )
+        .collect();
+    // In the order the engines were given.
+    outcomes.sort_by_key(|(name, _)| admins.iter().position(|a| a.name() == name));
+    outcomes
 }
 
 #[cfg(test)]
@@ -323,10 +426,21 @@ mod tests {
             level: Some("warn".into()),
             text: Some("a&b=c ü".into()),
             limit: Some(50),
+            ..Filters::default()
         };
         assert_eq!(
             path("shop", &filters, Some(&Cursor { ring: 7, next: 42 })),
             "/admin/logs/shop?after=42&ring=7&version=1.2&level=warn&q=a%26b%3Dc+%C3%BC&limit=50"
+        );
+        let timed = Filters {
+            trace: Some("abc-1".into()),
+            since: Some("2026-12-07T10:00:00+01:00".into()),
+            until: Some("2026-12-07T10:05:00Z".into()),
+            ..Filters::default()
+        };
+        assert_eq!(
+            path("shop", &timed, None),
+            "/admin/logs/shop?trace=abc-1&since=2026-12-07T10%3A00%3A00%2B01%3A00&until=2026-12-07T10%3A05%3A00Z"
         );
         assert_eq!(path("shop", &Filters::default(), None), "/admin/logs/shop");
     }
@@ -346,9 +460,57 @@ mod tests {
                 limit: Some(0),
                 ..Filters::default()
             },
+            Filters {
+                trace: Some("a b".into()),
+                ..Filters::default()
+            },
+            Filters {
+                since: Some("15m".into()),
+                ..Filters::default()
+            },
+            Filters {
+                since: Some("2026-12-07T10:00:00Z".into()),
+                until: Some("2026-12-07T09:00:00Z".into()),
+                ..Filters::default()
+            },
         ] {
             assert!(filters.check().is_err(), "{filters:?}");
         }
+    }
+
+    #[test]
+    fn times_are_absolute_or_spans_back_from_now() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        for (text, expected) in [
+            ("15m", "2026-12-07T09:45:00.000000Z"),
+            ("1h30m", "2026-12-07T08:30:00.000000Z"),
+            ("90s", "2026-12-07T09:58:30.000000Z"),
+            ("2d", "2026-12-05T10:00:00.000000Z"),
+            ("2026-12-07T11:00:00+02:00", "2026-12-07T09:00:00.000000Z"),
+            (" 2026-12-07T09:00:00.5Z ", "2026-12-07T09:00:00.500000Z"),
+        ] {
+            assert_eq!(log_time(text, now).unwrap(), expected, "{text}");
+        }
+        for bad in [
+            "",
+            "15",
+            "m",
+            "15x",
+            "yesterday",
+            "-5m",
+            "99999999999999999d",
+        ] {
+            let err = log_time(bad, now).unwrap_err().to_string();
+            assert!(err.contains("span back from now"), "{bad}: {err}");
+        }
+        let filters = Filters {
+            since: Some(log_time("1h", now).unwrap()),
+            until: Some(log_time("5m", now).unwrap()),
+            ..Filters::default()
+        };
+        filters.check().unwrap();
     }
 
     #[test]

@@ -317,11 +317,36 @@ fn the_logs_panel_reads_and_follows_the_engines_lines_and_sets_log_levels() {
     // (The request's line has Bob in its path.)
     let (_, bob) = rt.block_on(server.post("/vms/hello/logs", &json!({ "text": "BOB" })));
     assert_eq!(messages(&bob), ["greeting Bob", "request"], "{bob}");
+    // One request's lines by its trace id; a time window, absolute or back from now.
+    let ada_trace = greeting["trace_id"]
+        .as_str()
+        .expect("a trace id")
+        .to_owned();
+    let (_, ada) = rt.block_on(server.post("/vms/hello/logs", &json!({ "trace": ada_trace })));
+    assert_eq!(messages(&ada), ["greeting Ada", "request"], "{ada}");
+    let (_, hour) = rt.block_on(server.post(
+        "/vms/hello/logs",
+        &json!({ "since": "1h", "text": "greeting" }),
+    ));
+    assert_eq!(messages(&hour), ["greeting Ada", "greeting Bob"], "{hour}");
+    let (_, future) = rt.block_on(server.post(
+        "/vms/hello/logs",
+        &json!({ "since": "2999-01-01T00:00:00Z" }),
+    ));
+    assert_eq!(messages(&future), Vec::<String>::new(), "{future}");
+    let (_, past) = rt.block_on(server.post(
+        "/vms/hello/logs",
+        &json!({ "until": greeting["timestamp"], "text": "greeting" }),
+    ));
+    assert_eq!(messages(&past), ["greeting Ada"], "{past}");
     for bad in [
         json!({ "level": "loud" }),
         json!({ "limit": 0 }),
         json!({ "version": "../x" }),
         json!({ "colour": "red" }),
+        json!({ "since": "soon" }),
+        json!({ "trace": "not a trace" }),
+        json!({ "since": "5m", "until": "1h" }),
     ] {
         let (status, body) = rt.block_on(server.post("/vms/hello/logs", &bad));
         assert_eq!(status, 400, "{bad}: {body}");
@@ -399,6 +424,20 @@ fn the_logs_panel_reads_and_follows_the_engines_lines_and_sets_log_levels() {
     );
     let out = engine.starweave(&["logs", "hello", "--level", "loud"], dir.path());
     assert!(!out.status.success());
+    let out = engine.starweave(
+        &["logs", "hello", "--since", "1h", "--trace", &ada_trace],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains("hello: greeting Ada"), "{stdout}");
+    let out = engine.starweave(&["logs", "hello", "--since", "soon"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("span back from now"),
+        "{out:?}"
+    );
 
     // An engine of the pool that is down is reported; the other's lines still come.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -214,6 +214,31 @@ async fn deploy_to_an_engine_roll_back_and_undeploy() -> Result<()> {
         "only the lines with `linus` (its ctx.log line and its request's)",
     )
     .await?;
+    // A line's trace id narrows the panel to that request; the chip brings every line back.
+    ide.click("log-trace").await?;
+    ide.find("logs-trace").await?;
+    ide.fill("logs-text", "").await?;
+    ide.click("logs-refresh").await?;
+    ide.wait_js(
+        "const lines = [...document.querySelectorAll('[data-testid=\"log-line\"]')]; \
+         const ids = new Set(lines.map(l => l.querySelector('[data-testid=\"log-trace\"]')?.textContent)); \
+         return lines.length >= 2 && ids.size === 1 && !ids.has(undefined) \
+           && lines.some(l => l.textContent.includes('greeting Linus')) \
+           && !lines.some(l => l.textContent.includes('Grace'))",
+        "only the lines of Linus's request",
+    )
+    .await?;
+    ide.step("logs-trace").await?;
+    ide.click("logs-trace").await?;
+    ide.wait_gone("logs-trace").await?;
+    // The last five minutes: both requests were just made.
+    ide.set_value("logs-since", "5m").await?;
+    ide.wait_js(
+        "const text = document.querySelector('[data-testid=\"logs-list\"]').textContent; \
+         return text.includes('greeting Grace') && text.includes('greeting Linus')",
+        "the last five minutes' lines",
+    )
+    .await?;
 
     // The non-secret value is kept with the target: it is there after a reload.
     ide.reload().await?;

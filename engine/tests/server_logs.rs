@@ -227,6 +227,53 @@ async fn code_logs_reach_the_engine_log_and_the_recent_lines() {
         .admin(reqwest::Method::GET, "/admin/logs/diary?version=2", None)
         .await;
     assert!(messages(&other).is_empty(), "{other}");
+    // One request's lines by the trace id its answer carried.
+    let (_, traced) = engine
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/logs/diary?trace={trace}"),
+            None,
+        )
+        .await;
+    assert_eq!(messages(&traced), ["note for ada", "request"]);
+    // A time window: every line is at or after the first one's time; none after the newest.
+    let lines = page["lines"].as_array().unwrap();
+    let stamp = |l: &Value| l["timestamp"].as_str().unwrap().to_owned();
+    let (first, newest) = (stamp(&lines[0]), stamp(lines.last().unwrap()));
+    let engine_ref = &engine;
+    let window = move |query: String| async move {
+        let (status, page) = engine_ref.admin(reqwest::Method::GET, &query, None).await;
+        assert_eq!(status, 200, "{query}: {page}");
+        messages(&page)
+    };
+    assert_eq!(
+        window(format!("/admin/logs/diary?since={first}&until={newest}")).await,
+        all
+    );
+    let fail_time = stamp(&lines[fail]);
+    let since_fail = window(format!("/admin/logs/diary?since={fail_time}")).await;
+    assert!(
+        !since_fail.contains(&"note for ada".to_owned()),
+        "{since_fail:?}"
+    );
+    assert!(
+        since_fail.contains(&"about to fail".to_owned()),
+        "{since_fail:?}"
+    );
+    let until_ada = window(format!("/admin/logs/diary?until={}", stamp(&lines[ada]))).await;
+    assert!(
+        until_ada.contains(&"note for ada".to_owned()),
+        "{until_ada:?}"
+    );
+    assert!(
+        !until_ada.contains(&"about to fail".to_owned()),
+        "{until_ada:?}"
+    );
+    assert!(
+        window("/admin/logs/diary?since=2999-01-01T00:00:00Z".into())
+            .await
+            .is_empty()
+    );
 
     // Following: nothing new after `next`, then only what came since.
     let (ring, next) = (
@@ -304,6 +351,9 @@ async fn the_logs_api_refuses_bad_reads_and_forgets_an_unloaded_vms() {
         "level=loud",
         "after=-1",
         "colour=red",
+        "since=yesterday",
+        "until=2026-13-01T00:00:00Z",
+        "since=2026-12-07T10:00:00Z&until=2026-12-07T09:00:00Z",
     ] {
         let (status, body) = engine
             .admin(

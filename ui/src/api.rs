@@ -1366,24 +1366,40 @@ pub struct EngineLogs {
 }
 
 /// `POST /vms/{vms}/logs`. `cursors` from the previous answer to read only what came since.
-pub async fn read_logs(
-    vms: &str,
-    level: &str,
-    text: &str,
-    version: &str,
-    cursors: &Value,
-) -> ApiResult<EngineLogs> {
+pub async fn read_logs(vms: &str, filters: &LogFilters, cursors: &Value) -> ApiResult<EngineLogs> {
     // No cursors yet (`null`): the newest lines.
     let mut body = json!({});
     if cursors.is_object() {
         body["cursors"] = cursors.clone();
     }
-    for (key, value) in [("level", level), ("text", text), ("version", version)] {
+    for (key, value) in [
+        ("level", &filters.level),
+        ("text", &filters.text),
+        ("version", &filters.version),
+        ("trace", &filters.trace),
+        ("since", &filters.since),
+    ] {
+        let value = value.trim();
         if !value.is_empty() {
             body[key] = json!(value);
         }
     }
     post(&format!("{}/logs", vms_path(vms)), &body).await
+}
+
+/// What the Logs panel asks for (empty: no filter).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFilters {
+    /// `error`, `warn`, `info` or `debug`: that level and worse.
+    pub level: String,
+    /// Text the line contains, ignoring case.
+    pub text: String,
+    /// One version's lines.
+    pub version: String,
+    /// One trace id's lines.
+    pub trace: String,
+    /// A span back from now (`15m`, `1h`).
+    pub since: String,
 }
 
 /// `PUT /engine-tokens`.

@@ -567,11 +567,12 @@ async fn on_every_engine(
     version: String,
     method: reqwest::Method,
     suffix: &'static str,
+    body: Option<Value>,
 ) -> ApiResult<Json<PoolAnswer>> {
     starweave_engine::server::registry::check_version(&version).map_err(ApiError::InvalidName)?;
     on_target(state, vms, move |name, target, admins, mut engines| {
         let path = format!("/admin/deployments/{name}/{version}{suffix}");
-        let pool = cli_deploy::ask_pool(&admins, method, &path, true);
+        let pool = cli_deploy::ask_pool_with(&admins, method, &path, body, true);
         for (admin, body) in pool.answered {
             engines.push(match body {
                 Some(_) => EngineOutcome::new(admin.name(), "done", String::new()),
@@ -601,14 +602,22 @@ async fn activate(
     State(state): State<AppState>,
     Path((vms, version)): Path<(String, String)>,
 ) -> ApiResult<Json<PoolAnswer>> {
-    on_every_engine(state, vms, version, reqwest::Method::POST, "/activate").await
+    on_every_engine(
+        state,
+        vms,
+        version,
+        reqwest::Method::POST,
+        "/activate",
+        None,
+    )
+    .await
 }
 
 async fn undeploy(
     State(state): State<AppState>,
     Path((vms, version)): Path<(String, String)>,
 ) -> ApiResult<Json<PoolAnswer>> {
-    on_every_engine(state, vms, version, reqwest::Method::DELETE, "").await
+    on_every_engine(state, vms, version, reqwest::Method::DELETE, "", None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -623,33 +632,18 @@ async fn set_log_level(
     Path((vms, version)): Path<(String, String)>,
     Json(request): Json<LogLevelRequest>,
 ) -> ApiResult<Json<PoolAnswer>> {
-    starweave_engine::server::registry::check_version(&version).map_err(ApiError::InvalidName)?;
     cli_deploy::parse_log_level(&request.level)
         .map_err(|e| ApiError::InvalidRequest(format!("{e:#}")))?;
-    on_target(state, vms, move |name, target, admins, mut engines| {
-        for (engine, outcome) in crate::logs::set_level(&admins, &name, &version, &request.level) {
-            engines.push(match outcome {
-                crate::logs::LevelOutcome::Set => {
-                    EngineOutcome::new(&engine, "done", String::new())
-                }
-                crate::logs::LevelOutcome::Absent => EngineOutcome::new(
-                    &engine,
-                    "absent",
-                    format!("the engine has no {name} {version} loaded"),
-                ),
-                crate::logs::LevelOutcome::Failed(why) => {
-                    EngineOutcome::new(&engine, "failed", why)
-                }
-            });
-        }
-        engines.sort_by_key(|o| target.engines.iter().position(|e| *e == o.engine));
-        PoolAnswer {
-            ok: engines.iter().all(|o| o.status == "done"),
-            engines,
-        }
-    })
+    let body = serde_json::json!({ "level": request.level });
+    on_every_engine(
+        state,
+        vms,
+        version,
+        reqwest::Method::PUT,
+        "/log-level",
+        Some(body),
+    )
     .await
-    .map(Json)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -664,6 +658,15 @@ struct LogsRequest {
     /// Only lines containing this text, ignoring case.
     #[serde(default)]
     text: Option<String>,
+    /// Only the lines of this trace id.
+    #[serde(default)]
+    trace: Option<String>,
+    /// Only lines logged since then: RFC 3339, or a span back from now (`15m`, `1h`).
+    #[serde(default)]
+    since: Option<String>,
+    /// Only lines logged until then (same forms).
+    #[serde(default)]
+    until: Option<String>,
     /// At most this many lines per engine.
     #[serde(default)]
     limit: Option<usize>,
@@ -690,15 +693,23 @@ async fn read_logs(
     Path(vms): Path<String>,
     Json(request): Json<LogsRequest>,
 ) -> ApiResult<Json<LogsAnswer>> {
+    let refused = |e: anyhow::Error| ApiError::InvalidRequest(format!("{e:#}"));
+    let now = chrono::Utc::now();
+    let time = |t: Option<String>| {
+        t.filter(|t| !t.trim().is_empty())
+            .map(|t| crate::logs::log_time(&t, now))
+            .transpose()
+    };
     let filters = crate::logs::Filters {
         version: request.version,
         level: request.level,
         text: request.text,
+        trace: request.trace.filter(|t| !t.is_empty()),
+        since: time(request.since).map_err(refused)?,
+        until: time(request.until).map_err(refused)?,
         limit: request.limit,
     };
-    filters
-        .check()
-        .map_err(|e| ApiError::InvalidRequest(format!("{e:#}")))?;
+    filters.check().map_err(refused)?;
     on_target(state, vms, move |name, _, admins, mut failed| {
         let read = crate::logs::read_pool(&admins, &name, &filters, &request.cursors);
         failed.extend(

@@ -405,9 +405,9 @@ fn operations() -> Vec<Operation> {
         op(
             "/vms/{vms}/logs",
             "post",
-            "The VMS's recent log lines on the target's engines, oldest first: the newest ones, or with `cursors` (from the previous answer) only what came since; filtered by version, level (that level and worse) and text (ignoring case)",
+            "The VMS's recent log lines on the target's engines, oldest first: the newest ones, or with `cursors` (from the previous answer) only what came since; filtered by version, level (that level and worse), text (ignoring case), trace id and time (`since`/`until`: RFC 3339, or a span back from now such as `15m`, `1h30m`, `2d`)",
             Some(object(
-                json!({ "version": string, "level": { "type": "string", "enum": ["error", "warn", "info", "debug", "trace"] }, "text": string, "limit": { "type": "integer", "minimum": 1, "maximum": 2000 }, "cursors": { "type": "object", "additionalProperties": object(json!({ "ring": { "type": "integer" }, "next": { "type": "integer" } }), &["ring", "next"]) } }),
+                json!({ "version": string, "level": { "type": "string", "enum": ["error", "warn", "info", "debug", "trace"] }, "text": string, "trace": string, "since": string, "until": string, "limit": { "type": "integer", "minimum": 1, "maximum": 2000 }, "cursors": { "type": "object", "additionalProperties": object(json!({ "ring": { "type": "integer" }, "next": { "type": "integer" } }), &["ring", "next"]) } }),
                 &[],
             )),
             "200",

@@ -11,7 +11,7 @@
 //! | `DELETE /admin/deployments/{vms}/{version}` | unload it; answers once its in-flight runs are done (204), or after the drain timeout cancelled the rest (200 with `{"drained": false}`) |
 //! | `POST /admin/deployments/{vms}/{version}/activate` | make a loaded version the active one again (a rollback: nothing is sent or compiled); 404 when it is not loaded |
 //! | `PUT /admin/deployments/{vms}/{version}/log-level` | `{"level": "debug"}` |
-//! | `GET /admin/logs/{vms}` | the VMS's recent log lines ([`super::recent`]): `?after=N&ring=R` for the lines after the last one read, `version=`, `level=warn` (that level and worse), `q=` (text, ignoring case), `limit=` (default 200, at most 2,000); answers `{"vms", "ring", "next", "missed", "lines": [{"seq", "timestamp", "level", "message", …}]}`, 404 when no version of the VMS is loaded |
+//! | `GET /admin/logs/{vms}` | the VMS's recent log lines ([`super::recent`]): `?after=N&ring=R` for the lines after the last one read, `version=`, `level=warn` (that level and worse), `q=` (text, ignoring case), `trace=` (one trace id), `since=`/`until=` (RFC 3339 times), `limit=` (default 200, at most 2,000); answers `{"vms", "ring", "next", "missed", "lines": [{"seq", "timestamp", "level", "message", …}]}`, 404 when no version of the VMS is loaded |
 //! | `GET /healthz` | 200 while the process runs |
 //! | `GET /readyz` | 200 once the saved (`--state-dir`) and `--load` deployments are loaded, else 503 |
 //! | `GET /metrics` | Prometheus text, see [`super::metrics`] |
@@ -215,7 +215,24 @@ struct LogsQuery {
     version: Option<String>,
     level: Option<LogLevel>,
     q: Option<String>,
+    trace: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
     limit: Option<usize>,
+}
+
+/// A time of `since=`/`until=` (RFC 3339) in microseconds since the Unix epoch.
+fn log_time(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| Some(t.timestamp_micros()))
+        .map_err(|err| {
+            ApiError::BadRequest(format!(
+                "{name} must be an RFC 3339 time such as 2026-12-07T10:00:00Z: {err}"
+            ))
+        })
 }
 
 /// The most lines one read returns.
@@ -233,6 +250,13 @@ async fn logs(
             "limit must be between 1 and {MAX_LOG_LINES}"
         )));
     }
+    let since = log_time("since", query.since.as_deref())?;
+    let until = log_time("until", query.until.as_deref())?;
+    if let (Some(since), Some(until)) = (since, until)
+        && until < since
+    {
+        return Err(ApiError::BadRequest("until is before since".into()));
+    }
     let page = super::recent::read(
         &vms,
         &super::recent::Query {
@@ -241,6 +265,9 @@ async fn logs(
             version: query.version,
             max_severity: query.level.map(|l| l as u8),
             contains: query.q,
+            trace: query.trace,
+            since,
+            until,
             limit,
         },
     )

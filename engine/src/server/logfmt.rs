@@ -43,7 +43,8 @@ where
 pub(crate) fn render_and_keep(event: &Event<'_>) -> String {
     let mut line = String::with_capacity(320);
     line.push_str("{\"timestamp\":\"");
-    timestamp(&mut line, chrono::Utc::now());
+    let now = chrono::Utc::now();
+    timestamp(&mut line, now);
     line.push_str("\",\"level\":\"");
     line.push_str(level_name(event.metadata().level()));
     line.push('"');
@@ -51,14 +52,20 @@ pub(crate) fn render_and_keep(event: &Event<'_>) -> String {
         out: &mut line,
         vms: None,
         version: None,
+        trace: None,
     };
     event.record(&mut fields);
-    let (vms, version) = (fields.vms, fields.version);
+    let (vms, version, trace) = (fields.vms, fields.version, fields.trace);
     line.push_str(",\"target\":");
     json_string(&mut line, event.metadata().target());
     line.push('}');
     if let (Some(vms), Some(version)) = (vms, version) {
-        super::recent::record(&line[vms], version, *event.metadata().level(), &line);
+        let marks = super::recent::Marks {
+            version,
+            trace,
+            at: now.timestamp_micros(),
+        };
+        super::recent::record(&line[vms], &marks, *event.metadata().level(), &line);
     }
     line.push('\n');
     line
@@ -71,7 +78,11 @@ pub struct KeepRecent;
 
 impl<S: Subscriber> tracing_subscriber::Layer<S> for KeepRecent {
     fn on_event(&self, event: &Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
-        render_and_keep(event);
+        // The JSON line is built only for an event a ring could keep: one naming a VMS,
+        // while some VMS has a ring.
+        if event.metadata().fields().field("vms").is_some() && super::recent::keeping() {
+            render_and_keep(event);
+        }
     }
 }
 
@@ -165,12 +176,14 @@ fn json_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// Writes each recorded field as `,"name":value`, noting where the `vms` and `version`
-/// strings are (names of those are plain: letters, digits and `._+-`, never escaped).
+/// Writes each recorded field as `,"name":value`, noting where the `vms`, `version` and
+/// `trace_id` strings are when they needed no escaping (names of VMS and versions are
+/// plain: letters, digits and `._+-`; trace ids are plain tokens).
 struct Fields<'a> {
     out: &'a mut String,
     vms: Option<std::ops::Range<usize>>,
     version: Option<std::ops::Range<usize>>,
+    trace: Option<std::ops::Range<usize>>,
 }
 
 impl Fields<'_> {
@@ -226,6 +239,7 @@ impl Visit for Fields<'_> {
         match field.name() {
             "vms" if plain => self.vms = Some(start..start + value.len()),
             "version" if plain => self.version = Some(start..start + value.len()),
+            "trace_id" if plain => self.trace = Some(start..start + value.len()),
             _ => {}
         }
     }

@@ -18,6 +18,7 @@
 //! The store is process-wide, like the log subscriber that feeds it: one engine per process.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 
@@ -88,9 +89,32 @@ pub fn close(vms: &str) {
         .remove(vms);
 }
 
-/// Keeps `line` (one JSON object) in `vms`'s ring, when it has one; `version` is where the
-/// line's version name is in it.
-pub fn record(vms: &str, version: std::ops::Range<usize>, level: Level, line: &str) {
+/// Where a line's version and trace id are in its text, and when it was logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// Where the version's name is.
+    pub version: Range<usize>,
+    /// Where the trace id is, when the line has one.
+    pub trace: Option<Range<usize>>,
+    /// When, in microseconds since the Unix epoch (the line's `timestamp`).
+    pub at: i64,
+}
+
+/// Whether any line would be kept now: some VMS has a ring and the limits keep something.
+/// Lets a logger that writes text skip building the JSON line the rings keep.
+pub fn keeping() -> bool {
+    let limits = STORE.limits();
+    limits.bytes > 0
+        && limits.lines > 0
+        && !STORE
+            .rings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+}
+
+/// Keeps `line` (one JSON object) in `vms`'s ring, when it has one.
+pub fn record(vms: &str, marks: &Marks, level: Level, line: &str) {
     let limits = STORE.limits();
     if limits.bytes == 0 || limits.lines == 0 {
         return;
@@ -105,13 +129,19 @@ pub fn record(vms: &str, version: std::ops::Range<usize>, level: Level, line: &s
         return;
     };
     let line = line.trim_end();
-    if line.get(version.clone()).is_none() {
+    let span = |range: &Range<usize>| {
+        line.get(range.clone())?;
+        Some(u32::try_from(range.start).ok()?..u32::try_from(range.end).ok()?)
+    };
+    let Some(version) = span(&marks.version) else {
         return;
-    }
+    };
     let entry = Entry {
         seq: 0,
         level: severity(level),
-        version: (version.start as u32)..(version.end as u32),
+        version,
+        trace: marks.trace.as_ref().and_then(span).unwrap_or(0..0),
+        at: marks.at,
         line: line.into(),
     };
     ring.lock()
@@ -145,7 +175,11 @@ struct Entry {
     seq: u64,
     level: u8,
     /// Where the version's name is in `line` (no copy of it per line).
-    version: std::ops::Range<u32>,
+    version: Range<u32>,
+    /// Where the trace id is in `line` (empty: none).
+    trace: Range<u32>,
+    /// When it was logged, in microseconds since the Unix epoch.
+    at: i64,
     line: Box<str>,
 }
 
@@ -155,8 +189,16 @@ impl Entry {
     }
 
     fn version(&self) -> &str {
+        self.part(&self.version)
+    }
+
+    fn trace(&self) -> &str {
+        self.part(&self.trace)
+    }
+
+    fn part(&self, range: &Range<u32>) -> &str {
         self.line
-            .get(self.version.start as usize..self.version.end as usize)
+            .get(range.start as usize..range.end as usize)
             .unwrap_or_default()
     }
 }
@@ -211,6 +253,12 @@ pub struct Query {
     pub max_severity: Option<u8>,
     /// Only lines whose text contains this, ignoring case.
     pub contains: Option<String>,
+    /// Only the lines of this trace (the `trace_id` a request or message was given).
+    pub trace: Option<String>,
+    /// Only lines logged at or after this time (microseconds since the Unix epoch).
+    pub since: Option<i64>,
+    /// Only lines logged at or before this time (microseconds since the Unix epoch).
+    pub until: Option<i64>,
     /// At most this many lines.
     pub limit: usize,
 }
@@ -246,7 +294,13 @@ impl Ring {
         let needle = query.contains.as_ref().map(|c| c.to_lowercase());
         let matches = |e: &&Entry| {
             query.max_severity.is_none_or(|max| e.level <= max)
+                && query.since.is_none_or(|since| e.at >= since)
+                && query.until.is_none_or(|until| e.at <= until)
                 && query.version.as_deref().is_none_or(|v| e.version() == v)
+                && query
+                    .trace
+                    .as_deref()
+                    .is_none_or(|t| t.is_empty() || e.trace() == t)
                 && needle
                     .as_deref()
                     .is_none_or(|n| n.is_empty() || contains_ignoring_case(&e.line, n))
@@ -337,13 +391,28 @@ mod tests {
         ring
     }
 
-    /// `{"version":"…","message":"…"}`.
+    /// `{"version":"…","message":"…"}`, logged at 0 µs.
     fn entry(version: &str, level: Level, text: &str) -> Entry {
         let line = format!("{{\"version\":\"{version}\",\"message\":\"{text}\"}}");
         Entry {
             seq: 0,
             level: severity(level),
             version: 12..(12 + version.len() as u32),
+            trace: 0..0,
+            at: 0,
+            line: line.into(),
+        }
+    }
+
+    /// `{"version":"1","trace_id":"…","message":"…"}`, logged at `at` µs.
+    fn traced(trace: &str, at: i64, text: &str) -> Entry {
+        let line = format!("{{\"version\":\"1\",\"trace_id\":\"{trace}\",\"message\":\"{text}\"}}");
+        Entry {
+            seq: 0,
+            level: severity(Level::INFO),
+            version: 12..13,
+            trace: 27..(27 + trace.len() as u32),
+            at,
             line: line.into(),
         }
     }
@@ -490,6 +559,45 @@ mod tests {
     }
 
     #[test]
+    fn filters_by_trace_and_time() {
+        let mut ring = Ring::default();
+        for (trace, at, text) in [
+            ("t-1", 1_000, "a"),
+            ("t-2", 2_000, "b"),
+            ("t-1", 3_000, "c"),
+            ("t-10", 4_000, "d"),
+        ] {
+            ring.push(traced(trace, at, text), ROOMY);
+        }
+        ring.push(entry("1", Level::INFO, "untraced"), ROOMY);
+        let read = |query: Query| messages(&ring.read(&Query { limit: 10, ..query }));
+        // A trace id matches whole, not as a prefix of a longer one.
+        let t1 = read(Query {
+            trace: Some("t-1".into()),
+            ..Query::default()
+        });
+        assert_eq!(t1, ["1:a", "3:c"]);
+        let window = read(Query {
+            since: Some(2_000),
+            until: Some(3_000),
+            ..Query::default()
+        });
+        assert_eq!(window, ["2:b", "3:c"]);
+        let later = read(Query {
+            since: Some(3_500),
+            after: Some(0),
+            ..Query::default()
+        });
+        assert_eq!(later, ["4:d"]);
+        let traced_in_time = read(Query {
+            trace: Some("t-1".into()),
+            since: Some(2_000),
+            ..Query::default()
+        });
+        assert_eq!(traced_in_time, ["3:c"]);
+    }
+
+    #[test]
     fn the_byte_limit_drops_the_oldest_lines_but_keeps_the_newest_one() {
         let limits = Limits {
             lines: 100,
@@ -511,22 +619,33 @@ mod tests {
     #[test]
     fn only_vms_with_a_ring_keep_lines() {
         let vms = "recent-unit-test-vms";
+        let marks = |version: Range<usize>, trace: Option<Range<usize>>| Marks {
+            version,
+            trace,
+            at: 5,
+        };
         record(
             vms,
-            12..13,
+            &marks(12..13, None),
             Level::INFO,
             "{\"version\":\"1\",\"message\":\"before\"}",
         );
         assert!(read(vms, &Query::default()).is_none());
         open(vms);
+        assert!(keeping());
         record(
             vms,
-            12..13,
+            &marks(12..13, Some(200..210)),
             Level::INFO,
             "{\"version\":\"1\",\"message\":\"kept\"}\n",
         );
         // A version range outside the line is not kept.
-        record(vms, 40..90, Level::INFO, "{\"version\":\"1\"}");
+        record(
+            vms,
+            &marks(40..90, None),
+            Level::INFO,
+            "{\"version\":\"1\"}",
+        );
         let page = read(
             vms,
             &Query {

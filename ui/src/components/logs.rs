@@ -1,7 +1,8 @@
 //! The Logs panel: the current VMS's recent log lines on the engines of its deploy target —
 //! requests, trigger runs, what its code logged through `ctx.log`, failures — newest at the
-//! bottom, filtered by level, text and version, and followed live (a read every two seconds
-//! that asks each engine only for what came after the last line it gave).
+//! bottom, filtered by level, text, version, trace id and time, and followed live (a read
+//! every two seconds that asks each engine only for what came after the last line it gave).
+//! A line's trace id is a button: it narrows the panel to that request's lines.
 //!
 //! Each engine keeps a window of each VMS's newest lines; when more came between two reads
 //! than the window holds, the panel says how many it missed.
@@ -29,6 +30,8 @@ pub fn LogsPanel() -> impl IntoView {
     let level = RwSignal::new(String::new());
     let text = RwSignal::new(String::new());
     let version = RwSignal::new(String::new());
+    let trace = RwSignal::new(String::new());
+    let since = RwSignal::new(String::new());
     let follow = RwSignal::new(true);
     let feedback = RwSignal::new(None::<(bool, String)>);
     let engines = RwSignal::new(0usize);
@@ -49,14 +52,16 @@ pub fn LogsPanel() -> impl IntoView {
         }
         reading.set_value(true);
         let asked = generation.get_value();
-        let since = cursors.get_value();
-        let (lv, tx, vs) = (
-            level.get_untracked(),
-            text.get_untracked(),
-            version.get_untracked(),
-        );
+        let from = cursors.get_value();
+        let filters = api::LogFilters {
+            level: level.get_untracked(),
+            text: text.get_untracked(),
+            version: version.get_untracked(),
+            trace: trace.get_untracked(),
+            since: since.get_untracked(),
+        };
         spawn_local(async move {
-            let answer = api::read_logs(&vms, &lv, tx.trim(), vs.trim(), &since).await;
+            let answer = api::read_logs(&vms, &filters, &from).await;
             // A read overtaken by a fresh one neither counts nor frees the way for the next
             // follow read (that one would ask again from the cursors the fresh read resets).
             if generation.get_value() != asked {
@@ -104,6 +109,8 @@ pub fn LogsPanel() -> impl IntoView {
         state.current.track();
         level.track();
         version.track();
+        trace.track();
+        since.track();
         if state.bottom.get() == BottomPanel::Logs {
             read(true);
         }
@@ -150,6 +157,21 @@ pub fn LogsPanel() -> impl IntoView {
                     prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) />
                 <input class="mono" placeholder="all versions" aria-label="Version" data-testid="logs-version"
                     prop:value=move || version.get() on:change=move |ev| version.set(event_target_value(&ev)) />
+                <select aria-label="Since" data-testid="logs-since"
+                    prop:value=move || since.get()
+                    on:change=move |ev| since.set(event_target_value(&ev))>
+                    <option value="">"Any time"</option>
+                    <option value="5m">"Last 5 minutes"</option>
+                    <option value="15m">"Last 15 minutes"</option>
+                    <option value="1h">"Last hour"</option>
+                    <option value="1d">"Last day"</option>
+                </select>
+                {move || (!trace.get().is_empty()).then(|| view! {
+                    <button type="button" class="chip mono" data-testid="logs-trace" title="Show every request again"
+                        on:click=move |_| trace.set(String::new())>
+                        {format!("trace {} ✕", trace.get())}
+                    </button>
+                })}
                 <label class="small">
                     <input type="checkbox" data-testid="logs-follow" prop:checked=move || follow.get()
                         on:change=move |ev| follow.set(event_target_checked(&ev)) />
@@ -163,21 +185,24 @@ pub fn LogsPanel() -> impl IntoView {
             <ol class="log-lines mono" data-testid="logs-list" node_ref=list>
                 {move || {
                     let pool = engines.get() > 1;
-                    lines.with(|all| all.iter().map(|line| view! { <LogRow line=line.clone() pool=pool /> }).collect_view())
+                    let on_trace = Callback::new(move |id: String| trace.set(id));
+                    lines.with(|all| all.iter().map(|line| view! { <LogRow line=line.clone() pool=pool on_trace=on_trace /> }).collect_view())
                 }}
             </ol>
         </div>
     }
 }
 
-/// One line: time, level, (engine), version, function, message, then its other fields.
+/// One line: time, level, (engine), version, function, message, then its other fields; its
+/// trace id, when it has one, calls `on_trace`.
 #[component]
-fn LogRow(line: Value, pool: bool) -> impl IntoView {
+fn LogRow(line: Value, pool: bool, on_trace: Callback<String>) -> impl IntoView {
     let text = |key: &str| line[key].as_str().unwrap_or_default().to_owned();
     let level = text("level").to_lowercase();
     let time = text("timestamp");
     let clock = time.get(11..23).unwrap_or(&time).to_owned();
     let function = text("function");
+    let trace_id = text("trace_id");
     let mut rest = BTreeMap::new();
     if let Value::Object(fields) = &line {
         for (key, value) in fields {
@@ -192,6 +217,7 @@ fn LogRow(line: Value, pool: bool) -> impl IntoView {
                     | "function"
                     | "message"
                     | "target"
+                    | "trace_id"
             ) {
                 let shown = match value {
                     Value::String(s) => s.clone(),
@@ -210,6 +236,15 @@ fn LogRow(line: Value, pool: bool) -> impl IntoView {
             {(!function.is_empty()).then(|| view! { <span class="log-fn">{format!("{function}:")}</span> })}
             <span class="log-message" data-testid="log-message">{text("message")}</span>
             {rest.into_iter().map(|(k, v)| view! { <span class="log-field small muted">{format!("{k}={v}")}</span> }).collect_view()}
+            {(!trace_id.is_empty()).then(|| {
+                let id = trace_id.clone();
+                view! {
+                    <button type="button" class="log-trace small" data-testid="log-trace" title="Only this request's lines"
+                        on:click=move |_| on_trace.run(id.clone())>
+                        {format!("trace_id={trace_id}")}
+                    </button>
+                }
+            })}
         </li>
     }
 }
