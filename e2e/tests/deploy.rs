@@ -217,7 +217,8 @@ async fn deploy_to_an_engine_roll_back_and_undeploy() -> Result<()> {
     // A line's trace id narrows the panel to that request; the chip brings every line back.
     ide.click("log-trace").await?;
     ide.find("logs-trace").await?;
-    ide.fill("logs-text", "").await?;
+    // (WebDriver's clear fires no `input` event: set the empty search the way typing does.)
+    ide.set_value("logs-text", "").await?;
     ide.click("logs-refresh").await?;
     ide.wait_js(
         "const lines = [...document.querySelectorAll('[data-testid=\"log-line\"]')]; \
