@@ -81,6 +81,18 @@ pub fn log_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String
 }
 
 impl Filters {
+    /// These filters with `since` and `until` given in any of [`log_time`]'s forms turned
+    /// into the RFC 3339 times the engines take, then [checked](Self::check).
+    pub fn resolved(mut self, now: chrono::DateTime<chrono::Utc>) -> Result<Self> {
+        for time in [&mut self.since, &mut self.until] {
+            if let Some(text) = time.take() {
+                *time = Some(log_time(&text, now)?);
+            }
+        }
+        self.check()?;
+        Ok(self)
+    }
+
     /// Checks the level before any engine is asked.
     pub fn check(&self) -> Result<()> {
         if let Some(level) = &self.level {
@@ -243,14 +255,7 @@ pub struct LogsArgs {
 
 /// Runs `starweave logs`: the VMS's recent lines on every engine given, merged by time.
 pub fn cmd_logs(engine: &EngineArgs, args: &LogsArgs) -> Result<ExitCode> {
-    let mut filters = args.filters.clone();
-    let now = chrono::Utc::now();
-    for time in [&mut filters.since, &mut filters.until] {
-        if let Some(text) = time.take() {
-            *time = Some(log_time(&text, now)?);
-        }
-    }
-    filters.check()?;
+    let filters = args.filters.clone().resolved(chrono::Utc::now())?;
     let admins = Admin::all(engine)?;
     let pool = admins.len() > 1;
     let mut cursors = BTreeMap::new();

@@ -693,23 +693,18 @@ async fn read_logs(
     Path(vms): Path<String>,
     Json(request): Json<LogsRequest>,
 ) -> ApiResult<Json<LogsAnswer>> {
-    let refused = |e: anyhow::Error| ApiError::InvalidRequest(format!("{e:#}"));
-    let now = chrono::Utc::now();
-    let time = |t: Option<String>| {
-        t.filter(|t| !t.trim().is_empty())
-            .map(|t| crate::logs::log_time(&t, now))
-            .transpose()
-    };
+    let given = |t: Option<String>| t.filter(|t| !t.trim().is_empty());
     let filters = crate::logs::Filters {
         version: request.version,
         level: request.level,
         text: request.text,
         trace: request.trace.filter(|t| !t.is_empty()),
-        since: time(request.since).map_err(refused)?,
-        until: time(request.until).map_err(refused)?,
+        since: given(request.since),
+        until: given(request.until),
         limit: request.limit,
-    };
-    filters.check().map_err(refused)?;
+    }
+    .resolved(chrono::Utc::now())
+    .map_err(|e| ApiError::InvalidRequest(format!("{e:#}")))?;
     on_target(state, vms, move |name, _, admins, mut failed| {
         let read = crate::logs::read_pool(&admins, &name, &filters, &request.cursors);
         failed.extend(
