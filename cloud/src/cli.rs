@@ -467,23 +467,57 @@ fn diagnostics_for(path: &Path) -> Result<Vec<Diagnostic>> {
     })
 }
 
-/// Every diagnostic of a VMS: reading, validation, and what only compiling finds.
+/// Every diagnostic of a VMS: reading, validation, and what only compiling it and building
+/// it as a deployment find.
 pub(crate) fn vms_diagnostics(files: &VmsFiles) -> Vec<Diagnostic> {
-    document_diagnostics(&vms::read_vms(files))
+    document_diagnostics(&vms::read_vms(files), files)
 }
 
-/// [`vms_diagnostics`] of a VMS already read.
-pub(crate) fn document_diagnostics(doc: &vms::VmsDocument) -> Vec<Diagnostic> {
+/// [`vms_diagnostics`] of a VMS already read from `files`.
+pub(crate) fn document_diagnostics(doc: &vms::VmsDocument, files: &VmsFiles) -> Vec<Diagnostic> {
     let mut diags = doc.diagnostics.clone();
     diags.extend(validate::validate_vms(doc));
-    diags.extend(compile_diagnostics(doc));
+    let scripting = starweave_engine::compile::Scripting::default();
+    diags.extend(compile_diagnostics(doc, &scripting));
+    diags.extend(load_diagnostics(doc, files, &scripting));
     diags
+}
+
+/// What only building a deployment finds (`starweave_engine::server::check`): connector
+/// templates and SQL, gRPC descriptor sets and methods, input mappings and authentication
+/// of routes, routes that match the same requests. Rules the validator already checks
+/// (unknown functions, route paths and statuses, `${}` without an allow-list) are not
+/// repeated.
+fn load_diagnostics(
+    doc: &vms::VmsDocument,
+    files: &VmsFiles,
+    scripting: &starweave_engine::compile::Scripting,
+) -> Vec<Diagnostic> {
+    const ONLY_LOADING_FINDS: &[&str] = &[
+        "connector.template",
+        "connector.descriptor_set",
+        "connector.grpc_method",
+        "connector.unsupported",
+        "sql.syntax",
+        "sql.bad-identifier",
+        "engine.route-input",
+        "engine.route-auth",
+        "engine.route-conflict",
+        "engine.grpc-route",
+    ];
+    starweave_engine::server::check::load_diagnostics(doc, files, scripting)
+        .into_iter()
+        .filter(|d| ONLY_LOADING_FINDS.contains(&d.code.as_str()))
+        .collect()
 }
 
 /// What only compiling finds: Rhai and JavaScript that do not parse, expressions in unknown
 /// languages, elements the engine cannot run. Rules the validator already checks are not
 /// repeated. Positions come from the reader's source map.
-fn compile_diagnostics(doc: &vms::VmsDocument) -> Vec<Diagnostic> {
+fn compile_diagnostics(
+    doc: &vms::VmsDocument,
+    scripting: &starweave_engine::compile::Scripting,
+) -> Vec<Diagnostic> {
     const ONLY_COMPILE_FINDS: &[&str] = &[
         "engine.expression",
         "engine.expression-language",
@@ -493,8 +527,7 @@ fn compile_diagnostics(doc: &vms::VmsDocument) -> Vec<Diagnostic> {
         "engine.unsupported",
         "engine.timer",
     ];
-    let scripting = starweave_engine::compile::Scripting::default();
-    let compiled = starweave_engine::compile::compile_vms(&doc.vms, &scripting);
+    let compiled = starweave_engine::compile::compile_vms(&doc.vms, scripting);
     compiled
         .diagnostics
         .into_iter()

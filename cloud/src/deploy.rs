@@ -125,7 +125,7 @@ pub fn package(
     }
     let files = deployable_files(dir)?;
     let doc = vms::read_vms(&files);
-    let diagnostics = crate::cli::document_diagnostics(&doc);
+    let diagnostics = crate::cli::document_diagnostics(&doc, &files);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Ok((diagnostics, None));
     }

@@ -334,6 +334,96 @@ fn broken_copy_of_an_example_lists_each_problem() {
     }
 }
 
+/// What only building a deployment finds — SQL that does not parse, a connector template or
+/// a route's input mapping that does not compile — is listed by `validate` (and so by the
+/// IDE's Problems panel and `deploy`'s own check), at its place in the YAML.
+#[test]
+fn validate_lists_what_only_a_deploy_would_find() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = examples()
+        .into_iter()
+        .find(|p| p.ends_with("order-orchestration"))
+        .expect("the order example");
+    let root = tmp.path().join("shop");
+    copy_dir(&source, &root);
+    let out = starweave(&["validate", "shop"], tmp.path());
+    assert!(out.status.success(), "the example is valid: {out:?}");
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} no longer contains `{from}`");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit(
+        "connectors/orders_db.yaml",
+        r#"<if test="warehouseId != null">"#,
+        r#"<if test="warehouseId != null" when="now">"#,
+    );
+    edit(
+        "connectors/payments.yaml",
+        "'{{ env.PAYMENTS_API_URL }}'",
+        "'{{ env.PAYMENTS_API_URL + }}'",
+    );
+    edit(
+        "triggers.yaml",
+        "  status: 201\n",
+        "  status: 201\n  input:\n    channel: headers.channel ++ 1\n",
+    );
+
+    let out = starweave(&["validate", "shop"], tmp.path());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    let line_with = |code: &str| -> &str {
+        let mut lines = text
+            .lines()
+            .filter(|l| l.contains(&format!("error[{code}]")));
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("no {code} in:\n{text}"));
+        assert!(lines.next().is_none(), "{code} listed twice:\n{text}");
+        line
+    };
+    // `file:line:col: error[code] …` → the text of the file at that place.
+    let at = |line: &str| -> String {
+        let mut parts = line.splitn(4, ':');
+        let file = parts.next().unwrap();
+        let row: usize = parts.next().unwrap().parse().unwrap();
+        let col: usize = parts.next().unwrap().parse().unwrap();
+        let content = std::fs::read_to_string(tmp.path().join(file)).unwrap();
+        content
+            .lines()
+            .nth(row - 1)
+            .unwrap()
+            .chars()
+            .skip(col - 1)
+            .collect()
+    };
+
+    let sql = line_with("sql.syntax");
+    assert!(sql.starts_with("shop/connectors/orders_db.yaml:"), "{sql}");
+    assert!(
+        at(sql).starts_with("when=\"now\">"),
+        "{sql} points at `{}`",
+        at(sql)
+    );
+
+    let template = line_with("connector.template");
+    assert!(
+        template.starts_with("shop/connectors/payments.yaml:"),
+        "{template}"
+    );
+    assert!(template.contains("base_url"), "{template}");
+
+    let input = line_with("engine.route-input");
+    assert!(input.starts_with("shop/triggers.yaml:"), "{input}");
+    assert!(
+        at(input).starts_with("channel:"),
+        "{input} points at `{}`",
+        at(input)
+    );
+    assert!(input.contains("`channel`"), "{input}");
+}
+
 #[test]
 fn fmt_keeps_yaml_comments() {
     let tmp = tempfile::tempdir().unwrap();

@@ -197,6 +197,26 @@ async fn files_are_saved_even_when_invalid_and_answered_with_diagnostics() {
         "{answer}"
     );
 
+    // SQL that would fail the deploy is reported as it is saved, at its line in the YAML.
+    let db = "kind: database\ndriver: sqlite\nurl_env: DB_URL\nmethods:\n- name: find\n  sql: |\n    SELECT * FROM t\n    WHERE <if test=\"id != null\">id = #{id}\n";
+    let (status, answer) = server
+        .put(
+            "/vms/shop/files/connectors/db.yaml",
+            &json!({ "content": db }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let sql: Vec<&Value> = answer["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "sql.syntax")
+        .collect();
+    assert_eq!(sql.len(), 1, "{answer}");
+    assert_eq!(sql[0]["file"], "connectors/db.yaml");
+    assert_eq!(sql[0]["pos"]["line"], 8, "{answer}");
+    assert_eq!(sql[0]["pos"]["column"], 11, "{answer}");
+
     // Delete, then it is gone; deleting again is a 404.
     let (status, _) = server.delete(path).await;
     assert_eq!(status, 200);

@@ -240,6 +240,44 @@ fn test() -> Result<()> {
     Ok(())
 }
 
+/// Writes each example into `vms_check`'s corpus in the target's input format: files
+/// separated by 0xFF bytes, each its relative path, a newline and its content.
+fn seed_vms_check() -> Result<()> {
+    let corpus = root().join("fuzz/corpus/vms_check");
+    std::fs::create_dir_all(&corpus)?;
+    for example in examples()? {
+        let mut seed = Vec::new();
+        let mut stack = vec![example.clone()];
+        let mut paths = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    paths.push(path);
+                }
+            }
+        }
+        paths.sort();
+        for path in paths {
+            let relative = path
+                .strip_prefix(&example)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !seed.is_empty() {
+                seed.push(0xff);
+            }
+            seed.extend_from_slice(relative.as_bytes());
+            seed.push(b'\n');
+            seed.extend_from_slice(&std::fs::read(&path)?);
+        }
+        let name = example.file_name().unwrap_or_default().to_string_lossy();
+        std::fs::write(corpus.join(format!("example-{name}")), seed)?;
+    }
+    Ok(())
+}
+
 fn examples() -> Result<Vec<PathBuf>> {
     let dir = root().join("assets/examples");
     let mut out = Vec::new();
@@ -304,9 +342,12 @@ fn bench(args: &[String]) -> Result<()> {
 
 fn fuzz(args: &[String]) -> Result<()> {
     let Some(target) = args.first() else {
-        bail!("usage: cargo xtask fuzz <bpmn_read|vms_load> [seconds]");
+        bail!("usage: cargo xtask fuzz <bpmn_read|vms_load|vms_check> [seconds]");
     };
     let seconds = args.get(1).map(String::as_str).unwrap_or("600");
+    if target == "vms_check" {
+        seed_vms_check()?;
+    }
     if !cargo_sub_ok("fuzz") {
         exec(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }

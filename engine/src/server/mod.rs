@@ -52,6 +52,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod check;
 pub mod data;
 pub mod error;
 pub mod input;

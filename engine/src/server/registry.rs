@@ -26,6 +26,7 @@ use serde_json::Value;
 use starweave_model::Diagnostic;
 use starweave_model::trace::RunLog;
 use starweave_model::vms::connector::HttpVerb;
+use starweave_model::vms::disk::VmsSourceMap;
 use starweave_model::vms::trigger::HttpTrigger;
 use starweave_model::vms::{Trigger, Vms, read_vms};
 use tokio::sync::{Notify, Semaphore};
@@ -1058,6 +1059,7 @@ fn build(
     let document = read_vms(&files);
     let mut diagnostics = document.diagnostics.clone();
     diagnostics.extend(starweave_model::validate::validate_vms(&document));
+    let map = document.source_map;
     let vms = document.vms;
     let compiled = compile_vms(&vms, scripting);
     diagnostics.extend(compiled.diagnostics);
@@ -1071,7 +1073,8 @@ fn build(
                 files: vms.other_files.clone(),
                 ..LiveOptions::default()
             };
-            let (live, found) = LiveConnectors::new(&vms.connectors, env.clone(), options);
+            let (live, mut found) = LiveConnectors::new(&vms.connectors, env.clone(), options);
+            super::check::place_connector_diagnostics(&mut found, &vms, &map, &files);
             diagnostics.extend(found);
             DeploymentConnectors::Live(live)
         }
@@ -1084,47 +1087,9 @@ fn build(
         .keys()
         .map(|name| (name.clone(), Arc::new(FunctionMetrics::default())))
         .collect();
-    let mut routes = Vec::new();
-    for (index, trigger) in vms.triggers.iter().enumerate() {
-        let Trigger::Http(http) = trigger else {
-            continue;
-        };
-        match http_route(http, &vms, &env, scripting, &metrics, default_timeout) {
-            Ok(route) => {
-                if let Some(other) = routes.iter().find(|r: &&HttpRoute| {
-                    r.method == route.method && r.pattern.same_shape(&route.pattern)
-                }) {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "engine.route-conflict",
-                            format!(
-                                "trigger {}: {} {} matches the same requests as {} {}",
-                                index + 1,
-                                route.method,
-                                http.path,
-                                other.method,
-                                other.trigger.path
-                            ),
-                        )
-                        .in_file("triggers.yaml"),
-                    );
-                }
-                routes.push(route);
-            }
-            Err(message) => diagnostics.push(
-                Diagnostic::error(
-                    "engine.route",
-                    format!(
-                        "trigger {} ({} {}): {message}",
-                        index + 1,
-                        http_method(http.method),
-                        http.path
-                    ),
-                )
-                .in_file("triggers.yaml"),
-            ),
-        }
-    }
+    let (mut routes, route_problems) =
+        http_routes(&vms, &map, &env, scripting, &metrics, default_timeout);
+    diagnostics.extend(route_problems);
     let (grpc_routes, grpc_problems) = crate::triggers::grpc::compile_routes(&vms);
     diagnostics.extend(grpc_problems);
     if diagnostics.iter().any(Diagnostic::is_error) {
@@ -1180,6 +1145,82 @@ pub fn http_method(verb: HttpVerb) -> Method {
     }
 }
 
+/// The HTTP routes of a VMS's triggers, and what is wrong with those that do not resolve or
+/// that match the same requests as an earlier one.
+pub(super) fn http_routes(
+    vms: &Vms,
+    map: &VmsSourceMap,
+    env: &BTreeMap<String, String>,
+    scripting: &Scripting,
+    metrics: &BTreeMap<String, Arc<FunctionMetrics>>,
+    default_timeout: Duration,
+) -> (Vec<HttpRoute>, Vec<Diagnostic>) {
+    let mut routes: Vec<HttpRoute> = Vec::new();
+    let mut diagnostics = Vec::new();
+    for (index, trigger) in vms.triggers.iter().enumerate() {
+        let Trigger::Http(http) = trigger else {
+            continue;
+        };
+        match http_route(http, vms, env, scripting, metrics, default_timeout) {
+            Ok(route) => {
+                if let Some(other) = routes
+                    .iter()
+                    .find(|r| r.method == route.method && r.pattern.same_shape(&route.pattern))
+                {
+                    diagnostics.push(map.trigger(index, Some("path")).attach(Diagnostic::error(
+                        "engine.route-conflict",
+                        format!(
+                            "trigger {}: {} {} matches the same requests as {} {}",
+                            index + 1,
+                            route.method,
+                            http.path,
+                            other.method,
+                            other.trigger.path
+                        ),
+                    )));
+                }
+                routes.push(route);
+            }
+            Err(RouteError {
+                code,
+                field,
+                message,
+            }) => diagnostics.push(
+                map.trigger(index, field.as_deref())
+                    .attach(Diagnostic::error(
+                        code,
+                        format!(
+                            "trigger {} ({} {}): {message}",
+                            index + 1,
+                            http_method(http.method),
+                            http.path
+                        ),
+                    )),
+            ),
+        }
+    }
+    (routes, diagnostics)
+}
+
+/// Why a trigger did not become a route: `engine.route` for what the model's validator
+/// reports too (an unknown function, a bad path or status), a code of its own otherwise.
+struct RouteError {
+    code: &'static str,
+    /// The trigger's field at fault (`auth`, `input.id`), when it is one.
+    field: Option<String>,
+    message: String,
+}
+
+impl From<String> for RouteError {
+    fn from(message: String) -> Self {
+        Self {
+            code: "engine.route",
+            field: None,
+            message,
+        }
+    }
+}
+
 fn http_route(
     http: &HttpTrigger,
     vms: &Vms,
@@ -1187,7 +1228,7 @@ fn http_route(
     scripting: &Scripting,
     metrics: &BTreeMap<String, Arc<FunctionMetrics>>,
     default_timeout: Duration,
-) -> Result<HttpRoute, String> {
+) -> Result<HttpRoute, RouteError> {
     let function = vms
         .functions
         .get(&http.function)
@@ -1199,14 +1240,23 @@ fn http_route(
         let ast = scripting
             .rhai
             .compile_expression(expression)
-            .map_err(|err| format!("the input mapping of `{field}` does not compile: {err}"))?;
+            .map_err(|err| RouteError {
+                code: "engine.route-input",
+                field: Some(format!("input.{field}")),
+                message: format!("the input mapping of `{field}` does not compile: {err}"),
+            })?;
         mapping.push((field.clone(), ast));
     }
     let auth = http
         .auth
         .as_ref()
         .map(|auth| Authenticator::new(auth, env))
-        .transpose()?;
+        .transpose()
+        .map_err(|message| RouteError {
+            code: "engine.route-auth",
+            field: Some("auth".to_owned()),
+            message,
+        })?;
     let status = StatusCode::from_u16(http.status.unwrap_or(200))
         .map_err(|_| format!("{} is not an HTTP status", http.status.unwrap_or(200)))?;
     for status in http.error_statuses.values() {

@@ -93,10 +93,10 @@ pub fn compile_routes(vms: &Vms) -> (Vec<GrpcRoute>, Vec<Diagnostic>) {
         let Trigger::Grpc(grpc) = trigger else {
             continue;
         };
-        let mut fail = |message: String| {
+        let mut fail = |code: &str, message: String| {
             diagnostics.push(
                 Diagnostic::error(
-                    "engine.grpc-route",
+                    code,
                     format!(
                         "trigger {} ({}/{}): {message}",
                         index + 1,
@@ -108,7 +108,11 @@ pub fn compile_routes(vms: &Vms) -> (Vec<GrpcRoute>, Vec<Diagnostic>) {
             );
         };
         if !vms.functions.contains_key(&grpc.function) {
-            fail(format!("there is no function `{}`", grpc.function));
+            // The model's validator reports this too; its own code lets a check skip it.
+            fail(
+                "engine.unknown-function",
+                format!("there is no function `{}`", grpc.function),
+            );
             continue;
         }
         let file = grpc.descriptor_set.trim_start_matches("./").to_owned();
@@ -123,26 +127,29 @@ pub fn compile_routes(vms: &Vms) -> (Vec<GrpcRoute>, Vec<Diagnostic>) {
         let pool = match pool {
             Ok(pool) => pool,
             Err(message) => {
-                fail(message.clone());
+                fail("engine.grpc-route", message.clone());
                 continue;
             }
         };
         let Some(service) = pool.get_service_by_name(&grpc.service) else {
-            fail(format!(
-                "the descriptor set has no service `{}`",
-                grpc.service
-            ));
+            fail(
+                "engine.grpc-route",
+                format!("the descriptor set has no service `{}`", grpc.service),
+            );
             continue;
         };
         let Some(method) = service.methods().find(|m| m.name() == grpc.method) else {
-            fail(format!(
-                "service `{}` has no method `{}`",
-                grpc.service, grpc.method
-            ));
+            fail(
+                "engine.grpc-route",
+                format!("service `{}` has no method `{}`", grpc.service, grpc.method),
+            );
             continue;
         };
         if method.is_client_streaming() || method.is_server_streaming() {
-            fail("a streaming method; only unary methods are served".into());
+            fail(
+                "engine.grpc-route",
+                "a streaming method; only unary methods are served".into(),
+            );
             continue;
         }
         let mut error_statuses = IndexMap::new();
@@ -158,12 +165,15 @@ pub fn compile_routes(vms: &Vms) -> (Vec<GrpcRoute>, Vec<Diagnostic>) {
             }
         }
         if !bad.is_empty() {
-            fail(bad.join("; "));
+            fail("engine.grpc-route", bad.join("; "));
             continue;
         }
         let path = format!("/{}/{}", service.full_name(), method.name());
         if routes.iter().any(|r| r.path == path) {
-            fail(format!("another trigger already serves {path}"));
+            fail(
+                "engine.grpc-route",
+                format!("another trigger already serves {path}"),
+            );
             continue;
         }
         routes.push(GrpcRoute {

@@ -145,11 +145,12 @@ struct Parser<'a> {
     parents: Vec<String>,
 }
 
-/// The parse of a tag's opening: name, attributes (with value offsets), self-closing.
+/// The parse of a tag's opening: name, attributes (with the offsets of their values and of
+/// their names), self-closing.
 struct OpenTag {
     name: String,
     start: usize,
-    attrs: Vec<(String, String, usize)>,
+    attrs: Vec<(String, String, usize, usize)>,
     self_closing: bool,
 }
 
@@ -386,6 +387,7 @@ impl<'a> Parser<'a> {
                 return None;
             }
             let key = trimmed[..key_len].to_owned();
+            let key_offset = self.pos;
             self.pos += key_len;
             let rest = self.rest();
             let after_eq = rest.trim_start().strip_prefix('=').map(str::trim_start);
@@ -411,7 +413,7 @@ impl<'a> Parser<'a> {
             };
             let raw = &after_eq[1..=end];
             let value_offset = self.pos + 1;
-            attrs.push((key, decode_entities(raw), value_offset));
+            attrs.push((key, decode_entities(raw), value_offset, key_offset));
             self.pos += end + 2;
         }
     }
@@ -440,16 +442,16 @@ impl<'a> Parser<'a> {
             "foreach" => &["collection", "item", "index", "open", "close", "separator"],
             _ => &[],
         };
-        for (key, _, offset) in &attrs {
+        for (key, _, _, key_offset) in &attrs {
             if !known.contains(&key.as_str()) {
-                self.error(*offset, format!("`<{name}>` has no attribute `{key}`"));
+                self.error(*key_offset, format!("`<{name}>` has no attribute `{key}`"));
             }
         }
         let attr = |key: &str| {
             attrs
                 .iter()
-                .find(|(k, _, _)| k == key)
-                .map(|(_, v, o)| (v.clone(), *o))
+                .find(|(k, ..)| k == key)
+                .map(|(_, v, o, _)| (v.clone(), *o))
         };
         if matches!(name.as_str(), "when" | "otherwise")
             && self.parents.last().map(String::as_str) != Some("choose")

@@ -235,7 +235,7 @@ fn parse_errors_have_positions_inside_the_sql() {
         (
             "<if test=\"a\" bogus=\"1\">x</if>",
             1,
-            21,
+            14,
             "no attribute `bogus`",
         ),
         ("<when test=\"a\">x</when>", 1, 1, "inside `<choose>`"),
