@@ -485,8 +485,8 @@ pub(crate) fn document_diagnostics(doc: &vms::VmsDocument, files: &VmsFiles) -> 
 
 /// What only building a deployment finds (`starweave_engine::server::check`): connector
 /// templates and SQL, gRPC descriptor sets and methods, input mappings and authentication
-/// of routes, routes that match the same requests. Rules the validator already checks
-/// (unknown functions, route paths and statuses, `${}` without an allow-list) are not
+/// of routes. Rules the validator already checks (unknown functions, route paths and
+/// statuses, routes matching the same requests, `${}` without an allow-list) are not
 /// repeated.
 fn load_diagnostics(
     doc: &vms::VmsDocument,
@@ -502,7 +502,6 @@ fn load_diagnostics(
         "sql.bad-identifier",
         "engine.route-input",
         "engine.route-auth",
-        "engine.route-conflict",
         "engine.grpc-route",
     ];
     starweave_engine::server::check::load_diagnostics(doc, files, scripting)

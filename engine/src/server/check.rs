@@ -20,7 +20,7 @@ use starweave_model::{Diagnostic, SourcePos};
 use crate::compile::Scripting;
 use crate::io::{LiveConnectors, LiveOptions};
 
-use super::registry::http_routes;
+use super::registry::{http_routes, resolve_env};
 
 /// Problems that depend on a deployment's env values, which a check does not have: TLS
 /// files named by env vars, config values read from env vars.
@@ -42,18 +42,7 @@ pub fn load_diagnostics(
     scripting: &Scripting,
 ) -> Vec<Diagnostic> {
     let vms = &doc.vms;
-    let mut env: BTreeMap<String, String> = vms
-        .env
-        .iter()
-        .filter_map(|var| {
-            let text = match var.default.as_ref()? {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => return None,
-                other => other.to_string(),
-            };
-            Some((var.name.clone(), text))
-        })
-        .collect();
+    let mut env = resolve_env(vms, &BTreeMap::new());
     for trigger in &vms.triggers {
         if let Trigger::Http(http) = trigger
             && let Some(auth) = &http.auth

@@ -1031,7 +1031,7 @@ fn settings_fingerprint(files: u64, spec: &DeploymentSpec) -> u64 {
 }
 
 /// The deployment's env: declared defaults, then the given values.
-fn resolve_env(vms: &Vms, given: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(super) fn resolve_env(vms: &Vms, given: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for var in &vms.env {
         if let Some(default) = &var.default {
