@@ -466,7 +466,8 @@ fn check_connectors(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) 
                 env_refs.push(("url_env", &db.url_env));
                 for (i, method) in db.methods.iter().enumerate() {
                     for ident in dollar_placeholders(&method.sql) {
-                        if !method.identifiers.contains_key(ident) {
+                        // An empty allow-list accepts nothing: as unsafe as none.
+                        if method.identifiers.get(ident).is_none_or(Vec::is_empty) {
                             diags.push(map.connector(name, &format!("methods[{i}].sql")).attach(
                                 Diagnostic::error(
                                     "vms.sql-unsafe-substitution",
@@ -686,6 +687,38 @@ mod tests {
             [
                 "vms.undeclared-env: env var `PAY_KEY` is not declared in vms.yaml, so deployments will not be asked for it"
             ]
+        );
+    }
+
+    fn sql_diagnostics(identifiers: &str) -> Vec<String> {
+        diagnostics_of(
+            vec![
+                ("vms.yaml", "name: db\nenv:\n- name: DB_URL\n".to_owned()),
+                (
+                    "connectors/db.yaml",
+                    format!(
+                        "kind: database\ndriver: sqlite\nurl_env: DB_URL\nmethods:\n- name: list\n  sql: |\n    SELECT * FROM ${{table}} WHERE id = #{{id}}\n{identifiers}"
+                    ),
+                ),
+            ],
+            |code| code == "vms.sql-unsafe-substitution",
+        )
+    }
+
+    #[test]
+    fn sql_substitutions_need_a_non_empty_allow_list() {
+        let unsafe_table = "vms.sql-unsafe-substitution: `${table}` in method `list` pastes text into SQL; declare the identifiers it may take under `identifiers.table`, or bind a value with `#{table}`";
+        assert_eq!(sql_diagnostics(""), [unsafe_table]);
+        assert_eq!(
+            sql_diagnostics("  identifiers:\n    table: []\n"),
+            [unsafe_table]
+        );
+        assert_eq!(
+            sql_diagnostics("  identifiers:\n    other: [orders]\n"),
+            [unsafe_table]
+        );
+        assert!(
+            sql_diagnostics("  identifiers:\n    table: [orders, archive.orders]\n").is_empty()
         );
     }
 
