@@ -61,7 +61,8 @@ async fn mariadb() -> TestDb {
         "CREATE TABLE {database}.items (
             id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(200) NOT NULL UNIQUE,
             qty INT NOT NULL DEFAULT 0, price DECIMAL(10,2), data JSON, created TIMESTAMP NULL,
-            day DATE, flag BOOLEAN, ratio DOUBLE, blob_data BLOB) ENGINE=InnoDB"
+            day DATE, flag BOOLEAN, ratio DOUBLE, blob_data BLOB, bit1 BIT(1), bit8 BIT(8),
+            yr YEAR) ENGINE=InnoDB"
     )))
     .await
     .expect("create table");
@@ -394,6 +395,162 @@ async fn transactions(t: &TestDb) {
     assert!(!names(&db).await.contains(&"abandoned".to_owned()));
 }
 
+/// PostgreSQL aborts a transaction at its first failed statement. When the process catches
+/// that error and the transaction goes on to commit, the commit must fail rather than
+/// report success for work the database threw away. MySQL and SQLite keep the transaction.
+async fn a_caught_error_inside_a_transaction(t: &TestDb) {
+    let db = t.connectors("").for_run();
+    let aborts = t.driver == "postgres";
+    insert(&db, "taken", 1, None).await;
+    let duplicate = json!({"name": "taken", "qty": 1});
+
+    // The error is caught (here: ignored) and the transaction commits.
+    db.begin_transaction(TransactionId(1), None)
+        .await
+        .expect("begin");
+    insert(&db, "a", 1, Some(1)).await;
+    let err = call_in(&db, "db", "insert", duplicate.clone(), Some(1))
+        .await
+        .expect_err("duplicate");
+    assert_eq!(err.code.as_deref(), Some("CONFLICT"), "{err:?}");
+    let later = call_in(&db, "db", "insert", json!({"name": "b", "qty": 1}), Some(1)).await;
+    let committed = db.commit_transaction(TransactionId(1)).await;
+    let names_now = names(&db).await;
+    let kept = names_now.contains(&"a".to_owned());
+    assert!(
+        committed.is_err() || kept,
+        "the commit reported success but its work is gone: {names_now:?}"
+    );
+    if aborts {
+        let err = later.expect_err("a call after the error fails fast");
+        assert_eq!(err.code.as_deref(), Some("TRANSACTION_FAILED"), "{err:?}");
+        assert!(err.message.contains("aborted"), "{err:?}");
+        let err = committed.expect_err("the commit of an aborted transaction fails");
+        assert_eq!(err.code.as_deref(), Some("TRANSACTION_FAILED"), "{err:?}");
+        assert!(
+            err.message.contains("ON CONFLICT") && err.message.contains("rolled back"),
+            "{err:?}"
+        );
+        assert_eq!(names_now, ["taken"]);
+    } else {
+        later.expect("the transaction goes on");
+        committed.expect("commit");
+        assert_eq!(names_now, ["taken", "a", "b"]);
+    }
+
+    // An error inside a nested transaction that is rolled back leaves the outer one usable.
+    db.begin_transaction(TransactionId(2), None)
+        .await
+        .expect("begin");
+    insert(&db, "outer", 1, Some(2)).await;
+    db.begin_transaction(TransactionId(3), Some(TransactionId(2)))
+        .await
+        .expect("begin nested");
+    insert(&db, "inner-undone", 1, Some(3)).await;
+    let err = call_in(&db, "db", "insert", duplicate.clone(), Some(3))
+        .await
+        .expect_err("duplicate");
+    assert_eq!(err.code.as_deref(), Some("CONFLICT"), "{err:?}");
+    db.rollback_transaction(TransactionId(3))
+        .await
+        .expect("rollback nested");
+    insert(&db, "outer-after", 1, Some(2)).await;
+    db.commit_transaction(TransactionId(2))
+        .await
+        .expect("commit");
+    let names_now = names(&db).await;
+    assert!(
+        names_now.contains(&"outer".to_owned())
+            && names_now.contains(&"outer-after".to_owned())
+            && !names_now.contains(&"inner-undone".to_owned()),
+        "{names_now:?}"
+    );
+
+    // A nested transaction whose error was caught: on PostgreSQL its commit fails and rolls
+    // back to its savepoint, which leaves the outer transaction usable.
+    db.begin_transaction(TransactionId(4), None)
+        .await
+        .expect("begin");
+    db.begin_transaction(TransactionId(5), Some(TransactionId(4)))
+        .await
+        .expect("begin nested");
+    insert(&db, "nested", 1, Some(5)).await;
+    call_in(&db, "db", "insert", duplicate, Some(5))
+        .await
+        .expect_err("duplicate");
+    let nested = db.commit_transaction(TransactionId(5)).await;
+    insert(&db, "outer-kept", 1, Some(4)).await;
+    db.commit_transaction(TransactionId(4))
+        .await
+        .expect("commit");
+    let names_now = names(&db).await;
+    assert!(
+        names_now.contains(&"outer-kept".to_owned()),
+        "{names_now:?}"
+    );
+    if aborts {
+        let err = nested.expect_err("the nested commit fails");
+        assert_eq!(err.code.as_deref(), Some("TRANSACTION_FAILED"), "{err:?}");
+        assert!(!names_now.contains(&"nested".to_owned()), "{names_now:?}");
+    } else {
+        nested.expect("commit nested");
+        assert!(names_now.contains(&"nested".to_owned()), "{names_now:?}");
+    }
+}
+
+/// `generated-key` when the statement inserted nothing: `null`, not an earlier row's key.
+async fn generated_key_of_an_ignored_insert(t: &TestDb) {
+    let insert_ignore = match t.driver {
+        "postgres" => {
+            "INSERT INTO items (name, qty) VALUES (#{name}, #{qty}) ON CONFLICT DO NOTHING RETURNING id"
+        }
+        "mysql" => "INSERT IGNORE INTO items (name, qty) VALUES (#{name}, #{qty})",
+        _ => "INSERT OR IGNORE INTO items (name, qty) VALUES (#{name}, #{qty})",
+    };
+    let extra = format!(
+        r#"
+- name: insert_ignore
+  sql: |
+    {insert_ignore}
+  returns: generated-key
+"#
+    );
+    let db = t.connectors(&extra);
+    let first = insert(&db, "first", 1, None).await["key"]
+        .as_i64()
+        .expect("key");
+    let second = insert(&db, "second", 1, None).await["key"]
+        .as_i64()
+        .expect("key");
+    let ignored = call(
+        &db,
+        "db",
+        "insert_ignore",
+        json!({"name": "first", "qty": 2}),
+    )
+    .await
+    .expect("insert ignore");
+    assert_eq!(
+        ignored,
+        json!({"key": null}),
+        "first={first} second={second}"
+    );
+    let inserted = call(
+        &db,
+        "db",
+        "insert_ignore",
+        json!({"name": "third", "qty": 3}),
+    )
+    .await
+    .expect("insert ignore");
+    let third = inserted["key"].as_i64().expect("key");
+    assert!(third > second, "{inserted}");
+    let rows = call(&db, "db", "find", json!({"name": "third"}))
+        .await
+        .expect("find");
+    assert_eq!(rows[0]["id"], third);
+}
+
 async fn types_round_trip(t: &TestDb) {
     let blob_column = if t.driver == "postgres" {
         "blob"
@@ -406,8 +563,23 @@ async fn types_round_trip(t: &TestDb) {
     } else {
         "#{blob}"
     };
-    let extra = format!(
+    // BIT and YEAR columns exist on MariaDB only.
+    let mariadb_only = if t.driver == "mysql" {
         r#"
+- name: put_bits
+  sql: |
+    UPDATE items SET bit1 = #{bit1}, bit8 = #{bit8}, yr = #{yr} WHERE name = #{name}
+  returns: affected
+- name: get_bits
+  sql: |
+    SELECT bit1, bit8, yr FROM items WHERE name = #{name}
+  returns: one
+"#
+    } else {
+        ""
+    };
+    let extra = format!(
+        r#"{mariadb_only}
 - name: put_types
   sql: |
     INSERT INTO items (name, price, data, created, day, flag, ratio, {blob_column})
@@ -489,6 +661,28 @@ async fn types_round_trip(t: &TestDb) {
             .expect("select"),
         Value::Null
     );
+    if t.driver == "mysql" {
+        mariadb_bit_and_year(&db).await;
+    }
+}
+
+/// MariaDB's `BIT(n)` and `YEAR` come back as numbers (and `NULL` as `null`).
+async fn mariadb_bit_and_year(db: &LiveConnectors) {
+    for (bit1, bit8, yr) in [(1, 165, 2024), (0, 0, 1999), (1, 255, 2155)] {
+        let args = json!({"name": "typed", "bit1": bit1, "bit8": bit8, "yr": yr});
+        assert_eq!(
+            call(db, "db", "put_bits", args).await.expect("update"),
+            json!({"affected": 1})
+        );
+        let row = call(db, "db", "get_bits", json!({"name": "typed"}))
+            .await
+            .expect("select BIT and YEAR");
+        assert_eq!(row, json!({"bit1": bit1, "bit8": bit8, "yr": yr}));
+    }
+    let row = call(db, "db", "get_bits", json!({"name": "plain"}))
+        .await
+        .expect("select BIT and YEAR");
+    assert_eq!(row, json!({"bit1": null, "bit8": null, "yr": null}));
 }
 
 macro_rules! on_every_database {
@@ -533,6 +727,8 @@ on_every_database!(
     crud_and_dynamic_sql,
     injection_is_inert,
     transactions,
+    a_caught_error_inside_a_transaction,
+    generated_key_of_an_ignored_insert,
     types_round_trip
 );
 

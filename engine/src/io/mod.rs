@@ -25,6 +25,15 @@
 //! databases in one transaction commit one after the other (no two-phase commit). A view
 //! dropped with transactions still open rolls them back.
 //!
+//! PostgreSQL aborts a transaction at the first statement it rejects, even when the process
+//! catches the error (a `CONFLICT` caught by a boundary event), and would answer the commit
+//! with a silent rollback. So once a call fails at the database in a PostgreSQL
+//! transaction, the transaction is marked failed: later calls in it fail at once, and its
+//! commit rolls back and fails, both with the code `TRANSACTION_FAILED`. Rolling back a
+//! nested transaction that began before the failure (its savepoint) clears the mark, as it
+//! does in PostgreSQL; committing one that holds the failure rolls it back and fails the
+//! same way. MySQL, MariaDB and SQLite undo only the failed statement, so nothing is marked.
+//!
 //! # Connection tests
 //!
 //! [`LiveConnectors::check`] tries one connector's connection the way its calls would make
@@ -271,6 +280,62 @@ struct OpenTransaction {
     tx: Option<sql::DbTransaction>,
     /// Savepoints made on this connection, outermost first (one per nested transaction).
     savepoints: Vec<TransactionId>,
+    /// Set when PostgreSQL aborted the transaction (see the module docs).
+    aborted: Option<Aborted>,
+}
+
+/// Why, and where, PostgreSQL aborted a transaction.
+#[derive(Debug)]
+struct Aborted {
+    /// How many savepoints were open at the failure: rolling back to any of them recovers
+    /// the transaction.
+    depth: usize,
+    /// The failure as it was reported (it names the connector and method).
+    cause: String,
+}
+
+impl OpenTransaction {
+    /// Records a failure that aborted the transaction, unless an earlier one already did.
+    fn abort(&mut self, cause: &ConnectorError) {
+        if self.aborted.is_none() {
+            self.aborted = Some(Aborted {
+                depth: self.savepoints.len(),
+                cause: cause.to_string(),
+            });
+        }
+    }
+
+    /// The savepoint at `at` was rolled back to: a failure after it is undone.
+    fn rolled_back_to(&mut self, at: usize) {
+        if self.aborted.as_ref().is_some_and(|a| a.depth > at) {
+            self.aborted = None;
+        }
+    }
+}
+
+/// Advice for a transaction PostgreSQL aborted, shared by the errors below.
+const ABORTED_ADVICE: &str = "PostgreSQL aborts the whole transaction at a failed statement, even when the process catches the error; avoid the error instead (e.g. `INSERT … ON CONFLICT DO NOTHING` rather than catching CONFLICT), or put the statement that may fail in a nested transaction sub-process and catch the error on that";
+
+/// A call refused because its transaction was aborted earlier.
+fn aborted_call_error(connector: &str, aborted: &Aborted) -> ConnectorError {
+    ConnectorError {
+        code: Some("TRANSACTION_FAILED".into()),
+        message: format!(
+            "database connector `{connector}`: the transaction was aborted by PostgreSQL at an earlier error ({}) and runs no more statements; it will roll back. {ABORTED_ADVICE}",
+            aborted.cause
+        ),
+    }
+}
+
+/// The commit of a transaction (or nested transaction) that was aborted and rolled back.
+fn aborted_commit_error(connector: &str, aborted: &Aborted) -> ConnectorError {
+    ConnectorError {
+        code: Some("TRANSACTION_FAILED".into()),
+        message: format!(
+            "database connector `{connector}`: nothing was committed, the transaction was rolled back: PostgreSQL aborted it at an earlier error ({}). {ABORTED_ADVICE}",
+            aborted.cause
+        ),
+    }
 }
 
 fn savepoint_name(id: TransactionId) -> String {
@@ -407,7 +472,7 @@ impl LiveConnectors {
                     self.call_in_transaction(connector, db, id, method, &args)
                         .await
                 }),
-                None => Box::pin(async move { db.call(method, &args, None).await }),
+                None => Box::pin(async move { db.call(method, &args).await }),
             },
             Live::Cache(c) => Box::pin(async move { c.call(method, &args).await }),
             Live::Mq(c) => Box::pin(async move { c.call(method, &args).await }),
@@ -507,12 +572,16 @@ impl LiveConnectors {
                     Arc::new(Mutex::new(OpenTransaction {
                         tx: None,
                         savepoints: Vec::new(),
+                        aborted: None,
                     }))
                 })
                 .clone();
             (chain, slot)
         };
         let mut open = slot.lock().await;
+        if let Some(aborted) = &open.aborted {
+            return Err(aborted_call_error(connector, aborted));
+        }
         if open.tx.is_none() {
             open.tx = Some(db.begin().await?);
             open.savepoints.clear();
@@ -527,25 +596,36 @@ impl LiveConnectors {
         if common < open.savepoints.len() {
             // Savepoints of transactions that ended without a hook: release them.
             let stale = open.savepoints[common];
-            let tx = open
-                .tx
-                .as_mut()
-                .ok_or_else(|| technical("transaction lost"))?;
-            db.control(tx, format!("RELEASE SAVEPOINT {}", savepoint_name(stale)))
-                .await?;
+            control(
+                db,
+                &mut open,
+                format!("RELEASE SAVEPOINT {}", savepoint_name(stale)),
+            )
+            .await?;
             open.savepoints.truncate(common);
         }
         for &inner in &nested[common..] {
-            let tx = open
-                .tx
-                .as_mut()
-                .ok_or_else(|| technical("transaction lost"))?;
-            db.control(tx, format!("SAVEPOINT {}", savepoint_name(inner)))
-                .await?;
+            control(
+                db,
+                &mut open,
+                format!("SAVEPOINT {}", savepoint_name(inner)),
+            )
+            .await?;
             open.savepoints.push(inner);
         }
-        let tx = open.tx.as_mut();
-        db.call(method, args, tx).await
+        let tx = open
+            .tx
+            .as_mut()
+            .ok_or_else(|| technical("transaction lost"))?;
+        match db.call_in(method, args, tx).await {
+            Ok(value) => Ok(value),
+            Err(failed) => {
+                if failed.aborts_transaction {
+                    open.abort(&failed.error);
+                }
+                Err(failed.error)
+            }
+        }
     }
 
     async fn finish(&self, id: TransactionId, commit: bool) -> Result<(), ConnectorError> {
@@ -575,33 +655,45 @@ impl LiveConnectors {
             };
             let mut open = slot.lock().await;
             let result = if chain.len() == 1 {
-                match open.tx.take() {
-                    Some(tx) => db.finish(tx, commit).await,
-                    None => Ok(()),
+                let aborted = open.aborted.take();
+                match (open.tx.take(), aborted) {
+                    (Some(tx), None) => db.finish(tx, commit).await,
+                    (Some(tx), Some(aborted)) => {
+                        // PostgreSQL would turn a COMMIT into a rollback without an error.
+                        let rolled_back = db.finish(tx, false).await;
+                        if commit {
+                            Err(aborted_commit_error(&connector, &aborted))
+                        } else {
+                            rolled_back
+                        }
+                    }
+                    (None, _) => Ok(()),
                 }
             } else {
                 match open.savepoints.iter().position(|s| *s == id) {
                     Some(at) => {
                         let name = savepoint_name(id);
-                        let statements = if commit {
-                            vec![format!("RELEASE SAVEPOINT {name}")]
-                        } else {
-                            vec![
-                                format!("ROLLBACK TO SAVEPOINT {name}"),
-                                format!("RELEASE SAVEPOINT {name}"),
-                            ]
-                        };
+                        // A nested transaction that holds the failure cannot be released:
+                        // it is rolled back instead, which makes the outer one usable again.
+                        let failed = open
+                            .aborted
+                            .as_ref()
+                            .filter(|a| commit && a.depth > at)
+                            .map(|a| aborted_commit_error(&connector, a));
                         open.savepoints.truncate(at);
                         let mut result = Ok(());
-                        if let Some(tx) = open.tx.as_mut() {
-                            for statement in statements {
-                                result = db.control(tx, statement).await;
-                                if result.is_err() {
-                                    break;
-                                }
+                        if !commit || failed.is_some() {
+                            let rollback = format!("ROLLBACK TO SAVEPOINT {name}");
+                            result = control(db, &mut open, rollback).await;
+                            if result.is_ok() {
+                                open.rolled_back_to(at);
                             }
                         }
-                        result
+                        if result.is_ok() {
+                            let release = format!("RELEASE SAVEPOINT {name}");
+                            result = control(db, &mut open, release).await;
+                        }
+                        failed.map_or(result, Err)
                     }
                     None => Ok(()),
                 }
@@ -612,6 +704,25 @@ impl LiveConnectors {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// Runs a transaction-control statement on an open transaction; on PostgreSQL a failure
+/// aborts the transaction like a failed call does.
+async fn control(
+    db: &sql::Database,
+    open: &mut OpenTransaction,
+    statement: String,
+) -> Result<(), ConnectorError> {
+    let tx = open
+        .tx
+        .as_mut()
+        .ok_or_else(|| technical("transaction lost"))?;
+    let aborts = tx.aborts_on_error();
+    let result = db.control(tx, statement).await;
+    if let (Err(err), true) = (&result, aborts) {
+        open.abort(err);
+    }
+    result
 }
 
 impl Connectors for LiveConnectors {

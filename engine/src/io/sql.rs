@@ -16,7 +16,8 @@
 //! Each row becomes an object keyed by column name: integers and floats as numbers,
 //! `numeric`/`decimal` as strings (no precision lost), text, booleans, `json`/`jsonb` as JSON,
 //! `timestamptz` as RFC 3339 in UTC, `timestamp` without zone as `YYYY-MM-DDTHH:MM:SS[.f]`,
-//! dates and times as ISO 8601, binary as base64, SQL `NULL` as `null`. MySQL reports
+//! dates and times as ISO 8601, binary as base64, SQL `NULL` as `null`. MySQL's `BIT(n)` comes
+//! back as an unsigned integer (`b'101'` is `5`) and `YEAR` as a number. MySQL reports
 //! `_bin`-collated text (and MariaDB's `JSON`, which is `LONGTEXT`) as binary, so there a
 //! binary value that is valid UTF-8 comes back as text. SQLite has no JSON type: JSON stored
 //! as text comes back as text.
@@ -26,12 +27,19 @@
 //! `rows` (array), `one` (first row or `null`), `affected` (`{"affected": n}`) and
 //! `generated-key` (`{"key": k}`): on PostgreSQL write `INSERT … RETURNING id` and the first
 //! column of the first returned row is the key; MySQL reports `LAST_INSERT_ID()` and SQLite
-//! `last_insert_rowid()`.
+//! `last_insert_rowid()`. A statement that inserted nothing (`INSERT IGNORE`,
+//! `INSERT OR IGNORE`, `ON CONFLICT DO NOTHING`) gives `{"key": null}`: SQLite would report
+//! an earlier insert's rowid and MySQL 0.
 //!
 //! # Errors
 //!
 //! A unique-constraint violation raises the catchable code `CONFLICT`; other database errors
 //! are technical failures whose message is the database's, without the SQL or bound values.
+//!
+//! PostgreSQL aborts a whole transaction at the first statement it rejects: everything after
+//! fails and `COMMIT` quietly rolls back. A call that fails that way inside a transaction
+//! says so ([`CallError::aborts_transaction`]) and the caller stops using the transaction
+//! (see [`super`]'s transaction notes). MySQL and SQLite undo only the failed statement.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -95,6 +103,34 @@ pub(crate) enum DbTransaction {
     Mysql(sqlx::Transaction<'static, MySql>),
     /// On SQLite.
     Sqlite(sqlx::Transaction<'static, Sqlite>),
+}
+
+/// A call made inside a transaction failed.
+#[derive(Debug)]
+pub(crate) struct CallError {
+    /// The failure, as the caller reports it.
+    pub(crate) error: ConnectorError,
+    /// The database rejected a statement of a PostgreSQL transaction, which PostgreSQL then
+    /// aborts: it refuses every later statement until rolled back (to a savepoint made
+    /// before the failure, or entirely), and answers `COMMIT` with a rollback.
+    pub(crate) aborts_transaction: bool,
+}
+
+impl From<ConnectorError> for CallError {
+    /// A failure before any statement reached the database.
+    fn from(error: ConnectorError) -> Self {
+        CallError {
+            error,
+            aborts_transaction: false,
+        }
+    }
+}
+
+impl DbTransaction {
+    /// Whether any failed statement aborts the transaction (PostgreSQL).
+    pub(crate) fn aborts_on_error(&self) -> bool {
+        matches!(self, DbTransaction::Postgres(_))
+    }
 }
 
 impl Database {
@@ -312,15 +348,33 @@ impl Database {
         Ok((rendered, plan.returns))
     }
 
+    /// Calls a method on a pooled connection.
+    pub(crate) async fn call(&self, method: &str, args: &Value) -> Result<Value, ConnectorError> {
+        self.run(method, args, None)
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    /// Calls a method inside an open transaction.
+    pub(crate) async fn call_in(
+        &self,
+        method: &str,
+        args: &Value,
+        tx: &mut DbTransaction,
+    ) -> Result<Value, CallError> {
+        self.run(method, args, Some(tx)).await
+    }
+
     /// Calls a method, on `tx` when given, else on a pooled connection.
-    pub(crate) async fn call(
+    async fn run(
         &self,
         method: &str,
         args: &Value,
         tx: Option<&mut DbTransaction>,
-    ) -> Result<Value, ConnectorError> {
+    ) -> Result<Value, CallError> {
         let (rendered, returns) = self.render(method, args)?;
         let what = format!("{method} failed");
+        let in_postgres_transaction = tx.as_deref().is_some_and(DbTransaction::aborts_on_error);
         match tx {
             Some(DbTransaction::Postgres(t)) => run_postgres(t, &rendered, returns).await,
             Some(DbTransaction::Mysql(t)) => run_mysql(t, &rendered, returns).await,
@@ -350,8 +404,16 @@ impl Database {
             },
         }
         .map_err(|err| match err {
-            RunError::Sql(err) => self.error(&what, &err),
-            RunError::Value(message) => technical(format!("{}.{method}: {message}", self.name)),
+            RunError::Sql(err) => CallError {
+                // Only an error from the server aborts; a value sqlx could not decode did not.
+                aborts_transaction: in_postgres_transaction
+                    && matches!(err, sqlx::Error::Database(_)),
+                error: self.error(&what, &err),
+            },
+            RunError::Value(message) => CallError {
+                error: technical(format!("{}.{method}: {message}", self.name)),
+                aborts_transaction: false,
+            },
         })
     }
 }
@@ -732,7 +794,9 @@ async fn run_mysql(
         }
         SqlReturns::GeneratedKey => {
             let done = query.execute(&mut *conn).await?;
-            Ok(serde_json::json!({ "key": done.last_insert_id() }))
+            // LAST_INSERT_ID() is 0 when nothing was inserted.
+            let key = (done.rows_affected() > 0).then(|| done.last_insert_id());
+            Ok(serde_json::json!({ "key": key }))
         }
     }
 }
@@ -746,9 +810,12 @@ fn mysql_row(row: &MySqlRow) -> Result<Value, RunError> {
         } else {
             match ty.as_str() {
                 "BOOLEAN" => Value::Bool(row.try_get(i)?),
-                "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
+                "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {
                     Value::from(row.try_get::<i64, _>(i)?)
                 }
+                // sqlx accepts YEAR and BIT only as unsigned integers, and only when the
+                // column is flagged unsigned; its u64 decoder reads BIT's big-endian bytes.
+                "YEAR" | "BIT" => Value::from(row.try_get_unchecked::<u64, _>(i)?),
                 t if t.ends_with("UNSIGNED") => Value::from(row.try_get::<u64, _>(i)?),
                 "FLOAT" => float(f64::from(row.try_get::<f32, _>(i)?)),
                 "DOUBLE" => float(row.try_get::<f64, _>(i)?),
@@ -764,8 +831,7 @@ fn mysql_row(row: &MySqlRow) -> Result<Value, RunError> {
                 "TIME" => Value::String(row.try_get::<NaiveTime, _>(i)?.to_string()),
                 // MySQL flags `_bin`-collated text (and MariaDB's JSON, a LONGTEXT) as binary, so
                 // binary columns come back as text when they are valid UTF-8, else as base64.
-                "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB"
-                | "BIT" => {
+                "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
                     let bytes = row.try_get::<Vec<u8>, _>(i)?;
                     match String::from_utf8(bytes) {
                         Ok(text) => Value::String(text),
@@ -818,7 +884,10 @@ async fn run_sqlite(
         }
         SqlReturns::GeneratedKey => {
             let done = query.execute(&mut *conn).await?;
-            Ok(serde_json::json!({ "key": done.last_insert_rowid() }))
+            // last_insert_rowid() keeps the connection's previous insert when this statement
+            // inserted nothing, which would hand out another row's key.
+            let key = (done.rows_affected() > 0).then(|| done.last_insert_rowid());
+            Ok(serde_json::json!({ "key": key }))
         }
     }
 }

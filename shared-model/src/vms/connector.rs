@@ -495,7 +495,8 @@ pub enum SqlReturns {
     One,
     /// The number of affected rows, as `{ "affected": n }`.
     Affected,
-    /// The generated key of an insert, as `{ "key": k }`.
+    /// The generated key of an insert, as `{ "key": k }`; `{ "key": null }` when the
+    /// statement inserted nothing (`INSERT IGNORE`, `ON CONFLICT DO NOTHING`).
     GeneratedKey,
 }
 

@@ -12,11 +12,17 @@
 //! | `<where>…</where>` | `WHERE` + the body with a leading `AND`/`OR` removed; nothing when the body is blank |
 //! | `<set>…</set>` | `SET` + the body with a leading/trailing comma removed |
 //! | `<trim prefix suffix prefixOverrides suffixOverrides>` | the general form of the two above; overrides are `|`-separated and match case-insensitively |
-//! | `<foreach collection item index open close separator>` | the body once per element of an array (index = position) or entry of an object (index = key); an empty or missing collection renders nothing |
+//! | `<foreach collection item index open close separator>` | the body once per element of an array (index = position) or entry of an object (index = key); an empty collection renders nothing, not even `open` and `close`; a missing or `null` one refuses the call (see below) |
 //! | `<![CDATA[ … ]]>` | literal text (placeholders inside still work) |
 //! | `&lt;` `&gt;` `&amp;` `&quot;` `&apos;` | XML escapes, decoded in text and attributes |
 //!
 //! A `<` that does not start one of these tags is plain SQL (`a < b` works unescaped).
+//!
+//! A `<foreach>` whose collection is missing from the input or `null` refuses the call
+//! rather than render nothing: a misspelt or forgotten key would otherwise turn
+//! `DELETE FROM t <where><foreach collection="ids" open="id IN (" …>` into a `DELETE` of
+//! every row. An optional collection is guarded, `<if test="ids != null"><foreach …></if>`:
+//! a `<foreach>` in a branch not taken is never looked at.
 //!
 //! # Safety
 //!
@@ -84,7 +90,8 @@ pub enum SqlNode {
         /// The body.
         body: Vec<SqlNode>,
     },
-    /// `<foreach>`.
+    /// `<foreach>`. Rendering refuses a missing or `null` collection
+    /// ([`RenderError::MissingCollection`]).
     Foreach {
         /// The dotted name of the collection.
         collection: Vec<String>,
@@ -123,6 +130,11 @@ pub enum RenderError {
     /// `<foreach collection>` is not an array or object.
     #[error("`<foreach collection=\"{0}\">` needs an array or an object")]
     NotACollection(String),
+    /// `<foreach collection>` is missing from the input, or `null`.
+    #[error(
+        "refused: `<foreach collection=\"{0}\">` has no `{0}` in the input (or it is null); pass an array (an empty one renders nothing), or if it is optional guard the loop with `<if test=\"{0} != null\">`"
+    )]
+    MissingCollection(String),
 }
 
 const TAGS: [&str; 9] = [
@@ -793,7 +805,10 @@ impl Renderer<'_> {
             } => {
                 let value = self.lookup(collection);
                 let entries: Vec<(Value, Value)> = match value {
-                    Value::Null => Vec::new(),
+                    // Rendering nothing here could drop a statement's only filter.
+                    Value::Null => {
+                        return Err(RenderError::MissingCollection(collection.join(".")));
+                    }
                     Value::Array(items) => items
                         .into_iter()
                         .enumerate()

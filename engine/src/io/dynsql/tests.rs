@@ -84,6 +84,33 @@ fn trim_with_overrides() {
         <if test="a != null">#{a},</if><if test="b != null">#{b},</if></trim>"#;
     let out = render(sql, json!({"a": 1, "b": 2}));
     assert_eq!(squash(&out.sql), "INSERT INTO t ( a,b ) VALUES ( $1,$2 )");
+
+    // prefixOverrides: whichever branch comes first, its leading AND / OR goes (any case),
+    // and only at the start: the connectives between branches stay.
+    let sql = r#"SELECT * FROM t <trim prefix="WHERE (" suffix=")" prefixOverrides="AND |OR ">
+        <if test="a != null">AND a = #{a}</if>
+        <if test="b != null">or b = #{b}</if>
+        <if test="c != null">OR c = #{c}</if></trim>"#;
+    let out = render(sql, json!({"a": 1, "c": 3}));
+    assert_eq!(
+        squash(&out.sql),
+        "SELECT * FROM t WHERE ( a = $1 OR c = $2 )"
+    );
+    let out = render(sql, json!({"b": 2, "c": 3}));
+    assert_eq!(
+        squash(&out.sql),
+        "SELECT * FROM t WHERE ( b = $1 OR c = $2 )"
+    );
+    let out = render(sql, json!({"c": 3}));
+    assert_eq!(squash(&out.sql), "SELECT * FROM t WHERE ( c = $1 )");
+    let out = render(sql, json!({}));
+    assert_eq!(squash(&out.sql), "SELECT * FROM t");
+    // A name that only starts like an override keeps its letters.
+    let out = render(
+        r#"<trim prefixOverrides="AND |OR ">ORDER_NO = 1</trim>"#,
+        json!({}),
+    );
+    assert_eq!(out.sql, "ORDER_NO = 1");
 }
 
 #[test]
@@ -92,6 +119,7 @@ fn foreach_over_arrays_and_objects() {
     let out = render(sql, json!({"ids": [5, 6, 7]}));
     assert_eq!(out.sql, "SELECT * FROM t WHERE id IN ($1, $2, $3)");
     assert_eq!(out.binds, vec![json!(5), json!(6), json!(7)]);
+    // An empty collection renders nothing (not even `open` and `close`).
     let out = render(sql, json!({"ids": []}));
     assert_eq!(out.sql, "SELECT * FROM t WHERE id IN");
 
@@ -113,6 +141,58 @@ fn foreach_over_arrays_and_objects() {
         .render(&json!({"m": 3}), Placeholder::Dollar, &IndexMap::new())
         .unwrap_err();
     assert_eq!(err, RenderError::NotACollection("m".into()));
+}
+
+#[test]
+fn foreach_over_a_missing_collection_is_refused() {
+    // Rendering nothing here would turn the DELETE into one without a WHERE.
+    let sql = r#"DELETE FROM t <where><foreach collection="ids" item="id" open="id IN (" separator="," close=")">#{id}</foreach></where>"#;
+    let (template, diagnostics) = SqlTemplate::parse(sql);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    for input in [json!({}), json!({"ids": null}), json!({"idz": [1, 2]})] {
+        let err = template
+            .render(&input, Placeholder::Dollar, &IndexMap::new())
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(r#"collection="ids""#)
+                && message.contains(r#"<if test="ids != null">"#),
+            "{message}"
+        );
+    }
+    let out = template
+        .render(&json!({"ids": [4]}), Placeholder::Dollar, &IndexMap::new())
+        .expect("renders");
+    assert_eq!(squash(&out.sql), "DELETE FROM t WHERE id IN ($1)");
+
+    // A dotted collection and a nested one name the whole path.
+    let (template, _) = SqlTemplate::parse(
+        r#"<foreach collection="groups" item="g"><foreach collection="g.ids" item="i">#{i}</foreach></foreach>"#,
+    );
+    let err = template
+        .render(
+            &json!({"groups": [{"ids": [1]}, {"name": "no ids"}]}),
+            Placeholder::Dollar,
+            &IndexMap::new(),
+        )
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(r#"collection="g.ids""#) && message.contains("g.ids != null"),
+        "{message}"
+    );
+
+    // Guarded by <if>, an optional collection may be absent: the <foreach> is not rendered.
+    let sql = r#"SELECT * FROM t <where><if test="ids != null">id IN <foreach collection="ids" item="id" open="(" separator="," close=")">#{id}</foreach></if></where>"#;
+    assert_eq!(render(sql, json!({})).sql, "SELECT * FROM t");
+    assert_eq!(render(sql, json!({"ids": null})).sql, "SELECT * FROM t");
+    assert_eq!(
+        squash(&render(sql, json!({"ids": [1, 2]})).sql),
+        "SELECT * FROM t WHERE id IN ($1,$2)"
+    );
+    // So may a <choose> branch that is not taken.
+    let sql = r#"<choose><when test="ids != null"><foreach collection="ids" item="id" separator=",">#{id}</foreach></when><otherwise>all</otherwise></choose>"#;
+    assert_eq!(render(sql, json!({})).sql, "all");
 }
 
 #[test]
