@@ -1,7 +1,8 @@
 //! MQ triggers of deployed VMS against the real NATS JetStream server (`STARWEAVE_TEST_NATS`,
 //! default 127.0.0.1:4222) and Redis (`STARWEAVE_TEST_REDIS`): every message handled once,
 //! retries with growing waits then the dead-letter subject, the concurrency bound, and hot
-//! swaps in the middle of a stream of messages. Each test has its own stream, subjects and
+//! swaps in the middle of a stream of messages, and a new version moving the durable consumer
+//! to another subject. Each test has its own stream, subjects and
 //! keys, and removes them at the end.
 
 mod mq_common;
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use mq_common::{
     ExactlyOnce, HotSwap, Mq, Recorder, assert_bounded, assert_dead_letters, assert_outcomes,
-    assert_retried, eventually, nats_url, start_recorder, unique,
+    assert_retried, eventually, nats_url, recorder_env, spec, start_recorder, unique,
+    write_recorder_vms,
 };
 use serde_json::json;
 
@@ -226,5 +228,141 @@ async fn hot_swaps_during_a_stream_of_messages_lose_none_and_repeat_none() {
     swap.run(async |ids| publish(&js, &subject, ids).await)
         .await;
     swap.finish(&[]).await;
+    js.delete_stream(&stream).await.expect("delete stream");
+}
+
+/// The filter subject of the durable `durable` on `stream`, when it exists.
+async fn filter_subject(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    durable: &str,
+) -> Option<String> {
+    let stream = js.get_stream(stream).await.ok()?;
+    let info = stream.consumer_info(durable).await.ok()?;
+    Some(info.config.filter_subject)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_with_another_subject_moves_the_durable_to_it() {
+    let nats = nats_url();
+    let tag = unique();
+    let stream = format!("SWMQ_{tag}");
+    let first = format!("sw-mq.{tag}.first");
+    let second = format!("sw-mq.{tag}.second");
+    let durable = format!("mover-{tag}");
+    let js = jetstream(&nats).await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: stream.clone(),
+        subjects: vec![format!("sw-mq.{tag}.>")],
+        ..Default::default()
+    })
+    .await
+    .expect("create stream");
+    let triggers = |subject: &str| {
+        format!(
+            "- kind: mq\n  function: handle\n  connector: events\n  subject: {subject}\n  durable: {durable}\n  metadata_field: meta\n"
+        )
+    };
+    let broker = mq(&nats, &stream);
+    let recorder = Recorder::taking(Duration::ZERO);
+    let (engine, root) = start_recorder(&broker, &triggers(&first), &recorder).await;
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            filter_subject(&js, &stream, &durable).await.as_deref() == Some(first.as_str())
+        })
+        .await,
+        "version 1 did not create its durable on {first}"
+    );
+    publish(&js, &first, 0..1).await;
+    assert!(
+        recorder.wait_calls(1, Duration::from_secs(10)).await,
+        "version 1 did not handle its message"
+    );
+
+    // Version 2 replaces it (its subscription stops), with the same durable on another subject.
+    let dir = write_recorder_vms(root.path(), "consumer-v2", &broker, &triggers(&second));
+    engine
+        .server
+        .registry
+        .deploy(
+            spec("consumer", "2", &dir, &recorder_env(&broker)),
+            Some(recorder.clone()),
+        )
+        .await
+        .expect("deploy version 2");
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            filter_subject(&js, &stream, &durable).await.as_deref() == Some(second.as_str())
+        })
+        .await,
+        "the durable still filters {:?}, not {second}",
+        filter_subject(&js, &stream, &durable).await
+    );
+    publish(&js, &second, 1..2).await;
+    assert!(
+        recorder.wait_calls(2, Duration::from_secs(10)).await,
+        "the message on the new subject was not handled: calls {:?}",
+        recorder.ids()
+    );
+    // The old subject no longer reaches the function.
+    publish(&js, &first, 2..3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(recorder.sorted_ids(), [0, 1]);
+
+    engine.server.registry.undeploy("consumer", "2").await;
+    engine.server.registry.undeploy("consumer", "1").await;
+    js.delete_stream(&stream).await.expect("delete stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_the_server_will_not_update_keeps_the_subscription_from_starting() {
+    let nats = nats_url();
+    let tag = unique();
+    let stream = format!("SWMQ_{tag}");
+    let subject = format!("sw-mq.{tag}.in");
+    let durable = format!("taken-{tag}");
+    let js = jetstream(&nats).await;
+    let created = js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: stream.clone(),
+            subjects: vec![subject.clone()],
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+    // Someone else's durable of the same name, acknowledging all at once: JetStream cannot
+    // change an ack policy, so the trigger cannot have it as it needs it.
+    created
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(durable.clone()),
+            filter_subject: subject.clone(),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("create the other durable");
+    let triggers = format!(
+        "- kind: mq\n  function: handle\n  connector: events\n  subject: {subject}\n  durable: {durable}\n  metadata_field: meta\n"
+    );
+    let recorder = Recorder::taking(Duration::ZERO);
+    let (engine, _root) = start_recorder(&mq(&nats, &stream), &triggers, &recorder).await;
+    publish(&js, &subject, 0..1).await;
+    // The subscription gave up at once: nothing comes, however long one waits (3 s here,
+    // three times what a pull request waits).
+    assert!(
+        !recorder.wait_calls(1, Duration::from_secs(3)).await,
+        "the trigger used a durable whose settings differ from its own"
+    );
+    let info = created
+        .consumer_info(&durable)
+        .await
+        .expect("consumer info");
+    assert_eq!(
+        info.config.ack_policy,
+        async_nats::jetstream::consumer::AckPolicy::All,
+        "the other durable is left as it was"
+    );
+
+    engine.server.registry.undeploy("consumer", "1").await;
     js.delete_stream(&stream).await.expect("delete stream");
 }

@@ -43,6 +43,12 @@
 //! delivery, so a message leaves the queue only once it was handled, delayed or
 //! dead-lettered, and a broken delay or dead-letter queue does not make it loop.
 //!
+//! A run cancelled by a drain (its version replaced or unloaded, and the drain timeout
+//! passed) says nothing about the message: a copy goes straight back into the queue with
+//! `Starweave-Deliveries` one less than this delivery, so that delivery does not count toward
+//! `max_deliveries`, and the original is acknowledged once the copy is confirmed (requeued
+//! when it is not).
+//!
 //! A delayed copy relies on the broker's dead-lettering to come back: RabbitMQ moves an
 //! expired message from a classic queue at most once, so a copy expiring while the queue is
 //! deleted, or refuses it because it is full (`x-overflow: reject-publish`), is dropped by the
@@ -666,6 +672,42 @@ async fn handle(
                         "the message failed and could not be delayed; it goes back to the queue"
                     );
                     requeue_later(&delivery, delay).await;
+                }
+            }
+        }
+        Outcome::Requeue(error) => {
+            record("cancelled");
+            tracing::warn!(
+                vms,
+                version,
+                function,
+                trigger = "mq",
+                trace_id,
+                queue,
+                delivered,
+                error,
+                "the run was cancelled by a drain; the message goes back to the queue"
+            );
+            // A copy goes back into the queue saying one delivery fewer than this one, so this
+            // delivery does not count toward dead-lettering (a plain requeue would: the broker
+            // marks it redelivered, and a quorum queue counts it); the original is acked once
+            // the copy is confirmed. When the copy is refused, the original is requeued.
+            let properties = copy_properties(
+                &delivery.properties,
+                &[(DELIVERIES_HEADER, delivered.saturating_sub(1).to_string())],
+            );
+            match publish_to_queue(channel, &subscription.queue, &delivery.data, properties).await {
+                Ok(()) => {
+                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                }
+                Err(_) => {
+                    let _ = delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..BasicNackOptions::default()
+                        })
+                        .await;
                 }
             }
         }

@@ -2,7 +2,10 @@
 //!
 //! The schedule is a cron expression (5 fields, or 6 with seconds first) evaluated in the
 //! trigger's IANA time zone (UTC when absent), so `0 0 2 * * *` in `Europe/Paris` fires at
-//! 02:00 Paris time across daylight-saving changes. Time comes from an injected
+//! 02:00 Paris time across daylight-saving changes. A fixed time that a change skips runs at
+//! the first instant after the gap (`30 2 * * *` in Paris runs at 03:00 CEST on 31 March
+//! 2024), and a fixed time that a change repeats runs once, at its first occurrence (02:30
+//! CEST on 27 October 2024, not again at 02:30 CET). Time comes from an injected
 //! [`CronClock`]; the loop itself ([`run_schedule`]) only sleeps on tokio timers, so tests
 //! run it on paused tokio time, deterministically.
 //!
@@ -371,6 +374,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_daily_time_across_the_daylight_saving_changes() {
+        let paris = Schedule::new(&trigger(
+            "30 2 * * *",
+            Some("Europe/Paris"),
+            false,
+            MissedRunPolicy::Skip,
+        ))
+        .expect("parse");
+        // 2024-03-31: Paris clocks go from 02:00 (CET, UTC+1) straight to 03:00 (CEST,
+        // UTC+2); 02:30 does not exist that day.
+        assert_eq!(
+            paris.next_after(at("2024-03-30T12:00:00Z")),
+            Some(at("2024-03-31T01:00:00Z")),
+            "the run of the spring day"
+        );
+        assert_eq!(
+            paris.next_after(at("2024-03-31T01:00:00Z")),
+            Some(at("2024-04-01T00:30:00Z")),
+            "the day after, 02:30 CEST"
+        );
+        // 2024-10-27: Paris clocks go from 03:00 (CEST) back to 02:00 (CET); 02:30 comes
+        // twice, at 00:30 and 01:30 UTC.
+        assert_eq!(
+            paris.next_after(at("2024-10-26T12:00:00Z")),
+            Some(at("2024-10-27T00:30:00Z")),
+            "the run of the autumn day"
+        );
+        assert_eq!(
+            paris.next_after(at("2024-10-27T00:30:00Z")),
+            Some(at("2024-10-28T01:30:00Z")),
+            "the autumn day runs once"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn runs_fire_on_time() {
         let schedule = Schedule::new(&trigger(
@@ -410,10 +448,11 @@ mod tests {
         ))
         .expect("parse");
         let seen = fire(schedule, "2024-01-10T12:00:05Z", 25, 50).await;
-        // The first run ends at 12:00:35: one run for the two missed times, at once.
-        assert_eq!(seen[0], ("12:00:10".into(), "12:00:10".into()));
-        assert_eq!(seen[1].1, "12:00:35");
-        assert_eq!(seen.len(), 2, "{seen:?}");
+        // The first run ends at 12:00:35: one run for the two missed times (12:00:20 and
+        // 12:00:30), at once and for the time it starts. Catch-up would run 12:00:20 then.
+        let expected = [("12:00:10", "12:00:10"), ("12:00:35", "12:00:35")]
+            .map(|(time, started)| (time.to_owned(), started.to_owned()));
+        assert_eq!(seen, expected);
     }
 
     #[tokio::test(start_paused = true)]

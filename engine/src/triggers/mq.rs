@@ -4,11 +4,16 @@
 //!
 //! Each (VMS, trigger) is a **durable pull consumer** named by the trigger's `durable` (else
 //! `<vms>-<function>`) on the trigger's `stream` (else the connector's), filtered to its
-//! `subject`, with explicit acknowledgements. It is created when missing; the stream too when
-//! the trigger says `create_stream: true` (file storage, capturing `subject` and the
-//! `dead_letter` subject). Every version of a VMS uses the same durable name, so a new version
-//! continues exactly where the previous one stopped: the server remembers what was
-//! acknowledged, and each message goes to one puller at a time.
+//! `subject`, with explicit acknowledgements. It is created when missing, and updated when it
+//! exists (a JetStream create-or-update), so a version that changes the `subject` or the ack
+//! wait gets its own settings rather than the previous version's; the stream is created too
+//! when the trigger says `create_stream: true` (file storage, capturing `subject` and the
+//! `dead_letter` subject). When the server refuses to change the existing durable (one made
+//! with another deliver or ack policy, a push consumer), the subscription does not start and
+//! its error names the durable, what differs and a new durable name to use. Every version of
+//! a VMS uses the same durable name, so a new version continues exactly where the previous one
+//! stopped: the server remembers what was acknowledged, and each message goes to one puller at
+//! a time.
 //!
 //! # A message
 //!
@@ -24,7 +29,11 @@
 //! plus the original headers) and then terminated (`+TERM`), so the server stops
 //! redelivering it. Without a `dead_letter` subject such a message is logged and terminated.
 //! When publishing the dead letter fails, the message is nak'ed and tried again later, so a
-//! message leaves the queue only once it was handled or dead-lettered.
+//! message leaves the queue only once it was handled or dead-lettered. A run cancelled by a
+//! drain (its version replaced or unloaded, and the drain timeout passed) says nothing about
+//! the message: it is nak'ed without delay, for the version now active, and never
+//! dead-lettered for it. JetStream still counts that delivery, so a message cancelled on its
+//! `max_deliveries`-th delivery gets one more run before a failure dead-letters it.
 //!
 //! # Concurrency, fetching and stopping
 //!
@@ -47,8 +56,9 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::consumer::{self, AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
@@ -338,20 +348,54 @@ fn log_error(deployment: &Weak<Deployment>, subscription: &Subscription, what: &
     }
 }
 
+/// Why a subscription has no consumer.
+#[derive(Debug)]
+enum ConsumerError {
+    /// Worth trying again: the server unreachable, the stream not there yet…
+    Transient(String),
+    /// The durable exists with settings the server refuses to change to the trigger's:
+    /// trying again cannot help.
+    Refused(String),
+}
+
+impl ConsumerError {
+    fn into_message(self) -> String {
+        match self {
+            ConsumerError::Transient(message) | ConsumerError::Refused(message) => message,
+        }
+    }
+}
+
 /// Connects and finds (or creates) the stream and the consumer.
 async fn connect(
     subscription: &Subscription,
-) -> Result<(async_nats::Client, jetstream::Context, PullConsumer), String> {
-    let client = crate::io::nats::connect(&subscription.url, &subscription.connection_name).await?;
+) -> Result<(async_nats::Client, jetstream::Context, PullConsumer), ConsumerError> {
+    let client = crate::io::nats::connect(&subscription.url, &subscription.connection_name)
+        .await
+        .map_err(ConsumerError::Transient)?;
     let context = jetstream::new(client.clone());
     let consumer = consumer(&context, subscription).await?;
     Ok((client, context, consumer))
 }
 
+/// The consumer settings a subscription asks for.
+fn consumer_config(subscription: &Subscription) -> pull::Config {
+    pull::Config {
+        durable_name: Some(subscription.durable.clone()),
+        filter_subject: subscription.subject.clone(),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: subscription.ack_wait,
+        ..Default::default()
+    }
+}
+
+/// Creates the durable consumer, or updates it to the subscription's settings when it
+/// exists: a new version of the VMS with another subject or ack wait gets what it asks for,
+/// not what the previous version left behind.
 async fn consumer(
     context: &jetstream::Context,
     subscription: &Subscription,
-) -> Result<PullConsumer, String> {
+) -> Result<PullConsumer, ConsumerError> {
     let stream = if subscription.create_stream {
         let mut subjects = vec![subscription.subject.clone()];
         subjects.extend(subscription.dead_letter.clone());
@@ -363,31 +407,104 @@ async fn consumer(
                 ..Default::default()
             })
             .await
-            .map_err(|e| format!("cannot create stream {}: {e}", subscription.stream))?
+            .map_err(|e| {
+                ConsumerError::Transient(format!(
+                    "cannot create stream {}: {e}",
+                    subscription.stream
+                ))
+            })?
     } else {
         context
             .get_stream(&subscription.stream)
             .await
-            .map_err(|e| format!("stream {} is not usable: {e}", subscription.stream))?
+            .map_err(|e| {
+                ConsumerError::Transient(format!(
+                    "stream {} is not usable: {e}",
+                    subscription.stream
+                ))
+            })?
     };
-    stream
-        .get_or_create_consumer(
-            &subscription.durable,
-            pull::Config {
-                durable_name: Some(subscription.durable.clone()),
-                filter_subject: subscription.subject.clone(),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: subscription.ack_wait,
-                ..Default::default()
-            },
-        )
+    let wanted = consumer_config(subscription);
+    // What the durable is now, to say what differs should the server refuse the change.
+    let existing = stream
+        .consumer_info(&subscription.durable)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot create consumer {} on stream {}: {e}",
+        .ok()
+        .map(|info| info.config);
+    match stream.create_consumer(wanted.clone()).await {
+        Ok(consumer) => Ok(consumer),
+        Err(error) => match (&existing, error.kind()) {
+            (Some(existing), ConsumerErrorKind::JetStream(refusal)) => Err(ConsumerError::Refused(
+                refused_update(subscription, existing, &wanted, &refusal),
+            )),
+            _ => Err(ConsumerError::Transient(format!(
+                "cannot create consumer {} on stream {}: {error}",
                 subscription.durable, subscription.stream
-            )
-        })
+            ))),
+        },
+    }
+}
+
+/// What differs between the durable's settings and the subscription's, as `name was → is`
+/// phrases: the fields the subscription sets, and a push consumer's deliver subject.
+fn consumer_differences(existing: &consumer::Config, wanted: &pull::Config) -> Vec<String> {
+    let mut differences = Vec::new();
+    if existing.filter_subject != wanted.filter_subject {
+        differences.push(format!(
+            "filter subject `{}` → `{}`",
+            existing.filter_subject, wanted.filter_subject
+        ));
+    }
+    if existing.ack_wait != wanted.ack_wait {
+        differences.push(format!(
+            "ack_wait {:?} → {:?}",
+            existing.ack_wait, wanted.ack_wait
+        ));
+    }
+    if existing.ack_policy != wanted.ack_policy {
+        differences.push(format!(
+            "ack policy {:?} → {:?}",
+            existing.ack_policy, wanted.ack_policy
+        ));
+    }
+    if existing.deliver_policy != wanted.deliver_policy {
+        differences.push(format!(
+            "deliver policy {:?} → {:?}",
+            existing.deliver_policy, wanted.deliver_policy
+        ));
+    }
+    if let Some(subject) = &existing.deliver_subject {
+        differences.push(format!(
+            "a push consumer (deliver subject `{subject}`) → pull"
+        ));
+    }
+    differences
+}
+
+/// The error of a trigger whose durable exists with settings the server refuses to change:
+/// it names the durable, what differs and the server's reason, and suggests a new name.
+fn refused_update(
+    subscription: &Subscription,
+    existing: &consumer::Config,
+    wanted: &pull::Config,
+    refusal: &dyn std::fmt::Display,
+) -> String {
+    let differences = consumer_differences(existing, wanted);
+    let differences = if differences.is_empty() {
+        "its settings".to_owned()
+    } else {
+        differences.join(", ")
+    };
+    let suggestion = durable_name(&format!(
+        "{}-{}",
+        subscription.durable, subscription.subject
+    ));
+    format!(
+        "the durable consumer `{}` on stream {} exists with other settings and the server \
+         refuses to change them ({differences}): {refusal}; give the trigger a new `durable` \
+         name (such as `{suggestion}`), or delete the consumer",
+        subscription.durable, subscription.stream
+    )
 }
 
 /// The fetch loop of one subscription: see the module docs.
@@ -406,7 +523,17 @@ async fn run_subscription(
         }
         match connect(&subscription).await {
             Ok(connected) => break connected,
-            Err(error) => {
+            Err(ConsumerError::Refused(error)) => {
+                // Retrying cannot change the server's mind: the trigger does not start.
+                log_error(
+                    &deployment,
+                    &subscription,
+                    "the subscription does not start",
+                    &error,
+                );
+                return;
+            }
+            Err(ConsumerError::Transient(error)) => {
                 log_error(
                     &deployment,
                     &subscription,
@@ -513,6 +640,11 @@ async fn run_subscription(
             // The consumer may be gone (a server restarted without its state): look it up.
             failures += 1;
             let _ = tokio::time::timeout(retry_wait(failures), stop.changed()).await;
+            if *stop.borrow() {
+                // Looking it up creates or updates it: a stopped version must not put its
+                // settings back over those of the version that replaced it.
+                break;
+            }
             match consumer_again(&context, &subscription).await {
                 Ok(found) => consumer = found,
                 Err(error) => log_error(&deployment, &subscription, "consumer lookup", &error),
@@ -530,7 +662,9 @@ async fn consumer_again(
     context: &jetstream::Context,
     subscription: &Subscription,
 ) -> Result<PullConsumer, String> {
-    consumer(context, subscription).await
+    consumer(context, subscription)
+        .await
+        .map_err(ConsumerError::into_message)
 }
 
 /// What became of a message.
@@ -539,13 +673,18 @@ pub(crate) enum Outcome {
     Done,
     /// Failed; deliver it again after a wait.
     Retry(String),
+    /// The run was cancelled by a drain (its version replaced or unloaded past the drain
+    /// timeout): the message is not at fault, so it goes back at once for the version now
+    /// active, and this delivery does not bring it closer to the dead-letter destination.
+    Requeue(String),
     /// Failed for good: to the dead-letter destination.
     DeadLetter { code: String, error: String },
 }
 
 impl Outcome {
     /// What a run's result means for its message on its `delivered`-th delivery: input the
-    /// function refuses (or a function that does not compile) cannot get better by retrying.
+    /// function refuses (or a function that does not compile) cannot get better by retrying,
+    /// and a run cancelled by a drain says nothing about the message, whatever its delivery.
     pub(crate) fn of(
         result: Result<Value, InvokeError>,
         delivered: u32,
@@ -553,6 +692,9 @@ impl Outcome {
     ) -> Outcome {
         match result {
             Ok(_) => Outcome::Done,
+            Err(InvokeError::Run(error)) if error.kind == ErrorKind::Cancelled => {
+                Outcome::Requeue(error.to_string())
+            }
             Err(InvokeError::Run(error))
                 if matches!(error.kind, ErrorKind::Input | ErrorKind::Compile) =>
             {
@@ -716,6 +858,23 @@ async fn handle(
             );
             let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
         }
+        Outcome::Requeue(error) => {
+            record("cancelled");
+            tracing::warn!(
+                vms,
+                version,
+                function,
+                trigger = "mq",
+                trace_id,
+                sequence,
+                delivered,
+                error,
+                "the run was cancelled by a drain; the message goes back at once"
+            );
+            // JetStream counts this delivery all the same: a message cancelled on its last
+            // allowed delivery gets one more run before a failure dead-letters it.
+            let _ = message.ack_with(AckKind::Nak(None)).await;
+        }
         Outcome::DeadLetter { code, error } => {
             let published = match &subscription.dead_letter {
                 Some(subject) => {
@@ -815,6 +974,8 @@ pub(crate) fn one_line(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use async_nats::jetstream::consumer::IntoConsumerConfig;
+
     use super::*;
 
     #[test]
@@ -828,6 +989,89 @@ mod tests {
             .map(|d| redelivery_delay(&backoff, d).as_millis() as u64)
             .collect();
         assert_eq!(waits, [100, 300, 900, 1000, 1000]);
+    }
+
+    #[test]
+    fn a_run_cancelled_by_a_drain_is_requeued_even_on_the_last_delivery() {
+        let cancelled = Err(InvokeError::Run(crate::run::RunError::cancelled()));
+        match Outcome::of(cancelled, 5, 5) {
+            Outcome::Requeue(error) => assert!(error.contains("CANCELLED"), "{error}"),
+            Outcome::Done => panic!("a cancelled run is not done"),
+            Outcome::Retry(error) => panic!("counted as a failed delivery: {error}"),
+            Outcome::DeadLetter { code, .. } => panic!("dead-lettered with {code}"),
+        }
+        // Any other failure on the last delivery is dead-lettered.
+        let failed = Err(InvokeError::Run(crate::run::RunError::new(
+            ErrorKind::Connector,
+            "CONNECTOR",
+            "refused",
+        )));
+        assert!(matches!(
+            Outcome::of(failed, 5, 5),
+            Outcome::DeadLetter { code, .. } if code == "CONNECTOR"
+        ));
+    }
+
+    fn orders_subscription(subject: &str) -> Subscription {
+        Subscription {
+            function: "on_order".into(),
+            url: "nats://127.0.0.1:4222".into(),
+            stream: "ORDERS".into(),
+            create_stream: false,
+            subject: subject.into(),
+            durable: "shop-on_order".into(),
+            concurrency: 8,
+            max_deliveries: 5,
+            backoff: Backoff {
+                initial_ms: 1000,
+                max_ms: None,
+                multiplier: None,
+            },
+            dead_letter: None,
+            metadata_field: None,
+            ack_wait: ACK_WAIT,
+            connection_name: "starweave shop/1 mq on_order".into(),
+        }
+    }
+
+    #[test]
+    fn a_refused_update_names_the_durable_what_differs_and_a_new_name() {
+        let subscription = orders_subscription("orders.new");
+        let wanted = consumer_config(&subscription);
+        let existing = consumer::Config {
+            durable_name: Some("shop-on_order".into()),
+            filter_subject: "orders.>".into(),
+            ack_policy: AckPolicy::All,
+            ack_wait: Duration::from_secs(30),
+            deliver_policy: consumer::DeliverPolicy::New,
+            ..Default::default()
+        };
+        assert_eq!(
+            consumer_differences(&existing, &wanted),
+            [
+                "filter subject `orders.>` → `orders.new`",
+                "ack_wait 30s → 10s",
+                "ack policy All → Explicit",
+                "deliver policy New → All",
+            ]
+        );
+        let message = refused_update(
+            &subscription,
+            &existing,
+            &wanted,
+            &"deliver policy can not be updated",
+        );
+        assert_eq!(
+            message,
+            "the durable consumer `shop-on_order` on stream ORDERS exists with other settings \
+             and the server refuses to change them (filter subject `orders.>` → `orders.new`, \
+             ack_wait 30s → 10s, ack policy All → Explicit, deliver policy New → All): deliver \
+             policy can not be updated; give the trigger a new `durable` name (such as \
+             `shop-on_order-orders_new`), or delete the consumer"
+        );
+        // The settings it asks for, on a durable that has them, differ in nothing.
+        let same: consumer::Config = wanted.clone().into_consumer_config();
+        assert!(consumer_differences(&same, &wanted).is_empty());
     }
 
     #[test]

@@ -47,6 +47,10 @@
 //! with the code `MAX_DELIVERIES`), so an entry leaves the group's pending list only once it
 //! was handled or dead-lettered.
 //! Without a `dead_letter` stream such an entry is logged and acknowledged (dropped).
+//! A run cancelled by a drain (its version replaced or unloaded, and the drain timeout
+//! passed) says nothing about the entry: it stays pending, Redis's delivery count is set back
+//! by one (`XCLAIM … RETRYCOUNT <n - 1> JUSTID`) so that delivery does not count toward
+//! `max_deliveries`, and it is delivered again like a failed entry.
 //!
 //! # Reclaiming pending entries
 //!
@@ -1258,6 +1262,36 @@ async fn handle(
                 "the entry failed; it will be delivered again"
             );
             consumer.record_failure(entry_id, delivered);
+        }
+        Outcome::Requeue(error) => {
+            record("cancelled");
+            tracing::warn!(
+                vms,
+                version,
+                function,
+                trigger = "mq",
+                trace_id,
+                entry_id,
+                delivered,
+                error,
+                "the run was cancelled by a drain; the entry will be delivered again"
+            );
+            // Redis counted this delivery; setting its count back to the one before means the
+            // next claim counts this delivery again, so it does not bring the entry closer to
+            // dead-lettering. Should that fail, the entry is delivered again all the same.
+            let before = delivered.saturating_sub(1);
+            let _ = redis::cmd("XCLAIM")
+                .arg(&subscription.key)
+                .arg(&subscription.group)
+                .arg(&consumer.name)
+                .arg(0)
+                .arg(entry_id)
+                .arg("RETRYCOUNT")
+                .arg(before)
+                .arg("JUSTID")
+                .run(&commands)
+                .await;
+            consumer.record_failure(entry_id, before);
         }
         Outcome::DeadLetter { code, error } => {
             let written = match &subscription.dead_letter {

@@ -263,9 +263,24 @@ pub async fn start_recorder_with(
     options: EngineOptions,
 ) -> (TestEngine, tempfile::TempDir) {
     let root = tempfile::tempdir().expect("tempdir");
-    let dir = write_vms(
-        root.path(),
-        "consumer",
+    let dir = write_recorder_vms(root.path(), "consumer", mq, triggers);
+    let env = recorder_env(mq);
+    let engine = start_engine(options).await;
+    engine
+        .server
+        .registry
+        .deploy(spec("consumer", "1", &dir, &env), Some(recorder.clone()))
+        .await
+        .expect("deploy");
+    (engine, root)
+}
+
+/// Writes the VMS `consumer` of [`start_recorder`] into `root/<dir_name>`, with the connector
+/// of `mq` and these `triggers`; returns its folder.
+pub fn write_recorder_vms(root: &Path, dir_name: &str, mq: &Mq, triggers: &str) -> PathBuf {
+    write_vms(
+        root,
+        dir_name,
         &[
             ("vms.yaml", "name: consumer\n"),
             ("connectors/events.yaml", &mq.events),
@@ -279,19 +294,17 @@ pub async fn start_recorder_with(
             ),
             ("triggers.yaml", triggers),
         ],
-    );
+    )
+}
+
+/// The env vars of a deployment of the VMS of [`start_recorder`]: those of `mq`, and a dead
+/// `REDIS_URL` for `sink` when `mq` has none.
+pub fn recorder_env(mq: &Mq) -> Vec<(&str, &str)> {
     let mut env = mq.vars();
     if !env.iter().any(|(name, _)| *name == "REDIS_URL") {
         env.push(("REDIS_URL", "redis://127.0.0.1:1/"));
     }
-    let engine = start_engine(options).await;
-    engine
-        .server
-        .registry
-        .deploy(spec("consumer", "1", &dir, &env), Some(recorder.clone()))
-        .await
-        .expect("deploy");
-    (engine, root)
+    env
 }
 
 /// Checks how the failing message `id` was retried: the function saw it delivered 1, 2, …

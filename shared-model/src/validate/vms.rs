@@ -381,14 +381,50 @@ fn check_mq_trigger(
             }
         }
     }
-    if mq.dead_letter.as_deref() == Some(mq.subject.as_str()) && !mq.subject.is_empty() {
-        diags.push(map.trigger(i, Some("dead_letter")).attach(Diagnostic::error(
-            "vms.mq-dead-letter",
-            format!(
+    if let Some(dead_letter) = mq.dead_letter.as_deref()
+        && !mq.subject.is_empty()
+    {
+        let message = if dead_letter == mq.subject {
+            Some(format!(
                 "`dead_letter` is the {subject_is} the subscription reads: failed messages would come back"
-            ),
-        )));
+            ))
+        } else if matches!(connector.broker, MqBroker::Nats)
+            && nats_subject_matches(&mq.subject, dead_letter)
+        {
+            // AMQP queues and Redis stream keys are names, not patterns: there only the
+            // exact match above reads the dead letters back.
+            Some(format!(
+                "`dead_letter` `{dead_letter}` matches the subject `{}` the subscription reads: failed messages would come back; pick a dead-letter subject outside it",
+                mq.subject
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            diags.push(
+                map.trigger(i, Some("dead_letter"))
+                    .attach(Diagnostic::error("vms.mq-dead-letter", message)),
+            );
+        }
     }
+}
+
+/// Whether the NATS subject pattern `pattern` matches the subject `subject`: tokens are
+/// separated by `.`, a `*` token matches any one token and a final `>` token matches one or
+/// more tokens.
+fn nats_subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut subject_tokens = subject.split('.');
+    let mut pattern_tokens = pattern.split('.').peekable();
+    while let Some(token) = pattern_tokens.next() {
+        if token == ">" && pattern_tokens.peek().is_none() {
+            return subject_tokens.next().is_some();
+        }
+        match subject_tokens.next() {
+            Some(actual) if token == "*" || token == actual => {}
+            _ => return false,
+        }
+    }
+    subject_tokens.next().is_none()
 }
 
 /// `/users/{id}/x` and `/users/{user}/x` are the same route.
@@ -654,6 +690,93 @@ mod tests {
             mq_diagnostics(redis, "  subject: \"  \"\n"),
             ["vms.mq-subject: the subscription needs a `subject`: the stream key it reads"]
         );
+    }
+
+    #[test]
+    fn nats_subject_patterns_match_by_token() {
+        assert!(nats_subject_matches("orders.dead", "orders.dead"));
+        assert!(nats_subject_matches("orders.*", "orders.dead"));
+        assert!(nats_subject_matches("*.dead", "orders.dead"));
+        assert!(nats_subject_matches("orders.>", "orders.dead"));
+        assert!(nats_subject_matches("orders.>", "orders.dead.letters"));
+        assert!(nats_subject_matches(">", "orders"));
+        // `*` is one token exactly, `>` at least one.
+        assert!(!nats_subject_matches("orders.*", "orders.dead.letters"));
+        assert!(!nats_subject_matches("orders.*", "orders"));
+        assert!(!nats_subject_matches("orders.>", "orders"));
+        // Tokens, not text.
+        assert!(!nats_subject_matches(
+            "orders.created",
+            "orders.created.dead"
+        ));
+        assert!(!nats_subject_matches("orders.*", "ordersx.dead"));
+        assert!(!nats_subject_matches("orders.>", "dead.orders"));
+    }
+
+    #[test]
+    fn a_dead_letter_subject_the_nats_subscription_matches_is_refused() {
+        let nats = "kind: mq\nbroker: nats\nurl_env: MQ_URL\nstream: ORDERS\n";
+        let trigger = |subject: &str, dead: &str| {
+            format!("  subject: \"{subject}\"\n  dead_letter: {dead}\n")
+        };
+        assert_eq!(
+            mq_diagnostics(nats, &trigger("orders.dead", "orders.dead")),
+            [
+                "vms.mq-dead-letter: `dead_letter` is the subject the subscription reads: failed messages would come back"
+            ]
+        );
+        assert_eq!(
+            mq_diagnostics(nats, &trigger("orders.>", "orders.dead")),
+            [
+                "vms.mq-dead-letter: `dead_letter` `orders.dead` matches the subject `orders.>` the subscription reads: failed messages would come back; pick a dead-letter subject outside it"
+            ]
+        );
+        assert_eq!(
+            mq_diagnostics(nats, &trigger("*.dead", "orders.dead")),
+            [
+                "vms.mq-dead-letter: `dead_letter` `orders.dead` matches the subject `*.dead` the subscription reads: failed messages would come back; pick a dead-letter subject outside it"
+            ]
+        );
+        assert!(mq_diagnostics(nats, &trigger("orders.*", "orders.dead.letters")).is_empty());
+        assert!(mq_diagnostics(nats, &trigger("orders.>", "dead.orders")).is_empty());
+        assert!(mq_diagnostics(nats, &trigger("orders.created", "orders.dead")).is_empty());
+    }
+
+    #[test]
+    fn a_matching_dead_letter_is_reported_where_the_exact_one_is() {
+        let place = |subject: &str| {
+            let files: crate::vms::disk::VmsFiles = [
+                ("vms.yaml", "name: events\nenv:\n- name: MQ_URL\n".to_owned()),
+                ("functions/handle.rhai", "fn main(input, ctx) { #{} }\n".to_owned()),
+                (
+                    "connectors/events.yaml",
+                    "kind: mq\nbroker: nats\nurl_env: MQ_URL\nstream: ORDERS\n".to_owned(),
+                ),
+                (
+                    "triggers.yaml",
+                    format!(
+                        "- kind: mq\n  function: handle\n  connector: events\n  subject: \"{subject}\"\n  dead_letter: orders.dead\n"
+                    ),
+                ),
+            ]
+            .into_iter()
+            .map(|(path, text)| (path.to_owned(), text.into_bytes()))
+            .collect();
+            let doc = crate::vms::disk::read_vms(&files);
+            let diagnostics: Vec<_> = validate_vms(&doc)
+                .into_iter()
+                .filter(|d| d.code == "vms.mq-dead-letter")
+                .map(|d| (d.severity, d.file, d.pos))
+                .collect();
+            assert_eq!(diagnostics.len(), 1, "{subject}: {diagnostics:?}");
+            diagnostics[0].clone()
+        };
+        let exact = place("orders.dead");
+        assert_eq!(exact.0, crate::diagnostic::Severity::Error);
+        assert_eq!(exact.1.as_deref(), Some("triggers.yaml"));
+        assert!(exact.2.is_some(), "the exact match has a position");
+        assert_eq!(place("orders.>"), exact);
+        assert_eq!(place("orders.*"), exact);
     }
 
     fn http_diagnostics(tls: &str) -> Vec<String> {
