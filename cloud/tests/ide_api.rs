@@ -1236,3 +1236,101 @@ async fn the_ui_is_served_with_an_spa_fallback() {
             .starts_with("text/html")
     );
 }
+
+#[tokio::test]
+async fn deleting_a_symbolic_link_deletes_the_link_not_its_target() {
+    let dir = workspace();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let vms_dir = dir.path().join("bff-aggregation");
+    let manifest = std::fs::read_to_string(vms_dir.join("vms.yaml")).unwrap();
+    std::os::unix::fs::symlink("vms.yaml", vms_dir.join("current.yaml")).unwrap();
+    std::os::unix::fs::symlink(".", vms_dir.join("here")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), vms_dir.join("leak.txt"))
+        .unwrap();
+    let files = "/vms/bff-aggregation/files";
+
+    // Reading and writing through a link inside the VMS reach its target, as before.
+    let (status, read) = server.get(&format!("{files}/current.yaml")).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["content"], manifest.as_str());
+    let (status, written) = server
+        .put(
+            &format!("{files}/current.yaml"),
+            &json!({ "content": manifest }),
+        )
+        .await;
+    assert_eq!(status, 200, "{written}");
+    assert!(
+        std::fs::symlink_metadata(vms_dir.join("current.yaml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // A link out of the VMS is still neither read nor written through.
+    let (status, body) = server.get(&format!("{files}/leak.txt")).await;
+    assert_eq!((status, code(&body)), (400, "invalid_path"), "{body}");
+    let (status, body) = server
+        .put(&format!("{files}/leak.txt"), &json!({ "content": "pwned" }))
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_path"), "{body}");
+
+    // Deleting the link removes the link; the manifest stays.
+    let (status, body) = server.delete(&format!("{files}/current.yaml")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(std::fs::symlink_metadata(vms_dir.join("current.yaml")).is_err());
+    assert_eq!(
+        std::fs::read_to_string(vms_dir.join("vms.yaml")).unwrap(),
+        manifest
+    );
+
+    // `vms.yaml` reached through a link to a folder is still `vms.yaml`.
+    let (status, body) = server.delete(&format!("{files}/here/vms.yaml")).await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    assert!(vms_dir.join("vms.yaml").is_file());
+
+    // A link out of the VMS can be deleted: only the link goes.
+    let (status, body) = server.delete(&format!("{files}/leak.txt")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(std::fs::symlink_metadata(vms_dir.join("leak.txt")).is_err());
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(),
+        "top secret"
+    );
+}
+
+#[tokio::test]
+async fn a_save_keeps_the_files_permissions() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = workspace();
+    let server = Server::start(dir.path(), &[]);
+    let vms_dir = dir.path().join("bff-aggregation");
+    let mode = |name: &str| {
+        std::fs::metadata(vms_dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for (name, content, permissions) in [
+        (".env.local", "API_KEY=mine\n", 0o600),
+        ("scripts/seed.sh", "#!/bin/sh\necho seed\n", 0o755),
+        ("notes.txt", "read only for others\n", 0o640),
+    ] {
+        let file = vms_dir.join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, content).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(permissions)).unwrap();
+        let edited = format!("{content}# edited\n");
+        let (status, body) = server
+            .put(
+                &format!("/vms/bff-aggregation/files/{name}"),
+                &json!({ "content": edited }),
+            )
+            .await;
+        assert_eq!(status, 200, "{name}: {body}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), edited);
+        assert_eq!(mode(name), permissions, "{name}");
+    }
+}

@@ -447,3 +447,183 @@ async fn clone_push_pull_with_conflicts_that_lose_nothing() {
         .await;
     assert_eq!((status, code(&body)), (404, "not_found"));
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn a_pull_or_a_switch_never_overwrites_this_machines_ignored_env_file() {
+    let root = tempfile::tempdir().unwrap();
+    let (bare, other) = remote_with_vms(root.path());
+    let workspace = root.path().join("workspace");
+    let server = Server::start(&workspace, &[]);
+    let (status, cloned) = server
+        .post(
+            "/vms/clone",
+            &json!({ "url": format!("file://{}", bare.display()) }),
+        )
+        .await;
+    assert_eq!(status, 201, "{cloned}");
+    let vms = "/vms/remote";
+    let ide_dir = workspace.join("remote");
+    let (status, local) = server
+        .put(
+            &format!("{vms}/local-env/API_KEY"),
+            &json!({ "value": "mine" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{local}");
+    assert_eq!(
+        local["git"], "ignored",
+        "kept out through .git/info/exclude"
+    );
+    let env_file = ide_dir.join(".env.local");
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        "API_KEY=mine\n"
+    );
+    assert_eq!(mode(&env_file), 0o600);
+
+    // A teammate commits a `.env.local` of their own.
+    std::fs::write(other.join(".env.local"), "API_KEY=theirs\n").unwrap();
+    git(&other, &["add", ".env.local"]);
+    git(&other, &["commit", "-m", "Share the env file"]);
+    git(&other, &["push", "origin", "main"]);
+
+    let unchanged = |env_file: &Path| {
+        assert_eq!(
+            std::fs::read_to_string(env_file).unwrap(),
+            "API_KEY=mine\n",
+            "this machine's values are kept"
+        );
+        assert_eq!(mode(env_file), 0o600);
+    };
+
+    // A fast-forward would write it: refused, with the file in the way named.
+    let (status, body) = server.post(&format!("{vms}/git/pull"), &json!({})).await;
+    assert_eq!((status, code(&body)), (409, "dirty_worktree"), "{body}");
+    assert_eq!(body["error"]["details"]["files"], json!([".env.local"]));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(".env.local"),
+        "{body}"
+    );
+    unchanged(&env_file);
+
+    // So would a merge, once this branch has a commit of its own.
+    server
+        .put(
+            &format!("{vms}/files/a.txt"),
+            &json!({ "content": "line 1\nline 2 (ide)\nline 3\n" }),
+        )
+        .await;
+    let (status, body) = server
+        .post(&format!("{vms}/git/commit"), &json!({ "message": "IDE" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.post(&format!("{vms}/git/pull"), &json!({})).await;
+    assert_eq!((status, code(&body)), (409, "dirty_worktree"), "{body}");
+    assert_eq!(body["error"]["details"]["files"], json!([".env.local"]));
+    unchanged(&env_file);
+    assert_eq!(
+        git(&ide_dir, &["log", "-1", "--format=%s"]).trim(),
+        "IDE",
+        "no merge was made"
+    );
+
+    // And so would switching to a branch that has one.
+    let (status, body) = server
+        .post(
+            "/vms/remote/git/branches",
+            &json!({ "name": "shared-env", "from": "origin/main" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .post(
+            &format!("{vms}/git/checkout"),
+            &json!({ "branch": "shared-env" }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (409, "dirty_worktree"), "{body}");
+    assert_eq!(body["error"]["details"]["files"], json!([".env.local"]));
+    unchanged(&env_file);
+    let (_, branches) = server.get(&format!("{vms}/git/branches")).await;
+    assert_eq!(branches["current"], "main");
+
+    // Moved aside, the pull goes through.
+    std::fs::rename(&env_file, ide_dir.join("env.mine")).unwrap();
+    let (status, pulled) = server.post(&format!("{vms}/git/pull"), &json!({})).await;
+    assert_eq!(status, 200, "{pulled}");
+    assert_eq!(pulled["result"], "merged");
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        "API_KEY=theirs\n"
+    );
+}
+
+#[tokio::test]
+async fn pull_and_push_need_a_branch() {
+    let root = tempfile::tempdir().unwrap();
+    let (bare, other) = remote_with_vms(root.path());
+    let workspace = root.path().join("workspace");
+    let server = Server::start(&workspace, &[]);
+    let (status, cloned) = server
+        .post(
+            "/vms/clone",
+            &json!({ "url": format!("file://{}", bare.display()) }),
+        )
+        .await;
+    assert_eq!(status, 201, "{cloned}");
+    let vms = "/vms/remote";
+    let ide_dir = workspace.join("remote");
+    other_commits(&other, "b.txt", "line 1\nline 2 (other)\nline 3\n");
+    git(&ide_dir, &["checkout", "--detach"]);
+    let detached_at = git(&ide_dir, &["rev-parse", "HEAD"]);
+
+    let (status, body) = server.post(&format!("{vms}/git/pull"), &json!({})).await;
+    assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("check out a branch"),
+        "{body}"
+    );
+    let (status, body) = server.post(&format!("{vms}/git/push"), &json!({})).await;
+    assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+
+    // Nothing moved, and no branch named `HEAD` appeared on either side.
+    assert_eq!(git(&ide_dir, &["rev-parse", "HEAD"]), detached_at);
+    assert_eq!(
+        git(
+            &ide_dir,
+            &["for-each-ref", "--format=%(refname)", "refs/heads"]
+        )
+        .trim(),
+        "refs/heads/main"
+    );
+    assert_eq!(
+        git(
+            &bare,
+            &["for-each-ref", "--format=%(refname)", "refs/heads"]
+        )
+        .trim(),
+        "refs/heads/main"
+    );
+
+    // Back on a branch, both work.
+    let (status, body) = server
+        .post(&format!("{vms}/git/checkout"), &json!({ "branch": "main" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, pulled) = server.post(&format!("{vms}/git/pull"), &json!({})).await;
+    assert_eq!(status, 200, "{pulled}");
+    assert_eq!(pulled["result"], "fast_forward");
+    let (status, body) = server.post(&format!("{vms}/git/push"), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -239,3 +239,114 @@ async fn divergence_then_conflicts_resolved_each_way() {
     }
     server.stop();
 }
+
+#[tokio::test]
+async fn branches_cannot_be_switched_until_the_merge_is_committed() {
+    let root = tempfile::tempdir().unwrap();
+    let (bare, other) = remote_with_vms(root.path());
+    let workspace = root.path().join("workspace");
+    let server = Server::start(&workspace, &[]);
+    let (status, cloned) = server
+        .post(
+            "/vms/clone",
+            &json!({ "url": format!("file://{}", bare.display()) }),
+        )
+        .await;
+    assert_eq!(status, 201, "{cloned}");
+    let vms = "/vms/team";
+    let ide_dir = workspace.join("team");
+    let (status, _) = server
+        .post(&format!("{vms}/git/branches"), &json!({ "name": "side" }))
+        .await;
+    assert_eq!(status, 201);
+
+    server
+        .put(
+            &format!("{vms}/files/mine.txt"),
+            &json!({ "content": version("ide") }),
+        )
+        .await;
+    let (status, _) = server
+        .post(&format!("{vms}/git/commit"), &json!({ "message": "IDE" }))
+        .await;
+    assert_eq!(status, 200);
+    std::fs::write(other.join("mine.txt"), version("other")).unwrap();
+    git(&other, &["commit", "-am", "Other"]);
+    git(&other, &["push", "origin", "main"]);
+    let (status, pulled) = server.post(&format!("{vms}/git/pull"), &json!({})).await;
+    assert_eq!(status, 200, "{pulled}");
+    assert_eq!(pulled["result"], "conflicts");
+
+    // With the conflict still open, and once it is resolved but not committed: refused.
+    let (status, body) = server
+        .post(&format!("{vms}/git/checkout"), &json!({ "branch": "side" }))
+        .await;
+    assert_eq!((status, code(&body)), (409, "merge_conflict"), "{body}");
+    assert_eq!(body["error"]["details"]["files"], json!(["mine.txt"]));
+
+    // A symbolic link where the conflicted file was: resolving replaces the link and leaves
+    // its target alone.
+    let manifest = std::fs::read_to_string(ide_dir.join("vms.yaml")).unwrap();
+    std::fs::remove_file(ide_dir.join("mine.txt")).unwrap();
+    std::os::unix::fs::symlink("vms.yaml", ide_dir.join("mine.txt")).unwrap();
+    let (status, body) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "mine.txt", "take": "ours" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(ide_dir.join("vms.yaml")).unwrap(),
+        manifest
+    );
+    assert!(
+        std::fs::symlink_metadata(ide_dir.join("mine.txt"))
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
+    assert_eq!(
+        std::fs::read_to_string(ide_dir.join("mine.txt")).unwrap(),
+        version("ide")
+    );
+    let (status, body) = server
+        .post(&format!("{vms}/git/checkout"), &json!({ "branch": "side" }))
+        .await;
+    assert_eq!((status, code(&body)), (409, "merge_conflict"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("commit or abort the merge"),
+        "{body}"
+    );
+    let (_, status_now) = server.get(&format!("{vms}/git/status")).await;
+    assert_eq!(status_now["branch"], "main");
+    assert_eq!(status_now["merging"], true);
+
+    // The commit concludes the merge on `main`; then `side` is reached and stays a plain line.
+    let (status, body) = server
+        .post(&format!("{vms}/git/commit"), &json!({ "message": "Merge" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let parents = git(&ide_dir, &["log", "-1", "--format=%P", "main"]);
+    assert_eq!(parents.split_whitespace().count(), 2);
+    let (status, body) = server
+        .post(&format!("{vms}/git/checkout"), &json!({ "branch": "side" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server
+        .put(
+            &format!("{vms}/files/calm.txt"),
+            &json!({ "content": "side work\n" }),
+        )
+        .await;
+    let (status, body) = server
+        .post(&format!("{vms}/git/commit"), &json!({ "message": "Side" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let parents = git(&ide_dir, &["log", "-1", "--format=%P", "side"]);
+    assert_eq!(parents.split_whitespace().count(), 1, "not a merge");
+    server.stop();
+}

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use starweave_model::Diagnostic;
 
 use super::error::{ApiError, ApiResult};
-use super::paths::resolve_inside;
+use super::paths::{resolve_entry_inside, resolve_inside};
 use super::{AppState, Json, Path, blocking};
 
 /// The etag of a content: the first 128 bits of its SHA-256, in hex.
@@ -35,6 +35,13 @@ pub(super) struct FileContent {
 fn resolve(state: &AppState, vms: &str, path: &str) -> ApiResult<(PathBuf, PathBuf)> {
     let dir = state.workspace().vms_dir(vms)?;
     let file = resolve_inside(&dir, path)?;
+    Ok((dir, file))
+}
+
+/// Like [`resolve`], for acting on the entry itself: a symbolic link is not followed.
+fn resolve_entry(state: &AppState, vms: &str, path: &str) -> ApiResult<(PathBuf, PathBuf)> {
+    let dir = state.workspace().vms_dir(vms)?;
+    let file = resolve_entry_inside(&dir, path)?;
     Ok((dir, file))
 }
 
@@ -144,7 +151,9 @@ pub(super) async fn write(
 }
 
 /// Writes `bytes` to a temporary file next to `file`, then renames it over `file`. A
-/// `private` file is readable by its owner only (on Unix), from its first byte on.
+/// `private` file is readable by its owner only (on Unix), from its first byte on; otherwise
+/// a file that exists keeps its permissions (an owner-only file stays so, a script stays
+/// executable), also set before the first byte is written.
 pub(super) fn write_atomically(
     file: &std::path::Path,
     bytes: &[u8],
@@ -157,17 +166,34 @@ pub(super) fn write_atomically(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temporary = parent.join(format!(".{name}.{}.swtmp", uuid::Uuid::new_v4().simple()));
+    // The rename replaces the file, permissions included: the new one takes the old one's.
+    let kept = match std::fs::metadata(file) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err),
+    };
     let result = (|| {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
-        if private {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
+        {
+            use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+            // Created no more open than it will be; the umask may narrow it further, which
+            // `set_permissions` below undoes for a kept mode.
+            match (&kept, private) {
+                (_, true) => {
+                    options.mode(0o600);
+                }
+                (Some(permissions), false) => {
+                    options.mode(permissions.mode() & 0o777);
+                }
+                (None, false) => {}
+            }
         }
-        #[cfg(not(unix))]
-        let _ = private;
         let mut out = options.open(&temporary)?;
+        if let Some(permissions) = kept.filter(|_| !private) {
+            out.set_permissions(permissions)?;
+        }
         out.write_all(bytes)?;
         out.sync_all()?;
         std::fs::rename(&temporary, file)
@@ -188,8 +214,10 @@ pub(super) async fn delete(
     Path((vms, path)): Path<(String, String)>,
 ) -> ApiResult<Json<DeleteAnswer>> {
     super::paths::check_relative_path(&path)?;
-    let (dir, file) = resolve(&state, &vms, &path)?;
-    if path == "vms.yaml" {
+    // The link itself is deleted, never its target; and `vms.yaml` is recognised however
+    // the folders on the way were named (a link to the VMS's root, say).
+    let (dir, file) = resolve_entry(&state, &vms, &path)?;
+    if file == std::fs::canonicalize(&dir)?.join("vms.yaml") {
         return Err(ApiError::InvalidRequest(
             "vms.yaml cannot be deleted: it makes the folder a VMS".into(),
         ));

@@ -1,11 +1,13 @@
 //! Git on a VMS repository through libgit2 (`git2`): status, diff, commit, log, branches,
 //! pull and push. Every function here is blocking; handlers call them on the blocking pool.
 //!
-//! Nothing here stashes. Switching branches and pulling use libgit2's *safe* checkout and a
-//! check of the files a merge would touch, so uncommitted work is never overwritten: the
-//! operation is refused with the files in the way. A pull whose merge conflicts leaves the
-//! conflict markers in the files and the repository in the merging state; the next commit
-//! concludes the merge.
+//! Nothing here stashes. Switching branches and pulling use libgit2's *safe* checkout, told
+//! not to overwrite ignored files, and a check of the files a merge would touch, so
+//! uncommitted work and files Git ignores (this machine's `.env.local`) are never
+//! overwritten: the operation is refused with the files in the way. A pull whose merge
+//! conflicts leaves the conflict markers in the files and the repository in the merging
+//! state; the next commit concludes the merge, and until then branches cannot be switched.
+//! Pull and push need a branch: on a detached HEAD they are refused.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -572,14 +574,16 @@ pub fn create_branch(dir: &Path, name: &str, from: Option<&str>) -> ApiResult<()
     Ok(())
 }
 
-/// Checks out `target` safely: files with local changes that the checkout would overwrite
-/// stop it before anything is written, and come back as `dirty_worktree`.
+/// Checks out `target` safely: files with local changes, and files Git ignores, that the
+/// checkout would overwrite stop it before anything is written, and come back as
+/// `dirty_worktree`.
 fn safe_checkout(repo: &Repository, target: &git2::Object<'_>, what: &str) -> ApiResult<()> {
     let conflicts = RefCell::new(Vec::<String>::new());
     let result = {
         let mut builder = CheckoutBuilder::new();
         builder
             .safe()
+            .overwrite_ignored(false)
             .notify_on(CheckoutNotificationType::CONFLICT)
             .notify(|_, path, _, _, _| {
                 if let Some(path) = path {
@@ -599,7 +603,8 @@ fn safe_checkout(repo: &Repository, target: &git2::Object<'_>, what: &str) -> Ap
             files.dedup();
             Err(ApiError::DirtyWorktree {
                 message: format!(
-                    "{what} would overwrite uncommitted changes; commit or discard them first"
+                    "{what} would overwrite uncommitted changes or files Git ignores here; \
+                     commit, move or discard them first"
                 ),
                 files,
             })
@@ -613,6 +618,9 @@ fn safe_checkout(repo: &Repository, target: &git2::Object<'_>, what: &str) -> Ap
 pub fn checkout(dir: &Path, name: &str) -> ApiResult<()> {
     check_branch_name(name)?;
     let repo = open(dir)?;
+    // The merge state (`MERGE_HEAD`) would survive the switch and make the other branch's
+    // next commit a merge of what was being merged here.
+    refuse_unless_clean(&repo, "switching branches")?;
     if repo.find_branch(name, BranchType::Local).is_err() {
         let remote = repo
             .find_branch(&format!("origin/{name}"), BranchType::Remote)
@@ -878,15 +886,8 @@ pub struct PullReport {
 pub fn pull(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<PullReport> {
     let remote_name = remote_name(remote)?;
     let repo = open(dir)?;
-    if repo.state() == RepositoryState::Merge {
-        return Err(ApiError::MergeConflict {
-            message: "a merge is in progress: resolve its conflicts and commit first".into(),
-            files: repo
-                .index()
-                .map(|i| conflicted_paths(&i))
-                .unwrap_or_default(),
-        });
-    }
+    refuse_unless_clean(&repo, "pulling")?;
+    refuse_detached(&repo, "pull into")?;
     let branch = current_branch(&repo);
     let mut remote = repo
         .find_remote(&remote_name)
@@ -940,17 +941,31 @@ pub fn pull(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<Pu
             .map(|p| p.to_string_lossy().into_owned())
             .collect()
     };
-    let in_the_way: Vec<String> = changed_files(&repo)?
+    let dirty: Vec<String> = changed_files(&repo)?
         .into_iter()
         .filter(|f| touched.contains(&f.path))
         .map(|f| f.path)
         .collect();
-    if !in_the_way.is_empty() {
-        return Err(ApiError::DirtyWorktree {
-            message: "the pull would change files with uncommitted changes; commit them first"
-                .into(),
-            files: in_the_way,
-        });
+    let ignored = ignored_in_the_way(&repo, &touched);
+    if !dirty.is_empty() || !ignored.is_empty() {
+        let message = if ignored.is_empty() {
+            "the pull would change files with uncommitted changes; commit them first".to_owned()
+        } else {
+            format!(
+                "the pull would overwrite files Git ignores here ({}), such as this machine's \
+                 own `{LOCAL_ENV_FILE}`; move them aside{} first",
+                ignored.join(", "),
+                if dirty.is_empty() {
+                    ""
+                } else {
+                    " and commit the files with uncommitted changes"
+                }
+            )
+        };
+        let mut files: Vec<String> = dirty.into_iter().chain(ignored).collect();
+        files.sort();
+        files.dedup();
+        return Err(ApiError::DirtyWorktree { message, files });
     }
 
     if analysis.is_fast_forward() || analysis.is_unborn() {
@@ -975,6 +990,7 @@ pub fn pull(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<Pu
     let mut checkout = CheckoutBuilder::new();
     checkout
         .safe()
+        .overwrite_ignored(false)
         .allow_conflicts(true)
         .conflict_style_merge(true);
     if let Err(err) = repo.merge(
@@ -985,7 +1001,9 @@ pub fn pull(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<Pu
         let _ = repo.cleanup_state();
         return Err(if err.code() == ErrorCode::Conflict {
             ApiError::DirtyWorktree {
-                message: "the pull would overwrite uncommitted changes; commit them first".into(),
+                message: "the pull would overwrite uncommitted changes or files Git ignores \
+                          here; commit or move them first"
+                    .into(),
                 files: Vec::new(),
             }
         } else {
@@ -1036,10 +1054,84 @@ fn set_upstream_if_missing(repo: &Repository, branch: &str, remote: &str) {
     }
 }
 
+/// Of the `paths` an incoming change writes, those that exist here as files Git ignores
+/// (this machine's `.env.local`, build output): a checkout would replace them, and the status
+/// never lists them as changed.
+fn ignored_in_the_way(repo: &Repository, paths: &BTreeSet<String>) -> Vec<String> {
+    let Some(workdir) = repo.workdir() else {
+        return Vec::new();
+    };
+    paths
+        .iter()
+        .filter(|path| std::fs::symlink_metadata(workdir.join(path)).is_ok())
+        .filter(|path| {
+            repo.status_file(Path::new(path.as_str()))
+                .is_ok_and(|s| s.is_ignored())
+        })
+        .cloned()
+        .collect()
+}
+
+/// Refuses `what` while the repository is in the middle of a merge (or of a rebase,
+/// cherry-pick, revert… begun with the `git` command), which it would carry along.
+fn refuse_unless_clean(repo: &Repository, what: &str) -> ApiResult<()> {
+    let operation = match repo.state() {
+        RepositoryState::Clean => return Ok(()),
+        RepositoryState::Merge => {
+            let files = repo
+                .index()
+                .map(|i| conflicted_paths(&i))
+                .unwrap_or_default();
+            let message = if files.is_empty() {
+                format!(
+                    "a merge is in progress: commit or abort the merge (`git merge --abort`) \
+                     before {what}"
+                )
+            } else {
+                format!(
+                    "a merge is in progress: resolve its conflicts and commit it, or abort the \
+                     merge (`git merge --abort`), before {what}"
+                )
+            };
+            return Err(ApiError::MergeConflict { message, files });
+        }
+        RepositoryState::Revert | RepositoryState::RevertSequence => "a revert",
+        RepositoryState::CherryPick | RepositoryState::CherryPickSequence => "a cherry-pick",
+        RepositoryState::Bisect => "a bisect",
+        RepositoryState::Rebase
+        | RepositoryState::RebaseInteractive
+        | RepositoryState::RebaseMerge => "a rebase",
+        RepositoryState::ApplyMailbox | RepositoryState::ApplyMailboxOrRebase => "`git am`",
+    };
+    Err(ApiError::Conflict {
+        message: format!(
+            "the repository is in the middle of {operation}; finish or abort it with `git` \
+             before {what}"
+        ),
+        details: None,
+    })
+}
+
+/// Refuses a pull or push on a detached HEAD: there is no branch to bring commits into or to
+/// name the remote branch after.
+fn refuse_detached(repo: &Repository, what: &str) -> ApiResult<()> {
+    if repo.head_detached().unwrap_or(false) {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "HEAD is detached (on a commit, not a branch), so there is no branch to {what}; \
+                 check out a branch first"
+            ),
+            details: None,
+        });
+    }
+    Ok(())
+}
+
 /// `POST /git/push`: pushes the current branch to the branch of the same name on `remote`.
 pub fn push(dir: &Path, remote: Option<&str>, auth: &RemoteAuth) -> ApiResult<()> {
     let remote_name = remote_name(remote)?;
     let repo = open(dir)?;
+    refuse_detached(&repo, "push")?;
     let branch = current_branch(&repo);
     let head = repo
         .head()
@@ -1136,7 +1228,9 @@ pub enum Resolution {
 /// conflict is resolved, `POST /git/commit` concludes the merge.
 pub fn resolve(dir: &Path, path: &str, how: Resolution) -> ApiResult<()> {
     super::paths::check_relative_path(path)?;
-    let file = super::paths::resolve_inside(dir, path)?;
+    // The entry itself: a symbolic link in the working tree is replaced or removed as a link,
+    // never written or deleted through to its target.
+    let file = super::paths::resolve_entry_inside(dir, path)?;
     let repo = open(dir)?;
     let mut index = repo.index().map_err(local)?;
     let conflict = index
@@ -1159,7 +1253,7 @@ pub fn resolve(dir: &Path, path: &str, how: Resolution) -> ApiResult<()> {
         // The chosen side's blob becomes the file (or its deletion, when that side deleted it).
         Some(Some(entry)) => {
             let blob = repo.find_blob(entry.id).map_err(local)?;
-            super::files::write_atomically(&file, blob.content(), false)?;
+            write_entry(&file, entry.mode, blob.content())?;
             index.add_path(Path::new(path)).map_err(local)?;
         }
         Some(None) => {
@@ -1171,7 +1265,11 @@ pub fn resolve(dir: &Path, path: &str, how: Resolution) -> ApiResult<()> {
             index.remove_path(Path::new(path)).map_err(local)?;
         }
         None => {
-            if file.is_file() {
+            let kind = std::fs::symlink_metadata(&file).map(|m| m.file_type());
+            if kind.as_ref().is_ok_and(|k| k.is_symlink()) {
+                // A link has no conflict markers: it is taken as it is.
+                index.add_path(Path::new(path)).map_err(local)?;
+            } else if kind.is_ok_and(|k| k.is_file()) {
                 let text = std::fs::read(&file)?;
                 if let Some(line) = conflict_marker_line(&text) {
                     return Err(ApiError::InvalidRequest(format!(
@@ -1185,6 +1283,32 @@ pub fn resolve(dir: &Path, path: &str, how: Resolution) -> ApiResult<()> {
         }
     }
     index.write().map_err(local)?;
+    Ok(())
+}
+
+/// Puts one side of a conflict at `file`: the blob's content, or for a symbolic link (Git's
+/// mode `120000`, the blob being its target) a link, replacing whatever entry is there.
+fn write_entry(file: &Path, mode: u32, content: &[u8]) -> ApiResult<()> {
+    let is_link = std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink());
+    #[cfg(unix)]
+    if mode == 0o120000 {
+        use std::os::unix::ffi::OsStrExt as _;
+        let target = std::ffi::OsStr::from_bytes(content);
+        match std::fs::remove_file(file) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err.into()),
+        }
+        std::os::unix::fs::symlink(target, file)?;
+        return Ok(());
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    if is_link {
+        // Renaming over a link replaces the link; its target keeps its content.
+        std::fs::remove_file(file)?;
+    }
+    super::files::write_atomically(file, content, false)?;
     Ok(())
 }
 

@@ -526,7 +526,7 @@ fn operations() -> Vec<Operation> {
         op(
             "/vms/{vms}/git/checkout",
             "post",
-            "Switch branch; 409 dirty_worktree when local changes would be overwritten",
+            "Switch branch; 409 dirty_worktree when local changes or ignored files would be overwritten, 409 merge_conflict while a merge is in progress",
             Some(object(
                 json!({ "branch": { "type": "string" } }),
                 &["branch"],
@@ -537,7 +537,7 @@ fn operations() -> Vec<Operation> {
         op(
             "/vms/{vms}/git/pull",
             "post",
-            "Fetch and fast-forward or merge; conflicts are left in the files",
+            "Fetch and fast-forward or merge; conflicts are left in the files; 409 dirty_worktree when local changes or ignored files would be overwritten, 409 conflict on a detached HEAD",
             Some(remote.clone()),
             "200",
             object(
@@ -548,7 +548,7 @@ fn operations() -> Vec<Operation> {
         op(
             "/vms/{vms}/git/push",
             "post",
-            "Push the current branch; 409 non_fast_forward when rejected",
+            "Push the current branch; 409 non_fast_forward when rejected, 409 conflict on a detached HEAD",
             Some(remote),
             "200",
             object(json!({ "pushed": { "type": "boolean" } }), &["pushed"]),

@@ -4,7 +4,9 @@
 //! `/` separators: absolute paths, `..`, `.`, empty segments, backslashes, NUL, control
 //! characters and anything under `.git/` are refused. After the syntax check, the resolved
 //! location is canonicalized (the deepest part that exists) and must stay inside the
-//! canonical VMS directory, so a symbolic link cannot lead out of it.
+//! canonical VMS directory, so a symbolic link cannot lead out of it. Reads and writes follow
+//! a link in the last segment to its target; deleting or replacing a file does not
+//! ([`resolve_entry_inside`]), so they act on the link itself.
 
 use std::path::{Path, PathBuf};
 
@@ -63,12 +65,38 @@ pub fn check_relative_path(path: &str) -> Result<Vec<&str>, ApiError> {
 }
 
 /// Resolves a checked relative path under `root` and makes sure that, following symbolic
-/// links, it stays inside `root`. The file itself need not exist.
+/// links, it stays inside `root`. The file itself need not exist. A symbolic link as the last
+/// segment is followed too: reading and writing through a link inside the VMS reach its target.
 pub fn resolve_inside(root: &Path, path: &str) -> Result<PathBuf, ApiError> {
     let segments = check_relative_path(path)?;
     let canonical_root = std::fs::canonicalize(root)?;
-    let mut resolved = canonical_root.clone();
-    for segment in &segments {
+    let out = follow(&canonical_root, &segments, path)?;
+    refuse_git_dir(&canonical_root, &out, path)?;
+    Ok(out)
+}
+
+/// Resolves a checked relative path under `root` for an operation on the directory entry
+/// itself (deleting it, replacing it with another version): the folders on the way are
+/// resolved and checked like [`resolve_inside`], the last segment is kept as given. A
+/// symbolic link is then acted on as a link, never through to its target.
+pub fn resolve_entry_inside(root: &Path, path: &str) -> Result<PathBuf, ApiError> {
+    let segments = check_relative_path(path)?;
+    let canonical_root = std::fs::canonicalize(root)?;
+    let Some((name, folders)) = segments.split_last() else {
+        return Err(ApiError::InvalidPath("the path is empty".into()));
+    };
+    let mut out = follow(&canonical_root, folders, path)?;
+    out.push(name);
+    refuse_git_dir(&canonical_root, &out, path)?;
+    Ok(out)
+}
+
+/// `segments` under `canonical_root`, with the deepest part that exists canonicalized (every
+/// symbolic link on the way followed); refused when that leads outside the root or through a
+/// broken link.
+fn follow(canonical_root: &Path, segments: &[&str], path: &str) -> Result<PathBuf, ApiError> {
+    let mut resolved = canonical_root.to_path_buf();
+    for segment in segments {
         resolved.push(segment);
     }
     // Canonicalize the deepest ancestor that exists (the path itself when it exists).
@@ -79,7 +107,7 @@ pub fn resolve_inside(root: &Path, path: &str) -> Result<PathBuf, ApiError> {
             Ok(_) => break,
             Err(_) => {
                 rest.push(existing.file_name().unwrap_or_default().to_owned());
-                existing = existing.parent().unwrap_or(&canonical_root);
+                existing = existing.parent().unwrap_or(canonical_root);
             }
         }
     }
@@ -93,7 +121,7 @@ pub fn resolve_inside(root: &Path, path: &str) -> Result<PathBuf, ApiError> {
             )));
         }
     };
-    if !canonical.starts_with(&canonical_root) {
+    if !canonical.starts_with(canonical_root) {
         return Err(ApiError::InvalidPath(format!(
             "`{}` leads outside the VMS through a symbolic link",
             shown(path)
@@ -103,8 +131,14 @@ pub fn resolve_inside(root: &Path, path: &str) -> Result<PathBuf, ApiError> {
     for part in rest.iter().rev() {
         out.push(part);
     }
-    // The `.git` check again, on what the links resolved to.
-    let inside = out.strip_prefix(&canonical_root).unwrap_or(Path::new(""));
+    Ok(out)
+}
+
+/// The `.git` check again, on what the links resolved to.
+fn refuse_git_dir(canonical_root: &Path, resolved: &Path, path: &str) -> Result<(), ApiError> {
+    let inside = resolved
+        .strip_prefix(canonical_root)
+        .unwrap_or(Path::new(""));
     if inside
         .components()
         .next()
@@ -115,7 +149,7 @@ pub fn resolve_inside(root: &Path, path: &str) -> Result<PathBuf, ApiError> {
             shown(path)
         )));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A name or path as shown in messages: at most 100 characters, control characters escaped.
@@ -193,5 +227,49 @@ mod tests {
         assert!(inside.ends_with("functions/a.js"));
         let new = resolve_inside(root.path(), "connectors/new.yaml").unwrap();
         assert!(new.ends_with("connectors/new.yaml"));
+    }
+
+    #[test]
+    fn an_entry_is_resolved_without_following_its_last_link() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let canonical = std::fs::canonicalize(root.path()).unwrap();
+        std::fs::write(root.path().join("vms.yaml"), "name: x\n").unwrap();
+        std::os::unix::fs::symlink("vms.yaml", root.path().join("current.yaml")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("out")).unwrap();
+        std::os::unix::fs::symlink(".", root.path().join("here")).unwrap();
+        std::os::unix::fs::symlink("gone", root.path().join("dangling")).unwrap();
+        std::os::unix::fs::symlink(".git", root.path().join("git")).unwrap();
+        std::fs::create_dir(root.path().join(".git")).unwrap();
+
+        assert_eq!(
+            resolve_entry_inside(root.path(), "current.yaml").unwrap(),
+            canonical.join("current.yaml")
+        );
+        assert_eq!(
+            resolve_inside(root.path(), "current.yaml").unwrap(),
+            canonical.join("vms.yaml")
+        );
+        assert_eq!(
+            resolve_entry_inside(root.path(), "here/vms.yaml").unwrap(),
+            canonical.join("vms.yaml")
+        );
+        assert_eq!(
+            resolve_entry_inside(root.path(), "dangling").unwrap(),
+            canonical.join("dangling")
+        );
+        assert_eq!(
+            resolve_entry_inside(root.path(), "out").unwrap(),
+            canonical.join("out")
+        );
+        for refused in ["out/secret", "dangling/x", "git/config"] {
+            assert!(
+                matches!(
+                    resolve_entry_inside(root.path(), refused),
+                    Err(ApiError::InvalidPath(_))
+                ),
+                "{refused}"
+            );
+        }
     }
 }
