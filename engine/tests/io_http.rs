@@ -130,6 +130,20 @@ async fn serve() -> (String, Upstream) {
                 },
             ),
         )
+        .route(
+            "/record",
+            get(|State(u): State<Upstream>, headers: HeaderMap| async move {
+                u.hit("record");
+                Json(json!({"headers": headers_json(&headers)}))
+            }),
+        )
+        .route(
+            "/redirect",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                let to = q.get("to").cloned().unwrap_or_default();
+                (StatusCode::FOUND, [("location", to)], "")
+            }),
+        )
         .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "no") }))
         .route("/boom", get(|| async { (StatusCode::BAD_GATEWAY, "no") }))
         .route("/teapot", get(|| async { (StatusCode::IM_A_TEAPOT, "no") }))
@@ -369,6 +383,45 @@ methods:
         !err.message.contains("k-secret-42") && !err.message.contains("url-pass-99"),
         "{err:?}"
     );
+}
+
+/// Redirects are followed within the upstream's origin; one to another host is the call's
+/// answer, and the connector's API key header never reaches that host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_to_another_origin_are_not_followed() {
+    let (url, upstream) = serve().await;
+    let (other_url, other) = serve().await;
+    let connector = r#"
+kind: http
+base_url: "{{ env.API_URL }}"
+auth: { type: api_key, name: X-Api-Key, value_env: API_KEY }
+methods:
+- name: hop
+  method: GET
+  path: /redirect
+  query: { to: "{{ input.to }}" }
+  error_statuses: { "3xx": REDIRECTED }
+"#;
+    let api = live(
+        &[("api", connector)],
+        &[("API_URL", &url), ("API_KEY", "k-secret-42")],
+    );
+    let out = call(&api, "api", "hop", json!({"to": "/record"}))
+        .await
+        .expect("a redirect within the origin is followed");
+    assert_eq!(out["headers"]["x-api-key"], "k-secret-42");
+    assert_eq!(upstream.hits("record"), 1);
+
+    let err = call(
+        &api,
+        "api",
+        "hop",
+        json!({ "to": format!("{other_url}/record") }),
+    )
+    .await
+    .expect_err("a redirect to another origin is the answer");
+    assert_eq!(err.code.as_deref(), Some("REDIRECTED"), "{err:?}");
+    assert_eq!(other.hits("record"), 0, "the other host was called");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

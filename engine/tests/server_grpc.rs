@@ -60,9 +60,14 @@ fn inventory(root: &Path, dir_name: &str, version: &str, triggers: &str) -> Path
 
 const TRIGGERS: &str = "- kind: grpc\n  function: reserve\n  service: shop.inventory.v1.Inventory\n  method: Reserve\n  descriptor_set: protos/inventory.binpb\n  error_statuses:\n    TOO_MANY: INVALID_ARGUMENT\n";
 
-/// An engine with a gRPC port; returns it with the port's URL.
+/// An engine with a gRPC port (honouring `x-starweave-version`, as behind a gateway);
+/// returns it with the port's URL.
 async fn engine_with_grpc() -> (TestEngine, String) {
-    let engine = start_engine(EngineOptions::default()).await;
+    let engine = start_engine(EngineOptions {
+        version_header: true,
+        ..EngineOptions::default()
+    })
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind grpc");

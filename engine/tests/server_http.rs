@@ -148,14 +148,49 @@ async fn unknown_routes_and_methods_answer_json() {
         .expect("delete");
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers().get("allow").expect("allow"), "GET");
-    let response = engine
-        .client
-        .get(engine.url("/greeter/hello/ada"))
-        .header("x-starweave-version", "v9")
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(response.status(), 404);
+}
+
+/// A loaded version other than the active one answers a request that names it only when
+/// the engine honours `x-starweave-version` (behind a gateway); by default the header is
+/// ignored, so a client cannot reach an earlier version that is still loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_version_header_is_honoured_only_when_the_engine_allows_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let v1 = greeter(root.path(), "greeter-v1", "v1");
+    let v2 = greeter(root.path(), "greeter-v2", "v2");
+    for (allowed, expected) in [(false, ["v2", "v2"]), (true, ["v1", "v2"])] {
+        let engine = start_engine(EngineOptions {
+            version_header: allowed,
+            ..EngineOptions::default()
+        })
+        .await;
+        assert_eq!(engine.deploy("greeter", "v1", &v1, json!({})).await.0, 201);
+        assert_eq!(engine.deploy("greeter", "v2", &v2, json!({})).await.0, 201);
+        let mut answered = Vec::new();
+        for asked in ["v1", "v2"] {
+            let response = engine
+                .client
+                .get(engine.url("/greeter/version"))
+                .header("x-starweave-version", asked)
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(response.status(), 200, "allowed={allowed} asked={asked}");
+            let body: Value = response.json().await.expect("json");
+            answered.push(body["version"].as_str().expect("version").to_owned());
+        }
+        assert_eq!(answered, expected, "allowed={allowed}");
+        let response = engine
+            .client
+            .get(engine.url("/greeter/version"))
+            .header("x-starweave-version", "v9")
+            .send()
+            .await
+            .expect("get");
+        // A version that is not loaded: 404 when the header counts, else the active one.
+        let status = if allowed { 404 } else { 200 };
+        assert_eq!(response.status(), status, "allowed={allowed}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

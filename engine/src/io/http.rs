@@ -9,6 +9,9 @@
 //! policy after transport errors, timeouts, 429 and 5xx answers, waiting `initial_ms` ×
 //! `multiplier`ⁿ (capped at `max_ms`) between attempts. POST and PATCH are never retried.
 //!
+//! Redirects are followed within the request's origin only (see [`same_origin_redirects`]):
+//! a redirect to another host is answered as the 3xx it is, so credentials never follow it.
+//!
 //! The response is `{status, headers, body}` — header names lower-case, the body parsed as JSON
 //! when it is JSON, else text, `null` when empty. The method's `response` expression maps it
 //! to the output; without one the output is the body. A non-2xx status raises the code that
@@ -69,11 +72,29 @@ struct MethodPlan {
     env_keys: Option<Vec<String>>,
 }
 
-/// A client builder with the connector's pool settings.
+/// A client builder with the connector's pool settings and its redirect policy.
 fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(64)
+        .redirect(same_origin_redirects())
+}
+
+/// Follows up to 10 redirects within the origin (scheme, host and port) of the request, and
+/// none to another: a connector's credentials travel in headers an HTTP client does not know
+/// to drop on the way to another host (an API key's header, say). The redirect is then the
+/// call's answer, a 3xx status.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(reqwest::Url::origin);
+        if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else if first.is_some_and(|origin| origin == attempt.url().origin()) {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 /// The most a PEM file named by a `tls` env var may hold.

@@ -4,7 +4,9 @@
 //! vars), compiled once. A placeholder renders as the value's text: strings as they are,
 //! `null` as nothing, numbers and booleans as written, arrays and objects as JSON. In an HTTP
 //! `path`, `{name}` (single braces) is short for `{{ input.name }}` and its text is
-//! percent-encoded as one path segment; a `{{ … }}` in a path is inserted as is.
+//! percent-encoded as one path segment (a value of `.` or `..` is refused: URL parsing would
+//! resolve it and call another path of the upstream); a `{{ … }}` in a path is inserted as
+//! is.
 //!
 //! JSON bodies are JSON values whose strings are templates; a string that is exactly one
 //! placeholder becomes the value itself (`"{{ input.items }}"` stays an array).
@@ -127,6 +129,13 @@ impl Template {
                         .map_err(|err| err.to_string())?;
                     let text = value_text(&value);
                     if *encode_segment {
+                        if text == "." || text == ".." {
+                            // URL parsing resolves dot segments (also `%2E%2E`), so `..` would
+                            // move the call to another path of the upstream.
+                            return Err(format!(
+                                "a path placeholder is `{text}`, which would change the URL's path; refused"
+                            ));
+                        }
                         out.push_str(&encode_path_segment(&text));
                     } else {
                         out.push_str(&text);
@@ -283,6 +292,32 @@ mod tests {
         assert_eq!(t.render(&engine, &vars(), &control).unwrap(), "{id}");
         assert!(Template::compile(&engine, "{{ input.", false).is_err());
         assert!(Template::compile(&engine, "/x/{a-b}", true).is_err());
+    }
+
+    /// A path segment from input cannot climb the upstream's path: `..` and `.` are refused,
+    /// dots inside a segment are fine.
+    #[test]
+    fn dot_segments_from_input_are_refused() {
+        let engine = engine();
+        let control = RunControl::with_timeout(Duration::from_secs(5));
+        let t = Template::compile(&engine, "/v1/orders/{id}/items", true).unwrap();
+        for bad in ["..", "."] {
+            let mut vars = vars();
+            vars.insert("input".into(), json!({ "id": bad }));
+            let err = t.render(&engine, &vars, &control).unwrap_err();
+            assert!(err.contains("would change the URL's path"), "{bad}: {err}");
+        }
+        for fine in ["...", "a..b", ".hidden", "../x"] {
+            let mut vars = vars();
+            vars.insert("input".into(), json!({ "id": fine }));
+            let rendered = t.render(&engine, &vars, &control).unwrap();
+            let url = reqwest::Url::parse(&format!("http://h{rendered}")).unwrap();
+            assert!(
+                url.path().starts_with("/v1/orders/") && url.path().ends_with("/items"),
+                "{fine} → {}",
+                url.path()
+            );
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Authentication of HTTP trigger routes ([`RouteAuth`]): an API key header, HTTP basic, or
 //! a JWT bearer token signed with HS256. Secrets come from the deployment's env values and
 //! are resolved when the deployment loads: a route whose secret has no value does not load.
-//! Every comparison of a secret is constant-time. A JWT must name `HS256`; its `exp` and
-//! `nbf`, when present, must be NumericDates (numbers of seconds, fractions allowed) — a
-//! token with anything else there is malformed, not unlimited — and a claim may not appear
-//! twice.
+//! Every comparison of a secret is constant-time. A JWT must name `HS256` and carry an
+//! `exp` (a token without one would never expire: a leaked one would stay good until the
+//! secret is rotated); `exp` and `nbf` must be NumericDates (numbers of seconds, fractions
+//! allowed) — a token with anything else there is malformed, not unlimited — and a claim
+//! may not appear twice. Both dates get [`CLOCK_LEEWAY_SECS`] of leeway, for issuers whose
+//! clock is a little ahead or behind.
 //!
 //! JWKS (`jwks_url`, RS256/ES256) is not supported by this engine yet; a route asking for
 //! it does not load, rather than being served unauthenticated.
@@ -202,7 +204,10 @@ struct JwtClaims {
     aud: Option<Value>,
 }
 
-/// Verifies an HS256 JWT: signature, `exp`, `nbf`, and `iss`/`aud` when required.
+/// Seconds a token's `exp` and `nbf` may be off by (clocks of issuer and engine differ).
+pub const CLOCK_LEEWAY_SECS: f64 = 60.0;
+
+/// Verifies an HS256 JWT: signature, `exp` (required), `nbf`, and `iss`/`aud` when required.
 pub fn check_jwt(
     token: &str,
     secret: &[u8],
@@ -256,10 +261,12 @@ fn verify_jwt(
             .ok_or(AuthFailure("malformed token")),
     };
     let now = now as f64;
-    if date(&claims.exp)?.is_some_and(|exp| now >= exp) {
-        return Err(AuthFailure("expired token"));
+    match date(&claims.exp)? {
+        None => return Err(AuthFailure("token without expiry (exp)")),
+        Some(exp) if now >= exp + CLOCK_LEEWAY_SECS => return Err(AuthFailure("expired token")),
+        Some(_) => {}
     }
-    if date(&claims.nbf)?.is_some_and(|nbf| now < nbf) {
+    if date(&claims.nbf)?.is_some_and(|nbf| now + CLOCK_LEEWAY_SECS < nbf) {
         return Err(AuthFailure("token not valid yet"));
     }
     if let Some(issuer) = issuer
@@ -306,8 +313,10 @@ mod tests {
             check_jwt(&token, b"x", None, None, 50),
             Err(AuthFailure("bad token signature"))
         );
+        // Expired once `exp` plus the leeway has passed.
+        assert_eq!(check_jwt(&token, b"k", None, None, 159), Ok(()));
         assert_eq!(
-            check_jwt(&token, b"k", None, None, 100),
+            check_jwt(&token, b"k", None, None, 160),
             Err(AuthFailure("expired token"))
         );
         assert_eq!(
@@ -328,9 +337,9 @@ mod tests {
             &json!({"sub": {"deep": [1, {"x": null}]}, "exp": 60.5, "iss": 7, "aud": "a"}),
             b"k",
         );
-        assert_eq!(check_jwt(&token, b"k", None, Some("a"), 60), Ok(()));
+        assert_eq!(check_jwt(&token, b"k", None, Some("a"), 120), Ok(()));
         assert_eq!(
-            check_jwt(&token, b"k", None, None, 61),
+            check_jwt(&token, b"k", None, None, 121),
             Err(AuthFailure("expired token"))
         );
         assert_eq!(
@@ -346,6 +355,17 @@ mod tests {
                 "{exp}"
             );
         }
+        // A token that never expires is refused; `nbf` waits for its time, less the leeway.
+        assert_eq!(
+            check_jwt(&sign_jwt(&json!({"sub": "x"}), b"k"), b"k", None, None, 50),
+            Err(AuthFailure("token without expiry (exp)"))
+        );
+        let early = sign_jwt(&json!({"exp": 1000, "nbf": 500}), b"k");
+        assert_eq!(
+            check_jwt(&early, b"k", None, None, 439),
+            Err(AuthFailure("token not valid yet"))
+        );
+        assert_eq!(check_jwt(&early, b"k", None, None, 440), Ok(()));
         // A claim given twice is refused rather than read one way or the other.
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);

@@ -88,11 +88,13 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
             server.count_unrouted();
             return Err(ApiError::NoSuchVms);
         };
-        match parts
-            .headers
-            .get(VERSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-        {
+        let asked = server
+            .registry
+            .options()
+            .version_header
+            .then(|| parts.headers.get(VERSION_HEADER))
+            .flatten();
+        match asked.and_then(|v| v.to_str().ok()) {
             Some(version) => entry
                 .versions
                 .get(version)

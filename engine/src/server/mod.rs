@@ -16,8 +16,10 @@
 //! Path prefixes (rather than `Host` names) keep the engine independent of DNS: the
 //! platform's gateway maps each (environment, ingress) host to engines and rewrites it to
 //! this prefix, and a developer can `curl` an engine directly. Within a VMS the active
-//! version answers; a request may ask for another loaded version with the
-//! `x-starweave-version` header (the gateway does so for weighted gray releases).
+//! version answers. With `--version-header`, a request may ask for another loaded version
+//! with the `x-starweave-version` header (the gateway does so for weighted gray releases,
+//! and strips the header from outside requests); without it the header is ignored, so a
+//! client cannot reach an earlier version that is still loaded.
 //! `GET /{vms}/openapi.json` serves the OpenAPI 3.1 document of the version that would
 //! answer (a route the VMS declares at that path wins).
 //!
@@ -201,6 +203,11 @@ pub struct ServerConfig {
     /// `GET /admin/logs/{vms}` (the newest lines, at most 2,000), in KiB; 0 keeps none.
     #[arg(long, env = "STARWEAVE_RECENT_LOG_KIB", default_value_t = 512)]
     pub recent_log_kib: usize,
+    /// Let requests pick a loaded version other than the active one with the
+    /// `x-starweave-version` header; set it only when a gateway in front of the engine sets
+    /// that header and strips it from outside requests (see [the module docs](self)).
+    #[arg(long, env = "STARWEAVE_VERSION_HEADER")]
+    pub version_header: bool,
 }
 
 impl ServerConfig {
@@ -215,6 +222,7 @@ impl ServerConfig {
             js_workers: self.js_workers.unwrap_or(defaults.js_workers).max(1),
             js_inline_budget: (self.js_inline_budget_ms > 0)
                 .then(|| Duration::from_millis(self.js_inline_budget_ms)),
+            version_header: self.version_header,
         }
     }
 }

@@ -63,6 +63,12 @@ pub struct EngineOptions {
     /// How long a JavaScript code function may run on the calling thread before its call
     /// moves to a worker; `None` sends every call to a worker (see the `script::js` docs).
     pub js_inline_budget: Option<Duration>,
+    /// Whether a request may pick another loaded version than the active one with the
+    /// `x-starweave-version` header (gRPC metadata alike). Off by default: a client could
+    /// otherwise reach an earlier version that is still loaded — one whose route had no
+    /// authentication yet, say. Turn it on only where a gateway in front of the engine sets
+    /// the header and strips it from outside requests.
+    pub version_header: bool,
 }
 
 impl Default for EngineOptions {
@@ -76,6 +82,7 @@ impl Default for EngineOptions {
                 .map_or(2, |n| n.get())
                 .min(4),
             js_inline_budget: JsPoolConfig::default().inline_budget,
+            version_header: false,
         }
     }
 }

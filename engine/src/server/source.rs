@@ -12,6 +12,13 @@ use starweave_model::vms::VmsFiles;
 /// The largest VMS the engine reads, in bytes of file content (directories and tarballs).
 pub const MAX_VMS_BYTES: u64 = 64 << 20;
 
+/// The most a tarball may hold in all, skipped entries (hidden files, links) included, in
+/// bytes of content after decompression: skipping an entry still decompresses it.
+const MAX_TARBALL_CONTENT: u64 = 2 * MAX_VMS_BYTES;
+
+/// The most entries a tarball or a directory tree may have.
+pub const MAX_ENTRIES: usize = 20_000;
+
 /// Where to read a VMS from. In JSON: `{"path": "/srv/vms/shop"}` (a directory or a
 /// `.tar`/`.tar.gz` file on the engine's machine) or `{"tarball_base64": "H4sI…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,9 +47,12 @@ pub enum SourceError {
     /// The base64 text does not decode.
     #[error("the tarball is not valid base64: {0}")]
     Base64(String),
-    /// The VMS is larger than [`MAX_VMS_BYTES`].
+    /// The VMS is larger than [`MAX_VMS_BYTES`] (or its tarball holds more than twice that).
     #[error("the VMS is larger than {MAX_VMS_BYTES} bytes")]
     TooLarge,
+    /// The tarball or directory has more than [`MAX_ENTRIES`] entries.
+    #[error("the VMS has more than {MAX_ENTRIES} files and folders")]
+    TooManyEntries,
 }
 
 /// A VMS's files and a fingerprint of their names and content.
@@ -62,6 +72,14 @@ pub fn read_source(source: &Source) -> Result<SourceFiles, SourceError> {
             let metadata = std::fs::metadata(path).map_err(|error| io_error(path, error))?;
             if metadata.is_dir() {
                 read_dir(path)?
+            } else if !metadata.is_file() {
+                // A device or a pipe (`/dev/zero`) could be read forever.
+                return Err(io_error(
+                    path,
+                    std::io::Error::other("not a directory or a regular file"),
+                ));
+            } else if metadata.len() > MAX_TARBALL_CONTENT {
+                return Err(SourceError::TooLarge);
             } else {
                 let bytes = std::fs::read(path).map_err(|error| io_error(path, error))?;
                 read_tarball(&bytes)?
@@ -98,11 +116,16 @@ fn io_error(path: &Path, error: std::io::Error) -> SourceError {
 pub fn read_dir(root: &Path) -> Result<VmsFiles, SourceError> {
     let mut files = VmsFiles::new();
     let mut total = 0u64;
+    let mut seen = 0usize;
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|error| io_error(&dir, error))?;
         for entry in entries {
             let entry = entry.map_err(|error| io_error(&dir, error))?;
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return Err(SourceError::TooManyEntries);
+            }
             let name = entry.file_name();
             if name.to_string_lossy().starts_with('.') {
                 continue;
@@ -112,6 +135,14 @@ pub fn read_dir(root: &Path) -> Result<VmsFiles, SourceError> {
             if kind.is_dir() {
                 pending.push(path);
             } else if kind.is_file() {
+                // The size first: a huge file is refused without being read.
+                let size = entry
+                    .metadata()
+                    .map_err(|error| io_error(&path, error))?
+                    .len();
+                if total + size > MAX_VMS_BYTES {
+                    return Err(SourceError::TooLarge);
+                }
                 let bytes = std::fs::read(&path).map_err(|error| io_error(&path, error))?;
                 total += bytes.len() as u64;
                 if total > MAX_VMS_BYTES {
@@ -146,11 +177,21 @@ pub fn read_tarball(bytes: &[u8]) -> Result<VmsFiles, SourceError> {
     let mut archive = tar::Archive::new(reader);
     let mut files = VmsFiles::new();
     let mut total = 0u64;
+    // Every entry's declared size, skipped ones too, counted before its data is read: the
+    // archive decompresses an entry's data even to skip it.
+    let mut content = 0u64;
     let entries = archive
         .entries()
         .map_err(|err| SourceError::Tarball(err.to_string()))?;
-    for entry in entries {
+    for (index, entry) in entries.enumerate() {
+        if index >= MAX_ENTRIES {
+            return Err(SourceError::TooManyEntries);
+        }
         let mut entry = entry.map_err(|err| SourceError::Tarball(err.to_string()))?;
+        content = content.saturating_add(entry.size());
+        if content > MAX_TARBALL_CONTENT {
+            return Err(SourceError::TooLarge);
+        }
         if !entry.header().entry_type().is_file() {
             continue;
         }
@@ -287,6 +328,35 @@ mod tests {
         assert_eq!(
             read_tarball(&write_tarball(&VmsFiles::new())).expect("empty"),
             VmsFiles::new()
+        );
+    }
+
+    /// A hidden entry is skipped, but skipping decompresses it: its declared size counts,
+    /// and a huge one is refused from its header, before any of its data is read.
+    #[test]
+    fn huge_skipped_entries_are_refused_before_their_data() {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(".big").expect("path");
+        header.set_size(1 << 40);
+        header.set_mode(0o644);
+        header.set_cksum();
+        // The header alone: the terabyte it announces is not there.
+        let mut raw = tarball(&[("vms.yaml", "name: shop\n")], false);
+        raw.truncate(raw.len() - 1024); // the end-of-archive blocks
+        raw.extend_from_slice(header.as_bytes());
+        let err = read_tarball(&raw).expect_err("too large");
+        assert!(matches!(err, SourceError::TooLarge), "{err}");
+    }
+
+    /// A path source that is neither a directory nor a regular file is refused unread.
+    #[test]
+    fn devices_are_not_sources() {
+        let err = read_source(&Source::Path("/dev/zero".into())).expect_err("a device");
+        assert!(matches!(err, SourceError::Io { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not a directory or a regular file"),
+            "{err}"
         );
     }
 

@@ -16,7 +16,8 @@
 //! clients speak it on `http://`). A call's path `/package.Service/Method` selects the
 //! route among the **active** versions of all VMS; the `x-starweave-vms` metadata picks a VMS
 //! when several serve the same method (else the first VMS by name answers), and
-//! `x-starweave-version` another loaded version, like on the HTTP port. Only unary methods
+//! `x-starweave-version` another loaded version when the engine runs with `--version-header`,
+//! like on the HTTP port. Only unary methods
 //! are served; unknown methods answer `UNIMPLEMENTED`.
 //!
 //! The request message becomes the function's input through the protobuf JSON mapping
@@ -233,7 +234,13 @@ fn find_route(
 pub async fn dispatch(State(server): State<Arc<Server>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     let vms = metadata_text(&request, VMS_METADATA).map(str::to_owned);
-    let version = metadata_text(&request, VERSION_METADATA).map(str::to_owned);
+    let version = server
+        .registry
+        .options()
+        .version_header
+        .then(|| metadata_text(&request, VERSION_METADATA))
+        .flatten()
+        .map(str::to_owned);
     let Some((deployment, route)) = find_route(&server, &path, vms.as_deref(), version.as_deref())
     else {
         let mut status = Status::unimplemented(format!("no VMS serves {path}"));
