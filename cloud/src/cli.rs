@@ -4,10 +4,12 @@ use std::{
     io::{self, Write},
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
 };
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use starweave_engine::compile::{Program, Scripting};
 use starweave_model::{
     Diagnostic, Severity, bpmn, validate,
     vms::{self, VmsFiles},
@@ -470,17 +472,23 @@ fn diagnostics_for(path: &Path) -> Result<Vec<Diagnostic>> {
 /// Every diagnostic of a VMS: reading, validation, and what only compiling it and building
 /// it as a deployment find.
 pub(crate) fn vms_diagnostics(files: &VmsFiles) -> Vec<Diagnostic> {
-    document_diagnostics(&vms::read_vms(files), files)
+    let scripting = Scripting::default();
+    document_diagnostics(&vms::read_vms(files), files, &scripting).0
 }
 
-/// [`vms_diagnostics`] of a VMS already read from `files`.
-pub(crate) fn document_diagnostics(doc: &vms::VmsDocument, files: &VmsFiles) -> Vec<Diagnostic> {
+/// [`vms_diagnostics`] of a VMS already read from `files`, with the program compiled on the
+/// way (whose JavaScript the IDE's `prepare` compiles next).
+pub(crate) fn document_diagnostics(
+    doc: &vms::VmsDocument,
+    files: &VmsFiles,
+    scripting: &Scripting,
+) -> (Vec<Diagnostic>, Arc<Program>) {
     let mut diags = doc.diagnostics.clone();
     diags.extend(validate::validate_vms(doc));
-    let scripting = starweave_engine::compile::Scripting::default();
-    diags.extend(compile_diagnostics(doc, &scripting));
-    diags.extend(load_diagnostics(doc, files, &scripting));
-    diags
+    let (found, program) = compile_diagnostics(doc, scripting);
+    diags.extend(found);
+    diags.extend(load_diagnostics(doc, files, scripting));
+    (diags, program)
 }
 
 /// What only building a deployment finds (`starweave_engine::server::check`): connector
@@ -491,7 +499,7 @@ pub(crate) fn document_diagnostics(doc: &vms::VmsDocument, files: &VmsFiles) -> 
 fn load_diagnostics(
     doc: &vms::VmsDocument,
     files: &VmsFiles,
-    scripting: &starweave_engine::compile::Scripting,
+    scripting: &Scripting,
 ) -> Vec<Diagnostic> {
     const ONLY_LOADING_FINDS: &[&str] = &[
         "connector.template",
@@ -515,8 +523,8 @@ fn load_diagnostics(
 /// repeated. Positions come from the reader's source map.
 fn compile_diagnostics(
     doc: &vms::VmsDocument,
-    scripting: &starweave_engine::compile::Scripting,
-) -> Vec<Diagnostic> {
+    scripting: &Scripting,
+) -> (Vec<Diagnostic>, Arc<Program>) {
     const ONLY_COMPILE_FINDS: &[&str] = &[
         "engine.expression",
         "engine.expression-language",
@@ -527,7 +535,7 @@ fn compile_diagnostics(
         "engine.timer",
     ];
     let compiled = starweave_engine::compile::compile_vms(&doc.vms, scripting);
-    compiled
+    let found = compiled
         .diagnostics
         .into_iter()
         .filter(|d| ONLY_COMPILE_FINDS.contains(&d.code.as_str()))
@@ -539,7 +547,8 @@ fn compile_diagnostics(
             }
             d
         })
-        .collect()
+        .collect();
+    (found, compiled.program)
 }
 
 fn prefix(mut diags: Vec<Diagnostic>, root: &Path) -> Vec<Diagnostic> {

@@ -125,7 +125,8 @@ pub fn package(
     }
     let files = deployable_files(dir)?;
     let doc = vms::read_vms(&files);
-    let diagnostics = crate::cli::document_diagnostics(&doc, &files);
+    let scripting = starweave_engine::compile::Scripting::default();
+    let (diagnostics, _) = crate::cli::document_diagnostics(&doc, &files, &scripting);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Ok((diagnostics, None));
     }

@@ -264,22 +264,31 @@ fn examples_are_valid_and_formatted() {
     }
 }
 
-/// A copy of the BFF example with one mistake of each kind: each is listed at file:line:col.
-#[test]
-fn broken_copy_of_an_example_lists_each_problem() {
+/// A copy of the example `name` as `<tmp>/<as_dir>`: the temporary directory and the copy.
+fn example_copy(name: &str, as_dir: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let source = examples()
         .into_iter()
-        .find(|p| p.ends_with("bff-aggregation"))
-        .expect("the BFF example");
-    let root = tmp.path().join("bff");
+        .find(|p| p.ends_with(name))
+        .unwrap_or_else(|| panic!("no example {name}"));
+    let root = tmp.path().join(as_dir);
     copy_dir(&source, &root);
-    let edit = |file: &str, from: &str, to: &str| {
-        let path = root.join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "{file} no longer contains `{from}`");
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-    };
+    (tmp, root)
+}
+
+/// Replaces the first `from` in `root/file` with `to`; `from` must be there.
+fn edit_once(root: &Path, file: &str, from: &str, to: &str) {
+    let path = root.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} no longer contains `{from}`");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// A copy of the BFF example with one mistake of each kind: each is listed at file:line:col.
+#[test]
+fn broken_copy_of_an_example_lists_each_problem() {
+    let (tmp, root) = example_copy("bff-aggregation", "bff");
+    let edit = |file: &str, from: &str, to: &str| edit_once(&root, file, from, to);
     let line_of = |file: &str, needle: &str| -> usize {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         text.lines()
@@ -339,21 +348,10 @@ fn broken_copy_of_an_example_lists_each_problem() {
 /// IDE's Problems panel and `deploy`'s own check), at its place in the YAML.
 #[test]
 fn validate_lists_what_only_a_deploy_would_find() {
-    let tmp = tempfile::tempdir().unwrap();
-    let source = examples()
-        .into_iter()
-        .find(|p| p.ends_with("order-orchestration"))
-        .expect("the order example");
-    let root = tmp.path().join("shop");
-    copy_dir(&source, &root);
+    let (tmp, root) = example_copy("order-orchestration", "shop");
     let out = starweave(&["validate", "shop"], tmp.path());
     assert!(out.status.success(), "the example is valid: {out:?}");
-    let edit = |file: &str, from: &str, to: &str| {
-        let path = root.join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "{file} no longer contains `{from}`");
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-    };
+    let edit = |file: &str, from: &str, to: &str| edit_once(&root, file, from, to);
     edit(
         "connectors/orders_db.yaml",
         r#"<if test="warehouseId != null">"#,

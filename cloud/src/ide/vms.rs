@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use starweave_engine::compile::{Scripting, compile_vms};
+use starweave_engine::compile::Scripting;
 use starweave_model::Diagnostic;
 use starweave_model::vms::{self, FunctionBody, Trigger, VmsFiles, connector::Connector};
 
@@ -203,16 +203,22 @@ async fn clone(
     .await
 }
 
-/// Every diagnostic of the VMS in `dir`, JavaScript compilation included.
+/// Every diagnostic of the VMS in `dir`, JavaScript compilation included. Reading, checking,
+/// compiling and building the connectors and routes run off the async threads (a large gRPC
+/// descriptor set is decoded on every save); the JavaScript compiles on the pool's workers.
 pub(super) async fn vms_diagnostics(
     dir: PathBuf,
     scripting: &Scripting,
 ) -> ApiResult<(VmsFiles, Vec<Diagnostic>)> {
-    let files = blocking(move || Ok(crate::files::read_vms_dir(&dir)?)).await?;
-    let mut diagnostics = crate::cli::vms_diagnostics(&files);
-    let document = vms::read_vms(&files);
-    let compiled = compile_vms(&document.vms, scripting);
-    diagnostics.extend(compiled.program.prepare().await);
+    let shared = scripting.clone();
+    let (files, mut diagnostics, program) = blocking(move || {
+        let files = crate::files::read_vms_dir(&dir)?;
+        let document = vms::read_vms(&files);
+        let (diagnostics, program) = crate::cli::document_diagnostics(&document, &files, &shared);
+        Ok((files, diagnostics, program))
+    })
+    .await?;
+    diagnostics.extend(program.prepare().await);
     diagnostics.sort_by(|a, b| (&a.file, a.pos, &a.code).cmp(&(&b.file, b.pos, &b.code)));
     diagnostics.dedup();
     Ok((files, diagnostics))
