@@ -350,3 +350,66 @@ async fn branches_cannot_be_switched_until_the_merge_is_committed() {
     assert_eq!(parents.split_whitespace().count(), 1, "not a merge");
     server.stop();
 }
+
+/// A binary file changed on both sides gets no conflict markers (Git leaves this branch's
+/// version in the working tree): committing everything refuses rather than dropping the
+/// other side silently; taking a side settles it.
+#[tokio::test]
+async fn a_binary_conflict_is_not_committed_by_committing_everything() {
+    let root = tempfile::tempdir().unwrap();
+    let (bare, other) = remote_with_vms(root.path());
+    std::fs::write(other.join("logo.bin"), b"\x00base\xff").unwrap();
+    git(&other, &["add", "logo.bin"]);
+    git(&other, &["commit", "-m", "Logo"]);
+    git(&other, &["push", "origin", "main"]);
+    let workspace = root.path().join("workspace");
+    let server = Server::start(&workspace, &[]);
+    let (status, cloned) = server
+        .post(
+            "/vms/clone",
+            &json!({ "url": format!("file://{}", bare.display()) }),
+        )
+        .await;
+    assert_eq!(status, 201, "{cloned}");
+    let vms = "/vms/team";
+    let ide_dir = workspace.join("team");
+
+    std::fs::write(ide_dir.join("logo.bin"), b"\x00ide\xff").unwrap();
+    let (status, _) = server
+        .post(
+            &format!("{vms}/git/commit"),
+            &json!({ "message": "IDE logo" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    std::fs::write(other.join("logo.bin"), b"\x00other\xff").unwrap();
+    git(&other, &["commit", "-am", "Other logo"]);
+    git(&other, &["push", "origin", "main"]);
+    let (status, pulled) = server.post(&format!("{vms}/git/pull"), &json!({})).await;
+    assert_eq!(status, 200, "{pulled}");
+    assert_eq!(pulled["conflicts"], json!(["logo.bin"]), "{pulled}");
+
+    let (status, body) = server
+        .post(&format!("{vms}/git/commit"), &json!({ "message": "Merge" }))
+        .await;
+    assert_eq!((status, code(&body)), (409, "merge_conflict"), "{body}");
+    assert_eq!(body["error"]["details"]["files"], json!(["logo.bin"]));
+
+    let (status, body) = server
+        .post(
+            &format!("{vms}/git/resolve"),
+            &json!({ "path": "logo.bin", "take": "theirs" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post(&format!("{vms}/git/commit"), &json!({ "message": "Merge" }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read(ide_dir.join("logo.bin")).unwrap(),
+        b"\x00other\xff"
+    );
+    let (_, after) = server.get(&format!("{vms}/git/status")).await;
+    assert_eq!(after["merging"], false, "{after}");
+}

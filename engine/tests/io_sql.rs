@@ -384,6 +384,39 @@ async fn transactions(t: &TestDb) {
         .expect("rollback");
     assert!(!names(&db).await.contains(&"late".to_owned()));
 
+    // Two nested transactions at once (parallel branches) share the connection: the second
+    // one's call waits until the first has ended, so the first one's rollback still undoes
+    // its work (releasing its savepoint early would have committed it).
+    db.begin_transaction(TransactionId(8), None)
+        .await
+        .expect("begin");
+    db.begin_transaction(TransactionId(9), Some(TransactionId(8)))
+        .await
+        .expect("begin first branch");
+    db.begin_transaction(TransactionId(10), Some(TransactionId(8)))
+        .await
+        .expect("begin second branch");
+    insert(&db, "branch-undone", 1, Some(9)).await;
+    let second = async {
+        insert(&db, "branch-kept", 1, Some(10)).await;
+        db.commit_transaction(TransactionId(10))
+            .await
+            .expect("commit second branch");
+    };
+    let first = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        db.rollback_transaction(TransactionId(9))
+            .await
+            .expect("rollback first branch");
+    };
+    tokio::join!(first, second);
+    db.commit_transaction(TransactionId(8))
+        .await
+        .expect("commit");
+    let now = names(&db).await;
+    assert!(now.contains(&"branch-kept".to_owned()), "{now:?}");
+    assert!(!now.contains(&"branch-undone".to_owned()), "{now:?}");
+
     // Dropping a run's view with a transaction open rolls it back.
     {
         let run = t.connectors("").for_run();

@@ -348,6 +348,19 @@ pub fn commit(dir: &Path, message: &str, paths: Option<&[String]>) -> ApiResult<
             files: still_marked,
         });
     }
+    // Git writes no markers into a binary file, nor into one changed on one side and deleted
+    // on the other: the working tree holds one side only, and staging everything would drop
+    // the other without a word. Such conflicts are settled by taking a side
+    // (`/git/resolve`), or by committing the file by name.
+    if paths.is_none() {
+        let unmarked = unmarked_conflicts(&repo, &index);
+        if !unmarked.is_empty() {
+            return Err(ApiError::MergeConflict {
+                message: "Git could not mark these conflicts in the files (binary content, or changed on one side and deleted on the other): take a side for each, or commit them by name".to_owned(),
+                files: unmarked,
+            });
+        }
+    }
     match paths {
         None => {
             index
@@ -424,6 +437,28 @@ pub fn commit(dir: &Path, message: &str, paths: Option<&[String]>) -> ApiResult<
         id: id.to_string(),
         summary: message.lines().next().unwrap_or("").to_owned(),
     })
+}
+
+/// The conflicted paths whose working file cannot show the conflict with markers: one side
+/// deleted it, or a side's content is binary.
+fn unmarked_conflicts(repo: &Repository, index: &git2::Index) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    let Ok(conflicts) = index.conflicts() else {
+        return Vec::new();
+    };
+    for conflict in conflicts.flatten() {
+        let binary = [&conflict.our, &conflict.their, &conflict.ancestor]
+            .into_iter()
+            .flatten()
+            .any(|entry| repo.find_blob(entry.id).is_ok_and(|b| b.is_binary()));
+        if conflict.our.is_none() || conflict.their.is_none() || binary {
+            let entry = conflict.our.or(conflict.their).or(conflict.ancestor);
+            if let Some(entry) = entry {
+                out.insert(String::from_utf8_lossy(&entry.path).into_owned());
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn conflicted_paths(index: &git2::Index) -> Vec<String> {

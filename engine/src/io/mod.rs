@@ -578,15 +578,37 @@ impl LiveConnectors {
                 .clone();
             (chain, slot)
         };
-        let mut open = slot.lock().await;
-        if let Some(aborted) = &open.aborted {
-            return Err(aborted_call_error(connector, aborted));
-        }
-        if open.tx.is_none() {
-            open.tx = Some(db.begin().await?);
-            open.savepoints.clear();
-        }
         let nested = &chain[1..];
+        let mut open = loop {
+            let mut open = slot.lock().await;
+            if let Some(aborted) = &open.aborted {
+                return Err(aborted_call_error(connector, aborted));
+            }
+            if open.tx.is_none() {
+                open.tx = Some(db.begin().await?);
+                open.savepoints.clear();
+            }
+            let common = open
+                .savepoints
+                .iter()
+                .zip(nested)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let Some(&other) = open.savepoints.get(common) else {
+                break open;
+            };
+            // Another nested transaction of this transaction holds the connection's
+            // innermost savepoints. While it has not ended (a parallel branch, or a
+            // sub-process whose rollback has not run yet), releasing its savepoint would
+            // commit its work into the outer transaction whatever it decides later: this
+            // call waits for it instead, without holding the connection.
+            let ongoing = self.transactions.lock().await.chains.contains_key(&other);
+            if !ongoing {
+                break open;
+            }
+            drop(open);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
         let common = open
             .savepoints
             .iter()
@@ -631,7 +653,9 @@ impl LiveConnectors {
     async fn finish(&self, id: TransactionId, commit: bool) -> Result<(), ConnectorError> {
         let (chain, slots) = {
             let mut table = self.transactions.lock().await;
-            let chain = table.chains.remove(&id).unwrap_or_else(|| vec![id]);
+            // The chain stays until the savepoints are settled: a sibling's call waits while
+            // it is there (see `call_in_transaction`).
+            let chain = table.chains.get(&id).cloned().unwrap_or_else(|| vec![id]);
             let root = chain[0];
             let slots: Vec<(String, Arc<Mutex<OpenTransaction>>)> = if chain.len() == 1 {
                 table
@@ -702,6 +726,7 @@ impl LiveConnectors {
                 first_error.get_or_insert(err);
             }
         }
+        self.transactions.lock().await.chains.remove(&id);
         first_error.map_or(Ok(()), Err)
     }
 }

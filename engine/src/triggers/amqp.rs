@@ -23,8 +23,9 @@
 //! messages expire into the default exchange with the queue's name as routing key, i.e.
 //! back into the queue): the engine publishes a copy there with the wait of the trigger's
 //! `backoff` (default 1 s doubling up to 60 s) as its expiration and the deliveries so far
-//! in the header `Starweave-Deliveries`, waits for the broker's confirmation, and only then
-//! acknowledges the original. The delivery count is that header plus one (or, for a message
+//! in the header `Starweave-Deliveries` (and the queue's name in `Starweave-Requeued-For`),
+//! waits for the broker's confirmation, and only then acknowledges the original. The delivery
+//! count is that header plus one when the message was requeued for this queue (or, for a message
 //! that never failed here, RabbitMQ's `x-delivery-count` of quorum queues, or 2 when the
 //! broker marks it redelivered). A classic queue expires messages from its head only, so a
 //! short wait queued behind a long one waits for it too: waits are at least as long as
@@ -85,6 +86,12 @@ use crate::server::registry::{Deployment, LogLevel, Origin};
 
 /// The header carrying how many deliveries a message had before it was put in the delay queue.
 pub const DELIVERIES_HEADER: &str = "Starweave-Deliveries";
+/// The queue a copy was put back into by the engine (through the delay queue, or directly
+/// after a drain): only on such a copy does [`DELIVERIES_HEADER`] count deliveries from that
+/// queue. A dead letter carries `Starweave-Deliveries` too, for whoever reads the
+/// dead-letter queue, but never this header, so a dead letter moved back into the queue
+/// (after the fault was fixed) gets its retries again instead of failing for good at once.
+pub const REQUEUED_FOR_HEADER: &str = "Starweave-Requeued-For";
 /// The suffix of a queue's delay queue.
 pub const RETRY_SUFFIX: &str = ".starweave-retry";
 /// `delivery_mode` of a message the broker writes to disk.
@@ -384,16 +391,21 @@ async fn run(
     }
 }
 
-/// How many times a message was delivered, this delivery included.
-pub fn deliveries(properties: &BasicProperties, redelivered: bool) -> u32 {
-    let header = |name: &str| {
+/// How many times a message was delivered from `queue`, this delivery included.
+pub fn deliveries(properties: &BasicProperties, redelivered: bool, queue: &str) -> u32 {
+    let value = |name: &str| {
         properties
             .headers()
             .as_ref()
             .and_then(|h| h.inner().get(name))
-            .and_then(amqp_count)
     };
-    if let Some(before) = header(DELIVERIES_HEADER) {
+    let header = |name: &str| value(name).and_then(amqp_count);
+    let requeued_here = match value(REQUEUED_FOR_HEADER) {
+        Some(AMQPValue::LongString(s)) => s.as_bytes() == queue.as_bytes(),
+        Some(AMQPValue::ShortString(s)) => s.as_str() == queue,
+        _ => false,
+    };
+    if requeued_here && let Some(before) = header(DELIVERIES_HEADER) {
         return before.saturating_add(1);
     }
     if let Some(before) = header("x-delivery-count") {
@@ -501,7 +513,14 @@ fn delivery_input(
 /// copied (the broker checks the first against the connection's user, and the second would
 /// make a dead letter expire).
 fn copy_properties(original: &BasicProperties, extra: &[(&str, String)]) -> BasicProperties {
-    let mut headers = original.headers().clone().unwrap_or_default();
+    // A copy is requeued for a queue only when `extra` says so (see `REQUEUED_FOR_HEADER`).
+    let mut kept = original
+        .headers()
+        .as_ref()
+        .map(|h| h.inner().clone())
+        .unwrap_or_default();
+    kept.retain(|name, _| name.as_str() != REQUEUED_FOR_HEADER);
+    let mut headers = FieldTable::from(kept);
     for (name, value) in extra {
         headers.insert(
             ShortString::from(*name),
@@ -574,7 +593,11 @@ async fn handle(
     channel: &Channel,
     delivery: Delivery,
 ) {
-    let delivered = deliveries(&delivery.properties, delivery.redelivered);
+    let delivered = deliveries(
+        &delivery.properties,
+        delivery.redelivered,
+        subscription.queue.as_str(),
+    );
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let started = Instant::now();
     let common = &subscription.common;
@@ -629,7 +652,10 @@ async fn handle(
                 Some(retry) => {
                     let properties = copy_properties(
                         &delivery.properties,
-                        &[(DELIVERIES_HEADER, delivered.to_string())],
+                        &[
+                            (DELIVERIES_HEADER, delivered.to_string()),
+                            (REQUEUED_FOR_HEADER, queue.to_owned()),
+                        ],
                     )
                     .with_expiration(ShortString::from(delay.as_millis().to_string()));
                     publish_to_queue(channel, retry, &delivery.data, properties).await
@@ -694,7 +720,10 @@ async fn handle(
             // the copy is confirmed. When the copy is refused, the original is requeued.
             let properties = copy_properties(
                 &delivery.properties,
-                &[(DELIVERIES_HEADER, delivered.saturating_sub(1).to_string())],
+                &[
+                    (DELIVERIES_HEADER, delivered.saturating_sub(1).to_string()),
+                    (REQUEUED_FOR_HEADER, queue.to_owned()),
+                ],
             );
             match publish_to_queue(channel, &subscription.queue, &delivery.data, properties).await {
                 Ok(()) => {
@@ -809,19 +838,50 @@ mod tests {
         BasicProperties::default().with_headers(headers)
     }
 
+    /// A copy the engine requeued for `queue` with `count` deliveries so far.
+    fn requeued(queue: &str, count: AMQPValue) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        headers.insert(DELIVERIES_HEADER.into(), count);
+        headers.insert(
+            REQUEUED_FOR_HEADER.into(),
+            AMQPValue::LongString(queue.into()),
+        );
+        BasicProperties::default().with_headers(headers)
+    }
+
     #[test]
     fn the_delivery_count_comes_from_our_header_then_the_brokers() {
         let plain = BasicProperties::default();
-        assert_eq!(deliveries(&plain, false), 1);
-        assert_eq!(deliveries(&plain, true), 2);
-        let ours = with_header(DELIVERIES_HEADER, AMQPValue::LongString("3".into()));
-        assert_eq!(deliveries(&ours, true), 4);
+        assert_eq!(deliveries(&plain, false, "q"), 1);
+        assert_eq!(deliveries(&plain, true, "q"), 2);
+        let ours = requeued("q", AMQPValue::LongString("3".into()));
+        assert_eq!(deliveries(&ours, true, "q"), 4);
         let quorum = with_header("x-delivery-count", AMQPValue::LongLongInt(1));
-        assert_eq!(deliveries(&quorum, true), 2);
-        let junk = with_header(DELIVERIES_HEADER, AMQPValue::LongString("many".into()));
-        assert_eq!(deliveries(&junk, false), 1);
-        let negative = with_header(DELIVERIES_HEADER, AMQPValue::LongInt(-7));
-        assert_eq!(deliveries(&negative, false), 1);
+        assert_eq!(deliveries(&quorum, true, "q"), 2);
+        let junk = requeued("q", AMQPValue::LongString("many".into()));
+        assert_eq!(deliveries(&junk, false, "q"), 1);
+        let negative = requeued("q", AMQPValue::LongInt(-7));
+        assert_eq!(deliveries(&negative, false, "q"), 1);
+    }
+
+    /// A dead letter says how often it was delivered, but moved back into its queue (or
+    /// into another) it counts from one again; a copy requeued for another queue does too.
+    #[test]
+    fn a_dead_letter_moved_back_gets_its_retries_again() {
+        let failed_copy = requeued("orders", AMQPValue::LongString("4".into()));
+        assert_eq!(deliveries(&failed_copy, true, "orders"), 5);
+        let dead_letter = copy_properties(
+            &failed_copy,
+            &[
+                ("Starweave-Error-Code", "BOOM".to_owned()),
+                (DELIVERIES_HEADER, "5".to_owned()),
+            ],
+        );
+        let headers = dead_letter.headers().as_ref().expect("headers");
+        assert!(headers.contains_key(DELIVERIES_HEADER));
+        assert!(!headers.contains_key(REQUEUED_FOR_HEADER));
+        assert_eq!(deliveries(&dead_letter, false, "orders"), 1);
+        assert_eq!(deliveries(&failed_copy, false, "invoices"), 1);
     }
 
     #[test]

@@ -24,6 +24,12 @@
 //! every row. An optional collection is guarded, `<if test="ids != null"><foreach …></if>`:
 //! a `<foreach>` in a branch not taken is never looked at.
 //!
+//! A `#{}` or `${}` inside an SQL string literal, a quoted identifier or a comment is refused
+//! when the statement is parsed: the database sees no parameter there, and the values bound
+//! after it would shift by one (SQLite would take them without a word). `LIKE '%#{q}%'` is
+//! written `LIKE '%' || #{q} || '%'` (MySQL: `CONCAT('%', #{q}, '%')`). Quotes inside a
+//! literal are doubled (`'it''s'`), as standard SQL writes them.
+//!
 //! # Safety
 //!
 //! A value reaches the SQL text only through `${}`, and only when it equals one of the
@@ -177,6 +183,7 @@ impl SqlTemplate {
             parents: Vec::new(),
         };
         let nodes = parser.nodes(None);
+        parser.diagnostics.extend(placeholders_in_literals(sql));
         (SqlTemplate { nodes }, parser.diagnostics)
     }
 
@@ -610,6 +617,117 @@ fn flush(text: &mut String, nodes: &mut Vec<SqlNode>) {
     if !text.is_empty() {
         nodes.push(SqlNode::Text(std::mem::take(text)));
     }
+}
+
+/// A `#{…}` or `${…}` written inside an SQL string literal (`'…'`), a quoted identifier
+/// (`"…"`) or a comment (`--`, `/* */`): the database sees no parameter there, so the values
+/// bound after it would shift by one (SQLite takes them without a word). Tags and their
+/// attributes, CDATA markers and the text between tags are told apart as the parser does;
+/// quotes are doubled to escape them (`''`), as standard SQL does.
+fn placeholders_in_literals(sql: &str) -> Vec<Diagnostic> {
+    #[derive(PartialEq)]
+    enum State {
+        Code,
+        Single,
+        Double,
+        Line,
+        Block,
+    }
+    let mut state = State::Code;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < sql.len() {
+        let rest = &sql[i..];
+        match state {
+            State::Code => {
+                if rest.starts_with("<![CDATA[") {
+                    i += "<![CDATA[".len();
+                    continue;
+                }
+                if rest.starts_with("]]>") {
+                    i += "]]>".len();
+                    continue;
+                }
+                if opening_tag_name(rest).is_some() || closing_tag(rest).is_some() {
+                    i += tag_length(rest);
+                    continue;
+                }
+                if rest.starts_with("--") {
+                    state = State::Line;
+                    i += 2;
+                    continue;
+                }
+                if rest.starts_with("/*") {
+                    state = State::Block;
+                    i += 2;
+                    continue;
+                }
+                if rest.starts_with('\'') {
+                    state = State::Single;
+                } else if rest.starts_with('"') {
+                    state = State::Double;
+                }
+            }
+            State::Single | State::Double => {
+                let quote = if state == State::Single { '\'' } else { '"' };
+                if rest.starts_with(quote) {
+                    if rest[1..].starts_with(quote) {
+                        i += 2;
+                        continue;
+                    }
+                    state = State::Code;
+                }
+            }
+            State::Line => {
+                if rest.starts_with('\n') {
+                    state = State::Code;
+                }
+            }
+            State::Block => {
+                if rest.starts_with("*/") {
+                    state = State::Code;
+                    i += 2;
+                    continue;
+                }
+            }
+        }
+        if state != State::Code && (rest.starts_with("#{") || rest.starts_with("${")) {
+            let end = rest.find('}').map_or(rest.len(), |e| e + 1);
+            let written = &rest[..end.min(60)];
+            let place = match state {
+                State::Line | State::Block => "a comment",
+                State::Double => "a quoted identifier",
+                _ => "a string literal",
+            };
+            let mut diagnostic = Diagnostic::error(
+                "sql.syntax",
+                format!(
+                    "`{written}` is inside {place}, where the database sees no parameter (the values bound after it would shift); move it out of the quotes, e.g. `LIKE '%' || #{{q}} || '%'` (MySQL: `CONCAT('%', #{{q}}, '%')`)"
+                ),
+            );
+            diagnostic.pos = Some(SourcePos::from_offset(sql, i));
+            out.push(diagnostic);
+            i += end;
+            continue;
+        }
+        i += rest.chars().next().map_or(1, char::len_utf8);
+    }
+    out
+}
+
+/// The length of the tag at the start of `rest`, up to its `>` outside attribute quotes (all
+/// of `rest` when it is never closed).
+fn tag_length(rest: &str) -> usize {
+    let mut quote = None;
+    for (at, ch) in rest.char_indices() {
+        match (quote, ch) {
+            (None, '"' | '\'') => quote = Some(ch),
+            (Some(q), c) if c == q => quote = None,
+            (None, '>') => return at + 1,
+            _ => {}
+        }
+    }
+    rest.len()
 }
 
 fn opening_tag_name(rest: &str) -> Option<&str> {

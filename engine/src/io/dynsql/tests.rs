@@ -334,6 +334,50 @@ fn parse_errors_have_positions_inside_the_sql() {
     }
 }
 
+/// A placeholder inside quotes or a comment is no parameter to the database: refused where it
+/// is written. Quotes inside tag attributes, doubled quotes and placeholders outside literals
+/// are fine.
+#[test]
+fn placeholders_inside_literals_and_comments_are_refused() {
+    let refused = [
+        (
+            "SELECT * FROM t WHERE name LIKE '%#{q}%'",
+            1,
+            35,
+            "a string literal",
+        ),
+        ("SELECT 1 -- AND b = #{b}\nAND c = #{c}", 1, 21, "a comment"),
+        ("SELECT 1 /* #{a}\n */ WHERE x = #{x}", 1, 13, "a comment"),
+        ("SELECT \"${col}\" FROM t", 1, 9, "a quoted identifier"),
+        (
+            "SELECT 1 <where><if test=\"a != 'x'\">AND a = 'it''s #{a}'</if></where>",
+            1,
+            52,
+            "a string literal",
+        ),
+    ];
+    for (sql, line, column, place) in refused {
+        let (_, diagnostics) = SqlTemplate::parse(sql);
+        let found = diagnostics
+            .iter()
+            .find(|d| d.message.contains(place))
+            .unwrap_or_else(|| panic!("nothing found in {sql:?}: {diagnostics:?}"));
+        let pos = found.pos.expect("a position");
+        assert_eq!((pos.line, pos.column), (line, column), "{sql:?}: {found:?}");
+        assert_eq!(diagnostics.len(), 1, "{sql:?}: {diagnostics:?}");
+    }
+    let fine = [
+        "SELECT * FROM t WHERE name LIKE '%' || #{q} || '%' AND note = 'it''s'",
+        "SELECT 1 -- a comment\nWHERE a = #{a}",
+        "SELECT 1 <if test=\"name != null and name != ''\">AND n = #{name}</if>",
+        "SELECT \"revenueCents\" FROM t WHERE <![CDATA[ a < #{a} ]]> AND b = 'x > y'",
+    ];
+    for sql in fine {
+        let (_, diagnostics) = SqlTemplate::parse(sql);
+        assert!(diagnostics.is_empty(), "{sql:?}: {diagnostics:?}");
+    }
+}
+
 fn arb_value() -> impl Strategy<Value = String> {
     // Every generated value holds a quote, which none of the templates below contain, so a
     // value found in the SQL text could only have come from the input.
