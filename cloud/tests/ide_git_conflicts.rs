@@ -29,15 +29,10 @@ fn remote_with_vms(root: &Path) -> (PathBuf, PathBuf) {
     (bare, other)
 }
 
-fn version(who: &str) -> String {
-    format!("line 1\nline 2 ({who})\nline 3\n")
-}
-
-#[tokio::test]
-async fn divergence_then_conflicts_resolved_each_way() {
-    let root = tempfile::tempdir().unwrap();
-    let (bare, other) = remote_with_vms(root.path());
-    let workspace = root.path().join("workspace");
+/// An IDE server on a workspace under `root` with `bare` cloned into it: the server and the
+/// clone's folder.
+async fn clone_in_the_ide(root: &Path, bare: &Path) -> (Server, PathBuf) {
+    let workspace = root.join("workspace");
     let server = Server::start(&workspace, &[]);
     let (status, cloned) = server
         .post(
@@ -46,8 +41,19 @@ async fn divergence_then_conflicts_resolved_each_way() {
         )
         .await;
     assert_eq!(status, 201, "{cloned}");
+    (server, workspace.join("team"))
+}
+
+fn version(who: &str) -> String {
+    format!("line 1\nline 2 ({who})\nline 3\n")
+}
+
+#[tokio::test]
+async fn divergence_then_conflicts_resolved_each_way() {
+    let root = tempfile::tempdir().unwrap();
+    let (bare, other) = remote_with_vms(root.path());
+    let (server, ide_dir) = clone_in_the_ide(root.path(), &bare).await;
     let vms = "/vms/team";
-    let ide_dir = workspace.join("team");
 
     // Both sides change the same three lines.
     for file in ["mine.txt", "theirs.txt", "by-hand.txt"] {
@@ -244,17 +250,8 @@ async fn divergence_then_conflicts_resolved_each_way() {
 async fn branches_cannot_be_switched_until_the_merge_is_committed() {
     let root = tempfile::tempdir().unwrap();
     let (bare, other) = remote_with_vms(root.path());
-    let workspace = root.path().join("workspace");
-    let server = Server::start(&workspace, &[]);
-    let (status, cloned) = server
-        .post(
-            "/vms/clone",
-            &json!({ "url": format!("file://{}", bare.display()) }),
-        )
-        .await;
-    assert_eq!(status, 201, "{cloned}");
+    let (server, ide_dir) = clone_in_the_ide(root.path(), &bare).await;
     let vms = "/vms/team";
-    let ide_dir = workspace.join("team");
     let (status, _) = server
         .post(&format!("{vms}/git/branches"), &json!({ "name": "side" }))
         .await;
@@ -362,17 +359,8 @@ async fn a_binary_conflict_is_not_committed_by_committing_everything() {
     git(&other, &["add", "logo.bin"]);
     git(&other, &["commit", "-m", "Logo"]);
     git(&other, &["push", "origin", "main"]);
-    let workspace = root.path().join("workspace");
-    let server = Server::start(&workspace, &[]);
-    let (status, cloned) = server
-        .post(
-            "/vms/clone",
-            &json!({ "url": format!("file://{}", bare.display()) }),
-        )
-        .await;
-    assert_eq!(status, 201, "{cloned}");
+    let (server, ide_dir) = clone_in_the_ide(root.path(), &bare).await;
     let vms = "/vms/team";
-    let ide_dir = workspace.join("team");
 
     std::fs::write(ide_dir.join("logo.bin"), b"\x00ide\xff").unwrap();
     let (status, _) = server

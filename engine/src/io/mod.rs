@@ -579,7 +579,7 @@ impl LiveConnectors {
             (chain, slot)
         };
         let nested = &chain[1..];
-        let mut open = loop {
+        let (mut open, common) = loop {
             let mut open = slot.lock().await;
             if let Some(aborted) = &open.aborted {
                 return Err(aborted_call_error(connector, aborted));
@@ -595,7 +595,7 @@ impl LiveConnectors {
                 .take_while(|(a, b)| a == b)
                 .count();
             let Some(&other) = open.savepoints.get(common) else {
-                break open;
+                break (open, common);
             };
             // Another nested transaction of this transaction holds the connection's
             // innermost savepoints. While it has not ended (a parallel branch, or a
@@ -604,17 +604,11 @@ impl LiveConnectors {
             // call waits for it instead, without holding the connection.
             let ongoing = self.transactions.lock().await.chains.contains_key(&other);
             if !ongoing {
-                break open;
+                break (open, common);
             }
             drop(open);
             tokio::time::sleep(Duration::from_millis(2)).await;
         };
-        let common = open
-            .savepoints
-            .iter()
-            .zip(nested)
-            .take_while(|(a, b)| a == b)
-            .count();
         if common < open.savepoints.len() {
             // Savepoints of transactions that ended without a hook: release them.
             let stale = open.savepoints[common];
