@@ -336,3 +336,85 @@ async fn config_values_come_from_env_with_defaults() {
         .expect_err("unknown");
     assert!(err.message.contains("nope"));
 }
+
+/// A counter with a TTL is a fixed window: the increment that creates it sets the expiry,
+/// later ones keep it (a rate limit hit every few seconds still resets). A hash written
+/// with a TTL gets it with the write, in one transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_with_a_ttl_keeps_the_expiry_of_its_window() {
+    let url = REDIS.url();
+    let prefix = unique("sw-test-");
+    let yaml = format!(
+        r#"
+kind: cache
+url_env: REDIS_URL
+key_prefix: "{prefix}:"
+methods:
+- {{ name: hit, op: incr, key: "window", ttl_seconds: 60 }}
+- {{ name: plain, op: incr, key: "window" }}
+- {{ name: hput, op: hset, key: "h", field: "{{{{ input.f }}}}", ttl_seconds: 30 }}
+"#
+    );
+    let cache = live(&[("cache", &yaml)], &[("REDIS_URL", &url)]);
+    let mut redis = redis::Client::open(url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis");
+    let window = format!("{prefix}:window");
+    assert_eq!(
+        call(&cache, "cache", "hit", json!({})).await.expect("incr"),
+        1
+    );
+    let ttl: i64 = redis.ttl(&window).await.expect("ttl");
+    assert!((1..=60).contains(&ttl), "ttl {ttl}");
+    // The window is nearly over; another hit does not push it back.
+    let _: bool = redis.expire(&window, 5).await.expect("expire");
+    assert_eq!(
+        call(&cache, "cache", "hit", json!({})).await.expect("incr"),
+        2
+    );
+    let ttl: i64 = redis.ttl(&window).await.expect("ttl");
+    assert!((1..=5).contains(&ttl), "the window moved: ttl {ttl}");
+    // A counter without an expiry (made by another method) gets one.
+    let _: bool = redis.persist(&window).await.expect("persist");
+    assert_eq!(
+        call(&cache, "cache", "plain", json!({}))
+            .await
+            .expect("incr"),
+        3
+    );
+    assert_eq!(
+        call(&cache, "cache", "hit", json!({})).await.expect("incr"),
+        4
+    );
+    let ttl: i64 = redis.ttl(&window).await.expect("ttl");
+    assert!((1..=60).contains(&ttl), "ttl {ttl}");
+
+    call(&cache, "cache", "hput", json!({"f": "a", "value": 1}))
+        .await
+        .expect("hset");
+    let ttl: i64 = redis.ttl(format!("{prefix}:h")).await.expect("ttl");
+    assert!((1..=30).contains(&ttl), "ttl {ttl}");
+
+    let keys: Vec<String> = redis.keys(format!("{prefix}:*")).await.expect("keys");
+    let _: i64 = redis.del(keys).await.expect("cleanup");
+}
+
+#[test]
+fn a_ttl_of_zero_or_beyond_ten_years_is_refused_at_load() {
+    for ttl in ["0", "18446744073709551615"] {
+        let yaml = format!(
+            "kind: cache\nurl_env: REDIS_URL\nmethods:\n- {{ name: put, op: set, key: k, ttl_seconds: {ttl} }}\n"
+        );
+        let (_, diagnostics) = io_common::live_with_diagnostics(
+            &[("cache", &yaml)],
+            &[("REDIS_URL", "redis://127.0.0.1:1")],
+        );
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(
+            diagnostics[0].message.contains("from 1 s to 315360000 s"),
+            "{diagnostics:?}"
+        );
+    }
+}

@@ -71,6 +71,7 @@ impl tonic::codegen::Service<http::Request<Body>> for Greeter {
             };
             let codec = DynamicCodec {
                 decode_as: method.input(),
+                malformed: tonic::Code::InvalidArgument,
             };
             let mut grpc = tonic::server::Grpc::new(codec);
             Ok(grpc.unary(Handler { method }, request).await)

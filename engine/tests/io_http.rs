@@ -19,6 +19,7 @@ use starweave_model::Severity;
 #[derive(Clone, Default)]
 struct Upstream {
     hits: Arc<Mutex<HashMap<String, u32>>>,
+    arrivals: Arc<Mutex<HashMap<String, Vec<std::time::Instant>>>>,
 }
 
 impl Upstream {
@@ -144,6 +145,33 @@ async fn serve() -> (String, Upstream) {
                 (StatusCode::FOUND, [("location", to)], "")
             }),
         )
+        .route(
+            "/busy/{wait}",
+            get(
+                |State(u): State<Upstream>, Path(wait): Path<String>| async move {
+                    let key = format!("busy-{wait}");
+                    u.arrivals
+                        .lock()
+                        .expect("lock")
+                        .entry(key.clone())
+                        .or_default()
+                        .push(std::time::Instant::now());
+                    if u.hit(&key) == 1 {
+                        (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            [("retry-after", wait)],
+                            Json(json!({"error": "slow down"})),
+                        )
+                    } else {
+                        (
+                            StatusCode::OK,
+                            [("retry-after", String::new())],
+                            Json(json!({"ok": true})),
+                        )
+                    }
+                },
+            ),
+        )
         .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "no") }))
         .route("/boom", get(|| async { (StatusCode::BAD_GATEWAY, "no") }))
         .route("/teapot", get(|| async { (StatusCode::IM_A_TEAPOT, "no") }))
@@ -209,6 +237,9 @@ methods:
     items: "{{ input.items }}"
     label: "order {{ input.n }}"
   response: "#{ status: response.status, id: response.headers[\"x-request-id\"], items: response.body.body.items }"
+- name: busy
+  method: GET
+  path: /busy/{wait}
 - name: missing
   method: GET
   path: /missing
@@ -254,6 +285,30 @@ async fn retries_idempotent_calls_only_and_maps_statuses() {
         .await
         .expect_err("418");
     assert_eq!(err.code.as_deref(), Some("HTTP_418"), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_waited_when_the_call_has_time_for_it() {
+    let (url, upstream) = serve().await;
+    let api = live(&[("api", API)], &[("API_URL", &url)]);
+    // 429 asking for 1 s, well within the call's 3 × 2 s: waited, then the second attempt.
+    let out = call(&api, "api", "busy", json!({"wait": "1"}))
+        .await
+        .expect("retried after the wait");
+    assert_eq!(out, json!({"ok": true}));
+    let arrivals = upstream.arrivals.lock().expect("lock")["busy-1"].clone();
+    assert_eq!(arrivals.len(), 2);
+    assert!(
+        arrivals[1] - arrivals[0] >= Duration::from_millis(950),
+        "the second attempt came {:?} after the first",
+        arrivals[1] - arrivals[0]
+    );
+    // 429 asking for an hour: not waited, the 429 is the call's answer at once.
+    let err = call(&api, "api", "busy", json!({"wait": "3600"}))
+        .await
+        .expect_err("429");
+    assert_eq!(err.code.as_deref(), Some("HTTP_429"), "{err:?}");
+    assert_eq!(upstream.hits("busy-3600"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -718,6 +718,94 @@ async fn mariadb_bit_and_year(db: &LiveConnectors) {
     assert_eq!(row, json!({"bit1": null, "bit8": null, "yr": null}));
 }
 
+/// A call the engine stops waiting for (its connector's timeout) is stopped on the server
+/// too, and the pool's one connection serves the next call at once.
+async fn a_timed_out_statement_stops_on_the_server(t: &TestDb) {
+    let marker = unique("sw_nap_");
+    let (nap, busy) = match t.driver {
+        "postgres" => (
+            format!("SELECT pg_sleep(20) AS slept /* {marker} */"),
+            format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{marker}%' \
+                 AND pid <> pg_backend_pid()"
+            ),
+        ),
+        _ => (
+            format!("SELECT SLEEP(20) AS slept /* {marker} */"),
+            format!(
+                "SELECT count(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE '%{marker}%' AND ID <> CONNECTION_ID()"
+            ),
+        ),
+    };
+    let yaml = format!(
+        "kind: database\ndriver: {}\nurl_env: DB_URL\npool_size: 1\ntimeout_ms: 500\n\
+         methods:\n- name: nap\n  sql: {nap}\n  returns: one\n\
+         - name: one\n  sql: SELECT 1 AS one\n  returns: one\n",
+        t.driver
+    );
+    let db = live(&[("db", &yaml)], &[("DB_URL", &t.url)]);
+    let error = call(&db, "db", "nap", json!({}))
+        .await
+        .expect_err("the nap outlasts the timeout");
+    assert!(
+        error.message.contains("500 ms")
+            || error.message.contains("interrupt")
+            || error.message.contains("cancel"),
+        "{error:?}"
+    );
+    assert_eq!(
+        call(&db, "db", "one", json!({}))
+            .await
+            .expect("the next call"),
+        json!({"one": 1})
+    );
+    let still_running = |count: i64| count > 0;
+    let mut count = 1;
+    for _ in 0..30 {
+        count = match t.driver {
+            "postgres" => {
+                let mut conn = sqlx::PgConnection::connect(&t.url).await.expect("connect");
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(busy.clone()))
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("pg_stat_activity")
+            }
+            _ => {
+                let mut conn = sqlx::MySqlConnection::connect(&t.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(busy.clone()))
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("PROCESSLIST")
+            }
+        };
+        if !still_running(count) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        count, 0,
+        "the server still runs the statement the engine gave up on"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_statement_stops_on_postgres() {
+    let t = postgres().await;
+    a_timed_out_statement_stops_on_the_server(&t).await;
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_statement_stops_on_mariadb() {
+    let t = mariadb().await;
+    a_timed_out_statement_stops_on_the_server(&t).await;
+    t.drop().await;
+}
+
 macro_rules! on_every_database {
     ($($test:ident),*) => {
         mod postgres_suite {

@@ -123,6 +123,7 @@ impl Client {
         client.ready().await.expect("ready");
         let codec = DynamicCodec {
             decode_as: self.reply.clone(),
+            malformed: Code::Internal,
         };
         let response = client
             .unary(request, PathAndQuery::try_from(path).expect("path"), codec)
@@ -355,4 +356,74 @@ async fn hot_swaps_move_grpc_calls_to_the_new_version_without_failures() {
         .await
         .expect("named version");
     assert_eq!(reply["version"], "v2");
+}
+
+/// Sends bytes as they are (whatever they decode to) and decodes the reply dynamically.
+struct RawCodec(DynamicCodec);
+
+struct RawEncoder;
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = DynamicMessage;
+    type Encoder = RawEncoder;
+    type Decoder = starweave_engine::io::grpc::DynamicDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic::codec::Codec::decoder(&mut self.0)
+    }
+}
+
+/// A request that is not a valid message is the caller's error: `INVALID_ARGUMENT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_request_is_an_invalid_argument() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (engine, url) = engine_with_grpc().await;
+    let dir = inventory(root.path(), "v1", "v1", TRIGGERS);
+    assert_eq!(
+        engine.deploy("inventory", "v1", &dir, json!({})).await.0,
+        201
+    );
+    let client = Client::new(&url).await;
+    let mut grpc = tonic::client::Grpc::new(client.channel.clone());
+    grpc.ready().await.expect("ready");
+    let codec = RawCodec(DynamicCodec {
+        decode_as: client.reply.clone(),
+        malformed: Code::Internal,
+    });
+    // Field 1 (`sku`, a string) announcing 127 bytes and giving one.
+    let status = grpc
+        .unary(
+            tonic::Request::new(vec![0x0a, 0x7f, b'A']),
+            PathAndQuery::try_from(RESERVE).expect("path"),
+            codec,
+        )
+        .await
+        .expect_err("malformed");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("cannot decode a shop.inventory.v1.ReserveRequest"),
+        "{status:?}"
+    );
 }

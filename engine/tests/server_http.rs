@@ -459,3 +459,115 @@ async fn explicit_input_mappings_read_headers_and_path() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["problems"][0]["path"], "/id");
 }
+
+/// A mapping that runs out of a budget is the engine's failure (500 with a trace id, the
+/// detail in the log), not the client's; a mapping the request's data does not fit is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_mapping_over_its_budget_is_a_server_error() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(EngineOptions::default()).await;
+    let dir = write_vms(
+        root.path(),
+        "triple",
+        &[
+            ("vms.yaml", "name: triple\n"),
+            (
+                "functions/echo.yaml",
+                "input:\n- name: t\n  type: string\n  required: true\n",
+            ),
+            (
+                "functions/echo.rhai",
+                "fn main(input, ctx) { #{ length: input.t.len() } }\n",
+            ),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: echo\n  method: POST\n  path: /triple\n  input:\n    t: request.body.s + request.body.s + request.body.s\n",
+            ),
+        ],
+    );
+    assert_eq!(engine.deploy("triple", "1", &dir, json!({})).await.0, 201);
+    assert_eq!(
+        engine.post("/triple/triple", &json!({"s": "ab"})).await,
+        (200, json!({"length": 6}))
+    );
+    // No `s`: the data does not fit the mapping.
+    let (status, body) = engine.post("/triple/triple", &json!({"x": 1})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["problems"][0]["path"], "/t");
+    // 3 × 6 MiB is past the engine's 16 MiB string limit.
+    let big = "x".repeat(6 << 20);
+    let (status, body) = engine.post("/triple/triple", &json!({"s": big})).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "internal");
+    assert_eq!(body["trace_id"].as_str().map(str::len), Some(32));
+}
+
+/// Sends `head` and `body_part` on a raw connection, optionally closes the sending side,
+/// and returns the status of the answer.
+async fn raw_post(
+    addr: std::net::SocketAddr,
+    declared: usize,
+    body_part: &[u8],
+    close: bool,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /greeter/hello HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(body_part).await.expect("body");
+    if close {
+        stream.shutdown().await.expect("shutdown");
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+/// Request bodies: one over the limit is a 413, one cut short a 400, one that does not
+/// arrive within the body timeout a 408 — and a whole one still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_too_large_broken_or_too_slow() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(EngineOptions {
+        body_timeout: std::time::Duration::from_millis(500),
+        ..EngineOptions::default()
+    })
+    .await;
+    let dir = greeter(root.path(), "greeter", "v1");
+    assert_eq!(engine.deploy("greeter", "v1", &dir, json!({})).await.0, 201);
+
+    let whole = br#"{"name":"ada"}"#;
+    assert_eq!(raw_post(engine.data, whole.len(), whole, false).await, 201);
+    // A declared length over the limit is refused before the body is read.
+    let over = starweave_engine::server::data::MAX_BODY_BYTES + 1;
+    assert_eq!(raw_post(engine.data, over, b"{", false).await, 413);
+    // Ten bytes of a hundred, then the client stops sending.
+    assert_eq!(
+        raw_post(engine.data, 100, br#"{"name":"a"#, true).await,
+        400
+    );
+    // Ten bytes of a hundred, and the connection stays open.
+    assert_eq!(
+        raw_post(engine.data, 100, br#"{"name":"a"#, false).await,
+        408
+    );
+}

@@ -250,3 +250,59 @@ async fn looping_and_panicking_vms_do_not_starve_a_healthy_one() {
         (200, json!({"version": "v1"}))
     );
 }
+
+/// A client that gives up does not stop its run: the run still counts as in flight, so an
+/// unload drains (waits for) it instead of reporting the deployment idle at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_client_went_away_is_still_in_flight() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(EngineOptions::default()).await;
+    let dir = write_vms(
+        root.path(),
+        "nap",
+        &[
+            ("vms.yaml", "name: nap\n"),
+            ("functions/nap.yaml", "timeout_ms: 20000\n"),
+            (
+                "functions/nap.js",
+                "export default async function () {\n  const end = Date.now() + 4000;\n  while (Date.now() < end) {}\n  return { slept: true };\n}\n",
+            ),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: nap\n  method: GET\n  path: /nap\n",
+            ),
+        ],
+    );
+    let (status, body) = engine.deploy("nap", "1", &dir, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .expect("client");
+    impatient
+        .get(engine.url("/nap/nap"))
+        .send()
+        .await
+        .expect_err("the client gives up before the run ends");
+    let gave_up = Instant::now();
+    let in_flight = engine
+        .client
+        .get(engine.admin_url("/admin/deployments/nap/1"))
+        .bearer_auth(server_common::TOKEN)
+        .send()
+        .await
+        .expect("show")
+        .json::<Value>()
+        .await
+        .expect("json")["in_flight"]
+        .clone();
+    assert!(
+        gave_up.elapsed() < Duration::from_millis(3000),
+        "too slow a machine for this check: the run may have ended"
+    );
+    assert_eq!(in_flight, json!(1));
+    // The unload waits for the run and reports it drained.
+    assert_eq!(engine.undeploy("nap", "1").await, 204);
+    assert!(gave_up.elapsed() >= Duration::from_millis(2500));
+}

@@ -10,9 +10,9 @@
 //! | `get` | the value, `null` when missing |
 //! | `set` | `null`; with `ttl_seconds` the key expires |
 //! | `del` | the number of keys removed |
-//! | `incr` | the new integer (by `value`, 1 when the method has no `value` and the input none) |
+//! | `incr` | the new integer (by `value`, 1 when the method has no `value` and the input none); with `ttl_seconds` the key expires that long after the increment that created it (a fixed window: later increments keep the expiry) |
 //! | `hget` | the field's value, `null` when missing |
-//! | `hset` | `null` |
+//! | `hset` | `null`; with `ttl_seconds` the hash expires that long after this write |
 //! | `hgetall` | an object of every field |
 //! | `expire` | whether the key exists (and now expires after `ttl_seconds`) |
 
@@ -49,6 +49,21 @@ struct Plan {
     ttl_seconds: Option<u64>,
 }
 
+/// The longest time to live a method may give (10 years): beyond, Redis's own arithmetic
+/// overflows and a negative expiry deletes the key.
+const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// `INCRBY`, and the time to live when the key has none (it was just created): a counter
+/// with a TTL is a fixed window, which later increments must not push back. One script, so
+/// the counter is never left without its expiry.
+const INCR_WITH_TTL: &str = r"
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) == -1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return n
+";
+
 fn compile(context: &Context, method: &CacheMethod) -> Result<Plan, String> {
     let field = method
         .field
@@ -61,6 +76,13 @@ fn compile(context: &Context, method: &CacheMethod) -> Result<Plan, String> {
     }
     if matches!(method.op, CacheOp::Expire) && method.ttl_seconds.is_none() {
         return Err("`expire` needs `ttl_seconds`".into());
+    }
+    if let Some(ttl) = method.ttl_seconds
+        && !(1..=MAX_TTL_SECONDS).contains(&ttl)
+    {
+        return Err(format!(
+            "`ttl_seconds` is {ttl}: a time to live is from 1 s to {MAX_TTL_SECONDS} s (10 years); `del` removes a key now"
+        ));
     }
     Ok(Plan {
         op: method.op,
@@ -235,10 +257,18 @@ impl Cache {
                         technical(format!("{}.{method}: incr needs a whole number", self.name))
                     })?,
                 };
-                let n = conn.incr::<_, _, i64>(&key, by).await.map_err(fail)?;
-                if let Some(ttl) = plan.ttl_seconds {
-                    conn.expire::<_, ()>(&key, ttl as i64).await.map_err(fail)?;
-                }
+                let n: i64 = match plan.ttl_seconds {
+                    Some(ttl) => redis::cmd("EVAL")
+                        .arg(INCR_WITH_TTL)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(by)
+                        .arg(ttl)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(fail)?,
+                    None => conn.incr(&key, by).await.map_err(fail)?,
+                };
                 Value::from(n)
             }
             CacheOp::Hget => read_back(
@@ -248,11 +278,22 @@ impl Cache {
             ),
             CacheOp::Hset => {
                 let text = stored_text(&value.unwrap_or(Value::Null));
-                conn.hset::<_, _, _, ()>(&key, field.unwrap_or_default(), text)
-                    .await
-                    .map_err(fail)?;
-                if let Some(ttl) = plan.ttl_seconds {
-                    conn.expire::<_, ()>(&key, ttl as i64).await.map_err(fail)?;
+                let field = field.unwrap_or_default();
+                match plan.ttl_seconds {
+                    // Together (MULTI/EXEC): the hash never stays without its expiry.
+                    Some(ttl) => redis::pipe()
+                        .atomic()
+                        .hset(&key, field, text)
+                        .ignore()
+                        .expire(&key, ttl as i64)
+                        .ignore()
+                        .query_async::<()>(&mut conn)
+                        .await
+                        .map_err(fail)?,
+                    None => conn
+                        .hset::<_, _, _, ()>(&key, field, text)
+                        .await
+                        .map_err(fail)?,
                 }
                 Value::Null
             }

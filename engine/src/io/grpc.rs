@@ -66,6 +66,9 @@ use crate::connectors::ConnectorError;
 pub struct DynamicCodec {
     /// The type of the messages this codec decodes.
     pub decode_as: MessageDescriptor,
+    /// The status of a message that does not decode: `INTERNAL` for a client (the server
+    /// answered garbage), `INVALID_ARGUMENT` for a server (the caller sent it).
+    pub malformed: Code,
 }
 
 impl Codec for DynamicCodec {
@@ -81,6 +84,7 @@ impl Codec for DynamicCodec {
     fn decoder(&mut self) -> DynamicDecoder {
         DynamicDecoder {
             decode_as: self.decode_as.clone(),
+            malformed: self.malformed,
         }
     }
 }
@@ -104,6 +108,7 @@ impl Encoder for DynamicEncoder {
 #[derive(Debug, Clone)]
 pub struct DynamicDecoder {
     decode_as: MessageDescriptor,
+    malformed: Code,
 }
 
 impl Decoder for DynamicDecoder {
@@ -114,10 +119,10 @@ impl Decoder for DynamicDecoder {
         DynamicMessage::decode(self.decode_as.clone(), src)
             .map(Some)
             .map_err(|e| {
-                Status::internal(format!(
-                    "cannot decode a {}: {e}",
-                    self.decode_as.full_name()
-                ))
+                Status::new(
+                    self.malformed,
+                    format!("cannot decode a {}: {e}", self.decode_as.full_name()),
+                )
             })
     }
 }
@@ -511,6 +516,7 @@ impl GrpcClient {
         let mut client = tonic::client::Grpc::new(self.channel(&endpoint)?);
         let codec = DynamicCodec {
             decode_as: plan.output.clone(),
+            malformed: Code::Internal,
         };
         let response = async {
             client

@@ -7,7 +7,10 @@
 //!
 //! Idempotent verbs (GET, HEAD, PUT, DELETE, OPTIONS) are retried per the connector's `retry`
 //! policy after transport errors, timeouts, 429 and 5xx answers, waiting `initial_ms` ×
-//! `multiplier`ⁿ (capped at `max_ms`) between attempts. POST and PATCH are never retried.
+//! `multiplier`ⁿ (capped at `max_ms`, then between half of it and all of it, at random)
+//! between attempts, or what the answer's `Retry-After` asks for. A wait that would not
+//! leave the next attempt its time within the call's timeout is not waited: the answer (or
+//! error) at hand is the call's. POST and PATCH are never retried.
 //!
 //! Redirects are followed within the request's origin only (see [`same_origin_redirects`]):
 //! a redirect to another host is answered as the 3xx it is, so credentials never follow it.
@@ -528,6 +531,7 @@ impl HttpClient {
         };
         let client = self.client()?;
         let label = || format!("{}.{method} ({} {})", self.name, verb, plan.path_text);
+        let (started, budget) = (Instant::now(), self.timeout(method));
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
@@ -543,16 +547,31 @@ impl HttpClient {
                 request = request.json(body);
             }
             let outcome = request.send().await;
-            let retryable = match &outcome {
+            let (retryable, asked) = match &outcome {
                 Ok(response) => {
                     let status = response.status();
-                    status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                    let retryable = status.is_server_error()
+                        || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+                    (
+                        retryable,
+                        retryable.then(|| retry_after(response.headers())).flatten(),
+                    )
                 }
-                Err(err) => err.is_timeout() || err.is_connect() || err.is_request(),
+                Err(err) => (
+                    err.is_timeout() || err.is_connect() || err.is_request(),
+                    None,
+                ),
             };
             if retryable && attempt < attempts {
-                tokio::time::sleep(self.backoff(attempt)).await;
-                continue;
+                // The server's own `Retry-After` when it gives one, else the backoff with
+                // jitter (so that callers failing together do not come back together). A
+                // wait that would leave no time for the next attempt within the call's
+                // timeout is not waited: the answer at hand is the call's.
+                let wait = asked.unwrap_or_else(|| jittered(self.backoff(attempt)));
+                if started.elapsed() + wait + per_attempt <= budget {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
             }
             match outcome {
                 Ok(response) => break response,
@@ -853,9 +872,72 @@ fn error_code(statuses: &IndexMap<String, String>, status: u16) -> String {
         .unwrap_or_else(|| format!("HTTP_{status}"))
 }
 
+/// The wait a `Retry-After` header asks for: seconds, or an HTTP date (a date in the past
+/// asks for none). `None` without a header or with one that is neither.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// `wait` with "equal jitter": a random time between half of it and all of it.
+fn jittered(wait: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // Each `RandomState` is seeded differently: a random number without a generator.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(wait.subsec_nanos());
+    let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    wait.mul_f64(0.5 + 0.5 * fraction)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let with = |value: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::RETRY_AFTER,
+                value.parse().expect("header value"),
+            );
+            retry_after(&headers)
+        };
+        assert_eq!(with("2"), Some(Duration::from_secs(2)));
+        assert_eq!(with(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(with("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let later = std::time::SystemTime::now() + Duration::from_secs(600);
+        let wait = with(&httpdate::fmt_http_date(later)).expect("a date");
+        assert!(wait > Duration::from_secs(590) && wait <= Duration::from_secs(600));
+        assert_eq!(with("soon"), None);
+        assert_eq!(with("-1"), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_all_of_the_wait() {
+        let wait = Duration::from_millis(1000);
+        let waits: Vec<Duration> = (0..200).map(|_| jittered(wait)).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_millis(500) && *w <= wait)
+        );
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 100, "{} distinct waits", distinct.len());
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
+    }
 
     #[test]
     fn error_codes_by_exact_status_then_class() {

@@ -380,6 +380,7 @@ impl LiveConnectors {
                     c,
                     &env,
                     secrets.clone(),
+                    context.default_timeout,
                     &mut found,
                 )),
                 Connector::Cache(c) => {

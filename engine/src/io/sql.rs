@@ -50,7 +50,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use sqlx::mysql::{MySql, MySqlConnection, MySqlPoolOptions, MySqlRow};
-use sqlx::postgres::{PgArguments, PgConnection, PgPoolOptions, PgRow, Postgres};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePoolOptions, SqliteRow};
 use sqlx::{
@@ -62,6 +62,20 @@ use tokio::sync::OnceCell;
 
 use super::dynsql::{Placeholder, RenderedSql, SqlTemplate};
 use super::{ConnectionCheck, ConnectorError, Secrets, technical};
+
+/// Makes the server stop a statement of this connection after `ms` milliseconds: MariaDB's
+/// `max_statement_time` (every statement), else MySQL's `max_execution_time` (read-only
+/// `SELECT`s; MySQL has no limit for the others). A server refusing both is still used.
+async fn limit_mysql_statements(conn: &mut MySqlConnection, ms: u128) -> Result<(), sqlx::Error> {
+    let mariadb = format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0);
+    if conn.execute(AssertSqlSafe(mariadb)).await.is_err() {
+        let mysql = format!("SET SESSION max_execution_time = {ms}");
+        if let Err(error) = conn.execute(AssertSqlSafe(mysql)).await {
+            tracing::debug!(%error, "the server takes no statement time limit");
+        }
+    }
+    Ok(())
+}
 
 /// One compiled SQL method.
 #[derive(Debug)]
@@ -82,6 +96,10 @@ pub(crate) struct Database {
     url_env: String,
     pool_size: u32,
     pub(crate) timeout: Option<Duration>,
+    /// How long the server lets one statement run: the call's timeout, so that a call the
+    /// engine gives up on does not go on holding the connection, its locks and a
+    /// transaction's rollback.
+    statement_timeout: Duration,
     pool: OnceCell<Pool>,
     methods: IndexMap<String, SqlPlan>,
     secrets: Arc<Secrets>,
@@ -141,6 +159,7 @@ impl Database {
         config: &DatabaseConnector,
         env: &std::collections::BTreeMap<String, String>,
         secrets: Arc<Secrets>,
+        default_timeout: Duration,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Self {
         let mut methods = IndexMap::new();
@@ -157,6 +176,9 @@ impl Database {
             url_env: config.url_env.clone(),
             pool_size: config.pool_size.unwrap_or(10).max(1),
             timeout: config.timeout_ms.map(Duration::from_millis),
+            statement_timeout: config
+                .timeout_ms
+                .map_or(default_timeout, Duration::from_millis),
             pool: OnceCell::new(),
             methods,
             secrets,
@@ -179,15 +201,29 @@ impl Database {
                 };
                 let acquire = self.timeout.unwrap_or(Duration::from_secs(10));
                 let url = url.as_str();
+                let statement_ms = self.statement_timeout.as_millis().max(1);
+                // A `statement_timeout` the URL sets itself is the user's choice and kept.
+                let own_statement_timeout = url.contains("statement_timeout");
                 let pool = match self.driver {
-                    DbDriver::Postgres => PgPoolOptions::new()
-                        .max_connections(self.pool_size)
-                        .acquire_timeout(acquire)
-                        .connect_lazy(url)
-                        .map(Pool::Postgres),
+                    DbDriver::Postgres => url.parse::<PgConnectOptions>().map(|options| {
+                        let options = if own_statement_timeout {
+                            options
+                        } else {
+                            options.options([("statement_timeout", statement_ms)])
+                        };
+                        Pool::Postgres(
+                            PgPoolOptions::new()
+                                .max_connections(self.pool_size)
+                                .acquire_timeout(acquire)
+                                .connect_lazy_with(options),
+                        )
+                    }),
                     DbDriver::Mysql => MySqlPoolOptions::new()
                         .max_connections(self.pool_size)
                         .acquire_timeout(acquire)
+                        .after_connect(move |conn, _| {
+                            Box::pin(limit_mysql_statements(conn, statement_ms))
+                        })
                         .connect_lazy(url)
                         .map(Pool::Mysql),
                     DbDriver::Sqlite => SqlitePoolOptions::new()

@@ -34,7 +34,7 @@ use super::input::{Problem, merge_input, query_object};
 use super::registry::{Deployment, HttpRoute, InvokeError, LogLevel, Origin};
 use super::routes::{percent_decode, split_path};
 use crate::run::{ErrorKind, RunError};
-use crate::script::RunControl;
+use crate::script::{RunControl, ScriptError, ScriptErrorKind};
 
 /// The header carrying the trace id, on requests and responses.
 pub const TRACE_HEADER: &str = "x-starweave-trace-id";
@@ -128,13 +128,14 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
     };
     let route = &deployment.routes[index];
     let started = Instant::now();
+    let body_timeout = server.registry.options().body_timeout;
     let result = serve_route(
         &deployment,
         route,
         &parts.headers,
         parts.uri.query(),
         path_params,
-        body,
+        (body, body_timeout),
         trace_id,
     )
     .await;
@@ -223,7 +224,7 @@ async fn serve_route(
     headers: &HeaderMap,
     query: Option<&str>,
     path_params: BTreeMap<String, String>,
-    body: Body,
+    (body, body_timeout): (Body, std::time::Duration),
     trace_id: &str,
 ) -> Result<Response, ApiError> {
     if let Some(auth) = &route.auth
@@ -241,9 +242,30 @@ async fn serve_route(
         }
         return Err(ApiError::Unauthorized);
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+    // A body declared over the limit is refused before any of it is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::BodyTooLarge);
+    }
+    // A client sending its body slowly holds a connection, not a run slot; it gets the
+    // body timeout to finish. Only a body over the limit is a 413: a broken one (an upload
+    // cut short, bad chunked encoding) is the client's 400.
+    let bytes = match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
         .await
-        .map_err(|_| ApiError::BodyTooLarge)?;
+    {
+        Err(_) => return Err(ApiError::BodyTimeout),
+        Ok(Err(err)) if is_length_limit(&err) => return Err(ApiError::BodyTooLarge),
+        Ok(Err(err)) => {
+            return Err(ApiError::InvalidInput(vec![Problem {
+                path: String::new(),
+                message: format!("the request body could not be read: {err}"),
+            }]));
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -259,7 +281,15 @@ async fn serve_route(
         merge_input(&route.input, body, &query, &path_params)
             .map_err(|p| ApiError::InvalidInput(vec![p]))?
     } else {
-        mapped_input(deployment, route, headers, query, path_params, body)?
+        mapped_input(
+            deployment,
+            route,
+            headers,
+            query,
+            path_params,
+            body,
+            trace_id,
+        )?
     };
     let problems = route.input.problems(&input);
     if !problems.is_empty() {
@@ -319,6 +349,7 @@ fn mapped_input(
     query: Map<String, Value>,
     path: BTreeMap<String, String>,
     body: Value,
+    trace_id: &str,
 ) -> Result<Value, ApiError> {
     let header_map: Map<String, Value> = headers
         .iter()
@@ -351,10 +382,32 @@ fn mapped_input(
             Ok(value) => {
                 input.insert(field.clone(), value);
             }
-            Err(err) => problems.push(Problem {
+            // The request's data did not fit the expression (a missing property, a wrong
+            // type): the client's 400.
+            Err(ScriptError {
+                kind: kind @ ScriptErrorKind::Runtime { .. },
+                ..
+            }) => problems.push(Problem {
                 path: format!("/{field}"),
-                message: format!("the input mapping failed: {err}"),
+                message: format!("the input mapping failed: {kind}"),
             }),
+            // A budget ran out (a huge body, say) or the expression itself is broken: the
+            // engine's fault, explained in the log only.
+            Err(err) => {
+                tracing::error!(
+                    vms = deployment.vms,
+                    version = deployment.version,
+                    function = route.trigger.function,
+                    trigger = "http",
+                    trace_id,
+                    field,
+                    error = %err.kind,
+                    "the input mapping failed"
+                );
+                return Err(ApiError::Internal {
+                    trace_id: trace_id.to_owned(),
+                });
+            }
         }
     }
     if !problems.is_empty() {
@@ -363,6 +416,18 @@ fn mapped_input(
     let keys: Vec<String> = input.keys().cloned().collect();
     route.input.coerce_text_fields(&mut input, &keys);
     Ok(Value::Object(input))
+}
+
+/// Whether reading a body failed on [`MAX_BODY_BYTES`].
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Maps a failed run to its answer; technical detail goes to the log only.

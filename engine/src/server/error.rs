@@ -29,6 +29,8 @@ pub enum ApiError {
     InvalidInput(Vec<Problem>),
     /// The request body is too large.
     BodyTooLarge,
+    /// The request body did not arrive within the body timeout.
+    BodyTimeout,
     /// The VMS is at its concurrency limit.
     Overloaded,
     /// A business (BPMN) error, or an error code the route maps to a status.
@@ -79,6 +81,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::InvalidInput(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Business { status, .. } => *status,
             ApiError::Deadline { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -106,6 +109,9 @@ impl ApiError {
             }
             ApiError::InvalidInput(problems) => {
                 json!({"error": "invalid_input", "problems": problems})
+            }
+            ApiError::BodyTimeout => {
+                json!({"error": "request_timeout", "message": "the request body did not arrive in time"})
             }
             ApiError::BodyTooLarge => {
                 json!({"error": "body_too_large", "message": "the request body is too large"})

@@ -108,9 +108,12 @@ impl Server {
             ready: AtomicBool::new(false),
             unrouted: AtomicU64::new(0),
         };
+        let cron_slots = crate::triggers::cron::CronSlots::default();
         server
             .registry
-            .set_activation_hook(Arc::new(crate::triggers::start_triggers));
+            .set_activation_hook(Arc::new(move |deployment| {
+                crate::triggers::start_triggers(deployment, &cron_slots);
+            }));
         server
     }
 
@@ -182,6 +185,9 @@ pub struct ServerConfig {
     /// How long unloading waits for runs before cancelling them, in milliseconds.
     #[arg(long, env = "STARWEAVE_DRAIN_TIMEOUT_MS", default_value_t = 30_000)]
     pub drain_timeout_ms: u64,
+    /// How long an HTTP request's body may take to arrive before a 408, in milliseconds.
+    #[arg(long, env = "STARWEAVE_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
     /// JavaScript worker threads per deployment.
     #[arg(long, env = "STARWEAVE_JS_WORKERS")]
     pub js_workers: Option<usize>,
@@ -219,6 +225,7 @@ impl ServerConfig {
             default_concurrency: self.default_concurrency.max(1),
             queue_timeout: Duration::from_millis(self.queue_timeout_ms),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms.max(1)),
             js_workers: self.js_workers.unwrap_or(defaults.js_workers).max(1),
             js_inline_budget: (self.js_inline_budget_ms > 0)
                 .then(|| Duration::from_millis(self.js_inline_budget_ms)),

@@ -57,6 +57,8 @@ pub struct EngineOptions {
     pub queue_timeout: Duration,
     /// How long an unloaded deployment's runs may go on before they are cancelled.
     pub drain_timeout: Duration,
+    /// How long an HTTP request's body may take to arrive before a 408.
+    pub body_timeout: Duration,
     /// JavaScript worker threads of each deployment (started on its first JavaScript run), so
     /// one VMS's looping scripts cannot hold the workers of another.
     pub js_workers: usize,
@@ -78,6 +80,7 @@ impl Default for EngineOptions {
             default_concurrency: 64,
             queue_timeout: Duration::from_millis(200),
             drain_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
             js_workers: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
                 .min(4),
@@ -448,7 +451,9 @@ impl Deployment {
                 .await
                 .map_err(|_| InvokeError::Overloaded)?,
         };
-        let _in_flight = self.enter();
+        // Counted by the task, not by this future: a client that goes away drops this future
+        // while the run goes on, and a drain must still wait for (or cancel) that run.
+        let in_flight = self.enter();
         let timeout = self.timeout_of(function);
         let config = RunConfig {
             timeout: Some(timeout),
@@ -462,6 +467,7 @@ impl Deployment {
         let task = tokio::spawn(async move {
             let outcome = run_function(&program, &name, input, config).await;
             drop(permit);
+            drop(in_flight);
             outcome
         });
         let abort = task.abort_handle();

@@ -13,15 +13,23 @@
 //! going is *missed*; so are times skipped over when the clock jumps (a suspended machine).
 //! **Missed runs** then follow the trigger's policy once the run in progress ends: `skip`
 //! forgets them, `run-once` runs once right away, `catch-up` runs once per missed time, in
-//! order. With `allow_overlap` every time starts its run at once.
+//! order. With `allow_overlap` every time starts its run at once (after a clock jump,
+//! `catch-up` also starts one per missed time; the others let the run on time cover them).
+//!
+//! **Versions.** The versions of a VMS share each cron trigger's state ([`CronSlot`]): when
+//! a new version takes over while the previous one's run goes on, that run finishes (it is
+//! drained like any other) and counts as the run in progress, so without `allow_overlap`
+//! the new version's times are missed until it ends; the missed times the previous version
+//! still had to run are handed over too. A trigger is the same across versions when it
+//! calls the same function and has the same rank among that function's cron triggers.
 //!
 //! Missed times are only known while the engine runs the VMS: the engine keeps no schedule
 //! state across restarts.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -121,14 +129,109 @@ impl Schedule {
 pub type Runner =
     Arc<dyn Fn(DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
+/// What the versions of a VMS share about one of its cron triggers: the runs going on and
+/// the times missed. A new version taking over (hot reload) therefore does not start while
+/// the previous version's run goes on (without `allow_overlap`), and it inherits the missed
+/// times the previous version had not run yet; its own policy decides what to do with them.
+#[derive(Debug, Default)]
+pub struct CronSlot {
+    state: std::sync::Mutex<SlotState>,
+    ended: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    running: usize,
+    missed: VecDeque<DateTime<Utc>>,
+}
+
+impl CronSlot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a run as going on until the guard is dropped.
+    fn enter(self: &Arc<Self>, state: &mut SlotState) -> RunGuard {
+        state.running += 1;
+        RunGuard(self.clone())
+    }
+
+    /// Waits until no run goes on.
+    async fn idle(&self) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.state().running == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+
+    /// How many runs go on now.
+    pub fn running(&self) -> usize {
+        self.state().running
+    }
+}
+
+/// A run going on, for its [`CronSlot`].
+struct RunGuard(Arc<CronSlot>);
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.running -= 1;
+        if state.running == 0 {
+            self.0.ended.notify_waiters();
+        }
+    }
+}
+
+/// The engine's [`CronSlot`]s, one per VMS and cron trigger. A trigger is known by its
+/// function and its rank among that function's cron triggers, so a version that changes
+/// the schedule, time zone or input of a job still shares the slot of the version before.
+#[derive(Debug, Default)]
+pub struct CronSlots {
+    slots: std::sync::Mutex<HashMap<(String, String, usize), Weak<CronSlot>>>,
+}
+
+impl CronSlots {
+    /// The slot of the `rank`-th cron trigger (from 0) calling `function` in `vms`; a slot
+    /// lives while a version's schedule or one of its runs holds it.
+    pub fn slot(&self, vms: &str, function: &str, rank: usize) -> Arc<CronSlot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (vms.to_owned(), function.to_owned(), rank);
+        if let Some(slot) = slots.get(&key).and_then(Weak::upgrade) {
+            return slot;
+        }
+        slots.retain(|_, slot| slot.strong_count() > 0);
+        let slot = Arc::new(CronSlot::default());
+        slots.insert(key, Arc::downgrade(&slot));
+        slot
+    }
+}
+
 /// Runs `schedule` forever (until the task is aborted), calling `runner` with each time.
-pub async fn run_schedule(schedule: Schedule, clock: Arc<dyn CronClock>, runner: Runner) {
+/// Runs count in `slot`, which the versions of the VMS share (see [`CronSlot`]).
+pub async fn run_schedule(
+    schedule: Schedule,
+    slot: Arc<CronSlot>,
+    clock: Arc<dyn CronClock>,
+    runner: Runner,
+) {
     let Some(mut next) = schedule.next_after(clock.now()) else {
         return;
     };
-    let mut missed: VecDeque<DateTime<Utc>> = VecDeque::new();
-    let mut running: Option<tokio::task::JoinHandle<()>> = None;
+    let start = |guard: RunGuard, time: DateTime<Utc>| {
+        let run = runner(time);
+        tokio::spawn(async move {
+            let _guard = guard;
+            run.await;
+        });
+    };
     loop {
+        let waiting = !slot.state().missed.is_empty();
         let wait = (next - clock.now()).to_std().unwrap_or(Duration::ZERO);
         tokio::select! {
             () = tokio::time::sleep(wait) => {
@@ -150,33 +253,43 @@ pub async fn run_schedule(schedule: Schedule, clock: Arc<dyn CronClock>, runner:
                     }
                 }
                 let on_time = due.pop().unwrap_or(now);
-                missed.extend(due);
+                let mut state = slot.state();
+                state.missed.extend(due);
                 if schedule.allow_overlap {
-                    for time in take_missed(&mut missed, schedule.missed_runs, now) {
-                        tokio::spawn(runner(time));
+                    // The run on time covers the missed times, unless each is caught up.
+                    let missed = std::mem::take(&mut state.missed);
+                    if schedule.missed_runs == MissedRunPolicy::CatchUp {
+                        for time in missed {
+                            start(slot.enter(&mut state), time);
+                        }
                     }
-                    tokio::spawn(runner(on_time));
-                } else if running.as_ref().is_some_and(|r| !r.is_finished()) {
-                    missed.push_back(on_time);
+                    start(slot.enter(&mut state), on_time);
+                } else if state.running > 0 {
+                    // A run goes on, of this version or of the one before.
+                    state.missed.push_back(on_time);
                 } else {
-                    missed.extend(Some(on_time));
+                    state.missed.push_back(on_time);
                     // Run the oldest time first when catching up, else the one on time.
                     let first = match schedule.missed_runs {
-                        MissedRunPolicy::CatchUp => missed.pop_front().unwrap_or(on_time),
-                        _ => missed.pop_back().unwrap_or(on_time),
+                        MissedRunPolicy::CatchUp => state.missed.pop_front().unwrap_or(on_time),
+                        _ => state.missed.pop_back().unwrap_or(on_time),
                     };
                     if schedule.missed_runs != MissedRunPolicy::CatchUp {
                         // The on-time run covers what a run-once would have done.
-                        missed.clear();
+                        state.missed.clear();
                     }
-                    running = Some(tokio::spawn(runner(first)));
+                    start(slot.enter(&mut state), first);
                 }
             }
-            _ = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
-                running = None;
+            () = slot.idle(), if waiting => {
+                let mut state = slot.state();
+                if state.running > 0 {
+                    // Another version's schedule started a run first.
+                    continue;
+                }
                 let now = clock.now();
-                if let Some(time) = take_missed(&mut missed, schedule.missed_runs, now).into_iter().next() {
-                    running = Some(tokio::spawn(runner(time)));
+                if let Some(time) = take_missed(&mut state.missed, schedule.missed_runs, now).into_iter().next() {
+                    start(slot.enter(&mut state), time);
                 }
             }
         }
@@ -206,7 +319,11 @@ fn take_missed(
 }
 
 /// Starts a deployment's cron trigger on the system clock; the task stops with the deployment.
-pub fn start(deployment: &Arc<Deployment>, trigger: &CronTrigger) -> Result<(), String> {
+pub fn start(
+    deployment: &Arc<Deployment>,
+    trigger: &CronTrigger,
+    slot: Arc<CronSlot>,
+) -> Result<(), String> {
     let schedule = Schedule::new(trigger)?;
     let input = trigger
         .input
@@ -275,7 +392,12 @@ pub fn start(deployment: &Arc<Deployment>, trigger: &CronTrigger) -> Result<(), 
             }
         })
     });
-    let task = tokio::spawn(run_schedule(schedule, Arc::new(SystemCronClock), runner));
+    let task = tokio::spawn(run_schedule(
+        schedule,
+        slot,
+        Arc::new(SystemCronClock),
+        runner,
+    ));
     deployment.add_background(task.abort_handle());
     Ok(())
 }
@@ -332,10 +454,195 @@ mod tests {
                 })
             })
         };
-        let task = tokio::spawn(run_schedule(schedule, clock, runner));
+        let task = tokio::spawn(run_schedule(schedule, Arc::default(), clock, runner));
         tokio::time::sleep(Duration::from_secs(for_secs)).await;
         task.abort();
         seen.lock().expect("lock").clone()
+    }
+
+    type Seen = Arc<Mutex<Vec<(&'static str, String, String)>>>;
+
+    /// A runner recording (label, scheduled time, clock time at start), running `run_secs`.
+    fn recorder(
+        label: &'static str,
+        clock: Arc<dyn CronClock>,
+        run_secs: u64,
+        seen: &Seen,
+    ) -> Runner {
+        let seen = seen.clone();
+        Arc::new(move |time: DateTime<Utc>| {
+            let seen = seen.clone();
+            let clock = clock.clone();
+            Box::pin(async move {
+                seen.lock().expect("lock").push((
+                    label,
+                    time.format("%H:%M:%S").to_string(),
+                    clock.now().format("%H:%M:%S").to_string(),
+                ));
+                tokio::time::sleep(Duration::from_secs(run_secs)).await;
+            })
+        })
+    }
+
+    fn seen_as_strs(seen: &Seen) -> Vec<(&'static str, String, String)> {
+        seen.lock().expect("lock").clone()
+    }
+
+    fn runs(expected: &[(&'static str, &str, &str)]) -> Vec<(&'static str, String, String)> {
+        expected
+            .iter()
+            .map(|(label, time, started)| (*label, (*time).to_owned(), (*started).to_owned()))
+            .collect()
+    }
+
+    /// Hot reload: version 1's schedule is stopped `switch_after` seconds in, while its
+    /// 25-second run goes on, and version 2's (1-second runs) starts on the same slot.
+    async fn switch_versions(
+        policy_1: MissedRunPolicy,
+        policy_2: MissedRunPolicy,
+        switch_after: u64,
+        total: u64,
+    ) -> Vec<(&'static str, String, String)> {
+        let every_10s =
+            |policy| Schedule::new(&trigger("*/10 * * * * *", None, false, policy)).expect("parse");
+        let clock: Arc<dyn CronClock> =
+            Arc::new(TokioCronClock::starting_at(at("2024-01-10T12:00:05Z")));
+        let slot = Arc::new(CronSlot::default());
+        let seen = Seen::default();
+        let v1 = tokio::spawn(run_schedule(
+            every_10s(policy_1),
+            slot.clone(),
+            clock.clone(),
+            recorder("v1", clock.clone(), 25, &seen),
+        ));
+        tokio::time::sleep(Duration::from_secs(switch_after)).await;
+        v1.abort();
+        let v2 = tokio::spawn(run_schedule(
+            every_10s(policy_2),
+            slot.clone(),
+            clock.clone(),
+            recorder("v2", clock.clone(), 1, &seen),
+        ));
+        tokio::time::sleep(Duration::from_secs(total - switch_after)).await;
+        v2.abort();
+        seen_as_strs(&seen)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_version_does_not_start_while_the_previous_run_goes_on() {
+        // Version 1 runs 12:00:10 until 12:00:35; version 2 takes over at 12:00:15. Its
+        // 12:00:20 and 12:00:30 are missed; run-once runs once when version 1's run ends.
+        let seen = switch_versions(MissedRunPolicy::Skip, MissedRunPolicy::RunOnce, 10, 46).await;
+        assert_eq!(
+            seen,
+            runs(&[
+                ("v1", "12:00:10", "12:00:10"),
+                ("v2", "12:00:35", "12:00:35"),
+                ("v2", "12:00:40", "12:00:40"),
+                ("v2", "12:00:50", "12:00:50"),
+            ])
+        );
+        // Skip: nothing until the next time after the run.
+        let seen = switch_versions(MissedRunPolicy::Skip, MissedRunPolicy::Skip, 10, 46).await;
+        assert_eq!(
+            seen,
+            runs(&[
+                ("v1", "12:00:10", "12:00:10"),
+                ("v2", "12:00:40", "12:00:40"),
+                ("v2", "12:00:50", "12:00:50"),
+            ])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_version_catches_up_the_times_the_previous_one_missed() {
+        // Version 1 (catch-up) missed 12:00:20 and 12:00:30 during its run; it is replaced
+        // at 12:00:32, before it could catch up. Version 2 runs them once that run ends.
+        let seen =
+            switch_versions(MissedRunPolicy::CatchUp, MissedRunPolicy::CatchUp, 27, 46).await;
+        assert_eq!(
+            seen,
+            runs(&[
+                ("v1", "12:00:10", "12:00:10"),
+                ("v2", "12:00:20", "12:00:35"),
+                ("v2", "12:00:30", "12:00:36"),
+                ("v2", "12:00:40", "12:00:40"),
+                ("v2", "12:00:50", "12:00:50"),
+            ])
+        );
+    }
+
+    #[test]
+    fn versions_share_a_slot_per_function_and_rank() {
+        let slots = CronSlots::default();
+        let first = slots.slot("shop", "report", 0);
+        assert!(Arc::ptr_eq(&first, &slots.slot("shop", "report", 0)));
+        assert!(!Arc::ptr_eq(&first, &slots.slot("shop", "report", 1)));
+        assert!(!Arc::ptr_eq(&first, &slots.slot("shop", "cleanup", 0)));
+        assert!(!Arc::ptr_eq(&first, &slots.slot("other", "report", 0)));
+        // Nobody holds it any more: a new one, with nothing of the old one's state.
+        first.state().missed.push_back(at("2024-01-10T12:00:00Z"));
+        drop(first);
+        assert!(slots.slot("shop", "report", 0).state().missed.is_empty());
+    }
+
+    /// A clock that can be set forward (a suspended machine waking up).
+    #[derive(Debug)]
+    struct JumpingClock {
+        inner: TokioCronClock,
+        jumped: std::sync::atomic::AtomicI64,
+    }
+
+    impl CronClock for JumpingClock {
+        fn now(&self) -> DateTime<Utc> {
+            let jumped = self.jumped.load(std::sync::atomic::Ordering::SeqCst);
+            self.inner.now() + chrono::Duration::seconds(jumped)
+        }
+    }
+
+    async fn jump_with_overlap(policy: MissedRunPolicy) -> Vec<(&'static str, String, String)> {
+        let clock = Arc::new(JumpingClock {
+            inner: TokioCronClock::starting_at(at("2024-01-10T12:00:05Z")),
+            jumped: Default::default(),
+        });
+        let schedule =
+            Schedule::new(&trigger("*/10 * * * * *", None, true, policy)).expect("parse");
+        let seen = Seen::default();
+        let task = tokio::spawn(run_schedule(
+            schedule,
+            Arc::default(),
+            clock.clone(),
+            recorder("run", clock.clone(), 1, &seen),
+        ));
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        // 12:00:11 becomes 12:01:11: 12:00:20 … 12:01:10 are skipped over.
+        clock.jumped.store(60, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        task.abort();
+        seen_as_strs(&seen)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_overlap_a_clock_jump_starts_one_run_unless_catching_up() {
+        // The loop wakes at 12:00:20 by its timer, which the clock now reads 12:01:20.
+        let seen = jump_with_overlap(MissedRunPolicy::RunOnce).await;
+        assert_eq!(
+            seen,
+            runs(&[
+                ("run", "12:00:10", "12:00:10"),
+                ("run", "12:01:20", "12:01:20")
+            ])
+        );
+        let seen = jump_with_overlap(MissedRunPolicy::CatchUp).await;
+        let mut times: Vec<&str> = seen.iter().map(|(_, time, _)| time.as_str()).collect();
+        times.sort_unstable();
+        assert_eq!(
+            times,
+            [
+                "12:00:10", "12:00:20", "12:00:30", "12:00:40", "12:00:50", "12:01:00", "12:01:10",
+                "12:01:20"
+            ]
+        );
     }
 
     #[test]

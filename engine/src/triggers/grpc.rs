@@ -78,9 +78,9 @@ pub struct GrpcRoute {
     pub error_statuses: IndexMap<String, Code>,
 }
 
-/// A status code from its name (`NOT_FOUND`, case-insensitive).
+/// An error status code from its name (`NOT_FOUND`, case-insensitive); `OK` is not one.
 pub fn code_from_name(name: &str) -> Option<Code> {
-    (0..=16)
+    (1..=16)
         .map(Code::from_i32)
         .find(|code| status_name(*code).eq_ignore_ascii_case(name.trim()))
 }
@@ -161,7 +161,7 @@ pub fn compile_routes(vms: &Vms) -> (Vec<GrpcRoute>, Vec<Diagnostic>) {
                     error_statuses.insert(code.clone(), found);
                 }
                 None => bad.push(format!(
-                    "`{status}` (for {code}) is not a gRPC status name such as NOT_FOUND"
+                    "`{status}` (for {code}) is not a gRPC error status name such as NOT_FOUND"
                 )),
             }
         }
@@ -251,6 +251,7 @@ pub async fn dispatch(State(server): State<Arc<Server>>, request: Request) -> Re
     };
     let codec = DynamicCodec {
         decode_as: route.input.clone(),
+        malformed: Code::InvalidArgument,
     };
     let method = Method {
         deployment,
@@ -476,5 +477,7 @@ mod tests {
             Some(Code::Unauthenticated)
         );
         assert_eq!(code_from_name("TEAPOT"), None);
+        // `OK` would send a failure as a success without its message.
+        assert_eq!(code_from_name("ok"), None);
     }
 }

@@ -24,14 +24,19 @@ use starweave_model::vms::Trigger;
 
 use crate::server::registry::Deployment;
 
-/// Starts the cron and MQ triggers of a deployment that just became active.
-pub fn start_triggers(deployment: &Arc<Deployment>) {
+/// Starts the cron and MQ triggers of a deployment that just became active; its cron
+/// triggers take their state from `cron_slots`, shared with the VMS's other versions.
+pub fn start_triggers(deployment: &Arc<Deployment>, cron_slots: &cron::CronSlots) {
+    let mut cron_ranks: std::collections::HashMap<&str, usize> = Default::default();
     for trigger in &deployment.model.triggers {
         match trigger {
             // gRPC methods are routed through the routing table, like HTTP routes.
             Trigger::Http(_) | Trigger::Grpc(_) => {}
             Trigger::Cron(cron) => {
-                if let Err(error) = cron::start(deployment, cron) {
+                let rank = cron_ranks.entry(cron.function.as_str()).or_default();
+                let slot = cron_slots.slot(&deployment.vms, &cron.function, *rank);
+                *rank += 1;
+                if let Err(error) = cron::start(deployment, cron, slot) {
                     tracing::error!(
                         vms = deployment.vms,
                         version = deployment.version,

@@ -7,7 +7,7 @@ use crate::{
     bpmn::{Activity, ActivityKind, FlowElement, RootElement, StarweaveTarget, parse_duration_ms},
     vms::{
         Connector, Trigger, Vms, VmsDocument,
-        connector::{HttpAuth, MethodSignature, MqBroker, MqConnector},
+        connector::{HttpAuth, MethodSignature, MqBroker, MqConnector, RetryPolicy},
         disk::{VmsSourceMap, function_body_file},
         function::FunctionBody,
         params::Parameter,
@@ -441,6 +441,48 @@ fn route_shape(path: &str) -> String {
         .join("/")
 }
 
+/// The most attempts a retry policy may make: more only piles load on a failing server
+/// (and multiplies the call's timeout).
+pub const MAX_RETRY_ATTEMPTS: u32 = 10;
+
+/// What is wrong with an HTTP connector's retry policy, by field.
+fn retry_problems(retry: &RetryPolicy) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if !(1..=MAX_RETRY_ATTEMPTS).contains(&retry.max_attempts) {
+        problems.push((
+            "max_attempts",
+            format!(
+                "`max_attempts` is {}: it counts the first attempt too, from 1 (no retry) to {MAX_RETRY_ATTEMPTS}",
+                retry.max_attempts
+            ),
+        ));
+    }
+    if let Some(backoff) = &retry.backoff {
+        if let Some(multiplier) = backoff.multiplier
+            && !(1.0..=10.0).contains(&multiplier)
+        {
+            problems.push((
+                "backoff.multiplier",
+                format!(
+                    "`backoff.multiplier` is {multiplier}: waits grow by a factor from 1 to 10"
+                ),
+            ));
+        }
+        if let Some(max) = backoff.max_ms
+            && max < backoff.initial_ms
+        {
+            problems.push((
+                "backoff.max_ms",
+                format!(
+                    "`backoff.max_ms` ({max}) is below `backoff.initial_ms` ({}): the longest wait cannot be shorter than the first",
+                    backoff.initial_ms
+                ),
+            ));
+        }
+    }
+    problems
+}
+
 fn check_connectors(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) {
     let declared: BTreeSet<&str> = vms.env.iter().map(|e| e.name.as_str()).collect();
     for (name, connector) in &vms.connectors {
@@ -470,6 +512,14 @@ fn check_connectors(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) 
                             env_refs.push(("auth.client_id_env", client_id_env));
                             env_refs.push(("auth.client_secret_env", client_secret_env));
                         }
+                    }
+                }
+                if let Some(retry) = &http.retry {
+                    for (field, problem) in retry_problems(retry) {
+                        diags.push(
+                            map.connector(name, &format!("retry.{field}"))
+                                .attach(Diagnostic::error("vms.http-retry", problem)),
+                        );
                     }
                 }
                 if let Some(tls) = &http.tls {
@@ -809,6 +859,46 @@ mod tests {
             http_diagnostics("  client_cert_env: PAY_CERT\n  client_key_env: PAY_KEY\n"),
             [
                 "vms.undeclared-env: env var `PAY_KEY` is not declared in vms.yaml, so deployments will not be asked for it"
+            ]
+        );
+    }
+
+    fn retry_diagnostics(retry: &str) -> Vec<String> {
+        diagnostics_of(
+            vec![
+                ("vms.yaml", "name: pay\n".to_owned()),
+                (
+                    "connectors/pay.yaml",
+                    format!("kind: http\nbase_url: http://127.0.0.1:9\nretry:\n{retry}"),
+                ),
+            ],
+            |code| code == "vms.http-retry",
+        )
+    }
+
+    #[test]
+    fn http_retry_policies_are_bounded() {
+        assert!(retry_diagnostics("  max_attempts: 3\n").is_empty());
+        assert!(
+            retry_diagnostics(
+                "  max_attempts: 10\n  backoff: { initial_ms: 100, max_ms: 100, multiplier: 1 }\n"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            retry_diagnostics("  max_attempts: 0\n"),
+            [
+                "vms.http-retry: `max_attempts` is 0: it counts the first attempt too, from 1 (no retry) to 10"
+            ]
+        );
+        assert_eq!(
+            retry_diagnostics(
+                "  max_attempts: 1000\n  backoff: { initial_ms: 500, max_ms: 50, multiplier: 0.5 }\n"
+            ),
+            [
+                "vms.http-retry: `max_attempts` is 1000: it counts the first attempt too, from 1 (no retry) to 10",
+                "vms.http-retry: `backoff.multiplier` is 0.5: waits grow by a factor from 1 to 10",
+                "vms.http-retry: `backoff.max_ms` (50) is below `backoff.initial_ms` (500): the longest wait cannot be shorter than the first"
             ]
         );
     }

@@ -584,7 +584,8 @@ pub struct CacheMethod {
     /// An expression giving the value for `set`/`hset`/`incr`; `input.value` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    /// Time to live in seconds for `set` and `expire`.
+    /// Time to live in seconds (1 s to 10 years): `set`, `hset` and `expire` give it to the
+    /// key; `incr` gives it to the key it creates (later increments keep that expiry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
     /// The fields of the input.
