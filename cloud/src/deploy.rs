@@ -573,18 +573,37 @@ pub fn ask_pool_with<'a>(
 pub fn deployable_files(dir: &Path) -> Result<VmsFiles> {
     let mut files =
         source::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    let Ok(repo) = git2::Repository::discover(dir) else {
+    let repo = match git2::Repository::discover(dir) {
+        Ok(repo) => repo,
+        Err(err) if err.code() == git2::ErrorCode::NotFound => return Ok(files),
+        // A work tree whose repository cannot be opened (owned by another user, say) would
+        // otherwise send what its `.gitignore` keeps out: secrets, build output.
+        Err(err) => bail!(
+            "{} is in a Git work tree whose repository cannot be opened, so what Git ignores \
+             cannot be left out: {}",
+            dir.display(),
+            err.message()
+        ),
+    };
+    let Some(workdir) = repo.workdir() else {
         return Ok(files);
     };
-    let (Some(workdir), Ok(dir)) = (repo.workdir(), dir.canonicalize()) else {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let workdir = workdir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", workdir.display()))?;
+    let Ok(within) = dir.strip_prefix(&workdir) else {
         return Ok(files);
     };
-    let Ok(within) = dir.strip_prefix(workdir.canonicalize()?) else {
-        return Ok(files);
-    };
+    let index = repo.index().context("cannot read the Git index")?;
     let mut ignored = Vec::new();
     for path in files.keys() {
-        if repo.is_path_ignored(within.join(path)).unwrap_or(false) {
+        let path_in_repo = within.join(path);
+        // Git never ignores a tracked file, whatever the rules say (`git add -f`).
+        let tracked = index.get_path(&path_in_repo, 0).is_some();
+        if !tracked && repo.is_path_ignored(&path_in_repo).unwrap_or(false) {
             ignored.push(path.clone());
         }
     }
@@ -743,10 +762,18 @@ fn message_of(body: &Value) -> String {
 
 /// Reads an engine's admin API URL (`http://` or `https://`).
 pub fn engine_url(url: &str) -> Result<url::Url> {
-    let base = url::Url::parse(url)
+    let mut base = url::Url::parse(url)
         .with_context(|| format!("`{url}` is not a URL (e.g. {DEFAULT_ENGINE})"))?;
     if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
         bail!("`{url}`: the engine's admin API is http:// or https://");
+    }
+    if base.query().is_some() || base.fragment().is_some() {
+        bail!("`{url}`: the engine's URL takes no query or fragment");
+    }
+    // A path (an engine behind a gateway at `https://gw/eng1`) is kept: calls go below it.
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
     }
     Ok(base)
 }
@@ -845,6 +872,12 @@ impl Admin {
         plain_http_to_remote(&self.base)
     }
 
+    /// The URL of an admin `path` (`/admin/deployments`): relative to the base, so that a
+    /// base path (an engine behind a gateway at `https://gw/eng1/`) is kept.
+    fn url(&self, path: &str) -> Result<url::Url> {
+        Ok(self.base.join(path.trim_start_matches('/'))?)
+    }
+
     /// One call: the status and the JSON body (`null` when there is none).
     pub fn call(
         &self,
@@ -852,7 +885,7 @@ impl Admin {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value)> {
-        let url = self.base.join(path)?;
+        let url = self.url(path)?;
         let mut request = self
             .client
             .request(method, url.clone())
@@ -889,5 +922,40 @@ impl Admin {
                 }
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_calls_go_below_the_engines_url() {
+        for (given, expected) in [
+            (
+                "http://127.0.0.1:8081",
+                "http://127.0.0.1:8081/admin/deployments",
+            ),
+            (
+                "http://127.0.0.1:8081/",
+                "http://127.0.0.1:8081/admin/deployments",
+            ),
+            (
+                "https://gw.example/eng1",
+                "https://gw.example/eng1/admin/deployments",
+            ),
+            (
+                "https://gw.example/eng1/",
+                "https://gw.example/eng1/admin/deployments",
+            ),
+        ] {
+            let admin = Admin::new(given, "token").expect("admin");
+            assert_eq!(
+                admin.url("/admin/deployments").expect("url").as_str(),
+                expected
+            );
+        }
+        assert!(engine_url("http://127.0.0.1:8081/?x=1").is_err());
+        assert!(engine_url("ftp://127.0.0.1").is_err());
     }
 }

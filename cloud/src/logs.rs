@@ -149,7 +149,8 @@ pub struct Cursor {
 pub struct PoolLogs {
     /// The lines, oldest first, each with its `engine`.
     pub lines: Vec<Value>,
-    /// Where to read on from, per engine that answered.
+    /// Where to read on from, per engine (one that did not answer keeps the cursor it was
+    /// asked with).
     pub cursors: BTreeMap<String, Cursor>,
     /// Lines each engine dropped before they were read (its window was full), when any.
     pub missed: BTreeMap<String, u64>,
@@ -203,7 +204,12 @@ pub fn read_pool(
     filters: &Filters,
     cursors: &BTreeMap<String, Cursor>,
 ) -> PoolLogs {
-    let mut logs = PoolLogs::default();
+    // An engine that does not answer this time keeps its cursor: read without one next time,
+    // it would send its newest lines again, some already shown, and skip those before.
+    let mut logs = PoolLogs {
+        cursors: cursors.clone(),
+        ..PoolLogs::default()
+    };
     for admin in admins {
         let asked = path(vms, filters, cursors.get(admin.name()));
         let pool = ask_pool(
@@ -261,7 +267,9 @@ pub fn cmd_logs(engine: &EngineArgs, args: &LogsArgs) -> Result<ExitCode> {
     let mut cursors = BTreeMap::new();
     loop {
         let read = read_pool(&admins, &args.vms, &filters, &cursors);
-        if read.failed.len() == admins.len() {
+        // Following, an engine restarting or redeploying is a blip: say so and read on.
+        let following = args.follow && !cursors.is_empty();
+        if read.failed.len() == admins.len() && !following {
             let reasons: Vec<&str> = read.failed.iter().map(|(_, why)| why.as_str()).collect();
             bail!("{}", reasons.join("; "));
         }
@@ -423,6 +431,19 @@ pub fn set_level(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_engine_that_does_not_answer_keeps_its_cursor() {
+        // Nothing listens on port 1 of loopback: the read fails at once.
+        let admins = [Admin::new("http://127.0.0.1:1", "token").expect("admin")];
+        let cursors = BTreeMap::from([(
+            "http://127.0.0.1:1".to_owned(),
+            Cursor { ring: 3, next: 99 },
+        )]);
+        let read = read_pool(&admins, "shop", &Filters::default(), &cursors);
+        assert_eq!(read.failed.len(), 1);
+        assert_eq!(read.cursors, cursors);
+    }
 
     #[test]
     fn reads_are_encoded_into_the_admin_path() {

@@ -244,6 +244,43 @@ fn a_vms_in_git_is_deployed_versioned_listed_and_undeployed() {
     refused(&out, 1, "no deployment hello");
 }
 
+/// A file Git tracks is deployed even when an ignore rule matches it (`git add -f`), as Git
+/// itself never ignores a tracked file; the clean checkout is named by its commit.
+#[test]
+fn a_tracked_file_matching_an_ignore_rule_is_deployed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_vms(tmp.path());
+    git(&["init", "-q", "-b", "main"], tmp.path());
+    std::fs::write(tmp.path().join(".gitignore"), "*.json\n").unwrap();
+    std::fs::create_dir(dir.join("schemas")).unwrap();
+    std::fs::write(dir.join("schemas/order.json"), "{}").unwrap();
+    std::fs::write(dir.join("schemas/draft.json"), "{}").unwrap();
+    git(&["add", "-A"], tmp.path());
+    git(&["add", "-f", "hello/schemas/order.json"], tmp.path());
+    git(&["commit", "-q", "-m", "hello"], tmp.path());
+    let commit = git(&["rev-parse", "HEAD"], tmp.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_starweave"))
+        .args(["deploy", "hello", "--dry-run", "--format", "json"])
+        .current_dir(tmp.path())
+        .env("STARWEAVE_ADMIN_TOKEN", "unused")
+        .output()
+        .unwrap();
+    let dry = json_of(&out);
+    let files: Vec<&str> = dry["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"schemas/order.json"), "{files:?}");
+    assert!(!files.contains(&"schemas/draft.json"), "{files:?}");
+    assert_eq!(
+        dry["version"],
+        &commit[..12],
+        "a clean checkout is its commit"
+    );
+}
+
 #[test]
 fn a_vms_outside_git_needs_a_version() {
     let engine = start_engine();

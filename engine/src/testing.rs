@@ -128,35 +128,73 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// A unified-style line diff (`-` expected, `+` actual, two spaces for common lines),
-/// from the longest common subsequence of lines.
+/// The most cells of the longest-common-subsequence table [`line_diff`] fills (a `usize`
+/// each: 32 MiB); a larger difference is shown as its expected lines, then its actual ones.
+const MAX_DIFF_CELLS: usize = 4 << 20;
+
+/// A unified-style line diff (`-` expected, `+` actual, two spaces for common lines): the
+/// common first and last lines as they are, the middle from the longest common subsequence
+/// of its lines when that fits [`MAX_DIFF_CELLS`] (its table grows with the product of the
+/// two line counts, and test outputs can be large).
 pub fn line_diff(expected: &str, actual: &str) -> String {
     let a: Vec<&str> = expected.lines().collect();
     let b: Vec<&str> = actual.lines().collect();
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
+    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let tail = a[head..]
+        .iter()
+        .rev()
+        .zip(b[head..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (a_mid, b_mid) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
+    let mut out = String::new();
+    let mut line = |mark: &str, text: &str| {
+        out.push_str(mark);
+        out.push_str(text);
+        out.push('\n');
+    };
+    for text in &a[..head] {
+        line("  ", text);
+    }
+    let cells = (a_mid.len() + 1).saturating_mul(b_mid.len() + 1);
+    if cells > MAX_DIFF_CELLS {
+        for text in a_mid {
+            line("- ", text);
+        }
+        for text in b_mid {
+            line("+ ", text);
+        }
+    } else {
+        let width = b_mid.len() + 1;
+        let mut lcs = vec![0usize; cells];
+        for i in (0..a_mid.len()).rev() {
+            for j in (0..b_mid.len()).rev() {
+                lcs[i * width + j] = if a_mid[i] == b_mid[j] {
+                    lcs[(i + 1) * width + j + 1] + 1
+                } else {
+                    lcs[(i + 1) * width + j].max(lcs[i * width + j + 1])
+                };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < a_mid.len() || j < b_mid.len() {
+            if i < a_mid.len() && j < b_mid.len() && a_mid[i] == b_mid[j] {
+                line("  ", a_mid[i]);
+                i += 1;
+                j += 1;
+            } else if i < a_mid.len()
+                && (j == b_mid.len() || lcs[(i + 1) * width + j] >= lcs[i * width + j + 1])
+            {
+                line("- ", a_mid[i]);
+                i += 1;
             } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+                line("+ ", b_mid[j]);
+                j += 1;
+            }
         }
     }
-    let (mut i, mut j) = (0, 0);
-    let mut out = String::new();
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push_str(&format!("  {}\n", a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            out.push_str(&format!("- {}\n", a[i]));
-            i += 1;
-        } else {
-            out.push_str(&format!("+ {}\n", b[j]));
-            j += 1;
-        }
+    for text in &a[a.len() - tail..] {
+        line("  ", text);
     }
     out
 }
@@ -171,5 +209,28 @@ mod tests {
         assert!(json_equal(&json!({"a": 3}), &json!({"a": 3.0})));
         assert!(!json_equal(&json!({"a": 3}), &json!({"a": 4})));
         assert_eq!(line_diff("a\nb\nc", "a\nx\nc"), "  a\n- b\n+ x\n  c\n");
+        assert_eq!(line_diff("a\nb", "a\nb"), "  a\n  b\n");
+        assert_eq!(line_diff("", "x"), "+ x\n");
+        assert_eq!(
+            line_diff("a\nb\nc\nd", "b\nc\nx"),
+            "- a\n  b\n  c\n- d\n+ x\n"
+        );
+    }
+
+    #[test]
+    fn a_large_difference_is_diffed_without_a_quadratic_table() {
+        // 30,000 lines each, all different in the middle: a full table would be 7 GB.
+        let expected: String = (0..30_000).map(|i| format!("e{i}\n")).collect();
+        let actual: String = (0..30_000).map(|i| format!("a{i}\n")).collect();
+        let diff = line_diff(
+            &format!("head\n{expected}tail"),
+            &format!("head\n{actual}tail"),
+        );
+        let lines: Vec<&str> = diff.lines().collect();
+        assert_eq!(lines.len(), 60_002);
+        assert_eq!(lines[0], "  head");
+        assert_eq!(lines[1], "- e0");
+        assert_eq!(lines[30_001], "+ a0");
+        assert_eq!(lines[60_001], "  tail");
     }
 }

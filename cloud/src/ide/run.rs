@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use starweave_engine::compile::compile_vms;
+use starweave_engine::compile::{Compiled, Scripting, compile_vms};
 use starweave_engine::io::{LiveConnectors, LiveOptions};
 use starweave_engine::mocks::{MockAnswer, Mocks};
 use starweave_engine::run::{RunConfig, run_function};
@@ -88,10 +88,15 @@ pub(super) fn env_values(
     ))
 }
 
-async fn load(dir: PathBuf) -> ApiResult<vms::VmsDocument> {
+/// Reads and compiles the VMS in `dir` off the async threads (compiling is CPU work over
+/// every function).
+async fn load(dir: PathBuf, scripting: &Scripting) -> ApiResult<(vms::VmsDocument, Compiled)> {
+    let scripting = scripting.clone();
     blocking(move || {
         let files = crate::files::read_vms_dir(&dir)?;
-        Ok(vms::read_vms(&files))
+        let document = vms::read_vms(&files);
+        let compiled = compile_vms(&document.vms, &scripting);
+        Ok((document, compiled))
     })
     .await
 }
@@ -102,7 +107,7 @@ async fn run(
     Json(request): Json<RunRequest>,
 ) -> ApiResult<Json<Value>> {
     let dir = state.workspace().vms_dir(&name)?;
-    let document = load(dir).await?;
+    let (document, compiled) = load(dir, state.scripting()).await?;
     let model = &document.vms;
     let Some(function) = model.functions.get(&request.function) else {
         return Err(ApiError::NotFound(format!(
@@ -110,7 +115,6 @@ async fn run(
             request.function
         )));
     };
-    let compiled = compile_vms(model, state.scripting());
     let mut diagnostics = document.diagnostics.clone();
     diagnostics.extend(compiled.diagnostics.iter().cloned());
     diagnostics.extend(compiled.program.prepare().await);
@@ -232,9 +236,8 @@ async fn run_tests(
     Json(request): Json<TestsRequest>,
 ) -> ApiResult<Json<Value>> {
     let dir = state.workspace().vms_dir(&name)?;
-    let document = load(dir).await?;
+    let (document, compiled) = load(dir, state.scripting()).await?;
     let model = &document.vms;
-    let compiled = compile_vms(model, state.scripting());
     let env = env_values(model, &request.env)?;
     let (connectors, _) = LiveConnectors::new(
         &model.connectors,
@@ -262,7 +265,9 @@ async fn run_tests(
             let started = Instant::now();
             let outcome =
                 run_function(&compiled.program, function, case.input.clone(), config).await;
-            let message = judge(case, &outcome.output);
+            // Diffing a large output is CPU work too.
+            let expected = case.clone();
+            let message = blocking(move || Ok(judge(&expected, &outcome.output))).await?;
             results.push(CaseResult {
                 function: function.clone(),
                 name: case_name.clone(),
