@@ -273,7 +273,14 @@ async fn bad_grpc_triggers_fail_the_load_with_diagnostics() {
             "Reserve",
             "protos/inventory.binpb",
             "TEAPOT",
-            "not a gRPC status",
+            "not a gRPC error status",
+        ),
+        // OK would answer a failure as a success.
+        (
+            "Reserve",
+            "protos/inventory.binpb",
+            "OK",
+            "not a gRPC error status",
         ),
     ];
     for (index, (method, file, status_name, expected)) in cases.into_iter().enumerate() {
