@@ -739,7 +739,7 @@ async fn a_timed_out_statement_stops_on_the_server(t: &TestDb) {
         ),
     };
     let yaml = format!(
-        "kind: database\ndriver: {}\nurl_env: DB_URL\npool_size: 1\ntimeout_ms: 500\n\
+        "kind: database\ndriver: {}\nurl_env: DB_URL\npool_size: 1\ntimeout_ms: 1500\n\
          methods:\n- name: nap\n  sql: {nap}\n  returns: one\n\
          - name: one\n  sql: SELECT 1 AS one\n  returns: one\n",
         t.driver
@@ -749,7 +749,7 @@ async fn a_timed_out_statement_stops_on_the_server(t: &TestDb) {
         .await
         .expect_err("the nap outlasts the timeout");
     assert!(
-        error.message.contains("500 ms")
+        error.message.contains("1500 ms")
             || error.message.contains("interrupt")
             || error.message.contains("cancel"),
         "{error:?}"
