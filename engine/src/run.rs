@@ -127,7 +127,8 @@ pub enum ErrorKind {
     Timeout,
     /// The run was cancelled.
     Cancelled,
-    /// Functions called functions too deeply.
+    /// A bound of the run was passed: functions called functions too deeply, or a
+    /// multi-instance activity asked for more than `flow::activity::MAX_INSTANCES` instances.
     Limit,
     /// The function (or one it calls) does not exist or does not compile.
     Compile,

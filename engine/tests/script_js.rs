@@ -683,3 +683,147 @@ async fn lines_logged_before_a_failure_come_back_with_the_error() {
     assert_eq!(err.logs.len(), 1, "{:?}", err.logs);
     assert_eq!(err.logs[0].message, "looping");
 }
+
+/// Fails every call with the method's name as its message.
+#[derive(Debug)]
+struct FailingConnectors;
+
+impl ConnectorCall for FailingConnectors {
+    fn call<'a>(
+        &'a self,
+        connector: &'a str,
+        method: &'a str,
+        _args: Value,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
+        Box::pin(async move {
+            Err(CallError {
+                connector: connector.into(),
+                method: method.into(),
+                message: method.replace('_', " "),
+            })
+        })
+    }
+}
+
+/// Only the run's stop flag, allocation failures and QuickJS' own errors are budget faults:
+/// errors whose text merely reads like one, from the script or a connector, and a thrown or
+/// rejected `undefined` are runtime errors, and the worker keeps its module (no reset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_classified_by_their_origin_not_their_text() {
+    let pool = JsPool::new(JsPoolConfig {
+        workers: 1,
+        inline_budget: None,
+        ..JsPoolConfig::default()
+    });
+    let source = r#"
+        let calls = 0;
+        export default async (input, ctx) => {
+            calls += 1;
+            switch (input) {
+                case "count": return calls;
+                case "memory": throw new Error("out of memory");
+                case "internal": throw new InternalError("out of memory, says the script");
+                case "stack": throw new Error("stack overflow");
+                case "range": throw new RangeError("call stack size exceeded somewhere");
+                case "interrupted": throw new Error("interrupted");
+                case "connector": return await ctx.connectors.db.out_of_memory({});
+                case "connector-stack": return await ctx.connectors.db.stack_overflow({});
+                case "reject": return Promise.reject();
+                case "undefined": throw undefined;
+            }
+        };
+    "#;
+    let module = pool
+        .compile_module("f.js", source, &BTreeMap::new())
+        .await
+        .unwrap();
+    let ctx = FunctionContext {
+        connectors: Arc::new(FailingConnectors),
+        ..Default::default()
+    };
+    let count = pool.call(&module, json!("count"), &ctx, &control()).await;
+    assert_eq!(count.unwrap().value, json!(1));
+    let cases = [
+        "memory",
+        "internal",
+        "stack",
+        "range",
+        "interrupted",
+        "connector",
+        "connector-stack",
+        "reject",
+        "undefined",
+    ];
+    let mut misread = Vec::new();
+    for case in cases {
+        let err = pool
+            .call(&module, json!(case), &ctx, &control())
+            .await
+            .unwrap_err();
+        if !matches!(err.kind, ScriptErrorKind::Runtime { .. }) {
+            misread.push(format!("{case}: {err}"));
+        }
+    }
+    assert!(misread.is_empty(), "{misread:#?}");
+    // Every call ran in the same module context: none of them reset the worker.
+    let count = pool.call(&module, json!("count"), &ctx, &control()).await;
+    assert_eq!(count.unwrap().value, json!(cases.len() + 2));
+}
+
+/// A run keeps at most `MAX_LOG_LINES` lines and `MAX_LOG_BYTES` bytes of log; what is
+/// dropped is counted in one last line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_keeps_a_bounded_log() {
+    use starweave_engine::script::{MAX_LOG_BYTES, MAX_LOG_LINES};
+    let pool = pool();
+    let module = pool
+        .compile_module(
+            "f.js",
+            r#"export default (input, ctx) => {
+                for (let i = 0; i < input.lines; i++) ctx.log.info("x".repeat(input.size), i);
+                return "done";
+            };"#,
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    let ctx = FunctionContext::default();
+    let out = pool
+        .call(
+            &module,
+            json!({ "lines": 5000, "size": 1 }),
+            &ctx,
+            &control(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.value, json!("done"));
+    assert_eq!(out.logs.len(), MAX_LOG_LINES + 1);
+    assert_eq!(
+        out.logs[MAX_LOG_LINES - 1].message,
+        format!("x {}", MAX_LOG_LINES - 1)
+    );
+    let last = &out.logs[MAX_LOG_LINES];
+    assert_eq!(last.level, LogLevel::Warn);
+    assert!(
+        last.message.starts_with("4000 more log lines dropped"),
+        "{}",
+        last.message
+    );
+
+    // By bytes: two lines of 40 % of the budget fit, the third does not.
+    let size = MAX_LOG_BYTES * 2 / 5;
+    let out = pool
+        .call(
+            &module,
+            json!({ "lines": 5, "size": size }),
+            &ctx,
+            &control(),
+        )
+        .await
+        .unwrap();
+    let lengths: Vec<usize> = out.logs.iter().map(|line| line.message.len()).collect();
+    assert_eq!(lengths.len(), 3, "{lengths:?}");
+    assert_eq!(&lengths[..2], [size + 2, size + 2]);
+    assert!(out.logs[2].message.starts_with("3 more log lines dropped"));
+}

@@ -314,3 +314,146 @@ async fn lines_logged_before_a_failure_come_back_with_the_error() {
         .unwrap();
     assert_eq!(out.logs.len(), 1, "{:?}", out.logs);
 }
+
+/// A run keeps at most `MAX_LOG_LINES` lines of log; the rest are counted in one last line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_keeps_a_bounded_log() {
+    use starweave_engine::script::MAX_LOG_LINES;
+    let rhai = engine();
+    let ast = rhai
+        .compile_script(
+            "fn main(input, ctx) { for i in 0..input { ctx.log.info(\"line\", i); } \"done\" }",
+        )
+        .unwrap();
+    let out = rhai
+        .call_function(
+            &ast,
+            "main",
+            json!(3000),
+            &FunctionContext::default(),
+            &control(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.value, json!("done"));
+    assert_eq!(out.logs.len(), MAX_LOG_LINES + 1);
+    assert_eq!(out.logs[0].message, "line 0");
+    let last = &out.logs[MAX_LOG_LINES];
+    assert_eq!(last.level, LogLevel::Warn);
+    assert!(
+        last.message.starts_with("2000 more log lines dropped"),
+        "{}",
+        last.message
+    );
+}
+
+/// Counts calls (each takes 5 ms); a call that never answers records when its wait is
+/// abandoned (its future dropped).
+#[derive(Debug, Default)]
+struct Meter {
+    calls: std::sync::atomic::AtomicUsize,
+    abandoned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl ConnectorCall for Meter {
+    fn call<'a>(
+        &'a self,
+        _connector: &'a str,
+        method: &'a str,
+        _args: Value,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let guard = SetOnDrop(self.abandoned.clone());
+        let never = method == "never";
+        Box::pin(async move {
+            if never {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            std::mem::forget(guard);
+            Ok(Value::Null)
+        })
+    }
+}
+
+/// Dropping a function's future stops the script on its blocking thread: it makes no more
+/// connector calls, and a connector wait in progress is abandoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_functions_future_stops_it() {
+    use std::sync::atomic::Ordering;
+    let rhai = engine();
+    let ast = rhai
+        .compile_script("fn main(input, ctx) { loop { ctx.invoke(\"meter\", input, #{}); } }")
+        .unwrap();
+    let meter = Arc::new(Meter::default());
+    let ctx = FunctionContext {
+        connectors: meter.clone(),
+        ..Default::default()
+    };
+    let run = RunControl::with_timeout(Duration::from_secs(10));
+    let call = rhai.call_function(&ast, "main", json!("tick"), &ctx, &run);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(150), call)
+            .await
+            .is_err()
+    );
+    // At most the call in progress when the future was dropped finishes after it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after_drop = meter.calls.load(Ordering::SeqCst);
+    assert!(after_drop > 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(meter.calls.load(Ordering::SeqCst), after_drop);
+
+    // A wait that would last until the deadline ends when the future is dropped.
+    let meter = Arc::new(Meter::default());
+    let ctx = FunctionContext {
+        connectors: meter.clone(),
+        ..Default::default()
+    };
+    let call = rhai.call_function(&ast, "main", json!("never"), &ctx, &run);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), call)
+            .await
+            .is_err()
+    );
+    let mut waited = Duration::ZERO;
+    while !meter.abandoned.load(Ordering::SeqCst) && waited < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += Duration::from_millis(10);
+    }
+    assert!(meter.abandoned.load(Ordering::SeqCst), "the wait went on");
+    assert_eq!(meter.calls.load(Ordering::SeqCst), 1);
+}
+
+/// Cancelling the run ends a connector wait with `Cancelled`, not at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_ends_a_connector_wait() {
+    let rhai = engine();
+    let ast = rhai
+        .compile_script("fn main(input, ctx) { ctx.invoke(\"meter\", \"never\", #{}) }")
+        .unwrap();
+    let ctx = FunctionContext {
+        connectors: Arc::new(Meter::default()),
+        ..Default::default()
+    };
+    let run = RunControl::with_timeout(Duration::from_secs(5));
+    let cancel = run.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let err = rhai
+        .call_function(&ast, "main", Value::Null, &ctx, &run)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ScriptErrorKind::Cancelled);
+}

@@ -216,6 +216,25 @@ impl RunControl {
     }
 }
 
+/// Sets a run's abort flag when dropped: held by the future that waits for a run on another
+/// thread (a JavaScript worker, Rhai's blocking pool), so that when the caller stops waiting —
+/// the future is dropped — the run stops too instead of going on to its deadline.
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop(pub(crate) Arc<AtomicBool>);
+
+impl AbortOnDrop {
+    /// A guard with a fresh, unset flag.
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(false)))
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Severity of a [`LogLine`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -396,6 +415,78 @@ fn json_size_bound(value: &Value, limit: usize) -> Option<usize> {
     walk(value, &mut total, limit).map(|()| total)
 }
 
+/// Most lines one run (a code function call, a script task) keeps from `ctx.log`. The lines
+/// past this budget, or past [`MAX_LOG_BYTES`], are dropped and counted in one last warning.
+pub const MAX_LOG_LINES: usize = 1_000;
+
+/// Most bytes of messages one run keeps from `ctx.log` (see [`MAX_LOG_LINES`]): with the line
+/// budget, a log of at most about a megabyte per run, however the code loops.
+pub const MAX_LOG_BYTES: usize = 1 << 20;
+
+/// The lines one run logs through `ctx.log`, within a budget of [`MAX_LOG_LINES`] lines and
+/// [`MAX_LOG_BYTES`] bytes of messages.
+///
+/// Every line goes into the run's logs (the flow appends them whatever their number), so a
+/// script logging in a loop would otherwise grow them without bound. Lines are kept in order
+/// until the first one that does not fit; that line and every later one are dropped, and
+/// [`RunLogs::finish`] ends the logs with one warning saying how many were. Dropping
+/// everything after the first line that did not fit, rather than only the lines that are too
+/// large, keeps the kept lines a true prefix of what the code logged.
+#[derive(Debug, Default)]
+pub(crate) struct RunLogs {
+    lines: Vec<LogLine>,
+    bytes: usize,
+    dropped: usize,
+}
+
+impl RunLogs {
+    /// Whether every further line is dropped (the caller can skip formatting it).
+    pub(crate) fn is_full(&self) -> bool {
+        self.dropped > 0 || self.lines.len() >= MAX_LOG_LINES
+    }
+
+    /// Bytes of message a further line may still have.
+    pub(crate) fn room(&self) -> usize {
+        if self.is_full() {
+            0
+        } else {
+            MAX_LOG_BYTES - self.bytes
+        }
+    }
+
+    /// Keeps the line if it fits in the budget, drops (and counts) it otherwise.
+    pub(crate) fn push(&mut self, level: LogLevel, message: String) {
+        if self.is_full() || message.len() > self.room() {
+            self.drop_line();
+            return;
+        }
+        self.bytes += message.len();
+        self.lines.push(LogLine { level, message });
+    }
+
+    /// Counts a line dropped without being formatted (it could not fit).
+    pub(crate) fn drop_line(&mut self) {
+        self.dropped += 1;
+    }
+
+    /// The lines kept, followed by a warning with the number dropped, if any were.
+    pub(crate) fn finish(self) -> Vec<LogLine> {
+        let mut lines = self.lines;
+        if self.dropped > 0 {
+            let s = if self.dropped == 1 { "" } else { "s" };
+            lines.push(LogLine {
+                level: LogLevel::Warn,
+                message: format!(
+                    "{} more log line{s} dropped: a run keeps at most {MAX_LOG_LINES} lines and \
+                     {MAX_LOG_BYTES} bytes of log",
+                    self.dropped
+                ),
+            });
+        }
+        lines
+    }
+}
+
 /// Formats `ctx.log` arguments: strings as they are, other values as JSON, joined by spaces.
 pub(crate) fn log_message(args: &[Value]) -> String {
     args.iter()
@@ -405,6 +496,51 @@ pub(crate) fn log_message(args: &[Value]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn lines_past_the_budget_are_dropped_and_counted_once() {
+        let mut logs = RunLogs::default();
+        for n in 0..MAX_LOG_LINES + 5 {
+            logs.push(LogLevel::Info, n.to_string());
+        }
+        let lines = logs.finish();
+        assert_eq!(lines.len(), MAX_LOG_LINES + 1);
+        assert_eq!(
+            lines[MAX_LOG_LINES - 1].message,
+            (MAX_LOG_LINES - 1).to_string()
+        );
+        let last = &lines[MAX_LOG_LINES];
+        assert_eq!(last.level, LogLevel::Warn);
+        assert!(
+            last.message.starts_with("5 more log lines dropped"),
+            "{}",
+            last.message
+        );
+    }
+
+    #[test]
+    fn the_byte_budget_drops_the_line_that_does_not_fit_and_all_later_ones() {
+        let mut logs = RunLogs::default();
+        logs.push(LogLevel::Info, "a".repeat(MAX_LOG_BYTES - 10));
+        logs.push(LogLevel::Info, "b".repeat(10));
+        logs.push(LogLevel::Info, "c".repeat(11));
+        // It would fit, but it comes after a dropped line.
+        logs.push(LogLevel::Info, String::new());
+        assert!(logs.is_full());
+        let lines = logs.finish();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1].message, "b".repeat(10));
+        assert!(lines[2].message.starts_with("2 more log lines dropped"));
+        // Nothing dropped: no notice.
+        let mut logs = RunLogs::default();
+        logs.push(LogLevel::Warn, "one".into());
+        assert_eq!(logs.finish().len(), 1);
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,12 @@
 //!   [`RhaiEngine::call_function`]. `ctx.env` is a map of strings, `ctx.log.info/warn/error(…)`
 //!   log, `ctx.connectors.<c>.<m>(args)` calls a connector method listed by
 //!   [`ConnectorCall::catalog`] and `ctx.invoke(c, m, args)` calls any. Connector calls block
-//!   the script (it runs on tokio's blocking pool and waits with `Handle::block_on`); the script's
-//!   deadline bounds the wait.
+//!   the script (it runs on tokio's blocking pool and waits with `Handle::block_on`); the
+//!   script's deadline and cancellation end the wait, and so does the caller dropping the
+//!   function's future (which stops the script too: a blocking thread cannot be taken back).
+//!   `ctx.log` keeps at most [`MAX_LOG_LINES`](super::MAX_LOG_LINES) lines and
+//!   [`MAX_LOG_BYTES`](super::MAX_LOG_BYTES) bytes per call; the lines past them are counted
+//!   in one last warning.
 //!
 //! `throw_bpmn_error(code, message)` raises [`ScriptErrorKind::BpmnError`]. The engine has no
 //! file, module, `eval`, `sleep` or `exit` functions: only Rhai's operators, comparisons,
@@ -20,8 +24,9 @@
 use std::any::TypeId;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 use rhai::packages::{
     ArithmeticPackage, BasicIteratorPackage, BasicStringPackage, LogicPackage, Package,
@@ -33,8 +38,8 @@ mod condition;
 
 use super::library::{self, Library};
 use super::{
-    ConnectorCall, FunctionContext, FunctionOutput, LogLevel, LogLine, RunControl, ScriptError,
-    ScriptErrorKind, check_output_size, log_message,
+    AbortOnDrop, ConnectorCall, FunctionContext, FunctionOutput, LogLevel, RunControl, RunLogs,
+    ScriptError, ScriptErrorKind, check_output_size, log_message,
 };
 
 /// Budgets applied to every Rhai run of an engine (time and cancellation come per run from
@@ -400,19 +405,49 @@ pub struct RhaiEngine {
     limits: RhaiLimits,
 }
 
-thread_local! {
-    /// The run being evaluated on this thread, for `on_progress` to check.
-    static CURRENT_RUN: RefCell<Option<RunControl>> = const { RefCell::new(None) };
+/// What stops a run: its control (deadline, cancellation) and, for a code function, the
+/// abort flag its caller's future sets when it is dropped.
+#[derive(Debug, Clone)]
+struct RunStops {
+    control: RunControl,
+    abort: Option<Arc<AtomicBool>>,
 }
 
-/// Installs a run's control on this thread for the duration of an evaluation.
+impl RunStops {
+    /// The fault to stop with, if the run must stop now (an abort stops it as cancelled:
+    /// nobody waits for its answer).
+    fn check(&self) -> Option<ScriptErrorKind> {
+        if self
+            .abort
+            .as_ref()
+            .is_some_and(|abort| abort.load(Ordering::Relaxed))
+        {
+            return Some(ScriptErrorKind::Cancelled);
+        }
+        self.control.check()
+    }
+}
+
+thread_local! {
+    /// The run being evaluated on this thread, for `on_progress` to check.
+    static CURRENT_RUN: RefCell<Option<RunStops>> = const { RefCell::new(None) };
+}
+
+/// Installs a run's stops on this thread for the duration of an evaluation.
 struct CurrentRun {
-    previous: Option<RunControl>,
+    previous: Option<RunStops>,
 }
 
 impl CurrentRun {
     fn enter(control: &RunControl) -> Self {
-        let previous = CURRENT_RUN.with(|current| current.replace(Some(control.clone())));
+        Self::enter_stops(RunStops {
+            control: control.clone(),
+            abort: None,
+        })
+    }
+
+    fn enter_stops(stops: RunStops) -> Self {
+        let previous = CURRENT_RUN.with(|current| current.replace(Some(stops)));
         Self { previous }
     }
 }
@@ -433,10 +468,14 @@ const CONNECTOR_KEY: &str = "__connector";
 #[derive(Debug)]
 struct RunShared {
     connectors: Arc<dyn ConnectorCall>,
-    logs: Mutex<Vec<LogLine>>,
+    logs: Mutex<RunLogs>,
     handle: tokio::runtime::Handle,
-    control: RunControl,
+    stops: RunStops,
 }
+
+/// How often a connector wait looks at the run's cancellation and abort flags (the deadline
+/// ends it on the spot).
+const CONNECTOR_WAIT_POLL: Duration = Duration::from_millis(10);
 
 /// The handle a `ctx` map carries to its run.
 #[derive(Debug, Clone)]
@@ -472,7 +511,7 @@ impl RhaiEngine {
                 current
                     .borrow()
                     .as_ref()
-                    .and_then(RunControl::check)
+                    .and_then(RunStops::check)
                     .map(|kind| match kind {
                         ScriptErrorKind::Cancelled => Dynamic::from(TERMINATED_CANCELLED),
                         _ => Dynamic::from(TERMINATED_DEADLINE),
@@ -632,7 +671,8 @@ impl RhaiEngine {
     }
 
     /// Calls the function `name` (normally `main`) of a compiled script with `input` and a
-    /// `ctx`; runs on tokio's blocking pool so connector calls can wait.
+    /// `ctx`; runs on tokio's blocking pool so connector calls can wait. Dropping the future
+    /// stops the script at its next progress check or connector call (or during its wait).
     pub async fn call_function(
         &self,
         ast: &RhaiAst,
@@ -641,19 +681,23 @@ impl RhaiEngine {
         ctx: &FunctionContext,
         control: &RunControl,
     ) -> Result<FunctionOutput, ScriptError> {
+        let abort = AbortOnDrop::new();
+        let stops = RunStops {
+            control: control.clone(),
+            abort: Some(abort.0.clone()),
+        };
         let shared = Arc::new(RunShared {
             connectors: ctx.connectors.clone(),
-            logs: Mutex::new(Vec::new()),
+            logs: Mutex::new(RunLogs::default()),
             handle: tokio::runtime::Handle::current(),
-            control: control.clone(),
+            stops: stops.clone(),
         });
         let ctx_value = ctx_map(&ctx.env, &RunHandle(shared.clone()));
         let engine = self.clone();
         let ast = ast.clone();
         let name = name.to_owned();
-        let control = control.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let _run = CurrentRun::enter(&control);
+            let _run = CurrentRun::enter_stops(stops);
             let mut scope = Scope::new();
             let result = engine
                 .engine
@@ -669,7 +713,9 @@ impl RhaiEngine {
         .await
         .map_err(|err| ScriptError::runtime(format!("Rhai function did not finish: {err}")))
         .and_then(|result| result);
-        let logs = std::mem::take(&mut *shared.logs.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(abort);
+        let logs =
+            std::mem::take(&mut *shared.logs.lock().unwrap_or_else(|p| p.into_inner())).finish();
         match result {
             Ok(value) => Ok(FunctionOutput { value, logs }),
             Err(mut err) => {
@@ -848,20 +894,18 @@ fn register_ctx_functions(engine: &mut rhai::Engine) {
             let types = vec![TypeId::of::<Dynamic>(); arity];
             engine.register_raw_fn(name, types, move |_, args| {
                 let run = run_of(args[0])?;
+                let logs = || run.0.logs.lock().unwrap_or_else(|p| p.into_inner());
+                // Past the run's log budget a line is only counted, not even formatted.
+                if logs().is_full() {
+                    logs().drop_line();
+                    return Ok(());
+                }
                 let values = args[1..]
                     .iter()
                     .map(|arg| dynamic_to_json(arg))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|err| Box::<EvalAltResult>::from(err.to_string()))?;
-                let line = LogLine {
-                    level,
-                    message: log_message(&values),
-                };
-                run.0
-                    .logs
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(line);
+                logs().push(level, log_message(&values));
                 Ok(())
             });
         }
@@ -905,24 +949,48 @@ fn call_connector(
     method: &str,
     args: &Dynamic,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let args = dynamic_to_json(args).map_err(|err| Box::<EvalAltResult>::from(err.to_string()))?;
     let shared = &run.0;
-    let remaining = shared
-        .control
-        .deadline
-        .saturating_duration_since(Instant::now());
+    // A loop of connector calls may do too few operations between them for `on_progress`.
+    if let Some(kind) = shared.stops.check() {
+        return Err(terminated(&kind));
+    }
+    let args = dynamic_to_json(args).map_err(|err| Box::<EvalAltResult>::from(err.to_string()))?;
+    let deadline = tokio::time::Instant::from_std(shared.stops.control.deadline);
     let result = shared.handle.block_on(async {
-        tokio::time::timeout(remaining, shared.connectors.call(connector, method, args)).await
+        let call = shared.connectors.call(connector, method, args);
+        tokio::pin!(call);
+        let expiry = tokio::time::sleep_until(deadline);
+        tokio::pin!(expiry);
+        loop {
+            tokio::select! {
+                result = &mut call => return Ok(result),
+                () = &mut expiry => {
+                    return Err(ScriptErrorKind::Timeout {
+                        message: "the run passed its deadline".into(),
+                    });
+                }
+                () = tokio::time::sleep(CONNECTOR_WAIT_POLL) => {
+                    if let Some(kind) = shared.stops.check() {
+                        return Err(kind);
+                    }
+                }
+            }
+        }
     });
     match result {
         Ok(Ok(value)) => Ok(json_to_dynamic(&value)),
         Ok(Err(err)) => Err(err.to_string().into()),
-        Err(_) => Err(EvalAltResult::ErrorTerminated(
-            Dynamic::from(TERMINATED_DEADLINE),
-            rhai::Position::NONE,
-        )
-        .into()),
+        Err(kind) => Err(terminated(&kind)),
     }
+}
+
+/// The error that ends a Rhai run for a stop (Rhai's `try` cannot catch it).
+fn terminated(kind: &ScriptErrorKind) -> Box<EvalAltResult> {
+    let token = match kind {
+        ScriptErrorKind::Cancelled => TERMINATED_CANCELLED,
+        _ => TERMINATED_DEADLINE,
+    };
+    EvalAltResult::ErrorTerminated(Dynamic::from(token), rhai::Position::NONE).into()
 }
 
 fn fn_ptr(name: &str, curry: Option<&str>) -> Dynamic {

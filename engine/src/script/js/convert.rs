@@ -9,6 +9,11 @@ use crate::script::library;
 /// Deepest nesting converted out of JavaScript; deeper (or cyclic) values are an error.
 const MAX_DEPTH: usize = 256;
 
+/// Values converted between two calls of the stop check: reading the clock that seldom costs
+/// nothing measurable, and even at a slow few million values a second the check comes
+/// within a millisecond or two.
+const CHECK_EVERY: u32 = 4096;
+
 /// Why a JavaScript value did not become JSON.
 #[derive(Debug)]
 pub(super) enum ConvertError {
@@ -16,6 +21,8 @@ pub(super) enum ConvertError {
     TooLarge,
     /// Deeper than [`MAX_DEPTH`], most likely a cycle.
     TooDeep,
+    /// The stop check answered `true` (the run passed its deadline or was cancelled).
+    Stopped,
     /// QuickJS failed (an exception, usually out of memory).
     Js(rquickjs::Error),
 }
@@ -74,7 +81,13 @@ fn data_property(value: JsValue<'_>) -> Property<JsValue<'_>> {
 /// `undefined` are dropped from objects and become `null` elsewhere; `toJSON` is honoured;
 /// `Number`, `String` and `Boolean` wrapper objects become their primitive),
 /// spending at most `budget` bytes of serialised JSON (counted as the text would be written,
-/// numbers at their widest).
+/// numbers at their widest), and calling `stop` every [`CHECK_EVERY`] values: when it answers
+/// `true` the conversion ends with [`ConvertError::Stopped`].
+///
+/// The budget and the check are what bound a conversion: a value may share its parts
+/// (`v = [v, v]` forty times over is 2⁴⁰ leaves in a few hundred bytes of QuickJS memory), so
+/// neither the run's memory limit nor the interrupt handler, which does not run while Rust
+/// code does, would stop it.
 ///
 /// Member by member: reading the properties from Rust costs less than half of what
 /// QuickJS' `JSON.stringify` and `serde_json` reading its text back did (100 k instructions
@@ -83,13 +96,49 @@ fn data_property(value: JsValue<'_>) -> Property<JsValue<'_>> {
 pub(super) fn js_to_json<'js>(
     value: &JsValue<'js>,
     budget: &mut usize,
+    stop: &dyn Fn() -> bool,
 ) -> Result<Value, ConvertError> {
-    convert(value, budget, 0, &mut Intrinsics::default())
+    let mut walk = Walk {
+        budget: *budget,
+        countdown: CHECK_EVERY,
+        stop,
+        intrinsics: Intrinsics::default(),
+    };
+    let result = convert(value, &mut walk, 0);
+    *budget = walk.budget;
+    result
 }
 
-fn spend(budget: &mut usize, bytes: usize) -> Result<(), ConvertError> {
-    *budget = budget.checked_sub(bytes).ok_or(ConvertError::TooLarge)?;
-    Ok(())
+/// The state of one conversion, passed down the recursion as one reference (a level of
+/// nesting then costs little native stack).
+struct Walk<'js, 'a> {
+    budget: usize,
+    /// Values left until the next stop check.
+    countdown: u32,
+    stop: &'a dyn Fn() -> bool,
+    intrinsics: Intrinsics<'js>,
+}
+
+impl Walk<'_, '_> {
+    fn spend(&mut self, bytes: usize) -> Result<(), ConvertError> {
+        self.budget = self
+            .budget
+            .checked_sub(bytes)
+            .ok_or(ConvertError::TooLarge)?;
+        Ok(())
+    }
+
+    /// Counts a value, calling the stop check when its turn comes.
+    fn tick(&mut self) -> Result<(), ConvertError> {
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.countdown = CHECK_EVERY;
+            if (self.stop)() {
+                return Err(ConvertError::Stopped);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn is_skipped(value: &JsValue<'_>) -> bool {
@@ -170,13 +219,13 @@ impl<'js> Intrinsics<'js> {
 
 fn convert<'js>(
     value: &JsValue<'js>,
-    budget: &mut usize,
+    walk: &mut Walk<'js, '_>,
     depth: usize,
-    intrinsics: &mut Intrinsics<'js>,
 ) -> Result<Value, ConvertError> {
     if depth > MAX_DEPTH {
         return Err(ConvertError::TooDeep);
     }
+    walk.tick()?;
     // Only the two recursive cases are handled here; everything else is in functions of
     // its own, so that a level of nesting costs as little native stack as possible.
     match value.type_of() {
@@ -184,15 +233,15 @@ fn convert<'js>(
             let Some(array) = value.as_array() else {
                 return Ok(Value::Null);
             };
-            spend(budget, 2)?;
+            walk.spend(2)?;
             let mut items = Vec::with_capacity(array.len().min(1 << 16));
             for index in 0..array.len() {
                 let item: JsValue<'js> = array.get(index)?;
-                spend(budget, 1)?;
+                walk.spend(1)?;
                 items.push(if is_skipped(&item) {
                     Value::Null
                 } else {
-                    convert(&item, budget, depth + 1, intrinsics)?
+                    convert(&item, walk, depth + 1)?
                 });
             }
             Ok(Value::Array(items))
@@ -201,10 +250,10 @@ fn convert<'js>(
             let Some(object) = value.as_object() else {
                 return Ok(Value::Null);
             };
-            if let Some(replaced) = replacement(object, intrinsics)? {
-                return convert(&replaced, budget, depth + 1, intrinsics);
+            if let Some(replaced) = replacement(object, &mut walk.intrinsics)? {
+                return convert(&replaced, walk, depth + 1);
             }
-            spend(budget, 2)?;
+            walk.spend(2)?;
             let props = object.props::<String, JsValue<'js>>();
             // Sized up front: growing an index map rehashes every key it already holds.
             let mut map = Map::with_capacity(props.size_hint().0.min(1 << 16));
@@ -213,13 +262,13 @@ fn convert<'js>(
                 if is_skipped(&item) {
                     continue;
                 }
-                spend(budget, key.len() + 4)?;
-                let converted = convert(&item, budget, depth + 1, intrinsics)?;
+                walk.spend(key.len() + 4)?;
+                let converted = convert(&item, walk, depth + 1)?;
                 map.insert(key, converted);
             }
             Ok(Value::Object(map))
         }
-        _ => scalar(value, budget),
+        _ => scalar(value, walk),
     }
 }
 
@@ -242,18 +291,18 @@ fn replacement<'js>(
 
 /// A value that is neither an array nor an object.
 #[inline(never)]
-fn scalar(value: &JsValue<'_>, budget: &mut usize) -> Result<Value, ConvertError> {
+fn scalar(value: &JsValue<'_>, walk: &mut Walk<'_, '_>) -> Result<Value, ConvertError> {
     match value.type_of() {
         Type::Bool => {
-            spend(budget, 5)?;
+            walk.spend(5)?;
             Ok(Value::Bool(value.as_bool().unwrap_or_default()))
         }
         Type::Int => {
-            spend(budget, 11)?;
+            walk.spend(11)?;
             Ok(Value::from(value.as_int().unwrap_or_default()))
         }
         Type::Float => {
-            spend(budget, 24)?;
+            walk.spend(24)?;
             Ok(library::number(value.as_float().unwrap_or(f64::NAN)))
         }
         Type::String => {
@@ -261,16 +310,16 @@ fn scalar(value: &JsValue<'_>, budget: &mut usize) -> Result<Value, ConvertError
                 return Ok(Value::Null);
             };
             let text = text.to_string()?;
-            spend(budget, text.len() + 2)?;
+            walk.spend(text.len() + 2)?;
             Ok(Value::String(text))
         }
         Type::BigInt => {
             let text: String = value.get::<rquickjs::Coerced<String>>()?.0;
-            spend(budget, text.len() + 2)?;
+            walk.spend(text.len() + 2)?;
             Ok(Value::String(text))
         }
         _ => {
-            spend(budget, 4)?;
+            walk.spend(4)?;
             Ok(Value::Null)
         }
     }

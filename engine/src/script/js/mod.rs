@@ -35,6 +35,19 @@
 //! cancellation (interrupt handler, and while waiting for connector calls), the memory limit
 //! of the worker's runtime, its stack limit, and the size of the JSON result. After a timeout,
 //! cancellation, memory or stack fault the worker throws its runtime away and starts a new one.
+//! Values handed to `sw` built-ins and connector calls are converted to JSON within the
+//! output budget and under the deadline too.
+//!
+//! A run ends when its answer is known; nothing it started goes on after it. Connector calls it
+//! did not await are cancelled, and promise jobs still queued (a script task's
+//! `Promise.resolve().then(…)`, or the jobs of a function that threw before awaiting them) are
+//! dropped with the runtime, which is renewed as after a fault, so they never run in a later
+//! job. Lines logged through `ctx.log` are kept within a per-run budget
+//! ([`MAX_LOG_LINES`](super::MAX_LOG_LINES), [`MAX_LOG_BYTES`](super::MAX_LOG_BYTES)).
+//!
+//! Inline scripts and expressions share one context per worker (a pool's workers serve one
+//! deployment): its globals and built-in objects are frozen, so a script cannot change what
+//! another sees (`Object.prototype.toJSON = …` throws a `TypeError`).
 //!
 //! Module-level state lives as long as the worker's context for that module, as in a warm
 //! serverless container: functions must not rely on it either way.
@@ -64,7 +77,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::library::Library;
-use super::{FunctionContext, FunctionOutput, RunControl, ScriptError};
+use super::{AbortOnDrop, FunctionContext, FunctionOutput, RunControl, ScriptError};
 use worker::{Inline, Job, Task, Worker};
 
 /// Budgets of every JavaScript run in a pool (time and cancellation come per run from
@@ -176,15 +189,6 @@ struct InlineRuntime {
 
 thread_local! {
     static INLINE_RUNTIMES: RefCell<Vec<InlineRuntime>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Sets the job's abort flag when the caller stops waiting (its future was dropped).
-struct AbortOnDrop(Arc<AtomicBool>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 /// Native stack of a worker thread: well above the QuickJS stack limit.
@@ -367,7 +371,7 @@ impl JsPool {
         task: Task,
         control: &RunControl,
     ) -> Result<FunctionOutput, ScriptError> {
-        let abort = AbortOnDrop(Arc::new(AtomicBool::new(false)));
+        let abort = AbortOnDrop::new();
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             task,

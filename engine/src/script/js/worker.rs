@@ -22,7 +22,7 @@ use super::loader::{ModuleFiles, VendoredModules, module_name};
 use super::{JsLimits, ModuleSource};
 use crate::script::library::Library;
 use crate::script::{
-    CallError, ConnectorCall, Env, FunctionContext, FunctionOutput, LogLevel, LogLine, RunControl,
+    CallError, ConnectorCall, Env, FunctionContext, FunctionOutput, LogLevel, RunControl, RunLogs,
     ScriptError, ScriptErrorKind, log_message,
 };
 
@@ -63,7 +63,7 @@ struct Active {
     /// Why the interrupt handler stopped the script, if it did.
     stopped: Cell<Option<Stop>>,
     calls: RefCell<Option<Calls>>,
-    logs: RefCell<Vec<LogLine>>,
+    logs: RefCell<RunLogs>,
     /// The job runs inline, on the caller's thread, where connectors are not available.
     inline: Cell<bool>,
     /// An inline run tried to call a connector: its result is void, the job goes to a worker.
@@ -94,10 +94,43 @@ struct Calls {
     handle: tokio::runtime::Handle,
     sender: mpsc::Sender<Completion>,
     next_id: u64,
-    pending: HashMap<u64, (Persistent<Function<'static>>, Persistent<Function<'static>>)>,
+    pending: HashMap<u64, PendingCall>,
+}
+
+/// A connector call on its way: how to settle its promise, and its task on the caller's
+/// runtime.
+struct PendingCall {
+    resolve: Persistent<Function<'static>>,
+    reject: Persistent<Function<'static>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Calls {
+    /// The job is over: calls it started and did not await are cancelled, so none goes on
+    /// working (or answers) after the run that made it.
+    fn drop(&mut self) {
+        for call in self.pending.values() {
+            call.task.abort();
+        }
+    }
 }
 
 impl Active {
+    /// Whether the run must stop now, recording why as the interrupt handler does (native
+    /// code that gives up on a stopped run then fails it with the stop, not its own error).
+    fn must_stop(&self) -> bool {
+        if self.stopped.get().is_some() {
+            return true;
+        }
+        match self.check() {
+            Some(stop) => {
+                self.stopped.set(Some(stop));
+                true
+            }
+            None => false,
+        }
+    }
+
     fn check(&self) -> Option<Stop> {
         let control = self.control.borrow();
         let (control, abort) = control.as_ref()?;
@@ -121,6 +154,11 @@ struct ModuleEntry {
 }
 
 /// The context for inline scripts and expressions, with compiled wrappers by source.
+///
+/// One context serves every script task and expression the worker runs, whichever
+/// deployment they belong to, so nothing one run does may reach the next: its intrinsics are
+/// frozen when it is made ([`FREEZE_INTRINSICS`]) and each run's own values (`vars`, what the
+/// code declares) live in the call of its wrapper function.
 struct ScriptContext {
     context: Context,
     compiled: HashMap<String, Persistent<Function<'static>>>,
@@ -162,6 +200,97 @@ globalThis.BpmnError = class BpmnError extends Error {
   Object.defineProperty(globalThis, "__sw_ctx", {
     value: (env) => Object.freeze({ env: Object.freeze(env), log, connectors }),
   });
+})();
+"#;
+
+/// JavaScript run once in the script context after the prelude: freezes `globalThis` and
+/// every object reachable from it (constructors, prototypes, their methods and accessors,
+/// `Math`, `JSON`, `Reflect`, `sw`, `BpmnError`…) and the intrinsics no global names (the
+/// iterator, generator and async-function prototypes), so that a script task writing to any of
+/// them (`Object.prototype.toJSON = …`, `Array.prototype.includes = …`,
+/// `globalThis.x = …`) fails with a `TypeError` (scripts run in strict mode) instead of
+/// changing what later scripts and expressions, of any deployment, see.
+///
+/// Freezing a prototype also makes its data properties read-only on every object that
+/// inherits them, so `err.name = "…"` on an `Error` would throw (and so would `BpmnError`'s
+/// own constructor). For the properties code commonly sets on its own objects — `name`,
+/// `message`, `constructor` and `toString` of the error prototypes; `toString`, `valueOf`,
+/// `toLocaleString` and `constructor` of `Object.prototype` — the property becomes an accessor
+/// first: reading gives the intrinsic value, assigning on an inheriting object defines the
+/// object's own property, assigning on the prototype itself throws.
+///
+/// Run once per context, when it is made (again only after the runtime is renewed), not per
+/// run.
+const FREEZE_INTRINSICS: &str = r#"
+(() => {
+  "use strict";
+  const { defineProperty, freeze, getPrototypeOf } = Object;
+  const { getOwnPropertyDescriptor, ownKeys } = Reflect;
+  const overridable = (proto, key) => {
+    const found = getOwnPropertyDescriptor(proto, key);
+    if (!found || !("value" in found) || !found.configurable) return;
+    const value = found.value;
+    defineProperty(proto, key, {
+      get() { return value; },
+      set(next) {
+        if (this === proto) throw new TypeError(`Cannot assign to read only property '${String(key)}'`);
+        defineProperty(this, key, { value: next, writable: true, enumerable: true, configurable: true });
+      },
+      enumerable: found.enumerable,
+      configurable: false,
+    });
+  };
+  for (const key of ["toString", "valueOf", "toLocaleString", "constructor"]) {
+    overridable(Object.prototype, key);
+  }
+  const errors = [Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError];
+  for (const name of ["AggregateError", "InternalError", "SuppressedError"]) {
+    if (typeof globalThis[name] === "function") errors.push(globalThis[name]);
+  }
+  for (const error of errors) {
+    for (const key of ["name", "message", "constructor", "toString"]) {
+      overridable(error.prototype, key);
+    }
+  }
+  const seen = new Set();
+  const queue = [];
+  const add = (value) => {
+    if ((typeof value === "object" && value !== null) || typeof value === "function") {
+      if (!seen.has(value)) {
+        seen.add(value);
+        queue.push(value);
+      }
+    }
+  };
+  add(globalThis);
+  // Intrinsics that no global names, reached through values that have them as prototype.
+  add(getPrototypeOf([][Symbol.iterator]()));
+  add(getPrototypeOf(new Map()[Symbol.iterator]()));
+  add(getPrototypeOf(new Set()[Symbol.iterator]()));
+  add(getPrototypeOf(""[Symbol.iterator]()));
+  add(getPrototypeOf(/x/[Symbol.matchAll]("")));
+  add(getPrototypeOf(function* () {}));
+  add(getPrototypeOf(async function () {}));
+  add(getPrototypeOf(async function* () {}));
+  if (typeof Iterator === "function" && typeof Iterator.from === "function") {
+    add(getPrototypeOf(Iterator.from({ next() { return { done: true }; } })));
+    if (typeof Iterator.prototype.map === "function") {
+      add(getPrototypeOf([].values().map((x) => x)));
+    }
+  }
+  while (queue.length > 0) {
+    const object = queue.pop();
+    for (const key of ownKeys(object)) {
+      const property = getOwnPropertyDescriptor(object, key);
+      if (property) {
+        add(property.value);
+        add(property.get);
+        add(property.set);
+      }
+    }
+    add(getPrototypeOf(object));
+    freeze(object);
+  }
 })();
 "#;
 
@@ -272,8 +401,9 @@ impl Worker {
         }
     }
 
-    /// Runs one job's work under its control: budgets set before, logs collected and the
-    /// runtime renewed after a fault.
+    /// Runs one job's work under its control: budgets set before; after, logs collected,
+    /// connector calls still pending cancelled, and the runtime renewed after a fault or
+    /// when the work left promise jobs queued.
     fn execute(
         &mut self,
         control: RunControl,
@@ -283,11 +413,12 @@ impl Worker {
         self.sweep();
         *self.active.control.borrow_mut() = Some((control, abort));
         self.active.stopped.set(None);
-        self.active.logs.borrow_mut().clear();
+        *self.active.logs.borrow_mut() = RunLogs::default();
         self.runtime.set_memory_limit(self.limits.memory_bytes);
 
         let result = work(self);
-        let logs = std::mem::take(&mut *self.active.logs.borrow_mut());
+        let logs = std::mem::take(&mut *self.active.logs.borrow_mut()).finish();
+        // Dropping the calls cancels those still pending (see `Calls`' `Drop`).
         *self.active.calls.borrow_mut() = None;
         *self.active.control.borrow_mut() = None;
         // Lift the memory limit between jobs so that freeing and the next job's setup cannot fail.
@@ -302,7 +433,16 @@ impl Worker {
                 ..
             })
         );
-        if faulted && let Err(mut err) = self.reset() {
+        // Promise jobs still queued belong to this run: left there they would run at the start
+        // of the next job on this worker — any deployment's — under its deadline and with its
+        // connectors (a script task's `Promise.resolve().then(…)`, or jobs of a function that
+        // threw before its promise was awaited). QuickJS cannot drop queued jobs, so the
+        // runtime is renewed as after a fault. Work that runs to its end leaves none (a call
+        // drives the queue until it is empty), so this costs only runs that do.
+        let leftover = self.runtime.is_job_pending();
+        if (faulted || leftover)
+            && let Err(mut err) = self.reset()
+        {
             err.logs = logs;
             return Err(err);
         }
@@ -336,7 +476,14 @@ impl Worker {
 
     fn new_context(&self) -> Result<Context, ScriptError> {
         let context = Context::full(&self.runtime).map_err(|err| setup_error(&err))?;
-        let installed = context.with(|ctx| install_globals(&ctx, &self.library, &self.active));
+        let installed = context.with(|ctx| {
+            install_globals(
+                &ctx,
+                &self.library,
+                &self.active,
+                self.limits.max_output_bytes,
+            )
+        });
         installed
             .map_err(|err| ScriptError::runtime(format!("cannot set up JavaScript: {err}")))?;
         Ok(context)
@@ -463,8 +610,12 @@ impl Worker {
 
     fn script(&mut self, source: &str, vars: Value, is_script: bool) -> Result<Value, ScriptError> {
         if self.scripts.is_none() {
+            let context = self.new_context()?;
+            context
+                .with(|ctx| ctx.eval::<(), _>(FREEZE_INTRINSICS))
+                .map_err(|err| ScriptError::runtime(format!("cannot set up JavaScript: {err}")))?;
             self.scripts = Some(ScriptContext {
-                context: self.new_context()?,
+                context,
                 compiled: HashMap::new(),
             });
         }
@@ -591,7 +742,9 @@ impl Worker {
     }
 
     fn settle(&self, context: &Context, id: u64, result: Result<Value, CallError>) {
-        let Some((resolve, reject)) = self
+        let Some(PendingCall {
+            resolve, reject, ..
+        }) = self
             .active
             .calls
             .borrow_mut()
@@ -663,7 +816,7 @@ fn to_output<'js>(
     limit: usize,
 ) -> Result<Value, ScriptError> {
     let mut budget = limit;
-    match js_to_json(value, &mut budget) {
+    match js_to_json(value, &mut budget, &|| active.must_stop()) {
         Ok(json) => Ok(json),
         Err(ConvertError::TooLarge) => {
             Err(ScriptErrorKind::OutputTooLarge { limit_bytes: limit }.into())
@@ -671,6 +824,9 @@ fn to_output<'js>(
         Err(ConvertError::TooDeep) => Err(ScriptError::runtime(
             "the result is nested too deeply (or contains a cycle)",
         )),
+        Err(ConvertError::Stopped) => {
+            Err(stop_error(active.stopped.get().unwrap_or(Stop::Deadline)))
+        }
         Err(ConvertError::Js(err)) => Err(match Err::<(), _>(err).catch(ctx) {
             Err(caught) => caught_error(active, caught, false, 0),
             Ok(()) => ScriptError::runtime("the result cannot become JSON"),
@@ -678,7 +834,26 @@ fn to_output<'js>(
     }
 }
 
+/// The message QuickJS gives the `RangeError` it throws when a run passes its stack limit.
+const QUICKJS_STACK_OVERFLOW: &str = "Maximum call stack size exceeded";
+
 /// Maps a caught JavaScript error (or thrown value) to a [`ScriptError`].
+///
+/// A budget fault is recognised only from what neither the script nor a connector can
+/// produce by accident: the run's own stop flag (set by the interrupt handler, or by native
+/// code that found the run stopped), rquickjs' allocation error, and the errors QuickJS itself
+/// throws — an `InternalError` whose whole message is `out of memory` or `string too long`,
+/// a `RangeError` whose whole message is QuickJS' stack-overflow message. A message that
+/// merely contains such words (a connector's error, an `Error` the script makes) is a runtime
+/// error like any other, and so is a thrown `undefined` (`Promise.reject()`, `reject()`,
+/// `throw undefined`), which QuickJS never throws itself.
+///
+/// A thrown `null` stays a memory fault: it is what QuickJS throws when it has run so close to
+/// the memory limit that it cannot make its `out of memory` error, which is how most runs that
+/// fill their memory with small values end (59 of 60 such runs in a probe of two loops; a
+/// string doubling until it fails got the `InternalError` every time). Nothing left after the
+/// throw tells that apart from a script's own `throw null`: the frames that held the memory
+/// are gone by then.
 fn caught_error(
     active: &Active,
     err: CaughtError<'_>,
@@ -701,13 +876,17 @@ fn caught_error(
                     .map(|c| c.0),
             )
         }
-        // When QuickJS runs out of memory it often cannot allocate the error object either and
-        // throws `null`; a script that throws `null` itself is reported the same way.
-        CaughtError::Value(value) if value.type_of().is_void() => {
+        CaughtError::Value(value) if value.is_null() => {
             return ScriptErrorKind::Memory {
                 message: "the run passed its memory limit (or threw null)".into(),
             }
             .into();
+        }
+        CaughtError::Value(value) if value.type_of().is_void() => {
+            return ScriptError::runtime(
+                "the script threw undefined (or rejected a promise without a reason) instead of \
+                 an error",
+            );
         }
         CaughtError::Value(value) => {
             let object = value.as_object();
@@ -736,21 +915,22 @@ fn caught_error(
         }
         .into();
     }
-    let lower = message.to_lowercase();
-    if lower.contains("out of memory") || lower.contains("string too long") {
-        return ScriptErrorKind::Memory {
-            message: "the run passed its memory limit".into(),
+    if matches!(err, CaughtError::Exception(_)) {
+        match (name.as_deref(), message.as_str()) {
+            (Some("InternalError"), "out of memory" | "string too long") => {
+                return ScriptErrorKind::Memory {
+                    message: "the run passed its memory limit".into(),
+                }
+                .into();
+            }
+            (Some("RangeError"), QUICKJS_STACK_OVERFLOW) => {
+                return ScriptErrorKind::StackOverflow {
+                    message: "the run passed its stack limit".into(),
+                }
+                .into();
+            }
+            _ => {}
         }
-        .into();
-    }
-    if lower.contains("stack overflow") || lower.contains("call stack size") {
-        return ScriptErrorKind::StackOverflow {
-            message: "the run passed its stack limit".into(),
-        }
-        .into();
-    }
-    if lower.contains("interrupted") {
-        return stop_error(active.check().unwrap_or(Stop::Deadline));
     }
     let line = stack
         .as_deref()
@@ -760,7 +940,7 @@ fn caught_error(
         Some(name) if !name.is_empty() && name != "Error" => format!("{name}: {message}"),
         _ => message,
     };
-    if compiling && (lower.contains("syntax") || name_is_syntax(&message)) {
+    if compiling && (message.to_lowercase().contains("syntax") || name_is_syntax(&message)) {
         return ScriptErrorKind::Compile { message, line }.into();
     }
     ScriptErrorKind::Runtime {
@@ -788,28 +968,50 @@ fn first_line_number(stack: &str) -> Option<u32> {
     None
 }
 
+/// Why a value a script hands to native code (a built-in's or a connector call's arguments)
+/// did not become JSON, as the exception the script gets; `limit` is the conversion's budget.
+fn argument_error(ctx: &Ctx<'_>, err: ConvertError, what: &str, limit: usize) -> rquickjs::Error {
+    match err {
+        ConvertError::Js(err) => err,
+        ConvertError::TooLarge => rquickjs::Exception::throw_range(
+            ctx,
+            &format!("the arguments of {what} are larger than {limit} bytes as JSON"),
+        ),
+        ConvertError::TooDeep => rquickjs::Exception::throw_type(
+            ctx,
+            &format!("an argument of {what} is nested too deeply (or contains a cycle)"),
+        ),
+        // The run's stop flag is set: whatever is thrown, the run fails with the stop.
+        ConvertError::Stopped => rquickjs::Exception::throw_internal(ctx, "interrupted"),
+    }
+}
+
+/// Installs `sw`, runs the prelude (`BpmnError`, the `ctx` factory). Values scripts pass to
+/// native code are converted to JSON within `argument_budget` bytes per call (the run's
+/// output budget: no value leaves JavaScript larger than a result may be) and under the run's
+/// stop check, so a value sharing its parts cannot make a conversion run away.
 fn install_globals<'js>(
     ctx: &Ctx<'js>,
     library: &Library,
     active: &Rc<Active>,
+    argument_budget: usize,
 ) -> rquickjs::Result<()> {
     let sw = Object::new(ctx.clone())?;
     for builtin in crate::script::library::builtins() {
         let library = library.clone();
+        let active = active.clone();
         let function = Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
                 let mut values = Vec::with_capacity(args.0.len());
+                let mut budget = argument_budget;
+                let stop = || active.must_stop();
                 for arg in &args.0 {
-                    let mut budget = usize::MAX;
-                    match js_to_json(arg, &mut budget) {
+                    match js_to_json(arg, &mut budget, &stop) {
                         Ok(value) => values.push(value),
-                        Err(ConvertError::Js(err)) => return Err(err),
-                        Err(_) => {
-                            return Err(rquickjs::Exception::throw_type(
-                                &ctx,
-                                "argument cannot become JSON",
-                            ));
+                        Err(err) => {
+                            let what = format!("sw.{}", builtin.name);
+                            return Err(argument_error(&ctx, err, &what, argument_budget));
                         }
                     }
                 }
@@ -830,24 +1032,48 @@ fn install_globals<'js>(
         "log",
         Function::new(
             ctx.clone(),
-            move |level: String, args: Rest<JsValue<'js>>| {
-                let values: Vec<Value> = args
-                    .0
-                    .iter()
-                    .map(|arg| {
-                        let mut budget = 1 << 20;
-                        js_to_json(arg, &mut budget).unwrap_or(Value::Null)
-                    })
-                    .collect();
+            move |ctx: Ctx<'js>, level: String, args: Rest<JsValue<'js>>| {
+                // Past the run's log budget a line is only counted, not even formatted.
+                let room = log_active.logs.borrow().room();
+                if room == 0 {
+                    log_active.logs.borrow_mut().drop_line();
+                    return Ok(());
+                }
+                // A string's quotes count in the conversion, not in the message.
+                let mut budget = room.saturating_add(2 * args.0.len());
+                let stop = || log_active.must_stop();
+                let mut values = Vec::with_capacity(args.0.len());
+                for arg in &args.0 {
+                    match js_to_json(arg, &mut budget, &stop) {
+                        Ok(value) => values.push(value),
+                        Err(ConvertError::TooLarge) => {
+                            log_active.logs.borrow_mut().drop_line();
+                            return Ok(());
+                        }
+                        Err(ConvertError::Stopped) => {
+                            return Err(rquickjs::Exception::throw_internal(&ctx, "interrupted"));
+                        }
+                        Err(ConvertError::TooDeep) => values.push(Value::Null),
+                        // A `toJSON` that throws logs `null`, unless the run was stopped in it.
+                        Err(ConvertError::Js(err)) => {
+                            if log_active.must_stop() {
+                                return Err(err);
+                            }
+                            let _ = ctx.catch();
+                            values.push(Value::Null);
+                        }
+                    }
+                }
                 let level = match level.as_str() {
                     "warn" => LogLevel::Warn,
                     "error" => LogLevel::Error,
                     _ => LogLevel::Info,
                 };
-                log_active.logs.borrow_mut().push(LogLine {
-                    level,
-                    message: log_message(&values),
-                });
+                log_active
+                    .logs
+                    .borrow_mut()
+                    .push(level, log_message(&values));
+                Ok::<(), rquickjs::Error>(())
             },
         )?,
     )?;
@@ -857,15 +1083,13 @@ fn install_globals<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, connector: String, method: String, args: JsValue<'js>| {
-                let mut budget = usize::MAX;
-                let args = match js_to_json(&args, &mut budget) {
+                let mut budget = argument_budget;
+                let stop = || call_active.must_stop();
+                let args = match js_to_json(&args, &mut budget, &stop) {
                     Ok(args) => args,
-                    Err(ConvertError::Js(err)) => return Err(err),
-                    Err(_) => {
-                        return Err(rquickjs::Exception::throw_type(
-                            &ctx,
-                            "arguments cannot become JSON",
-                        ));
+                    Err(err) => {
+                        let what = format!("{connector}.{method}");
+                        return Err(argument_error(&ctx, err, &what, argument_budget));
                     }
                 };
                 let (promise, resolve, reject) = ctx.promise()?;
@@ -881,19 +1105,20 @@ fn install_globals<'js>(
                 };
                 let id = calls.next_id;
                 calls.next_id += 1;
-                calls.pending.insert(
-                    id,
-                    (
-                        Persistent::save(&ctx, resolve),
-                        Persistent::save(&ctx, reject),
-                    ),
-                );
                 let connectors = calls.connectors.clone();
                 let sender = calls.sender.clone();
-                calls.handle.spawn(async move {
+                let task = calls.handle.spawn(async move {
                     let result = connectors.call(&connector, &method, args).await;
                     let _ = sender.send((id, result));
                 });
+                calls.pending.insert(
+                    id,
+                    PendingCall {
+                        resolve: Persistent::save(&ctx, resolve),
+                        reject: Persistent::save(&ctx, reject),
+                        task: task.abort_handle(),
+                    },
+                );
                 Ok::<Promise<'js>, rquickjs::Error>(promise)
             },
         )?,
