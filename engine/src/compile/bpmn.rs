@@ -91,15 +91,7 @@ impl<'a> Cx<'a> {
 
     /// The region of one process.
     pub(super) fn process(&mut self, process: &Process) -> Region {
-        let region = self.region(&process.flow_elements, process.base.id());
-        if region.starts.is_empty() {
-            self.error(
-                "engine.no-start",
-                process.base.id(),
-                "the process has no none start event",
-            );
-        }
-        region
+        self.region(&process.flow_elements, process.base.id(), "process")
     }
 
     fn error(&mut self, code: &str, element: &str, message: impl Into<String>) {
@@ -183,7 +175,9 @@ impl<'a> Cx<'a> {
         })
     }
 
-    fn region(&mut self, elements: &[FlowElement], owner: &str) -> Region {
+    /// The region of `owner`'s flow elements; `what` names the owner in diagnostics
+    /// ("process", "sub-process").
+    fn region(&mut self, elements: &[FlowElement], owner: &str, what: &str) -> Region {
         let mut index: HashMap<&str, NodeIx> = HashMap::new();
         let mut nodes = Vec::new();
         let mut sources = Vec::new();
@@ -228,6 +222,8 @@ impl<'a> Cx<'a> {
 
         // Flows, in the order each source lists its outgoing flows (document order otherwise).
         let mut flows = Vec::new();
+        // The node each flow leaves, by flow index (for diagnostics).
+        let mut flow_sources: Vec<NodeIx> = Vec::new();
         let mut flow_index: HashMap<&str, usize> = HashMap::new();
         for element in elements {
             let FlowElement::SequenceFlow(f) = element else {
@@ -257,6 +253,7 @@ impl<'a> Cx<'a> {
                 nodes[source].conditional_out = true;
             }
             nodes[source].outgoing.push(flows.len());
+            flow_sources.push(source);
             flows.push(Flow {
                 id: Arc::from(f.base.id()),
                 target,
@@ -280,9 +277,22 @@ impl<'a> Cx<'a> {
             nodes[ix].outgoing.sort_by_key(position);
             if let Some(default) = default {
                 match flow_index.get(default) {
-                    Some(&flow) => {
+                    // Only a flow leaving this element can be its default: another element's
+                    // flow would move the token somewhere this element has no flow to.
+                    Some(&flow) if nodes[ix].outgoing.contains(&flow) => {
                         nodes[ix].default_flow = Some(flow);
                         nodes[ix].outgoing.retain(|f| *f != flow);
+                    }
+                    Some(&flow) => {
+                        let source = &nodes[flow_sources[flow]].id;
+                        self.error(
+                            "engine.default-flow",
+                            element.id(),
+                            format!(
+                                "the default flow `{default}` of `{}` starts at `{source}`: a default flow must be one of the element's own outgoing flows",
+                                element.id()
+                            ),
+                        );
                     }
                     None => self.error(
                         "engine.dangling-flow",
@@ -337,13 +347,24 @@ impl<'a> Cx<'a> {
                         );
                         continue;
                     };
-                    let Some(duration) = parse_iso_duration(text) else {
-                        self.error(
-                            "engine.timer",
-                            e.base.id(),
-                            format!("`{text}` is not an ISO 8601 duration such as PT2S"),
-                        );
-                        continue;
+                    let duration = match parse_iso_duration(text) {
+                        Ok(duration) => duration,
+                        Err(IsoDurationError::Invalid) => {
+                            self.error(
+                                "engine.timer",
+                                e.base.id(),
+                                format!("`{text}` is not an ISO 8601 duration such as PT2S"),
+                            );
+                            continue;
+                        }
+                        Err(IsoDurationError::TooLong) => {
+                            self.error(
+                                "engine.timer",
+                                e.base.id(),
+                                format!("the duration `{text}` is longer than a timer can wait"),
+                            );
+                            continue;
+                        }
                     };
                     match nodes[attached].timer {
                         Some((_, existing)) if existing <= duration => {}
@@ -364,12 +385,7 @@ impl<'a> Cx<'a> {
             }
         }
 
-        let starts = sources
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| matches!(e, FlowElement::Event(ev) if ev.kind == EventKind::Start))
-            .map(|(i, _)| i)
-            .collect();
+        let starts = self.entries(&sources, owner, what);
         let mut region = Region {
             nodes,
             flows,
@@ -380,20 +396,83 @@ impl<'a> Cx<'a> {
         region
     }
 
-    fn event(&mut self, e: &Event) -> Option<NodeKind> {
-        let id = e.base.id();
-        let definition = e.event_definitions.first().map(|d| &d.kind);
-        match e.kind {
-            EventKind::Start => {
-                if definition.is_some() {
+    /// Where the tokens of a region start (`sources` are its flow nodes, by node index).
+    ///
+    /// A function runs because its trigger (an HTTP route, a cron schedule, a queue) or a
+    /// caller starts it, never because of an event inside the diagram, and a run starts once:
+    /// - with none start events, the run starts at them; a typed start event beside them
+    ///   (message, timer, signal…) is not an entry, and a warning says its path only runs
+    ///   from there, i.e. never;
+    /// - without one, a single typed start event is the entry: it stands for the trigger,
+    ///   which decides when the function runs (a warning says its definition is ignored);
+    /// - several typed start events and no none start event are refused: a run could not
+    ///   tell which of them fired, and starting every one would run each path on every run.
+    fn entries(&mut self, sources: &[&FlowElement], owner: &str, what: &str) -> Vec<NodeIx> {
+        let mut none = Vec::new();
+        let mut typed = Vec::new();
+        for (ix, element) in sources.iter().enumerate() {
+            if let FlowElement::Event(e) = element
+                && e.kind == EventKind::Start
+            {
+                match e.event_definitions.first() {
+                    None => none.push(ix),
+                    Some(definition) => typed.push((ix, e.base.id(), &definition.kind)),
+                }
+            }
+        }
+        match (none.first(), typed.as_slice()) {
+            (Some(&first), _) => {
+                let entry = sources[first].id();
+                for &(_, id, kind) in &typed {
                     self.warning(
                         "engine.start-event",
                         id,
-                        "the start event's definition is ignored when the function runs: its trigger decides when it starts",
+                        format!(
+                            "this {} start event is not where a run starts: the function starts at its none start event `{entry}`, so this path never runs",
+                            definition_name(kind)
+                        ),
                     );
                 }
-                Some(NodeKind::Start)
+                none
             }
+            (None, []) => {
+                self.error(
+                    "engine.no-start",
+                    owner,
+                    format!("the {what} has no start event"),
+                );
+                Vec::new()
+            }
+            (None, [(ix, id, _)]) => {
+                self.warning(
+                    "engine.start-event",
+                    id,
+                    "the start event's definition is ignored when the function runs: its trigger decides when it starts",
+                );
+                vec![*ix]
+            }
+            (None, several) => {
+                let names: Vec<String> =
+                    several.iter().map(|(_, id, _)| format!("`{id}`")).collect();
+                self.error(
+                    "engine.start-event",
+                    owner,
+                    format!(
+                        "the {what} has several typed start events ({}) and no none start event: a run could not tell which one fired; add a none start event where runs start, or make one function per start event",
+                        names.join(", ")
+                    ),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn event(&mut self, e: &Event) -> Option<NodeKind> {
+        let definition = e.event_definitions.first().map(|d| &d.kind);
+        let id = e.base.id();
+        match e.kind {
+            // Which start events are entries is decided per region (`entries`).
+            EventKind::Start => Some(NodeKind::Start),
             EventKind::End => match definition {
                 None => Some(NodeKind::End),
                 Some(EventDefinitionKind::Terminate) => Some(NodeKind::TerminateEnd),
@@ -469,14 +548,7 @@ impl<'a> Cx<'a> {
                     );
                     return None;
                 }
-                let region = self.region(&sub.flow_elements, id);
-                if region.starts.is_empty() {
-                    self.error(
-                        "engine.no-start",
-                        id,
-                        "the sub-process has no none start event",
-                    );
-                }
+                let region = self.region(&sub.flow_elements, id, "sub-process");
                 let outputs = binding
                     .map(|b| self.mappings(id, &b.outputs, "the output"))
                     .unwrap_or_default();
@@ -778,12 +850,24 @@ fn compute_reach(region: &mut Region) {
     region.reach = reach;
 }
 
+/// Why a text is not a timer duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IsoDurationError {
+    /// Not an ISO 8601 duration (nor Starweave duration text).
+    Invalid,
+    /// A duration, but longer than a [`Duration`] holds (about 584 billion years).
+    TooLong,
+}
+
 /// Parses an ISO 8601 duration (`PT2S`, `PT1M30S`, `P1DT2H`, `PT0.5S`, `P2W`); years and
 /// months (of varying length) are refused. Starweave duration text (`2s`) is accepted too.
-pub(crate) fn parse_iso_duration(text: &str) -> Option<Duration> {
+/// The text comes from the diagram, so an out-of-range value is an error, never a panic.
+pub(crate) fn parse_iso_duration(text: &str) -> Result<Duration, IsoDurationError> {
     let text = text.trim();
     let Some(rest) = text.strip_prefix('P').or_else(|| text.strip_prefix('p')) else {
-        return parse_duration_ms(text).map(Duration::from_millis);
+        return parse_duration_ms(text)
+            .map(Duration::from_millis)
+            .ok_or(IsoDurationError::Invalid);
     };
     let mut seconds = 0f64;
     let mut in_time = false;
@@ -794,7 +878,7 @@ pub(crate) fn parse_iso_duration(text: &str) -> Option<Duration> {
             'T' | 't' if number.is_empty() && !in_time => in_time = true,
             '0'..='9' | '.' | ',' => number.push(if c == ',' { '.' } else { c }),
             unit => {
-                let value: f64 = number.parse().ok()?;
+                let value: f64 = number.parse().map_err(|_| IsoDurationError::Invalid)?;
                 number.clear();
                 any = true;
                 seconds += value
@@ -804,39 +888,172 @@ pub(crate) fn parse_iso_duration(text: &str) -> Option<Duration> {
                         (true, 'H') => 3_600.0,
                         (true, 'M') => 60.0,
                         (true, 'S') => 1.0,
-                        _ => return None,
+                        _ => return Err(IsoDurationError::Invalid),
                     };
             }
         }
     }
-    if !number.is_empty() || !any || !seconds.is_finite() || seconds < 0.0 {
-        return None;
+    if !number.is_empty() || !any || seconds.is_nan() || seconds < 0.0 {
+        return Err(IsoDurationError::Invalid);
     }
-    Some(Duration::from_secs_f64(seconds))
+    // `from_secs_f64` panics past `Duration::MAX` (and on infinity): ask first.
+    Duration::try_from_secs_f64(seconds).map_err(|_| IsoDurationError::TooLong)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::compile_bpmn;
+    use starweave_model::bpmn::{read_bpmn, read_bpmn_bytes};
+
+    fn diagnostics_of(bpmn: &str) -> Vec<Diagnostic> {
+        let document = read_bpmn(bpmn);
+        assert!(!document.has_errors(), "{:?}", document.diagnostics);
+        compile_bpmn(&document.definitions, None, &Scripting::default()).diagnostics
+    }
+
+    fn process(body: &str) -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="p" isExecutable="true">{body}</bpmn:process>
+</bpmn:definitions>"#
+        )
+    }
+
+    #[test]
+    fn a_default_flow_leaving_another_element_is_refused_by_name() {
+        let diagnostics = diagnostics_of(&process(
+            r#"<bpmn:startEvent id="s"/>
+            <bpmn:exclusiveGateway id="route" default="later"/>
+            <bpmn:task id="a"/><bpmn:endEvent id="e"/>
+            <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="route"/>
+            <bpmn:sequenceFlow id="f1" sourceRef="route" targetRef="a"/>
+            <bpmn:sequenceFlow id="later" sourceRef="a" targetRef="e"/>"#,
+        ));
+        let error = diagnostics
+            .iter()
+            .find(|d| d.code == "engine.default-flow")
+            .unwrap_or_else(|| panic!("no engine.default-flow in {diagnostics:?}"));
+        assert!(error.is_error());
+        assert_eq!(error.element.as_deref(), Some("route"));
+        assert!(
+            error.message.contains("`later`") && error.message.contains("`a`"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn typed_start_events_are_entries_only_without_a_none_start_event() {
+        let message_start =
+            r#"<bpmn:startEvent id="m"><bpmn:messageEventDefinition/></bpmn:startEvent>"#;
+        let signal_start =
+            r#"<bpmn:startEvent id="g"><bpmn:signalEventDefinition/></bpmn:startEvent>"#;
+        let codes = |body: &str| -> Vec<(bool, String, Option<String>)> {
+            diagnostics_of(&process(body))
+                .into_iter()
+                .map(|d| (d.is_error(), d.code, d.element))
+                .collect()
+        };
+        // Beside a none start event: a warning on the typed one, which is no entry.
+        assert_eq!(
+            codes(&format!(r#"<bpmn:startEvent id="s"/>{message_start}"#)),
+            [(false, "engine.start-event".to_owned(), Some("m".to_owned()))]
+        );
+        // Alone: the entry (the warning that its definition is ignored).
+        assert_eq!(
+            codes(message_start),
+            [(false, "engine.start-event".to_owned(), Some("m".to_owned()))]
+        );
+        // Several, no none start event: refused on the process.
+        assert_eq!(
+            codes(&format!("{message_start}{signal_start}")),
+            [(true, "engine.start-event".to_owned(), Some("p".to_owned()))]
+        );
+        // None at all.
+        assert_eq!(
+            codes(r#"<bpmn:task id="t"/>"#),
+            [(true, "engine.no-start".to_owned(), Some("p".to_owned()))]
+        );
+    }
+
+    /// Every model of the BPMN MIWG corpus compiles without a panic, and only the processes
+    /// with several typed start events and no none start event are refused for their start.
+    #[test]
+    fn the_miwg_corpus_compiles_and_only_ambiguous_starts_are_refused() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared-model/testdata/bpmn-miwg");
+        let mut files = Vec::new();
+        for folder in ["reference", "bpmn-io-18.6.1"] {
+            let entries = std::fs::read_dir(root.join(folder))
+                .unwrap_or_else(|e| panic!("{}: {e}", root.join(folder).display()));
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "bpmn") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        assert!(files.len() >= 60, "found only {} MIWG files", files.len());
+        let scripting = Scripting::default();
+        let mut refused = Vec::new();
+        for path in &files {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let document = read_bpmn_bytes(&bytes);
+            let compiled = compile_bpmn(&document.definitions, Some(name), &scripting);
+            for d in &compiled.diagnostics {
+                if d.is_error() && d.code == "engine.start-event" {
+                    refused.push(format!("{name} {}", d.element.as_deref().unwrap_or("?")));
+                }
+            }
+        }
+        assert_eq!(
+            refused,
+            [
+                "B.2.0-export.bpmn Process_1xz7va4",
+                "B.2.0-roundtrip.bpmn WFP-6-2",
+                "B.2.0.bpmn WFP-6-2",
+            ]
+        );
+    }
 
     #[test]
     fn iso_durations() {
-        assert_eq!(parse_iso_duration("PT2S"), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_iso_duration("PT0.05S"),
-            Some(Duration::from_millis(50))
-        );
-        assert_eq!(parse_iso_duration("PT1M30S"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_iso_duration("PT2S"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_iso_duration("PT0.05S"), Ok(Duration::from_millis(50)));
+        assert_eq!(parse_iso_duration("PT1M30S"), Ok(Duration::from_secs(90)));
         assert_eq!(
             parse_iso_duration("P1DT1H"),
-            Some(Duration::from_secs(90_000))
+            Ok(Duration::from_secs(90_000))
+        );
+        assert_eq!(parse_iso_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_iso_duration("P1M"), Err(IsoDurationError::Invalid));
+        assert_eq!(parse_iso_duration("PT"), Err(IsoDurationError::Invalid));
+        assert_eq!(
+            parse_iso_duration("nonsense"),
+            Err(IsoDurationError::Invalid)
+        );
+    }
+
+    #[test]
+    fn iso_durations_past_the_largest_duration_are_errors() {
+        // 10^20 s is past `Duration::MAX` (about 1.8 × 10^19 s): it used to panic.
+        assert_eq!(
+            parse_iso_duration("PT99999999999999999999S"),
+            Err(IsoDurationError::TooLong)
         );
         assert_eq!(
-            parse_iso_duration("250ms"),
-            Some(Duration::from_millis(250))
+            parse_iso_duration("P99999999999999999999W"),
+            Err(IsoDurationError::TooLong)
         );
-        assert_eq!(parse_iso_duration("P1M"), None);
-        assert_eq!(parse_iso_duration("PT"), None);
-        assert_eq!(parse_iso_duration("nonsense"), None);
+        // Digits enough to overflow an f64 to infinity.
+        let huge = format!("PT{}S", "9".repeat(400));
+        assert_eq!(parse_iso_duration(&huge), Err(IsoDurationError::TooLong));
     }
 }

@@ -22,7 +22,8 @@ pub(crate) struct Region {
     pub(crate) nodes: Vec<Node>,
     /// The sequence flows.
     pub(crate) flows: Vec<Flow>,
-    /// Where tokens start: the none start events.
+    /// Where tokens start: the none start events, or the one typed start event of a region
+    /// without a none start event (the compile step refuses several typed ones there).
     pub(crate) starts: Vec<NodeIx>,
     /// `reach[a * nodes.len() + b]`: a token at `a` may still arrive at `b` (not through
     /// `b`); only filled when the region has an inclusive join, empty otherwise.
@@ -98,7 +99,7 @@ pub(crate) enum ScriptCode {
 /// What a node does.
 #[derive(Debug)]
 pub(crate) enum NodeKind {
-    /// A none start event.
+    /// A start event; [`Region::starts`] says which ones tokens start at.
     Start,
     /// A none end event: the token ends.
     End,

@@ -26,8 +26,19 @@ use super::{Frame, Runtime, VarScope, call_function};
 use crate::compile::graph::{
     CallSpec, Callee, Expr, Looping, MultiInstanceSpec, NodeIx, NodeKind, Region, ScriptCode,
 };
-use crate::connectors::TransactionId;
 use crate::run::{ErrorKind, RunError};
+
+/// The most instances one multi-instance activity runs. Its `loopCardinality` or collection
+/// comes from the run's input, so a count past this is refused with a `TOO_MANY_INSTANCES`
+/// limit error before anything is allocated for the instances (a cardinality of 10^12 would
+/// otherwise reserve terabytes and abort the engine). A flow that needs more iterates in
+/// batches, or calls a function per batch.
+pub(crate) const MAX_INSTANCES: u64 = 10_000;
+
+/// The most instances of one parallel multi-instance activity that run at the same time;
+/// the next one starts when one finishes. It bounds the tasks, variables and connector
+/// calls in flight for one activity (and keeps a connector's pool for other runs).
+pub(crate) const MAX_PARALLEL_INSTANCES: usize = 64;
 
 /// How an activity was left.
 #[derive(Debug)]
@@ -157,7 +168,10 @@ async fn multi_instance(
 ) -> Result<Value, RunError> {
     let items = match (&mi.collection, &mi.cardinality) {
         (Some(collection), _) => match rt.eval(collection, &frame.scope, None).await? {
-            Value::Array(items) => items,
+            Value::Array(items) => {
+                check_instance_count(items.len() as u64, "collection has")?;
+                items
+            }
             Value::Null => Vec::new(),
             other => {
                 return Err(RunError::new(
@@ -176,6 +190,7 @@ async fn multi_instance(
                     format!("the loop cardinality must be a whole number ≥ 0, not {count}"),
                 ));
             };
+            check_instance_count(count, "loop cardinality is")?;
             (0..count).map(Value::from).collect()
         }
         (None, None) => Vec::new(),
@@ -204,44 +219,47 @@ async fn multi_instance(
             }
         }
     } else {
+        // At most `MAX_PARALLEL_INSTANCES` run at once: the next instance is spawned when
+        // one finishes. Each task holds a token of the run (`task_started`) until it is
+        // dropped, so the enclosing transaction settles only after it (see `Runtime`).
+        let mut waiting = items.into_iter().enumerate();
         let mut set = JoinSet::new();
-        for (index, item) in items.into_iter().enumerate() {
-            let instance = instance_frame(index, item);
-            set.spawn(run_instance(
-                rt.clone(),
-                region.clone(),
-                node,
-                instance,
-                step,
-                index,
-            ));
+        let mut spawn_next = |set: &mut JoinSet<Joined>| -> Result<(), RunError> {
+            if let Some((index, item)) = waiting.next() {
+                rt.check()?;
+                let instance = instance_frame(index, item);
+                let token = rt.task_started(frame.transaction);
+                let work = run_instance(rt.clone(), region.clone(), node, instance, step, index);
+                set.spawn(async move {
+                    let _token = token;
+                    (index, work.await)
+                });
+            }
+            Ok(())
+        };
+        for _ in 0..MAX_PARALLEL_INSTANCES {
+            spawn_next(&mut set)?;
         }
-        let mut index = 0;
         while let Some(joined) = set.join_next().await {
-            let (value, done) = joined.map_err(|err| {
+            // Instances finish in any order; each answers with its index.
+            let (index, result) = joined.map_err(|err| {
                 RunError::new(
                     ErrorKind::Flow,
                     "INTERNAL",
                     format!("an instance stopped unexpectedly: {err}"),
                 )
-            })??;
-            // Instances finish in any order; `run_instance` tells which one this was.
-            let Value::Array(mut pair) = value else {
-                continue;
-            };
-            let value = pair.pop().unwrap_or(Value::Null);
-            index = pair
-                .pop()
-                .and_then(|i| i.as_u64())
-                .map_or(index, |i| i as usize);
+            })?;
+            let (value, done) = result?;
             if let Some(slot) = results.get_mut(index) {
                 *slot = value;
             }
             if done {
                 break;
             }
+            spawn_next(&mut set)?;
         }
-        // Dropping the set aborts the instances still running (after a completion condition).
+        // Dropping the set aborts the instances still running (after a completion condition
+        // or a failed instance); the ones not started never start.
     }
     let results = Value::Array(results);
     if let Some(name) = &mi.output_collection {
@@ -250,9 +268,25 @@ async fn multi_instance(
     Ok(results)
 }
 
+/// A parallel instance's index and outcome.
+type Joined = (usize, Result<(Value, bool), RunError>);
+
+/// Refuses a multi-instance activity of more than [`MAX_INSTANCES`] instances.
+fn check_instance_count(count: u64, what: &str) -> Result<(), RunError> {
+    if count <= MAX_INSTANCES {
+        return Ok(());
+    }
+    Err(RunError::new(
+        ErrorKind::Limit,
+        "TOO_MANY_INSTANCES",
+        format!(
+            "the multi-instance {what} {count} instances; at most {MAX_INSTANCES} run per activity"
+        ),
+    ))
+}
+
 /// One instance: runs the activity's body in the instance frame, then its output element
-/// and completion condition. Parallel instances answer `[index, value]` so the caller can
-/// place the value; sequential ones the value itself.
+/// and completion condition; its value and whether the completion condition holds.
 async fn run_instance(
     rt: Arc<Runtime>,
     region: Arc<Region>,
@@ -279,26 +313,7 @@ async fn run_instance(
         Some(expr) => rt.condition(expr, &instance.scope).await?,
         None => false,
     };
-    if mi.sequential {
-        Ok((value, done))
-    } else {
-        Ok((json!([index, value]), done))
-    }
-}
-
-/// Rolls a transaction back if its sub-process is dropped before it finished.
-struct TransactionGuard {
-    rt: Arc<Runtime>,
-    transaction: TransactionId,
-    open: bool,
-}
-
-impl Drop for TransactionGuard {
-    fn drop(&mut self) {
-        if self.open {
-            self.rt.rollback_later(self.transaction);
-        }
-    }
+    Ok((value, done))
 }
 
 /// The body of an activity, once; returns its result (see the module docs).
@@ -362,31 +377,21 @@ async fn execute(
             outputs,
         } => {
             let child = VarScope::child(&frame.scope, Map::new());
-            let mut guard = None;
-            let mut current = frame.transaction;
+            // Dropped before it is finished (the sub-process was interrupted), the
+            // transaction rolls back on its own.
+            let mut open = None;
             if *transaction {
-                let id = rt.begin_transaction(frame.transaction).await?;
-                guard = Some(TransactionGuard {
-                    rt: rt.clone(),
-                    transaction: id,
-                    open: true,
-                });
-                current = Some(id);
+                open = Some(rt.begin_transaction(frame.transaction).await?);
             }
             let inner_frame = Frame {
                 scope: child.clone(),
-                transaction: current,
+                transaction: open.as_ref().map(|t| t.id()).or(frame.transaction),
                 depth: frame.depth,
                 parent_step: step,
             };
             let result = run_region(rt.clone(), inner.clone(), inner_frame).await;
-            if let Some(mut guard) = guard {
-                guard.open = false;
-                let connectors = &rt.connectors;
-                let finished = match &result {
-                    Ok(_) => connectors.commit_transaction(guard.transaction).await,
-                    Err(_) => connectors.rollback_transaction(guard.transaction).await,
-                };
+            if let Some(open) = open {
+                let finished = open.finish(result.is_ok()).await;
                 if let (Ok(_), Err(err)) = (&result, finished) {
                     return Err(RunError::new(
                         ErrorKind::Connector,
@@ -577,6 +582,124 @@ async fn invoke(
                     "the library component `{name}` is not available in this engine (mock it to test the flow)"
                 ),
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::compile::{Scripting, compile_bpmn};
+    use crate::connectors::{BoxFuture, ConnectorError, ConnectorRequest, Connectors};
+    use crate::run::{RunConfig, run_function};
+    use starweave_model::bpmn::read_bpmn;
+
+    /// Connectors whose calls take 10 ms and count how many are in flight at once.
+    #[derive(Debug, Default)]
+    struct InFlight {
+        now: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    impl Connectors for InFlight {
+        fn call<'a>(
+            &'a self,
+            _request: ConnectorRequest<'a>,
+        ) -> BoxFuture<'a, Result<Value, ConnectorError>> {
+            Box::pin(async move {
+                let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                self.now.fetch_sub(1, Ordering::SeqCst);
+                Ok(Value::Null)
+            })
+        }
+    }
+
+    /// Runs a process whose one activity is `activity` (id `each`) on `connectors`.
+    async fn run_each(
+        activity: &str,
+        input: Value,
+        connectors: Arc<dyn Connectors>,
+    ) -> Result<Value, RunError> {
+        let bpmn = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:sw="https://starweave.dev/schema/bpmn/1.0" id="d" targetNamespace="t">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="s"/>{activity}<bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="each"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="each" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"#
+        );
+        let document = read_bpmn(&bpmn);
+        let compiled = compile_bpmn(&document.definitions, None, &Scripting::default());
+        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        let config = RunConfig {
+            connectors,
+            ..RunConfig::default()
+        };
+        run_function(&compiled.program, "p", input, config)
+            .await
+            .output
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn parallel_instances_run_at_most_the_cap_at_once_and_keep_their_order() {
+        let connectors = Arc::new(InFlight::default());
+        let output = run_each(
+            r#"<bpmn:serviceTask id="each">
+              <bpmn:extensionElements><sw:task connector="x" method="work">
+                <sw:multiInstance outputCollection="done" outputElement="loopCounter"/>
+              </sw:task></bpmn:extensionElements>
+              <bpmn:multiInstanceLoopCharacteristics>
+                <bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">n</bpmn:loopCardinality>
+              </bpmn:multiInstanceLoopCharacteristics>
+            </bpmn:serviceTask>"#,
+            json!({"n": 200}),
+            connectors.clone(),
+        )
+        .await;
+        let output = output.unwrap_or_else(|e| panic!("the run failed: {e}"));
+        let expected: Vec<usize> = (0..200).collect();
+        assert_eq!(output["done"], json!(expected));
+        assert_eq!(
+            connectors.most.load(Ordering::SeqCst),
+            MAX_PARALLEL_INSTANCES
+        );
+    }
+
+    #[tokio::test]
+    async fn instance_counts_past_the_limit_are_refused_before_they_run() {
+        let activity = |sequential: bool| {
+            format!(
+                r#"<bpmn:task id="each">
+                  <bpmn:extensionElements><sw:task><sw:multiInstance collection="items"/></sw:task></bpmn:extensionElements>
+                  <bpmn:multiInstanceLoopCharacteristics isSequential="{sequential}"/>
+                </bpmn:task>"#
+            )
+        };
+        let items = |count: u64| json!({"items": vec![0; count as usize]});
+        for sequential in [false, true] {
+            let connectors = Arc::new(InFlight::default());
+            let refused = run_each(
+                &activity(sequential),
+                items(MAX_INSTANCES + 1),
+                connectors.clone(),
+            )
+            .await;
+            let error = refused.err().map(|e| (e.kind, e.code));
+            assert_eq!(
+                error,
+                Some((ErrorKind::Limit, "TOO_MANY_INSTANCES".to_owned()))
+            );
+            let at_the_limit = run_each(&activity(sequential), items(MAX_INSTANCES), connectors)
+                .await
+                .map(|_| ());
+            assert_eq!(at_the_limit, Ok(()));
         }
     }
 }

@@ -10,6 +10,15 @@
 //! - [`scope`] holds the variables, [`trace`] records steps when tracing is on.
 //!
 //! Every run has one [`Runtime`]: the program, connectors, mocks, deadline and cancellation.
+//!
+//! Transactions settle inside out. A transaction sub-process that is interrupted part-way
+//! (a timer boundary, a terminate end event, a multi-instance completion condition, a
+//! failed sibling) is dropped, and its [`OpenTransaction`] starts rolling back on a task of
+//! its own. The enclosing transaction commits or rolls back only after every transaction
+//! nested in it has settled, and after every parallel instance task running in it is gone
+//! (an aborted task may still be finishing its current step on another thread): a nested
+//! transaction's work is undone before its parent's commit, never made durable by it. The
+//! run returns once everything has settled.
 
 mod activity;
 mod region;
@@ -17,10 +26,11 @@ mod scope;
 mod trace;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::compile::graph::Expr;
@@ -52,9 +62,103 @@ pub(crate) struct Runtime {
     /// What code functions logged through `ctx.log`, in order.
     logs: Mutex<Vec<RunLog>>,
     next_transaction: AtomicU64,
-    /// Rollbacks started by transactions that were dropped mid-way (interrupted by a timer,
-    /// or by the end of the run); awaited before the run returns.
+    /// What is still under way, by transaction (see the module docs).
+    nesting: Mutex<Nesting>,
+    /// Woken whenever a transaction settles or a parallel instance task is dropped.
+    settled: Notify,
+    /// Rollbacks started by transactions that were dropped mid-way (interrupted, or ended
+    /// with the run); awaited before the run returns.
     rollbacks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What of a run is still under way, by the innermost transaction it runs in.
+#[derive(Debug, Default)]
+struct Nesting {
+    /// Transactions begun and not yet settled, each with the transaction it is nested in.
+    open: Vec<(TransactionId, Option<TransactionId>)>,
+    /// Parallel multi-instance tasks not yet dropped, counted by the transaction they run in
+    /// (no entry once none is left).
+    tasks: Vec<(Option<TransactionId>, usize)>,
+}
+
+impl Nesting {
+    /// Whether something nested in `transaction` has not settled yet.
+    fn busy_in(&self, transaction: TransactionId) -> bool {
+        self.open
+            .iter()
+            .any(|&(_, parent)| parent == Some(transaction))
+            || self.tasks.iter().any(|&(t, _)| t == Some(transaction))
+    }
+
+    /// Whether nothing at all is under way.
+    fn idle(&self) -> bool {
+        self.open.is_empty() && self.tasks.is_empty()
+    }
+}
+
+/// A transaction sub-process's transaction, from its begin until it settles. Dropped
+/// unfinished (the sub-process was interrupted), it rolls back on a task of its own.
+#[derive(Debug)]
+pub(crate) struct OpenTransaction {
+    rt: Arc<Runtime>,
+    id: TransactionId,
+    /// Past the point of no return: a drop now only records that it settled.
+    finishing: bool,
+}
+
+impl OpenTransaction {
+    /// The transaction's id, for the calls made in it and the transactions nested in it.
+    pub(crate) fn id(&self) -> TransactionId {
+        self.id
+    }
+
+    /// Commits the transaction (`commit`) or rolls it back, once everything nested in it
+    /// has settled.
+    pub(crate) async fn finish(mut self, commit: bool) -> Result<(), ConnectorError> {
+        self.rt.nested_settled(self.id).await;
+        self.finishing = true;
+        let connectors = &self.rt.connectors;
+        if commit {
+            connectors.commit_transaction(self.id).await
+        } else {
+            connectors.rollback_transaction(self.id).await
+        }
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if self.finishing {
+            self.rt.settle(self.id);
+        } else {
+            self.rt.rollback_later(self.id);
+        }
+    }
+}
+
+/// Held by a parallel multi-instance task until it is dropped (see [`Runtime::task_started`]).
+#[derive(Debug)]
+pub(crate) struct TaskToken {
+    rt: Arc<Runtime>,
+    transaction: Option<TransactionId>,
+}
+
+impl Drop for TaskToken {
+    fn drop(&mut self) {
+        let mut nesting = self.rt.nesting();
+        if let Some(i) = nesting
+            .tasks
+            .iter()
+            .position(|(t, _)| *t == self.transaction)
+        {
+            nesting.tasks[i].1 -= 1;
+            if nesting.tasks[i].1 == 0 {
+                nesting.tasks.swap_remove(i);
+            }
+        }
+        drop(nesting);
+        self.rt.settled.notify_waiters();
+    }
 }
 
 /// Where an activity runs: its variables, transaction, call depth and parent trace step.
@@ -92,6 +196,8 @@ pub(crate) async fn run(
         started: Instant::now(),
         logs: Mutex::new(Vec::new()),
         next_transaction: AtomicU64::new(1),
+        nesting: Mutex::new(Nesting::default()),
+        settled: Notify::new(),
         rollbacks: Mutex::new(Vec::new()),
     });
     let frame = Frame {
@@ -109,7 +215,9 @@ pub(crate) async fn run(
             _ = config.cancel.cancelled() => Err(RunError::cancelled()),
         }
     };
-    // The work future is gone: transactions it left open have started rolling back.
+    // The work future is gone: transactions it left open have started rolling back (or
+    // will, once the instance tasks it aborted are dropped). The run ends when they are done.
+    rt.until(Nesting::idle).await;
     let pending = std::mem::take(&mut *rt.rollbacks.lock().unwrap_or_else(|p| p.into_inner()));
     for handle in pending {
         let _ = handle.await;
@@ -365,25 +473,79 @@ impl Runtime {
 
     /// Begins a transaction nested in `parent`.
     pub(crate) async fn begin_transaction(
-        &self,
+        self: &Arc<Self>,
         parent: Option<TransactionId>,
-    ) -> Result<TransactionId, RunError> {
+    ) -> Result<OpenTransaction, RunError> {
         let id = TransactionId(self.next_transaction.fetch_add(1, Ordering::Relaxed));
         self.connectors
             .begin_transaction(id, parent)
             .await
             .map_err(|e| connector_error("transaction", e))?;
-        Ok(id)
+        // No await from here until the guard exists: it is open exactly while recorded.
+        self.nesting().open.push((id, parent));
+        Ok(OpenTransaction {
+            rt: self.clone(),
+            id,
+            finishing: false,
+        })
     }
 
-    /// Starts rolling back a transaction whose sub-process was dropped mid-way.
-    pub(crate) fn rollback_later(self: &Arc<Self>, transaction: TransactionId) {
+    /// Records a parallel multi-instance task running in `transaction`; the task holds the
+    /// token until it is dropped, and the transaction does not settle before that.
+    pub(crate) fn task_started(self: &Arc<Self>, transaction: Option<TransactionId>) -> TaskToken {
+        let mut nesting = self.nesting();
+        match nesting.tasks.iter_mut().find(|(t, _)| *t == transaction) {
+            Some(entry) => entry.1 += 1,
+            None => nesting.tasks.push((transaction, 1)),
+        }
+        TaskToken {
+            rt: self.clone(),
+            transaction,
+        }
+    }
+
+    fn nesting(&self) -> MutexGuard<'_, Nesting> {
+        self.nesting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `transaction` committed or rolled back.
+    fn settle(&self, transaction: TransactionId) {
+        self.nesting().open.retain(|&(id, _)| id != transaction);
+        self.settled.notify_waiters();
+    }
+
+    /// Waits until `done` holds of what is under way.
+    async fn until(&self, done: impl Fn(&Nesting) -> bool) {
+        loop {
+            // Registered before the check: a change made after it wakes this wait.
+            let changed = self.settled.notified();
+            let finished = done(&self.nesting());
+            if finished {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Waits until every transaction nested in `transaction` has settled and every
+    /// parallel instance task running in it is gone.
+    async fn nested_settled(&self, transaction: TransactionId) {
+        self.until(|nesting| !nesting.busy_in(transaction)).await;
+    }
+
+    /// Starts rolling back a transaction whose sub-process was dropped mid-way: after the
+    /// transactions nested in it have settled, like a commit.
+    fn rollback_later(self: &Arc<Self>, transaction: TransactionId) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime left to roll back on (it is shutting down): nothing waits either.
+            self.settle(transaction);
             return;
         };
-        let connectors = self.connectors.clone();
+        let rt = self.clone();
         let task = handle.spawn(async move {
-            let _ = connectors.rollback_transaction(transaction).await;
+            rt.nested_settled(transaction).await;
+            let _ = rt.connectors.rollback_transaction(transaction).await;
+            rt.settle(transaction);
         });
         self.rollbacks
             .lock()
@@ -441,5 +603,119 @@ impl ConnectorCall for ScriptConnectors {
             }
         }
         catalog
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{Scripting, compile_bpmn};
+    use crate::connectors::{FakeConnectors, FakeEvent, FakeReply};
+    use serde_json::json;
+    use starweave_model::bpmn::read_bpmn;
+
+    /// The transaction events of a run of `bpmn` on fake connectors answering `replies`.
+    async fn transaction_events(
+        bpmn: &str,
+        input: Value,
+        replies: &[(&str, Vec<FakeReply>)],
+    ) -> Vec<FakeEvent> {
+        let document = read_bpmn(bpmn);
+        let compiled = compile_bpmn(&document.definitions, None, &Scripting::default());
+        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        let mut fake = FakeConnectors::new();
+        for (method, replies) in replies {
+            fake = fake.with(method, replies.clone());
+        }
+        let fake = Arc::new(fake);
+        let config = RunConfig {
+            connectors: fake.clone(),
+            ..RunConfig::default()
+        };
+        let outcome = crate::run::run_function(&compiled.program, "p", input, config).await;
+        assert!(outcome.output.is_ok(), "{:?}", outcome.output);
+        fake.events()
+            .into_iter()
+            .filter(|e| !matches!(e, FakeEvent::Call { .. }))
+            .collect()
+    }
+
+    fn begin(transaction: u64, parent: Option<u64>) -> FakeEvent {
+        FakeEvent::Begin {
+            transaction: TransactionId(transaction),
+            parent: parent.map(TransactionId),
+        }
+    }
+
+    fn commit(transaction: u64) -> FakeEvent {
+        FakeEvent::Commit {
+            transaction: TransactionId(transaction),
+        }
+    }
+
+    fn rollback(transaction: u64) -> FakeEvent {
+        FakeEvent::Rollback {
+            transaction: TransactionId(transaction),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_nested_transaction_cut_by_a_timer_rolls_back_before_its_parent_commits() {
+        let events = transaction_events(
+            include_str!("../../testdata/flows/transaction_nested_interrupted_by_timer/flow.bpmn"),
+            json!({"order_id": "o1", "status": "pending"}),
+            &[
+                ("db.insert_order", vec![FakeReply::ok(json!({"ok": true}))]),
+                (
+                    "db.reserve_stock",
+                    vec![FakeReply::ok(json!({"ok": true})).after_ms(5000)],
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(
+            events,
+            [begin(1, None), begin(2, Some(1)), rollback(2), commit(1)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn instances_cut_by_a_completion_condition_roll_back_before_the_parent_commits() {
+        instances_cut_by_a_completion_condition().await;
+    }
+
+    /// The same on worker threads, where an aborted instance may still be in the middle of
+    /// a step on another thread while the parent finishes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_cut_on_worker_threads_roll_back_before_the_parent_commits() {
+        instances_cut_by_a_completion_condition().await;
+    }
+
+    async fn instances_cut_by_a_completion_condition() {
+        let slow = FakeReply::ok(json!({"ok": true})).after_ms(1000);
+        let events = transaction_events(
+            include_str!("../../testdata/flows/transaction_instances_cut_by_completion/flow.bpmn"),
+            json!({"items": ["a", "b", "c"]}),
+            &[(
+                "db.reserve",
+                vec![
+                    FakeReply::ok(json!({"ok": true})).after_ms(10),
+                    slow.clone(),
+                    slow,
+                ],
+            )],
+        )
+        .await;
+        let position = |event: &FakeEvent| events.iter().position(|e| e == event);
+        let parent_commit = position(&commit(1)).expect("the outer transaction commits");
+        assert_eq!(parent_commit, events.len() - 1, "{events:?}");
+        for instance in [3, 4] {
+            let undone = position(&rollback(instance));
+            assert!(
+                undone.is_some_and(|at| at < parent_commit),
+                "instance transaction {instance} is not rolled back before the commit: {events:?}"
+            );
+        }
+        assert!(position(&commit(2)).is_some(), "{events:?}");
     }
 }
