@@ -709,13 +709,21 @@ mod tests {
         let position = |event: &FakeEvent| events.iter().position(|e| e == event);
         let parent_commit = position(&commit(1)).expect("the outer transaction commits");
         assert_eq!(parent_commit, events.len() - 1, "{events:?}");
-        for instance in [3, 4] {
+        // Which instance gets the quick reply depends on the order the instances call in,
+        // which worker threads do not fix: the one that completes commits, the other two
+        // are cut and roll back before the outer commit.
+        let instances = [2, 3, 4];
+        let committed: Vec<u64> = instances
+            .into_iter()
+            .filter(|&i| position(&commit(i)).is_some())
+            .collect();
+        assert_eq!(committed.len(), 1, "{events:?}");
+        for instance in instances.into_iter().filter(|i| !committed.contains(i)) {
             let undone = position(&rollback(instance));
             assert!(
                 undone.is_some_and(|at| at < parent_commit),
                 "instance transaction {instance} is not rolled back before the commit: {events:?}"
             );
         }
-        assert!(position(&commit(2)).is_some(), "{events:?}");
     }
 }
