@@ -29,6 +29,23 @@ use crate::mocks::Mocks;
 /// How long a run may take when neither the config nor the function says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest a run may take: a function's `timeout_ms`, a deployment's and an IDE run's
+/// are refused (or, where nothing can refuse them, cut) above it. A day is far beyond any
+/// request-serving function and keeps deadline arithmetic clear of overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Checks a `timeout_ms` value against `1..=MAX_TIMEOUT`; the problem, for a diagnostic.
+pub fn check_timeout_ms(timeout_ms: u64) -> Result<Duration, String> {
+    let timeout = Duration::from_millis(timeout_ms);
+    if timeout_ms == 0 || timeout > MAX_TIMEOUT {
+        return Err(format!(
+            "timeout_ms {timeout_ms} is outside 1..={} (a day)",
+            MAX_TIMEOUT.as_millis()
+        ));
+    }
+    Ok(timeout)
+}
+
 /// How deeply functions may call functions (call activities, service tasks bound to a
 /// function) before the run fails.
 pub const DEFAULT_MAX_CALL_DEPTH: u32 = 32;

@@ -147,7 +147,49 @@ async fn unknown_routes_and_methods_answer_json() {
         .await
         .expect("delete");
     assert_eq!(response.status(), 405);
-    assert_eq!(response.headers().get("allow").expect("allow"), "GET");
+    assert_eq!(response.headers().get("allow").expect("allow"), "GET, HEAD");
+    // HEAD is served by the GET route, without the body.
+    let response = engine
+        .client
+        .head(engine.url("/greeter/hello/ada"))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.expect("body").len(), 0);
+}
+
+/// A route declared for HEAD answers HEAD requests even where a GET route matches too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explicit_head_route_wins_over_the_get_route() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(EngineOptions::default()).await;
+    let dir = write_vms(
+        root.path(),
+        "probe",
+        &[
+            ("vms.yaml", "name: probe\n"),
+            (
+                "functions/item.rhai",
+                "fn main(input, ctx) { #{ ok: true } }\n",
+            ),
+            ("functions/probe.rhai", "fn main(input, ctx) { #{} }\n"),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: item\n  method: GET\n  path: /item\n- kind: http\n  function: probe\n  method: HEAD\n  path: /item\n  status: 204\n",
+            ),
+        ],
+    );
+    let (status, body) = engine.deploy("probe", "1", &dir, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(engine.get("/probe/item").await, (200, json!({"ok": true})));
+    let response = engine
+        .client
+        .head(engine.url("/probe/item"))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(response.status(), 204);
 }
 
 /// A loaded version other than the active one answers a request that names it only when
@@ -284,6 +326,58 @@ async fn admin_calls_need_the_token() {
     assert_eq!(engine.undeploy("greeter", "v1").await, 204);
     assert_eq!(engine.undeploy("greeter", "v1").await, 404);
     assert_eq!(engine.get("/greeter/hello/ada").await.0, 404);
+}
+
+/// A deadline of zero or beyond a day, in a function's spec or in the deployment, is refused
+/// at load with where it is; a day itself loads and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_outside_a_day_are_refused_at_load() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(EngineOptions::default()).await;
+    let day = 24 * 60 * 60 * 1000_u64;
+    for (dir_name, timeout_ms) in [("zero", 0), ("huge", u64::MAX), ("over", day + 1)] {
+        let dir = greeter(root.path(), dir_name, "v1");
+        std::fs::write(
+            dir.join("functions/version.yaml"),
+            format!("timeout_ms: {timeout_ms}\n"),
+        )
+        .expect("write");
+        let (status, body) = engine.deploy("greeter", "v1", &dir, json!({})).await;
+        assert_eq!(status, 422, "{timeout_ms}: {body}");
+        let diagnostics = body["diagnostics"].as_array().expect("diagnostics");
+        assert!(
+            diagnostics.iter().any(|d| d["code"] == "engine.timeout"
+                && d["file"] == "functions/version.yaml"
+                && d["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("1..=86400000")),
+            "{body}"
+        );
+    }
+    let dir = greeter(root.path(), "deployment", "v1");
+    let (status, body) = engine
+        .deploy("greeter", "v1", &dir, json!({"timeout_ms": u64::MAX}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string().contains("the deployment's timeout_ms"),
+        "{body}"
+    );
+
+    std::fs::write(
+        dir.join("functions/version.yaml"),
+        format!("timeout_ms: {day}\n"),
+    )
+    .expect("write");
+    let (status, body) = engine
+        .deploy("greeter", "v1", &dir, json!({"timeout_ms": day}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        engine.get("/greeter/version").await,
+        (200, json!({"version": "v1"}))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -500,6 +594,62 @@ async fn an_input_mapping_over_its_budget_is_a_server_error() {
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"], "internal");
     assert_eq!(body["trace_id"].as_str().map(str::len), Some(32));
+}
+
+/// A function called from a flow with input that does not fit it is the flow's fault, not
+/// the client's: the client gets a 500 with a trace id; its own bad input is still a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_call_with_bad_input_is_a_server_error() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(EngineOptions::default()).await;
+    let outer = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sw="https://starweave.dev/schema/bpmn/1.0" id="d" targetNamespace="https://starweave.dev/test">
+  <bpmn:process id="outer" isExecutable="true">
+    <bpmn:startEvent id="s"/>
+    <bpmn:serviceTask id="call">
+      <bpmn:extensionElements>
+        <sw:task function="child">
+          <sw:input name="id" expr="name"/>
+          <sw:output name="answer" expr="result"/>
+        </sw:task>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="call"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="call" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+    let dir = write_vms(
+        root.path(),
+        "nested",
+        &[
+            ("vms.yaml", "name: nested\n"),
+            (
+                "functions/outer.yaml",
+                "input:\n- name: name\n  type: string\n  required: true\n",
+            ),
+            ("functions/outer.bpmn", outer),
+            (
+                "functions/child.yaml",
+                "input:\n- name: id\n  type: integer\n  required: true\n",
+            ),
+            ("functions/child.rhai", "fn main(input, ctx) { input }\n"),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: outer\n  method: POST\n  path: /outer\n",
+            ),
+        ],
+    );
+    let (status, body) = engine.deploy("nested", "1", &dir, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = engine.post("/nested/outer", &json!({"name": "ada"})).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "internal");
+    assert_eq!(body["trace_id"].as_str().map(str::len), Some(32));
+    let (status, body) = engine.post("/nested/outer", &json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["problems"][0]["path"], "/name");
 }
 
 /// Sends `head` and `body_part` on a raw connection, optionally closes the sending side,

@@ -124,8 +124,13 @@ async fn a_failing_message_is_retried_with_growing_waits_then_dead_lettered() {
         .await
         .expect("dead-letter consumer");
     publish(&js, &subject, 6..9).await;
-    // A payload that is not an object is dead-lettered at once, not retried.
-    js.publish(subject.clone(), "[1, 2]".into())
+    // A payload that is not an object is dead-lettered at once, not retried. It carries a
+    // message id for the server's duplicate check, which its dead letter (in the same
+    // stream) must not inherit, and a header of the sender's, which it keeps.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", format!("shapeless-{tag}").as_str());
+    headers.insert("X-Origin", "billing");
+    js.publish_with_headers(subject.clone(), headers, "[1, 2]".into())
         .await
         .expect("publish")
         .await
@@ -176,6 +181,8 @@ async fn a_failing_message_is_retried_with_growing_waits_then_dead_lettered() {
     let shapeless = shapeless[0];
     assert_dead_letters(refused, shapeless, "4", |m| m.payload.to_vec(), header);
     assert_eq!(header(refused, "Starweave-Subject"), subject);
+    assert_eq!(header(shapeless, "X-Origin"), "billing");
+    assert_ne!(header(shapeless, "Nats-Msg-Id"), format!("shapeless-{tag}"));
 
     // Message 7 came four times, with waits of at least 200, 400 and 800 ms between them;
     // the others once.

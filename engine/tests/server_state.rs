@@ -311,6 +311,36 @@ async fn deployments_survive_a_crash_and_a_restart() {
         engine.deployments().await,
         [("shop/v2".to_owned(), true, "debug".to_owned())]
     );
+
+    // The fallback is the version active most recently, not the one loaded most recently:
+    // v3, v4, back to v3, then v5 comes and goes — v3 serves, before and after a restart.
+    for version in ["v3", "v4", "v5"] {
+        let dir = who(tmp.path(), version, "shop", version);
+        if version == "v5" {
+            let (status, _) = engine
+                .admin(
+                    reqwest::Method::POST,
+                    "/admin/deployments/shop/v3/activate",
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200);
+        }
+        let (status, body) = engine.deploy(spec("shop", version, &dir, json!({}))).await;
+        assert_eq!(status, 201, "{version}: {body}");
+    }
+    assert_eq!(
+        engine
+            .admin(reqwest::Method::DELETE, "/admin/deployments/shop/v5", None)
+            .await
+            .0,
+        204
+    );
+    let v3 = (200, json!({"version": "v3", "region": "nowhere"}));
+    assert_eq!(engine.get("/shop/who").await, v3);
+    drop(engine);
+    let engine = Engine::start(&state).await;
+    assert_eq!(engine.get("/shop/who").await, v3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

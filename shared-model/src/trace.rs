@@ -19,6 +19,14 @@ pub struct Trace {
     pub steps: Vec<TraceStep>,
     /// How long the whole run took, in microseconds.
     pub duration_us: u64,
+    /// Steps that ran after the trace was full and were not recorded (the engine keeps the
+    /// first ten thousand of a run).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_steps: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What kind of element a step ran; the IDE picks the shape to paint by it.

@@ -269,6 +269,9 @@ pub fn compile_vms(vms: &Vms, scripting: &Scripting) -> Compiled {
                 module: tokio::sync::OnceCell::new(),
             }),
         };
+        if let Some(Err(problem)) = function.spec.timeout_ms.map(crate::run::check_timeout_ms) {
+            own.push(Diagnostic::error("engine.timeout", problem).in_file(spec_file.clone()));
+        }
         let body = broken_if_errors(body, &own);
         diagnostics.append(&mut own);
         functions.push(CompiledFunction {

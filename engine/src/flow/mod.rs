@@ -181,7 +181,8 @@ pub(crate) async fn run(
     let timeout = config
         .timeout
         .or(function.timeout)
-        .unwrap_or(DEFAULT_TIMEOUT);
+        .unwrap_or(DEFAULT_TIMEOUT)
+        .min(crate::run::MAX_TIMEOUT);
     let rt = Arc::new(Runtime {
         program: program.clone(),
         control: RunControl {
@@ -246,11 +247,19 @@ pub(crate) fn call_function(
             Value::Null => Value::Object(Map::new()),
             other => other,
         };
+        // Input that does not fit is the caller's fault: the client's at the top, where a
+        // trigger answers it as bad input (400, INVALID_ARGUMENT), and the calling flow's in a
+        // nested call, which its client can do nothing about (a failed run, 500).
+        let (input_kind, input_code) = if frame.depth == 0 {
+            (ErrorKind::Input, "INVALID_INPUT")
+        } else {
+            (ErrorKind::Flow, "INVALID_CALL_INPUT")
+        };
         if !function.input.is_empty() {
             function.input.apply(&mut input).map_err(|message| {
                 RunError::new(
-                    ErrorKind::Input,
-                    "INVALID_INPUT",
+                    input_kind,
+                    input_code,
                     format!("{}: invalid input: {message}", function.name),
                 )
             })?;
@@ -259,8 +268,8 @@ pub(crate) fn call_function(
             Body::Bpmn(region) => {
                 let Value::Object(vars) = input else {
                     return Err(RunError::new(
-                        ErrorKind::Input,
-                        "INVALID_INPUT",
+                        input_kind,
+                        input_code,
                         format!(
                             "{}: the input of a BPMN function must be an object",
                             function.name
@@ -657,6 +666,48 @@ mod tests {
         FakeEvent::Rollback {
             transaction: TransactionId(transaction),
         }
+    }
+
+    /// A run longer than the trace keeps: the first steps are recorded, the rest counted.
+    #[tokio::test]
+    async fn a_long_loop_keeps_the_first_steps_of_its_trace_and_counts_the_rest() {
+        let bpmn = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="https://starweave.dev/test">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="s"/>
+    <bpmn:scriptTask id="inc" scriptFormat="rhai"><bpmn:script>let i = i + 1;</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="g" default="back"/>
+    <bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="inc"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="inc" targetRef="g"/>
+    <bpmn:sequenceFlow id="back" sourceRef="g" targetRef="inc"/>
+    <bpmn:sequenceFlow id="done" sourceRef="g" targetRef="e">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">i &gt;= 6000</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let document = read_bpmn(bpmn);
+        let compiled = compile_bpmn(&document.definitions, None, &Scripting::default());
+        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        let config = RunConfig {
+            trace: true,
+            ..RunConfig::default()
+        };
+        let outcome =
+            crate::run::run_function(&compiled.program, "p", json!({"i": 0}), config).await;
+        assert_eq!(outcome.output.expect("runs")["i"], json!(6000));
+        let trace = outcome.trace.expect("a trace");
+        // start, 6,000 × (inc, g), end
+        assert_eq!(trace.steps.len(), trace::MAX_TRACE_STEPS);
+        assert_eq!(
+            trace.dropped_steps,
+            (2 + 2 * 6000 - trace::MAX_TRACE_STEPS) as u64
+        );
+        assert_eq!(trace.steps[0].element_id, "s");
+        assert_eq!(
+            trace.steps[1].output.as_ref().map(|o| &o["i"]),
+            Some(&json!(1))
+        );
     }
 
     #[tokio::test(start_paused = true)]

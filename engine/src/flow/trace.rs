@@ -10,18 +10,61 @@ use tokio::time::Instant;
 use crate::compile::graph::{Node, NodeKind};
 use crate::run::RunError;
 
+/// Most steps a trace records; the steps of a run past them are counted, not kept.
+pub const MAX_TRACE_STEPS: usize = 10_000;
+
+/// Largest input or output value a step keeps, in bytes of JSON; a larger one is replaced
+/// by a note saying so.
+pub const MAX_TRACE_VALUE_BYTES: usize = 256 << 10;
+
+/// Most bytes of JSON all the values of one trace keep; values past it are replaced by a
+/// note, so that a loop over a large scope cannot fill the memory of the process tracing it.
+pub const MAX_TRACE_BYTES: usize = 32 << 20;
+
+/// The index [`TraceSink::begin`] gives a step it did not record: nothing is found there.
+const NOT_RECORDED: usize = usize::MAX;
+
 /// Collects the steps of one run.
 #[derive(Debug)]
 pub(crate) struct TraceSink {
     start: Instant,
-    steps: Mutex<Vec<TraceStep>>,
+    steps: Mutex<Steps>,
+}
+
+#[derive(Debug, Default)]
+struct Steps {
+    list: Vec<TraceStep>,
+    dropped: u64,
+    value_bytes: usize,
+}
+
+impl Steps {
+    /// `value`, or a note in its place when it is larger than a step may keep or than what
+    /// is left of the trace's budget.
+    fn keep(&mut self, value: Value) -> Value {
+        let room = MAX_TRACE_VALUE_BYTES.min(MAX_TRACE_BYTES - self.value_bytes);
+        match crate::script::json_size(&value, room) {
+            Some(size) => {
+                self.value_bytes += size;
+                value
+            }
+            None if room < MAX_TRACE_VALUE_BYTES => Value::String(format!(
+                "(left out: the trace already holds {} MiB of values)",
+                MAX_TRACE_BYTES >> 20
+            )),
+            None => Value::String(format!(
+                "(left out: more than {} KiB of JSON)",
+                MAX_TRACE_VALUE_BYTES >> 10
+            )),
+        }
+    }
 }
 
 impl TraceSink {
     pub(crate) fn new() -> Self {
         TraceSink {
             start: Instant::now(),
-            steps: Mutex::new(Vec::new()),
+            steps: Mutex::new(Steps::default()),
         }
     }
 
@@ -29,7 +72,7 @@ impl TraceSink {
         self.start.elapsed().as_micros() as u64
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TraceStep>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Steps> {
         self.steps.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -54,21 +97,30 @@ impl TraceSink {
             taken_flows: Vec::new(),
         };
         let mut steps = self.lock();
-        steps.push(step);
-        steps.len() - 1
+        if steps.list.len() >= MAX_TRACE_STEPS {
+            steps.dropped += 1;
+            return NOT_RECORDED;
+        }
+        steps.list.push(step);
+        steps.list.len() - 1
     }
 
     /// Sets a step's input.
     pub(crate) fn input(&self, step: usize, input: Value) {
-        if let Some(s) = self.lock().get_mut(step) {
-            s.input = Some(input);
+        let mut steps = self.lock();
+        if step < steps.list.len() {
+            let input = steps.keep(input);
+            steps.list[step].input = Some(input);
         }
     }
 
     /// Ends a step with its output or error.
     pub(crate) fn end(&self, step: usize, output: Option<Value>, error: Option<&RunError>) {
         let now = self.offset_us();
-        if let Some(s) = self.lock().get_mut(step) {
+        let mut steps = self.lock();
+        if step < steps.list.len() {
+            let output = output.map(|v| steps.keep(v));
+            let s = &mut steps.list[step];
             s.duration_us = now.saturating_sub(s.start_offset_us);
             s.output = output;
             s.error = error.map(|e| TraceError {
@@ -80,17 +132,19 @@ impl TraceSink {
 
     /// Records a flow taken when leaving the step's element.
     pub(crate) fn taken(&self, step: usize, flow: &str) {
-        if let Some(s) = self.lock().get_mut(step) {
+        if let Some(s) = self.lock().list.get_mut(step) {
             s.taken_flows.push(flow.to_owned());
         }
     }
 
     /// The finished trace.
     pub(crate) fn finish(&self, function: &str) -> Trace {
+        let steps = std::mem::take(&mut *self.lock());
         Trace {
             function: function.to_owned(),
-            steps: std::mem::take(&mut *self.lock()),
+            steps: steps.list,
             duration_us: self.offset_us(),
+            dropped_steps: steps.dropped,
         }
     }
 }
@@ -114,5 +168,44 @@ fn element_kind(kind: &NodeKind) -> ElementKind {
         NodeKind::Exclusive => ElementKind::ExclusiveGateway,
         NodeKind::Parallel => ElementKind::ParallelGateway,
         NodeKind::Inclusive => ElementKind::InclusiveGateway,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_value_over_the_step_limit_is_replaced_by_a_note() {
+        let mut steps = Steps::default();
+        let small = json!({"a": [1, 2, 3]});
+        assert_eq!(steps.keep(small.clone()), small);
+        assert_eq!(steps.value_bytes, small.to_string().len());
+        let big = Value::String("x".repeat(MAX_TRACE_VALUE_BYTES));
+        let kept = steps.keep(big);
+        assert_eq!(kept, json!("(left out: more than 256 KiB of JSON)"));
+        assert_eq!(steps.value_bytes, small.to_string().len());
+    }
+
+    #[test]
+    fn values_past_the_trace_budget_are_replaced_by_a_note() {
+        let mut steps = Steps::default();
+        // Just under the step limit once quoted.
+        let value = Value::String("y".repeat(MAX_TRACE_VALUE_BYTES - 2));
+        let fit = MAX_TRACE_BYTES / MAX_TRACE_VALUE_BYTES;
+        for _ in 0..fit {
+            assert_eq!(steps.keep(value.clone()), value);
+        }
+        assert_eq!(steps.value_bytes, MAX_TRACE_BYTES);
+        assert_eq!(
+            steps.keep(value),
+            json!("(left out: the trace already holds 32 MiB of values)")
+        );
+        // Even a small value: the budget is spent.
+        assert_eq!(
+            steps.keep(json!(1)),
+            json!("(left out: the trace already holds 32 MiB of values)")
+        );
     }
 }

@@ -77,6 +77,11 @@ async fn limit_mysql_statements(conn: &mut MySqlConnection, ms: u128) -> Result<
     Ok(())
 }
 
+/// The server's limit for one statement of a call that may take `call_timeout`.
+fn statement_timeout(call_timeout: Duration) -> Duration {
+    call_timeout.saturating_sub((call_timeout / 10).min(Duration::from_secs(1)))
+}
+
 /// One compiled SQL method.
 #[derive(Debug)]
 struct SqlPlan {
@@ -96,9 +101,10 @@ pub(crate) struct Database {
     url_env: String,
     pool_size: u32,
     pub(crate) timeout: Option<Duration>,
-    /// How long the server lets one statement run: the call's timeout, so that a call the
-    /// engine gives up on does not go on holding the connection, its locks and a
-    /// transaction's rollback.
+    /// How long the server lets one statement run: a little less than the call's timeout
+    /// (a tenth, at most a second), so that a call the engine would give up on does not go
+    /// on holding the connection, its locks and a transaction's rollback, and the server's
+    /// own cancellation comes first, leaving the connection ready for the next call.
     statement_timeout: Duration,
     pool: OnceCell<Pool>,
     methods: IndexMap<String, SqlPlan>,
@@ -176,9 +182,11 @@ impl Database {
             url_env: config.url_env.clone(),
             pool_size: config.pool_size.unwrap_or(10).max(1),
             timeout: config.timeout_ms.map(Duration::from_millis),
-            statement_timeout: config
-                .timeout_ms
-                .map_or(default_timeout, Duration::from_millis),
+            statement_timeout: statement_timeout(
+                config
+                    .timeout_ms
+                    .map_or(default_timeout, Duration::from_millis),
+            ),
             pool: OnceCell::new(),
             methods,
             secrets,
@@ -965,7 +973,18 @@ fn sqlite_row(row: &SqliteRow) -> Result<Value, RunError> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_identifier;
+    use std::time::Duration;
+
+    use super::{is_identifier, statement_timeout};
+
+    #[test]
+    fn the_server_stops_a_statement_a_tenth_before_the_call_at_most_a_second() {
+        let ms = |ms: u64| statement_timeout(Duration::from_millis(ms)).as_millis();
+        assert_eq!(ms(1500), 1350);
+        assert_eq!(ms(30_000), 29_000);
+        assert_eq!(ms(10), 9);
+        assert_eq!(ms(0), 0);
+    }
 
     #[test]
     fn identifiers_are_plain() {

@@ -363,6 +363,14 @@ pub(crate) fn check_output_size(value: &Value, limit: usize) -> Result<(), Scrip
     if json_size_bound(value, limit).is_some() {
         return Ok(());
     }
+    json_size(value, limit)
+        .map(|_| ())
+        .ok_or_else(|| ScriptErrorKind::OutputTooLarge { limit_bytes: limit }.into())
+}
+
+/// The exact size of `value`'s JSON, or `None` once it passes `limit` (it stops writing
+/// there, so a huge value costs no more than `limit` bytes of counting).
+pub(crate) fn json_size(value: &Value, limit: usize) -> Option<usize> {
     struct Counter {
         written: usize,
         limit: usize,
@@ -380,8 +388,8 @@ pub(crate) fn check_output_size(value: &Value, limit: usize) -> Result<(), Scrip
         }
     }
     let mut counter = Counter { written: 0, limit };
-    serde_json::to_writer(&mut counter, value)
-        .map_err(|_| ScriptErrorKind::OutputTooLarge { limit_bytes: limit }.into())
+    serde_json::to_writer(&mut counter, value).ok()?;
+    Some(counter.written)
 }
 
 /// An upper bound of `value`'s JSON size, or `None` once it passes `limit`.

@@ -103,21 +103,31 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
             None => entry.active.clone(),
         }
     };
-    let mut allowed = Vec::new();
+    // The most specific route with the request's method; a HEAD request without a HEAD
+    // route of its own is served by the GET route (hyper leaves the body out).
+    let mut allowed: Vec<Method> = Vec::new();
     let mut found = None;
+    let mut get_for_head = None;
     for (index, route) in deployment.routes.iter().enumerate() {
         if let Some(params) = route.pattern.matches(rest) {
-            if route.method == parts.method
-                || (parts.method == Method::HEAD && route.method == Method::GET)
-            {
+            if route.method == parts.method {
                 found = Some((index, params));
                 break;
             }
-            allowed.push(route.method.clone());
+            if parts.method == Method::HEAD && route.method == Method::GET {
+                get_for_head.get_or_insert((index, params));
+                continue;
+            }
+            if !allowed.contains(&route.method) {
+                allowed.push(route.method.clone());
+            }
+            if route.method == Method::GET && !allowed.contains(&Method::HEAD) {
+                allowed.push(Method::HEAD);
+            }
         }
     }
-    let Some((index, path_params)) = found else {
-        if parts.method == Method::GET && rest == ["openapi.json"] {
+    let Some((index, path_params)) = found.or(get_for_head) else {
+        if matches!(parts.method, Method::GET | Method::HEAD) && rest == ["openapi.json"] {
             return Ok(openapi_response(&deployment));
         }
         server.count_unrouted();

@@ -221,7 +221,8 @@ impl ServerConfig {
     pub fn engine_options(&self) -> EngineOptions {
         let defaults = EngineOptions::default();
         EngineOptions {
-            default_timeout: Duration::from_millis(self.default_timeout_ms),
+            default_timeout: Duration::from_millis(self.default_timeout_ms)
+                .min(crate::run::MAX_TIMEOUT),
             default_concurrency: self.default_concurrency.max(1),
             queue_timeout: Duration::from_millis(self.queue_timeout_ms),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),

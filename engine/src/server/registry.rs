@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -251,6 +251,10 @@ pub struct Deployment {
     pub warnings: Vec<Diagnostic>,
     permits: Arc<Semaphore>,
     log_level: AtomicU8,
+    /// When it last became its VMS's active version, in the registry's count of
+    /// activations (0: never): an undeploy of the active version falls back to the version
+    /// active most recently before it.
+    activated: AtomicU64,
     in_flight: Arc<Counter>,
     loops: Arc<Counter>,
     cancel: CancelToken,
@@ -406,6 +410,7 @@ impl Deployment {
             .get(function)
             .and_then(|f| f.spec.timeout_ms)
             .map_or(self.default_timeout, Duration::from_millis)
+            .min(crate::run::MAX_TIMEOUT)
     }
 
     /// Keeps a background task (a trigger's loop) alive as long as the deployment is loaded.
@@ -639,6 +644,7 @@ pub struct Registry {
     scripting: Scripting,
     on_activate: Mutex<Option<ActivationHook>>,
     state: OnceLock<Arc<StateDir>>,
+    activations: AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -659,6 +665,7 @@ impl Registry {
             scripting: Scripting::default(),
             on_activate: Mutex::new(None),
             state: OnceLock::new(),
+            activations: AtomicU64::new(0),
         }
     }
 
@@ -840,6 +847,8 @@ impl Registry {
 
     /// Swaps in a table where `deployment` is loaded and active. Holds the writer lock.
     fn activate(&self, table: &RouteTable, deployment: Arc<Deployment>) {
+        let order = self.activations.fetch_add(1, Ordering::Relaxed) + 1;
+        deployment.activated.store(order, Ordering::Relaxed);
         let mut next = table.clone();
         let (was_active, previous) = match next.vms.get_mut(&deployment.vms) {
             Some(entry) => {
@@ -879,7 +888,8 @@ impl Registry {
     }
 
     /// Unloads a deployment: out of the table at once, then drained. When it was the active
-    /// version, the most recently loaded other version (if any) becomes active. Returns
+    /// version, the other version active most recently before it (if any) becomes active,
+    /// and the state directory records that, so a restart agrees. Returns
     /// `None` when it is not loaded, else whether it drained in time.
     pub async fn undeploy(&self, vms: &str, version: &str) -> Option<bool> {
         let removed = {
@@ -902,14 +912,25 @@ impl Registry {
                 next.vms.remove(vms);
                 super::recent::close(vms);
             } else if Arc::ptr_eq(&entry.active, &removed) {
+                // Loaded but never active (a version loaded inactive) counts as 0: then
+                // the most recently loaded one.
                 let latest = entry
                     .versions
                     .values()
-                    .max_by_key(|d| d.loaded_at_ms)
+                    .max_by_key(|d| (d.activated.load(Ordering::Relaxed), d.loaded_at_ms))
                     .cloned();
                 if let Some(latest) = latest {
+                    let order = self.activations.fetch_add(1, Ordering::Relaxed) + 1;
+                    latest.activated.store(order, Ordering::Relaxed);
                     entry.active = latest.clone();
                     newly_active = Some(latest);
+                }
+            }
+            if let (Some(active), Some(state)) = (&newly_active, self.state.get().cloned()) {
+                let (v, n) = (vms.to_owned(), active.version.clone());
+                let saved = tokio::task::spawn_blocking(move || state.reactivate(&v, &n)).await;
+                if let Ok(Err(err)) | Err(err) = saved.map_err(std::io::Error::other) {
+                    tracing::error!(vms, version = active.version, error = %err, "the version active again is not recorded as such; a restart may activate another");
                 }
             }
             self.table.store(Arc::new(next));
@@ -1092,9 +1113,17 @@ fn build(
             DeploymentConnectors::Live(live)
         }
     };
-    let default_timeout = spec
-        .timeout_ms
-        .map_or(options.default_timeout, Duration::from_millis);
+    let default_timeout = match spec.timeout_ms.map(crate::run::check_timeout_ms) {
+        Some(Ok(timeout)) => timeout,
+        Some(Err(problem)) => {
+            diagnostics.push(Diagnostic::error(
+                "engine.timeout",
+                format!("the deployment's {problem}"),
+            ));
+            options.default_timeout
+        }
+        None => options.default_timeout,
+    };
     let metrics: BTreeMap<String, Arc<FunctionMetrics>> = vms
         .functions
         .keys()
@@ -1136,6 +1165,7 @@ fn build(
         warnings: diagnostics,
         permits: Arc::new(Semaphore::new(concurrency as usize)),
         log_level: AtomicU8::new(spec.log_level.unwrap_or_default() as u8),
+        activated: AtomicU64::new(0),
         in_flight: Arc::default(),
         loops: Arc::default(),
         cancel: CancelToken::new(),

@@ -93,11 +93,14 @@ pub const DELIVERIES_HEADER: &str = "Starweave-Deliveries";
 /// (after the fault was fixed) gets its retries again instead of failing for good at once.
 pub const REQUEUED_FOR_HEADER: &str = "Starweave-Requeued-For";
 /// The suffix of a queue's delay queue.
-pub const RETRY_SUFFIX: &str = ".starweave-retry";
+pub const RETRY_SUFFIX: &str = starweave_model::vms::trigger::AMQP_RETRY_SUFFIX;
 /// `delivery_mode` of a message the broker writes to disk.
 const PERSISTENT: u8 = 2;
 /// The longest connecting, opening the channel and declaring the queues may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The random characters after the durable name in a consumer tag.
+const TAG_SUFFIX_LEN: usize = starweave_model::vms::trigger::AMQP_TAG_SUFFIX_LEN;
 
 /// An AMQP subscription's settings.
 #[derive(Debug, Clone)]
@@ -137,6 +140,15 @@ pub fn subscription(deployment: &Deployment, trigger: &MqTrigger) -> Result<Subs
         .transpose()?;
     if dead_letter.as_ref() == Some(&queue) {
         return Err("the dead-letter queue is the queue itself".into());
+    }
+    // The consumer tag is the durable name and a dash and eight characters (see `consume`):
+    // a short string too, so checked here rather than failing once the loop runs.
+    let longest_tag = format!("{}-{}", common.durable, "0".repeat(TAG_SUFFIX_LEN));
+    if let Err(e) = ShortString::try_new(longest_tag) {
+        return Err(format!(
+            "durable `{}`: the consumer tag made of it: {e}",
+            common.durable
+        ));
     }
     let prefetch = u16::try_from(common.concurrency).unwrap_or(u16::MAX);
     Ok(Subscription {
@@ -251,7 +263,7 @@ async fn connect(subscription: &Subscription) -> Result<Link, String> {
     let tag = ShortString::from(format!(
         "{}-{}",
         subscription.common.durable,
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
+        &uuid::Uuid::new_v4().simple().to_string()[..TAG_SUFFIX_LEN]
     ));
     let consumer = channel
         .basic_consume(

@@ -878,7 +878,13 @@ async fn handle(
         Outcome::DeadLetter { code, error } => {
             let published = match &subscription.dead_letter {
                 Some(subject) => {
-                    let mut headers = message.headers.clone().unwrap_or_default();
+                    let mut headers = dead_letter_headers(message.headers.as_ref());
+                    // Its own id, one per message of the stream: the server drops a copy
+                    // sent again (after a lost acknowledgement) and nothing else.
+                    headers.insert(
+                        "Nats-Msg-Id",
+                        format!("starweave-dlq-{}-{sequence}", subscription.stream).as_str(),
+                    );
                     headers.insert("Starweave-Error", one_line(&error).as_str());
                     headers.insert("Starweave-Error-Code", code.as_str());
                     headers.insert("Starweave-Deliveries", delivered.to_string().as_str());
@@ -970,6 +976,27 @@ async fn invoke_reporting_progress(
 /// Header values are one line.
 pub(crate) fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
+}
+
+/// The original's headers for its dead letter, without the `Nats-` ones: those are
+/// instructions to the server (`Nats-Msg-Id` would make the copy a duplicate the server
+/// drops within its window, `Nats-Expected-*` would fail every publish, `Nats-Rollup` would
+/// purge earlier dead letters, `Nats-TTL` would expire this one).
+fn dead_letter_headers(original: Option<&async_nats::HeaderMap>) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    for (name, values) in original.into_iter().flat_map(|h| h.iter()) {
+        let text: &[u8] = name.as_ref();
+        if text
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"nats-"))
+        {
+            continue;
+        }
+        for value in values {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
 }
 
 #[cfg(test)]

@@ -19,7 +19,12 @@
 //! that consumer, the entries it is handling and those waiting for a retry: a version taking
 //! over also takes over the entries its predecessor must deliver again, at their due time.
 //! When the last subscription using a consumer stops and nothing is pending for it, it is
-//! removed from the group (`XGROUP DELCONSUMER`), so restarts do not pile up consumers.
+//! removed from the group (`XGROUP DELCONSUMER`), so restarts do not pile up consumers. One
+//! that still had entries pending (waiting out a retry, cancelled by a drain, or an engine
+//! that crashed) leaves them to be claimed by another consumer; once it has nothing pending
+//! and has not read for an hour, the next engine's look at the pending entries removes it
+//! (at most every ten minutes, checked and removed in one script so a consumer that reads
+//! meanwhile keeps what it read).
 //!
 //! # An entry
 //!
@@ -122,6 +127,27 @@ const ABANDONED_AFTER: Duration = Duration::from_secs(30);
 const PENDING_PAGE: usize = 100;
 /// `XPENDING` calls in one look at the pending entries; the next look goes on from there.
 const PENDING_PAGES: usize = 10;
+/// How long another consumer must have been idle, with nothing pending, to be removed from
+/// the group: a live one reads every [`READ_BLOCK`] at the most.
+const LEFT_AFTER: Duration = Duration::from_secs(60 * 60);
+/// How often a consumer looks for others that have left the group.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+/// Removes the consumers of group `ARGV[1]` on stream `KEYS[1]` other than `ARGV[2]` with
+/// nothing pending and idle at least `ARGV[3]` ms; returns how many. One script, so no read
+/// can come between the check and the removal.
+const PRUNE_CONSUMERS: &str = r"
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local fields = {}
+  for i = 1, #consumer, 2 do fields[consumer[i]] = consumer[i + 1] end
+  if fields['name'] ~= ARGV[2] and fields['pending'] == 0
+      and fields['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], fields['name'])
+    removed = removed + 1
+  end
+end
+return removed
+";
 /// How long a command other than a read may take before it counts as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -226,6 +252,8 @@ struct Consumer {
     failed: Mutex<HashMap<String, Failure>>,
     /// Wakes the reclaim task when an entry failed.
     failure_recorded: Notify,
+    /// When it last looked for consumers that left the group.
+    pruned_at: Mutex<Option<Instant>>,
 }
 
 /// When an entry failed, on which delivery.
@@ -254,6 +282,7 @@ impl Consumer {
             in_progress: Mutex::default(),
             failed: Mutex::default(),
             failure_recorded: Notify::new(),
+            pruned_at: Mutex::default(),
         });
         consumers.insert(key, Arc::downgrade(&consumer));
         consumer
@@ -908,6 +937,27 @@ async fn run_subscription(
     }
 }
 
+/// Removes the consumers of `group` other than `ours` that have nothing pending and have
+/// been idle at least `idle`; returns how many.
+async fn prune_consumers(
+    commands: &Commands,
+    key: &str,
+    group: &str,
+    ours: &str,
+    idle: Duration,
+) -> redis::RedisResult<i64> {
+    let reply = redis::cmd("EVAL")
+        .arg(PRUNE_CONSUMERS)
+        .arg(1)
+        .arg(key)
+        .arg(group)
+        .arg(ours)
+        .arg(idle.as_millis() as u64)
+        .run(commands)
+        .await?;
+    Ok(reply_int(&reply).unwrap_or(0))
+}
+
 /// Deletes a consumer nobody uses any more from the group, when nothing is pending for it.
 async fn remove_consumer(commands: &Commands, subscription: &Subscription, name: &str) {
     let pending = redis::cmd("XPENDING")
@@ -1101,6 +1151,25 @@ impl Pass<'_> {
                     lock(&self.consumer.failed).retain(|id, failure| {
                         mine_seen.contains(id) || failure.at.elapsed() < min_idle + RECLAIM_GAP
                     });
+                    let prune = {
+                        let mut at = lock(&self.consumer.pruned_at);
+                        let due = at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+                        if due {
+                            *at = Some(Instant::now());
+                        }
+                        due
+                    };
+                    if prune {
+                        // Housekeeping: a failure is tried again at the next look.
+                        let _ = prune_consumers(
+                            commands,
+                            &subscription.key,
+                            &subscription.group,
+                            &self.consumer.name,
+                            LEFT_AFTER,
+                        )
+                        .await;
+                    }
                 }
                 break;
             }
@@ -1583,6 +1652,75 @@ mod tests {
             }])
         );
         assert!(parse_pending(&redis::Value::Array(vec![bulk("1-0")])).is_err());
+    }
+
+    /// Against the machine's Redis (`STARWEAVE_TEST_REDIS`, else the default port): of a
+    /// group's other consumers, only those with nothing pending go.
+    #[tokio::test]
+    async fn only_idle_consumers_with_nothing_pending_are_pruned() {
+        let url = std::env::var("STARWEAVE_TEST_REDIS")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+        let client = redis::Client::open(url).expect("redis url");
+        let commands = Commands::connect(&client).await.expect("redis");
+        let key = format!("sw-prune-{}", uuid::Uuid::new_v4().simple());
+        let run = |args: &[&str]| {
+            let mut command = redis::cmd(args[0]);
+            for arg in &args[1..] {
+                command.arg(*arg);
+            }
+            command
+        };
+        run(&["XGROUP", "CREATE", &key, "g", "0", "MKSTREAM"])
+            .run(&commands)
+            .await
+            .expect("group");
+        run(&["XADD", &key, "*", "payload", "{}"])
+            .run(&commands)
+            .await
+            .expect("add");
+        for consumer in ["ours", "gone", "busy"] {
+            run(&["XGROUP", "CREATECONSUMER", &key, "g", consumer])
+                .run(&commands)
+                .await
+                .expect("consumer");
+        }
+        // `busy` holds the entry, unacknowledged.
+        run(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "busy",
+            "COUNT",
+            "1",
+            "STREAMS",
+            &key,
+            ">",
+        ])
+        .run(&commands)
+        .await
+        .expect("read");
+        // Not idle long enough: nobody goes.
+        let removed = prune_consumers(&commands, &key, "g", "ours", LEFT_AFTER).await;
+        assert_eq!(removed.expect("prune"), 0);
+        let removed = prune_consumers(&commands, &key, "g", "ours", Duration::ZERO).await;
+        assert_eq!(removed.expect("prune"), 1);
+        let consumers = run(&["XINFO", "CONSUMERS", &key, "g"])
+            .run(&commands)
+            .await
+            .expect("info");
+        let names: Vec<String> = reply_items(&consumers)
+            .expect("consumers")
+            .iter()
+            .filter_map(|c| {
+                let fields = reply_items(c)?;
+                let at = fields
+                    .iter()
+                    .position(|f| reply_text(f).as_deref() == Some("name"))?;
+                reply_text(fields.get(at + 1)?)
+            })
+            .collect();
+        assert_eq!(names, ["busy", "ours"]);
+        let _ = run(&["DEL", &key]).run(&commands).await;
     }
 
     #[test]

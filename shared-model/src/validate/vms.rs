@@ -25,6 +25,20 @@ pub fn validate_vms(doc: &VmsDocument) -> Vec<Diagnostic> {
     let map = &doc.source_map;
     let mut diags = Vec::new();
 
+    // The name a deployment carries, in engine URLs (`/<vms>/…`) and admin paths.
+    if !vms.name.is_empty() && !crate::vms::disk::is_valid_name(&vms.name) {
+        diags.push(
+            map.locate(crate::vms::disk::MANIFEST_FILE, "name")
+                .attach(Diagnostic::error(
+                    "vms.bad-vms-name",
+                    format!(
+                        "the VMS name `{}` may use only letters, digits, `_` and `-`: engines refuse any other",
+                        vms.name
+                    ),
+                )),
+        );
+    }
+
     for (name, function) in &vms.functions {
         if let FunctionBody::Bpmn { definitions } = &function.body {
             let file = function_body_file(name, "bpmn");
@@ -324,7 +338,9 @@ fn check_triggers(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) {
                 }
             }
             Trigger::Mq(mq) => match vms.connectors.get(&mq.connector) {
-                Some(Connector::Mq(connector)) => check_mq_trigger(mq, connector, i, map, diags),
+                Some(Connector::Mq(connector)) => {
+                    check_mq_trigger(&vms.name, mq, connector, i, map, diags);
+                }
                 Some(other) => diags.push(map.trigger(i, Some("connector")).attach(Diagnostic::error(
                     "vms.unknown-connector",
                     format!("connector `{}` is a {} connector; an MQ subscription needs an mq connector", mq.connector, other.kind().as_str()),
@@ -341,12 +357,16 @@ fn check_triggers(vms: &Vms, map: &VmsSourceMap, diags: &mut Vec<Diagnostic>) {
 
 /// What an MQ subscription needs from its trigger, by broker.
 fn check_mq_trigger(
+    vms_name: &str,
     mq: &MqTrigger,
     connector: &MqConnector,
     i: usize,
     map: &VmsSourceMap,
     diags: &mut Vec<Diagnostic>,
 ) {
+    if matches!(connector.broker, MqBroker::Amqp) {
+        check_amqp_names(vms_name, mq, i, map, diags);
+    }
     let (broker, subject_is) = match connector.broker {
         MqBroker::Nats => ("NATS JetStream", "subject"),
         MqBroker::Amqp => ("AMQP", "queue"),
@@ -407,6 +427,47 @@ fn check_mq_trigger(
             );
         }
     }
+}
+
+/// AMQP queue names and consumer tags are at most 255 bytes: the queue, its delay queue,
+/// the dead-letter queue and the consumer tag made of the durable name must fit.
+fn check_amqp_names(
+    vms_name: &str,
+    mq: &MqTrigger,
+    i: usize,
+    map: &VmsSourceMap,
+    diags: &mut Vec<Diagnostic>,
+) {
+    use crate::vms::trigger::{AMQP_MAX_NAME, AMQP_RETRY_SUFFIX, AMQP_TAG_SUFFIX_LEN};
+    let mut too_long = |key: &str, what: String, len: usize| {
+        if len > AMQP_MAX_NAME {
+            diags.push(map.trigger(i, Some(key)).attach(Diagnostic::error(
+                "vms.mq-name-too-long",
+                format!("{what} is {len} bytes; AMQP names are at most {AMQP_MAX_NAME}"),
+            )));
+        }
+    };
+    too_long(
+        "subject",
+        "the queue's delay queue (the queue and `.starweave-retry`)".to_owned(),
+        mq.subject.len() + AMQP_RETRY_SUFFIX.len(),
+    );
+    if let Some(dead_letter) = mq.dead_letter.as_deref() {
+        too_long(
+            "dead_letter",
+            "the dead-letter queue".to_owned(),
+            dead_letter.len(),
+        );
+    }
+    let (key, durable_len) = match mq.durable.as_deref().filter(|d| !d.is_empty()) {
+        Some(durable) => ("durable", durable.len()),
+        None => ("function", vms_name.len() + 1 + mq.function.len()),
+    };
+    too_long(
+        key,
+        "the consumer tag (the durable name, `-` and 8 characters)".to_owned(),
+        durable_len + 1 + AMQP_TAG_SUFFIX_LEN,
+    );
 }
 
 /// Whether the NATS subject pattern `pattern` matches the subject `subject`: tokens are
@@ -683,6 +744,22 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn a_vms_name_engines_refuse_is_an_error() {
+        let named = |name: &str| {
+            diagnostics_of(vec![("vms.yaml", format!("name: {name}\n"))], |code| {
+                code == "vms.bad-vms-name"
+            })
+        };
+        assert!(named("order-service_2").is_empty());
+        assert_eq!(
+            named("order.service"),
+            [
+                "vms.bad-vms-name: the VMS name `order.service` may use only letters, digits, `_` and `-`: engines refuse any other"
+            ]
+        );
+    }
+
     fn mq_diagnostics(connector: &str, trigger: &str) -> Vec<String> {
         diagnostics_of(
             vec![
@@ -739,6 +816,44 @@ mod tests {
         assert_eq!(
             mq_diagnostics(redis, "  subject: \"  \"\n"),
             ["vms.mq-subject: the subscription needs a `subject`: the stream key it reads"]
+        );
+    }
+
+    #[test]
+    fn amqp_names_must_fit_a_short_string() {
+        let amqp = "kind: mq\nbroker: amqp\nurl_env: MQ_URL\n";
+        // 239 + 16 (`.starweave-retry`) = 255 fits; the durable 246 + 9 = 255 fits.
+        let fits = format!(
+            "  subject: {}\n  durable: {}\n  dead_letter: {}\n",
+            "q".repeat(239),
+            "d".repeat(246),
+            "x".repeat(255)
+        );
+        assert!(
+            mq_diagnostics(amqp, &fits).is_empty(),
+            "{:?}",
+            mq_diagnostics(amqp, &fits)
+        );
+        let over = format!(
+            "  subject: {}\n  durable: {}\n  dead_letter: {}\n",
+            "q".repeat(240),
+            "d".repeat(247),
+            "x".repeat(256)
+        );
+        assert_eq!(
+            mq_diagnostics(amqp, &over),
+            [
+                "vms.mq-name-too-long: the queue's delay queue (the queue and `.starweave-retry`) is 256 bytes; AMQP names are at most 255",
+                "vms.mq-name-too-long: the dead-letter queue is 256 bytes; AMQP names are at most 255",
+                "vms.mq-name-too-long: the consumer tag (the durable name, `-` and 8 characters) is 256 bytes; AMQP names are at most 255",
+            ]
+        );
+        // Without a durable, the tag is made of the VMS's and the function's names.
+        let nats = "kind: mq\nbroker: nats\nurl_env: MQ_URL\nstream: S\n";
+        assert!(
+            mq_diagnostics(nats, &over)
+                .iter()
+                .all(|d| !d.contains("too-long"))
         );
     }
 

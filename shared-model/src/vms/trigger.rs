@@ -243,6 +243,15 @@ impl MissedRunPolicy {
 /// `stream`; with Redis Streams, the consumer group `durable` on the key `subject`; with AMQP,
 /// a consumer of the queue `subject`. Versions of a VMS share it, so a new version takes over
 /// where the old one stopped.
+/// The suffix of an AMQP subscription's delay queue: `<queue>.starweave-retry`.
+pub const AMQP_RETRY_SUFFIX: &str = ".starweave-retry";
+
+/// How many random characters follow the durable name (and a `-`) in an AMQP consumer tag.
+pub const AMQP_TAG_SUFFIX_LEN: usize = 8;
+
+/// The longest AMQP queue name or consumer tag (a "short string"), in bytes.
+pub const AMQP_MAX_NAME: usize = 255;
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqTrigger {
