@@ -752,6 +752,11 @@ fn cmd_new(dir: &Path, template: TemplateArg) -> Result<ExitCode> {
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
         .context("the directory needs a name, e.g. `starweave new my-service`")?;
+    if !vms::disk::is_valid_name(&name) {
+        anyhow::bail!(
+            "`{name}` cannot name a VMS: use only letters, digits, `_` and `-` (it appears in the engine's URLs)"
+        );
+    }
     let template = match template {
         TemplateArg::Empty => vms::Template::Empty,
         TemplateArg::HttpJs => vms::Template::HttpJs,

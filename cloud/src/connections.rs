@@ -96,7 +96,8 @@ pub fn cmd_connections(args: ConnectionsArgs) -> Result<ExitCode> {
 /// Tests every connector at once (each within its own timeout); outcomes in name order.
 async fn check_all(live: &LiveConnectors, names: impl Iterator<Item = &String>) -> Vec<Outcome> {
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, name) in names.enumerate() {
+    let names: Vec<String> = names.cloned().collect();
+    for (index, name) in names.iter().enumerate() {
         let live = live.clone();
         let name = name.clone();
         tasks.spawn(async move {
@@ -110,16 +111,30 @@ async fn check_all(live: &LiveConnectors, names: impl Iterator<Item = &String>) 
             (index, outcome)
         });
     }
-    let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+    let mut outcomes: Vec<Option<Outcome>> = names.iter().map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(outcome) => outcomes.push(outcome),
+            Ok((index, outcome)) => outcomes[index] = Some(outcome),
             // A check that panicked is a bug; say so rather than drop the connector.
             Err(e) => eprintln!("starweave: a connection test stopped: {e}"),
         }
     }
-    outcomes.sort_by_key(|(index, _)| *index);
-    outcomes.into_iter().map(|(_, o)| o).collect()
+    // A check that stopped is a failed one, under its connector's name (and in the count).
+    outcomes
+        .into_iter()
+        .zip(names)
+        .map(|(outcome, connector)| {
+            outcome.unwrap_or_else(|| Outcome {
+                connector,
+                result: Err(starweave_engine::connectors::ConnectorError {
+                    code: Some("CHECK_STOPPED".to_owned()),
+                    message: "the test stopped before it answered (a bug: see the line above)"
+                        .to_owned(),
+                }),
+                duration_ms: 0.0,
+            })
+        })
+        .collect()
 }
 
 fn outcome_json(outcome: &Outcome) -> Value {

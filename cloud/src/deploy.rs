@@ -142,6 +142,15 @@ pub fn package(
         Some(version) => version.to_owned(),
         None => version_from_git(dir, &files)?,
     };
+    // What the engines would refuse, refused here (a dry run included).
+    starweave_engine::server::registry::check_version(&version).map_err(anyhow::Error::msg)?;
+    if settings.concurrency == Some(0) {
+        bail!("the concurrency must be at least 1");
+    }
+    if let Some(timeout_ms) = settings.timeout_ms {
+        starweave_engine::run::check_timeout_ms(timeout_ms)
+            .map_err(|problem| anyhow::anyhow!("the deployment's {problem}"))?;
+    }
     // (`deployable_files` already refused a VMS over the engine's size limit.)
     let tarball = source::write_tarball(&files);
     let mut spec = json!({
@@ -219,6 +228,28 @@ pub fn roll_out<'a>(admins: &'a [Admin], spec: &Value) -> Vec<(&'a Admin, Outcom
     outcomes
 }
 
+/// Refuses an `--env-file` that is one of the files the deployment carries: its values
+/// (secrets, often) would travel to every engine as a file of the VMS and stay in their state.
+fn refuse_shipped_env_file(dir: &Path, env_file: &Path, files: &[String]) -> Result<()> {
+    let (Ok(dir), Ok(env_file)) = (dir.canonicalize(), env_file.canonicalize()) else {
+        return Ok(());
+    };
+    let Ok(inside) = env_file.strip_prefix(&dir) else {
+        return Ok(());
+    };
+    let relative = inside
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    if files.contains(&relative) {
+        bail!(
+            "the env file {relative} is in the VMS folder, so the deployment would carry it (its values with it) to every engine: move it out, start its name with `.`, or have Git ignore it"
+        );
+    }
+    Ok(())
+}
+
 /// Runs `starweave deploy`.
 pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
     let dir = args.dir.as_path();
@@ -241,6 +272,9 @@ pub fn cmd_deploy(args: DeployArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     };
+    if let Some(env_file) = &args.env_file {
+        refuse_shipped_env_file(dir, env_file, &package.files)?;
+    }
     if !package.unset.is_empty() {
         eprintln!(
             "warning: no value and no default for {}: the deployment's runs see {} unset",
@@ -555,8 +589,11 @@ pub fn ask_pool_with<'a>(
         answered: Vec::new(),
         failed: Vec::new(),
     };
-    for admin in admins {
-        match admin.call(method.clone(), path, body.clone()) {
+    let calls = each_admin(admins, |admin| {
+        admin.call(method.clone(), path, body.clone())
+    });
+    for (admin, call) in calls {
+        match call {
             Ok((404, _)) if not_found_is_answer => answers.answered.push((admin, None)),
             Ok((status, body)) if (200..300).contains(&status) => {
                 answers.answered.push((admin, Some(body)));
@@ -566,6 +603,34 @@ pub fn ask_pool_with<'a>(
         }
     }
     answers
+}
+
+/// Runs `call` for every engine at once, one thread each, so that an engine that does not
+/// answer (a connect timeout is ten seconds) holds up none of the others; the results come
+/// in the order of `admins`.
+pub fn each_admin<'a, T: Send>(
+    admins: &'a [Admin],
+    call: impl Fn(&'a Admin) -> T + Sync,
+) -> Vec<(&'a Admin, T)> {
+    if let [admin] = admins {
+        return vec![(admin, call(admin))];
+    }
+    std::thread::scope(|scope| {
+        let call = &call;
+        let running: Vec<_> = admins
+            .iter()
+            .map(|admin| (admin, scope.spawn(move || call(admin))))
+            .collect();
+        running
+            .into_iter()
+            .map(|(admin, thread)| {
+                let result = thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (admin, result)
+            })
+            .collect()
+    })
 }
 
 /// The files of `dir` a deployment carries: what the engine reads from a directory (no hidden
@@ -801,6 +866,18 @@ pub struct Admin {
     runtime: tokio::runtime::Runtime,
 }
 
+/// The largest admin answer read: a deployment list of a full engine is far below it.
+const MAX_ADMIN_ANSWER: usize = 16 << 20;
+
+/// The start of `text`, on one line, for a message.
+fn excerpt(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(200) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line,
+    }
+}
+
 impl Admin {
     /// A client for each engine (each named once), all with the one admin token.
     pub(crate) fn all(engines: &EngineArgs) -> Result<Vec<Admin>> {
@@ -846,9 +923,12 @@ impl Admin {
     /// A client of the engine whose admin API is at `url`, sending `token`.
     pub fn new(url: &str, token: &str) -> Result<Self> {
         let base = engine_url(url)?;
+        // No redirects: the admin API never sends one, and following one (a gateway's login
+        // page, say) would read another page's 200 as the engine's answer.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -899,13 +979,37 @@ impl Admin {
                 .await
                 .with_context(|| format!("cannot reach the engine's admin API at {}", self.base))?;
             let status = response.status().as_u16();
-            let bytes = response.bytes().await?;
+            let mut response = response;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                if bytes.len() + chunk.len() > MAX_ADMIN_ANSWER {
+                    bail!(
+                        "the answer of {} is larger than {} MiB: that is not the engine's admin API",
+                        self.base,
+                        MAX_ADMIN_ANSWER >> 20
+                    );
+                }
+                bytes.extend_from_slice(&chunk);
+            }
             let body = if bytes.is_empty() {
                 Value::Null
             } else {
-                serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(body) => body,
+                    // What a proxy or a web server answers for the engine: shown in part.
+                    Err(_) => Value::String(excerpt(&String::from_utf8_lossy(&bytes))),
+                }
             };
+            if (200..300).contains(&status) && !matches!(body, Value::Object(_) | Value::Array(_) | Value::Null) {
+                bail!(
+                    "{} answered {status} with something other than the admin API's JSON (is it the engine's admin port?): {}",
+                    self.base,
+                    match &body {
+                        Value::String(text) => text.clone(),
+                        other => excerpt(&other.to_string()),
+                    }
+                );
+            }
             Ok((status, body))
         })
     }

@@ -153,13 +153,21 @@ pub async fn dev_loop(
             () = &mut shutdown => break,
             () = tokio::time::sleep(POLL_INTERVAL) => {}
         }
-        let now = snapshot(dir);
+        let mut now = snapshot(dir);
         if now == seen {
             continue;
         }
-        // Let a burst of writes (an editor saving several files) settle first.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        seen = snapshot(dir);
+        // Let a burst of writes (an editor saving several files, a checkout) settle first:
+        // two looks 50 ms apart that agree, for up to two seconds.
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let next = snapshot(dir);
+            if next == now {
+                break;
+            }
+            now = next;
+        }
+        seen = now;
         generation += 1;
         say("change detected, reloading…".to_owned());
         load(&server, dir, generation, &mut loaded, addr, &say).await;

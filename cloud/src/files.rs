@@ -87,14 +87,30 @@ fn walk(root: &Path, dir: &Path, files: &mut VmsFiles) -> Result<()> {
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        let file_type = entry.file_type()?;
+        // The IDE's saves write a hidden `.name.<id>.swtmp` and rename it into place: one
+        // seen half-way is not part of the VMS.
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".swtmp") {
+            continue;
+        }
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err.into()),
+        };
         if file_type.is_dir() {
             if entry.file_name() == ".git" {
                 continue;
             }
             walk(root, &path, files)?;
         } else if file_type.is_file() {
-            let len = entry.metadata()?.len();
+            // A file removed between the listing and the reading is not there any more.
+            let len = match entry.metadata() {
+                Ok(meta) => meta.len(),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err.into()),
+            };
             if len > MAX_FILE_BYTES {
                 anyhow::bail!(
                     "{} is {} MB; files in a VMS are limited to {} MB",
@@ -110,8 +126,13 @@ fn walk(root: &Path, dir: &Path, files: &mut VmsFiles) -> Result<()> {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            let bytes =
-                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    return Err(err).with_context(|| format!("cannot read {}", path.display()));
+                }
+            };
             files.insert(relative, bytes);
         }
     }

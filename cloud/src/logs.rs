@@ -15,7 +15,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::deploy::{Admin, EngineArgs, ask_pool, ask_pool_with, parse_log_level};
+use crate::deploy::{Admin, EngineArgs, ask_pool, ask_pool_with, each_admin, parse_log_level};
 
 /// Which lines to read.
 #[derive(Debug, Clone, Default)]
@@ -210,14 +210,17 @@ pub fn read_pool(
         cursors: cursors.clone(),
         ..PoolLogs::default()
     };
-    for admin in admins {
+    // Every engine at once: one that does not answer holds up none of the others.
+    let reads = each_admin(admins, |admin| {
         let asked = path(vms, filters, cursors.get(admin.name()));
-        let pool = ask_pool(
+        ask_pool(
             std::slice::from_ref(admin),
             reqwest::Method::GET,
             &asked,
             true,
-        );
+        )
+    });
+    for (_, pool) in reads {
         for (admin, body) in pool.answered {
             let Some(body) = body else {
                 continue;

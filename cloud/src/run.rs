@@ -20,7 +20,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -54,6 +53,9 @@ pub struct RunArgs {
 struct Loaded {
     compiled: Compiled,
     vms: Option<Vms>,
+    /// Errors found reading the VMS's files (reported already): a test case file that does
+    /// not parse is one, and is not among the cases.
+    read_errors: usize,
     /// The function to run when none is named.
     default_function: Option<String>,
 }
@@ -84,6 +86,7 @@ fn load(path: &Path) -> Result<Loaded> {
             Loaded {
                 compiled,
                 vms: None,
+                read_errors: 0,
                 default_function,
             }
         }
@@ -107,6 +110,7 @@ fn load_vms(
     Ok(Loaded {
         compiled,
         vms: Some(document.vms),
+        read_errors: document.diagnostics.iter().filter(|d| d.is_error()).count(),
         default_function,
     })
 }
@@ -151,8 +155,13 @@ pub fn cmd_run(args: RunArgs) -> Result<ExitCode> {
         }
         None => Mocks::new(),
     };
+    let timeout = args
+        .timeout_ms
+        .map(starweave_engine::run::check_timeout_ms)
+        .transpose()
+        .map_err(|problem| anyhow::anyhow!("--timeout-ms: {problem}"))?;
     let config = RunConfig {
-        timeout: args.timeout_ms.map(Duration::from_millis),
+        timeout,
         trace: args.trace,
         mocks: Arc::new(mocks),
         env: match loaded.vms.as_ref() {
@@ -222,6 +231,15 @@ pub fn cmd_test(dir: &Path) -> Result<ExitCode> {
     };
     let loaded = load_vms(&root, None, &Scripting::default())?;
     report(&loaded.compiled.diagnostics, None);
+    // A case file that does not parse, or a function that does not compile, is a failure
+    // even when every case that ran passed: CI must not go green on a broken VMS.
+    let mut errors = loaded.read_errors
+        + loaded
+            .compiled
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .count();
     let vms = loaded.vms.unwrap_or_default();
     let program = loaded.compiled.program.clone();
     let config = RunConfig {
@@ -230,6 +248,7 @@ pub fn cmd_test(dir: &Path) -> Result<ExitCode> {
     };
     let reports = runtime()?.block_on(async {
         for d in program.prepare().await {
+            errors += usize::from(d.is_error());
             eprintln!("{d}");
         }
         run_tests(&program, &vms.tests, &config).await
@@ -252,7 +271,14 @@ pub fn cmd_test(dir: &Path) -> Result<ExitCode> {
         reports.len() - failed,
         root.display()
     )?;
-    Ok(if failed > 0 {
+    if errors > 0 {
+        writeln!(
+            out,
+            "{errors} error{} in the VMS (above): not every case could run",
+            if errors == 1 { "" } else { "s" }
+        )?;
+    }
+    Ok(if failed > 0 || errors > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -582,6 +582,33 @@ fn run_and_test_use_this_machines_env_values() {
     );
 }
 
+/// A case file that does not parse is a failure of `starweave test`, though every case that
+/// could run passed.
+#[test]
+fn a_test_case_that_does_not_load_fails_the_test_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_vms(tmp.path(), "hello", "http-js");
+    let out = starweave(&["test", "hello"], tmp.path());
+    assert!(out.status.success(), "{}", stdout(&out));
+    std::fs::write(
+        dir.join("tests/hello/typo.yaml"),
+        "input: { name: Ada }\nouput: { message: \"Hello, Ada!\" }\n",
+    )
+    .unwrap();
+    let out = starweave(&["test", "hello"], tmp.path());
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains(" 0 failed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("error in the VMS"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tests/hello/typo.yaml"),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn run_and_dev_show_what_the_code_logs() {
     let tmp = tempfile::tempdir().unwrap();

@@ -39,6 +39,27 @@ fn new_vms(tmp: &Path) -> PathBuf {
 }
 
 /// `out` ended with `code` and said `needle` on standard error.
+/// A loopback HTTP server answering every request with `head` and a small HTML page; its URL.
+fn web_server(head: &'static str) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = "<html>\n  <body>Sign in</body>\n</html>\n";
+            let _ = write!(
+                stream,
+                "{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
 fn refused(out: &Output, code: i32, needle: &str) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
@@ -151,6 +172,16 @@ fn a_vms_in_git_is_deployed_versioned_listed_and_undeployed() {
     let (_, body) = engine.get("/hello/hello/Ada");
     assert!(body.contains("Hej Ada!"), "the new version serves: {body}");
 
+    // An env file inside the VMS folder would travel as one of its files: refused.
+    let inside = dir.join("prod.env");
+    std::fs::write(&inside, "GREETING='Hej'\n").unwrap();
+    let out = engine.starweave(
+        &["deploy", "hello", "--env-file", inside.to_str().unwrap()],
+        tmp.path(),
+    );
+    refused(&out, 2, "the env file prod.env is in the VMS folder");
+    std::fs::remove_file(&inside).unwrap();
+
     // Refused before anything is sent: undeclared names, a value missing from the shell, a
     // VMS with errors; the running version keeps serving.
     let out = engine.starweave(&["deploy", "hello", "--env", "GREETNG=Hi"], tmp.path());
@@ -210,6 +241,18 @@ fn a_vms_in_git_is_deployed_versioned_listed_and_undeployed() {
     drop(closed);
     let out = engine.starweave(&["deployments", "--engine", &closed_url], tmp.path());
     refused(&out, 2, "cannot reach the engine's admin API");
+    // A gateway sending to its login page, and a web server: neither is taken for an engine.
+    let gateway = web_server("HTTP/1.1 302 Found\r\nLocation: /login\r\n");
+    let out = engine.starweave(&["deployments", "--engine", &gateway], tmp.path());
+    refused(&out, 2, "answered 302");
+    let page = web_server("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n");
+    let out = engine.starweave(&["deployments", "--engine", &page], tmp.path());
+    refused(&out, 2, "something other than the admin API's JSON");
+    assert!(
+        text(&out.stderr).contains("<html> <body>Sign in"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Both versions are listed, the newest active; the old one is unloaded by name.
     let list = json_of(&engine.starweave(&["deployments", "--format", "json"], tmp.path()));

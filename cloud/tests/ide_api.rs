@@ -272,6 +272,31 @@ async fn a_20_mb_body_is_refused_and_the_file_is_unchanged() {
     let (_, after) = server.get(path).await;
     assert_eq!(after["content"], before["content"]);
     assert_eq!(after["etag"], before["etag"]);
+
+    // A file made larger by another tool is not loaded to be read; and with a file in the
+    // VMS too large to check, a save still succeeds, with the failed check as a diagnostic.
+    let big = std::fs::File::create(dir.path().join("bff-aggregation/data.bin")).unwrap();
+    big.set_len(65 * 1024 * 1024).unwrap();
+    let (status, body) = server.get("/vms/bff-aggregation/files/data.bin").await;
+    assert_eq!((status, code(&body)), (413, "too_large"), "{body}");
+    let (status, saved) = server
+        .put(
+            path,
+            &json!({ "content": "# Saved\n", "etag": before["etag"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert!(
+        saved["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "ide.check" && d["severity"] == "warning"),
+        "{saved}"
+    );
+    let (_, after) = server.get(path).await;
+    assert_eq!(after["content"], "# Saved\n");
+    assert_eq!(after["etag"], saved["etag"]);
 }
 
 #[tokio::test]
@@ -298,6 +323,9 @@ async fn paths_outside_the_vms_are_refused_before_touching_the_disk() {
         format!("{base}/.git/hooks/pre-commit"),
         format!("{base}/escape/secret.txt"),
         format!("{base}/escape/new.txt"),
+        // Below a file, which cannot hold files.
+        format!("{base}/vms.yaml/x"),
+        format!("{base}/vms.yaml/a/b"),
     ] {
         for method in ["GET", "PUT", "DELETE"] {
             let (status, answer) = server.raw(
@@ -387,6 +415,16 @@ async fn a_run_with_mocks_has_a_trace_and_its_history_survives_a_restart() {
         )
         .await;
     assert_eq!((status, code(&body)), (404, "not_found"));
+
+    // A deadline past a day is refused before anything runs (and is not recorded).
+    let (status, body) = server
+        .post(
+            "/vms/bff-aggregation/run",
+            &json!({ "function": "getDashboard", "input": {}, "timeout_ms": u64::MAX }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("1..=86400000"), "{body}");
 
     server.stop();
     let server = Server::start(dir.path(), &[]);
@@ -921,6 +959,31 @@ async fn this_machines_env_values_apply_to_runs_and_stay_out_of_git() {
         )
         .await;
     assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    // Nor under another name through a link to a folder (the VMS itself, or one outside).
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("id_key"), "private").unwrap();
+    std::os::unix::fs::symlink(".", shop.join("here")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), shop.join("out")).unwrap();
+    for path in ["here/.env.local", "out/id_key"] {
+        let (status, body) = server
+            .post(
+                "/vms/shop/git/commit",
+                &json!({ "message": "Oops", "paths": [path] }),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (400, "invalid_path"),
+            "{path}: {body}"
+        );
+    }
+    let tracked = ide_support::git(&shop, &["ls-files"]);
+    assert!(
+        !tracked.contains("id_key") && !tracked.contains(".env.local"),
+        "{tracked}"
+    );
+    std::fs::remove_file(shop.join("here")).unwrap();
+    std::fs::remove_file(shop.join("out")).unwrap();
     let (status, local) = server
         .put(
             "/vms/shop/local-env/PROFILE_API_TOKEN",

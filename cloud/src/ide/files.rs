@@ -52,6 +52,11 @@ pub(super) async fn read(
     super::paths::check_relative_path(&path)?;
     let (_, file) = resolve(&state, &vms, &path)?;
     blocking(move || {
+        // A file larger than a save may write is not loaded (nor its JSON answer built).
+        if std::fs::metadata(&file).is_ok_and(|m| m.is_file() && m.len() > super::BODY_LIMIT as u64)
+        {
+            return Err(ApiError::TooLarge);
+        }
         let bytes = match std::fs::read(&file) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -99,11 +104,14 @@ pub(super) async fn write(
     Json(request): Json<WriteRequest>,
 ) -> ApiResult<Json<WriteAnswer>> {
     super::paths::check_relative_path(&path)?;
-    let (dir, file) = resolve(&state, &vms, &path)?;
     if request.content.len() > super::BODY_LIMIT {
         return Err(ApiError::TooLarge);
     }
+    state.workspace().vms_dir(&vms)?;
     let guard = state.lock(&vms).await;
+    // Resolved under the lock: a pull or checkout it waited for may have changed the
+    // folders on the way (into links, say).
+    let (dir, file) = resolve(&state, &vms, &path)?;
     let new_etag = {
         let path = path.clone();
         let vms = vms.clone();
@@ -142,7 +150,7 @@ pub(super) async fn write(
         .await?
     };
     drop(guard);
-    let (_, diagnostics) = super::vms::vms_diagnostics(dir, state.scripting()).await?;
+    let diagnostics = diagnostics_after(dir, &state).await;
     Ok(Json(WriteAnswer {
         path,
         etag: new_etag,
@@ -216,13 +224,14 @@ pub(super) async fn delete(
     super::paths::check_relative_path(&path)?;
     // The link itself is deleted, never its target; and `vms.yaml` is recognised however
     // the folders on the way were named (a link to the VMS's root, say).
+    state.workspace().vms_dir(&vms)?;
+    let guard = state.lock(&vms).await;
     let (dir, file) = resolve_entry(&state, &vms, &path)?;
     if file == std::fs::canonicalize(&dir)?.join("vms.yaml") {
         return Err(ApiError::InvalidRequest(
             "vms.yaml cannot be deleted: it makes the folder a VMS".into(),
         ));
     }
-    let guard = state.lock(&vms).await;
     {
         let dir = dir.clone();
         let state = state.clone();
@@ -253,6 +262,25 @@ pub(super) async fn delete(
         .await?;
     }
     drop(guard);
-    let (_, diagnostics) = super::vms::vms_diagnostics(dir, state.scripting()).await?;
+    let diagnostics = diagnostics_after(dir, &state).await;
     Ok(Json(DeleteAnswer { diagnostics }))
+}
+
+/// The diagnostics of the whole VMS after a change that has been made: a failure to check
+/// (a file over the size limit, an unreadable one) is one more diagnostic, never an error
+/// answer, which would tell the client the change it made did not happen.
+async fn diagnostics_after(dir: PathBuf, state: &AppState) -> Vec<Diagnostic> {
+    match super::vms::vms_diagnostics(dir, state.scripting()).await {
+        Ok((_, diagnostics)) => diagnostics,
+        Err(err) => {
+            let why = match err {
+                ApiError::Internal(err) => format!("{err:#}"),
+                other => format!("{other:?}"),
+            };
+            vec![Diagnostic::warning(
+                "ide.check",
+                format!("the change is saved, but the VMS could not be checked: {why}"),
+            )]
+        }
+    }
 }

@@ -378,14 +378,35 @@ pub fn commit(dir: &Path, message: &str, paths: Option<&[String]>) -> ApiResult<
                     "`paths` is empty; leave it out to commit every change".to_owned(),
                 ));
             }
+            let root = std::fs::canonicalize(dir)?;
             for path in paths {
-                super::paths::check_relative_path(path)?;
+                let segments = super::paths::check_relative_path(path)?;
                 if path == LOCAL_ENV_FILE && index.get_path(Path::new(path), 0).is_none() {
                     return Err(ApiError::InvalidRequest(format!(
                         "`{LOCAL_ENV_FILE}` holds this machine's own env values and is never committed"
                     )));
                 }
-                if dir.join(path).is_file() {
+                // Git stages what is at the path as written, reading through any folder on
+                // the way that is a symbolic link: such a path could stage a file from
+                // outside the VMS, or `.git` itself, under another name.
+                let entry = super::paths::resolve_entry_inside(dir, path)?;
+                if entry != segments.iter().fold(root.clone(), |p, s| p.join(s)) {
+                    return Err(ApiError::InvalidPath(format!(
+                        "`{path}` goes through a symbolic link to a folder; commit the file by the path Git tracks"
+                    )));
+                }
+                let on_disk = match std::fs::symlink_metadata(&entry) {
+                    Ok(meta) if meta.is_dir() => {
+                        return Err(ApiError::InvalidPath(format!(
+                            "`{path}` is a folder; name the files in it"
+                        )));
+                    }
+                    Ok(_) => true,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
+                    Err(err) => return Err(err.into()),
+                };
+                // A file or a symbolic link (staged as a link, whatever it points at).
+                if on_disk {
                     index.add_path(Path::new(path)).map_err(local)?;
                 } else if index.get_path(Path::new(path), 0).is_some() || index.has_conflicts() {
                     index.remove_path(Path::new(path)).map_err(local)?;
@@ -504,7 +525,8 @@ pub fn log(dir: &Path, limit: usize) -> ApiResult<Vec<LogEntry>> {
         let commit = repo.find_commit(oid.map_err(local)?).map_err(local)?;
         let author = commit.author();
         let time = author.when();
-        let offset = chrono::FixedOffset::east_opt(time.offset_minutes() * 60)
+        // A commit may carry any offset Git's parser took; one past a day is shown as UTC.
+        let offset = chrono::FixedOffset::east_opt(time.offset_minutes().saturating_mul(60))
             .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
         let at = chrono::DateTime::from_timestamp(time.seconds(), 0)
             .map(|t| t.with_timezone(&offset).to_rfc3339())

@@ -86,6 +86,12 @@ pub fn resolve_entry_inside(root: &Path, path: &str) -> Result<PathBuf, ApiError
         return Err(ApiError::InvalidPath("the path is empty".into()));
     };
     let mut out = follow(&canonical_root, folders, path)?;
+    if out.exists() && !out.is_dir() {
+        return Err(ApiError::InvalidPath(format!(
+            "`{}` goes below a file, which cannot hold files",
+            shown(path)
+        )));
+    }
     out.push(name);
     refuse_git_dir(&canonical_root, &out, path)?;
     Ok(out)
@@ -124,6 +130,13 @@ fn follow(canonical_root: &Path, segments: &[&str], path: &str) -> Result<PathBu
     if !canonical.starts_with(canonical_root) {
         return Err(ApiError::InvalidPath(format!(
             "`{}` leads outside the VMS through a symbolic link",
+            shown(path)
+        )));
+    }
+    // What is left to create must go below a folder, not below a file.
+    if !rest.is_empty() && !canonical.is_dir() {
+        return Err(ApiError::InvalidPath(format!(
+            "`{}` goes below a file, which cannot hold files",
             shown(path)
         )));
     }
@@ -227,6 +240,23 @@ mod tests {
         assert!(inside.ends_with("functions/a.js"));
         let new = resolve_inside(root.path(), "connectors/new.yaml").unwrap();
         assert!(new.ends_with("connectors/new.yaml"));
+    }
+
+    #[test]
+    fn a_path_below_a_file_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("vms.yaml"), "name: x\n").unwrap();
+        std::os::unix::fs::symlink("vms.yaml", root.path().join("link.yaml")).unwrap();
+        for path in ["vms.yaml/x", "vms.yaml/a/b", "link.yaml/x"] {
+            let Err(ApiError::InvalidPath(message)) = resolve_inside(root.path(), path) else {
+                panic!("{path} is not refused");
+            };
+            assert!(message.contains("below a file"), "{message}");
+            assert!(matches!(
+                resolve_entry_inside(root.path(), path),
+                Err(ApiError::InvalidPath(_))
+            ));
+        }
     }
 
     #[test]

@@ -157,8 +157,13 @@ async fn run(
             ..LiveOptions::default()
         },
     );
+    let timeout = request
+        .timeout_ms
+        .map(starweave_engine::run::check_timeout_ms)
+        .transpose()
+        .map_err(ApiError::InvalidRequest)?;
     let config = RunConfig {
-        timeout: request.timeout_ms.map(std::time::Duration::from_millis),
+        timeout,
         trace: true,
         mocks: Arc::new(mocks),
         connectors: Arc::new(connectors),
@@ -184,7 +189,10 @@ async fn run(
             Some(serde_json::to_value(&error).map_err(ApiError::internal)?),
         ),
     };
-    let steps = outcome.trace.map(|t| t.steps).unwrap_or_default();
+    let (steps, dropped_steps) = outcome
+        .trace
+        .map(|t| (t.steps, t.dropped_steps))
+        .unwrap_or_default();
     let mut result = json!({
         "id": id,
         "ok": ok,
@@ -192,6 +200,9 @@ async fn run(
         "logs": outcome.logs,
         "trace": steps,
     });
+    if dropped_steps > 0 {
+        result["trace_dropped_steps"] = json!(dropped_steps);
+    }
     if let Some(output) = output {
         result["output"] = output;
     }
