@@ -438,6 +438,9 @@ pub struct RunResult {
     /// Trace steps.
     #[serde(default)]
     pub trace: Vec<TraceStepInfo>,
+    /// Steps that ran after the trace was full (the engine keeps a run's first ten thousand).
+    #[serde(default)]
+    pub trace_dropped_steps: u64,
 }
 
 /// A recorded run.

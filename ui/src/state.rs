@@ -61,6 +61,9 @@ struct SaveSlot {
     in_flight: bool,
     again: bool,
     timer: Option<TimeoutHandle>,
+    /// The file could not be read (not text, too large): its empty buffer is never written
+    /// over it.
+    unreadable: bool,
 }
 
 /// What an item tab shows.
@@ -305,7 +308,12 @@ impl AppState {
             let local = load_local(&this.local_key(&path))
                 .and_then(|s| serde_json::from_str::<Value>(&s).ok());
             let result = api::read_file(&vms, &path).await;
-            // Edited before the read answered (a file just created): the buffer wins.
+            // Another VMS is open now: this buffer, and the backup it names, are not its.
+            if this.current.get_untracked().as_deref() != Some(vms.as_str()) {
+                return;
+            }
+            // Edited before the read answered (a file just created): the buffer wins, and
+            // goes out now that the write may be sent.
             if this.statuses.with_untracked(|s| {
                 matches!(s.get(&path), Some(SaveState::Unsaved | SaveState::Saving))
             }) {
@@ -318,6 +326,7 @@ impl AppState {
                     });
                 }
                 doc.loaded.set(true);
+                this.flush(&path);
                 return;
             }
             match result {
@@ -363,10 +372,13 @@ impl AppState {
                     doc.loaded.set(true);
                 }
                 Err(err) => {
+                    this.slots.update_value(|s| {
+                        s.entry(path.clone()).or_default().unreadable = true;
+                    });
                     this.save_problems.update(|p| {
                         p.push(SaveProblem {
                             path: path.clone(),
-                            message: format!("cannot read: {err}"),
+                            message: format!("cannot read, so it is not saved from here: {err}"),
                         })
                     });
                     doc.loaded.set(true);
@@ -379,6 +391,16 @@ impl AppState {
     /// Records an edit of a file and schedules its write.
     pub fn edit(&self, path: &str, text: String) {
         let doc = self.doc(path);
+        // The editor reports the text the IDE itself put there (a reload from disk) as an
+        // edit too: an unchanged, saved buffer stays as it is.
+        if doc.loaded.get_untracked()
+            && doc.text.with_untracked(|t| *t == text)
+            && self
+                .statuses
+                .with_untracked(|s| s.get(path).is_none_or(|s| *s == SaveState::Saved))
+        {
+            return;
+        }
         let etag = self
             .slots
             .with_value(|s| s.get(path).and_then(|s| s.etag.clone()));
@@ -397,7 +419,17 @@ impl AppState {
         }
         let this = *self;
         let p = path.to_owned();
-        let handle = set_timeout_with_handle(move || this.flush(&p), SAVE_DEBOUNCE).ok();
+        // A timer outlives a switch to another VMS: it saves only in the VMS it was set in.
+        let vms = self.current.get_untracked();
+        let handle = set_timeout_with_handle(
+            move || {
+                if this.current.get_untracked() == vms {
+                    this.flush(&p);
+                }
+            },
+            SAVE_DEBOUNCE,
+        )
+        .ok();
         self.slots.update_value(|s| {
             let slot = s.entry(path.to_owned()).or_default();
             if let Some(old) = slot.timer.take() {
@@ -405,6 +437,25 @@ impl AppState {
             }
             slot.timer = handle;
         });
+    }
+
+    /// Waits (up to five seconds) until no write is in flight, so that what the server reads
+    /// next (a run, a commit, a connection test) is what the editors show.
+    pub async fn saves_landed(&self) {
+        for _ in 0..100 {
+            if !self
+                .statuses
+                .with_untracked(|s| s.values().any(|v| *v == SaveState::Saving))
+            {
+                return;
+            }
+            let pause = js_sys::Promise::new(&mut |resolve, _| {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 50);
+                }
+            });
+            let _ = wasm_bindgen_futures::JsFuture::from(pause).await;
+        }
     }
 
     /// Writes every unsaved buffer now (Ctrl+S).
@@ -428,6 +479,15 @@ impl AppState {
         let Some(doc) = self.docs.with_value(|d| d.get(path).copied()) else {
             return;
         };
+        // Not read yet: its text is not the file's (the read's answer saves what it must).
+        // Unreadable: its empty text would replace content the IDE could not show.
+        if !doc.loaded.get_untracked()
+            || self
+                .slots
+                .with_value(|s| s.get(path).is_some_and(|s| s.unreadable))
+        {
+            return;
+        }
         let mut busy = false;
         let mut etag = None;
         self.slots.update_value(|s| {
@@ -452,6 +512,10 @@ impl AppState {
         let path = path.to_owned();
         spawn_local(async move {
             let result = api::write_file(&vms, &path, &sent, etag.as_deref()).await;
+            // Another VMS is open now: its save state is not this write's.
+            if this.current.get_untracked().as_deref() != Some(vms.as_str()) {
+                return;
+            }
             let mut again = false;
             this.slots.update_value(|s| {
                 let slot = s.entry(path.clone()).or_default();
@@ -461,9 +525,6 @@ impl AppState {
                     slot.etag = w.etag.clone();
                 }
             });
-            if this.current.get_untracked().as_deref() != Some(vms.as_str()) {
-                return;
-            }
             match result {
                 Ok(w) => {
                     this.save_problems.update(|p| p.retain(|p| p.path != path));
@@ -608,7 +669,15 @@ impl AppState {
         self.tabs.set(Vec::new());
         self.active.set(None);
         self.docs.update_value(|d| d.clear());
-        self.slots.update_value(|s| s.clear());
+        // Pending save timers belong to the VMS being left (they check that too).
+        self.slots.update_value(|s| {
+            for slot in s.values_mut() {
+                if let Some(timer) = slot.timer.take() {
+                    timer.clear();
+                }
+            }
+            s.clear();
+        });
         self.statuses.set(HashMap::new());
         self.save_problems.set(Vec::new());
         self.diagnostics.set(Vec::new());

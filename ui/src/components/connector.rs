@@ -1473,17 +1473,7 @@ fn TryIt(
 
 /// Waits (briefly) until no write is in flight, so the server sees the latest files.
 async fn gloo_wait(state: AppState) {
-    for _ in 0..40 {
-        if state.overall_status() != crate::state::SaveState::Saving {
-            return;
-        }
-        let p = js_sys::Promise::new(&mut |resolve, _| {
-            if let Some(w) = web_sys::window() {
-                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 50);
-            }
-        });
-        let _ = wasm_bindgen_futures::JsFuture::from(p).await;
-    }
+    state.saves_landed().await;
 }
 
 /// Rows as a table (an array of objects), anything else as JSON.

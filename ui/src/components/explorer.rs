@@ -255,9 +255,25 @@ fn NewItemForm(what: NewItem, adding: RwSignal<bool>) -> impl IntoView {
             ("config", "Config"),
         ]
     };
+    // A name already in use would have its files written over with the template's.
+    let taken = move |n: &str| {
+        state.detail.with(|d| {
+            d.as_ref().is_some_and(|d| match what {
+                NewItem::Function => {
+                    let prefix = format!("functions/{n}.");
+                    d.functions.iter().any(|f| f.name == n)
+                        || d.files.iter().any(|f| f.starts_with(&prefix))
+                }
+                _ => {
+                    let file = format!("connectors/{n}.yaml");
+                    d.connectors.iter().any(|c| c.name == n) || d.files.contains(&file)
+                }
+            })
+        })
+    };
     let create = move || {
         let n = name.get_untracked();
-        if !is_valid_name(&n) {
+        if !is_valid_name(&n) || taken(&n) {
             return;
         }
         let k = kind.get_untracked();
@@ -335,10 +351,18 @@ fn NewItemForm(what: NewItem, adding: RwSignal<bool>) -> impl IntoView {
                 type="submit"
                 class="btn btn-primary btn-small"
                 data-testid=format!("{prefix}-create")
-                disabled=move || !is_valid_name(&name.get())
+                disabled=move || { let n = name.get(); !is_valid_name(&n) || taken(&n) }
             >
                 "Create"
             </button>
+            {move || {
+                let n = name.get();
+                taken(&n).then(|| view! {
+                    <p class="error-text small" role="status" data-testid=format!("{prefix}-taken")>
+                        {format!("`{n}` already exists")}
+                    </p>
+                })
+            }}
         </form>
     }
 }

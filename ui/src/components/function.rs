@@ -70,8 +70,16 @@ fn FunctionBody(name: String, tab_id: String, files: FunctionFiles) -> impl Into
     let input_params = Signal::derive(move || {
         spec.with(|s| s.as_ref().map(|s| s.input.clone()).unwrap_or_default())
     });
+    let spec_path = files.params_file.clone();
     let on_change = Callback::new(move |p: Vec<Parameter>| {
-        let mut s: FunctionSpec = spec.get_untracked().unwrap_or_default();
+        // A spec that does not parse (or is not read yet) is not replaced by one holding
+        // only this list: its description, timeout and errors would be lost.
+        let Some(mut s): Option<FunctionSpec> = spec.get_untracked() else {
+            state.banner.set(Some(format!(
+                "{spec_path} is not read yet, or does not parse: fix it in its text (Files) before editing the parameters here"
+            )));
+            return;
+        };
         if which.get_untracked() {
             s.input = p;
         } else {

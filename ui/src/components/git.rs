@@ -93,6 +93,7 @@ pub fn GitPanel() -> impl IntoView {
         busy.set(true);
         state.flush_all();
         spawn_local(async move {
+            state.saves_landed().await;
             match api::git_commit(&vms, &msg).await {
                 Ok(r) => {
                     message.set(String::new());
@@ -117,7 +118,11 @@ pub fn GitPanel() -> impl IntoView {
         let Some(vms) = state.current.get_untracked() else {
             return;
         };
+        // Edits go to disk first, on this branch: the checkout then carries them over or
+        // refuses, rather than leaving them to be restored onto the other branch's files.
+        state.flush_all();
         spawn_local(async move {
+            state.saves_landed().await;
             match api::git_checkout(&vms, &name).await {
                 Ok(_) => {
                     feedback.set(Some((true, format!("Switched to {name}"))));

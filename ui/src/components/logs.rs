@@ -21,6 +21,8 @@ use crate::state::{AppState, BottomPanel};
 const MAX_LINES: usize = 2000;
 /// How often a followed log is read.
 const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+/// How long typing in the search box pauses before the search is read.
+const SEARCH_PAUSE: Duration = Duration::from_millis(300);
 
 /// The Logs panel.
 #[component]
@@ -39,6 +41,8 @@ pub fn LogsPanel() -> impl IntoView {
     // One read at a time; a read answered after the filters or the VMS changed is dropped.
     let reading = StoredValue::new(false);
     let generation = StoredValue::new(0u64);
+    // Keystrokes in the search box; a read goes out once typing pauses.
+    let typed = StoredValue::new(0u64);
 
     let read = move |fresh: bool| {
         let Some(vms) = state.current.get_untracked() else {
@@ -153,8 +157,21 @@ pub fn LogsPanel() -> impl IntoView {
                     <option value="info">"Info and worse"</option>
                     <option value="debug">"Debug and worse"</option>
                 </select>
-                <input type="search" class="mono" placeholder="Search (Enter)" aria-label="Search" data-testid="logs-text"
-                    prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) />
+                <input type="search" class="mono" placeholder="Search" aria-label="Search" data-testid="logs-text"
+                    prop:value=move || text.get()
+                    on:input=move |ev| {
+                        text.set(event_target_value(&ev));
+                        typed.update_value(|n| *n += 1);
+                        let mine = typed.get_value();
+                        set_timeout(
+                            move || {
+                                if typed.get_value() == mine {
+                                    read(true);
+                                }
+                            },
+                            SEARCH_PAUSE,
+                        );
+                    } />
                 <input class="mono" placeholder="all versions" aria-label="Version" data-testid="logs-version"
                     prop:value=move || version.get() on:change=move |ev| version.set(event_target_value(&ev)) />
                 <select aria-label="Since" data-testid="logs-since"

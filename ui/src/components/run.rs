@@ -199,6 +199,7 @@ pub fn RunPanel(
         let f = f.clone();
         let lh = lh.clone();
         spawn_local(async move {
+            state.saves_landed().await;
             match api::run(&vms, &f, &parsed, &Value::Object(mock_map)).await {
                 Ok(r) => {
                     selected.try_set(None);
@@ -366,6 +367,14 @@ pub fn RunPanel(
                                 .collect_view()
                         })}
                     </ol>
+                    {move || {
+                        let dropped = result.with(|r| r.as_ref().map_or(0, |r| r.trace_dropped_steps));
+                        (dropped > 0).then(|| view! {
+                            <p class="muted" data-testid=tid("run-trace-dropped")>
+                                {format!("{dropped} more steps ran after the trace was full and are not shown.")}
+                            </p>
+                        })
+                    }}
                     {move || {
                         let i = selected.get()?;
                         let step = result.with(|r| r.as_ref().and_then(|r| r.trace.get(i).cloned()))?;
