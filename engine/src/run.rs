@@ -163,6 +163,11 @@ pub struct RunError {
     /// The BPMN element where it happened, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub element: Option<String>,
+    /// A connector's error with a code (a BPMN error a flow may catch) that no flow threw
+    /// itself: its message is about the system behind the connector (a constraint name, an
+    /// internal URL) and is not shown to a trigger's client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_connector: bool,
 }
 
 impl RunError {
@@ -173,7 +178,14 @@ impl RunError {
             code: code.to_owned(),
             message: message.into(),
             element: None,
+            from_connector: false,
         }
+    }
+
+    /// Whether a trigger's client may read its message: a BPMN error a flow or a script
+    /// threw (not a connector's).
+    pub fn is_business(&self) -> bool {
+        self.kind == ErrorKind::Bpmn && !self.from_connector
     }
 
     /// A BPMN error with a code boundary events can catch.

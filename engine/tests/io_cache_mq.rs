@@ -243,6 +243,17 @@ methods:
         json!({"n": [1, 2]})
     );
 
+    // A header value from input with a line break is refused, not sent (nor a panic).
+    let err = call(
+        &mq,
+        "mq",
+        "order_created",
+        json!({"id": "o-2\r\nX-Evil: 1", "region": "eu", "total": 1}),
+    )
+    .await
+    .expect_err("a line break in a header");
+    assert!(err.message.contains("line break"), "{err:?}");
+
     // A subject no stream listens to gets no acknowledgement: an error, not a silent loss.
     let err = call(&mq, "mq", "elsewhere", json!({}))
         .await

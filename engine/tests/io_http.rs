@@ -83,6 +83,21 @@ async fn serve() -> (String, Upstream) {
             }),
         )
         .route(
+            "/huge/{how}",
+            get(|Path(how): Path<String>| async move {
+                // One byte more than the connector reads, said up front or streamed.
+                let size = starweave_engine::io::http::MAX_RESPONSE_BYTES + 1;
+                if how == "sized" {
+                    return axum::body::Body::from(vec![b' '; size]);
+                }
+                let chunks = (0..size.div_ceil(1 << 20)).map(move |i| {
+                    let len = (size - i * (1 << 20)).min(1 << 20);
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; len]))
+                });
+                axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+            }),
+        )
+        .route(
             "/echo",
             get(
                 |headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
@@ -253,6 +268,9 @@ methods:
 - name: teapot
   method: GET
   path: /teapot
+- name: huge
+  method: GET
+  path: /huge/{how}
 "##;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,6 +337,20 @@ async fn a_slow_upstream_times_out() {
         .await
         .expect_err("timeout");
     assert_eq!(err.code.as_deref(), Some("TIMEOUT"), "{err:?}");
+}
+
+/// An answer larger than the connector reads fails the call, whether its length is said up
+/// front or it just keeps coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_too_large_fails_the_call() {
+    let (url, _) = serve().await;
+    let api = live(&[("api", API)], &[("API_URL", &url)]);
+    for how in ["sized", "streamed"] {
+        let err = call(&api, "api", "huge", json!({"how": how}))
+            .await
+            .expect_err("too large");
+        assert!(err.message.contains("larger than 16 MiB"), "{how}: {err:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

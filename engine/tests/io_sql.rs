@@ -792,6 +792,84 @@ async fn a_timed_out_statement_stops_on_the_server(t: &TestDb) {
     );
 }
 
+/// A whole number past `i64` is bound exactly on MariaDB: of two `BIGINT UNSIGNED` ids one
+/// apart at the top of the range (the same double), only the one asked for matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_ids_past_i64_match_exactly_on_mariadb() {
+    let t = mariadb().await;
+    let mut conn = sqlx::MySqlConnection::connect(&t.url)
+        .await
+        .expect("connect");
+    for statement in [
+        "CREATE TABLE big (id BIGINT UNSIGNED PRIMARY KEY, label TEXT)",
+        "INSERT INTO big VALUES (18446744073709551615, 'max'), (18446744073709551614, 'below')",
+    ] {
+        conn.execute(AssertSqlSafe(statement.to_owned()))
+            .await
+            .expect("table");
+    }
+    let yaml = "kind: database\ndriver: mysql\nurl_env: DB_URL\nmethods:\n\
+                - name: by_id\n  sql: \"SELECT id, label FROM big WHERE id = #{id}\"\n  returns: rows\n";
+    let db = live(&[("db", yaml)], &[("DB_URL", &t.url)]);
+    for (id, label) in [
+        (18446744073709551615u64, "max"),
+        (18446744073709551614u64, "below"),
+    ] {
+        let rows = call(&db, "db", "by_id", json!({ "id": id }))
+            .await
+            .expect("select");
+        assert_eq!(rows, json!([{"id": id, "label": label}]));
+    }
+    t.drop().await;
+}
+
+/// A transaction over two connectors: a failure on one rolls back the other too, rather
+/// than committing it after the failed one rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_on_one_database_rolls_back_the_others() {
+    let t = postgres().await;
+    let yaml = ITEMS.replace(
+        "VALUES (#{name}, #{qty})",
+        "VALUES (#{name}, #{qty}) RETURNING id",
+    );
+    let db = live(&[("db", &yaml), ("zz", &yaml)], &[("DB_URL", &t.url)]).for_run();
+    insert(&db, "taken", 1, None).await;
+    db.begin_transaction(TransactionId(1), None)
+        .await
+        .expect("begin");
+    call_in(
+        &db,
+        "zz",
+        "insert",
+        json!({"name": "other", "qty": 1}),
+        Some(1),
+    )
+    .await
+    .expect("insert through the second connector");
+    let err = call_in(
+        &db,
+        "db",
+        "insert",
+        json!({"name": "taken", "qty": 1}),
+        Some(1),
+    )
+    .await
+    .expect_err("duplicate");
+    assert_eq!(err.code.as_deref(), Some("CONFLICT"), "{err:?}");
+    // The flow caught the error and commits.
+    let err = db
+        .commit_transaction(TransactionId(1))
+        .await
+        .expect_err("the commit fails");
+    assert_eq!(err.code.as_deref(), Some("TRANSACTION_FAILED"), "{err:?}");
+    assert_eq!(
+        names(&db).await,
+        ["taken"],
+        "the second connector's row is gone too"
+    );
+    t.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_statement_stops_on_postgres() {
     let t = postgres().await;

@@ -217,6 +217,61 @@ async fn rhai_and_javascript_agree_on_edge_inputs() {
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
 
+/// Text built from request data is bounded before it is built: a replacement, a join, a
+/// regex replacement or a template past 16 MiB is an error, not an allocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn texts_past_the_limit_are_refused_before_they_are_built() {
+    let (rhai, js) = engines();
+    let big = r#"pad_start("", 1000000, "{x}")"#;
+    let wide = r#"pad_start("", 1000, "y")"#;
+    for expression in [
+        format!(r#"replace({big}, "{{x}}", {wide})"#),
+        format!(r#"replace_regex({big}, "x", {wide})"#),
+        // Twenty items, joined by a megabyte each.
+        r#"join(split(pad_start("", 40, "a,"), ","), pad_start("", 1000000, "y"))"#.to_owned(),
+    ] {
+        let from_rhai = eval_rhai(&rhai, &expression).unwrap_err();
+        let from_js = eval_js(&js, &expression).await.unwrap_err();
+        for err in [from_rhai, from_js] {
+            assert!(
+                err.to_string().contains("texts are limited to 16777216"),
+                "{expression}: {err}"
+            );
+        }
+    }
+    // Under the limit, the same calls answer.
+    assert_eq!(
+        eval_rhai(&rhai, r#"replace("a{x}b", "{x}", "yy")"#).unwrap(),
+        json!("ayyb")
+    );
+}
+
+/// Dates at the edges of the calendar are errors, never a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_past_the_calendar_are_errors() {
+    let (rhai, js) = engines();
+    for expression in [
+        r#"date_add(now(), 200000000000, "days")"#,
+        r#"date_add(now(), 20000000000, "weeks")"#,
+        r#"parse_date("+262142-12-31 23:50", "%Y-%m-%d %H:%M", "America/New_York")"#,
+    ] {
+        // (A panic in a built-in would fail this test before any answer.)
+        let from_rhai = eval_rhai(&rhai, expression);
+        let from_js = eval_js(&js, expression).await;
+        assert!(from_rhai.is_err(), "{expression}: {from_rhai:?}");
+        assert!(from_js.is_err(), "{expression}: {from_js:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_compares_objects_whatever_their_key_order() {
+    let (rhai, js) = engines();
+    let expression = r#"unique([#{a: 1, b: [2, 3]}, #{b: [2, 3], a: 1}, "x", "x", #{a: 2}])"#;
+    let expected = json!([{"a": 1, "b": [2, 3]}, "x", {"a": 2}]);
+    assert_eq!(eval_rhai(&rhai, expression).unwrap(), expected);
+    assert_eq!(eval_js(&js, expression).await.unwrap(), expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn library_errors_name_the_builtin_in_both_languages() {
     let (rhai, js) = engines();

@@ -109,6 +109,13 @@ async fn the_bff_example_serves_a_dashboard_from_a_local_upstream() {
         }
         let response = request.send().await.expect("get");
         assert_eq!(response.status(), 401);
+        assert_eq!(
+            response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..])
+        );
     }
 
     // The admin API lists the route; the OpenAPI document declares the JWT scheme.

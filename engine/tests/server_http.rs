@@ -652,6 +652,128 @@ async fn a_nested_call_with_bad_input_is_a_server_error() {
     assert_eq!(body["problems"][0]["path"], "/name");
 }
 
+/// A connector's coded error that no flow caught or mapped is the system behind it failing
+/// the request: 502 with the code and the trace id, without the connector's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_error_nobody_caught_is_a_bad_gateway() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream_url = format!("http://{}", upstream.local_addr().expect("addr"));
+    let app = axum::Router::new().route(
+        "/charge",
+        axum::routing::post(|| async { (axum::http::StatusCode::CONFLICT, "charge ch_42 exists") }),
+    );
+    tokio::spawn(async move { axum::serve(upstream, app).await });
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(EngineOptions::default()).await;
+    let flow = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:sw="https://starweave.dev/schema/bpmn/1.0" id="d" targetNamespace="https://starweave.dev/test">
+  <bpmn:process id="pay" isExecutable="true">
+    <bpmn:startEvent id="s"/>
+    <bpmn:serviceTask id="charge">
+      <bpmn:extensionElements><sw:task connector="payments" method="charge"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="charge"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="charge" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+    let dir = write_vms(
+        root.path(),
+        "shop",
+        &[
+            ("vms.yaml", "name: shop\nenv:\n- name: PAY_URL\n"),
+            (
+                "connectors/payments.yaml",
+                "kind: http\nbase_url: \"{{ env.PAY_URL }}\"\nmethods:\n- name: charge\n  method: POST\n  path: /charge\n  error_statuses:\n    \"409\": DUPLICATE\n",
+            ),
+            ("functions/pay.bpmn", flow),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: pay\n  method: POST\n  path: /pay\n",
+            ),
+        ],
+    );
+    let (status, body) = engine
+        .deploy("shop", "1", &dir, json!({"env": {"PAY_URL": upstream_url}}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = engine.post("/shop/pay", &json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"], "DUPLICATE", "{body}");
+    assert!(body.get("message").is_none(), "{body}");
+    assert_eq!(body["trace_id"].as_str().map(str::len), Some(32), "{body}");
+}
+
+/// A refused request is told the scheme its route takes (none for an API key), and the
+/// errors of a matched route name the version that answered, like its successes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_name_the_scheme_and_errors_the_version() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(EngineOptions::default()).await;
+    let dir = write_vms(
+        root.path(),
+        "vault",
+        &[
+            (
+                "vms.yaml",
+                "name: vault\nenv:\n- name: USER\n- name: PASS\n- name: KEY\n",
+            ),
+            (
+                "functions/open.rhai",
+                "fn main(input, ctx) { #{ open: true } }\n",
+            ),
+            (
+                "triggers.yaml",
+                "- kind: http\n  function: open\n  method: GET\n  path: /basic\n  auth: { type: basic, username_env: USER, password_env: PASS }\n\
+                 - kind: http\n  function: open\n  method: GET\n  path: /key\n  auth: { type: api_key, header: x-key, value_env: KEY }\n",
+            ),
+        ],
+    );
+    let env = json!({"env": {"USER": "ada", "PASS": "s3cret", "KEY": "k-1"}});
+    let (status, body) = engine.deploy("vault", "v4", &dir, env).await;
+    assert_eq!(status, 201, "{body}");
+    let basic = engine
+        .client
+        .get(engine.url("/vault/basic"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(basic.status(), 401);
+    assert_eq!(
+        basic
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&br#"Basic realm="vault""#[..])
+    );
+    assert_eq!(
+        basic
+            .headers()
+            .get("x-starweave-version")
+            .map(|v| v.as_bytes()),
+        Some(&b"v4"[..])
+    );
+    let key = engine
+        .client
+        .get(engine.url("/vault/key"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(key.status(), 401);
+    assert!(key.headers().get("www-authenticate").is_none());
+    let open = engine
+        .client
+        .get(engine.url("/vault/basic"))
+        .basic_auth("ada", Some("s3cret"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(open.status(), 200);
+}
+
 /// Sends `head` and `body_part` on a raw connection, optionally closes the sending side,
 /// and returns the status of the answer.
 async fn raw_post(

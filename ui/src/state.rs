@@ -64,6 +64,9 @@ struct SaveSlot {
     /// The file could not be read (not text, too large): its empty buffer is never written
     /// over it.
     unreadable: bool,
+    /// A change on disk reported while a write was in flight: looked at once the write
+    /// answers (the write may have landed before it, and then nothing refuses it).
+    changed_meanwhile: Option<api::FileChange>,
 }
 
 /// What an item tab shows.
@@ -517,14 +520,23 @@ impl AppState {
                 return;
             }
             let mut again = false;
+            let mut changed_meanwhile = None;
             this.slots.update_value(|s| {
                 let slot = s.entry(path.clone()).or_default();
                 slot.in_flight = false;
                 again = std::mem::take(&mut slot.again);
+                changed_meanwhile = slot.changed_meanwhile.take();
                 if let Ok(w) = &result {
                     slot.etag = w.etag.clone();
                 }
             });
+            // A change reported while this write was on its way that is not the write
+            // itself: another program wrote after it.
+            if let (Ok(w), Some(change)) = (&result, changed_meanwhile)
+                && change.etag != w.etag
+            {
+                spawn_local(async move { this.file_changed_on_disk(&change) });
+            }
             match result {
                 Ok(w) => {
                     this.save_problems.update(|p| p.retain(|p| p.path != path));
@@ -916,7 +928,11 @@ impl AppState {
             .with_untracked(|s| s.get(&path).copied().unwrap_or_default());
         if in_flight || status == SaveState::Saving {
             // The write in flight names the version it was based on: the server refuses it
-            // with 409 when the disk changed, which raises the prompt.
+            // with 409 when the disk changed before it, which raises the prompt. A change
+            // after it is looked at when it answers.
+            self.slots.update_value(|s| {
+                s.entry(path.clone()).or_default().changed_meanwhile = Some(change.clone());
+            });
             return;
         }
         if self

@@ -565,7 +565,10 @@ impl Runtime {
 
 fn connector_error(key: &str, err: ConnectorError) -> RunError {
     match err.code {
-        Some(code) => RunError::bpmn(&code, &err.message),
+        Some(code) => RunError {
+            from_connector: true,
+            ..RunError::bpmn(&code, &err.message)
+        },
         None => RunError::new(
             ErrorKind::Connector,
             "CONNECTOR_ERROR",

@@ -568,7 +568,12 @@ impl HttpClient {
                 // wait that would leave no time for the next attempt within the call's
                 // timeout is not waited: the answer at hand is the call's.
                 let wait = asked.unwrap_or_else(|| jittered(self.backoff(attempt)));
-                if started.elapsed() + wait + per_attempt <= budget {
+                if started
+                    .elapsed()
+                    .saturating_add(wait)
+                    .saturating_add(per_attempt)
+                    <= budget
+                {
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -601,19 +606,7 @@ impl HttpClient {
         } else {
             Map::new()
         };
-        let bytes = response.bytes().await.map_err(|err| {
-            technical(self.context.secrets.redact(&format!(
-                "{}: reading the body failed: {}",
-                label(),
-                err.without_url()
-            )))
-        })?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
+        // A failed call's body is not read: nothing uses it.
         if !(200..300).contains(&status) {
             let code = error_code(&plan.error_statuses, status);
             return Err(ConnectorError {
@@ -621,6 +614,26 @@ impl HttpClient {
                 message: format!("{} answered HTTP {status}", label()),
             });
         }
+        let bytes = read_body(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|err| match err {
+                Some(err) => technical(self.context.secrets.redact(&format!(
+                    "{}: reading the body failed: {}",
+                    label(),
+                    err.without_url()
+                ))),
+                None => technical(format!(
+                    "{}: the answer is larger than {} MiB",
+                    label(),
+                    MAX_RESPONSE_BYTES >> 20
+                )),
+            })?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
         match &plan.response {
             Some(ast) => {
                 let response = json!({ "status": status, "headers": header_map, "body": body });
@@ -818,7 +831,11 @@ impl HttpClient {
                 )))
             })?;
         let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let answer: Value = read_body(response, MAX_TOKEN_ANSWER_BYTES)
+            .await
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or(Value::Null);
         let Some(token) = answer.get("access_token").and_then(Value::as_str) else {
             return Err(technical(format!(
                 "{}: the token endpoint answered HTTP {} without an access_token",
@@ -826,15 +843,46 @@ impl HttpClient {
                 status.as_u16()
             )));
         };
+        // At most a day: a token is renewed at least that often, and the deadline stays
+        // clear of overflow whatever the endpoint answers.
         let lifetime = answer
             .get("expires_in")
             .and_then(Value::as_u64)
-            .unwrap_or(300);
+            .unwrap_or(300)
+            .min(24 * 60 * 60);
         // Renew a little early so a token never expires in flight.
         let expires = Instant::now() + Duration::from_secs(lifetime.saturating_sub(30).max(1));
         *cached = Some((token.to_owned(), expires));
         Ok(token.to_owned())
     }
+}
+
+/// The largest answer body an HTTP connector reads, in bytes; a larger one fails the call
+/// rather than the engine's memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// The largest answer of a token endpoint read.
+const MAX_TOKEN_ANSWER_BYTES: usize = 1 << 20;
+
+/// The body of `response`, or `Err(None)` once it is (or says it is) over `limit` bytes.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, Option<reqwest::Error>> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(None);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Some)? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// Response headers as a JSON object: names lower-case, repeated headers joined by `, `.
@@ -880,15 +928,20 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .to_str()
         .ok()?
         .trim();
+    // Capped at a day: no call waits that long, and the arithmetic on it cannot overflow.
     if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+        return Some(Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECONDS)));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(
         at.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(MAX_RETRY_AFTER_SECONDS)),
     )
 }
+
+/// The longest `Retry-After` taken as given, in seconds.
+const MAX_RETRY_AFTER_SECONDS: u64 = 24 * 60 * 60;
 
 /// `wait` with "equal jitter": a random time between half of it and all of it.
 fn jittered(wait: Duration) -> Duration {
@@ -922,6 +975,10 @@ mod tests {
         assert!(wait > Duration::from_secs(590) && wait <= Duration::from_secs(600));
         assert_eq!(with("soon"), None);
         assert_eq!(with("-1"), None);
+        assert_eq!(
+            with("18446744073709551615"),
+            Some(Duration::from_secs(24 * 60 * 60))
+        );
         assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
     }
 

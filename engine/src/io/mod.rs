@@ -667,11 +667,25 @@ impl LiveConnectors {
             };
             (chain, slots)
         };
+        // Databases commit one after the other (there is no two-phase commit): a failure
+        // recorded on any of them, or a commit that fails, rolls back the ones not committed
+        // yet rather than committing them.
         let mut first_error = None;
+        let mut commit = commit;
+        if commit && chain.len() == 1 {
+            for (connector, slot) in &slots {
+                if let Some(aborted) = slot.lock().await.aborted.as_ref() {
+                    first_error = Some(aborted_commit_error(connector, aborted));
+                    commit = false;
+                    break;
+                }
+            }
+        }
         for (connector, slot) in slots {
             let Some(Live::Database(db)) = self.shared.connectors.get(&connector) else {
                 continue;
             };
+            let commit = commit && first_error.is_none();
             let mut open = slot.lock().await;
             let result = if chain.len() == 1 {
                 let aborted = open.aborted.take();

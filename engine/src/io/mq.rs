@@ -239,9 +239,22 @@ impl Publisher {
         match self.broker {
             MqBroker::Nats => {
                 let jetstream = self.jetstream().await?;
+                // Checked, not asserted: a header rendered from input may hold a line break.
                 let mut map = async_nats::HeaderMap::new();
                 for (key, value) in &headers {
-                    map.insert(key.as_str(), value.as_str());
+                    let name: async_nats::header::HeaderName = key.parse().map_err(|_| {
+                        technical(format!(
+                            "{}.{method}: `{key}` is not a header name",
+                            self.name
+                        ))
+                    })?;
+                    let value: async_nats::header::HeaderValue = value.parse().map_err(|_| {
+                        technical(format!(
+                            "{}.{method}: header {key}: a value cannot hold a line break",
+                            self.name
+                        ))
+                    })?;
+                    map.insert(name, value);
                 }
                 let ack = jetstream
                     .publish_with_headers(subject, map, body.into())

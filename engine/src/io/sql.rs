@@ -794,15 +794,21 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 // MySQL / MariaDB and SQLite
 // ----------------------------------------------------------------------------------------
 
+/// Binds a JSON value by its type. A whole number past `i64` is bound as `u64` where the
+/// database has that type (`BIGINT UNSIGNED`: bound as a double, it would match every id that
+/// rounds to the same double), else as the double SQLite would store it as anyway.
 macro_rules! bind_by_json_type {
-    ($query:expr, $value:expr) => {{
+    ($query:expr, $value:expr) => {
+        bind_by_json_type!($query, $value, |u: u64| u as f64)
+    };
+    ($query:expr, $value:expr, $big:expr) => {{
         let query = $query;
         match $value {
             Value::Null => query.bind(None::<String>),
             Value::Bool(b) => query.bind(*b),
             Value::Number(n) => match (n.as_i64(), n.as_u64()) {
                 (Some(i), _) => query.bind(i),
-                (None, Some(u)) => query.bind(u as f64),
+                (None, Some(u)) => query.bind(($big)(u)),
                 _ => query.bind(n.as_f64().unwrap_or(0.0)),
             },
             Value::String(s) => query.bind(s.clone()),
@@ -818,7 +824,7 @@ async fn run_mysql(
 ) -> Result<Value, RunError> {
     let mut query = sqlx::query::<MySql>(AssertSqlSafe(rendered.sql.clone()));
     for value in &rendered.binds {
-        query = bind_by_json_type!(query, value);
+        query = bind_by_json_type!(query, value, |u: u64| u);
     }
     match returns {
         SqlReturns::Rows => {

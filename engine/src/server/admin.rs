@@ -89,7 +89,7 @@ async fn require_token(
     if accepted {
         next.run(request).await
     } else {
-        ApiError::Unauthorized.into_response()
+        ApiError::Unauthorized(Some("Bearer".into())).into_response()
     }
 }
 

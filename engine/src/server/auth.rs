@@ -50,6 +50,18 @@ pub enum Authenticator {
     },
 }
 
+impl Authenticator {
+    /// The `WWW-Authenticate` challenge of a refusal: the scheme a client should use (none
+    /// for an API key, which HTTP has no scheme for).
+    pub fn challenge(&self, vms: &str) -> Option<String> {
+        match self {
+            Authenticator::ApiKey { .. } => None,
+            Authenticator::Basic { .. } => Some(format!("Basic realm=\"{vms}\"")),
+            Authenticator::Jwt { .. } => Some("Bearer".to_owned()),
+        }
+    }
+}
+
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secrets.

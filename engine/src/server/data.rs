@@ -10,6 +10,7 @@
 //! | invalid input | 400 | `{"error":"invalid_input","problems":[{"path","message"}]}` |
 //! | error code in `error_statuses` | the mapped status | `{"error":code,"message"?,"trace_id"}` |
 //! | other BPMN (business) error | 422 | `{"error":code,"message","trace_id"}` |
+//! | a connector's coded error no flow caught or mapped | 502 (504 for `TIMEOUT`) | `{"error":code,"trace_id"}` — detail only in the logs |
 //! | concurrency limit | 503, `Retry-After: 1` | `{"error":"overloaded"}` |
 //! | deadline | 504 | `{"error":"deadline_exceeded","trace_id"}` |
 //! | technical failure, panic | 500 | `{"error":"internal","trace_id"}` — detail only in the logs |
@@ -209,7 +210,9 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
             ),
         }
     }
-    let mut response = result?;
+    // Errors of a matched route say which version answered too (a gray release's gateway
+    // tells the versions' failures apart by it).
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
     if let Ok(value) = HeaderValue::from_str(&deployment.version) {
         response.headers_mut().insert(VERSION_HEADER, value);
     }
@@ -250,7 +253,7 @@ async fn serve_route(
                 "authentication failed"
             );
         }
-        return Err(ApiError::Unauthorized);
+        return Err(ApiError::Unauthorized(auth.challenge(&deployment.vms)));
     }
     // A body declared over the limit is refused before any of it is read.
     let declared = headers
@@ -382,12 +385,33 @@ fn mapped_input(
     let mut input = Map::new();
     let mut problems = Vec::new();
     for (field, ast) in &route.mapping {
-        match deployment
-            .program
-            .scripting()
-            .rhai
-            .eval_expression(ast, &vars, &control)
-        {
+        // Run on the request's own task: a built-in that panics must not take the
+        // connection down without an answer (a run's panics are contained by its task).
+        let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            deployment
+                .program
+                .scripting()
+                .rhai
+                .eval_expression(ast, &vars, &control)
+        }));
+        let evaluated = match evaluated {
+            Ok(evaluated) => evaluated,
+            Err(_) => {
+                tracing::error!(
+                    vms = deployment.vms,
+                    version = deployment.version,
+                    function = route.trigger.function,
+                    trigger = "http",
+                    trace_id,
+                    field,
+                    "the input mapping panicked"
+                );
+                return Err(ApiError::Internal {
+                    trace_id: trace_id.to_owned(),
+                });
+            }
+        };
+        match evaluated {
             Ok(Value::Null) => {}
             Ok(value) => {
                 input.insert(field.clone(), value);
@@ -448,14 +472,47 @@ fn run_error(
     trace_id: &str,
 ) -> ApiError {
     let trace_id = trace_id.to_owned();
-    let business = error.kind == ErrorKind::Bpmn;
+    let business = error.is_business();
+    let log = |error: &RunError| {
+        tracing::error!(
+            vms = deployment.vms,
+            version = deployment.version,
+            function = route.trigger.function,
+            trigger = "http",
+            trace_id,
+            kind = ?error.kind,
+            code = error.code,
+            element = error.element,
+            error = error.message,
+            "the run failed"
+        );
+    };
     if let Some(status) = route.trigger.error_statuses.get(&error.code)
         && let Ok(status) = StatusCode::from_u16(*status)
     {
+        if error.from_connector {
+            log(&error);
+        }
         return ApiError::Business {
             status,
             code: error.code,
             message: business.then_some(error.message),
+            trace_id,
+        };
+    }
+    // A connector's coded error no flow caught or mapped: the system behind it failed the
+    // request (504 for its timeout); its detail stays in the log.
+    if error.from_connector {
+        log(&error);
+        let status = if error.code == "TIMEOUT" {
+            StatusCode::GATEWAY_TIMEOUT
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        return ApiError::Business {
+            status,
+            code: error.code,
+            message: None,
             trace_id,
         };
     }
@@ -473,18 +530,7 @@ fn run_error(
         ErrorKind::Timeout => ApiError::Deadline { trace_id },
         ErrorKind::Cancelled => ApiError::Unavailable { trace_id },
         _ => {
-            tracing::error!(
-                vms = deployment.vms,
-                version = deployment.version,
-                function = route.trigger.function,
-                trigger = "http",
-                trace_id,
-                kind = ?error.kind,
-                code = error.code,
-                element = error.element,
-                error = error.message,
-                "the run failed"
-            );
+            log(&error);
             ApiError::Internal { trace_id }
         }
     }

@@ -24,7 +24,8 @@ pub enum ApiError {
     /// The path exists with other methods.
     MethodNotAllowed(Vec<Method>),
     /// Missing or wrong credentials.
-    Unauthorized,
+    /// With the `WWW-Authenticate` challenge of the scheme asked for, when it has one.
+    Unauthorized(Option<String>),
     /// The input does not match the function's parameters.
     InvalidInput(Vec<Problem>),
     /// The request body is too large.
@@ -78,7 +79,7 @@ impl ApiError {
             | ApiError::NoSuchVersion
             | ApiError::NoSuchDeployment => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::InvalidInput(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -104,7 +105,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => {
                 json!({"error": "method_not_allowed", "message": "the route does not accept this method"})
             }
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized(_) => {
                 json!({"error": "unauthorized", "message": "missing or wrong credentials"})
             }
             ApiError::InvalidInput(problems) => {
@@ -173,10 +174,12 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            ApiError::Unauthorized => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            ApiError::Unauthorized(Some(challenge)) => {
+                if let Ok(value) = HeaderValue::from_str(challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
             }
             _ => {}
         }

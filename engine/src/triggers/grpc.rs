@@ -423,7 +423,7 @@ fn error_status(
             );
         }
     };
-    let business = error.kind == ErrorKind::Bpmn;
+    let business = error.is_business();
     let code = route
         .error_statuses
         .get(&error.code)
@@ -431,6 +431,11 @@ fn error_status(
         .or_else(|| business.then(|| code_from_name(&error.code)).flatten());
     let code = match (code, error.kind) {
         (Some(code), _) => code,
+        // A connector's coded error no flow caught: the system behind it failed the call.
+        (None, ErrorKind::Bpmn) if error.from_connector && error.code == "TIMEOUT" => {
+            Code::DeadlineExceeded
+        }
+        (None, ErrorKind::Bpmn) if error.from_connector => Code::Unavailable,
         (None, ErrorKind::Bpmn) => Code::FailedPrecondition,
         (None, ErrorKind::Input) => Code::InvalidArgument,
         (None, ErrorKind::Timeout) => Code::DeadlineExceeded,

@@ -693,7 +693,8 @@ fn placeholders_in_literals(sql: &str) -> Vec<Diagnostic> {
         }
         if state != State::Code && (rest.starts_with("#{") || rest.starts_with("${")) {
             let end = rest.find('}').map_or(rest.len(), |e| e + 1);
-            let written = &rest[..end.min(60)];
+            // At most 60 bytes, cut on a character boundary.
+            let written = &rest[..rest.floor_char_boundary(end.min(60))];
             let place = match state {
                 State::Line | State::Block => "a comment",
                 State::Double => "a quoted identifier",

@@ -334,6 +334,26 @@ fn parse_errors_have_positions_inside_the_sql() {
     }
 }
 
+/// An unclosed placeholder in a comment is quoted in its diagnostic cut on a character
+/// boundary, whatever its letters.
+#[test]
+fn a_long_placeholder_in_a_comment_is_quoted_in_whole_characters() {
+    // Byte 60 of the placeholder falls inside the `ä` of `später`.
+    let sql = "SELECT 1 -- #{ aaÜbersicht: Größe prüfen für alle Bestellungen, später ändern äöü }";
+    let (_, diagnostics) = SqlTemplate::parse(sql);
+    let quoted = diagnostics
+        .iter()
+        .find(|d| d.message.contains("inside a comment"))
+        .unwrap_or_else(|| panic!("no comment diagnostic: {diagnostics:?}"));
+    assert!(
+        quoted
+            .message
+            .contains("`#{ aaÜbersicht: Größe prüfen für alle Bestellungen, sp`"),
+        "{}",
+        quoted.message
+    );
+}
+
 /// A placeholder inside quotes or a comment is no parameter to the database: refused where it
 /// is written. Quotes inside tag attributes, doubled quotes and placeholders outside literals
 /// are fine.

@@ -107,13 +107,18 @@ pub(super) static COLLECTIONS: &[Builtin] = &[
         min_args: 1,
         max_args: 1,
         func: |_, args| {
-            let mut seen: Vec<&Value> = Vec::new();
+            // By a canonical text of each item (object keys sorted), so a long array is one
+            // pass, not a comparison of every pair.
+            let mut seen = std::collections::HashSet::new();
+            let mut kept = Vec::new();
             for item in array_arg(args, 0)? {
-                if !seen.contains(&item) {
-                    seen.push(item);
+                let mut key = String::new();
+                canonical_text(item, &mut key);
+                if seen.insert(key) {
+                    kept.push(item.clone());
                 }
             }
-            Ok(Value::Array(seen.into_iter().cloned().collect()))
+            Ok(Value::Array(kept))
         },
     },
     Builtin {
@@ -385,4 +390,36 @@ pub(super) fn get_path(root: &Value, path: &str) -> Result<Option<Value>, String
         }
     }
     Ok(Some(current.clone()))
+}
+
+/// `value` as JSON text with object keys sorted: equal for values that are equal as JSON
+/// (`serde_json`'s equality: objects whatever their key order, numbers as written).
+fn canonical_text(value: &Value, out: &mut String) {
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_text(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical_text(&map[key], out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }

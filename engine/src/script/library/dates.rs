@@ -241,10 +241,11 @@ fn zoned_text(instant: DateTime<FixedOffset>) -> Value {
 /// ends), and the first valid time after the gap when it does not exist (DST starts).
 fn local_to_instant(zone: &Tz, local: NaiveDateTime) -> Result<DateTime<FixedOffset>, String> {
     for minutes in (0..=180).step_by(15) {
-        if let Some(found) = zone
-            .from_local_datetime(&(local + Duration::minutes(minutes)))
-            .earliest()
-        {
+        // At the very end of the calendar there is no later time to try.
+        let Some(later) = local.checked_add_signed(Duration::minutes(minutes)) else {
+            break;
+        };
+        if let Some(found) = zone.from_local_datetime(&later).earliest() {
             return Ok(found.fixed_offset());
         }
     }
@@ -296,8 +297,8 @@ fn add(args: &[Value], sign: i64) -> Result<Value, String> {
                 None => instant.with_timezone(&Utc).naive_local(),
             };
             let moved = match unit {
-                "days" => local.checked_add_signed(Duration::days(amount)),
-                "weeks" => local.checked_add_signed(Duration::weeks(amount)),
+                "days" => Duration::try_days(amount).and_then(|d| local.checked_add_signed(d)),
+                "weeks" => Duration::try_weeks(amount).and_then(|d| local.checked_add_signed(d)),
                 _ => {
                     let months = if unit == "years" {
                         amount.checked_mul(12)

@@ -96,12 +96,18 @@ pub(super) static STRINGS: &[Builtin] = &[
         func: |_, args| {
             let items = array_arg(args, 0)?;
             let separator = str_arg(args, 1)?;
-            Ok(items
+            let parts: Vec<String> = items.iter().map(display).collect();
+            let size = parts
                 .iter()
-                .map(display)
-                .collect::<Vec<_>>()
-                .join(separator)
-                .into())
+                .map(String::len)
+                .fold(0usize, usize::saturating_add)
+                .saturating_add(
+                    separator
+                        .len()
+                        .saturating_mul(parts.len().saturating_sub(1)),
+                );
+            check_text_size(size)?;
+            Ok(parts.join(separator).into())
         },
     },
     Builtin {
@@ -118,7 +124,15 @@ pub(super) static STRINGS: &[Builtin] = &[
             if from.is_empty() {
                 return Err("the text to replace must not be empty".into());
             }
-            Ok(str_arg(args, 0)?.replace(from, str_arg(args, 2)?).into())
+            let (text, to) = (str_arg(args, 0)?, str_arg(args, 2)?);
+            if to.len() > from.len() {
+                let growth = text
+                    .matches(from)
+                    .count()
+                    .saturating_mul(to.len() - from.len());
+                check_text_size(text.len().saturating_add(growth))?;
+            }
+            Ok(text.replace(from, to).into())
         },
     },
     Builtin {
@@ -224,6 +238,20 @@ pub(super) fn display(value: &Value) -> String {
     }
 }
 
+/// The largest text a built-in makes, in bytes: the scripts' own string limit. A result past
+/// it is refused before it is built (or as it grows), so request data cannot make one
+/// call ask for more memory than the engine has.
+pub const MAX_TEXT_BYTES: usize = 16 << 20;
+
+fn check_text_size(size: usize) -> Result<(), String> {
+    if size > MAX_TEXT_BYTES {
+        return Err(format!(
+            "the result would be {size} bytes; texts are limited to {MAX_TEXT_BYTES}"
+        ));
+    }
+    Ok(())
+}
+
 fn format_template(template: &str, values: &Value) -> Result<Value, String> {
     let mut out = String::with_capacity(template.len());
     let mut chars = template.chars().peekable();
@@ -263,6 +291,7 @@ fn format_template(template: &str, values: &Value) -> Result<Value, String> {
                 };
                 let found = found.ok_or_else(|| format!("no value for `{{{key}}}`"))?;
                 out.push_str(&display(&found));
+                check_text_size(out.len())?;
             }
             '}' => return Err("unmatched `}` in template".into()),
             c => out.push(c),
@@ -373,10 +402,21 @@ pub(super) static REGEX: &[Builtin] = &[
         max_args: 3,
         func: |library, args| {
             let regex = library.regex(str_arg(args, 1)?)?;
-            Ok(regex
-                .replace_all(str_arg(args, 0)?, str_arg(args, 2)?)
-                .into_owned()
-                .into())
+            let (text, replacement) = (str_arg(args, 0)?, str_arg(args, 2)?);
+            // Built match by match, so a replacement that repeats groups stops at the limit
+            // instead of after it.
+            let mut out = String::new();
+            let mut last = 0;
+            for captures in regex.captures_iter(text) {
+                let whole = captures.get(0).expect("group 0 is the match");
+                out.push_str(&text[last..whole.start()]);
+                captures.expand(replacement, &mut out);
+                last = whole.end();
+                check_text_size(out.len())?;
+            }
+            out.push_str(&text[last..]);
+            check_text_size(out.len())?;
+            Ok(out.into())
         },
     },
 ];
