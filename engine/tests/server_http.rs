@@ -434,6 +434,12 @@ async fn openapi_and_metrics_describe_the_deployment() {
     assert_eq!(engine.deploy("greeter", "v1", &dir, json!({})).await.0, 201);
     assert_eq!(engine.get("/greeter/hello/ada").await.0, 200);
     assert_eq!(engine.get("/greeter/hello/robot").await.0, 403);
+    // Refused before a run: counted, but no run duration.
+    let long_name = "x".repeat(21);
+    assert_eq!(
+        engine.get(&format!("/greeter/hello/{long_name}")).await.0,
+        400
+    );
 
     let (status, doc) = engine.get("/greeter/openapi.json").await;
     assert_eq!(status, 200);
@@ -464,6 +470,7 @@ async fn openapi_and_metrics_describe_the_deployment() {
         "starweave_requests_total{vms=\"greeter\",version=\"v1\",function=\"hello\",trigger=\"http\",status=\"200\"} 1"
     ), "{metrics}");
     assert!(metrics.contains("status=\"403\"} 1"), "{metrics}");
+    assert!(metrics.contains("status=\"400\"} 1"), "{metrics}");
     assert!(
         metrics.contains("starweave_deployments_loaded 1"),
         "{metrics}"

@@ -155,7 +155,21 @@ async fn dispatch(server: &Server, request: Request, trace_id: &str) -> Result<R
         Ok(response) => response.status(),
         Err(error) => error.status(),
     };
-    route.metrics.record("http", status.as_str(), Some(elapsed));
+    // Requests refused before any run (credentials, body, input, no run slot) are counted
+    // but add no duration: they would pull the run histogram towards zero (or a slow
+    // upload's thirty seconds).
+    let ran = !matches!(
+        &result,
+        Err(ApiError::Unauthorized(_)
+            | ApiError::BodyTooLarge
+            | ApiError::BodyTimeout
+            | ApiError::InvalidInput(_)
+            | ApiError::BadRequest(_)
+            | ApiError::Overloaded)
+    );
+    route
+        .metrics
+        .record("http", status.as_str(), ran.then_some(elapsed));
     let level = if status.is_server_error() {
         LogLevel::Error
     } else if status.is_client_error() {

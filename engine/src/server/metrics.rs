@@ -125,7 +125,7 @@ pub fn render(table: &RouteTable, unrouted: u64) -> String {
     }
     let _ = writeln!(
         out,
-        "# HELP starweave_run_duration_seconds Duration of runs, queueing excluded."
+        "# HELP starweave_run_duration_seconds Duration of runs as their trigger handles them (an HTTP request's from its arrival to its answer); requests refused before a run are not in it."
     );
     let _ = writeln!(out, "# TYPE starweave_run_duration_seconds histogram");
     for (d, _) in &deployments {
