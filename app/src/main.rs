@@ -119,35 +119,65 @@ fn run(options: Options, started: Instant) -> Result<ExitCode> {
     if options.single_instance {
         // Registered first, as the plugin asks: a second launch hands over its arguments and
         // exits; this instance comes to the front and opens the folder it was given.
-        builder = builder.plugin(tauri_plugin_single_instance::init(
-            move |app, argv, _cwd| {
-                focus_main(app);
-                let args = argv.into_iter().skip(1).map(OsString::from);
-                if let Ok(Launch::Run(other)) = launch::parse(args, |_| None)
-                    && !other.default_workspace
-                    && let Some(desktop) = app.try_state::<Desktop>()
-                {
-                    open_folder(app, desktop.inner().clone(), other.workspace);
+        builder = builder.plugin(tauri_plugin_single_instance::init(move |app, argv, cwd| {
+            focus_main(app);
+            let args = argv.into_iter().skip(1).map(OsString::from);
+            if let Ok(Launch::Run(other)) = launch::parse(args, |_| None)
+                && !other.default_workspace
+            {
+                // A folder given relatively is relative to where the second launch ran.
+                let folder = if other.workspace.is_absolute() {
+                    other.workspace
+                } else {
+                    PathBuf::from(cwd).join(other.workspace)
+                };
+                match app.try_state::<Desktop>() {
+                    Some(desktop) => open_folder(app, desktop.inner().clone(), folder),
+                    None => show_error(
+                        app,
+                        &format!(
+                            "Starweave is still opening its workspace; open {} again in a moment",
+                            folder.display()
+                        ),
+                    ),
                 }
-            },
-        ));
+            }
+        }));
     }
     let app = builder
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
         .setup(move |app| {
-            let settings = Settings {
-                token: token.clone(),
-                ui_dir: options.ui_dir.clone(),
-                listen_ip: address.ip(),
-                recent_file: launch::recent_file()?,
-                started,
+            // A workspace that cannot be opened is said in a dialog and the app exits with an
+            // error, rather than failing the setup (which Tauri turns into a crash).
+            let opened = launch::recent_file().and_then(|recent_file| {
+                let settings = Settings {
+                    token: token.clone(),
+                    ui_dir: options.ui_dir.clone(),
+                    listen_ip: address.ip(),
+                    recent_file,
+                    started,
+                };
+                tauri::async_runtime::block_on(Desktop::start(
+                    &options.workspace,
+                    options.default_workspace,
+                    settings,
+                ))
+            });
+            let desktop = match opened {
+                Ok(desktop) => desktop,
+                Err(err) => {
+                    let message = format!("Starweave cannot start: {err:#}");
+                    eprintln!("starweave-app: {message}");
+                    app.dialog()
+                        .message(message)
+                        .title("Starweave")
+                        .kind(MessageDialogKind::Error)
+                        .blocking_show();
+                    app.handle().exit(1);
+                    return Ok(());
+                }
             };
-            let desktop = tauri::async_runtime::block_on(Desktop::start(
-                &options.workspace,
-                options.default_workspace,
-                settings,
-            ))?;
             println!("Starweave IDE: http://{address}/");
             println!("workspace: {}", desktop.root().display());
             let router = desktop.router();
@@ -162,7 +192,11 @@ fn run(options: Options, started: Instant) -> Result<ExitCode> {
             app.manage(desktop);
             let menu = build_menu(app.handle())?;
             app.set_menu(menu)?;
+            let origin = url.origin();
             WebviewWindowBuilder::new(app, MAIN, WebviewUrl::External(url.clone()))
+                // The window shows the IDE and nothing else: the page it loads with the
+                // token must never be another site's.
+                .on_navigation(move |to| to.origin() == origin)
                 .title("Starweave")
                 .inner_size(1280.0, 800.0)
                 .min_inner_size(720.0, 480.0)
@@ -176,6 +210,7 @@ fn run(options: Options, started: Instant) -> Result<ExitCode> {
         })
         .on_page_load(move |webview, payload| {
             if payload.event() == PageLoadEvent::Finished
+                && payload.url().host_str() == Some("127.0.0.1")
                 && payload.url().port() == Some(port)
                 && let Err(err) = webview.eval(&probe)
             {

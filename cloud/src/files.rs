@@ -45,8 +45,12 @@ pub fn classify(path: &Path) -> Result<Target> {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            // Report paths the way the user typed the VMS root, when the file was given relatively.
-            let root = relative_root(path, &relative).unwrap_or_else(|| d.to_path_buf());
+            // Report paths the way the user typed the VMS root, when the file was given
+            // relatively and that way leads to the same folder (not through a link to the
+            // file from elsewhere).
+            let root = relative_root(path, &relative)
+                .filter(|typed| fs::canonicalize(typed).is_ok_and(|typed| typed == d))
+                .unwrap_or_else(|| d.to_path_buf());
             return Ok(Target::FileInVms { root, relative });
         }
         dir = d.parent();
@@ -152,4 +156,36 @@ pub fn write_files(root: &Path, files: &VmsFiles) -> Result<Vec<PathBuf>> {
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link to a file of a VMS, from a folder outside it, names the VMS the file is in.
+    #[test]
+    fn a_link_to_a_vms_file_names_that_vms() {
+        let tmp = tempfile::tempdir().unwrap();
+        let svc = tmp.path().join("svc");
+        fs::create_dir_all(svc.join("functions")).unwrap();
+        fs::write(svc.join("vms.yaml"), "name: svc\n").unwrap();
+        fs::write(svc.join("functions/order.bpmn"), "<x/>").unwrap();
+        fs::create_dir(tmp.path().join("links")).unwrap();
+        let link = tmp.path().join("links/order.bpmn");
+        std::os::unix::fs::symlink(svc.join("functions/order.bpmn"), &link).unwrap();
+        let Target::FileInVms { root, relative } = classify(&link).unwrap() else {
+            panic!("not a file in a VMS");
+        };
+        assert_eq!(relative, "functions/order.bpmn");
+        assert_eq!(
+            fs::canonicalize(root).unwrap(),
+            fs::canonicalize(&svc).unwrap()
+        );
+        // Typed the plain way, the root is kept as typed.
+        let Target::FileInVms { root, .. } = classify(&svc.join("functions/order.bpmn")).unwrap()
+        else {
+            panic!("not a file in a VMS");
+        };
+        assert_eq!(root, svc);
+    }
 }
