@@ -408,22 +408,24 @@ fn mapped_input(
                 .rhai
                 .eval_expression(ast, &vars, &control)
         }));
-        let evaluated = match evaluated {
-            Ok(evaluated) => evaluated,
-            Err(_) => {
-                tracing::error!(
-                    vms = deployment.vms,
-                    version = deployment.version,
-                    function = route.trigger.function,
-                    trigger = "http",
-                    trace_id,
-                    field,
-                    "the input mapping panicked"
-                );
-                return Err(ApiError::Internal {
-                    trace_id: trace_id.to_owned(),
-                });
+        // The engine's fault, explained in the log only.
+        let engine_fault = |why: &dyn std::fmt::Display| {
+            tracing::error!(
+                vms = deployment.vms,
+                version = deployment.version,
+                function = route.trigger.function,
+                trigger = "http",
+                trace_id,
+                field,
+                error = %why,
+                "the input mapping failed"
+            );
+            ApiError::Internal {
+                trace_id: trace_id.to_owned(),
             }
+        };
+        let Ok(evaluated) = evaluated else {
+            return Err(engine_fault(&"a built-in function panicked"));
         };
         match evaluated {
             Ok(Value::Null) => {}
@@ -439,23 +441,8 @@ fn mapped_input(
                 path: format!("/{field}"),
                 message: format!("the input mapping failed: {kind}"),
             }),
-            // A budget ran out (a huge body, say) or the expression itself is broken: the
-            // engine's fault, explained in the log only.
-            Err(err) => {
-                tracing::error!(
-                    vms = deployment.vms,
-                    version = deployment.version,
-                    function = route.trigger.function,
-                    trigger = "http",
-                    trace_id,
-                    field,
-                    error = %err.kind,
-                    "the input mapping failed"
-                );
-                return Err(ApiError::Internal {
-                    trace_id: trace_id.to_owned(),
-                });
-            }
+            // A budget ran out (a huge body, say) or the expression itself is broken.
+            Err(err) => return Err(engine_fault(&err.kind)),
         }
     }
     if !problems.is_empty() {
