@@ -979,18 +979,17 @@ impl Admin {
                 .await
                 .with_context(|| format!("cannot reach the engine's admin API at {}", self.base))?;
             let status = response.status().as_u16();
-            let mut response = response;
-            let mut bytes = Vec::new();
-            while let Some(chunk) = response.chunk().await? {
-                if bytes.len() + chunk.len() > MAX_ADMIN_ANSWER {
-                    bail!(
-                        "the answer of {} is larger than {} MiB: that is not the engine's admin API",
-                        self.base,
-                        MAX_ADMIN_ANSWER >> 20
-                    );
-                }
-                bytes.extend_from_slice(&chunk);
-            }
+            let bytes = match starweave_engine::io::http::read_body(response, MAX_ADMIN_ANSWER)
+                .await
+            {
+                Ok(bytes) => bytes,
+                Err(Some(err)) => return Err(err.into()),
+                Err(None) => bail!(
+                    "the answer of {} is larger than {} MiB: that is not the engine's admin API",
+                    self.base,
+                    MAX_ADMIN_ANSWER >> 20
+                ),
+            };
             let body = if bytes.is_empty() {
                 Value::Null
             } else {

@@ -865,7 +865,7 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 const MAX_TOKEN_ANSWER_BYTES: usize = 1 << 20;
 
 /// The body of `response`, or `Err(None)` once it is (or says it is) over `limit` bytes.
-async fn read_body(
+pub async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, Option<reqwest::Error>> {

@@ -79,7 +79,7 @@ pub fn ConnectorTab(name: String, tab_id: String) -> impl IntoView {
         state.flush_all();
         spawn_local(async move {
             // The server reads the connector from disk: let pending writes land first.
-            gloo_wait(state).await;
+            state.saves_landed().await;
             let r = api::test_connection(&vms, &connector)
                 .await
                 .map_err(|e| e.to_string());
@@ -1072,7 +1072,7 @@ fn GrpcImportDialog(connector: String, file: String, open: RwSignal<bool>) -> im
         spawn_local(async move {
             // The server reads the connector from disk: let pending writes land first.
             state.flush_all();
-            gloo_wait(state).await;
+            state.saves_landed().await;
             let answer = api::grpc_methods(&vms, &connector).await;
             if let Ok(found) = &answer {
                 chosen.try_set(
@@ -1444,7 +1444,7 @@ fn TryIt(
         state.flush_all();
         spawn_local(async move {
             // The server reads the connector from disk: let pending writes land first.
-            gloo_wait(state).await;
+            state.saves_landed().await;
             let r = api::try_method(&vms, &connector, &method, &input)
                 .await
                 .map_err(|e| e.to_string());
@@ -1469,11 +1469,6 @@ fn TryIt(
             </div>
         </div>
     }
-}
-
-/// Waits (briefly) until no write is in flight, so the server sees the latest files.
-async fn gloo_wait(state: AppState) {
-    state.saves_landed().await;
 }
 
 /// Rows as a table (an array of objects), anything else as JSON.
